@@ -1,0 +1,8 @@
+%% Handle of a named valve: the NIF resource, the valve's name, the index of
+%% each priority in the resource, and the index of priority `default'.
+-record(sluice_valve, {
+    ref :: reference(),
+    name :: term(),
+    priorities :: #{term() => non_neg_integer()},
+    default :: non_neg_integer()
+}).

@@ -1,0 +1,22 @@
+%% @private
+%% @doc Supervisor of valve regulators, one `transient' child per regulated valve.
+-module(sluice_drop_regulator_sup).
+-behaviour(supervisor).
+
+-export([start_link/0, start_regulator/2, init/1]).
+
+-spec start_link() -> {ok, pid()} | ignore | {error, term()}.
+start_link() ->
+    supervisor:start_link({local, ?MODULE}, ?MODULE, []).
+
+-spec start_regulator(sluice_drop:name(), reference()) -> {ok, pid()} | {error, term()}.
+start_regulator(Name, Token) ->
+    supervisor:start_child(?MODULE, [Name, Token]).
+
+-spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
+init([]) ->
+    Flags = #{strategy => simple_one_for_one, intensity => 10, period => 10},
+    Child = #{id => sluice_drop_regulator,
+              start => {sluice_drop_regulator, start_link, []},
+              restart => transient},
+    {ok, {Flags, [Child]}}.

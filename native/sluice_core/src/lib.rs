@@ -1,0 +1,8 @@
+//! Pure-Rust building blocks of sluice's overload tools.
+//!
+//! Nothing here knows about the BEAM: the NIF crate (`sluice_nif`) decodes
+//! terms, calls into these types and encodes the answers. Time and randomness
+//! are passed in where a test needs to control them.
+
+pub mod drop;
+pub mod rng;

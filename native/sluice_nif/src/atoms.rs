@@ -1,0 +1,9 @@
+//! Atoms used by the NIF answers.
+
+rustler::atoms! {
+    ok,
+    drop,
+    error,
+    not_found,
+    valve,
+}

@@ -1,0 +1,75 @@
+//! The library's `nif_init` entry, with `load`, `upgrade` and `unload`
+//! callbacks (rustler's `init!` has no upgrade callback, so a loaded module
+//! could never be hot-reloaded with it).
+//!
+//! The functions are the ones every `#[rustler::nif]` registers; the callbacks
+//! attach to the library-wide [`crate::resource::Shared`] block and open every
+//! resource type with takeover, so objects made by an older build keep working.
+
+use std::panic::catch_unwind;
+use std::sync::OnceLock;
+
+use rustler::codegen_runtime::inventory;
+use rustler::sys::{c_int, c_void, ErlNifEntry, ErlNifEnv, ErlNifFunc, ErlNifTerm};
+
+use crate::resource;
+
+struct Entry(ErlNifEntry);
+
+// SAFETY: the entry only holds pointers to static, immutable data (names,
+// the leaked function table); the VM reads it once while loading.
+unsafe impl Sync for Entry {}
+// SAFETY: as above.
+unsafe impl Send for Entry {}
+
+static ENTRY: OnceLock<Entry> = OnceLock::new();
+
+fn attach_and_open(env: *mut ErlNifEnv, priv_data: *mut *mut c_void, old: *mut c_void) -> c_int {
+    let outcome = catch_unwind(|| {
+        // SAFETY: `old` is null (first load) or the old instance's priv_data.
+        let shared = unsafe { resource::attach(old) };
+        // SAFETY: the VM passes a valid slot for this instance's priv_data.
+        unsafe { *priv_data = shared };
+        crate::open_resource_types(env)
+    });
+    match outcome {
+        Ok(true) => 0,
+        _ => 1,
+    }
+}
+
+unsafe extern "C" fn load(env: *mut ErlNifEnv, priv_data: *mut *mut c_void, _info: ErlNifTerm) -> c_int {
+    attach_and_open(env, priv_data, std::ptr::null_mut())
+}
+
+unsafe extern "C" fn upgrade(
+    env: *mut ErlNifEnv,
+    priv_data: *mut *mut c_void,
+    old_priv_data: *mut *mut c_void,
+    _info: ErlNifTerm,
+) -> c_int {
+    // SAFETY: the VM passes the old instance's priv_data slot (or null).
+    let old = if old_priv_data.is_null() { std::ptr::null_mut() } else { unsafe { *old_priv_data } };
+    attach_and_open(env, priv_data, old)
+}
+
+unsafe extern "C" fn unload(_env: *mut ErlNifEnv, priv_data: *mut c_void) {
+    // SAFETY: `priv_data` is what `attach` gave this instance.
+    let _ = catch_unwind(|| unsafe { resource::detach(priv_data) });
+}
+
+/// The entry point the VM looks up after `dlopen`ing the library.
+#[no_mangle]
+pub extern "C" fn nif_init() -> *const ErlNifEntry {
+    let entry = ENTRY.get_or_init(|| {
+        let funcs: Box<[ErlNifFunc]> = inventory::iter::<rustler::Nif>()
+            .map(rustler::Nif::get_def)
+            .collect();
+        let funcs: &'static [ErlNifFunc] = Box::leak(funcs);
+        let mut entry = ErlNifEntry::new(c"sluice_nif", funcs, load);
+        entry.upgrade = Some(upgrade);
+        entry.unload = Some(unload);
+        Entry(entry)
+    });
+    &entry.0
+}

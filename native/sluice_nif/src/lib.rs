@@ -1,0 +1,31 @@
+//! NIF glue of the `sluice` OTP application: decodes terms, calls
+//! `sluice_core`, encodes the answers. Loaded by the `@private` Erlang module
+//! `sluice_nif`; see `docs/nif-upgrade.md` for how a newer build takes over.
+
+mod atoms;
+mod drop;
+mod entry;
+mod resource;
+
+use rustler::sys::ErlNifEnv;
+use rustler::{Encoder, Env, NifResult, Term};
+
+/// Opens every resource type of this library (creating or taking over).
+pub(crate) fn open_resource_types(env: *mut ErlNifEnv) -> bool {
+    resource::open::<sluice_core::drop::Valve>(env)
+}
+
+/// `{Generation, Instance, [{Kind, Live}]}`: how many library instances
+/// attached so far, an identifier of this loaded copy, and live objects.
+#[rustler::nif]
+fn lib_info(env: Env<'_>) -> NifResult<Term<'_>> {
+    let instance = &entry::nif_init as *const _ as usize as u64;
+    let live = vec![(atoms::valve(), resource::live(drop::VALVE_KIND))];
+    Ok((resource::generation(), instance, live).encode(env))
+}
+
+/// Panics on purpose, so tests can see a panic become an exception.
+#[rustler::nif]
+fn panic_for_test() -> NifResult<bool> {
+    panic!("sluice_nif: panic requested by panic_for_test/0")
+}

@@ -1,0 +1,212 @@
+//! sluice's own resource layer over `rustler::sys`, built so that a newer
+//! build of this library can take over the objects of an older one.
+//!
+//! rustler's resource registration always creates types and cannot take them
+//! over, so a module whose library was reloaded would see every existing
+//! handle turn into `badarg`. Here every resource type is opened with
+//! `ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER`, in `load` and in `upgrade`
+//! alike: on first load the type is created, on upgrade the new library
+//! becomes the owner of every live object and its destructor is the one run.
+//!
+//! Two rules make the takeover sound:
+//! 1. a resource payload has a stable, `#[repr(C)]` layout, and the type name
+//!    carries a layout version (`sluice_valve.v1`); a build that changes a
+//!    layout registers a new name and keeps opening the old one, converting;
+//! 2. library-wide bookkeeping ([`Shared`]) is a `#[repr(C)]` block passed from
+//!    the old instance to the new one through `priv_data`, reference-counted
+//!    so whichever instance is unloaded last frees it.
+
+use std::ffi::CStr;
+use std::ptr;
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+use rustler::sys::{
+    c_char, c_int, c_void, enif_alloc_resource, enif_get_resource, enif_make_resource,
+    enif_release_resource, ErlNifEnv, ErlNifResourceType,
+};
+use rustler::{Decoder, Env, Error, NifResult, Term};
+
+/// Version tag of [`Shared`]'s layout; an instance adopts an older
+/// instance's block only when the tags are equal.
+pub const SHARED_ABI: u64 = 0x736c_7368_0000_0001;
+
+/// Number of resource kinds with a live-object counter.
+pub const KINDS: usize = 8;
+
+/// Library-wide state that outlives any one loaded instance of the library.
+#[repr(C)]
+pub struct Shared {
+    abi: u64,
+    instances: AtomicUsize,
+    attached: AtomicU64,
+    live: [AtomicI64; KINDS],
+}
+
+static SHARED: AtomicPtr<Shared> = AtomicPtr::new(ptr::null_mut());
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Attaches this instance to the block of the instance it replaces, or to a
+/// new block when there is none (or it has another layout). Returns the
+/// pointer to store as this instance's `priv_data`.
+///
+/// # Safety
+/// `old` must be null or a `priv_data` pointer set by some build of this library.
+pub unsafe fn attach(old: *mut c_void) -> *mut c_void {
+    let old = old.cast::<Shared>();
+    // SAFETY: by the contract above `old` is null or points to a block some
+    // build of this library allocated; its first field is the ABI tag in every build.
+    let adopt = !old.is_null() && unsafe { (*old).abi } == SHARED_ABI;
+    let shared = if adopt {
+        old
+    } else {
+        Box::into_raw(Box::new(Shared {
+            abi: SHARED_ABI,
+            instances: AtomicUsize::new(0),
+            attached: AtomicU64::new(0),
+            live: std::array::from_fn(|_| AtomicI64::new(0)),
+        }))
+    };
+    // SAFETY: `shared` is a valid block (adopted or just allocated).
+    let block = unsafe { &*shared };
+    block.instances.fetch_add(1, Ordering::AcqRel);
+    GENERATION.store(block.attached.fetch_add(1, Ordering::AcqRel) + 1, Ordering::Release);
+    SHARED.store(shared, Ordering::Release);
+    shared.cast()
+}
+
+/// Detaches one instance; the last one out frees the block.
+///
+/// # Safety
+/// `priv_data` must be the pointer [`attach`] returned to this instance.
+pub unsafe fn detach(priv_data: *mut c_void) {
+    let shared = priv_data.cast::<Shared>();
+    if shared.is_null() {
+        return;
+    }
+    // SAFETY: `shared` came from `attach` and is still counted by this instance.
+    if unsafe { (*shared).instances.fetch_sub(1, Ordering::AcqRel) } == 1 {
+        // SAFETY: no instance uses the block any more; it was made by `Box::new`.
+        drop(unsafe { Box::from_raw(shared) });
+    }
+}
+
+fn shared() -> Option<&'static Shared> {
+    // SAFETY: the pointer is set by `attach` before any NIF can run and stays
+    // valid while this instance is loaded (this instance holds a count on it).
+    unsafe { SHARED.load(Ordering::Acquire).as_ref() }
+}
+
+/// How many library instances attached to the shared block so far; 1 for the
+/// first load, 2 after one upgrade, and so on.
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
+/// Objects of resource kind `kind` alive now, across every instance.
+pub fn live(kind: usize) -> i64 {
+    shared().map_or(0, |s| s.live[kind % KINDS].load(Ordering::Relaxed))
+}
+
+fn count(kind: usize, delta: i64) {
+    if let Some(s) = shared() {
+        s.live[kind % KINDS].fetch_add(delta, Ordering::Relaxed);
+    }
+}
+
+/// A type stored in a NIF resource.
+///
+/// # Safety
+/// `Self` must be `#[repr(C)]` with a layout that stays the same for a given
+/// [`NifResource::NAME`] in every build of this library, because an object
+/// made by one build is used and destroyed by the next one after a takeover.
+pub unsafe trait NifResource: Sized + Send + Sync + 'static {
+    /// Resource type name, carrying the layout version (`"sluice_valve.v1"`).
+    const NAME: &'static CStr;
+    /// Index of this kind's live-object counter.
+    const KIND: usize;
+    /// Where this instance keeps its handle of the opened resource type.
+    fn slot() -> &'static AtomicPtr<ErlNifResourceType>;
+}
+
+unsafe extern "C" fn destroy<T: NifResource>(_env: *mut ErlNifEnv, obj: *mut c_void) {
+    // SAFETY: the VM calls this once per object of type T, after the last
+    // reference is gone; the object was initialised by `make`.
+    unsafe { ptr::drop_in_place(obj.cast::<T>()) };
+    count(T::KIND, -1);
+}
+
+type Destructor = unsafe extern "C" fn(*mut ErlNifEnv, *mut c_void);
+
+const ERL_NIF_RT_CREATE: c_int = 1;
+const ERL_NIF_RT_TAKEOVER: c_int = 2;
+
+extern "C" {
+    // The VM's own entry point, declared with the flags as a plain int:
+    // rustler's binding types them as an enum with no variant for
+    // CREATE | TAKEOVER, and such a value must never exist in Rust.
+    #[link_name = "enif_open_resource_type"]
+    fn open_resource_type(
+        env: *mut ErlNifEnv,
+        module: *const c_char,
+        name: *const c_char,
+        dtor: Option<Destructor>,
+        flags: c_int,
+        tried: *mut c_int,
+    ) -> *const ErlNifResourceType;
+}
+
+/// Opens (creates, or takes over) the resource type of `T`; call from `load`
+/// and `upgrade` only.
+pub fn open<T: NifResource>(env: *mut ErlNifEnv) -> bool {
+    let mut tried: c_int = 0;
+    // SAFETY: called from a load/upgrade callback with its env; the name is a
+    // NUL-terminated static string and the destructor matches the payload type.
+    let ty = unsafe {
+        open_resource_type(
+            env,
+            ptr::null(),
+            T::NAME.as_ptr(),
+            Some(destroy::<T>),
+            ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER,
+            &mut tried,
+        )
+    };
+    T::slot().store(ty.cast_mut(), Ordering::Release);
+    !ty.is_null()
+}
+
+/// Moves `value` into a new resource object and returns a term for it.
+pub fn make<'a, T: NifResource>(env: Env<'a>, value: T) -> Term<'a> {
+    let ty = T::slot().load(Ordering::Acquire);
+    // SAFETY: `ty` was opened in load/upgrade for payload T; the allocation
+    // is written before the term is made, and our reference is released
+    // after, so the term holds the only one.
+    unsafe {
+        let obj = enif_alloc_resource(ty, std::mem::size_of::<T>());
+        ptr::write(obj.cast::<T>(), value);
+        count(T::KIND, 1);
+        let term = enif_make_resource(env.as_c_arg(), obj);
+        enif_release_resource(obj);
+        Term::new(env, term)
+    }
+}
+
+/// A borrowed resource object, decoded from a term of the calling env.
+pub struct Handle<'a, T: NifResource>(pub &'a T);
+
+impl<'a, T: NifResource> Decoder<'a> for Handle<'a, T> {
+    fn decode(term: Term<'a>) -> NifResult<Self> {
+        let ty = T::slot().load(Ordering::Acquire);
+        let mut obj: *const c_void = ptr::null();
+        // SAFETY: `ty` is this payload's type; on success the object lives at
+        // least as long as `term`'s env, which bounds 'a.
+        let ok = unsafe {
+            enif_get_resource(term.get_env().as_c_arg(), term.as_c_arg(), ty, &mut obj)
+        };
+        if ok == 0 || obj.is_null() {
+            return Err(Error::BadArg);
+        }
+        // SAFETY: see above; the object was initialised as a T by `make`.
+        Ok(Handle(unsafe { &*obj.cast::<T>() }))
+    }
+}
