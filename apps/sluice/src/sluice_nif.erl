@@ -50,7 +50,8 @@ drop_take_dropped(_Valve) -> erlang:nif_error(nif_not_loaded).
 -spec drop_delete(reference()) -> ok.
 drop_delete(_Valve) -> erlang:nif_error(nif_not_loaded).
 
--spec lib_info() -> {pos_integer(), non_neg_integer(), [{atom(), integer()}]}.
+-spec lib_info() -> [{generation | instances | instance, non_neg_integer()}
+                    | {live, [{atom(), integer()}]}].
 lib_info() -> erlang:nif_error(nif_not_loaded).
 
 -spec panic_for_test() -> no_return().

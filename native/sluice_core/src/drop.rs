@@ -149,7 +149,11 @@ impl Valve {
         self.check(prio)?;
         let keep = chance(self.effective_rate(prio), word);
         let stripe = &self.stripes[stripe % STRIPES];
-        let counter = if keep { &stripe.kept[prio] } else { &stripe.dropped[prio] };
+        let counter = if keep {
+            &stripe.kept[prio]
+        } else {
+            &stripe.dropped[prio]
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         Ok(keep)
     }
@@ -170,7 +174,12 @@ impl Valve {
         self.rate(prio) * self.factor(prio)
     }
 
-    fn store(&self, which: &[AtomicU64; MAX_PRIORITIES], prio: usize, value: f64) -> Result<(), ValveError> {
+    fn store(
+        &self,
+        which: &[AtomicU64; MAX_PRIORITIES],
+        prio: usize,
+        value: f64,
+    ) -> Result<(), ValveError> {
         self.check(prio)?;
         if !valid_rate(value) {
             return Err(ValveError::BadRate);
@@ -192,10 +201,12 @@ impl Valve {
     /// Kept and dropped answers of `prio` so far.
     pub fn counts(&self, prio: usize) -> Counts {
         let p = prio % MAX_PRIORITIES;
-        self.stripes.iter().fold(Counts::default(), |acc, s| Counts {
-            kept: acc.kept + s.kept[p].load(Ordering::Relaxed),
-            dropped: acc.dropped + s.dropped[p].load(Ordering::Relaxed),
-        })
+        self.stripes
+            .iter()
+            .fold(Counts::default(), |acc, s| Counts {
+                kept: acc.kept + s.kept[p].load(Ordering::Relaxed),
+                dropped: acc.dropped + s.dropped[p].load(Ordering::Relaxed),
+            })
     }
 
     fn total_dropped(&self) -> u64 {
@@ -230,7 +241,10 @@ mod tests {
     #[test]
     fn rejects_bad_construction() {
         assert_eq!(Valve::new(&[]).err(), Some(ValveError::NoPriorities));
-        assert_eq!(Valve::new(&[0.5; 17]).err(), Some(ValveError::TooManyPriorities));
+        assert_eq!(
+            Valve::new(&[0.5; 17]).err(),
+            Some(ValveError::TooManyPriorities)
+        );
         assert_eq!(Valve::new(&[1.5]).err(), Some(ValveError::BadRate));
         assert_eq!(Valve::new(&[f64::NAN]).err(), Some(ValveError::BadRate));
     }
@@ -247,8 +261,20 @@ mod tests {
                 _ => {}
             }
         }
-        assert_eq!(v.counts(0), Counts { kept: 1000, dropped: 0 });
-        assert_eq!(v.counts(1), Counts { kept: 0, dropped: 1000 });
+        assert_eq!(
+            v.counts(0),
+            Counts {
+                kept: 1000,
+                dropped: 0
+            }
+        );
+        assert_eq!(
+            v.counts(1),
+            Counts {
+                kept: 0,
+                dropped: 1000
+            }
+        );
         let c = v.counts(2);
         assert_eq!(c.kept + c.dropped, 1000);
         assert!(c.kept > 400 && c.kept < 600, "{c:?}");

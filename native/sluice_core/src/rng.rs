@@ -125,7 +125,10 @@ mod tests {
             let n = 200_000u32;
             let kept = (0..n).filter(|_| chance(rate, rng.next_u64())).count() as f64;
             let sd = (f64::from(n) * rate * (1.0 - rate)).sqrt();
-            assert!((kept - f64::from(n) * rate).abs() < 4.0 * sd, "rate {rate}: {kept}");
+            assert!(
+                (kept - f64::from(n) * rate).abs() < 4.0 * sd,
+                "rate {rate}: {kept}"
+            );
         }
     }
 

@@ -6,4 +6,8 @@ rustler::atoms! {
     error,
     not_found,
     valve,
+    generation,
+    instances,
+    instance,
+    live,
 }

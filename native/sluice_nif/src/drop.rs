@@ -63,8 +63,18 @@ fn drop_ask<'a>(env: Env<'a>, valve: ValveRef<'a>, prio: usize) -> NifResult<Ter
 
 /// Sets the owner's rate (`factor = false`) or the regulator's factor.
 #[rustler::nif]
-fn drop_set<'a>(env: Env<'a>, valve: ValveRef<'a>, prio: usize, factor: bool, value: f64) -> NifResult<Term<'a>> {
-    let set = if factor { Valve::set_factor } else { Valve::set_rate };
+fn drop_set<'a>(
+    env: Env<'a>,
+    valve: ValveRef<'a>,
+    prio: usize,
+    factor: bool,
+    value: f64,
+) -> NifResult<Term<'a>> {
+    let set = if factor {
+        Valve::set_factor
+    } else {
+        Valve::set_rate
+    };
     match set(valve.0, prio, value) {
         Ok(()) => Ok(atoms::ok().encode(env)),
         Err(err) => failure(env, err),

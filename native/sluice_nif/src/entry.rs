@@ -38,7 +38,11 @@ fn attach_and_open(env: *mut ErlNifEnv, priv_data: *mut *mut c_void, old: *mut c
     }
 }
 
-unsafe extern "C" fn load(env: *mut ErlNifEnv, priv_data: *mut *mut c_void, _info: ErlNifTerm) -> c_int {
+unsafe extern "C" fn load(
+    env: *mut ErlNifEnv,
+    priv_data: *mut *mut c_void,
+    _info: ErlNifTerm,
+) -> c_int {
     attach_and_open(env, priv_data, std::ptr::null_mut())
 }
 
@@ -49,7 +53,11 @@ unsafe extern "C" fn upgrade(
     _info: ErlNifTerm,
 ) -> c_int {
     // SAFETY: the VM passes the old instance's priv_data slot (or null).
-    let old = if old_priv_data.is_null() { std::ptr::null_mut() } else { unsafe { *old_priv_data } };
+    let old = if old_priv_data.is_null() {
+        std::ptr::null_mut()
+    } else {
+        unsafe { *old_priv_data }
+    };
     attach_and_open(env, priv_data, old)
 }
 

@@ -15,13 +15,21 @@ pub(crate) fn open_resource_types(env: *mut ErlNifEnv) -> bool {
     resource::open::<sluice_core::drop::Valve>(env)
 }
 
-/// `{Generation, Instance, [{Kind, Live}]}`: how many library instances
-/// attached so far, an identifier of this loaded copy, and live objects.
+/// `[{generation, G}, {instances, N}, {instance, Id}, {live, [{Kind, Count}]}]`:
+/// how many library instances attached to the shared block so far, how many
+/// are loaded now, an identifier of this loaded copy (the address of its
+/// entry point), and live objects per resource kind.
 #[rustler::nif]
 fn lib_info(env: Env<'_>) -> NifResult<Term<'_>> {
-    let instance = &entry::nif_init as *const _ as usize as u64;
+    let instance = entry::nif_init as *const () as usize as u64;
     let live = vec![(atoms::valve(), resource::live(drop::VALVE_KIND))];
-    Ok((resource::generation(), instance, live).encode(env))
+    Ok(vec![
+        (atoms::generation(), resource::generation().encode(env)),
+        (atoms::instances(), resource::instances().encode(env)),
+        (atoms::instance(), instance.encode(env)),
+        (atoms::live(), live.encode(env)),
+    ]
+    .encode(env))
 }
 
 /// Panics on purpose, so tests can see a panic become an exception.

@@ -69,7 +69,10 @@ pub unsafe fn attach(old: *mut c_void) -> *mut c_void {
     // SAFETY: `shared` is a valid block (adopted or just allocated).
     let block = unsafe { &*shared };
     block.instances.fetch_add(1, Ordering::AcqRel);
-    GENERATION.store(block.attached.fetch_add(1, Ordering::AcqRel) + 1, Ordering::Release);
+    GENERATION.store(
+        block.attached.fetch_add(1, Ordering::AcqRel) + 1,
+        Ordering::Release,
+    );
     SHARED.store(shared, Ordering::Release);
     shared.cast()
 }
@@ -100,6 +103,11 @@ fn shared() -> Option<&'static Shared> {
 /// first load, 2 after one upgrade, and so on.
 pub fn generation() -> u64 {
     GENERATION.load(Ordering::Acquire)
+}
+
+/// Library instances attached to the shared block now.
+pub fn instances() -> u64 {
+    shared().map_or(0, |s| s.instances.load(Ordering::Acquire) as u64)
 }
 
 /// Objects of resource kind `kind` alive now, across every instance.
@@ -200,9 +208,8 @@ impl<'a, T: NifResource> Decoder<'a> for Handle<'a, T> {
         let mut obj: *const c_void = ptr::null();
         // SAFETY: `ty` is this payload's type; on success the object lives at
         // least as long as `term`'s env, which bounds 'a.
-        let ok = unsafe {
-            enif_get_resource(term.get_env().as_c_arg(), term.as_c_arg(), ty, &mut obj)
-        };
+        let ok =
+            unsafe { enif_get_resource(term.get_env().as_c_arg(), term.as_c_arg(), ty, &mut obj) };
         if ok == 0 || obj.is_null() {
             return Err(Error::BadArg);
         }
