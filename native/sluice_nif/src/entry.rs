@@ -52,10 +52,10 @@ unsafe extern "C" fn upgrade(
     old_priv_data: *mut *mut c_void,
     _info: ErlNifTerm,
 ) -> c_int {
-    // SAFETY: the VM passes the old instance's priv_data slot (or null).
     let old = if old_priv_data.is_null() {
         std::ptr::null_mut()
     } else {
+        // SAFETY: the VM passes the old instance's priv_data slot, checked non-null.
         unsafe { *old_priv_data }
     };
     attach_and_open(env, priv_data, old)
