@@ -1,0 +1,130 @@
+%% NIF lifecycle: panics become exceptions, resources are freed, and a newer
+%% build of the library takes over live resources when the stub module is
+%% reloaded (as a release upgrade does), before and after the old code is purged.
+-module(sluice_nif_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([panic_is_an_exception/1, resources_are_freed/1, upgrade_takes_over_valves/1]).
+
+all() ->
+    [panic_is_an_exception, resources_are_freed, upgrade_takes_over_valves].
+
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(sluice),
+    Config.
+
+end_per_suite(_Config) ->
+    ok.
+
+lib_info() -> maps:from_list(sluice_nif:lib_info()).
+
+live_valves() -> proplists:get_value(valve, maps:get(live, lib_info())).
+
+panic_is_an_exception(_Config) ->
+    ?assertError(nif_panicked, sluice_nif:panic_for_test()),
+    %% the VM and the library carry on
+    {Pid, Ref} = spawn_monitor(fun() -> sluice_nif:panic_for_test() end),
+    receive {'DOWN', Ref, process, Pid, Reason} -> ?assertMatch({nif_panicked, _}, Reason) end,
+    ?assert(is_boolean(sluice_drop:random(0.5))),
+    {ok, _} = sluice_drop:new(after_panic, #{}),
+    ok = sluice_drop:ask(after_panic),
+    ok = sluice_drop:delete(after_panic).
+
+%% Collects garbage everywhere until the live count stops changing.
+settle() -> settle(-1, 100).
+settle(Last, Tries) ->
+    _ = [erlang:garbage_collect(P) || P <- processes()],
+    timer:sleep(20),
+    case live_valves() of
+        Last -> Last;
+        Live when Tries > 0 -> settle(Live, Tries - 1);
+        Live -> ct:fail({live_valves_never_settled, Live})
+    end.
+
+%% Runs `Fun' in a process of its own, so that nothing it held stays
+%% referenced from the test process; returns its result.
+in_process(Fun) ->
+    {Pid, Ref} = spawn_monitor(fun() -> exit({done, Fun()}) end),
+    receive
+        {'DOWN', Ref, process, Pid, {done, Result}} -> Result;
+        {'DOWN', Ref, process, Pid, Reason} -> ct:fail(Reason)
+    end.
+
+resources_are_freed(_Config) ->
+    Baseline = settle(),
+    Parent = self(),
+    Pid = spawn(fun() ->
+                        Names = [{freed, I} || I <- lists:seq(1, 200)],
+                        [{ok, _} = sluice_drop:new(N, #{rate => 0.5}) || N <- Names],
+                        [sluice_drop:ask(N) || N <- Names],
+                        Parent ! {created, live_valves()},
+                        [ok = sluice_drop:delete(N) || N <- Names],
+                        receive stop -> ok end
+                end),
+    receive {created, Live} -> ?assertEqual(Baseline + 200, Live) end,
+    Pid ! stop,
+    ?assertEqual(Baseline, settle()).
+
+%% Installs a copy of the sluice application (beams and NIF library) as
+%% version `Vsn' under `Dir' and points the code path at it.
+install_copy(Dir, Vsn) ->
+    Lib = filename:join(Dir, "sluice-" ++ Vsn),
+    [ok = filelib:ensure_dir(filename:join([Lib, Sub, "x"])) || Sub <- ["ebin", "priv"]],
+    From = code:lib_dir(sluice),
+    [{ok, _} = file:copy(F, filename:join([Lib, "ebin", filename:basename(F)]))
+     || F <- filelib:wildcard(filename:join([From, "ebin", "*"]))],
+    {ok, _} = file:copy(filename:join([From, "priv", "sluice_nif.so"]),
+                        filename:join([Lib, "priv", "sluice_nif.so"])),
+    true = code:replace_path(sluice, filename:join(Lib, "ebin")),
+    Lib.
+
+upgrade_takes_over_valves(Config) ->
+    Baseline = settle(),
+    #{generation := G1} = lib_info(),
+    in_process(fun() -> upgrade_scenario(Config) end),
+    %% back on the original library (a third instance)
+    ?assertMatch(#{instances := 1, generation := G3} when G3 =:= G1 + 2, lib_info()),
+    ?assertMatch(#{asked := 2011}, sluice_drop:info(upgraded)),
+    %% the valve made by the first instance is freed by the third one
+    ?assertEqual(Baseline + 1, settle()),
+    ok = sluice_drop:delete(upgraded),
+    ?assertEqual(Baseline, settle()).
+
+upgrade_scenario(Config) ->
+    OrigEbin = filename:join(code:lib_dir(sluice), "ebin"),
+    #{generation := G1, instance := I1} = lib_info(),
+    {ok, V} = sluice_drop:new(upgraded, #{rate => 0.5, rates => #{never => 0.0}}),
+    [sluice_drop:ask(V) || _ <- lists:seq(1, 1000)],
+    [drop = sluice_drop:ask(V, never) || _ <- lists:seq(1, 10)],
+    #{asked := 1010, kept := Kept, dropped := Dropped} = Before = sluice_drop:info(V),
+    try
+        %% v2: a second copy of the library, loaded while v1's valve is alive
+        Lib = install_copy(?config(priv_dir, Config), "99.0.0"),
+        ?assertEqual({module, sluice_nif}, code:load_file(sluice_nif)),
+        ?assertEqual(filename:join(Lib, "priv"), code:priv_dir(sluice)),
+        #{generation := G2, instance := I2, instances := 2} = lib_info(),
+        ?assertEqual(G1 + 1, G2),
+        ?assertNotEqual(I1, I2),
+        %% the valve made by v1 answers v2 with its counters intact
+        ?assertEqual(Before, sluice_drop:info(V)),
+        ?assertEqual(drop, sluice_drop:ask(V, never)),
+        %% v1's code is purged: its library is unloaded, the valve lives on
+        _ = code:purge(sluice_nif),
+        ?assertMatch(#{instances := 1}, lib_info()),
+        [sluice_drop:ask(V) || _ <- lists:seq(1, 1000)],
+        #{asked := 2011, kept := K2, dropped := D2,
+          priorities := #{never := #{dropped := 11}}} = sluice_drop:info(upgraded),
+        ?assert(K2 >= Kept andalso D2 >= Dropped + 1),
+        ?assertEqual(D2, sluice_drop:take_dropped(V)),
+        %% new valves work on v2, and v2 frees what v1 made
+        {ok, _} = sluice_drop:new(made_by_v2, #{}),
+        ok = sluice_drop:ask(made_by_v2),
+        ok = sluice_drop:delete(made_by_v2)
+    after
+        true = code:replace_path(sluice, OrigEbin),
+        {module, sluice_nif} = code:load_file(sluice_nif),
+        _ = code:purge(sluice_nif)
+    end.
