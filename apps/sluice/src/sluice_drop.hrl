@@ -6,3 +6,6 @@
     priorities :: #{term() => non_neg_integer()},
     default :: non_neg_integer()
 }).
+
+%% The handle seen from inside sluice (sluice_drop:valve() is its opaque name).
+-type valve_handle() :: #sluice_valve{}.

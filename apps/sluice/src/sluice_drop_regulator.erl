@@ -55,13 +55,13 @@ handle_info(tick, #state{name = Name, token = Token} = State) ->
 handle_info(_Msg, State) ->
     {noreply, State}.
 
--spec sample(sluice_drop:valve(), map(), #state{}) -> #state{}.
+-spec sample(valve_handle(), map(), #state{}) -> #state{}.
 sample(#sluice_valve{ref = Ref, priorities = Prios}, #{signal := Signal} = Reg, State) ->
     try Signal() of
         Load when is_number(Load) ->
             F = factor(Load, Reg),
             Regulated = maps:get(priorities, Reg, maps:keys(Prios)),
-            [sluice_nif:drop_set(Ref, maps:get(P, Prios), true, F) || P <- Regulated],
+            _ = [sluice_nif:drop_set(Ref, maps:get(P, Prios), true, F) || P <- Regulated],
             State#state{failing = false};
         Other ->
             failing(State, {not_a_number, Other})

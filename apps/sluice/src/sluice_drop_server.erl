@@ -96,7 +96,7 @@ validate_regulation(_) ->
     {error, {bad_option, regulate}}.
 
 -spec new(sluice_drop:name(), rates(), map() | none) ->
-    {ok, sluice_drop:valve()} | {error, already_exists}.
+    {ok, valve_handle()} | {error, already_exists}.
 new(Name, Rates, Regulation) ->
     gen_server:call(?MODULE, {new, Name, Rates, Regulation}).
 
@@ -109,7 +109,7 @@ regulate(Name, Regulation) ->
     gen_server:call(?MODULE, {regulate, Name, Regulation}).
 
 %% @doc The handle registered under `Name', read from the table.
--spec lookup(sluice_drop:name()) -> {ok, sluice_drop:valve()} | {error, not_found}.
+-spec lookup(sluice_drop:name()) -> {ok, valve_handle()} | {error, not_found}.
 lookup(Name) ->
     case row(Name) of
         {Name, Valve, _, _} -> {ok, Valve};
@@ -184,7 +184,7 @@ handle_call({regulate, Name, Regulation}, _From, State) ->
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
--spec install(sluice_drop:name(), sluice_drop:valve(), map() | none) -> ok.
+-spec install(sluice_drop:name(), valve_handle(), map() | none) -> ok.
 install(Name, Valve, Regulation) ->
     Token = make_ref(),
     ets:insert(?TABLE, {Name, Valve, Regulation, Token}),
