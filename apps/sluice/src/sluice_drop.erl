@@ -59,7 +59,7 @@
                      rates => #{priority() => rate()},
                      regulate => regulation()}.
 %% `signal' (mandatory): a fun returning the load; `low' and `high'
-%% (mandatory, low < high): where the factor starts falling and where it
+%% (mandatory, `low' below `high'): where the factor starts falling and where it
 %% reaches `min_rate' (default 0.0); `interval': sampling period in ms
 %% (default 100); `priorities': which priorities follow the signal
 %% (default: all).
