@@ -13,10 +13,9 @@
 //!   caller's stripe, so `asked = kept + dropped` holds by construction;
 //! - `reported_dropped` only grows and never exceeds the sum of `dropped`.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use crate::rng::{chance, thread_u64};
+use crate::rng::{chance, thread_draw};
 
 /// Most priorities one valve can have.
 pub const MAX_PRIORITIES: usize = 16;
@@ -80,18 +79,6 @@ fn valid_rate(rate: f64) -> bool {
     (0.0..=1.0).contains(&rate)
 }
 
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static STRIPE: Cell<usize> = Cell::new(NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES);
-}
-
-/// The counter stripe the calling thread adds to.
-#[inline]
-pub fn thread_stripe() -> usize {
-    STRIPE.with(Cell::get)
-}
-
 impl Valve {
     /// A valve with one priority per entry of `rates` (keep probabilities).
     pub fn new(rates: &[f64]) -> Result<Self, ValveError> {
@@ -137,10 +124,11 @@ impl Valve {
     }
 
     /// Keep (`true`) or drop (`false`) one request of priority `prio`, using
-    /// the calling thread's generator and stripe.
+    /// the calling thread's generator and its stripe (its slot modulo [`STRIPES`]).
     #[inline]
     pub fn ask(&self, prio: usize) -> Result<bool, ValveError> {
-        self.ask_with(prio, thread_u64(), thread_stripe())
+        let (word, slot) = thread_draw();
+        self.ask_with(prio, word, slot)
     }
 
     /// [`Valve::ask`] with the random word and the stripe given by the caller.

@@ -63,19 +63,45 @@ fn fresh_seed() -> u64 {
     mix64(n ^ mix64(clock) ^ mix64(addr))
 }
 
+/// Per-thread state: the generator and the thread's slot number. Constant
+/// initialisation keeps every access a plain TLS load (no lazy-init check
+/// beyond the seed test below).
+struct Local {
+    state: Cell<u64>,
+    slot: Cell<usize>,
+    seeded: Cell<bool>,
+}
+
+static NEXT_SLOT: AtomicU64 = AtomicU64::new(0);
+
 thread_local! {
-    static THREAD_RNG: Cell<u64> = Cell::new(fresh_seed());
+    static LOCAL: Local = const {
+        Local { state: Cell::new(0), slot: Cell::new(0), seeded: Cell::new(false) }
+    };
+}
+
+/// The next word of the calling thread's generator and the thread's slot
+/// number (0, 1, 2, ... in order of each thread's first call), from one TLS access.
+#[inline]
+pub fn thread_draw() -> (u64, usize) {
+    LOCAL.with(|l| {
+        if !l.seeded.get() {
+            l.state.set(fresh_seed());
+            l.slot
+                .set(NEXT_SLOT.fetch_add(1, Ordering::Relaxed) as usize);
+            l.seeded.set(true);
+        }
+        let mut rng = WyRand::new(l.state.get());
+        let out = rng.next_u64();
+        l.state.set(rng.state);
+        (out, l.slot.get())
+    })
 }
 
 /// A uniformly distributed word from the calling thread's own generator.
 #[inline]
 pub fn thread_u64() -> u64 {
-    THREAD_RNG.with(|cell| {
-        let mut rng = WyRand::new(cell.get());
-        let out = rng.next_u64();
-        cell.set(rng.state);
-        out
-    })
+    thread_draw().0
 }
 
 /// The thread-local generator seen as a [`RandomSource`].

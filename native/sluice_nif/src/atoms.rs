@@ -10,4 +10,6 @@ rustler::atoms! {
     instances,
     instance,
     live,
+    true_ = "true",
+    false_ = "false",
 }

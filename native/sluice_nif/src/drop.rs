@@ -2,12 +2,15 @@
 
 use std::sync::atomic::AtomicPtr;
 
-use rustler::sys::ErlNifResourceType;
+use rustler::sys::{
+    c_ulong, enif_get_double, enif_get_ulong, ErlNifEnv, ErlNifResourceType, ErlNifTerm,
+};
 use rustler::{Encoder, Env, Error, NifResult, Term};
 use sluice_core::drop::{Valve, ValveError};
 use sluice_core::rng::{chance, thread_u64};
 
 use crate::atoms;
+use crate::raw::{raw_nif, Fail, RawResult};
 use crate::resource::{self, Handle, NifResource};
 
 /// Live-object counter index of valves.
@@ -34,13 +37,45 @@ fn failure<'a>(env: Env<'a>, err: ValveError) -> NifResult<Term<'a>> {
     }
 }
 
-/// `true` with probability `rate`.
-#[rustler::nif]
-fn drop_random(rate: f64) -> NifResult<bool> {
-    if (0.0..=1.0).contains(&rate) {
-        Ok(chance(rate, thread_u64()))
+raw_nif!("drop_random", 1, drop_random);
+raw_nif!("drop_ask", 2, drop_ask);
+
+/// `drop_random(Rate)`: `true` with probability `Rate` (a float in [0, 1]).
+fn drop_random(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let mut rate: f64 = -1.0;
+    // SAFETY: `env` and the argument are this call's.
+    if unsafe { enif_get_double(env, args[0], &mut rate) } == 0 || !(0.0..=1.0).contains(&rate) {
+        return Err(Fail::BadArg);
+    }
+    let keep = chance(rate, thread_u64());
+    Ok(if keep {
+        atoms::true_()
     } else {
-        Err(Error::BadArg)
+        atoms::false_()
+    }
+    .as_c_arg())
+}
+
+/// `drop_ask(Valve, Priority)`: `ok` (keep), `drop`, or `{error, not_found}`
+/// when the valve was deleted.
+fn drop_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    // SAFETY: the term is this call's, and the reference does not leave it.
+    let valve: &Valve = unsafe { resource::get(env, args[0]) }.ok_or(Fail::BadArg)?;
+    let mut prio: c_ulong = 0;
+    // SAFETY: `env` and the argument are this call's.
+    if unsafe { enif_get_ulong(env, args[1], &mut prio) } == 0 {
+        return Err(Fail::BadArg);
+    }
+    match valve.ask(prio as usize) {
+        Ok(true) => Ok(atoms::ok().as_c_arg()),
+        Ok(false) => Ok(atoms::drop().as_c_arg()),
+        Err(ValveError::Deleted) => {
+            let lifetime = ();
+            // SAFETY: `env` is this call's env, valid while `lifetime` lives.
+            let env = unsafe { Env::new(&lifetime, env) };
+            Ok((atoms::error(), atoms::not_found()).encode(env).as_c_arg())
+        }
+        Err(_) => Err(Fail::BadArg),
     }
 }
 
@@ -49,16 +84,6 @@ fn drop_random(rate: f64) -> NifResult<bool> {
 fn drop_new(env: Env<'_>, rates: Vec<f64>) -> NifResult<Term<'_>> {
     let valve = Valve::new(&rates).map_err(|_| Error::BadArg)?;
     Ok(resource::make(env, valve))
-}
-
-/// `ok` (keep) or `drop` for one ask of priority `prio`.
-#[rustler::nif]
-fn drop_ask<'a>(env: Env<'a>, valve: ValveRef<'a>, prio: usize) -> NifResult<Term<'a>> {
-    match valve.0.ask(prio) {
-        Ok(true) => Ok(atoms::ok().encode(env)),
-        Ok(false) => Ok(atoms::drop().encode(env)),
-        Err(err) => failure(env, err),
-    }
 }
 
 /// Sets the owner's rate (`factor = false`) or the regulator's factor.

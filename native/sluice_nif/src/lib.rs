@@ -5,6 +5,7 @@
 mod atoms;
 mod drop;
 mod entry;
+mod raw;
 mod resource;
 
 use rustler::sys::ErlNifEnv;

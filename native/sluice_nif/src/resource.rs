@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use rustler::sys::{
     c_char, c_int, c_void, enif_alloc_resource, enif_get_resource, enif_make_resource,
-    enif_release_resource, ErlNifEnv, ErlNifResourceType,
+    enif_release_resource, ErlNifEnv, ErlNifResourceType, ErlNifTerm,
 };
 use rustler::{Decoder, Env, Error, NifResult, Term};
 
@@ -202,18 +202,30 @@ pub fn make<'a, T: NifResource>(env: Env<'a>, value: T) -> Term<'a> {
 /// A borrowed resource object, decoded from a term of the calling env.
 pub struct Handle<'a, T: NifResource>(pub &'a T);
 
+/// The object of type `T` behind `term`, if it is one.
+///
+/// # Safety
+/// `term` must belong to `env`, and the returned reference must not outlive
+/// that env (the term keeps the object alive while the env lives).
+pub unsafe fn get<'a, T: NifResource>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Option<&'a T> {
+    let ty = T::slot().load(Ordering::Acquire);
+    let mut obj: *const c_void = ptr::null();
+    // SAFETY: `ty` is T's type, opened at load; `env` and `term` are valid (contract).
+    let ok = unsafe { enif_get_resource(env, term, ty, &mut obj) };
+    if ok == 0 || obj.is_null() {
+        None
+    } else {
+        // SAFETY: the object was initialised as a T by `make` and lives as
+        // long as the env (contract above).
+        Some(unsafe { &*obj.cast::<T>() })
+    }
+}
+
 impl<'a, T: NifResource> Decoder<'a> for Handle<'a, T> {
     fn decode(term: Term<'a>) -> NifResult<Self> {
-        let ty = T::slot().load(Ordering::Acquire);
-        let mut obj: *const c_void = ptr::null();
-        // SAFETY: `ty` is this payload's type; on success the object lives at
-        // least as long as `term`'s env, which bounds 'a.
-        let ok =
-            unsafe { enif_get_resource(term.get_env().as_c_arg(), term.as_c_arg(), ty, &mut obj) };
-        if ok == 0 || obj.is_null() {
-            return Err(Error::BadArg);
-        }
-        // SAFETY: see above; the object was initialised as a T by `make`.
-        Ok(Handle(unsafe { &*obj.cast::<T>() }))
+        // SAFETY: `term` belongs to its env, which outlives 'a.
+        unsafe { get(term.get_env().as_c_arg(), term.as_c_arg()) }
+            .map(Handle)
+            .ok_or(Error::BadArg)
     }
 }
