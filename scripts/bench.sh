@@ -11,13 +11,13 @@ set -eu
 cd "$(dirname "$0")/.."
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT INT TERM
-
 if ! rebar3 compile >"$log" 2>&1; then
     cat "$log" >&2
+    rm -f "$log"
     echo "bench: rebar3 compile failed" >&2
     exit 1
 fi
+rm -f "$log"
 
 out=_build/bench
 mkdir -p "$out"

@@ -9,13 +9,13 @@ set -eu
 cd "$(dirname "$0")/.."
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT INT TERM
-
 if ! rebar3 compile >"$log" 2>&1; then
     cat "$log" >&2
+    rm -f "$log"
     echo "demo: rebar3 compile failed" >&2
     exit 1
 fi
+rm -f "$log"
 
 out=_build/demo
 mkdir -p "$out"
