@@ -1,0 +1,48 @@
+#!/bin/sh
+# Builds and tests test/consumer, a separate rebar3 project that depends on
+# sluice the way users add it: a git_subdir dependency on apps/sluice of this
+# repository, fetched through a file:// URL at the current HEAD commit. The
+# NIF is built by sluice's own compile hook inside the dependency checkout.
+#
+# The project is copied to _build/consumer (recreated on every run, so the
+# dependency is always fetched afresh) and its rebar.config is generated from
+# rebar.config.template, because the repository path differs per machine.
+#
+# Usage: sh scripts/test-consumer.sh [rebar3 command, default: ct]
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+src="$root/test/consumer"
+scratch="$root/_build/consumer"
+url="file://$root"
+ref=$(git -C "$root" rev-parse HEAD)
+
+# The dependency is the committed tree: say so if apps/ or native/ differ.
+if ! git -C "$root" diff --quiet HEAD -- apps native Cargo.toml Cargo.lock; then
+    echo "consumer: note: uncommitted changes in apps/ or native/ are not part of this test (it fetches $ref)"
+fi
+
+rm -rf "$scratch"
+mkdir -p "$scratch"
+cp -R "$src/src" "$src/test" "$scratch/"
+sed -e "s|@SLUICE_URL@|$url|" -e "s|@SLUICE_REF@|$ref|" \
+    "$src/rebar.config.template" >"$scratch/rebar.config"
+
+# Reuse this repository's cargo build cache; the hook honours CARGO_TARGET_DIR.
+CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+export CARGO_TARGET_DIR
+[ -x "$HOME/.cargo/bin/cargo" ] && PATH="$PATH:$HOME/.cargo/bin" && export PATH
+
+echo "consumer: sluice from $url at $ref (apps/sluice)"
+cd "$scratch"
+[ $# -gt 0 ] || set -- ct
+rebar3 "$@"
+
+# The library must come from the dependency's own hook, not from this tree.
+# (rebar3 3.19 keeps the whole sparse checkout in lib/sluice, the app in
+# lib/sluice/apps/sluice.)
+dep="$scratch/_build/default/lib/sluice"
+if [ ! -f "$dep/apps/sluice/priv/sluice_nif.so" ] && [ ! -f "$dep/priv/sluice_nif.so" ]; then
+    echo "consumer: no priv/sluice_nif.so in $dep: the dependency's compile hook did not build it" >&2
+    exit 1
+fi
