@@ -1,0 +1,60 @@
+#!/bin/sh
+# Builds the `sluice` release and checks that it boots and answers
+# sluice_drop:random(0.5) through `bin/sluice eval`. In the relx of rebar3
+# 3.19 `eval` talks to a running node (through erl_call, so the expression
+# ends with a dot): the release is started as a daemon first and stopped
+# afterwards.
+#
+# The node runs under a name and cookie of its own (a copy of the release's
+# vm.args, passed through VMARGS_PATH) so that it cannot meet another
+# `sluice` node on this machine.
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+[ -x "$HOME/.cargo/bin/cargo" ] && PATH="$PATH:$HOME/.cargo/bin" && export PATH
+
+rebar3 release
+
+rel="$root/_build/default/rel/sluice"
+bin="$rel/bin/sluice"
+vsn=$(awk '{print $2}' "$rel/releases/start_erl.data")
+scratch="$root/_build/release-check"
+mkdir -p "$scratch"
+VMARGS_PATH="$scratch/vm.args"
+export VMARGS_PATH
+sed -e "s/^-sname .*/-sname sluice_check_$$/" -e "s/^-name .*/-sname sluice_check_$$/" \
+    -e "s/^-setcookie .*/-setcookie sluice_check_$$/" \
+    "$rel/releases/$vsn/vm.args" >"$VMARGS_PATH"
+RELX_RPC_TIMEOUT=${RELX_RPC_TIMEOUT:-30}
+export RELX_RPC_TIMEOUT
+
+stop() {
+    "$bin" stop >/dev/null 2>&1 || true
+}
+trap stop EXIT
+
+echo "release: starting $bin as sluice_check_$$"
+"$bin" daemon
+# Wait up to 30 s for the node to answer.
+i=0
+until "$bin" ping >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ "$i" -ge 60 ]; then
+        echo "release: the node did not answer ping within 30 s; its logs:" >&2
+        tail -n 30 "$rel"/log/* >&2 2>/dev/null || true
+        exit 1
+    fi
+    sleep 0.5
+done
+
+answer=$("$bin" eval 'sluice_drop:random(0.5).')
+echo "release: sluice_drop:random(0.5) -> $answer"
+case $answer in
+    true | false) ;;
+    *) echo "release: expected true or false" >&2; exit 1 ;;
+esac
+
+"$bin" stop >/dev/null
+trap - EXIT
+echo "release: ok"
