@@ -1,0 +1,31 @@
+# The project's commands. Each target first makes sure the toolchain is
+# there (scripts/ensure-deps.sh installs Erlang from Debian packages when it
+# can, and otherwise says what to install).
+#
+#   make test    every check and test; ends with "N passed, M failed"
+#   make demo    flood a slow consumer, without and with a drop valve
+#   make bench   benchmarks (BENCH_ONLY=drop make bench for one suite)
+#   make clean   remove build output
+
+.POSIX:
+.PHONY: all deps test demo bench clean
+
+all: test
+
+deps:
+	sh scripts/ensure-deps.sh
+
+test: deps
+	bash scripts/test-all.sh
+
+demo: deps
+	sh scripts/demo.sh
+
+# BENCH_ONLY reaches scripts/bench.sh from the environment or the make command line.
+bench: deps
+	sh scripts/bench.sh
+
+# Generated files only (apps/*/doc may also hold hand-written overview.edoc).
+clean:
+	rm -rf _build target apps/*/priv/*.so
+	rm -f apps/*/doc/*.html apps/*/doc/stylesheet.css apps/*/doc/erlang.png apps/*/doc/edoc-info

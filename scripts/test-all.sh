@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project (`make test`) and ends with one
+# line "N passed, M failed"; exits non-zero if anything failed.
+#
+# Counting: each Rust test, eunit test and Common Test case counts as one
+# (cargo's "test result:" lines, rebar3's eunit and ct summaries, the consumer
+# project's ct summary); fmt, clippy, xref, dialyzer, edoc and the release
+# check count as one test each. A step that fails without a test summary
+# (a crash, a suite that does not compile) counts as one failure. Every step
+# runs even after a failure, except that a failed `rebar3 compile` stops the
+# run. Each step's output is kept in _build/test-all/<step>.log.
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+[ -x "$HOME/.cargo/bin/cargo" ] && case ":$PATH:" in
+    *":$HOME/.cargo/bin:"*) ;;
+    *) PATH="$PATH:$HOME/.cargo/bin"; export PATH ;;
+esac
+
+logs="$root/_build/test-all"
+mkdir -p "$logs"
+passed=0
+failed=0
+failures=()
+timings=()
+
+# run STEP CMD...: runs CMD with its output shown and kept in $logs/STEP.log;
+# sets $rc and $out (the output without colour codes).
+run() {
+    local step=$1 start
+    shift
+    echo
+    echo "==> $step: $*"
+    start=$(date +%s)
+    set +e
+    "$@" 2>&1 | tee "$logs/$step.log"
+    rc=${PIPESTATUS[0]}
+    set -e
+    timings+=("$(printf '%-10s %4ss  %s' "$step" "$(($(date +%s) - start))" \
+        "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED (exit $rc)")")")
+    out=$(sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$logs/$step.log")
+}
+
+pass() { passed=$((passed + $1)); }
+fail() { failed=$((failed + $1)); failures+=("$2"); }
+
+# check STEP CMD...: a step that counts as one test.
+check() {
+    local step=$1
+    run "$@"
+    if [ "$rc" -eq 0 ]; then pass 1; else fail 1 "$step"; fi
+}
+
+# Adds the counts of a rebar3 ct run: "All N tests passed." or
+# "Failed F tests. Skipped S (U, A) tests. Passed P tests." Auto-skipped
+# cases (a failed init_per_*) count as failed, user-skipped ones not at all.
+count_ct() {
+    local step=$1 logdir=$2 p=0 f=0 a=0 line
+    line=$(grep -E '^(All [0-9]+ tests passed\.|(Failed|Skipped|Passed) [0-9]+ )' <<<"$out" | tail -n 1 || true)
+    if [[ $line =~ All\ ([0-9]+)\ tests\ passed ]]; then p=${BASH_REMATCH[1]}; fi
+    if [[ $line =~ Passed\ ([0-9]+)\ tests ]]; then p=${BASH_REMATCH[1]}; fi
+    if [[ $line =~ Failed\ ([0-9]+)\ tests ]]; then f=${BASH_REMATCH[1]}; fi
+    if [[ $line =~ Skipped\ [0-9]+\ \([0-9]+,\ ([0-9]+)\)\ tests ]]; then a=${BASH_REMATCH[1]}; fi
+    pass "$p"
+    if [ $((f + a)) -gt 0 ]; then
+        fail $((f + a)) "$step ($f failed, $a auto-skipped)"
+    elif [ "$rc" -ne 0 ]; then
+        fail 1 "$step (exit $rc, no test summary)"
+    fi
+    if [ "$rc" -ne 0 ] || [ $((f + a)) -gt 0 ]; then
+        echo "$step: Common Test logs: $logdir/index.html"
+    fi
+}
+
+# --- Rust -----------------------------------------------------------------
+check fmt cargo fmt --all --check
+check clippy cargo clippy --workspace --all-targets --release --locked -- -D warnings
+
+run cargo-test cargo test --workspace --locked
+p=0
+f=0
+while read -r line; do
+    if [[ $line =~ ([0-9]+)\ passed\;\ ([0-9]+)\ failed ]]; then
+        p=$((p + BASH_REMATCH[1]))
+        f=$((f + BASH_REMATCH[2]))
+    fi
+done < <(grep '^test result:' <<<"$out" || true)
+pass "$p"
+if [ "$f" -gt 0 ]; then
+    fail "$f" "cargo-test"
+elif [ "$rc" -ne 0 ]; then
+    fail 1 "cargo-test (exit $rc, no test summary)"
+fi
+
+# --- Erlang ---------------------------------------------------------------
+run compile rebar3 compile
+if [ "$rc" -ne 0 ]; then
+    fail 1 "compile (the remaining steps were not run)"
+else
+    check xref rebar3 xref
+    check dialyzer rebar3 dialyzer
+
+    # edoc must build without any warning.
+    run edoc rebar3 edoc
+    if [ "$rc" -eq 0 ] && ! grep -qi warning <<<"$out"; then
+        pass 1
+    else
+        fail 1 "edoc"
+    fi
+
+    # eunit prints "T tests, F failures[, S skipped][, C cancelled]" (T counts
+    # all four) or "0 tests".
+    run eunit rebar3 eunit
+    line=$(grep -E '^[0-9]+ tests' <<<"$out" | tail -n 1 || true)
+    t=0 f=0 s=0 c=0
+    if [[ $line =~ ^([0-9]+)\ tests ]]; then t=${BASH_REMATCH[1]}; fi
+    if [[ $line =~ ([0-9]+)\ failures ]]; then f=${BASH_REMATCH[1]}; fi
+    if [[ $line =~ ([0-9]+)\ skipped ]]; then s=${BASH_REMATCH[1]}; fi
+    if [[ $line =~ ([0-9]+)\ cancelled ]]; then c=${BASH_REMATCH[1]}; fi
+    pass $((t - f - s - c))
+    if [ $((f + c)) -gt 0 ]; then
+        fail $((f + c)) "eunit ($f failed, $c cancelled)"
+    elif [ "$rc" -ne 0 ]; then
+        fail 1 "eunit (exit $rc, no test summary)"
+    fi
+
+    # apps/*/test and the umbrella's test/ (rebar3 3.19 runs both by default).
+    run ct rebar3 ct
+    count_ct ct "$root/_build/test/logs"
+
+    run consumer sh scripts/test-consumer.sh
+    count_ct consumer "$root/_build/consumer/_build/test/logs"
+
+    check release sh scripts/check-release.sh
+fi
+
+echo
+echo "Step timings:"
+printf '  %s\n' "${timings[@]}"
+if [ "${#failures[@]}" -gt 0 ]; then
+    echo "Failed:"
+    printf '  %s\n' "${failures[@]}"
+    echo "Logs: $logs/<step>.log"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
