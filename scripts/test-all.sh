@@ -28,18 +28,26 @@ timings=()
 # run STEP CMD...: runs CMD with its output shown and kept in $logs/STEP.log;
 # sets $rc and $out (the output without colour codes).
 run() {
-    local step=$1 start
+    step=$1
     shift
     echo
     echo "==> $step: $*"
-    start=$(date +%s)
+    step_start=$(date +%s)
+    step_passed=$passed
+    step_failed=$failed
     set +e
     "$@" 2>&1 | tee "$logs/$step.log"
     rc=${PIPESTATUS[0]}
     set -e
-    timings+=("$(printf '%-10s %4ss  %s' "$step" "$(($(date +%s) - start))" \
-        "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED (exit $rc)")")")
+    step_secs=$(($(date +%s) - step_start))
     out=$(sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$logs/$step.log")
+}
+
+# record: adds the step just counted to the timings table.
+record() {
+    timings+=("$(printf '%-11s %4ss  %-16s %s passed, %s failed' "$step" "$step_secs" \
+        "$([ "$rc" -eq 0 ] && echo ok || echo "exit $rc")" \
+        $((passed - step_passed)) $((failed - step_failed)))")
 }
 
 pass() { passed=$((passed + $1)); }
@@ -50,6 +58,7 @@ check() {
     local step=$1
     run "$@"
     if [ "$rc" -eq 0 ]; then pass 1; else fail 1 "$step"; fi
+    record
 }
 
 # Adds the counts of a rebar3 ct run: "All N tests passed." or
@@ -71,6 +80,7 @@ count_ct() {
     if [ "$rc" -ne 0 ] || [ $((f + a)) -gt 0 ]; then
         echo "$step: Common Test logs: $logdir/index.html"
     fi
+    record
 }
 
 # --- Rust -----------------------------------------------------------------
@@ -92,12 +102,15 @@ if [ "$f" -gt 0 ]; then
 elif [ "$rc" -ne 0 ]; then
     fail 1 "cargo-test (exit $rc, no test summary)"
 fi
+record
 
 # --- Erlang ---------------------------------------------------------------
 run compile rebar3 compile
 if [ "$rc" -ne 0 ]; then
     fail 1 "compile (the remaining steps were not run)"
+    record
 else
+    record
     check xref rebar3 xref
     check dialyzer rebar3 dialyzer
 
@@ -108,6 +121,7 @@ else
     else
         fail 1 "edoc"
     fi
+    record
 
     # eunit prints "T tests, F failures[, S skipped][, C cancelled]" (T counts
     # all four) or "0 tests".
@@ -124,6 +138,7 @@ else
     elif [ "$rc" -ne 0 ]; then
         fail 1 "eunit (exit $rc, no test summary)"
     fi
+    record
 
     # apps/*/test and the umbrella's test/ (rebar3 3.19 runs both by default).
     run ct rebar3 ct
@@ -136,7 +151,7 @@ else
 fi
 
 echo
-echo "Step timings:"
+echo "Steps (wall time, exit status, tests counted):"
 printf '  %s\n' "${timings[@]}"
 if [ "${#failures[@]}" -gt 0 ]; then
     echo "Failed:"
