@@ -29,8 +29,17 @@ sed -e "s/^-sname .*/-sname sluice_check_$$/" -e "s/^-name .*/-sname sluice_chec
 RELX_RPC_TIMEOUT=${RELX_RPC_TIMEOUT:-30}
 export RELX_RPC_TIMEOUT
 
+# The daemon starts epmd if none runs; stop it again afterwards in that case
+# (epmd refuses -kill while other nodes are registered with it).
+epmd=$(ls "$rel"/erts-*/bin/epmd 2>/dev/null | head -n 1)
+epmd=${epmd:-epmd}
+if "$epmd" -names >/dev/null 2>&1; then had_epmd=yes; else had_epmd=no; fi
+
 stop() {
     "$bin" stop >/dev/null 2>&1 || true
+    if [ "$had_epmd" = no ]; then
+        "$epmd" -kill >/dev/null 2>&1 || true
+    fi
 }
 trap stop EXIT
 
@@ -55,6 +64,10 @@ case $answer in
     *) echo "release: expected true or false" >&2; exit 1 ;;
 esac
 
-"$bin" stop >/dev/null
 trap - EXIT
+if ! "$bin" stop >/dev/null; then
+    echo "release: bin/sluice stop failed" >&2
+    exit 1
+fi
+[ "$had_epmd" = no ] && { "$epmd" -kill >/dev/null 2>&1 || true; }
 echo "release: ok"
