@@ -28,8 +28,12 @@ cp -R "$src/src" "$src/test" "$scratch/"
 sed -e "s|@SLUICE_URL@|$url|" -e "s|@SLUICE_REF@|$ref|" \
     "$src/rebar.config.template" >"$scratch/rebar.config"
 
-# Reuse this repository's cargo build cache; the hook honours CARGO_TARGET_DIR.
-CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+# A cargo target directory of its own, kept under target/ across runs (the
+# hook honours CARGO_TARGET_DIR). Not target/ itself: a cdylib's output name
+# has no hash, so the dependency's build (of HEAD) would replace
+# target/release/libsluice_nif.so, and cargo, finding this tree's build still
+# fresh, would then install that file into apps/sluice/priv.
+CARGO_TARGET_DIR="$root/target/consumer"
 export CARGO_TARGET_DIR
 [ -x "$HOME/.cargo/bin/cargo" ] && PATH="$PATH:$HOME/.cargo/bin" && export PATH
 
