@@ -141,7 +141,15 @@ else
     record
 
     # apps/*/test and the umbrella's test/ (rebar3 3.19 runs both by default).
+    # Every suite must have run (a config change could silently drop one).
     run ct rebar3 ct
+    for suite in apps/*/test/*_SUITE.erl test/*_SUITE.erl; do
+        [ -f "$suite" ] || continue
+        name=$(basename "$suite" .erl)
+        if [ "$rc" -eq 0 ] && ! grep -q "^%%% $name:" <<<"$out"; then
+            fail 1 "ct: $suite did not run"
+        fi
+    done
     count_ct ct "$root/_build/test/logs"
 
     run consumer sh scripts/test-consumer.sh
