@@ -24,9 +24,9 @@ lib_info() -> maps:from_list(sluice_nif:lib_info()).
 live_valves() -> proplists:get_value(valve, maps:get(live, lib_info())).
 
 panic_is_an_exception(_Config) ->
-    ?assertError(nif_panicked, sluice_nif:panic_for_test()),
+    ?assertError(nif_panicked, sluice_nif:induce_panic()),
     %% the VM and the library carry on
-    {Pid, Ref} = spawn_monitor(fun() -> sluice_nif:panic_for_test() end),
+    {Pid, Ref} = spawn_monitor(fun() -> sluice_nif:induce_panic() end),
     receive {'DOWN', Ref, process, Pid, Reason} -> ?assertMatch({nif_panicked, _}, Reason) end,
     ?assert(is_boolean(sluice_drop:random(0.5))),
     {ok, _} = sluice_drop:new(after_panic, #{}),

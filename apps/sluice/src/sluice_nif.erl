@@ -10,10 +10,10 @@
 -on_load(init/0).
 
 -export([drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
-         drop_take_dropped/1, drop_delete/1, lib_info/0, panic_for_test/0]).
+         drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
 
 -nifs([drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
-       drop_take_dropped/1, drop_delete/1, lib_info/0, panic_for_test/0]).
+       drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
 
 -spec init() -> ok | {error, term()}.
 init() ->
@@ -54,5 +54,5 @@ drop_delete(_Valve) -> erlang:nif_error(nif_not_loaded).
                     | {live, [{atom(), integer()}]}].
 lib_info() -> erlang:nif_error(nif_not_loaded).
 
--spec panic_for_test() -> no_return().
-panic_for_test() -> erlang:nif_error(nif_not_loaded).
+-spec induce_panic() -> no_return().
+induce_panic() -> erlang:nif_error(nif_not_loaded).

@@ -35,6 +35,6 @@ fn lib_info(env: Env<'_>) -> NifResult<Term<'_>> {
 
 /// Panics on purpose, so tests can see a panic become an exception.
 #[rustler::nif]
-fn panic_for_test() -> NifResult<bool> {
-    panic!("sluice_nif: panic requested by panic_for_test/0")
+fn induce_panic() -> NifResult<bool> {
+    panic!("sluice_nif: panic requested by induce_panic/0")
 }
