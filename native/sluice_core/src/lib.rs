@@ -4,5 +4,6 @@
 //! terms, calls into these types and encodes the answers. Time and randomness
 //! are passed in where a test needs to control them.
 
+pub mod buffer;
 pub mod drop;
 pub mod rng;
