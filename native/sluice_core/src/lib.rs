@@ -5,5 +5,6 @@
 //! are passed in where a test needs to control them.
 
 pub mod buffer;
+pub mod chunks;
 pub mod drop;
 pub mod rng;

@@ -1,0 +1,350 @@
+//! Storage of many small items in a few large regions, freed as the items go.
+//!
+//! A buffered Erlang term must be copied out of the producer's heap into
+//! memory the buffer owns. One region (a process-independent NIF env) per
+//! message costs about a kilobyte each; this module packs up to
+//! `per_chunk` items into one region and frees the region when its last item
+//! is released, so the overhead per item is a fraction of a word.
+//!
+//! Regions are opaque here: a [`Backend`] allocates them, copies an item in
+//! and frees them, so the bookkeeping is tested without a BEAM.
+//!
+//! Invariants:
+//! - items are stored into the *open* chunk; a chunk closes after
+//!   `per_chunk` stores and is never written again;
+//! - a chunk's `live` counts its stored items not yet released; a closed
+//!   chunk with `live == 0` is freed at once, an open one is reset for reuse;
+//! - a closed chunk whose live items fill at most a quarter of what it holds
+//!   is reported by [`Chunks::release`] for compaction: the caller gives back
+//!   its live slots and [`Chunks::compact`] copies them into a fresh region
+//!   of their own, so memory follows the live items, not the history;
+//! - chunk ids grow with arrival, so a caller that keeps slots in arrival
+//!   order finds a chunk's slots as one contiguous run.
+
+use std::collections::VecDeque;
+
+/// Allocates, fills and frees regions.
+pub trait Backend {
+    /// A region holding copied items.
+    type Region;
+    /// An item (a term): valid while its region lives.
+    type Item: Copy;
+    /// A new, empty region.
+    fn alloc(&mut self) -> Self::Region;
+    /// Copies `item` into `region` and returns the copy.
+    fn copy_in(&mut self, region: &Self::Region, item: Self::Item) -> Self::Item;
+    /// Empties `region` for reuse (every copy in it becomes invalid).
+    fn clear(&mut self, region: &Self::Region);
+    /// Frees `region` (every copy in it becomes invalid).
+    fn free(&mut self, region: Self::Region);
+}
+
+/// A stored item and the chunk that holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot<I> {
+    /// The copy, valid until released.
+    pub item: I,
+    /// Id of the chunk holding it.
+    pub chunk: u64,
+}
+
+#[derive(Debug)]
+struct Chunk<R> {
+    region: R,
+    live: u32,
+    held: u32,
+    stores: u32,
+}
+
+/// The chunks of one buffer; see the module documentation.
+#[derive(Debug)]
+pub struct Chunks<R> {
+    chunks: VecDeque<Option<Chunk<R>>>,
+    base: u64,
+    per_chunk: u32,
+}
+
+/// Chunks holding fewer items than this are never compacted.
+const MIN_COMPACT: u32 = 16;
+
+impl<R> Chunks<R> {
+    /// Empty storage packing up to `per_chunk` (at least 1) items per region.
+    pub fn new(per_chunk: u32) -> Self {
+        Self {
+            chunks: VecDeque::new(),
+            base: 0,
+            per_chunk: per_chunk.max(1),
+        }
+    }
+
+    /// Regions allocated now.
+    pub fn regions(&self) -> usize {
+        self.chunks.iter().filter(|c| c.is_some()).count()
+    }
+
+    /// Items stored and not released.
+    pub fn live(&self) -> u64 {
+        self.chunks
+            .iter()
+            .flatten()
+            .map(|c| u64::from(c.live))
+            .sum()
+    }
+
+    fn get(&mut self, id: u64) -> Option<&mut Chunk<R>> {
+        let index = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        self.chunks.get_mut(index)?.as_mut()
+    }
+
+    /// Copies `item` into the open chunk (opening one when needed).
+    pub fn store<B: Backend<Region = R>>(
+        &mut self,
+        backend: &mut B,
+        item: B::Item,
+    ) -> Slot<B::Item> {
+        let per_chunk = self.per_chunk;
+        let open = matches!(self.chunks.back(), Some(Some(c)) if c.stores < per_chunk);
+        if !open {
+            let region = backend.alloc();
+            self.chunks.push_back(Some(Chunk {
+                region,
+                live: 0,
+                held: 0,
+                stores: 0,
+            }));
+        }
+        let id = self.base + self.chunks.len() as u64 - 1;
+        match self.chunks.back_mut() {
+            Some(Some(chunk)) => {
+                let copy = backend.copy_in(&chunk.region, item);
+                chunk.live += 1;
+                chunk.held += 1;
+                chunk.stores += 1;
+                Slot {
+                    item: copy,
+                    chunk: id,
+                }
+            }
+            // unreachable: an open chunk was just ensured at the back
+            _ => Slot {
+                item,
+                chunk: u64::MAX,
+            },
+        }
+    }
+
+    /// Releases a slot. Frees (or, for the open chunk, resets) its chunk when
+    /// it was the last live item; returns the chunk's id when it should be
+    /// compacted (see [`Chunks::compact`]).
+    pub fn release<B: Backend<Region = R>>(
+        &mut self,
+        backend: &mut B,
+        slot: &Slot<B::Item>,
+    ) -> Option<u64> {
+        let per_chunk = self.per_chunk;
+        let is_back = slot.chunk + 1 == self.base + self.chunks.len() as u64;
+        let chunk = self.get(slot.chunk)?;
+        chunk.live = chunk.live.saturating_sub(1);
+        let closed = chunk.stores >= per_chunk;
+        if chunk.live == 0 && is_back && !closed {
+            backend.clear(&chunk.region);
+            chunk.held = 0;
+            return None;
+        }
+        if chunk.live == 0 {
+            let index = (slot.chunk - self.base) as usize;
+            if let Some(Some(gone)) = self.chunks.get_mut(index).map(Option::take) {
+                backend.free(gone.region);
+            }
+            self.trim();
+            return None;
+        }
+        (closed && chunk.held >= MIN_COMPACT && chunk.live * 4 <= chunk.held).then_some(slot.chunk)
+    }
+
+    fn trim(&mut self) {
+        while let Some(None) = self.chunks.front() {
+            self.chunks.pop_front();
+            self.base += 1;
+        }
+        while let Some(None) = self.chunks.back() {
+            self.chunks.pop_back();
+        }
+    }
+
+    /// Moves the live slots of chunk `id` (all of them, as `slots`) into a
+    /// fresh region holding nothing else, and frees the old one.
+    pub fn compact<'s, B: Backend<Region = R>>(
+        &mut self,
+        backend: &mut B,
+        id: u64,
+        slots: impl IntoIterator<Item = &'s mut Slot<B::Item>>,
+    ) where
+        B::Item: 's,
+    {
+        let fresh = backend.alloc();
+        let mut moved = 0u32;
+        for slot in slots.into_iter().filter(|s| s.chunk == id) {
+            slot.item = backend.copy_in(&fresh, slot.item);
+            moved += 1;
+        }
+        match self.get(id) {
+            Some(chunk) => {
+                let old = std::mem::replace(&mut chunk.region, fresh);
+                chunk.held = moved;
+                chunk.live = moved;
+                backend.free(old);
+            }
+            None => backend.free(fresh),
+        }
+    }
+
+    /// Frees every region; every slot becomes invalid.
+    pub fn free_all<B: Backend<Region = R>>(&mut self, backend: &mut B) {
+        for chunk in self.chunks.drain(..).flatten() {
+            backend.free(chunk.region);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Regions are numbers; an item is (region, value) so a test can tell
+    /// which region a copy lives in and whether that region still exists.
+    #[derive(Default)]
+    struct Fake {
+        next: u32,
+        live_regions: HashMap<u32, u32>,
+        allocs: u32,
+        frees: u32,
+    }
+
+    impl Backend for Fake {
+        type Region = u32;
+        type Item = (u32, u64);
+        fn alloc(&mut self) -> u32 {
+            self.next += 1;
+            self.allocs += 1;
+            self.live_regions.insert(self.next, 0);
+            self.next
+        }
+        fn copy_in(&mut self, region: &u32, item: (u32, u64)) -> (u32, u64) {
+            *self
+                .live_regions
+                .get_mut(region)
+                .expect("copy into a freed region") += 1;
+            (*region, item.1)
+        }
+        fn clear(&mut self, region: &u32) {
+            self.live_regions.insert(*region, 0);
+        }
+        fn free(&mut self, region: u32) {
+            self.frees += 1;
+            self.live_regions.remove(&region).expect("double free");
+        }
+    }
+
+    fn valid(fake: &Fake, slot: &Slot<(u32, u64)>) -> bool {
+        fake.live_regions.contains_key(&slot.item.0)
+    }
+
+    #[test]
+    fn packs_items_and_frees_chunks_as_they_empty() {
+        let mut fake = Fake::default();
+        let mut chunks = Chunks::new(4);
+        let slots: Vec<_> = (0..10).map(|v| chunks.store(&mut fake, (0, v))).collect();
+        assert_eq!(fake.allocs, 3);
+        assert_eq!(chunks.regions(), 3);
+        assert_eq!(
+            slots.iter().map(|s| s.chunk).collect::<Vec<_>>(),
+            vec![0, 0, 0, 0, 1, 1, 1, 1, 2, 2]
+        );
+        for s in &slots[..4] {
+            assert!(valid(&fake, s));
+            chunks.release(&mut fake, s);
+        }
+        assert_eq!(fake.frees, 1);
+        assert_eq!(chunks.regions(), 2);
+        assert!(slots[4..].iter().all(|s| valid(&fake, s)));
+        assert_eq!(chunks.live(), 6);
+    }
+
+    #[test]
+    fn middle_chunk_freed_and_open_chunk_reused() {
+        let mut fake = Fake::default();
+        let mut chunks = Chunks::new(2);
+        let slots: Vec<_> = (0..5).map(|v| chunks.store(&mut fake, (0, v))).collect();
+        // empty the middle chunk (id 1) only, as a stack taking from the top would not, but a resize might
+        chunks.release(&mut fake, &slots[2]);
+        chunks.release(&mut fake, &slots[3]);
+        assert_eq!(chunks.regions(), 2);
+        // the open chunk (id 2) empties: it is reset, not freed, and reused
+        chunks.release(&mut fake, &slots[4]);
+        assert_eq!(chunks.regions(), 2);
+        let again = chunks.store(&mut fake, (0, 9));
+        assert_eq!(again.chunk, 2);
+        assert_eq!(fake.allocs, 3);
+        chunks.free_all(&mut fake);
+        assert!(fake.live_regions.is_empty());
+    }
+
+    #[test]
+    fn sparse_chunk_is_compacted() {
+        let mut fake = Fake::default();
+        let mut chunks = Chunks::new(32);
+        let mut slots: Vec<_> = (0..40).map(|v| chunks.store(&mut fake, (0, v))).collect();
+        // release 24 of chunk 0's 32: the 24th release leaves 8 live = a quarter
+        let mut wanted = None;
+        for s in &slots[8..32] {
+            wanted = chunks.release(&mut fake, s);
+        }
+        assert_eq!(wanted, Some(0));
+        let old_region = slots[0].item.0;
+        chunks.compact(&mut fake, 0, slots[..8].iter_mut());
+        assert!(!fake.live_regions.contains_key(&old_region));
+        assert!(slots[..8]
+            .iter()
+            .all(|s| valid(&fake, s) && s.item.0 != old_region));
+        assert_eq!(fake.live_regions[&slots[0].item.0], 8);
+        assert_eq!(
+            slots[..8].iter().map(|s| s.item.1).collect::<Vec<_>>(),
+            (0..8).collect::<Vec<_>>()
+        );
+        // after compaction the chunk is not reported again until it thins out once more
+        assert_eq!(chunks.release(&mut fake, &slots[0]), None);
+        slots.truncate(8);
+        assert_eq!(chunks.live(), 7 + 8);
+    }
+
+    #[test]
+    fn stack_pattern_keeps_memory_bounded() {
+        // post 64, take the newest 63, repeat: without compaction every chunk
+        // would stay pinned by its oldest item
+        let mut fake = Fake::default();
+        let mut chunks = Chunks::new(64);
+        let mut kept: Vec<Slot<(u32, u64)>> = Vec::new();
+        for round in 0..100u64 {
+            let mut batch: Vec<_> = (0..64)
+                .map(|v| chunks.store(&mut fake, (0, round * 64 + v)))
+                .collect();
+            for i in (1..64).rev() {
+                if let Some(id) = chunks.release(&mut fake, &batch[i]) {
+                    chunks.compact(&mut fake, id, batch[..i].iter_mut());
+                }
+            }
+            kept.push(batch[0]);
+        }
+        // 6400 copies would stay pinned without compaction; with it, each old
+        // chunk keeps at most MIN_COMPACT / 4 copies for its one live item
+        let held: u32 = fake.live_regions.values().sum();
+        assert!(
+            held <= 100 * (MIN_COMPACT / 4) + 64,
+            "items held in regions: {held}"
+        );
+        assert_eq!(chunks.live(), 100);
+        assert!(kept.iter().all(|s| valid(&fake, s)));
+    }
+}
