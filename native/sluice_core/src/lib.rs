@@ -7,4 +7,5 @@
 pub mod buffer;
 pub mod chunks;
 pub mod drop;
+pub mod hist;
 pub mod rng;
