@@ -104,17 +104,6 @@ pub fn thread_u64() -> u64 {
     thread_draw().0
 }
 
-/// The thread-local generator seen as a [`RandomSource`].
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ThreadRng;
-
-impl RandomSource for ThreadRng {
-    #[inline]
-    fn next_u64(&mut self) -> u64 {
-        thread_u64()
-    }
-}
-
 /// Number of random bits compared against a keep threshold.
 pub const PROBABILITY_BITS: u32 = 53;
 

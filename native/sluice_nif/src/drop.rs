@@ -69,13 +69,14 @@ fn drop_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     match valve.ask(prio as usize) {
         Ok(true) => Ok(atoms::ok().as_c_arg()),
         Ok(false) => Ok(atoms::drop().as_c_arg()),
-        Err(ValveError::Deleted) => {
+        Err(err) => {
             let lifetime = ();
             // SAFETY: `env` is this call's env, valid while `lifetime` lives.
             let env = unsafe { Env::new(&lifetime, env) };
-            Ok((atoms::error(), atoms::not_found()).encode(env).as_c_arg())
+            failure(env, err)
+                .map(|t| t.as_c_arg())
+                .map_err(|_| Fail::BadArg)
         }
-        Err(_) => Err(Fail::BadArg),
     }
 }
 
