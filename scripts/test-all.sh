@@ -87,22 +87,30 @@ count_ct() {
 check fmt cargo fmt --all --check
 check clippy cargo clippy --workspace --all-targets --release --locked -- -D warnings
 
-run cargo-test cargo test --workspace --locked
-p=0
-f=0
-while read -r line; do
-    if [[ $line =~ ([0-9]+)\ passed\;\ ([0-9]+)\ failed ]]; then
-        p=$((p + BASH_REMATCH[1]))
-        f=$((f + BASH_REMATCH[2]))
+# cargo_counts STEP: counts the "test result:" lines of the step just run.
+cargo_counts() {
+    local step=$1 p=0 f=0 line
+    while read -r line; do
+        if [[ $line =~ ([0-9]+)\ passed\;\ ([0-9]+)\ failed ]]; then
+            p=$((p + BASH_REMATCH[1]))
+            f=$((f + BASH_REMATCH[2]))
+        fi
+    done < <(grep '^test result:' <<<"$out" || true)
+    pass "$p"
+    if [ "$f" -gt 0 ]; then
+        fail "$f" "$step"
+    elif [ "$rc" -ne 0 ]; then
+        fail 1 "$step (exit $rc, no test summary)"
     fi
-done < <(grep '^test result:' <<<"$out" || true)
-pass "$p"
-if [ "$f" -gt 0 ]; then
-    fail "$f" "cargo-test"
-elif [ "$rc" -ne 0 ]; then
-    fail 1 "cargo-test (exit $rc, no test summary)"
-fi
-record
+    record
+}
+
+run cargo-test cargo test --workspace --locked
+cargo_counts cargo-test
+# loom explores every interleaving of the tests built with --cfg loom.
+run loom env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+    cargo test -p sluice_core --release --locked loom
+cargo_counts loom
 
 # --- Erlang ---------------------------------------------------------------
 run compile rebar3 compile

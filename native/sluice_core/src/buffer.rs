@@ -231,16 +231,44 @@ impl<M> Buffer<M> {
         now: u64,
         dropped: &mut impl FnMut(M),
     ) -> Result<Posted, BufferError> {
+        if self.refuse(bytes)? {
+            dropped(msg);
+            return Ok(Posted::Full);
+        }
+        Ok(self.store(msg, bytes, now, dropped))
+    }
+
+    /// Like [`Buffer::post`], but the message is made by `make` only when it
+    /// is stored: a message refused outright (`KeepOld` when full, or larger
+    /// than the whole byte budget) is counted as dropped and never made.
+    pub fn post_with(
+        &mut self,
+        make: impl FnOnce() -> M,
+        bytes: u64,
+        now: u64,
+        dropped: &mut impl FnMut(M),
+    ) -> Result<Posted, BufferError> {
+        if self.refuse(bytes)? {
+            return Ok(Posted::Full);
+        }
+        Ok(self.store(make(), bytes, now, dropped))
+    }
+
+    /// Counts a post; `true` when the message is dropped on arrival.
+    fn refuse(&mut self, bytes: u64) -> Result<bool, BufferError> {
         if self.closed {
             return Err(BufferError::Closed);
         }
         self.stats.posted += 1;
         let too_big = self.max_bytes.is_some_and(|mb| bytes > mb);
-        if too_big || (self.kind == Kind::KeepOld && !self.fits(1, bytes)) {
+        let refused = too_big || (self.kind == Kind::KeepOld && !self.fits(1, bytes));
+        if refused {
             self.stats.dropped[Reason::Overflow as usize] += 1;
-            dropped(msg);
-            return Ok(Posted::Full);
         }
+        Ok(refused)
+    }
+
+    fn store(&mut self, msg: M, bytes: u64, now: u64, dropped: &mut impl FnMut(M)) -> Posted {
         let mut outcome = Posted::Stored;
         while !self.fits(1, bytes) && self.drop_front(Reason::Overflow, dropped) {
             outcome = Posted::Full;
@@ -252,7 +280,7 @@ impl<M> Buffer<M> {
             at: now,
         });
         self.stats.peak = self.stats.peak.max(self.entries.len());
-        Ok(outcome)
+        outcome
     }
 
     /// Hands at most `n` entries to `out`, in delivery order (oldest first,
@@ -270,7 +298,24 @@ impl<M> Buffer<M> {
             }
         }
         self.stats.delivered += n as u64;
+        self.release_spare();
         n
+    }
+
+    /// Gives memory back once the entries fill less than a quarter of it.
+    fn release_spare(&mut self) {
+        let capacity = self.entries.capacity();
+        if capacity > 64 && self.entries.len() * 4 < capacity {
+            self.entries.shrink_to(capacity / 2);
+        }
+    }
+
+    /// The messages whose `key` equals `key`, when the entries are sorted
+    /// by `key` in arrival order (as chunk ids are): found by binary search.
+    pub fn run_mut(&mut self, key: impl Fn(&M) -> u64, value: u64) -> impl Iterator<Item = &mut M> {
+        let start = self.entries.partition_point(|e| key(&e.msg) < value);
+        let end = self.entries.partition_point(|e| key(&e.msg) <= value);
+        self.entries.range_mut(start..end).map(|e| &mut e.msg)
     }
 
     /// Puts back entries taken by [`Buffer::take`] but not consumed (a
@@ -332,6 +377,7 @@ impl<M> Buffer<M> {
                 Kind::KeepOld => self.drop_back(Reason::Resize, dropped),
             };
         }
+        self.release_spare();
         Ok(())
     }
 
@@ -340,6 +386,7 @@ impl<M> Buffer<M> {
     pub fn close(&mut self, dropped: &mut impl FnMut(M)) {
         self.closed = true;
         while self.drop_front(Reason::Closed, dropped) {}
+        self.entries = VecDeque::new();
     }
 }
 

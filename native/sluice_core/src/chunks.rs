@@ -19,7 +19,9 @@
 //!   its live slots and [`Chunks::compact`] copies them into a fresh region
 //!   of their own, so memory follows the live items, not the history;
 //! - chunk ids grow with arrival, so a caller that keeps slots in arrival
-//!   order finds a chunk's slots as one contiguous run.
+//!   order finds a chunk's slots as one contiguous run; items put back in
+//!   front of everything ([`Chunks::store_front`]) get a chunk of their own
+//!   with an id below every other, which keeps that order.
 
 use std::collections::VecDeque;
 
@@ -67,12 +69,15 @@ pub struct Chunks<R> {
 /// Chunks holding fewer items than this are never compacted.
 const MIN_COMPACT: u32 = 16;
 
+/// Id of the first chunk: ids below it are left for [`Chunks::store_front`].
+const FIRST_ID: u64 = 1 << 40;
+
 impl<R> Chunks<R> {
     /// Empty storage packing up to `per_chunk` (at least 1) items per region.
     pub fn new(per_chunk: u32) -> Self {
         Self {
             chunks: VecDeque::new(),
-            base: 0,
+            base: FIRST_ID,
             per_chunk: per_chunk.max(1),
         }
     }
@@ -131,6 +136,39 @@ impl<R> Chunks<R> {
                 chunk: u64::MAX,
             },
         }
+    }
+
+    /// Copies `items` into a new, closed chunk placed before every other
+    /// (its id is lower than any id handed out so far) and returns their
+    /// slots, in order.
+    pub fn store_front<B: Backend<Region = R>>(
+        &mut self,
+        backend: &mut B,
+        items: impl IntoIterator<Item = B::Item>,
+    ) -> Vec<Slot<B::Item>> {
+        let region = backend.alloc();
+        let id = self.base.saturating_sub(1);
+        let slots: Vec<Slot<B::Item>> = items
+            .into_iter()
+            .map(|item| Slot {
+                item: backend.copy_in(&region, item),
+                chunk: id,
+            })
+            .collect();
+        let n = u32::try_from(slots.len()).unwrap_or(u32::MAX);
+        if n == 0 {
+            backend.free(region);
+            return slots;
+        }
+        let chunk = Chunk {
+            region,
+            live: n,
+            held: n,
+            stores: self.per_chunk.max(n),
+        };
+        self.base = id;
+        self.chunks.push_front(Some(chunk));
+        slots
     }
 
     /// Releases a slot. Frees (or, for the open chunk, resets) its chunk when
@@ -259,7 +297,7 @@ mod tests {
         assert_eq!(fake.allocs, 3);
         assert_eq!(chunks.regions(), 3);
         assert_eq!(
-            slots.iter().map(|s| s.chunk).collect::<Vec<_>>(),
+            slots.iter().map(|s| s.chunk - FIRST_ID).collect::<Vec<_>>(),
             vec![0, 0, 0, 0, 1, 1, 1, 1, 2, 2]
         );
         for s in &slots[..4] {
@@ -285,7 +323,7 @@ mod tests {
         chunks.release(&mut fake, &slots[4]);
         assert_eq!(chunks.regions(), 2);
         let again = chunks.store(&mut fake, (0, 9));
-        assert_eq!(again.chunk, 2);
+        assert_eq!(again.chunk, FIRST_ID + 2);
         assert_eq!(fake.allocs, 3);
         chunks.free_all(&mut fake);
         assert!(fake.live_regions.is_empty());
@@ -301,9 +339,9 @@ mod tests {
         for s in &slots[8..32] {
             wanted = chunks.release(&mut fake, s);
         }
-        assert_eq!(wanted, Some(0));
+        assert_eq!(wanted, Some(FIRST_ID));
         let old_region = slots[0].item.0;
-        chunks.compact(&mut fake, 0, slots[..8].iter_mut());
+        chunks.compact(&mut fake, FIRST_ID, slots[..8].iter_mut());
         assert!(!fake.live_regions.contains_key(&old_region));
         assert!(slots[..8]
             .iter()
@@ -346,5 +384,26 @@ mod tests {
         );
         assert_eq!(chunks.live(), 100);
         assert!(kept.iter().all(|s| valid(&fake, s)));
+    }
+
+    #[test]
+    fn items_put_back_in_front_get_a_lower_id() {
+        let mut fake = Fake::default();
+        let mut chunks = Chunks::new(4);
+        let later = chunks.store(&mut fake, (0, 1));
+        let front = chunks.store_front(&mut fake, [(0, 7), (0, 8)]);
+        assert!(front
+            .iter()
+            .all(|s| s.chunk < later.chunk && valid(&fake, s)));
+        assert_eq!(front.iter().map(|s| s.item.1).collect::<Vec<_>>(), [7, 8]);
+        // the front chunk is closed: new items go to the open chunk
+        assert_eq!(chunks.store(&mut fake, (0, 2)).chunk, later.chunk);
+        assert!(chunks.store_front(&mut fake, []).is_empty());
+        for s in &front {
+            chunks.release(&mut fake, s);
+        }
+        assert!(!valid(&fake, &front[0]));
+        assert_eq!(chunks.regions(), 1);
+        assert_eq!(chunks.live(), 2);
     }
 }

@@ -8,4 +8,5 @@ pub mod buffer;
 pub mod chunks;
 pub mod drop;
 pub mod hist;
+pub mod mailbox;
 pub mod rng;
