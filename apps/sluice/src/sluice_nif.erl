@@ -9,10 +9,14 @@
 
 -on_load(init/0).
 
--export([drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
+-export([box_new/4, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
+         box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
+         box_owner/1, box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
          drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
 
--nifs([drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
+-nifs([box_new/4, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
+       box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
+       box_owner/1, box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
        drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
 
 -spec init() -> ok | {error, term()}.
@@ -56,3 +60,45 @@ lib_info() -> erlang:nif_error(nif_not_loaded).
 
 -spec induce_panic() -> no_return().
 induce_panic() -> erlang:nif_error(nif_not_loaded).
+
+-spec box_new(queue | stack | keep_old, pos_integer(), non_neg_integer(), pid()) -> reference().
+box_new(_Type, _Max, _MaxBytes, _Owner) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_post(tuple(), term()) -> ok | full | {error, closed}.
+box_post(_Box, _Msg) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_post(tuple(), term(), non_neg_integer()) -> ok | full | {error, closed}.
+box_post(_Box, _Msg, _Bytes) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_take(tuple(), pos_integer()) ->
+    {[term()], non_neg_integer(), non_neg_integer()} | {error, not_owner | closed}.
+box_take(_Box, _N) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_arm(tuple(), notify | active) ->
+    armed | new_data | {[term()], non_neg_integer(), non_neg_integer()}
+    | {error, not_owner | closed}.
+box_arm(_Box, _Mode) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_restore(tuple(), [term()], [non_neg_integer()]) -> ok | {error, not_owner | closed}.
+box_restore(_Box, _Msgs, _Sizes) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_filtered(tuple(), non_neg_integer()) -> ok | {error, not_owner | closed}.
+box_filtered(_Box, _N) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_resize(tuple(), pos_integer()) -> ok | {error, closed}.
+box_resize(_Box, _Max) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_usage(tuple()) -> {non_neg_integer(), pos_integer()}.
+box_usage(_Box) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_info(tuple()) -> {tuple(), tuple()}.
+box_info(_Box) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_set_owner(tuple(), pid()) -> ok.
+box_set_owner(_Box, _Owner) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_owner(tuple()) -> pid().
+box_owner(_Box) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_close(tuple()) -> ok.
+box_close(_Box) -> erlang:nif_error(nif_not_loaded).

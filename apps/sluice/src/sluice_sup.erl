@@ -3,6 +3,7 @@
 %%
 %% `rest_for_one': the valve registry owns the table of named valves; when it
 %% restarts the table is new and the regulators of the old valves go with it.
+%% The box warden watches box owners and owns the table of named boxes.
 -module(sluice_sup).
 -behaviour(supervisor).
 
@@ -20,6 +21,8 @@ init([]) ->
           start => {sluice_drop_server, start_link, []}},
         #{id => sluice_drop_regulator_sup,
           start => {sluice_drop_regulator_sup, start_link, []},
-          type => supervisor}
+          type => supervisor},
+        #{id => sluice_box_warden,
+          start => {sluice_box_warden, start_link, []}}
     ],
     {ok, {Flags, Children}}.

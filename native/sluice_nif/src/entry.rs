@@ -30,7 +30,13 @@ fn attach_and_open(env: *mut ErlNifEnv, priv_data: *mut *mut c_void, old: *mut c
         let shared = unsafe { resource::attach(old) };
         // SAFETY: the VM passes a valid slot for this instance's priv_data.
         unsafe { *priv_data = shared };
-        crate::open_resource_types(env)
+        let opened = crate::open_resource_types(env);
+        if !opened {
+            // The VM drops a library whose load fails without unloading it.
+            // SAFETY: `shared` is what `attach` just gave this instance.
+            unsafe { resource::detach(shared) };
+        }
+        opened
     });
     match outcome {
         Ok(true) => 0,

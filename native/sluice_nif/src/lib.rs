@@ -3,6 +3,7 @@
 //! `sluice_nif`; see `docs/nif-upgrade.md` for how a newer build takes over.
 
 mod atoms;
+mod boxes;
 mod drop;
 mod entry;
 mod raw;
@@ -11,9 +12,15 @@ mod resource;
 use rustler::sys::ErlNifEnv;
 use rustler::{Encoder, Env, NifResult, Term};
 
-/// Opens every resource type of this library (creating or taking over).
+/// Opens every resource type of this library (creating or taking over),
+/// unless live objects of some type were laid out by another build.
 pub(crate) fn open_resource_types(env: *mut ErlNifEnv) -> bool {
-    resource::open::<sluice_core::drop::Valve>(env)
+    use boxes::SluiceBox;
+    use sluice_core::drop::Valve;
+    resource::compatible::<Valve>()
+        && resource::compatible::<SluiceBox>()
+        && resource::open::<Valve>(env)
+        && resource::open::<SluiceBox>(env)
 }
 
 /// `[{generation, G}, {instances, N}, {instance, Id}, {live, [{Kind, Count}]}]`:
@@ -23,7 +30,10 @@ pub(crate) fn open_resource_types(env: *mut ErlNifEnv) -> bool {
 #[rustler::nif]
 fn lib_info(env: Env<'_>) -> NifResult<Term<'_>> {
     let instance = entry::nif_init as *const () as usize as u64;
-    let live = vec![(atoms::valve(), resource::live(drop::VALVE_KIND))];
+    let live = vec![
+        (atoms::valve(), resource::live(drop::VALVE_KIND)),
+        (atoms::sluice_box(), resource::live(boxes::BOX_KIND)),
+    ];
     Ok(vec![
         (atoms::generation(), resource::generation().encode(env)),
         (atoms::instances(), resource::instances().encode(env)),

@@ -11,7 +11,12 @@
 //! Two rules make the takeover sound:
 //! 1. a resource payload has a stable, `#[repr(C)]` layout, and the type name
 //!    carries a layout version (`sluice_valve.v1`); a build that changes a
-//!    layout registers a new name and keeps opening the old one, converting;
+//!    layout registers a new name and keeps opening the old one, converting.
+//!    A payload whose layout is the compiler's (a box: a mutex around Rust
+//!    collections) declares a [`NifResource::BUILD`] fingerprint instead, and
+//!    a library whose fingerprint differs refuses to load while objects of
+//!    that kind are alive ([`compatible`]): the upgrade fails cleanly and the
+//!    old code keeps running;
 //! 2. library-wide bookkeeping ([`Shared`]) is a `#[repr(C)]` block passed from
 //!    the old instance to the new one through `priv_data`, reference-counted
 //!    so whichever instance is unloaded last frees it.
@@ -28,7 +33,7 @@ use rustler::{Decoder, Env, Error, NifResult, Term};
 
 /// Version tag of [`Shared`]'s layout; an instance adopts an older
 /// instance's block only when the tags are equal.
-pub const SHARED_ABI: u64 = 0x736c_7368_0000_0001;
+pub const SHARED_ABI: u64 = 0x736c_7368_0000_0002;
 
 /// Number of resource kinds with a live-object counter.
 pub const KINDS: usize = 8;
@@ -40,6 +45,7 @@ pub struct Shared {
     instances: AtomicUsize,
     attached: AtomicU64,
     live: [AtomicI64; KINDS],
+    builds: [AtomicU64; KINDS],
 }
 
 static SHARED: AtomicPtr<Shared> = AtomicPtr::new(ptr::null_mut());
@@ -64,6 +70,7 @@ pub unsafe fn attach(old: *mut c_void) -> *mut c_void {
             instances: AtomicUsize::new(0),
             attached: AtomicU64::new(0),
             live: std::array::from_fn(|_| AtomicI64::new(0)),
+            builds: std::array::from_fn(|_| AtomicU64::new(0)),
         }))
     };
     // SAFETY: `shared` is a valid block (adopted or just allocated).
@@ -132,6 +139,9 @@ pub unsafe trait NifResource: Sized + Send + Sync + 'static {
     const NAME: &'static CStr;
     /// Index of this kind's live-object counter.
     const KIND: usize;
+    /// Fingerprint of the build that lays the payload out; 0 when the
+    /// layout is fixed by `#[repr(C)]` alone and any build may take over.
+    const BUILD: u64 = 0;
     /// Where this instance keeps its handle of the opened resource type.
     fn slot() -> &'static AtomicPtr<ErlNifResourceType>;
 }
@@ -139,7 +149,7 @@ pub unsafe trait NifResource: Sized + Send + Sync + 'static {
 unsafe extern "C" fn destroy<T: NifResource>(_env: *mut ErlNifEnv, obj: *mut c_void) {
     // SAFETY: the VM calls this once per object of type T, after the last
     // reference is gone; the object was initialised by `make`.
-    unsafe { ptr::drop_in_place(obj.cast::<T>()) };
+    unsafe { ptr::drop_in_place(payload::<T>(obj)) };
     count(T::KIND, -1);
 }
 
@@ -163,8 +173,22 @@ extern "C" {
     ) -> *const ErlNifResourceType;
 }
 
+/// Whether this library may take over the live objects of `T`: there are
+/// none, or they were made by a build with the same [`NifResource::BUILD`].
+/// Records this build's fingerprint as the one that lays out `T`'s objects.
+pub fn compatible<T: NifResource>() -> bool {
+    let Some(s) = shared() else { return true };
+    let kind = T::KIND % KINDS;
+    let made_by = s.builds[kind].load(Ordering::Acquire);
+    if s.live[kind].load(Ordering::Acquire) > 0 && made_by != 0 && made_by != T::BUILD {
+        return false;
+    }
+    s.builds[kind].store(T::BUILD, Ordering::Release);
+    true
+}
+
 /// Opens (creates, or takes over) the resource type of `T`; call from `load`
-/// and `upgrade` only.
+/// and `upgrade` only, after [`compatible`] agreed for every type.
 pub fn open<T: NifResource>(env: *mut ErlNifEnv) -> bool {
     let mut tried: c_int = 0;
     // SAFETY: called from a load/upgrade callback with its env; the name is a
@@ -183,15 +207,31 @@ pub fn open<T: NifResource>(env: *mut ErlNifEnv) -> bool {
     !ty.is_null()
 }
 
+/// Bytes to allocate for a `T`: the VM only promises 8-byte alignment for
+/// resource memory, so a more aligned `T` gets room to be placed at the
+/// first suitable address (see [`payload`]).
+const fn alloc_size<T>() -> usize {
+    std::mem::size_of::<T>() + std::mem::align_of::<T>().saturating_sub(8)
+}
+
+/// Where the `T` of the resource memory at `obj` lives: `obj` rounded up to
+/// `T`'s alignment. The same for every build, as it depends on `obj` only.
+fn payload<T>(obj: *mut c_void) -> *mut T {
+    let align = std::mem::align_of::<T>();
+    let offset = (obj as usize).wrapping_neg() & (align - 1);
+    obj.cast::<u8>().wrapping_add(offset).cast::<T>()
+}
+
 /// Moves `value` into a new resource object and returns a term for it.
 pub fn make<'a, T: NifResource>(env: Env<'a>, value: T) -> Term<'a> {
     let ty = T::slot().load(Ordering::Acquire);
     // SAFETY: `ty` was opened in load/upgrade for payload T; the allocation
-    // is written before the term is made, and our reference is released
+    // (8-byte aligned, with room to align T: `payload` stays within
+    // `alloc_size`) is written before the term is made; our reference is released
     // after, so the term holds the only one.
     unsafe {
-        let obj = enif_alloc_resource(ty, std::mem::size_of::<T>());
-        ptr::write(obj.cast::<T>(), value);
+        let obj = enif_alloc_resource(ty, alloc_size::<T>());
+        ptr::write(payload::<T>(obj), value);
         count(T::KIND, 1);
         let term = enif_make_resource(env.as_c_arg(), obj);
         enif_release_resource(obj);
@@ -217,7 +257,7 @@ pub unsafe fn get<'a, T: NifResource>(env: *mut ErlNifEnv, term: ErlNifTerm) -> 
     } else {
         // SAFETY: the object was initialised as a T by `make` and lives as
         // long as the env (contract above).
-        Some(unsafe { &*obj.cast::<T>() })
+        Some(unsafe { &*payload::<T>(obj.cast_mut()) })
     }
 }
 

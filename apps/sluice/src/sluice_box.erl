@@ -1,0 +1,182 @@
+%% @doc Bounded buffers with pobox's `queue', `stack' and `keep_old'
+%% policies (Erlang in Anger, 3.3.2 and 3.3.3), without a buffer process.
+%%
+%% == Posting ==
+%% {@link post/2} is one NIF call in the producer: it stores the message (a
+%% copy, packed with others in shared storage), drops what the policy says
+%% to drop, counts it, and returns `ok', or `full' when something was
+%% dropped. There is no mailbox to overflow: memory is bounded by `max' (and
+%% `max_bytes') whatever the flood. `queue' delivers oldest first and drops
+%% the oldest when full; `stack' delivers newest first and also drops the
+%% oldest (its bottom), so the newest are kept (pobox's stack replaces its
+%% top instead); `keep_old' delivers oldest first and drops the new message.
+%%
+%% == Delivery (owner only, each one-shot, with pobox's shapes) ==
+%% <ul>
+%% <li>{@link take/2}: `{Msgs, Count, Dropped}' returned directly, where
+%%     `Dropped' counts the messages dropped (overflow, resize) since the
+%%     previous delivery.</li>
+%% <li>{@link notify/1}: the owner gets `{mail, Box, new_data}' once, now if
+%%     the box holds messages, else from the first post.</li>
+%% <li>{@link active/1}: the owner gets `{mail, Box, Msgs, Count, Dropped}'
+%%     once: now with everything held, else from the first post (sent by
+%%     that post's NIF call).</li>
+%% <li>{@link active/3}: as `active/1' through a filter that runs in the
+%%     owner's process, never in a producer's call: `Filter(Msg, State)'
+%%     returns `{{ok, NewMsg}, State2}' (deliver), `{{drop, Msg}, State2}' or
+%%     `{drop, State2}' (counted as dropped by `filter'), or `skip' (stop;
+%%     this and later messages stay in the box). If the box is empty when
+%%     `active/3' is called there is nothing to filter yet: the owner gets
+%%     `{mail, Box, new_data}' from the first post and calls `active/3'
+%%     again.</li>
+%% </ul>
+%% No NIF call holds a scheduler for long: one call hands out at most 1000
+%% messages and stops after 0.5 ms; `take/2' and `active' loop over such
+%% calls in Erlang, between which the owner can be scheduled out.
+%%
+%% == Ownership ==
+%% Only the owner takes, arms ({@link notify/1}, `active'), hands over
+%% ({@link give_away/3}) and {@link close/1}s the box; other callers get
+%% `{error, not_owner}'. Anybody may post, {@link resize/2} (an operator in
+%% a remote shell, say) and read {@link usage/1} and {@link info/1}. When
+%% the owner dies the box passes to its heir, who gets
+%% `{sluice_transfer, Box, PreviousOwner, HeirData, Reason}', or, without a
+%% live heir, is closed and its memory freed. Under a supervisor, use
+%% {@link child_spec/1}: see `sluice_box_keeper'.
+-module(sluice_box).
+
+-export([new/1, post/2, take/2, notify/1, active/1, active/3, resize/2, usage/1,
+         info/1, give_away/3, close/1, child_spec/1, start_link/1, lookup/1, claim/1]).
+-export_type([box/0, type/0, options/0, filter/0, info/0]).
+
+-include("sluice_box.hrl").
+-include("sluice_error.hrl").
+
+-opaque box() :: #sluice_box{}.
+-type type() :: queue | stack | keep_old.
+%% `max' (mandatory): most messages held; `type' (default `queue');
+%% `owner' (default: the caller); `heir' (default `none') and `heir_data'
+%% (default `undefined'); `max_bytes' (default `infinity'): most bytes held,
+%% counted as the messages' `erlang:external_size/1'; `name' (for
+%% {@link start_link/1} only): the name to {@link lookup/1} the box by.
+-type options() :: #{max := pos_integer(), type => type(), owner => pid(),
+                     heir => pid() | none, heir_data => term(),
+                     max_bytes => pos_integer() | infinity, name => term()}.
+-type filter() :: fun((Msg :: term(), State :: term()) ->
+                          {{ok, term()}, term()} | {{drop, term()}, term()}
+                          | {drop, term()} | skip).
+%% Counters since creation; sojourn times (time from post to delivery) in
+%% microseconds.
+-type info() :: #{type := type(), posted := non_neg_integer(),
+                  delivered := non_neg_integer(),
+                  dropped := #{overflow | resize | filter | closed => non_neg_integer()},
+                  size := non_neg_integer(), max := pos_integer(),
+                  peak := non_neg_integer(), bytes := non_neg_integer(),
+                  max_bytes := pos_integer() | infinity, owner := pid(),
+                  closed := boolean(),
+                  sojourn := #{p50 | p99 | max => non_neg_integer()}}.
+
+%% @doc Creates a box (see {@link options()}).
+-spec new(options()) -> {ok, box()} | {error, {bad_option, term()}}.
+new(Opts) ->
+    case sluice_box_warden:validate(Opts) of
+        {ok, Valid} -> sluice_box_warden:new(Valid);
+        {error, _} = Error -> Error
+    end.
+
+%% @doc Offers `Msg': `ok' (stored), `full' (a message was dropped to keep
+%% the bound: an old one, or this one for `keep_old'), `{error, closed}'.
+-spec post(box(), term()) -> ok | full | {error, closed}.
+post(#sluice_box{sized = false} = Box, Msg) ->
+    sluice_nif:box_post(Box, Msg);
+post(#sluice_box{} = Box, Msg) ->
+    sluice_nif:box_post(Box, Msg, erlang:external_size(Msg)).
+
+%% @doc Takes up to `N' messages, in delivery order.
+-spec take(box(), pos_integer()) ->
+    {[term()], non_neg_integer(), non_neg_integer()} | {error, not_owner | closed}.
+take(#sluice_box{} = Box, N) when is_integer(N), N > 0 ->
+    sluice_box_deliver:take(Box, N);
+take(Box, N) ->
+    ?BADARG([Box, N], 2, "must be a positive integer").
+
+%% @doc Asks for `{mail, Box, new_data}' once messages are there.
+-spec notify(box()) -> ok | {error, not_owner | closed}.
+notify(#sluice_box{} = Box) ->
+    sluice_box_deliver:arm(Box, notify).
+
+%% @doc Asks for `{mail, Box, Msgs, Count, Dropped}' once, with every message.
+-spec active(box()) -> ok | {error, not_owner | closed}.
+active(#sluice_box{} = Box) ->
+    sluice_box_deliver:arm(Box, active).
+
+%% @doc As {@link active/1}, through `Filter' (see the module documentation).
+-spec active(box(), filter(), term()) -> ok | {error, not_owner | closed}.
+active(#sluice_box{} = Box, Filter, FilterState) when is_function(Filter, 2) ->
+    sluice_box_deliver:active(Box, Filter, FilterState);
+active(Box, Filter, FilterState) ->
+    ?BADARG([Box, Filter, FilterState], 2, "must be a fun of arity 2").
+
+%% @doc Changes `max'; shrinking drops per type (counted as `resize').
+-spec resize(box(), pos_integer()) -> ok | {error, closed}.
+resize(#sluice_box{} = Box, Max) when is_integer(Max), Max > 0 ->
+    sluice_nif:box_resize(Box, Max);
+resize(Box, Max) ->
+    ?BADARG([Box, Max], 2, "must be a positive integer").
+
+%% @doc `{Size, Max}'.
+-spec usage(box()) -> {non_neg_integer(), pos_integer()}.
+usage(#sluice_box{} = Box) ->
+    sluice_nif:box_usage(Box).
+
+%% @doc Counters and sojourn-time percentiles (see {@link info()}).
+-spec info(box()) -> info().
+info(#sluice_box{} = Box) ->
+    {{Posted, Delivered, {Over, Resize, Filter, Closed}, Size, Max, Peak, {P50, P99, PMax}},
+     {Type, Bytes, MaxBytes, _Regions, Owner, IsClosed}} = sluice_nif:box_info(Box),
+    Us = fun(Ns) -> erlang:convert_time_unit(Ns, nanosecond, microsecond) end,
+    #{type => Type, posted => Posted, delivered => Delivered,
+      dropped => #{overflow => Over, resize => Resize, filter => Filter, closed => Closed},
+      size => Size, max => Max, peak => Peak, bytes => Bytes,
+      max_bytes => case MaxBytes of 0 -> infinity; _ -> MaxBytes end,
+      owner => Owner, closed => IsClosed,
+      sojourn => #{p50 => Us(P50), p99 => Us(P99), max => Us(PMax)}}.
+
+%% @doc Makes `NewOwner' the owner; it gets
+%% `{sluice_transfer, Box, self(), Data, give_away}'.
+-spec give_away(box(), pid(), term()) -> ok | {error, not_owner | closed}.
+give_away(#sluice_box{} = Box, NewOwner, Data) when is_pid(NewOwner) ->
+    sluice_box_warden:give_away(Box, self(), NewOwner, Data);
+give_away(Box, NewOwner, Data) ->
+    ?BADARG([Box, NewOwner, Data], 2, "must be a pid").
+
+%% @doc Closes the box: held messages are dropped (`closed') and freed,
+%% later posts get `{error, closed}'.
+-spec close(box()) -> ok | {error, not_owner}.
+close(#sluice_box{} = Box) ->
+    sluice_box_warden:close(Box, self()).
+
+%% @doc A child spec for a box kept by a supervised process (see
+%% `sluice_box_keeper'); `name' is mandatory.
+-spec child_spec(options()) -> supervisor:child_spec().
+child_spec(#{name := Name} = Opts) ->
+    #{id => {sluice_box, Name}, start => {?MODULE, start_link, [Opts]}};
+child_spec(Opts) ->
+    ?BADARG([Opts], 1, "options must be a map with a name").
+
+%% @doc Starts the process keeping the box named by option `name'.
+-spec start_link(options()) -> {ok, pid()} | {error, term()}.
+start_link(Opts) ->
+    sluice_box_keeper:start_link(Opts).
+
+%% @doc The box started under `Name' by {@link start_link/1}.
+-spec lookup(term()) -> {ok, box()} | {error, not_found}.
+lookup(Name) ->
+    sluice_box_keeper:lookup(Name).
+
+%% @doc Makes the caller the owner of the box kept under `Name', when its
+%% keeper owns it (at start, and after an owner died): the caller gets
+%% `{sluice_transfer, Box, Keeper, Name, give_away}'.
+-spec claim(term()) -> {ok, box()} | {error, not_found | {owned_by, pid()}}.
+claim(Name) ->
+    sluice_box_keeper:claim(Name).

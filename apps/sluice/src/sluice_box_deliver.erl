@@ -1,0 +1,125 @@
+%% @private
+%% @doc Delivery of `sluice_box', run in the owner's process: takes looped
+%% over capped NIF calls, arming, and filters.
+%%
+%% Every NIF call hands out at most 1000 messages (and stops after 0.5 ms),
+%% so a large take is several calls with the owner schedulable in between.
+%% A delivery that empties the box takes at most the number of messages held
+%% when it started: producers cannot keep it looping.
+-module(sluice_box_deliver).
+
+-export([take/2, arm/2, active/3]).
+
+-include("sluice_box.hrl").
+
+-define(CALL_CAP, 1000).
+
+-type batch() :: {[term()], non_neg_integer(), non_neg_integer()}.
+
+%% @doc Up to `N' messages, over as many NIF calls as needed.
+-spec take(#sluice_box{}, pos_integer()) -> batch() | {error, not_owner | closed}.
+take(Box, N) ->
+    case sluice_nif:box_take(Box, min(N, ?CALL_CAP)) of
+        {Msgs, Count, Dropped} when Count > 0, Count < N ->
+            more(Box, N - Count, [Msgs], Count, Dropped);
+        Result ->
+            Result
+    end.
+
+-spec more(#sluice_box{}, non_neg_integer(), [[term()]], non_neg_integer(),
+           non_neg_integer()) -> batch().
+more(Box, Left, Acc, Count, Dropped) when Left > 0 ->
+    case sluice_nif:box_take(Box, min(Left, ?CALL_CAP)) of
+        {[], 0, D} ->
+            done(Acc, Count, Dropped + D);
+        {Msgs, C, D} ->
+            more(Box, Left - C, [Msgs | Acc], Count + C, Dropped + D);
+        {error, _} ->
+            done(Acc, Count, Dropped)
+    end;
+more(_Box, _Left, Acc, Count, Dropped) ->
+    done(Acc, Count, Dropped).
+
+-spec done([[term()]], non_neg_integer(), non_neg_integer()) -> batch().
+done(Acc, Count, Dropped) ->
+    {lists:append(lists:reverse(Acc)), Count, Dropped}.
+
+%% @doc Arms `notify' or `active'; delivers at once when messages are held.
+-spec arm(#sluice_box{}, notify | active) -> ok | {error, not_owner | closed}.
+arm(Box, Mode) ->
+    case sluice_nif:box_arm(Box, Mode) of
+        armed ->
+            ok;
+        new_data ->
+            self() ! {mail, Box, new_data},
+            ok;
+        {Msgs, Count, Dropped} ->
+            {Size, _} = sluice_nif:box_usage(Box),
+            {All, Total, D} = more(Box, Size, [Msgs], Count, Dropped),
+            self() ! {mail, Box, All, Total, D},
+            ok;
+        {error, _} = Error ->
+            Error
+    end.
+
+%% @doc `active/3': filters what is held now, or arms `notify' when empty.
+-spec active(#sluice_box{}, sluice_box:filter(), term()) -> ok | {error, not_owner | closed}.
+active(Box, Filter, FilterState) ->
+    case sluice_nif:box_arm(Box, notify) of
+        armed ->
+            ok;
+        new_data ->
+            {Size, _} = sluice_nif:box_usage(Box),
+            {Msgs, Count, Dropped} = filter(Box, Filter, FilterState, Size, [], 0, 0),
+            self() ! {mail, Box, Msgs, Count, Dropped},
+            ok;
+        {error, _} = Error ->
+            Error
+    end.
+
+-spec filter(#sluice_box{}, sluice_box:filter(), term(), non_neg_integer(), [term()],
+             non_neg_integer(), non_neg_integer()) -> batch().
+filter(Box, Filter, State, Left, Acc, Count, Dropped) when Left > 0 ->
+    case sluice_nif:box_take(Box, min(Left, ?CALL_CAP)) of
+        {[], 0, D} ->
+            {lists:reverse(Acc), Count, Dropped + D};
+        {Msgs, C, D} ->
+            case apply_filter(Msgs, Filter, State, Acc, Count, 0) of
+                {continue, State2, Acc2, Count2, Filtered} ->
+                    _ = filtered(Box, Filtered),
+                    filter(Box, Filter, State2, Left - C, Acc2, Count2, Dropped + D);
+                {skip, Rest, Acc2, Count2, Filtered} ->
+                    _ = filtered(Box, Filtered),
+                    _ = restore(Box, Rest),
+                    {lists:reverse(Acc2), Count2, Dropped + D}
+            end;
+        {error, _} ->
+            {lists:reverse(Acc), Count, Dropped}
+    end;
+filter(_Box, _Filter, _State, _Left, Acc, Count, Dropped) ->
+    {lists:reverse(Acc), Count, Dropped}.
+
+-spec apply_filter([term()], sluice_box:filter(), term(), [term()], non_neg_integer(),
+                   non_neg_integer()) ->
+    {continue, term(), [term()], non_neg_integer(), non_neg_integer()}
+    | {skip, [term()], [term()], non_neg_integer(), non_neg_integer()}.
+apply_filter([], _Filter, State, Acc, Count, Filtered) ->
+    {continue, State, Acc, Count, Filtered};
+apply_filter([Msg | Rest] = Msgs, Filter, State, Acc, Count, Filtered) ->
+    case Filter(Msg, State) of
+        {{ok, Out}, State2} -> apply_filter(Rest, Filter, State2, [Out | Acc], Count + 1, Filtered);
+        {{drop, _}, State2} -> apply_filter(Rest, Filter, State2, Acc, Count, Filtered + 1);
+        {drop, State2} -> apply_filter(Rest, Filter, State2, Acc, Count, Filtered + 1);
+        skip -> {skip, Msgs, Acc, Count, Filtered}
+    end.
+
+-spec filtered(#sluice_box{}, non_neg_integer()) -> term().
+filtered(_Box, 0) -> ok;
+filtered(Box, N) -> sluice_nif:box_filtered(Box, N).
+
+%% A box closed meanwhile refuses them: they were dropped with it.
+-spec restore(#sluice_box{}, [term()]) -> ok | {error, not_owner | closed}.
+restore(#sluice_box{sized = false} = Box, Msgs) ->
+    sluice_nif:box_restore(Box, Msgs, []);
+restore(Box, Msgs) ->
+    sluice_nif:box_restore(Box, Msgs, [erlang:external_size(M) || M <- Msgs]).

@@ -1,0 +1,186 @@
+%% @private
+%% @doc Watches the owners of every `sluice_box': option validation, box
+%% creation, hand-overs, heirs, closing.
+%%
+%% Only slow paths come here (new, give_away, close, an owner's death);
+%% posts and takes never do. The warden monitors each box's owner and holds
+%% the box's handle while it is open. When an owner dies the box passes to
+%% its heir, if that is a live process other than the dead owner, with
+%% `{sluice_transfer, Box, DeadOwner, HeirData, Reason}' (the heir stays heir);
+%% otherwise the box is closed, its messages dropped (`closed') and freed.
+%%
+%% If the warden itself restarts it has lost its monitors and heirs: boxes
+%% made before stay usable, and are watched again (without heir) from the
+%% next give_away or close.
+-module(sluice_box_warden).
+-behaviour(gen_server).
+
+-export([start_link/0, validate/1, new/1, give_away/4, close/2, discard/1]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, code_change/3]).
+
+-include("sluice_box.hrl").
+
+-record(watch, {owner :: pid(), monitor :: reference(), heir :: pid() | none,
+                heir_data :: term()}).
+-record(state, {boxes = #{} :: #{#sluice_box{} => #watch{}},
+                monitors = #{} :: #{reference() => #sluice_box{}}}).
+
+-define(DEFAULTS, #{type => queue, owner => undefined, heir => none,
+                    heir_data => undefined, max_bytes => infinity}).
+
+%%% API
+
+-spec start_link() -> {ok, pid()} | ignore | {error, term()}.
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+%% @doc Checks `sluice_box:new/1' options and fills in the defaults (the
+%% owner defaults to the caller).
+-spec validate(term()) -> {ok, map()} | {error, {bad_option, term()}}.
+validate(#{max := _} = Opts) ->
+    Full = maps:merge(?DEFAULTS#{owner => self()}, maps:remove(name, Opts)),
+    case [K || {K, V} <- maps:to_list(Full), not valid(K, V)] of
+        [] -> {ok, Full};
+        [Bad | _] -> {error, {bad_option, Bad}}
+    end;
+validate(_) ->
+    {error, {bad_option, max}}.
+
+-spec valid(term(), term()) -> boolean().
+valid(max, V) -> is_integer(V) andalso V > 0;
+valid(type, V) -> lists:member(V, [queue, stack, keep_old]);
+valid(owner, V) -> is_pid(V) andalso node(V) =:= node();
+valid(heir, V) -> V =:= none orelse (is_pid(V) andalso node(V) =:= node());
+valid(heir_data, _) -> true;
+valid(max_bytes, V) -> V =:= infinity orelse (is_integer(V) andalso V > 0);
+valid(_, _) -> false.
+
+%% @doc Creates a box from validated options and starts watching its owner.
+-spec new(map()) -> {ok, #sluice_box{}}.
+new(#{type := Type, max := Max, max_bytes := MaxBytes, owner := Owner} = Opts) ->
+    Sized = MaxBytes =/= infinity,
+    Ref = sluice_nif:box_new(Type, Max, case Sized of true -> MaxBytes; false -> 0 end, Owner),
+    Box = #sluice_box{ref = Ref, sized = Sized},
+    ok = gen_server:call(?MODULE, {watch, Box, Owner, maps:get(heir, Opts),
+                                   maps:get(heir_data, Opts)}),
+    {ok, Box}.
+
+%% @doc Hands `Box' from `From' (who must own it) to `To'.
+-spec give_away(#sluice_box{}, pid(), pid(), term()) -> ok | {error, not_owner | closed}.
+give_away(Box, From, To, Data) ->
+    gen_server:call(?MODULE, {give_away, Box, From, To, Data}).
+
+%% @doc Closes `Box' for `From' (who must own it).
+-spec close(#sluice_box{}, pid()) -> ok | {error, not_owner}.
+close(Box, From) ->
+    gen_server:call(?MODULE, {close, Box, From}).
+
+%% @doc Closes `Box' whoever owns it (its keeper is stopping).
+-spec discard(#sluice_box{}) -> ok.
+discard(Box) ->
+    gen_server:call(?MODULE, {discard, Box}).
+
+%%% gen_server
+
+%% The warden also owns the table of named boxes (see sluice_box_keeper).
+-spec init([]) -> {ok, #state{}}.
+init([]) ->
+    _ = ets:new(sluice_box_names, [named_table, public, set, {read_concurrency, true}]),
+    {ok, #state{}}.
+
+-spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
+handle_call({watch, Box, Owner, Heir, HeirData}, _From, S) ->
+    W = #watch{owner = Owner, monitor = monitor(process, Owner), heir = Heir,
+               heir_data = HeirData},
+    {reply, ok, store(Box, W, S)};
+handle_call({give_away, Box, From, To, Data}, _From, S) ->
+    case watch_of(Box, S) of
+        {#watch{owner = From} = W, S1} ->
+            S2 = hand_over(Box, W, To, S1),
+            To ! {sluice_transfer, Box, From, Data, give_away},
+            {reply, ok, S2};
+        {#watch{}, S1} ->
+            {reply, {error, not_owner}, S1};
+        closed ->
+            {reply, {error, closed}, S}
+    end;
+handle_call({close, Box, From}, _From, S) ->
+    case watch_of(Box, S) of
+        {#watch{owner = From} = W, S1} -> {reply, ok, shut(Box, W, S1)};
+        {#watch{}, S1} -> {reply, {error, not_owner}, S1};
+        closed -> {reply, ok, S}
+    end;
+handle_call({discard, Box}, _From, S) ->
+    case watch_of(Box, S) of
+        {W, S1} -> {reply, ok, shut(Box, W, S1)};
+        closed -> {reply, ok, S}
+    end;
+handle_call(_Other, _From, S) ->
+    {reply, {error, unknown_call}, S}.
+
+-spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
+handle_cast(_Msg, S) ->
+    {noreply, S}.
+
+-spec handle_info(term(), #state{}) -> {noreply, #state{}}.
+handle_info({'DOWN', Mon, process, Dead, Reason}, #state{monitors = Mons, boxes = Boxes} = S) ->
+    case Mons of
+        #{Mon := Box} ->
+            W = maps:get(Box, Boxes),
+            case W#watch.heir of
+                Heir when is_pid(Heir), Heir =/= Dead ->
+                    S2 = hand_over(Box, W, Heir, S),
+                    Heir ! {sluice_transfer, Box, Dead, W#watch.heir_data, Reason},
+                    {noreply, S2};
+                _ ->
+                    {noreply, shut(Box, W, S)}
+            end;
+        #{} ->
+            {noreply, S}
+    end;
+handle_info(_Other, S) ->
+    {noreply, S}.
+
+-spec code_change(term(), #state{}, term()) -> {ok, #state{}}.
+code_change(_OldVsn, S, _Extra) ->
+    {ok, S}.
+
+%%% Internals
+
+-spec store(#sluice_box{}, #watch{}, #state{}) -> #state{}.
+store(Box, #watch{monitor = Mon} = W, #state{boxes = Boxes, monitors = Mons} = S) ->
+    S#state{boxes = Boxes#{Box => W}, monitors = Mons#{Mon => Box}}.
+
+-spec forget(#sluice_box{}, #watch{}, #state{}) -> #state{}.
+forget(Box, #watch{monitor = Mon}, #state{boxes = Boxes, monitors = Mons} = S) ->
+    demonitor(Mon, [flush]),
+    S#state{boxes = maps:remove(Box, Boxes), monitors = maps:remove(Mon, Mons)}.
+
+%% The owner changes in the NIF first, so the old owner can no longer take.
+-spec hand_over(#sluice_box{}, #watch{}, pid(), #state{}) -> #state{}.
+hand_over(Box, W, To, S) ->
+    ok = sluice_nif:box_set_owner(Box, To),
+    S1 = forget(Box, W, S),
+    store(Box, W#watch{owner = To, monitor = monitor(process, To)}, S1).
+
+-spec shut(#sluice_box{}, #watch{}, #state{}) -> #state{}.
+shut(Box, W, S) ->
+    ok = sluice_nif:box_close(Box),
+    forget(Box, W, S).
+
+%% The watch of an open box. A box the warden does not know is closed, or
+%% was made before the warden restarted: that one is watched from now on.
+-spec watch_of(#sluice_box{}, #state{}) -> {#watch{}, #state{}} | closed.
+watch_of(Box, #state{boxes = Boxes} = S) ->
+    case Boxes of
+        #{Box := W} ->
+            {W, S};
+        #{} ->
+            case sluice_nif:box_info(Box) of
+                {_, {_, _, _, _, _, true}} ->
+                    closed;
+                {_, {_, _, _, _, Owner, false}} ->
+                    W = #watch{owner = Owner, monitor = monitor(process, Owner), heir = none},
+                    {W, store(Box, W, S)}
+            end
+    end.

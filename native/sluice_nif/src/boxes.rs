@@ -1,0 +1,504 @@
+//! NIFs of `sluice_box`: bounded buffers whose messages are stored in
+//! chunks of process-independent envs (see `sluice_core::mailbox`).
+//!
+//! A box handle is the Erlang record `{sluice_box, Ref, Sized}`; `Ref` is the
+//! resource. Every call locks the box's mutex once. Calls that copy terms out
+//! are capped so none holds a scheduler for long: a take hands out at most
+//! [`TAKE_CAP`] messages and stops early once [`TAKE_BUDGET`] has elapsed
+//! (checked every [`TAKE_STRIDE`] messages); the Erlang side loops for more.
+
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicPtr;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use rustler::sys::{
+    c_int, c_uint, enif_alloc_env, enif_clear_env, enif_free_env, enif_get_tuple, enif_get_uint64,
+    enif_make_copy, enif_make_list_from_array, enif_make_tuple_from_array, ErlNifEnv,
+    ErlNifResourceType, ErlNifTerm,
+};
+use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
+use sluice_core::buffer::{BufferError, Kind, Posted, Reason};
+use sluice_core::chunks::Backend;
+use sluice_core::mailbox::{Arm, Mailbox};
+
+use crate::atoms;
+use crate::raw::{raw_nif, Fail, RawResult};
+use crate::resource::{self, NifResource};
+
+/// Live-object counter index of boxes.
+pub const BOX_KIND: usize = 1;
+
+/// Most messages one take hands out.
+pub const TAKE_CAP: usize = 1000;
+/// A take stops handing out messages once this much time has passed.
+pub const TAKE_BUDGET: Duration = Duration::from_micros(500);
+/// Messages handed out between two looks at the clock.
+pub const TAKE_STRIDE: usize = 32;
+/// Messages sharing one env.
+const PER_CHUNK: u32 = 128;
+
+/// Identifies the build that lays out [`State`]: boxes are only taken over
+/// by a library built from the same sources by the same compiler (see
+/// `docs/nif-upgrade.md`).
+pub const BUILD: u64 = fnv1a(concat!(
+    env!("CARGO_PKG_VERSION"),
+    "/",
+    env!("SLUICE_RUSTC_VERSION"),
+    "/box.v1"
+));
+
+const fn fnv1a(s: &str) -> u64 {
+    let bytes = s.as_bytes();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+static BOX_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
+
+/// A box resource: two words. The state lives on the heap, where its
+/// alignment is honoured (resource memory is only 8-byte aligned); its
+/// layout is the compiler's, so the library refuses to take over boxes made
+/// by another build (see `BUILD`).
+#[repr(C)]
+pub struct SluiceBox {
+    build: u64,
+    state: Box<Mutex<State>>,
+}
+
+struct State {
+    mailbox: Mailbox<Envs>,
+    owner: LocalPid,
+}
+
+// SAFETY: the state's envs are process-independent and only touched under
+// the box's mutex; a `LocalPid` is a plain term (an immediate).
+unsafe impl Send for State {}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        self.mailbox.close(&mut Envs);
+    }
+}
+
+// SAFETY: the first field (`build`) is fixed; the rest is only used by a
+// library whose `BUILD` matches, which `upgrade` checks before taking over.
+unsafe impl NifResource for SluiceBox {
+    const NAME: &'static std::ffi::CStr = c"sluice_box.v1";
+    const KIND: usize = BOX_KIND;
+    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
+        &BOX_TYPE
+    }
+}
+
+impl SluiceBox {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Process-independent envs as chunk regions.
+struct Envs;
+
+/// One env holding up to [`PER_CHUNK`] copied terms.
+struct Region(NonNull<ErlNifEnv>);
+
+impl Backend for Envs {
+    type Region = Region;
+    type Item = ErlNifTerm;
+    fn alloc(&mut self) -> Region {
+        // SAFETY: allocating an env has no precondition.
+        let env = unsafe { enif_alloc_env() };
+        Region(NonNull::new(env).expect("enif_alloc_env returned NULL"))
+    }
+    fn copy_in(&mut self, region: &Region, item: ErlNifTerm) -> ErlNifTerm {
+        // SAFETY: the region is a live env; `item` is a valid term of a live
+        // env (the caller's, or another region's).
+        unsafe { enif_make_copy(region.0.as_ptr(), item) }
+    }
+    fn clear(&mut self, region: &Region) {
+        // SAFETY: the region is a live env none of whose terms is used again.
+        unsafe { enif_clear_env(region.0.as_ptr()) }
+    }
+    fn free(&mut self, region: Region) {
+        // SAFETY: as for `clear`; the region is not used after this.
+        unsafe { enif_free_env(region.0.as_ptr()) }
+    }
+}
+
+fn now() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// The box behind a handle `{sluice_box, Ref, Sized}` of the calling env.
+///
+/// # Safety
+/// `term` must belong to `env`; the reference must not outlive the call.
+unsafe fn get<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Option<&'a SluiceBox> {
+    let mut arity: c_int = 0;
+    let mut elems: *const ErlNifTerm = std::ptr::null();
+    // SAFETY: `env` and `term` are the caller's (contract above).
+    if unsafe { enif_get_tuple(env, term, &mut arity, &mut elems) } == 0 || arity != 3 {
+        return None;
+    }
+    // SAFETY: the tuple has three elements.
+    let reference = unsafe { *elems.add(1) };
+    // SAFETY: as above.
+    let sbox: &SluiceBox = unsafe { resource::get(env, reference) }?;
+    (sbox.build == BUILD).then_some(sbox)
+}
+
+fn handle<'a>(env: Env<'a>, term: Term<'a>) -> NifResult<&'a SluiceBox> {
+    // SAFETY: `term` is an argument of this call, valid while `env` is.
+    unsafe { get(env.as_c_arg(), term.as_c_arg()) }.ok_or(Error::BadArg)
+}
+
+fn error(env: Env<'_>, why: Atom) -> Term<'_> {
+    (atoms::error(), why).encode(env)
+}
+
+fn closed_or_badarg(err: BufferError) -> Result<Atom, Error> {
+    match err {
+        BufferError::Closed => Ok(atoms::closed()),
+        _ => Err(Error::BadArg),
+    }
+}
+
+raw_nif!("box_post", 2, box_post2);
+raw_nif!("box_post", 3, box_post3);
+
+/// `box_post(Box, Msg)`: `ok`, `full` or `{error, closed}`.
+fn box_post2(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    post(env, args, 0)
+}
+
+/// `box_post(Box, Msg, Bytes)`: as `box_post/2` for a box with a byte budget.
+fn box_post3(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let mut bytes: u64 = 0;
+    // SAFETY: `env` and the argument are this call's.
+    if unsafe { enif_get_uint64(env, args[2], &mut bytes) } == 0 {
+        return Err(Fail::BadArg);
+    }
+    post(env, args, bytes)
+}
+
+fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64) -> RawResult {
+    // SAFETY: the handle is this call's argument.
+    let sbox = unsafe { get(env, args[0]) }.ok_or(Fail::BadArg)?;
+    let lifetime = ();
+    // SAFETY: `env` is this call's env, valid while `lifetime` lives.
+    let env = unsafe { Env::new(&lifetime, env) };
+    let mut state = sbox.lock();
+    let outcome = state.mailbox.post(&mut Envs, args[1], bytes, now());
+    let (posted, wake) = match outcome {
+        Ok(done) => done,
+        Err(err) => {
+            let why = closed_or_badarg(err).map_err(|_| Fail::BadArg)?;
+            return Ok(error(env, why).as_c_arg());
+        }
+    };
+    // SAFETY: the handle is a term of this call's env.
+    let handle = unsafe { Term::new(env, args[0]) };
+    let mail = match wake {
+        Arm::Off => None,
+        Arm::Notify => Some((atoms::mail(), handle, atoms::new_data()).encode(env)),
+        Arm::Active => {
+            let batch = take_batch(env, &mut state, TAKE_CAP);
+            Some(mail_term(env, handle, batch))
+        }
+    };
+    let owner = state.owner;
+    drop(state);
+    if let Some(mail) = mail {
+        // A dead owner cannot be sent to; the box passes on through its warden.
+        let _ = env.send(&owner, mail);
+    }
+    Ok(match posted {
+        Posted::Stored => atoms::ok(),
+        Posted::Full => atoms::full(),
+    }
+    .as_c_arg())
+}
+
+/// Messages copied out of a box: the list, its length, drops since the last delivery.
+struct Batch<'a> {
+    msgs: Term<'a>,
+    count: usize,
+    dropped: u64,
+}
+
+/// Takes up to `max` messages into `env`, within [`TAKE_BUDGET`].
+fn take_batch<'a>(env: Env<'a>, state: &mut State, max: usize) -> Batch<'a> {
+    let raw = env.as_c_arg();
+    let max = max.min(TAKE_CAP);
+    let start = Instant::now();
+    let mut msgs: Vec<ErlNifTerm> = Vec::with_capacity(max.min(state.mailbox.len()));
+    let mut dropped = 0;
+    let stamp = now();
+    while msgs.len() < max && !state.mailbox.is_empty() {
+        let stride = (max - msgs.len()).min(TAKE_STRIDE);
+        let (_, fresh) = state.mailbox.take(&mut Envs, stride, stamp, &mut |item| {
+            // SAFETY: `raw` is this call's env; `item` lives in the box's
+            // storage until this callback returns.
+            msgs.push(unsafe { enif_make_copy(raw, item) });
+        });
+        dropped += fresh;
+        if start.elapsed() >= TAKE_BUDGET {
+            break;
+        }
+    }
+    if msgs.is_empty() {
+        // Nothing handed out: still report (and clear) drops since the last delivery.
+        dropped += state.mailbox.take(&mut Envs, 0, stamp, &mut |_| {}).1;
+    }
+    let count = msgs.len();
+    // SAFETY: every element is a term of `raw`; `count` fits (at most TAKE_CAP).
+    let list = unsafe { enif_make_list_from_array(raw, msgs.as_ptr(), count as c_uint) };
+    Batch {
+        // SAFETY: the list was just made in `env`.
+        msgs: unsafe { Term::new(env, list) },
+        count,
+        dropped,
+    }
+}
+
+fn batch_term<'a>(env: Env<'a>, batch: Batch<'a>) -> Term<'a> {
+    (batch.msgs, batch.count, batch.dropped).encode(env)
+}
+
+fn mail_term<'a>(env: Env<'a>, handle: Term<'a>, batch: Batch<'a>) -> Term<'a> {
+    let elems = [
+        atoms::mail().as_c_arg(),
+        handle.as_c_arg(),
+        batch.msgs.as_c_arg(),
+        batch.count.encode(env).as_c_arg(),
+        batch.dropped.encode(env).as_c_arg(),
+    ];
+    // SAFETY: every element is a term of `env`.
+    unsafe {
+        Term::new(
+            env,
+            enif_make_tuple_from_array(env.as_c_arg(), elems.as_ptr(), 5),
+        )
+    }
+}
+
+/// Locks the box when the caller owns it.
+fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<MutexGuard<'b, State>, Atom> {
+    let state = sbox.lock();
+    if state.owner != env.pid() {
+        return Err(atoms::not_owner());
+    }
+    if state.mailbox.is_closed() {
+        return Err(atoms::closed());
+    }
+    Ok(state)
+}
+
+/// A new box; `max_bytes` 0 means no byte budget.
+#[rustler::nif]
+fn box_new(
+    env: Env<'_>,
+    kind: Atom,
+    max: u64,
+    max_bytes: u64,
+    owner: LocalPid,
+) -> NifResult<Term<'_>> {
+    let kind = if kind == atoms::queue() {
+        Kind::Queue
+    } else if kind == atoms::stack() {
+        Kind::Stack
+    } else if kind == atoms::keep_old() {
+        Kind::KeepOld
+    } else {
+        return Err(Error::BadArg);
+    };
+    let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
+    let max_bytes = (max_bytes > 0).then_some(max_bytes);
+    let mailbox = Mailbox::new(kind, max, max_bytes, PER_CHUNK).map_err(|_| Error::BadArg)?;
+    let state = Box::new(Mutex::new(State { mailbox, owner }));
+    Ok(resource::make(
+        env,
+        SluiceBox {
+            build: BUILD,
+            state,
+        },
+    ))
+}
+
+/// `{Msgs, Count, Dropped}`: up to `n` messages (at most [`TAKE_CAP`]), for the owner.
+#[rustler::nif]
+fn box_take<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Term<'a>> {
+    let sbox = handle(env, handle_term)?;
+    if n == 0 {
+        return Err(Error::BadArg);
+    }
+    let mut state = match owned(env, sbox) {
+        Ok(state) => state,
+        Err(why) => return Ok(error(env, why)),
+    };
+    let batch = take_batch(env, &mut state, usize::try_from(n).unwrap_or(TAKE_CAP));
+    Ok(batch_term(env, batch))
+}
+
+/// Arms the box for the owner (`notify` or `active`): `armed` when empty;
+/// otherwise `new_data` (notify) or a batch `{Msgs, Count, Dropped}` (active).
+#[rustler::nif]
+fn box_arm<'a>(env: Env<'a>, handle_term: Term<'a>, mode: Atom) -> NifResult<Term<'a>> {
+    let sbox = handle(env, handle_term)?;
+    let arm = if mode == atoms::notify() {
+        Arm::Notify
+    } else if mode == atoms::active() {
+        Arm::Active
+    } else {
+        return Err(Error::BadArg);
+    };
+    let mut state = match owned(env, sbox) {
+        Ok(state) => state,
+        Err(why) => return Ok(error(env, why)),
+    };
+    if state.mailbox.arm(arm) {
+        return Ok(atoms::armed().encode(env));
+    }
+    Ok(match arm {
+        Arm::Active => batch_term(env, take_batch(env, &mut state, TAKE_CAP)),
+        _ => atoms::new_data().encode(env),
+    })
+}
+
+/// Puts back messages the owner's filter skipped (in delivery order), with
+/// their sizes (`[]` for a box without a byte budget).
+#[rustler::nif]
+fn box_restore<'a>(
+    env: Env<'a>,
+    handle_term: Term<'a>,
+    msgs: Vec<Term<'a>>,
+    sizes: Vec<u64>,
+) -> NifResult<Term<'a>> {
+    let sbox = handle(env, handle_term)?;
+    if !sizes.is_empty() && sizes.len() != msgs.len() {
+        return Err(Error::BadArg);
+    }
+    let mut state = match owned(env, sbox) {
+        Ok(state) => state,
+        Err(why) => return Ok(error(env, why)),
+    };
+    let items = msgs
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.as_c_arg(), sizes.get(i).copied().unwrap_or(0)))
+        .collect();
+    match state.mailbox.restore(&mut Envs, items, now()) {
+        Ok(()) => Ok(atoms::ok().encode(env)),
+        Err(err) => Ok(error(env, closed_or_badarg(err)?)),
+    }
+}
+
+/// Counts `n` delivered messages as dropped by the owner's filter.
+#[rustler::nif]
+fn box_filtered<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Term<'a>> {
+    let sbox = handle(env, handle_term)?;
+    let mut state = match owned(env, sbox) {
+        Ok(state) => state,
+        Err(why) => return Ok(error(env, why)),
+    };
+    state.mailbox.filtered(n).map_err(|_| Error::BadArg)?;
+    Ok(atoms::ok().encode(env))
+}
+
+/// Changes the bound (dropping per type when shrinking).
+#[rustler::nif]
+fn box_resize<'a>(env: Env<'a>, handle_term: Term<'a>, max: u64) -> NifResult<Term<'a>> {
+    let sbox = handle(env, handle_term)?;
+    let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
+    let mut state = sbox.lock();
+    match state.mailbox.resize(&mut Envs, max) {
+        Ok(()) => Ok(atoms::ok().encode(env)),
+        Err(err) => Ok(error(env, closed_or_badarg(err)?)),
+    }
+}
+
+/// `{Size, Max}`.
+#[rustler::nif]
+fn box_usage<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
+    let sbox = handle(env, handle_term)?;
+    let state = sbox.lock();
+    Ok((state.mailbox.len(), state.mailbox.max()).encode(env))
+}
+
+/// `{{Posted, Delivered, {Overflow, Resize, Filter, Closed}, Size, Max, Peak,
+/// {P50, P99, MaxSojourn}}, {Type, Bytes, MaxBytes, Regions, Owner, Closed}}`;
+/// sojourn times in nanoseconds, `MaxBytes` 0 when there is no byte budget.
+#[rustler::nif]
+fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
+    let sbox = handle(env, handle_term)?;
+    let state = sbox.lock();
+    let m = &state.mailbox;
+    let s = m.stats();
+    let d = |r: Reason| s.dropped[r as usize];
+    let dropped = (
+        d(Reason::Overflow),
+        d(Reason::Resize),
+        d(Reason::Filter),
+        d(Reason::Closed),
+    );
+    let h = m.sojourn();
+    let sojourn = (h.percentile(50.0), h.percentile(99.0), h.max());
+    let counts = (
+        s.posted,
+        s.delivered,
+        dropped,
+        m.len(),
+        m.max(),
+        s.peak,
+        sojourn,
+    );
+    let kind = match m.kind() {
+        Kind::Queue => atoms::queue(),
+        Kind::Stack => atoms::stack(),
+        Kind::KeepOld => atoms::keep_old(),
+    };
+    let more = (
+        kind,
+        m.bytes(),
+        m.max_bytes().unwrap_or(0),
+        m.regions(),
+        state.owner,
+        m.is_closed(),
+    );
+    Ok((counts, more).encode(env))
+}
+
+/// Makes `owner` the owner (the caller is trusted: the Erlang side checks).
+/// Disarms the box: an arming belongs to the owner who asked.
+#[rustler::nif]
+fn box_set_owner<'a>(env: Env<'a>, handle_term: Term<'a>, owner: LocalPid) -> NifResult<Term<'a>> {
+    let sbox = handle(env, handle_term)?;
+    let mut state = sbox.lock();
+    state.owner = owner;
+    state.mailbox.disarm();
+    Ok(atoms::ok().encode(env))
+}
+
+/// The owner's pid.
+#[rustler::nif]
+fn box_owner<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
+    let sbox = handle(env, handle_term)?;
+    let owner = sbox.lock().owner;
+    Ok(owner.encode(env))
+}
+
+/// Closes the box: held messages are dropped (`closed`) and freed.
+#[rustler::nif]
+fn box_close<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
+    let sbox = handle(env, handle_term)?;
+    sbox.lock().mailbox.close(&mut Envs);
+    Ok(atoms::ok().encode(env))
+}
