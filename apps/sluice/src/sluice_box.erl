@@ -80,8 +80,15 @@
 -spec new(options()) -> {ok, box()} | {error, {bad_option, term()}}.
 new(Opts) ->
     case sluice_box_warden:validate(Opts) of
-        {ok, Valid} -> sluice_box_warden:new(Valid);
-        {error, _} = Error -> Error
+        {ok, #{type := Type, max := Max, max_bytes := MaxBytes, owner := Owner,
+               heir := Heir, heir_data := HeirData}} ->
+            Sized = MaxBytes =/= infinity,
+            Bytes = case Sized of true -> MaxBytes; false -> 0 end,
+            Box = #sluice_box{ref = sluice_nif:box_new(Type, Max, Bytes, Owner), sized = Sized},
+            ok = sluice_box_warden:watch(Box, Owner, Heir, HeirData),
+            {ok, Box};
+        {error, _} = Error ->
+            Error
     end.
 
 %% @doc Offers `Msg': `ok' (stored), `full' (a message was dropped to keep
@@ -112,8 +119,8 @@ active(#sluice_box{} = Box) ->
 
 %% @doc As {@link active/1}, through `Filter' (see the module documentation).
 -spec active(box(), filter(), term()) -> ok | {error, not_owner | closed}.
-active(#sluice_box{} = Box, Filter, FilterState) when is_function(Filter, 2) ->
-    sluice_box_deliver:active(Box, Filter, FilterState);
+active(#sluice_box{sized = Sized} = Box, Filter, FilterState) when is_function(Filter, 2) ->
+    sluice_box_deliver:active(Box, Sized, Filter, FilterState);
 active(Box, Filter, FilterState) ->
     ?BADARG([Box, Filter, FilterState], 2, "must be a fun of arity 2").
 

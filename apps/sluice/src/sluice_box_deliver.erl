@@ -8,16 +8,14 @@
 %% when it started: producers cannot keep it looping.
 -module(sluice_box_deliver).
 
--export([take/2, arm/2, active/3]).
-
--include("sluice_box.hrl").
+-export([take/2, arm/2, active/4]).
 
 -define(CALL_CAP, 1000).
 
 -type batch() :: {[term()], non_neg_integer(), non_neg_integer()}.
 
 %% @doc Up to `N' messages, over as many NIF calls as needed.
--spec take(#sluice_box{}, pos_integer()) -> batch() | {error, not_owner | closed}.
+-spec take(sluice_box:box(), pos_integer()) -> batch() | {error, not_owner | closed}.
 take(Box, N) ->
     case sluice_nif:box_take(Box, min(N, ?CALL_CAP)) of
         {Msgs, Count, Dropped} when Count > 0, Count < N ->
@@ -26,7 +24,7 @@ take(Box, N) ->
             Result
     end.
 
--spec more(#sluice_box{}, non_neg_integer(), [[term()]], non_neg_integer(),
+-spec more(sluice_box:box(), non_neg_integer(), [[term()]], non_neg_integer(),
            non_neg_integer()) -> batch().
 more(Box, Left, Acc, Count, Dropped) when Left > 0 ->
     case sluice_nif:box_take(Box, min(Left, ?CALL_CAP)) of
@@ -45,7 +43,7 @@ done(Acc, Count, Dropped) ->
     {lists:append(lists:reverse(Acc)), Count, Dropped}.
 
 %% @doc Arms `notify' or `active'; delivers at once when messages are held.
--spec arm(#sluice_box{}, notify | active) -> ok | {error, not_owner | closed}.
+-spec arm(sluice_box:box(), notify | active) -> ok | {error, not_owner | closed}.
 arm(Box, Mode) ->
     case sluice_nif:box_arm(Box, Mode) of
         armed ->
@@ -63,23 +61,26 @@ arm(Box, Mode) ->
     end.
 
 %% @doc `active/3': filters what is held now, or arms `notify' when empty.
--spec active(#sluice_box{}, sluice_box:filter(), term()) -> ok | {error, not_owner | closed}.
-active(Box, Filter, FilterState) ->
+%% `Sized': whether the box has a byte budget (skipped messages put back
+%% are measured again).
+-spec active(sluice_box:box(), boolean(), sluice_box:filter(), term()) ->
+    ok | {error, not_owner | closed}.
+active(Box, Sized, Filter, FilterState) ->
     case sluice_nif:box_arm(Box, notify) of
         armed ->
             ok;
         new_data ->
             {Size, _} = sluice_nif:box_usage(Box),
-            {Msgs, Count, Dropped} = filter(Box, Filter, FilterState, Size, [], 0, 0),
+            {Msgs, Count, Dropped} = filter({Box, Sized}, Filter, FilterState, Size, [], 0, 0),
             self() ! {mail, Box, Msgs, Count, Dropped},
             ok;
         {error, _} = Error ->
             Error
     end.
 
--spec filter(#sluice_box{}, sluice_box:filter(), term(), non_neg_integer(), [term()],
+-spec filter({sluice_box:box(), boolean()}, sluice_box:filter(), term(), non_neg_integer(), [term()],
              non_neg_integer(), non_neg_integer()) -> batch().
-filter(Box, Filter, State, Left, Acc, Count, Dropped) when Left > 0 ->
+filter({Box, _} = Target, Filter, State, Left, Acc, Count, Dropped) when Left > 0 ->
     case sluice_nif:box_take(Box, min(Left, ?CALL_CAP)) of
         {[], 0, D} ->
             {lists:reverse(Acc), Count, Dropped + D};
@@ -87,10 +88,10 @@ filter(Box, Filter, State, Left, Acc, Count, Dropped) when Left > 0 ->
             case apply_filter(Msgs, Filter, State, Acc, Count, 0) of
                 {continue, State2, Acc2, Count2, Filtered} ->
                     _ = filtered(Box, Filtered),
-                    filter(Box, Filter, State2, Left - C, Acc2, Count2, Dropped + D);
+                    filter(Target, Filter, State2, Left - C, Acc2, Count2, Dropped + D);
                 {skip, Rest, Acc2, Count2, Filtered} ->
                     _ = filtered(Box, Filtered),
-                    _ = restore(Box, Rest),
+                    _ = restore(Target, Rest),
                     {lists:reverse(Acc2), Count2, Dropped + D}
             end;
         {error, _} ->
@@ -113,13 +114,13 @@ apply_filter([Msg | Rest] = Msgs, Filter, State, Acc, Count, Filtered) ->
         skip -> {skip, Msgs, Acc, Count, Filtered}
     end.
 
--spec filtered(#sluice_box{}, non_neg_integer()) -> term().
+-spec filtered(sluice_box:box(), non_neg_integer()) -> term().
 filtered(_Box, 0) -> ok;
 filtered(Box, N) -> sluice_nif:box_filtered(Box, N).
 
 %% A box closed meanwhile refuses them: they were dropped with it.
--spec restore(#sluice_box{}, [term()]) -> ok | {error, not_owner | closed}.
-restore(#sluice_box{sized = false} = Box, Msgs) ->
+-spec restore({sluice_box:box(), boolean()}, [term()]) -> ok | {error, not_owner | closed}.
+restore({Box, false}, Msgs) ->
     sluice_nif:box_restore(Box, Msgs, []);
-restore(Box, Msgs) ->
+restore({Box, true}, Msgs) ->
     sluice_nif:box_restore(Box, Msgs, [erlang:external_size(M) || M <- Msgs]).

@@ -15,15 +15,13 @@
 -module(sluice_box_warden).
 -behaviour(gen_server).
 
--export([start_link/0, validate/1, new/1, give_away/4, close/2, discard/1]).
+-export([start_link/0, validate/1, watch/4, give_away/4, close/2, discard/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, code_change/3]).
-
--include("sluice_box.hrl").
 
 -record(watch, {owner :: pid(), monitor :: reference(), heir :: pid() | none,
                 heir_data :: term()}).
--record(state, {boxes = #{} :: #{#sluice_box{} => #watch{}},
-                monitors = #{} :: #{reference() => #sluice_box{}}}).
+-record(state, {boxes = #{} :: #{sluice_box:box() => #watch{}},
+                monitors = #{} :: #{reference() => sluice_box:box()}}).
 
 -define(DEFAULTS, #{type => queue, owner => undefined, heir => none,
                     heir_data => undefined, max_bytes => infinity}).
@@ -55,28 +53,23 @@ valid(heir_data, _) -> true;
 valid(max_bytes, V) -> V =:= infinity orelse (is_integer(V) andalso V > 0);
 valid(_, _) -> false.
 
-%% @doc Creates a box from validated options and starts watching its owner.
--spec new(map()) -> {ok, #sluice_box{}}.
-new(#{type := Type, max := Max, max_bytes := MaxBytes, owner := Owner} = Opts) ->
-    Sized = MaxBytes =/= infinity,
-    Ref = sluice_nif:box_new(Type, Max, case Sized of true -> MaxBytes; false -> 0 end, Owner),
-    Box = #sluice_box{ref = Ref, sized = Sized},
-    ok = gen_server:call(?MODULE, {watch, Box, Owner, maps:get(heir, Opts),
-                                   maps:get(heir_data, Opts)}),
-    {ok, Box}.
+%% @doc Starts watching the owner of a new box.
+-spec watch(sluice_box:box(), pid(), pid() | none, term()) -> ok.
+watch(Box, Owner, Heir, HeirData) ->
+    gen_server:call(?MODULE, {watch, Box, Owner, Heir, HeirData}).
 
 %% @doc Hands `Box' from `From' (who must own it) to `To'.
--spec give_away(#sluice_box{}, pid(), pid(), term()) -> ok | {error, not_owner | closed}.
+-spec give_away(sluice_box:box(), pid(), pid(), term()) -> ok | {error, not_owner | closed}.
 give_away(Box, From, To, Data) ->
     gen_server:call(?MODULE, {give_away, Box, From, To, Data}).
 
 %% @doc Closes `Box' for `From' (who must own it).
--spec close(#sluice_box{}, pid()) -> ok | {error, not_owner}.
+-spec close(sluice_box:box(), pid()) -> ok | {error, not_owner}.
 close(Box, From) ->
     gen_server:call(?MODULE, {close, Box, From}).
 
 %% @doc Closes `Box' whoever owns it (its keeper is stopping).
--spec discard(#sluice_box{}) -> ok.
+-spec discard(sluice_box:box()) -> ok.
 discard(Box) ->
     gen_server:call(?MODULE, {discard, Box}).
 
@@ -147,30 +140,30 @@ code_change(_OldVsn, S, _Extra) ->
 
 %%% Internals
 
--spec store(#sluice_box{}, #watch{}, #state{}) -> #state{}.
+-spec store(sluice_box:box(), #watch{}, #state{}) -> #state{}.
 store(Box, #watch{monitor = Mon} = W, #state{boxes = Boxes, monitors = Mons} = S) ->
     S#state{boxes = Boxes#{Box => W}, monitors = Mons#{Mon => Box}}.
 
--spec forget(#sluice_box{}, #watch{}, #state{}) -> #state{}.
+-spec forget(sluice_box:box(), #watch{}, #state{}) -> #state{}.
 forget(Box, #watch{monitor = Mon}, #state{boxes = Boxes, monitors = Mons} = S) ->
     demonitor(Mon, [flush]),
     S#state{boxes = maps:remove(Box, Boxes), monitors = maps:remove(Mon, Mons)}.
 
 %% The owner changes in the NIF first, so the old owner can no longer take.
--spec hand_over(#sluice_box{}, #watch{}, pid(), #state{}) -> #state{}.
+-spec hand_over(sluice_box:box(), #watch{}, pid(), #state{}) -> #state{}.
 hand_over(Box, W, To, S) ->
     ok = sluice_nif:box_set_owner(Box, To),
     S1 = forget(Box, W, S),
     store(Box, W#watch{owner = To, monitor = monitor(process, To)}, S1).
 
--spec shut(#sluice_box{}, #watch{}, #state{}) -> #state{}.
+-spec shut(sluice_box:box(), #watch{}, #state{}) -> #state{}.
 shut(Box, W, S) ->
     ok = sluice_nif:box_close(Box),
     forget(Box, W, S).
 
 %% The watch of an open box. A box the warden does not know is closed, or
 %% was made before the warden restarted: that one is watched from now on.
--spec watch_of(#sluice_box{}, #state{}) -> {#watch{}, #state{}} | closed.
+-spec watch_of(sluice_box:box(), #state{}) -> {#watch{}, #state{}} | closed.
 watch_of(Box, #state{boxes = Boxes} = S) ->
     case Boxes of
         #{Box := W} ->

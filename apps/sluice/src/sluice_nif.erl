@@ -64,41 +64,41 @@ induce_panic() -> erlang:nif_error(nif_not_loaded).
 -spec box_new(queue | stack | keep_old, pos_integer(), non_neg_integer(), pid()) -> reference().
 box_new(_Type, _Max, _MaxBytes, _Owner) -> erlang:nif_error(nif_not_loaded).
 
--spec box_post(tuple(), term()) -> ok | full | {error, closed}.
+-spec box_post(sluice_box:box(), term()) -> ok | full | {error, closed}.
 box_post(_Box, _Msg) -> erlang:nif_error(nif_not_loaded).
 
--spec box_post(tuple(), term(), non_neg_integer()) -> ok | full | {error, closed}.
+-spec box_post(sluice_box:box(), term(), non_neg_integer()) -> ok | full | {error, closed}.
 box_post(_Box, _Msg, _Bytes) -> erlang:nif_error(nif_not_loaded).
 
--spec box_take(tuple(), pos_integer()) ->
+-spec box_take(sluice_box:box(), pos_integer()) ->
     {[term()], non_neg_integer(), non_neg_integer()} | {error, not_owner | closed}.
 box_take(_Box, _N) -> erlang:nif_error(nif_not_loaded).
 
--spec box_arm(tuple(), notify | active) ->
+-spec box_arm(sluice_box:box(), notify | active) ->
     armed | new_data | {[term()], non_neg_integer(), non_neg_integer()}
     | {error, not_owner | closed}.
 box_arm(_Box, _Mode) -> erlang:nif_error(nif_not_loaded).
 
--spec box_restore(tuple(), [term()], [non_neg_integer()]) -> ok | {error, not_owner | closed}.
+-spec box_restore(sluice_box:box(), [term()], [non_neg_integer()]) -> ok | {error, not_owner | closed}.
 box_restore(_Box, _Msgs, _Sizes) -> erlang:nif_error(nif_not_loaded).
 
--spec box_filtered(tuple(), non_neg_integer()) -> ok | {error, not_owner | closed}.
+-spec box_filtered(sluice_box:box(), non_neg_integer()) -> ok | {error, not_owner | closed}.
 box_filtered(_Box, _N) -> erlang:nif_error(nif_not_loaded).
 
--spec box_resize(tuple(), pos_integer()) -> ok | {error, closed}.
+-spec box_resize(sluice_box:box(), pos_integer()) -> ok | {error, closed}.
 box_resize(_Box, _Max) -> erlang:nif_error(nif_not_loaded).
 
--spec box_usage(tuple()) -> {non_neg_integer(), pos_integer()}.
+-spec box_usage(sluice_box:box()) -> {non_neg_integer(), pos_integer()}.
 box_usage(_Box) -> erlang:nif_error(nif_not_loaded).
 
--spec box_info(tuple()) -> {tuple(), tuple()}.
+-spec box_info(sluice_box:box()) -> {tuple(), tuple()}.
 box_info(_Box) -> erlang:nif_error(nif_not_loaded).
 
--spec box_set_owner(tuple(), pid()) -> ok.
+-spec box_set_owner(sluice_box:box(), pid()) -> ok.
 box_set_owner(_Box, _Owner) -> erlang:nif_error(nif_not_loaded).
 
--spec box_owner(tuple()) -> pid().
+-spec box_owner(sluice_box:box()) -> pid().
 box_owner(_Box) -> erlang:nif_error(nif_not_loaded).
 
--spec box_close(tuple()) -> ok.
+-spec box_close(sluice_box:box()) -> ok.
 box_close(_Box) -> erlang:nif_error(nif_not_loaded).
