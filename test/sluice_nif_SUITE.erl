@@ -7,10 +7,12 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
--export([panic_is_an_exception/1, resources_are_freed/1, upgrade_takes_over_valves/1]).
+-export([panic_is_an_exception/1, resources_are_freed/1, upgrade_takes_over_valves/1,
+         upgrade_takes_over_boxes/1]).
 
 all() ->
-    [panic_is_an_exception, resources_are_freed, upgrade_takes_over_valves].
+    [panic_is_an_exception, resources_are_freed, upgrade_takes_over_valves,
+     upgrade_takes_over_boxes].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(sluice),
@@ -22,6 +24,8 @@ end_per_suite(_Config) ->
 lib_info() -> maps:from_list(sluice_nif:lib_info()).
 
 live_valves() -> proplists:get_value(valve, maps:get(live, lib_info())).
+
+live_boxes() -> proplists:get_value(sluice_box, maps:get(live, lib_info())).
 
 panic_is_an_exception(_Config) ->
     ?assertError(nif_panicked, sluice_nif:induce_panic()),
@@ -127,4 +131,51 @@ upgrade_scenario(Config) ->
         true = code:replace_path(sluice, OrigEbin),
         {module, sluice_nif} = code:load_file(sluice_nif),
         _ = code:purge(sluice_nif)
+    end.
+
+%% A box holding messages across a library upgrade: nothing is lost, order
+%% and counters carry on, and the box is freed by the library loaded last.
+upgrade_takes_over_boxes(Config) ->
+    Live = live_boxes(),
+    in_process(fun() -> box_upgrade_scenario(Config) end),
+    %% made by the first instance, freed by the third
+    ?assertEqual(Live, settle_boxes(Live, 100)).
+
+box_upgrade_scenario(Config) ->
+    {ok, Box} = sluice_box:new(#{max => 1000, type => queue}),
+    [ok = sluice_box:post(Box, {msg, I, <<I:64>>}) || I <- lists:seq(1, 500)],
+    {First, 100, 0} = sluice_box:take(Box, 100),
+    ?assertEqual([{msg, I, <<I:64>>} || I <- lists:seq(1, 100)], First),
+    OrigEbin = filename:join(code:lib_dir(sluice), "ebin"),
+    try
+        install_copy(?config(priv_dir, Config), "99.0.1"),
+        {module, sluice_nif} = code:load_file(sluice_nif),
+        ?assertMatch(#{instances := 2}, lib_info()),
+        {Second, 100, 0} = sluice_box:take(Box, 100),
+        ?assertEqual([{msg, I, <<I:64>>} || I <- lists:seq(101, 200)], Second),
+        _ = code:purge(sluice_nif),
+        ?assertMatch(#{instances := 1}, lib_info()),
+        [ok = sluice_box:post(Box, {msg, I, <<I:64>>}) || I <- lists:seq(501, 600)],
+        ok = sluice_box:active(Box),
+        receive
+            {mail, Box, Third, 400, 0} ->
+                ?assertEqual([{msg, I, <<I:64>>} || I <- lists:seq(201, 600)], Third)
+        after 1000 -> ct:fail(no_mail)
+        end
+    after
+        true = code:replace_path(sluice, OrigEbin),
+        {module, sluice_nif} = code:load_file(sluice_nif),
+        _ = code:purge(sluice_nif)
+    end,
+    ?assertMatch(#{posted := 600, delivered := 600, size := 0}, sluice_box:info(Box)),
+    ok = sluice_box:post(Box, after_upgrade),
+    ?assertMatch({[after_upgrade], 1, 0}, sluice_box:take(Box, 10)),
+    ok = sluice_box:close(Box).
+
+settle_boxes(Want, Tries) ->
+    _ = [erlang:garbage_collect(P) || P <- processes()],
+    case live_boxes() of
+        Want -> Want;
+        _ when Tries > 0 -> timer:sleep(20), settle_boxes(Want, Tries - 1);
+        Other -> Other
     end.
