@@ -1,0 +1,445 @@
+-module(sluice_box_SUITE).
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, init_per_suite/1, end_per_suite/1, init/1]).
+-export([queue_drops_oldest/1, stack_serves_newest_drops_bottom/1, keep_old_drops_new/1,
+         closed_box_refuses/1, bad_options/1, bad_arguments/1, non_owner/1,
+         notify_now_and_later/1, active_now_and_later/1, active_filter/1,
+         resize_counts_drops/1, byte_budget/1, give_away/1, owner_death_heir/1,
+         owner_death_closes/1, keeper_claim_and_return/1, refc_binaries_shared/1,
+         memory_goes_back/1, concurrent_producers_reconcile/1,
+         no_long_schedule/1]).
+
+all() ->
+    [queue_drops_oldest, stack_serves_newest_drops_bottom, keep_old_drops_new,
+     closed_box_refuses, bad_options, bad_arguments, non_owner, notify_now_and_later,
+     active_now_and_later, active_filter, resize_counts_drops, byte_budget, give_away,
+     owner_death_heir, owner_death_closes, keeper_claim_and_return, refc_binaries_shared,
+     memory_goes_back, concurrent_producers_reconcile, no_long_schedule].
+
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(sluice),
+    Config.
+
+end_per_suite(_Config) ->
+    ok.
+
+%% The supervisor of keeper_claim_and_return.
+init(sup) ->
+    {ok, {#{strategy => one_for_one}, []}}.
+
+%%% Helpers
+
+%% Posts Make(I) for I in From..To, without building a list.
+fill(_Box, I, To, _Make) when I > To -> ok;
+fill(Box, I, To, Make) ->
+    _ = sluice_box:post(Box, Make(I)),
+    fill(Box, I + 1, To, Make).
+
+event(I) -> {event, I, <<I:128>>}.
+
+new(Opts) ->
+    {ok, Box} = sluice_box:new(Opts),
+    Box.
+
+post_all(Box, Msgs) -> [sluice_box:post(Box, M) || M <- Msgs].
+
+mail(Box) ->
+    receive {mail, Box, _} = M -> M; {mail, Box, _, _, _} = M -> M
+    after 1000 -> ct:fail(no_mail)
+    end.
+
+no_mail(Box) ->
+    receive {mail, Box, _} = M -> ct:fail({unexpected, M}); {mail, Box, _, _, _} = M -> ct:fail({unexpected, M})
+    after 50 -> ok
+    end.
+
+reconciles(Box) ->
+    #{posted := P, delivered := D, size := S, dropped := Dropped} = sluice_box:info(Box),
+    ?assertEqual(P, D + S + lists:sum(maps:values(Dropped))).
+
+%% Runs Fun in a new process and returns its result.
+in_process(Fun) ->
+    {Pid, Ref} = spawn_monitor(fun() -> exit({done, Fun()}) end),
+    receive
+        {'DOWN', Ref, process, Pid, {done, Result}} -> Result;
+        {'DOWN', Ref, process, Pid, Reason} -> ct:fail(Reason)
+    end.
+
+%%% Policies
+
+queue_drops_oldest(_Config) ->
+    Box = new(#{max => 3, type => queue}),
+    ?assertEqual([ok, ok, ok, full, full], post_all(Box, [1, 2, 3, 4, 5])),
+    ?assertEqual({[3, 4], 2, 2}, sluice_box:take(Box, 2)),
+    ?assertEqual({[5], 1, 0}, sluice_box:take(Box, 10)),
+    ?assertEqual({[], 0, 0}, sluice_box:take(Box, 10)),
+    ?assertMatch(#{type := queue, posted := 5, delivered := 3, peak := 3,
+                   dropped := #{overflow := 2}}, sluice_box:info(Box)),
+    reconciles(Box).
+
+stack_serves_newest_drops_bottom(_Config) ->
+    Box = new(#{max => 3, type => stack}),
+    ?assertEqual([ok, ok, ok, full], post_all(Box, [1, 2, 3, 4])),
+    %% the bottom (1) went; the newest is served first
+    ?assertEqual({[4, 3], 2, 1}, sluice_box:take(Box, 2)),
+    post_all(Box, [5, 6]),
+    ?assertEqual({[6, 5, 2], 3, 0}, sluice_box:take(Box, 5)),
+    reconciles(Box).
+
+keep_old_drops_new(_Config) ->
+    Box = new(#{max => 2, type => keep_old}),
+    ?assertEqual([ok, ok, full, full], post_all(Box, [1, 2, 3, 4])),
+    ?assertEqual({[1, 2], 2, 2}, sluice_box:take(Box, 5)),
+    reconciles(Box).
+
+closed_box_refuses(_Config) ->
+    Box = new(#{max => 5}),
+    post_all(Box, [a, b]),
+    ok = sluice_box:close(Box),
+    ?assertEqual({error, closed}, sluice_box:post(Box, c)),
+    ?assertEqual({error, closed}, sluice_box:take(Box, 1)),
+    ?assertEqual({error, closed}, sluice_box:notify(Box)),
+    ?assertMatch(#{closed := true, size := 0, dropped := #{closed := 2}}, sluice_box:info(Box)),
+    ok = sluice_box:close(Box),
+    reconciles(Box).
+
+%%% Bad input
+
+bad_options(_Config) ->
+    [?assertEqual({error, {bad_option, max}}, sluice_box:new(#{max => M}))
+     || M <- [0, -1, 1.5, ten, infinity]],
+    ?assertEqual({error, {bad_option, max}}, sluice_box:new(#{type => queue})),
+    ?assertEqual({error, {bad_option, max}}, sluice_box:new(not_a_map)),
+    ?assertEqual({error, {bad_option, type}}, sluice_box:new(#{max => 1, type => lifo})),
+    ?assertEqual({error, {bad_option, colour}}, sluice_box:new(#{max => 1, colour => red})),
+    ?assertEqual({error, {bad_option, owner}}, sluice_box:new(#{max => 1, owner => me})),
+    ?assertEqual({error, {bad_option, heir}}, sluice_box:new(#{max => 1, heir => self})),
+    ?assertEqual({error, {bad_option, max_bytes}}, sluice_box:new(#{max => 1, max_bytes => 0})).
+
+bad_arguments(_Config) ->
+    Box = new(#{max => 2}),
+    ?assertError(badarg, sluice_box:take(Box, 0)),
+    ?assertError(badarg, sluice_box:take(Box, -3)),
+    ?assertError(badarg, sluice_box:take(Box, all)),
+    ?assertError(badarg, sluice_box:resize(Box, 0)),
+    ?assertError(badarg, sluice_box:active(Box, fun(X) -> X end, [])),
+    ?assertError(badarg, sluice_box:give_away(Box, not_a_pid, x)),
+    ?assertError(function_clause, sluice_box:post({not_a_box}, x)),
+    ?assertError(badarg, sluice_nif:box_post({sluice_box, make_ref(), false}, x)),
+    %% the shell explains which argument is wrong
+    try sluice_box:take(Box, 0)
+    catch error:badarg:Stack ->
+            ?assertMatch(#{2 := "must be a positive integer"},
+                         sluice_util:format_error(badarg, Stack))
+    end.
+
+%% Only the owner takes, arms, hands over and closes; anybody posts, resizes
+%% and reads.
+non_owner(_Config) ->
+    Box = new(#{max => 5}),
+    ok = sluice_box:post(Box, mine),
+    Other = in_process(fun() ->
+                               {sluice_box:take(Box, 1), sluice_box:notify(Box),
+                                sluice_box:active(Box), sluice_box:active(Box, fun(M, S) -> {{ok, M}, S} end, x),
+                                sluice_box:give_away(Box, self(), x), sluice_box:close(Box),
+                                sluice_box:post(Box, theirs), sluice_box:resize(Box, 4),
+                                sluice_box:usage(Box)}
+                       end),
+    NotOwner = {error, not_owner},
+    ?assertEqual({NotOwner, NotOwner, NotOwner, NotOwner, NotOwner, NotOwner, ok, ok, {2, 4}},
+                 Other),
+    ?assertEqual({[mine, theirs], 2, 0}, sluice_box:take(Box, 5)).
+
+%%% Delivery modes
+
+notify_now_and_later(_Config) ->
+    Box = new(#{max => 5}),
+    ok = sluice_box:notify(Box),
+    no_mail(Box),
+    ok = sluice_box:post(Box, a),
+    ?assertEqual({mail, Box, new_data}, mail(Box)),
+    ok = sluice_box:post(Box, b),
+    no_mail(Box),
+    %% data already there: at once
+    ok = sluice_box:notify(Box),
+    ?assertEqual({mail, Box, new_data}, mail(Box)),
+    ?assertEqual({[a, b], 2, 0}, sluice_box:take(Box, 5)).
+
+active_now_and_later(_Config) ->
+    Box = new(#{max => 3, type => stack}),
+    post_all(Box, [1, 2, 3, 4]),
+    ok = sluice_box:active(Box),
+    ?assertEqual({mail, Box, [4, 3, 2], 3, 1}, mail(Box)),
+    ok = sluice_box:active(Box),
+    no_mail(Box),
+    %% armed on an empty box: the post delivers itself, once
+    ok = sluice_box:post(Box, 5),
+    ?assertEqual({mail, Box, [5], 1, 0}, mail(Box)),
+    ok = sluice_box:post(Box, 6),
+    no_mail(Box),
+    ?assertMatch(#{size := 1, delivered := 4}, sluice_box:info(Box)),
+    %% more than one NIF call's worth
+    Big = new(#{max => 5000}),
+    post_all(Big, lists:seq(1, 2500)),
+    ok = sluice_box:active(Big),
+    ?assertEqual({mail, Big, lists:seq(1, 2500), 2500, 0}, mail(Big)),
+    reconciles(Box).
+
+active_filter(_Config) ->
+    Box = new(#{max => 10}),
+    post_all(Box, lists:seq(1, 8)),
+    %% odd ones dropped, evens doubled, stop after three delivered
+    Filter = fun(_, 0) -> skip;
+                (M, N) when M rem 2 =:= 1 -> {{drop, M}, N};
+                (M, N) -> {{ok, 2 * M}, N - 1}
+             end,
+    ok = sluice_box:active(Box, Filter, 3),
+    ?assertEqual({mail, Box, [4, 8, 12], 3, 0}, mail(Box)),
+    %% 7 was skipped: it and 8 stay, in place
+    ?assertMatch(#{size := 2, dropped := #{filter := 3}}, sluice_box:info(Box)),
+    ?assertEqual({[7, 8], 2, 0}, sluice_box:take(Box, 5)),
+    %% the other drop shape
+    post_all(Box, [1, 2]),
+    ok = sluice_box:active(Box, fun(M, S) -> {drop, [M | S]} end, []),
+    ?assertEqual({mail, Box, [], 0, 0}, mail(Box)),
+    %% empty box: a notice first, then the filter runs on the next call
+    ok = sluice_box:active(Box, Filter, 1),
+    ok = sluice_box:post(Box, 10),
+    ?assertEqual({mail, Box, new_data}, mail(Box)),
+    ok = sluice_box:active(Box, Filter, 1),
+    ?assertEqual({mail, Box, [20], 1, 0}, mail(Box)),
+    ?assertMatch(#{dropped := #{filter := 5}}, sluice_box:info(Box)),
+    reconciles(Box).
+
+resize_counts_drops(_Config) ->
+    Q = new(#{max => 5, type => queue}),
+    post_all(Q, [1, 2, 3, 4, 5]),
+    ok = sluice_box:resize(Q, 2),
+    ?assertEqual({2, 2}, sluice_box:usage(Q)),
+    ?assertEqual({[4, 5], 2, 3}, sluice_box:take(Q, 5)),
+    K = new(#{max => 5, type => keep_old}),
+    post_all(K, [1, 2, 3, 4, 5]),
+    ok = sluice_box:resize(K, 2),
+    ?assertEqual({[1, 2], 2, 3}, sluice_box:take(K, 5)),
+    ok = sluice_box:resize(K, 10),
+    ?assertEqual({0, 10}, sluice_box:usage(K)),
+    ?assertMatch(#{dropped := #{resize := 3}}, sluice_box:info(K)).
+
+byte_budget(_Config) ->
+    Msg = <<0:800>>,
+    Size = erlang:external_size(Msg),
+    Box = new(#{max => 100, max_bytes => 3 * Size}),
+    ?assertEqual([ok, ok, ok, full], post_all(Box, [Msg, Msg, Msg, Msg])),
+    ?assertMatch(#{size := 3, bytes := B, max_bytes := MB} when B =:= 3 * Size andalso MB =:= B,
+                 sluice_box:info(Box)),
+    %% a message larger than the whole budget is dropped on arrival
+    ?assertEqual(full, sluice_box:post(Box, <<0:8000>>)),
+    ?assertEqual({3, 100}, sluice_box:usage(Box)),
+    %% skipped messages put back are measured again
+    ok = sluice_box:active(Box, fun(_, _) -> skip end, x),
+    ?assertMatch({mail, Box, [], 0, 2}, mail(Box)),
+    ?assertMatch(#{size := 3, bytes := B} when B =:= 3 * Size, sluice_box:info(Box)),
+    reconciles(Box).
+
+%%% Ownership
+
+give_away(_Config) ->
+    Box = new(#{max => 5}),
+    Self = self(),
+    Pid = spawn_link(fun() ->
+                             receive {sluice_transfer, B, From, Data, give_away} ->
+                                     Self ! {got, From, Data, sluice_box:take(B, 5)},
+                                     ok = sluice_box:give_away(B, Self, back)
+                             end
+                     end),
+    ok = sluice_box:post(Box, x),
+    ok = sluice_box:give_away(Box, Pid, hello),
+    ?assertEqual({error, not_owner}, sluice_box:take(Box, 1)),
+    receive {got, Self, hello, Taken} -> ?assertEqual({[x], 1, 0}, Taken) end,
+    receive {sluice_transfer, Box, Pid, back, give_away} -> ok after 1000 -> ct:fail(no_transfer) end,
+    ?assertMatch(#{owner := Self}, sluice_box:info(Box)),
+    ?assertEqual({[], 0, 0}, sluice_box:take(Box, 1)).
+
+owner_death_heir(_Config) ->
+    Self = self(),
+    Owner = spawn(fun() -> receive {sluice_transfer, _, _, _, _} -> exit(crashed) end end),
+    Box = new(#{max => 5, owner => Owner, heir => Self, heir_data => {some, data}}),
+    post_all(Box, [1, 2]),
+    exit(Owner, crashed),
+    receive
+        {sluice_transfer, Box, Owner, {some, data}, crashed} -> ok
+    after 1000 -> ct:fail(no_transfer)
+    end,
+    ?assertEqual({[1, 2], 2, 0}, sluice_box:take(Box, 5)).
+
+owner_death_closes(_Config) ->
+    Owner = spawn(fun() -> receive stop -> ok end end),
+    Box = new(#{max => 5, owner => Owner}),
+    post_all(Box, [1, 2, 3]),
+    Ref = monitor(process, Owner),
+    Owner ! stop,
+    receive {'DOWN', Ref, process, Owner, _} -> ok end,
+    wait_closed(Box, 100),
+    ?assertEqual({error, closed}, sluice_box:post(Box, 4)),
+    ?assertMatch(#{size := 0, dropped := #{closed := 3}}, sluice_box:info(Box)),
+    reconciles(Box).
+
+wait_closed(Box, Tries) ->
+    case sluice_box:info(Box) of
+        #{closed := true} -> ok;
+        _ when Tries > 0 -> timer:sleep(10), wait_closed(Box, Tries - 1);
+        Info -> ct:fail({not_closed, Info})
+    end.
+
+keeper_claim_and_return(_Config) ->
+    process_flag(trap_exit, true),
+    {ok, Sup} = supervisor:start_link(?MODULE, sup),
+    {ok, _} = supervisor:start_child(Sup, sluice_box:child_spec(#{name => kept, max => 10})),
+    {ok, Box} = sluice_box:lookup(kept),
+    ?assertEqual({error, not_found}, sluice_box:lookup(not_kept)),
+    ok = sluice_box:post(Box, one),
+    Self = self(),
+    Consumer = spawn(fun() ->
+                             {ok, B} = sluice_box:claim(kept),
+                             Self ! {claimed, sluice_box:take(B, 1)},
+                             receive stop -> exit(stopped) end
+                     end),
+    receive {claimed, Taken} -> ?assertEqual({[one], 1, 0}, Taken) end,
+    ?assertEqual({error, {owned_by, Consumer}}, sluice_box:claim(kept)),
+    ok = sluice_box:post(Box, two),
+    Consumer ! stop,
+    %% back with the keeper, message and all
+    {ok, Box} = claim_when_back(kept, 100),
+    ?assertEqual({[two], 1, 0}, sluice_box:take(Box, 5)),
+    %% the keeper stopping closes the box
+    ok = supervisor:terminate_child(Sup, {sluice_box, kept}),
+    ?assertEqual({error, closed}, sluice_box:post(Box, three)),
+    ?assertEqual({error, not_found}, sluice_box:lookup(kept)),
+    unlink(Sup),
+    exit(Sup, shutdown).
+
+claim_when_back(Name, Tries) ->
+    case sluice_box:claim(Name) of
+        {ok, _} = Ok -> Ok;
+        {error, {owned_by, _}} when Tries > 0 -> timer:sleep(10), claim_when_back(Name, Tries - 1);
+        Other -> ct:fail({claim, Other})
+    end.
+
+%%% Memory
+
+%% Large binaries are referenced, not copied.
+refc_binaries_shared(_Config) ->
+    Bin = binary:copy(<<7>>, 1 bsl 20),
+    Box = new(#{max => 200}),
+    Before = erlang:memory(binary),
+    [ok = sluice_box:post(Box, {big, Bin}) || _ <- lists:seq(1, 100)],
+    Growth = erlang:memory(binary) - Before,
+    ?assert(Growth < 10 bsl 20, {binary_growth, Growth}),
+    {Msgs, 100, 0} = sluice_box:take(Box, 200),
+    ?assert(lists:all(fun({big, B}) -> B =:= Bin end, Msgs)).
+
+%% Storage goes back as messages are taken or dropped.
+memory_goes_back(_Config) ->
+    in_process(fun() ->
+                       Box = new(#{max => 200000}),
+                       Used = fun() -> erlang:garbage_collect(), erlang:memory(total) end,
+                       Base = Used(),
+                       fill(Box, 1, 100000, fun event/1),
+                       Full = Used() - Base,
+                       drain(Box),
+                       Drained = Used() - Base,
+                       ct:pal("100 000 messages: ~p bytes held, ~p after taking them", [Full, Drained]),
+                       ?assert(Full > 3000000),
+                       ?assert(Drained < Full div 4, {Full, Drained}),
+                       fill(Box, 1, 100000, fun event/1),
+                       ok = sluice_box:resize(Box, 10),
+                       Resized = Used() - Base,
+                       ?assert(Resized < Full div 4, {Full, Resized})
+               end).
+
+drain(Box) ->
+    case sluice_box:take(Box, 5000) of
+        {[], 0, _} -> ok;
+        {_, _, _} -> drain(Box)
+    end.
+
+%%% Concurrency and scheduling
+
+%% 8 producers x 250 000 posts while the owner takes: every message is
+%% delivered at most once, in each producer's order, and the counters
+%% reconcile exactly.
+concurrent_producers_reconcile(_Config) ->
+    Producers = 8,
+    PerProducer = 250000,
+    Box = new(#{max => 1000, type => queue}),
+    Self = self(),
+    Pids = [spawn_link(fun() -> produce(Box, P, PerProducer, 0, 0), Self ! {produced, self()} end)
+            || P <- lists:seq(1, Producers)],
+    {Last, Reported} = consume(Box, Pids, #{}, 0),
+    {Rest, RestCount, RestDropped} = sluice_box:take(Box, 2000),
+    Seen = check_order(Rest, Last),
+    Delivered = maps:fold(fun(_, {N, _}, Acc) -> Acc + N end, 0, Seen),
+    #{posted := Posted, delivered := D, size := 0,
+      dropped := #{overflow := Overflow} = Dropped} = sluice_box:info(Box),
+    ct:pal("posted ~p delivered ~p overflow ~p", [Posted, D, Overflow]),
+    ?assertEqual(Producers * PerProducer, Posted),
+    ?assertEqual(D, Delivered),
+    ?assertEqual(Posted, D + Overflow),
+    %% every drop was reported once, to a take
+    ?assertEqual(Overflow, Reported + RestDropped),
+    ?assertEqual(#{overflow => Overflow, resize => 0, filter => 0, closed => 0}, Dropped),
+    ?assert(RestCount =< 1000).
+
+produce(_Box, _P, N, N, Full) -> Full;
+produce(Box, P, N, I, Full) ->
+    case sluice_box:post(Box, {P, I}) of
+        ok -> produce(Box, P, N, I + 1, Full);
+        full -> produce(Box, P, N, I + 1, Full + 1)
+    end.
+
+consume(_Box, [], Seen, Dropped) ->
+    {Seen, Dropped};
+consume(Box, Pids, Seen, Dropped) ->
+    {Msgs, _, D} = sluice_box:take(Box, 100),
+    Seen2 = check_order(Msgs, Seen),
+    Pids2 = receive {produced, Pid} -> lists:delete(Pid, Pids) after 0 -> Pids end,
+    consume(Box, Pids2, Seen2, Dropped + D).
+
+%% Per producer: how many seen, and the last sequence number, which must grow.
+check_order([], Seen) -> Seen;
+check_order([{P, I} | Rest], Seen) ->
+    case Seen of
+        #{P := {_, Last}} when I =< Last -> ct:fail({out_of_order_or_duplicate, P, I, Last});
+        #{P := {N, _}} -> check_order(Rest, Seen#{P => {N + 1, I}});
+        #{} -> check_order(Rest, Seen#{P => {1, I}})
+    end.
+
+%% Taking 100 000 messages never holds a scheduler for 5 ms.
+no_long_schedule(_Config) ->
+    Box = new(#{max => 100000}),
+    fill(Box, 1, 100000, fun event/1),
+    Self = self(),
+    Previous = erlang:system_monitor(Self, [{long_schedule, 5}]),
+    try
+        {_, 100000, 0} = sluice_box:take(Box, 100000),
+        fill(Box, 1, 100000, fun event/1),
+        ok = sluice_box:active(Box),
+        {mail, Box, _, 100000, 0} = mail(Box),
+        ok = sluice_box:close(Box)
+    after
+        restore_monitor(Previous)
+    end,
+    Events = flush_long_schedule(Self, []),
+    ?assertEqual([], Events).
+
+restore_monitor(undefined) -> erlang:system_monitor(undefined);
+restore_monitor({Pid, Opts}) -> erlang:system_monitor(Pid, Opts).
+
+flush_long_schedule(Self, Acc) ->
+    receive
+        {monitor, Self, long_schedule, Info} -> flush_long_schedule(Self, [Info | Acc]);
+        {monitor, _Other, long_schedule, _} -> flush_long_schedule(Self, Acc)
+    after 100 -> Acc
+    end.
