@@ -3,7 +3,7 @@
 # can, and otherwise says what to install).
 #
 #   make test    every check and test; ends with "N passed, M failed"
-#   make demo    flood a slow consumer, without and with a drop valve
+#   make demo    flood a slow consumer: unprotected, through a valve, through a box
 #   make bench   benchmarks (BENCH_ONLY=drop make bench for one suite)
 #   make clean   remove build output
 

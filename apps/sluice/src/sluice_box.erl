@@ -30,9 +30,11 @@
 %%     `{mail, Box, new_data}' from the first post and calls `active/3'
 %%     again.</li>
 %% </ul>
-%% No NIF call holds a scheduler for long: one call hands out at most 1000
-%% messages and stops after 0.5 ms; `take/2' and `active' loop over such
-%% calls in Erlang, between which the owner can be scheduled out.
+%% No NIF call holds a normal scheduler for long: one call hands out at most
+%% 1000 messages and stops after 0.5 ms; `take/2' and `active' loop over
+%% such calls in Erlang, between which the owner can be scheduled out.
+%% {@link resize/2} and {@link close/1}, which may free a whole box, run on
+%% a dirty scheduler.
 %%
 %% == Ownership ==
 %% Only the owner takes, arms ({@link notify/1}, `active'), hands over

@@ -101,6 +101,7 @@ closed_box_refuses(_Config) ->
     ?assertEqual({error, closed}, sluice_box:post(Box, c)),
     ?assertEqual({error, closed}, sluice_box:take(Box, 1)),
     ?assertEqual({error, closed}, sluice_box:notify(Box)),
+    ?assertEqual({error, closed}, sluice_box:resize(Box, 10)),
     ?assertMatch(#{closed := true, size := 0, dropped := #{closed := 2}}, sluice_box:info(Box)),
     ok = sluice_box:close(Box),
     reconciles(Box).
@@ -416,7 +417,7 @@ check_order([{P, I} | Rest], Seen) ->
         #{} -> check_order(Rest, Seen#{P => {1, I}})
     end.
 
-%% Taking 100 000 messages never holds a scheduler for 5 ms.
+%% Taking 100 000 messages (or dropping them) never holds a scheduler for 5 ms.
 no_long_schedule(_Config) ->
     Box = new(#{max => 100000}),
     fill(Box, 1, 100000, fun event/1),
@@ -427,6 +428,12 @@ no_long_schedule(_Config) ->
         fill(Box, 1, 100000, fun event/1),
         ok = sluice_box:active(Box),
         {mail, Box, _, 100000, 0} = mail(Box),
+        %% freeing a whole box runs on a dirty scheduler
+        fill(Box, 1, 100000, fun event/1),
+        ok = sluice_box:resize(Box, 1),
+        fill(Box, 1, 100000, fun event/1),
+        ok = sluice_box:resize(Box, 100000),
+        fill(Box, 1, 100000, fun event/1),
         ok = sluice_box:close(Box)
     after
         restore_monitor(Previous)

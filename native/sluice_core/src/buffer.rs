@@ -364,11 +364,14 @@ impl<M> Buffer<M> {
         Ok(())
     }
 
-    /// Changes the bound; when shrinking, drops per kind (the oldest for
+    /// Changes the bound (refused once closed); when shrinking, drops per kind (the oldest for
     /// `Queue` and `Stack`, the newest for `KeepOld`) as `Resize`.
     pub fn resize(&mut self, max: usize, dropped: &mut impl FnMut(M)) -> Result<(), BufferError> {
         if max == 0 {
             return Err(BufferError::ZeroMax);
+        }
+        if self.closed {
+            return Err(BufferError::Closed);
         }
         self.max = max;
         while self.entries.len() > max {
@@ -583,6 +586,7 @@ mod tests {
         let mut dropped = Vec::new();
         b.close(&mut |d| dropped.push(d));
         assert_eq!(dropped, vec![1, 2, 3]);
+        assert_eq!(b.resize(5, &mut |_| {}), Err(BufferError::Closed));
         assert!(b.is_closed() && b.is_empty());
         assert_eq!(b.post(9, 0, 0, &mut |_| {}), Err(BufferError::Closed));
         assert_eq!(b.stats().dropped[Reason::Closed as usize], 3);

@@ -2,16 +2,19 @@
 //! chunks of process-independent envs (see `sluice_core::mailbox`).
 //!
 //! A box handle is the Erlang record `{sluice_box, Ref, Sized}`; `Ref` is the
-//! resource. Every call locks the box's mutex once. Calls that copy terms out
-//! are capped so none holds a scheduler for long: a take hands out at most
-//! [`TAKE_CAP`] messages and stops early once [`TAKE_BUDGET`] has elapsed
-//! (checked every [`TAKE_STRIDE`] messages); the Erlang side loops for more.
+//! resource. Every call locks the box's mutex once. No call holds a normal
+//! scheduler for long: a take hands out at most [`TAKE_CAP`] messages and
+//! stops early once [`TAKE_BUDGET`] has elapsed (checked every
+//! [`TAKE_STRIDE`] messages), and the Erlang side loops for more; a post
+//! stores one message (copying it, like `ets:insert/2`); resize and close,
+//! which may free a whole box, run on dirty schedulers.
 
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicPtr;
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use parking_lot::{Mutex, MutexGuard};
 use rustler::sys::{
     c_int, c_uint, enif_alloc_env, enif_clear_env, enif_free_env, enif_get_tuple, enif_get_uint64,
     enif_make_copy, enif_make_list_from_array, enif_make_tuple_from_array, ErlNifEnv,
@@ -99,7 +102,7 @@ unsafe impl NifResource for SluiceBox {
 
 impl SluiceBox {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock()
     }
 }
 
@@ -195,8 +198,9 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64) -> RawResult {
     let lifetime = ();
     // SAFETY: `env` is this call's env, valid while `lifetime` lives.
     let env = unsafe { Env::new(&lifetime, env) };
+    let stamp = now();
     let mut state = sbox.lock();
-    let outcome = state.mailbox.post(&mut Envs, args[1], bytes, now());
+    let outcome = state.mailbox.post(&mut Envs, args[1], bytes, stamp);
     let (posted, wake) = match outcome {
         Ok(done) => done,
         Err(err) => {
@@ -290,14 +294,14 @@ fn mail_term<'a>(env: Env<'a>, handle: Term<'a>, batch: Batch<'a>) -> Term<'a> {
     }
 }
 
-/// Locks the box when the caller owns it.
+/// Locks the box when it is open and the caller owns it.
 fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<MutexGuard<'b, State>, Atom> {
     let state = sbox.lock();
-    if state.owner != env.pid() {
-        return Err(atoms::not_owner());
-    }
     if state.mailbox.is_closed() {
         return Err(atoms::closed());
+    }
+    if state.owner != env.pid() {
+        return Err(atoms::not_owner());
     }
     Ok(state)
 }
@@ -413,8 +417,9 @@ fn box_filtered<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Te
     Ok(atoms::ok().encode(env))
 }
 
-/// Changes the bound (dropping per type when shrinking).
-#[rustler::nif]
+/// Changes the bound (dropping per type when shrinking). Shrinking a large
+/// box frees many messages: this runs on a dirty scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
 fn box_resize<'a>(env: Env<'a>, handle_term: Term<'a>, max: u64) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
     let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
@@ -495,8 +500,9 @@ fn box_owner<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     Ok(owner.encode(env))
 }
 
-/// Closes the box: held messages are dropped (`closed`) and freed.
-#[rustler::nif]
+/// Closes the box: held messages are dropped (`closed`) and freed, on a
+/// dirty scheduler (a large box holds many storage regions).
+#[rustler::nif(schedule = "DirtyCpu")]
 fn box_close<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
     sbox.lock().mailbox.close(&mut Envs);

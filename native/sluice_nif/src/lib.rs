@@ -2,6 +2,7 @@
 //! `sluice_core`, encodes the answers. Loaded by the `@private` Erlang module
 //! `sluice_nif`; see `docs/nif-upgrade.md` for how a newer build takes over.
 
+mod alloc;
 mod atoms;
 mod boxes;
 mod drop;
@@ -10,6 +11,9 @@ mod raw;
 mod resource;
 
 use rustler::sys::ErlNifEnv;
+
+#[global_allocator]
+static ALLOCATOR: alloc::VmAlloc = alloc::VmAlloc;
 use rustler::{Encoder, Env, NifResult, Term};
 
 /// Opens every resource type of this library (creating or taking over),
