@@ -24,8 +24,12 @@
 //! | m     | `disarm`, `close`          | Off   | none                      |
 //!
 //! Invariants (after every call): those of [`Buffer`]; every stored
-//! message's chunk is alive; chunk ids are sorted in arrival order, so the
-//! messages of one chunk are found by binary search when it is compacted.
+//! message's chunk is alive, and so is the chunk of every message handed out
+//! by a take still in flight ([`Mailbox::start_take`] to
+//! [`Mailbox::finish_take`]): chunks are never compacted, and a closed box's
+//! storage never freed, while a take is in flight; chunk ids are sorted in
+//! arrival order, so the messages of one chunk are found by binary search
+//! when it is compacted.
 
 use crate::buffer::{Buffer, BufferError, Kind, Posted, Stats};
 use crate::chunks::{Backend, Chunks, Slot};
@@ -49,6 +53,7 @@ pub struct Mailbox<B: Backend> {
     sojourn: Histogram,
     arm: Arm,
     reported: u64,
+    pinned: u32,
 }
 
 /// Chunk ids to compact after an operation (rarely more than one).
@@ -68,6 +73,7 @@ impl<B: Backend> Mailbox<B> {
             sojourn: Histogram::new(),
             arm: Arm::Off,
             reported: 0,
+            pinned: 0,
         })
     }
 
@@ -109,10 +115,10 @@ impl<B: Backend> Mailbox<B> {
         Ok((posted, wake))
     }
 
-    /// Hands at most `n` messages to `out` in delivery order, releasing each
-    /// right after `out` returns (so `out` must copy it). Records their
-    /// sojourn times against `now`. Returns how many were handed out and how
-    /// many were dropped (overflow, resize) since the previous `take`.
+    /// Hands at most `n` messages to `out` in delivery order (`out` must
+    /// copy them), then releases them. Records their sojourn times against
+    /// `now`. Returns how many were handed out and how many were dropped
+    /// (overflow, resize) since the previous take.
     pub fn take(
         &mut self,
         backend: &mut B,
@@ -120,20 +126,41 @@ impl<B: Backend> Mailbox<B> {
         now: u64,
         out: &mut impl FnMut(B::Item),
     ) -> (usize, u64) {
-        let Self {
-            buf,
-            chunks,
-            sojourn,
-            ..
-        } = self;
-        let mut pending = Pending::new();
-        let count = buf.take(n, &mut |entry| {
-            out(entry.msg.item);
+        let (slots, dropped) = self.start_take(n, now);
+        for slot in &slots {
+            out(slot.item);
+        }
+        self.finish_take(backend, &slots);
+        (slots.len(), dropped)
+    }
+
+    /// First half of a take that copies the messages out while the box is
+    /// not locked: removes at most `n` messages (in delivery order), records
+    /// their sojourn times against `now`, and returns their slots with the
+    /// drops (overflow, resize) since the previous take. The slots stay
+    /// valid until [`Mailbox::finish_take`] is called with them: until then
+    /// their storage is pinned (never freed, cleared or compacted), whatever
+    /// other calls (posts, resizes, a close) do meanwhile.
+    pub fn start_take(&mut self, n: usize, now: u64) -> (Vec<Slot<B::Item>>, u64) {
+        let Self { buf, sojourn, .. } = self;
+        let mut slots = Vec::with_capacity(n.min(buf.len()));
+        buf.take(n, &mut |entry| {
             sojourn.record(now.saturating_sub(entry.at));
-            pending.extend(chunks.release(backend, &entry.msg));
+            slots.push(entry.msg);
         });
-        self.compact(backend, &pending);
-        (count, self.take_unreported())
+        self.pinned += 1;
+        (slots, self.take_unreported())
+    }
+
+    /// Second half of a take: releases the slots [`Mailbox::start_take`]
+    /// returned, and frees the storage of a box closed meanwhile once no
+    /// take is in flight.
+    pub fn finish_take(&mut self, backend: &mut B, slots: &[Slot<B::Item>]) {
+        self.pinned = self.pinned.saturating_sub(1);
+        self.release_all(backend, slots);
+        if self.buf.is_closed() && self.pinned == 0 {
+            self.chunks.free_all(backend);
+        }
     }
 
     /// Drops (overflow and resize) not yet reported, and marks them reported.
@@ -207,13 +234,21 @@ impl<B: Backend> Mailbox<B> {
     }
 
     /// Closes the box: every message held is dropped (`Closed`), its storage
-    /// freed, and later posts are refused.
+    /// freed (when the last take in flight finishes, if any), and later
+    /// posts are refused.
     pub fn close(&mut self, backend: &mut B) {
         self.arm = Arm::Off;
-        let mut gone = Vec::new();
-        self.buf.close(&mut |slot| gone.push(slot));
-        drop(gone);
-        self.chunks.free_all(backend);
+        self.buf.close(&mut |_| {});
+        if self.pinned == 0 {
+            self.chunks.free_all(backend);
+        }
+    }
+
+    /// Closes the box and frees all its storage now, takes in flight or
+    /// not: for when nothing can use the box any more (its destructor).
+    pub fn dispose(&mut self, backend: &mut B) {
+        self.pinned = 0;
+        self.close(backend);
     }
 
     /// Arms the box; returns `false` (and leaves it unarmed) when it holds
@@ -296,7 +331,13 @@ impl<B: Backend> Mailbox<B> {
         self.compact(backend, &pending);
     }
 
+    /// Compacts the chunks `pending` names, unless a take is in flight (its
+    /// slots may live in them): a chunk still sparse is named again by the
+    /// next release of one of its messages.
     fn compact(&mut self, backend: &mut B, pending: &Pending) {
+        if self.pinned > 0 {
+            return;
+        }
         for (i, &id) in pending.iter().enumerate() {
             if pending[..i].contains(&id) {
                 continue;
@@ -455,6 +496,35 @@ mod tests {
     }
 
     #[test]
+    fn storage_of_a_take_in_flight_outlives_drops_and_close() {
+        let mut fake = Fake::default();
+        let mut m = Mailbox::new(Kind::Stack, 64, None, 16).expect("mailbox");
+        for v in 0..64 {
+            m.post(&mut fake, (0, v), 0, 0).expect("post");
+        }
+        // take the newest 60: the oldest 4 pin chunk 0, which is now sparse
+        let (slots, _) = m.start_take(60, 0);
+        assert_eq!(slots.len(), 60);
+        let before = fake.regions.clone();
+        // meanwhile: more posts, drops of the old ones, a resize, a close
+        for v in 64..200 {
+            m.post(&mut fake, (0, v), 0, 0).expect("post");
+        }
+        m.resize(&mut fake, 2).expect("resize");
+        m.close(&mut fake);
+        for slot in &slots {
+            assert!(before.contains_key(&slot.item.0));
+            assert!(
+                fake.regions.contains_key(&slot.item.0),
+                "region of {slot:?} freed"
+            );
+        }
+        m.finish_take(&mut fake, &slots);
+        assert!(fake.regions.is_empty(), "storage of a closed box freed");
+        check(&m, &fake);
+    }
+
+    #[test]
     fn stack_with_pinned_bottoms_stays_compact() {
         let mut fake = Fake::default();
         let mut m = Mailbox::new(Kind::Stack, 10_000, None, 64).expect("mailbox");
@@ -477,9 +547,57 @@ mod tests {
 
 #[cfg(all(test, loom))]
 mod loom_tests {
-    use super::tests::Fake;
     use super::*;
     use loom::sync::{Arc, Mutex};
+    use std::collections::HashSet;
+
+    /// A backend whose live regions are visible outside the box's lock, so
+    /// a reader copying outside it can check that what it reads still exists.
+    struct Shared {
+        next: u32,
+        live: Arc<Mutex<HashSet<u32>>>,
+    }
+
+    impl Backend for Shared {
+        type Region = u32;
+        type Item = (u32, u64);
+        fn alloc(&mut self) -> u32 {
+            self.next += 1;
+            self.live.lock().expect("live").insert(self.next);
+            self.next
+        }
+        fn copy_in(&mut self, region: &u32, item: (u32, u64)) -> (u32, u64) {
+            assert!(self.live.lock().expect("live").contains(region));
+            (*region, item.1)
+        }
+        fn clear(&mut self, _region: &u32) {}
+        fn free(&mut self, region: u32) {
+            assert!(
+                self.live.lock().expect("live").remove(&region),
+                "double free"
+            );
+        }
+    }
+
+    type Boxed = Arc<Mutex<(Mailbox<Shared>, Shared)>>;
+
+    fn boxed(kind: Kind, max: usize) -> (Boxed, Arc<Mutex<HashSet<u32>>>) {
+        let live = Arc::new(Mutex::new(HashSet::new()));
+        let backend = Shared {
+            next: 0,
+            live: live.clone(),
+        };
+        let m = Mailbox::new(kind, max, None, 1).expect("mailbox");
+        (Arc::new(Mutex::new((m, backend))), live)
+    }
+
+    fn post(b: &Boxed, v: u64) -> Arm {
+        let mut guard = b.lock().expect("lock");
+        let (m, backend) = &mut *guard;
+        m.post(backend, (0, v), 0, 0)
+            .map(|(_, wake)| wake)
+            .unwrap_or(Arm::Off)
+    }
 
     /// Two producers post into an armed, empty box while the owner takes:
     /// in every interleaving exactly one post performs the wake-up, and the
@@ -487,42 +605,75 @@ mod loom_tests {
     #[test]
     fn concurrent_posts_fire_one_wake_up_and_reconcile() {
         loom::model(|| {
-            let state = Arc::new(Mutex::new((
-                Mailbox::<Fake>::new(Kind::Queue, 1, None, 2).expect("mailbox"),
-                Fake::default(),
-            )));
-            {
-                let mut guard = state.lock().expect("lock");
-                let (m, _) = &mut *guard;
-                assert!(m.arm(Arm::Notify));
-            }
+            let (b, _) = boxed(Kind::Queue, 1);
+            assert!(b.lock().expect("lock").0.arm(Arm::Notify));
             let producers: Vec<_> = (0..2u64)
                 .map(|v| {
-                    let state = state.clone();
-                    loom::thread::spawn(move || {
-                        let mut guard = state.lock().expect("lock");
-                        let (m, fake) = &mut *guard;
-                        let (_, wake) = m.post(fake, (0, v), 0, 0).expect("post");
-                        u32::from(wake == Arm::Notify)
-                    })
+                    let b = b.clone();
+                    loom::thread::spawn(move || u32::from(post(&b, v) == Arm::Notify))
                 })
                 .collect();
-            let taken = {
-                let mut guard = state.lock().expect("lock");
-                let (m, fake) = &mut *guard;
-                m.take(fake, 1, 0, &mut |_| {}).0
-            };
+            {
+                let mut guard = b.lock().expect("lock");
+                let (m, backend) = &mut *guard;
+                m.take(backend, 1, 0, &mut |_| {});
+            }
             let wakes: u32 = producers
                 .into_iter()
                 .map(|p| p.join().expect("producer"))
                 .sum();
             assert_eq!(wakes, 1);
-            let guard = state.lock().expect("lock");
-            let (m, _) = &*guard;
-            let s = m.stats();
+            let guard = b.lock().expect("lock");
+            let s = guard.0.stats();
             assert_eq!(s.posted, 2);
-            assert_eq!(s.posted, s.delivered + s.dropped_total() + m.len() as u64);
-            assert!(taken <= 1);
+            assert_eq!(
+                s.posted,
+                s.delivered + s.dropped_total() + guard.0.len() as u64
+            );
+        });
+    }
+
+    /// The owner copies taken messages outside the lock while a producer
+    /// overflows the box and another process closes it: the storage the
+    /// owner reads is alive in every interleaving, and none is left behind.
+    #[test]
+    fn copying_outside_the_lock_is_safe() {
+        loom::model(|| {
+            let (b, live) = boxed(Kind::Queue, 1);
+            post(&b, 0);
+            let producer = {
+                let b = b.clone();
+                loom::thread::spawn(move || {
+                    post(&b, 1);
+                    post(&b, 2);
+                })
+            };
+            let closer = {
+                let b = b.clone();
+                loom::thread::spawn(move || {
+                    let mut guard = b.lock().expect("lock");
+                    let (m, backend) = &mut *guard;
+                    m.close(backend);
+                })
+            };
+            let (slots, _) = b.lock().expect("lock").0.start_take(1, 0);
+            for slot in &slots {
+                assert!(live.lock().expect("live").contains(&slot.item.0));
+            }
+            {
+                let mut guard = b.lock().expect("lock");
+                let (m, backend) = &mut *guard;
+                m.finish_take(backend, &slots);
+            }
+            producer.join().expect("producer");
+            closer.join().expect("closer");
+            assert!(live.lock().expect("live").is_empty());
+            let guard = b.lock().expect("lock");
+            let s = guard.0.stats();
+            assert_eq!(
+                s.posted,
+                s.delivered + s.dropped_total() + guard.0.len() as u64
+            );
         });
     }
 }

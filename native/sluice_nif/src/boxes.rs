@@ -86,7 +86,8 @@ unsafe impl Send for State {}
 
 impl Drop for State {
     fn drop(&mut self) {
-        self.mailbox.close(&mut Envs);
+        // Nothing can be taking: a take holds a reference to the box.
+        self.mailbox.dispose(&mut Envs);
     }
 }
 
@@ -201,6 +202,8 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64) -> RawResult {
     let stamp = now();
     let mut state = sbox.lock();
     let outcome = state.mailbox.post(&mut Envs, args[1], bytes, stamp);
+    let owner = state.owner;
+    drop(state);
     let (posted, wake) = match outcome {
         Ok(done) => done,
         Err(err) => {
@@ -208,19 +211,13 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64) -> RawResult {
             return Ok(error(env, why).as_c_arg());
         }
     };
-    // SAFETY: the handle is a term of this call's env.
-    let handle = unsafe { Term::new(env, args[0]) };
-    let mail = match wake {
-        Arm::Off => None,
-        Arm::Notify => Some((atoms::mail(), handle, atoms::new_data()).encode(env)),
-        Arm::Active => {
-            let batch = take_batch(env, &mut state, TAKE_CAP);
-            Some(mail_term(env, handle, batch))
-        }
-    };
-    let owner = state.owner;
-    drop(state);
-    if let Some(mail) = mail {
+    if wake != Arm::Off {
+        // SAFETY: the handle is a term of this call's env.
+        let handle = unsafe { Term::new(env, args[0]) };
+        let mail = match wake {
+            Arm::Active => mail_term(env, handle, take_batch(env, sbox, TAKE_CAP)),
+            _ => (atoms::mail(), handle, atoms::new_data()).encode(env),
+        };
         // A dead owner cannot be sent to; the box passes on through its warden.
         let _ = env.send(&owner, mail);
     }
@@ -238,29 +235,30 @@ struct Batch<'a> {
     dropped: u64,
 }
 
-/// Takes up to `max` messages into `env`, within [`TAKE_BUDGET`].
-fn take_batch<'a>(env: Env<'a>, state: &mut State, max: usize) -> Batch<'a> {
+/// Takes up to `max` messages into `env`, within [`TAKE_BUDGET`]: in strides
+/// of [`TAKE_STRIDE`], each removed under the box's lock and copied into
+/// `env` after it is released (see `Mailbox::start_take`), so producers are
+/// not held up by the copying.
+fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize) -> Batch<'a> {
     let raw = env.as_c_arg();
     let max = max.min(TAKE_CAP);
     let start = Instant::now();
-    let mut msgs: Vec<ErlNifTerm> = Vec::with_capacity(max.min(state.mailbox.len()));
-    let mut dropped = 0;
     let stamp = now();
-    while msgs.len() < max && !state.mailbox.is_empty() {
+    let mut msgs: Vec<ErlNifTerm> = Vec::new();
+    let mut dropped = 0;
+    loop {
         let stride = (max - msgs.len()).min(TAKE_STRIDE);
-        let (_, fresh) = state.mailbox.take(&mut Envs, stride, stamp, &mut |item| {
-            // SAFETY: `raw` is this call's env; `item` lives in the box's
-            // storage until this callback returns.
-            msgs.push(unsafe { enif_make_copy(raw, item) });
-        });
+        let (slots, fresh) = sbox.lock().mailbox.start_take(stride, stamp);
         dropped += fresh;
-        if start.elapsed() >= TAKE_BUDGET {
+        for slot in &slots {
+            // SAFETY: `raw` is this call's env; the slot's storage is pinned
+            // until `finish_take` below.
+            msgs.push(unsafe { enif_make_copy(raw, slot.item) });
+        }
+        sbox.lock().mailbox.finish_take(&mut Envs, &slots);
+        if slots.len() < stride || msgs.len() >= max || start.elapsed() >= TAKE_BUDGET {
             break;
         }
-    }
-    if msgs.is_empty() {
-        // Nothing handed out: still report (and clear) drops since the last delivery.
-        dropped += state.mailbox.take(&mut Envs, 0, stamp, &mut |_| {}).1;
     }
     let count = msgs.len();
     // SAFETY: every element is a term of `raw`; `count` fits (at most TAKE_CAP).
@@ -344,11 +342,10 @@ fn box_take<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Term<'
     if n == 0 {
         return Err(Error::BadArg);
     }
-    let mut state = match owned(env, sbox) {
-        Ok(state) => state,
-        Err(why) => return Ok(error(env, why)),
-    };
-    let batch = take_batch(env, &mut state, usize::try_from(n).unwrap_or(TAKE_CAP));
+    if let Err(why) = owned(env, sbox) {
+        return Ok(error(env, why));
+    }
+    let batch = take_batch(env, sbox, usize::try_from(n).unwrap_or(TAKE_CAP));
     Ok(batch_term(env, batch))
 }
 
@@ -371,8 +368,9 @@ fn box_arm<'a>(env: Env<'a>, handle_term: Term<'a>, mode: Atom) -> NifResult<Ter
     if state.mailbox.arm(arm) {
         return Ok(atoms::armed().encode(env));
     }
+    drop(state);
     Ok(match arm {
-        Arm::Active => batch_term(env, take_batch(env, &mut state, TAKE_CAP)),
+        Arm::Active => batch_term(env, take_batch(env, sbox, TAKE_CAP)),
         _ => atoms::new_data().encode(env),
     })
 }
