@@ -2,7 +2,8 @@
 //! chunks of process-independent envs (see `sluice_core::mailbox`).
 //!
 //! A box handle is the Erlang record `{sluice_box, Ref, Sized}`; `Ref` is the
-//! resource. Every call locks the box's mutex once. No call holds a normal
+//! resource. A post locks the box's mutex once; a take locks it twice per
+//! stride and copies the messages out in between, unlocked. No call holds a normal
 //! scheduler for long: a take hands out at most [`TAKE_CAP`] messages and
 //! stops early once [`TAKE_BUDGET`] has elapsed (checked every
 //! [`TAKE_STRIDE`] messages), and the Erlang side loops for more; a post
@@ -11,10 +12,9 @@
 
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicPtr;
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, MutexGuard};
 use rustler::sys::{
     c_int, c_uint, enif_alloc_env, enif_clear_env, enif_free_env, enif_get_tuple, enif_get_uint64,
     enif_make_copy, enif_make_list_from_array, enif_make_tuple_from_array, ErlNifEnv,
@@ -103,7 +103,7 @@ unsafe impl NifResource for SluiceBox {
 
 impl SluiceBox {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock()
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
