@@ -2,8 +2,8 @@
 //! chunks of process-independent envs (see `sluice_core::mailbox`).
 //!
 //! A box handle is the Erlang record `{sluice_box, Ref, Sized}`; `Ref` is the
-//! resource. A post locks the box's mutex once; a take locks it twice per
-//! stride and copies the messages out in between, unlocked. No call holds a normal
+//! resource. A post locks the box's mutex once; a take locks it once per
+//! stride of messages and copies them out while it is unlocked. No call holds a normal
 //! scheduler for long: a take hands out at most [`TAKE_CAP`] messages and
 //! stops early once [`TAKE_BUDGET`] has elapsed (checked every
 //! [`TAKE_STRIDE`] messages), and the Erlang side loops for more; a post
@@ -246,19 +246,31 @@ fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize) -> Batch<'a> {
     let stamp = now();
     let mut msgs: Vec<ErlNifTerm> = Vec::new();
     let mut dropped = 0;
+    let mut copied: Option<Vec<_>> = None;
     loop {
         let stride = (max - msgs.len()).min(TAKE_STRIDE);
-        let (slots, fresh) = sbox.lock().mailbox.start_take(stride, stamp);
+        // One lock per stride: release the previous stride, remove this one.
+        let (slots, fresh) = {
+            let mut state = sbox.lock();
+            if let Some(previous) = &copied {
+                state.mailbox.finish_take(&mut Envs, previous);
+            }
+            state.mailbox.start_take(stride, stamp)
+        };
         dropped += fresh;
         for slot in &slots {
             // SAFETY: `raw` is this call's env; the slot's storage is pinned
-            // until `finish_take` below.
+            // until `finish_take` is called with it.
             msgs.push(unsafe { enif_make_copy(raw, slot.item) });
         }
-        sbox.lock().mailbox.finish_take(&mut Envs, &slots);
-        if slots.len() < stride || msgs.len() >= max || start.elapsed() >= TAKE_BUDGET {
+        let last = slots.len() < stride || msgs.len() >= max || start.elapsed() >= TAKE_BUDGET;
+        copied = Some(slots);
+        if last {
             break;
         }
+    }
+    if let Some(previous) = &copied {
+        sbox.lock().mailbox.finish_take(&mut Envs, previous);
     }
     let count = msgs.len();
     // SAFETY: every element is a term of `raw`; `count` fits (at most TAKE_CAP).
