@@ -10,7 +10,6 @@
 //! stores one message (copying it, like `ets:insert/2`); resize and close,
 //! which may free a whole box, run on dirty schedulers.
 
-use std::ptr::NonNull;
 use std::sync::atomic::AtomicPtr;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -110,29 +109,30 @@ impl SluiceBox {
 /// Process-independent envs as chunk regions.
 struct Envs;
 
-/// One env holding up to [`PER_CHUNK`] copied terms.
-struct Region(NonNull<ErlNifEnv>);
+/// One env holding up to [`PER_CHUNK`] copied terms. Never null:
+/// `enif_alloc_env` initialises the env it allocates before returning it,
+/// so it cannot hand back a failed allocation.
+struct Region(*mut ErlNifEnv);
 
 impl Backend for Envs {
     type Region = Region;
     type Item = ErlNifTerm;
     fn alloc(&mut self) -> Region {
         // SAFETY: allocating an env has no precondition.
-        let env = unsafe { enif_alloc_env() };
-        Region(NonNull::new(env).expect("enif_alloc_env returned NULL"))
+        Region(unsafe { enif_alloc_env() })
     }
     fn copy_in(&mut self, region: &Region, item: ErlNifTerm) -> ErlNifTerm {
         // SAFETY: the region is a live env; `item` is a valid term of a live
         // env (the caller's, or another region's).
-        unsafe { enif_make_copy(region.0.as_ptr(), item) }
+        unsafe { enif_make_copy(region.0, item) }
     }
     fn clear(&mut self, region: &Region) {
         // SAFETY: the region is a live env none of whose terms is used again.
-        unsafe { enif_clear_env(region.0.as_ptr()) }
+        unsafe { enif_clear_env(region.0) }
     }
     fn free(&mut self, region: Region) {
         // SAFETY: as for `clear`; the region is not used after this.
-        unsafe { enif_free_env(region.0.as_ptr()) }
+        unsafe { enif_free_env(region.0) }
     }
 }
 
