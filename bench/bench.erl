@@ -38,7 +38,7 @@
 %% Every suite must finish in well under three minutes on two cores.
 -module(bench).
 
--export([main/0, compare/3, time_ns/1, median/1, memory_delta/1, better/3,
+-export([main/0, compare/3, time_ns/1, median/1, memory_delta/1, settled_memory/0, better/3,
          format_line/5]).
 -export_type([result/0, unit/0, loop/0, compare_opts/0]).
 
@@ -297,7 +297,20 @@ memory_delta(Build) ->
     receive {'DOWN', MRef, process, Pid, _} -> ok end,
     After - Before.
 
+%% @doc `erlang:memory(total)' once it stops moving (a process killed with a
+%% long mailbox is still being freed for a while), after collecting the
+%% caller's garbage.
 -spec settled_memory() -> non_neg_integer().
 settled_memory() ->
     garbage_collect(),
-    erlang:memory(total).
+    settle_memory(erlang:memory(total), 50).
+
+-spec settle_memory(non_neg_integer(), non_neg_integer()) -> non_neg_integer().
+settle_memory(Prev, 0) ->
+    Prev;
+settle_memory(Prev, Tries) ->
+    receive after 20 -> ok end,
+    case erlang:memory(total) of
+        Mem when abs(Mem - Prev) < 65536 -> Mem;
+        Mem -> settle_memory(Mem, Tries - 1)
+    end.

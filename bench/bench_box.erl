@@ -202,7 +202,7 @@ flood_round(Side) ->
     PerMs = max(1, calibrate(Side) div 10),
     {Owner, Buf} = start_owner(Side, ?MAX, {PerMs, erlang:monotonic_time(microsecond), 0}),
     Producers = start_producers(?FLOOD_PRODUCERS, Side, Buf, flood),
-    Base = settled_memory(),
+    Base = bench:settled_memory(),
     Samplers = [sampler(fun() -> erlang:memory(total) end)
                 | [sampler(fun() -> mailbox_len(Buf) end) || Side =:= ref]],
     Posts = flood_for(Producers, ?FLOOD_MS),
@@ -277,22 +277,14 @@ bytes_case() ->
     {held(ours) / ?HELD, held(ref) / ?HELD, bytes}.
 
 %% Growth of erlang:memory(total) while a buffer holds ?HELD messages.
+%% The building process owns the buffer: when it stops, the box is closed
+%% and freed (its owner died) and the reference process exits with it.
 -spec held(side()) -> integer().
 held(Side) ->
-    Parent = self(),
-    Mem0 = settled_memory(),
-    {Pid, MRef} = spawn_monitor(fun() -> hold(Parent, Side) end),
-    receive
-        {built, Pid} -> ok;
-        {'DOWN', MRef, process, Pid, Reason} -> exit({bench_build, Reason})
-    end,
-    Mem1 = settled_memory(),
-    Pid ! stop,
-    receive {'DOWN', MRef, process, Pid, _} -> ok end,
-    Mem1 - Mem0.
+    bench:memory_delta(fun() -> hold(Side) end).
 
--spec hold(pid(), side()) -> ok.
-hold(Parent, Side) ->
+-spec hold(side()) -> buf().
+hold(Side) ->
     Buf = new_buffer(Side, ?HELD),
     0 = fill(?HELD, Side, Buf, 0),
     ok = settle(Side, Buf, ?HELD),
@@ -301,9 +293,7 @@ hold(Parent, Side) ->
         Info -> exit({not_all_held, Side, Info})
     end,
     _ = [erlang:garbage_collect(Buf) || Side =:= ref],
-    garbage_collect(),
-    Parent ! {built, self()},
-    receive stop -> close(Side, Buf) end.
+    Buf.
 
 %% Posts N distinct messages; returns how many posts answered `full'.
 -spec fill(non_neg_integer(), side(), buf(), non_neg_integer()) -> non_neg_integer().
@@ -313,23 +303,6 @@ fill(N, Side, Buf, Full) ->
     case post(Side, Buf, {event, N, <<N:128>>}) of
         ok -> fill(N - 1, Side, Buf, Full);
         full -> fill(N - 1, Side, Buf, Full + 1)
-    end.
-
-%% erlang:memory(total) once it stops moving (a process killed with a long
-%% mailbox is still being freed for a while), after collecting our garbage.
--spec settled_memory() -> non_neg_integer().
-settled_memory() ->
-    garbage_collect(),
-    settle_memory(erlang:memory(total), 50).
-
--spec settle_memory(non_neg_integer(), non_neg_integer()) -> non_neg_integer().
-settle_memory(Prev, 0) ->
-    Prev;
-settle_memory(Prev, Tries) ->
-    receive after 20 -> ok end,
-    case erlang:memory(total) of
-        Mem when abs(Mem - Prev) < 65536 -> Mem;
-        Mem -> settle_memory(Mem, Tries - 1)
     end.
 
 %%% The owner: creates the buffer, drains it until stopped, closes it

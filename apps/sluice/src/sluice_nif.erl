@@ -11,12 +11,12 @@
 
 -export([box_new/4, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
          box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
-         box_owner/1, box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
+         box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
          drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
 
 -nifs([box_new/4, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
        box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
-       box_owner/1, box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
+       box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
        drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
 
 -spec init() -> ok | {error, term()}.
@@ -96,9 +96,6 @@ box_info(_Box) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_set_owner(sluice_box:box(), pid()) -> ok.
 box_set_owner(_Box, _Owner) -> erlang:nif_error(nif_not_loaded).
-
--spec box_owner(sluice_box:box()) -> pid().
-box_owner(_Box) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_close(sluice_box:box()) -> ok.
 box_close(_Box) -> erlang:nif_error(nif_not_loaded).

@@ -502,14 +502,6 @@ fn box_set_owner<'a>(env: Env<'a>, handle_term: Term<'a>, owner: LocalPid) -> Ni
     Ok(atoms::ok().encode(env))
 }
 
-/// The owner's pid.
-#[rustler::nif]
-fn box_owner<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
-    let sbox = handle(env, handle_term)?;
-    let owner = sbox.lock().owner;
-    Ok(owner.encode(env))
-}
-
 /// Closes the box: held messages are dropped (`closed`) and freed, on a
 /// dirty scheduler (a large box holds many storage regions).
 #[rustler::nif(schedule = "DirtyCpu")]
