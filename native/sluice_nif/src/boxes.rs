@@ -2,16 +2,18 @@
 //! chunks of process-independent envs (see `sluice_core::mailbox`).
 //!
 //! A box handle is the Erlang record `{sluice_box, Ref, Sized}`; `Ref` is the
-//! resource. A post locks the box's mutex once; a take locks it once per
-//! stride of messages and copies them out while it is unlocked. No call holds a normal
+//! resource. A post locks the lane of its scheduler thread (see
+//! `sluice_core::mailbox`); a take locks the whole box once per stride of
+//! messages and copies them out while it is unlocked. No call holds a normal
 //! scheduler for long: a take hands out at most [`TAKE_CAP`] messages and
 //! stops early once [`TAKE_BUDGET`] has elapsed (checked every
 //! [`TAKE_STRIDE`] messages), and the Erlang side loops for more; a post
 //! stores one message (copying it, like `ets:insert/2`); resize and close,
 //! which may free a whole box, run on dirty schedulers.
 
-use std::sync::atomic::AtomicPtr;
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustler::sys::{
@@ -22,7 +24,7 @@ use rustler::sys::{
 use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
 use sluice_core::buffer::{BufferError, Kind, Posted, Reason};
 use sluice_core::chunks::Backend;
-use sluice_core::mailbox::{Arm, Mailbox};
+use sluice_core::mailbox::{Arm, Layout, Mailbox, Taken};
 
 use crate::atoms;
 use crate::raw::{raw_nif, Fail, RawResult};
@@ -36,9 +38,15 @@ pub const TAKE_CAP: usize = 1000;
 /// A take stops handing out messages once this much time has passed.
 pub const TAKE_BUDGET: Duration = Duration::from_micros(500);
 /// Messages handed out between two looks at the clock.
-pub const TAKE_STRIDE: usize = 32;
-/// Messages sharing one env.
-const PER_CHUNK: u32 = 128;
+pub const TAKE_STRIDE: usize = 128;
+/// How boxes are laid out: a lane per scheduler thread (up to 8; more
+/// threads share), each owing at most 64 drops before it frees them, and
+/// 128 messages per env.
+const LAYOUT: Layout = Layout {
+    lanes: 8,
+    slack: 64,
+    per_chunk: 128,
+};
 
 /// Identifies the build that lays out [`State`]: boxes are only taken over
 /// by a library built from the same sources by the same compiler (see
@@ -47,7 +55,7 @@ pub const BUILD: u64 = fnv1a(concat!(
     env!("CARGO_PKG_VERSION"),
     "/",
     env!("SLUICE_RUSTC_VERSION"),
-    "/box.v1"
+    "/box.v2"
 ));
 
 const fn fnv1a(s: &str) -> u64 {
@@ -71,17 +79,15 @@ static BOX_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_m
 #[repr(C)]
 pub struct SluiceBox {
     build: u64,
-    state: Box<Mutex<State>>,
+    state: Box<State>,
 }
 
 struct State {
     mailbox: Mailbox<Envs>,
-    owner: LocalPid,
+    owner: Mutex<LocalPid>,
+    /// The owner's pid term, read without locking by a take.
+    owner_word: AtomicU64,
 }
-
-// SAFETY: the state's envs are process-independent and only touched under
-// the box's mutex; a `LocalPid` is a plain term (an immediate).
-unsafe impl Send for State {}
 
 impl Drop for State {
     fn drop(&mut self) {
@@ -101,18 +107,67 @@ unsafe impl NifResource for SluiceBox {
 }
 
 impl SluiceBox {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn mailbox(&self) -> &Mailbox<Envs> {
+        &self.state.mailbox
     }
+
+    fn owner(&self) -> LocalPid {
+        *self
+            .state
+            .owner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn owned_by(&self, env: Env<'_>, pid: &LocalPid) -> bool {
+        self.state.owner_word.load(Ordering::Acquire) == pid_word(env, pid)
+    }
+
+    fn set_owner(&self, env: Env<'_>, owner: LocalPid) {
+        let mut slot = self
+            .state
+            .owner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *slot = owner;
+        self.state
+            .owner_word
+            .store(pid_word(env, &owner), Ordering::Release);
+    }
+}
+
+/// A local pid's term: an immediate, the same word in every env.
+fn pid_word(env: Env<'_>, pid: &LocalPid) -> u64 {
+    let term = pid.encode(env).as_c_arg();
+    // SAFETY: `ErlNifTerm` is a transparent wrapper of a machine word.
+    unsafe { std::mem::transmute::<ErlNifTerm, usize>(term) as u64 }
+}
+
+/// The lane of the calling thread: threads are numbered as they first post.
+fn lane() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static LANE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    LANE.with(|lane| {
+        if lane.get() == usize::MAX {
+            lane.set(NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        lane.get()
+    })
 }
 
 /// Process-independent envs as chunk regions.
 struct Envs;
 
-/// One env holding up to [`PER_CHUNK`] copied terms. Never null:
+/// One env holding up to `LAYOUT.per_chunk` copied terms. Never null:
 /// `enif_alloc_env` initialises the env it allocates before returning it,
 /// so it cannot hand back a failed allocation.
 struct Region(*mut ErlNifEnv);
+
+// SAFETY: a process-independent env may be used from any thread, one at a
+// time: the box's locks see to that.
+unsafe impl Send for Region {}
 
 impl Backend for Envs {
     type Region = Region;
@@ -199,11 +254,9 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64) -> RawResult {
     let lifetime = ();
     // SAFETY: `env` is this call's env, valid while `lifetime` lives.
     let env = unsafe { Env::new(&lifetime, env) };
-    let stamp = now();
-    let mut state = sbox.lock();
-    let outcome = state.mailbox.post(&mut Envs, args[1], bytes, stamp);
-    let owner = state.owner;
-    drop(state);
+    let outcome = sbox
+        .mailbox()
+        .post(&mut Envs, lane(), args[1], bytes, now());
     let (posted, wake) = match outcome {
         Ok(done) => done,
         Err(err) => {
@@ -219,7 +272,7 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64) -> RawResult {
             _ => (atoms::mail(), handle, atoms::new_data()).encode(env),
         };
         // A dead owner cannot be sent to; the box passes on through its warden.
-        let _ = env.send(&owner, mail);
+        let _ = env.send(&sbox.owner(), mail);
     }
     Ok(match posted {
         Posted::Stored => atoms::ok(),
@@ -246,31 +299,25 @@ fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize) -> Batch<'a> {
     let stamp = now();
     let mut msgs: Vec<ErlNifTerm> = Vec::new();
     let mut dropped = 0;
-    let mut copied: Option<Vec<_>> = None;
+    let mut copied: Vec<Taken<ErlNifTerm>> = Vec::new();
     loop {
         let stride = (max - msgs.len()).min(TAKE_STRIDE);
-        // One lock per stride: release the previous stride, remove this one.
-        let (slots, fresh) = {
-            let mut state = sbox.lock();
-            if let Some(previous) = &copied {
-                state.mailbox.finish_take(&mut Envs, previous);
-            }
-            state.mailbox.start_take(stride, stamp)
-        };
+        // One lock per stride: give back the previous stride, take this one.
+        let (taken, fresh) = sbox.mailbox().take(&mut Envs, &copied, stride, stamp);
         dropped += fresh;
-        for slot in &slots {
-            // SAFETY: `raw` is this call's env; the slot's storage is pinned
-            // until `finish_take` is called with it.
-            msgs.push(unsafe { enif_make_copy(raw, slot.item) });
+        for t in &taken {
+            // SAFETY: `raw` is this call's env; the message's storage is
+            // pinned until it is given back.
+            msgs.push(unsafe { enif_make_copy(raw, t.item()) });
         }
-        let last = slots.len() < stride || msgs.len() >= max || start.elapsed() >= TAKE_BUDGET;
-        copied = Some(slots);
+        let last = taken.len() < stride || msgs.len() >= max || start.elapsed() >= TAKE_BUDGET;
+        copied = taken;
         if last {
             break;
         }
     }
-    if let Some(previous) = &copied {
-        sbox.lock().mailbox.finish_take(&mut Envs, previous);
+    if !copied.is_empty() {
+        let _ = sbox.mailbox().take(&mut Envs, &copied, 0, stamp);
     }
     let count = msgs.len();
     // SAFETY: every element is a term of `raw`; `count` fits (at most TAKE_CAP).
@@ -304,16 +351,15 @@ fn mail_term<'a>(env: Env<'a>, handle: Term<'a>, batch: Batch<'a>) -> Term<'a> {
     }
 }
 
-/// Locks the box when it is open and the caller owns it.
-fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<MutexGuard<'b, State>, Atom> {
-    let state = sbox.lock();
-    if state.mailbox.is_closed() {
+/// The box when it is open and the caller owns it.
+fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<&'b Mailbox<Envs>, Atom> {
+    if sbox.mailbox().is_closed() {
         return Err(atoms::closed());
     }
-    if state.owner != env.pid() {
+    if !sbox.owned_by(env, &env.pid()) {
         return Err(atoms::not_owner());
     }
-    Ok(state)
+    Ok(sbox.mailbox())
 }
 
 /// A new box; `max_bytes` 0 means no byte budget.
@@ -336,8 +382,12 @@ fn box_new(
     };
     let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
     let max_bytes = (max_bytes > 0).then_some(max_bytes);
-    let mailbox = Mailbox::new(kind, max, max_bytes, PER_CHUNK).map_err(|_| Error::BadArg)?;
-    let state = Box::new(Mutex::new(State { mailbox, owner }));
+    let mailbox = Mailbox::new(kind, max, max_bytes, LAYOUT).map_err(|_| Error::BadArg)?;
+    let state = Box::new(State {
+        mailbox,
+        owner: Mutex::new(owner),
+        owner_word: AtomicU64::new(pid_word(env, &owner)),
+    });
     Ok(resource::make(
         env,
         SluiceBox {
@@ -354,8 +404,14 @@ fn box_take<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Term<'
     if n == 0 {
         return Err(Error::BadArg);
     }
-    if let Err(why) = owned(env, sbox) {
-        return Ok(error(env, why));
+    match owned(env, sbox) {
+        // An empty box is answered without locking it (nothing is reported
+        // dropped either: the take that emptied it reported every drop).
+        Ok(mailbox) if mailbox.is_empty() => {
+            return Ok((Vec::<Term<'a>>::new(), 0, 0).encode(env));
+        }
+        Ok(_) => {}
+        Err(why) => return Ok(error(env, why)),
     }
     let batch = take_batch(env, sbox, usize::try_from(n).unwrap_or(TAKE_CAP));
     Ok(batch_term(env, batch))
@@ -373,14 +429,13 @@ fn box_arm<'a>(env: Env<'a>, handle_term: Term<'a>, mode: Atom) -> NifResult<Ter
     } else {
         return Err(Error::BadArg);
     };
-    let mut state = match owned(env, sbox) {
-        Ok(state) => state,
+    let mailbox = match owned(env, sbox) {
+        Ok(mailbox) => mailbox,
         Err(why) => return Ok(error(env, why)),
     };
-    if state.mailbox.arm(arm) {
+    if mailbox.arm(arm) {
         return Ok(atoms::armed().encode(env));
     }
-    drop(state);
     Ok(match arm {
         Arm::Active => batch_term(env, take_batch(env, sbox, TAKE_CAP)),
         _ => atoms::new_data().encode(env),
@@ -400,8 +455,8 @@ fn box_restore<'a>(
     if !sizes.is_empty() && sizes.len() != msgs.len() {
         return Err(Error::BadArg);
     }
-    let mut state = match owned(env, sbox) {
-        Ok(state) => state,
+    let mailbox = match owned(env, sbox) {
+        Ok(mailbox) => mailbox,
         Err(why) => return Ok(error(env, why)),
     };
     let items = msgs
@@ -409,7 +464,7 @@ fn box_restore<'a>(
         .enumerate()
         .map(|(i, m)| (m.as_c_arg(), sizes.get(i).copied().unwrap_or(0)))
         .collect();
-    match state.mailbox.restore(&mut Envs, items, now()) {
+    match mailbox.restore(&mut Envs, items, now()) {
         Ok(()) => Ok(atoms::ok().encode(env)),
         Err(err) => Ok(error(env, closed_or_badarg(err)?)),
     }
@@ -419,11 +474,11 @@ fn box_restore<'a>(
 #[rustler::nif]
 fn box_filtered<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
-    let mut state = match owned(env, sbox) {
-        Ok(state) => state,
+    let mailbox = match owned(env, sbox) {
+        Ok(mailbox) => mailbox,
         Err(why) => return Ok(error(env, why)),
     };
-    state.mailbox.filtered(n).map_err(|_| Error::BadArg)?;
+    mailbox.filtered(n).map_err(|_| Error::BadArg)?;
     Ok(atoms::ok().encode(env))
 }
 
@@ -433,8 +488,7 @@ fn box_filtered<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Te
 fn box_resize<'a>(env: Env<'a>, handle_term: Term<'a>, max: u64) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
     let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
-    let mut state = sbox.lock();
-    match state.mailbox.resize(&mut Envs, max) {
+    match sbox.mailbox().resize(&mut Envs, max) {
         Ok(()) => Ok(atoms::ok().encode(env)),
         Err(err) => Ok(error(env, closed_or_badarg(err)?)),
     }
@@ -444,8 +498,8 @@ fn box_resize<'a>(env: Env<'a>, handle_term: Term<'a>, max: u64) -> NifResult<Te
 #[rustler::nif]
 fn box_usage<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
-    let state = sbox.lock();
-    Ok((state.mailbox.len(), state.mailbox.max()).encode(env))
+    let mailbox = sbox.mailbox();
+    Ok((mailbox.len(), mailbox.max()).encode(env))
 }
 
 /// `{{Posted, Delivered, {Overflow, Resize, Filter, Closed}, Size, Max, Peak,
@@ -454,9 +508,9 @@ fn box_usage<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
 #[rustler::nif]
 fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
-    let state = sbox.lock();
-    let m = &state.mailbox;
-    let s = m.stats();
+    let m = sbox.mailbox();
+    let snap = m.snapshot();
+    let s = &snap.stats;
     let d = |r: Reason| s.dropped[r as usize];
     let dropped = (
         d(Reason::Overflow),
@@ -464,14 +518,14 @@ fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
         d(Reason::Filter),
         d(Reason::Closed),
     );
-    let h = m.sojourn();
+    let h = &snap.sojourn;
     let sojourn = (h.percentile(50.0), h.percentile(99.0), h.max());
     let counts = (
         s.posted,
         s.delivered,
         dropped,
-        m.len(),
-        m.max(),
+        snap.len,
+        snap.max,
         s.peak,
         sojourn,
     );
@@ -482,10 +536,10 @@ fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     };
     let more = (
         kind,
-        m.bytes(),
+        snap.bytes,
         m.max_bytes().unwrap_or(0),
-        m.regions(),
-        state.owner,
+        snap.regions,
+        sbox.owner(),
         m.is_closed(),
     );
     Ok((counts, more).encode(env))
@@ -496,9 +550,8 @@ fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
 #[rustler::nif]
 fn box_set_owner<'a>(env: Env<'a>, handle_term: Term<'a>, owner: LocalPid) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
-    let mut state = sbox.lock();
-    state.owner = owner;
-    state.mailbox.disarm();
+    sbox.set_owner(env, owner);
+    sbox.mailbox().disarm();
     Ok(atoms::ok().encode(env))
 }
 
@@ -507,6 +560,6 @@ fn box_set_owner<'a>(env: Env<'a>, handle_term: Term<'a>, owner: LocalPid) -> Ni
 #[rustler::nif(schedule = "DirtyCpu")]
 fn box_close<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
-    sbox.lock().mailbox.close(&mut Envs);
+    sbox.mailbox().close(&mut Envs);
     Ok(atoms::ok().encode(env))
 }
