@@ -1021,6 +1021,30 @@ mod tests {
     }
 
     #[test]
+    fn byte_budget_keep_old_refuses_and_too_big_is_dropped_uncopied() {
+        let mut fake = Fake::default();
+        let m = Mailbox::new(Kind::KeepOld, 10, Some(100), layout(3, 2)).expect("mailbox");
+        let mut post = |v: u64, bytes| m.post(&mut fake, 0, (0, v), bytes, v).expect("post").0;
+        assert_eq!(post(0, 60), Posted::Stored);
+        assert_eq!(post(1, 60), Posted::Full);
+        assert_eq!(post(2, 40), Posted::Stored);
+        assert_eq!(post(3, 101), Posted::Full);
+        assert_eq!(fake.copies, 2);
+        let snap = m.snapshot();
+        assert_eq!(
+            (
+                snap.bytes,
+                snap.len,
+                snap.stats.dropped[Reason::Overflow as usize]
+            ),
+            (100, 2, 2)
+        );
+        assert_eq!(take(&m, &mut fake, 10), (vec![0, 2], 2));
+        assert_eq!(m.snapshot().bytes, 0);
+        check(&m, &fake);
+    }
+
+    #[test]
     fn storage_of_a_take_in_flight_outlives_drops_and_close() {
         let mut fake = Fake::default();
         let m = mailbox(Kind::Queue, 8);
