@@ -245,19 +245,22 @@ impl<R> Chunks<R> {
     }
 }
 
+/// A backend for tests: regions are numbers and an item is (region,
+/// value), so a test sees which region a copy lives in and whether that
+/// region still exists.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fake {
+    use super::Backend;
     use std::collections::HashMap;
 
-    /// Regions are numbers; an item is (region, value) so a test can tell
-    /// which region a copy lives in and whether that region still exists.
     #[derive(Default)]
-    struct Fake {
+    pub(crate) struct Fake {
         next: u32,
-        live_regions: HashMap<u32, u32>,
-        allocs: u32,
-        frees: u32,
+        /// Live regions and the copies made into each since it was cleared.
+        pub(crate) regions: HashMap<u32, u32>,
+        pub(crate) allocs: u32,
+        pub(crate) frees: u32,
+        pub(crate) copies: u32,
     }
 
     impl Backend for Fake {
@@ -266,27 +269,34 @@ mod tests {
         fn alloc(&mut self) -> u32 {
             self.next += 1;
             self.allocs += 1;
-            self.live_regions.insert(self.next, 0);
+            self.regions.insert(self.next, 0);
             self.next
         }
         fn copy_in(&mut self, region: &u32, item: (u32, u64)) -> (u32, u64) {
             *self
-                .live_regions
+                .regions
                 .get_mut(region)
                 .expect("copy into a freed region") += 1;
+            self.copies += 1;
             (*region, item.1)
         }
         fn clear(&mut self, region: &u32) {
-            self.live_regions.insert(*region, 0);
+            self.regions.insert(*region, 0);
         }
         fn free(&mut self, region: u32) {
             self.frees += 1;
-            self.live_regions.remove(&region).expect("double free");
+            self.regions.remove(&region).expect("double free");
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::Fake;
+    use super::*;
 
     fn valid(fake: &Fake, slot: &Slot<(u32, u64)>) -> bool {
-        fake.live_regions.contains_key(&slot.item.0)
+        fake.regions.contains_key(&slot.item.0)
     }
 
     #[test]
@@ -326,7 +336,7 @@ mod tests {
         assert_eq!(again.chunk, FIRST_ID + 2);
         assert_eq!(fake.allocs, 3);
         chunks.free_all(&mut fake);
-        assert!(fake.live_regions.is_empty());
+        assert!(fake.regions.is_empty());
     }
 
     #[test]
@@ -342,11 +352,11 @@ mod tests {
         assert_eq!(wanted, Some(FIRST_ID));
         let old_region = slots[0].item.0;
         chunks.compact(&mut fake, FIRST_ID, slots[..8].iter_mut());
-        assert!(!fake.live_regions.contains_key(&old_region));
+        assert!(!fake.regions.contains_key(&old_region));
         assert!(slots[..8]
             .iter()
             .all(|s| valid(&fake, s) && s.item.0 != old_region));
-        assert_eq!(fake.live_regions[&slots[0].item.0], 8);
+        assert_eq!(fake.regions[&slots[0].item.0], 8);
         assert_eq!(
             slots[..8].iter().map(|s| s.item.1).collect::<Vec<_>>(),
             (0..8).collect::<Vec<_>>()
@@ -377,7 +387,7 @@ mod tests {
         }
         // 6400 copies would stay pinned without compaction; with it, each old
         // chunk keeps at most MIN_COMPACT / 4 copies for its one live item
-        let held: u32 = fake.live_regions.values().sum();
+        let held: u32 = fake.regions.values().sum();
         assert!(
             held <= 100 * (MIN_COMPACT / 4) + 64,
             "items held in regions: {held}"

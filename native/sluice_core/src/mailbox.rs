@@ -765,40 +765,7 @@ impl<B: Backend> Mailbox<B> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    /// Regions are numbers; a copy is (region, value), so a test sees which
-    /// region a message lives in and whether that region still exists.
-    #[derive(Default)]
-    pub(super) struct Fake {
-        next: u32,
-        pub(super) regions: HashMap<u32, u32>,
-        pub(super) copies: u32,
-    }
-
-    impl Backend for Fake {
-        type Region = u32;
-        type Item = (u32, u64);
-        fn alloc(&mut self) -> u32 {
-            self.next += 1;
-            self.regions.insert(self.next, 0);
-            self.next
-        }
-        fn copy_in(&mut self, region: &u32, item: (u32, u64)) -> (u32, u64) {
-            *self
-                .regions
-                .get_mut(region)
-                .expect("copy into a freed region") += 1;
-            self.copies += 1;
-            (*region, item.1)
-        }
-        fn clear(&mut self, region: &u32) {
-            self.regions.insert(*region, 0);
-        }
-        fn free(&mut self, region: u32) {
-            self.regions.remove(&region).expect("double free");
-        }
-    }
+    use crate::chunks::fake::Fake;
 
     fn layout(lanes: usize, slack: u64) -> Layout {
         Layout {
