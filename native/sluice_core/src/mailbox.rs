@@ -13,8 +13,17 @@
 //!
 //! Every message gets an arrival key (its arrival time, in nanoseconds,
 //! strictly increasing within a lane); the box's order is the keys' order,
-//! ties broken by lane. Operations on the whole box (take, restore, resize,
-//! close, arming) lock every lane, in index order, then the control block.
+//! ties broken by lane.
+//!
+//! The owner's side is the *control block*: per lane, the messages moved
+//! out of that lane (all older than those still in it), and the counters of
+//! what left the box. Operations on the whole box (take, restore, resize,
+//! close, settling) lock the control block, then *gather*: lock every lane
+//! at once, in index order, swap each lane's queue for an empty one, and
+//! unlock; the lanes are moved out at one instant, and a producer waits at
+//! most for a swap of queues, never for the owner's work on the messages.
+//! Storage stays with its lane: the slots of messages gone are given back
+//! to it afterwards, under that lane's lock alone. Arming locks every lane.
 //!
 //! # Bound and drops
 //! `len` counts the messages logically held; it never exceeds `max`. A post
@@ -53,10 +62,11 @@
 //!
 //! # Storage
 //! Each lane keeps its messages in [`Chunks`]: a message leaving is released
-//! from its chunk at once, and sparse chunks are compacted. A take hands
-//! messages out to be copied while the box is unlocked: until the caller
-//! gives them back ([`Mailbox::take`]'s `release`), every lane is *pinned*:
-//! no chunk is compacted, and a closed box's storage is not freed.
+//! from its chunk by the end of the call that removed it, and sparse chunks
+//! are compacted. A take hands messages out to be copied while the box is
+//! unlocked: until the caller gives them back ([`Mailbox::take`]'s
+//! `release`), the box is *pinned*: no chunk is compacted, and a closed
+//! box's storage is not freed.
 
 use std::collections::VecDeque;
 
@@ -65,9 +75,9 @@ use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 #[cfg(loom)]
 use loom::sync::{Mutex, MutexGuard};
 #[cfg(not(loom))]
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use parking_lot::{Mutex, MutexGuard};
 #[cfg(not(loom))]
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 pub use crate::buffer::{BufferError, Kind, Posted, Reason, Stats, REASONS};
 use crate::chunks::{Backend, Chunks, Slot};
@@ -139,6 +149,11 @@ struct Entry<I> {
     bytes: u64,
 }
 
+/// Most lanes a box has.
+const MAX_LANES: usize = 16;
+
+/// What a producer thread writes: messages not yet moved out, their storage
+/// and its counters.
 struct Lane<B: Backend> {
     q: VecDeque<Entry<B::Item>>,
     chunks: Chunks<B::Region>,
@@ -147,7 +162,6 @@ struct Lane<B: Backend> {
     posted: u64,
     overflow: u64,
     peak: u64,
-    pinned: u32,
 }
 
 /// Keeps what two cores write apart.
@@ -163,7 +177,19 @@ struct Hot {
     floor: AtomicU64,
 }
 
-struct Control {
+/// What the owner's side keeps: the messages moved out of the lanes, and
+/// the counters of what left the box.
+struct Control<I> {
+    /// Per lane: messages moved out of it, all older than those still in it.
+    out: Vec<VecDeque<Entry<I>>>,
+    /// Per lane: an empty queue to give the lane in exchange for its own.
+    spare: Vec<VecDeque<Entry<I>>>,
+    /// Per lane: slots of messages gone, to give back to the lane's storage.
+    freed: Vec<Vec<Slot<I>>>,
+    /// Takes whose messages are being copied out.
+    in_flight: u32,
+    /// The lanes' overflow counts, as of the last move.
+    lane_overflow: u64,
     delivered: u64,
     dropped: [u64; REASONS],
     reported: u64,
@@ -178,12 +204,28 @@ pub struct Mailbox<B: Backend> {
     max_bytes: Option<u64>,
     slack: u64,
     hot: Padded<Hot>,
-    control: Padded<Mutex<Control>>,
+    control: Padded<Mutex<Control<B::Item>>>,
     lanes: Box<[Padded<Mutex<Lane<B>>>]>,
 }
 
+type Lanes<'a, B> = [Option<MutexGuard<'a, Lane<B>>>; MAX_LANES];
+
+#[cfg(loom)]
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+#[cfg(not(loom))]
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock()
+}
+#[cfg(loom)]
+fn get_mut<T>(m: &mut Mutex<T>) -> &mut T {
+    m.get_mut()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+#[cfg(not(loom))]
+fn get_mut<T>(m: &mut Mutex<T>) -> &mut T {
+    m.get_mut()
 }
 
 fn arm_of(flags: u32) -> Arm {
@@ -193,6 +235,22 @@ fn arm_of(flags: u32) -> Arm {
         Arm::Notify
     } else {
         Arm::Off
+    }
+}
+
+/// The slots of chunk `id` in a queue whose chunk ids never decrease.
+fn chunk_run<I>(q: &mut VecDeque<Entry<I>>, id: u64) -> impl Iterator<Item = &mut Slot<I>> {
+    let start = q.partition_point(|e| e.slot.chunk < id);
+    let end = q.partition_point(|e| e.slot.chunk <= id);
+    q.range_mut(start..end).map(|e| &mut e.slot)
+}
+
+/// Gives back queue memory when the entries fill less than a quarter of it,
+/// keeping room for twice what `q` holds or `floor` entries.
+fn trim<I>(q: &mut VecDeque<I>, floor: usize) {
+    let keep = (q.len() * 2).max(floor).max(64);
+    if q.capacity() > keep && q.len() * 4 < q.capacity() {
+        q.shrink_to(keep);
     }
 }
 
@@ -206,7 +264,6 @@ impl<B: Backend> Lane<B> {
             posted: 0,
             overflow: 0,
             peak: 0,
-            pinned: 0,
         }
     }
 
@@ -218,14 +275,17 @@ impl<B: Backend> Lane<B> {
         self.q.push_back(Entry { slot, key, bytes });
     }
 
-    /// Releases slots of this lane (their entries already removed), gives
-    /// back queue memory the entries fill less than a quarter of, and
-    /// compacts sparse chunks unless pinned.
-    fn release(&mut self, backend: &mut B, slots: impl IntoIterator<Item = Slot<B::Item>>) {
-        let capacity = self.q.capacity();
-        if capacity > 64 && self.q.len() * 4 < capacity {
-            self.q.shrink_to(capacity / 2);
-        }
+    /// Releases slots of this lane (their entries already removed) and,
+    /// unless `pinned`, compacts the chunks left sparse; `out` holds the
+    /// lane's messages moved out (older than `q`'s, so chunk ids never
+    /// decrease along `out` then `q`).
+    fn release(
+        &mut self,
+        backend: &mut B,
+        slots: impl IntoIterator<Item = Slot<B::Item>>,
+        out: &mut VecDeque<Entry<B::Item>>,
+        pinned: bool,
+    ) {
         let mut pending: Vec<u64> = Vec::new();
         for slot in slots {
             if let Some(id) = self.chunks.release(backend, &slot) {
@@ -234,126 +294,171 @@ impl<B: Backend> Lane<B> {
                 }
             }
         }
-        if self.pinned > 0 {
+        if pinned {
             return;
         }
         for id in pending {
-            // Entries are in arrival order, so a chunk's are one run.
-            let start = self.q.partition_point(|e| e.slot.chunk < id);
-            let end = self.q.partition_point(|e| e.slot.chunk <= id);
-            let run = self.q.range_mut(start..end).map(|e| &mut e.slot);
+            let run = chunk_run(out, id).chain(chunk_run(&mut self.q, id));
             self.chunks.compact(backend, id, run);
         }
     }
 }
 
-/// Every lane and the control block, locked.
-struct All<'a, B: Backend> {
+/// The control block, locked.
+struct Held<'a, B: Backend> {
     mb: &'a Mailbox<B>,
-    lanes: Vec<MutexGuard<'a, Lane<B>>>,
-    ctl: MutexGuard<'a, Control>,
+    ctl: MutexGuard<'a, Control<B::Item>>,
 }
 
-impl<B: Backend> All<'_, B> {
+impl<B: Backend> Held<'_, B> {
     fn len(&self) -> u64 {
         self.mb.hot.0.len.load(Ordering::Acquire)
     }
 
-    fn set_len(&self, len: u64) {
-        self.mb.hot.0.len.store(len, Ordering::Release);
+    /// Adds to the count of messages held (posts raise it concurrently);
+    /// returns the new count.
+    fn add_len(&self, n: u64) -> u64 {
+        self.mb.hot.0.len.fetch_add(n, Ordering::AcqRel) + n
     }
 
-    /// The lane holding the oldest message.
-    fn oldest(&self) -> Option<usize> {
-        let heads = self.lanes.iter().enumerate();
-        let keyed = heads.filter_map(|(i, l)| l.q.front().map(|e| (e.key, i)));
-        keyed.min().map(|(_, i)| i)
-    }
-
-    /// The lane holding the newest message.
-    fn newest(&self) -> Option<usize> {
-        let tails = self.lanes.iter().enumerate();
-        let keyed = tails.filter_map(|(i, l)| l.q.back().map(|e| (e.key, i)));
-        keyed.max().map(|(_, i)| i)
-    }
-
-    /// Removes the oldest (`front`) or newest message.
-    fn remove(&mut self, front: bool) -> Option<(usize, Entry<B::Item>)> {
-        let i = if front { self.oldest() } else { self.newest() }?;
-        let lane = &mut self.lanes[i];
-        let entry = if front {
-            lane.q.pop_front()
-        } else {
-            lane.q.pop_back()
-        }?;
-        self.ctl.bytes = self.ctl.bytes.saturating_sub(entry.bytes);
-        Some((i, entry))
-    }
-
-    /// Drops one held message per the kind's end for `why`, counted; returns
-    /// whether there was one.
-    fn drop_one(&mut self, backend: &mut B, front: bool, why: Reason) -> bool {
-        match self.remove(front) {
-            Some((i, entry)) => {
-                self.lanes[i].release(backend, [entry.slot]);
-                self.ctl.dropped[why as usize] += 1;
-                self.set_len(self.len().saturating_sub(1));
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Carries out the drops posts owe: the oldest messages go.
-    fn settle(&mut self, backend: &mut B) {
-        let owed: u64 = self
-            .lanes
-            .iter_mut()
-            .map(|l| std::mem::take(&mut l.owed))
-            .sum();
-        for _ in 0..owed {
-            match self.remove(true) {
-                Some((i, entry)) => self.lanes[i].release(backend, [entry.slot]),
-                None => break,
-            }
-        }
+    /// Takes from the count of messages held (at most what it is).
+    fn sub_len(&self, n: u64) {
+        let len = &self.mb.hot.0.len;
+        let _ = len.fetch_update(Ordering::AcqRel, Ordering::Acquire, |l| {
+            Some(l.saturating_sub(n))
+        });
     }
 
     fn closed(&self) -> bool {
         self.mb.is_closed()
     }
 
-    fn stats(&self) -> Stats {
-        let mut stats = Stats {
-            posted: self.lanes.iter().map(|l| l.posted).sum(),
-            delivered: self.ctl.delivered,
-            dropped: self.ctl.dropped,
-            peak: self
-                .lanes
-                .iter()
-                .map(|l| l.peak)
-                .fold(self.ctl.peak, u64::max) as usize,
-        };
-        stats.dropped[Reason::Overflow as usize] +=
-            self.lanes.iter().map(|l| l.overflow).sum::<u64>();
-        stats
+    /// Moves every lane's messages out, every lane locked at once (so the
+    /// move is one instant for the whole box) but each only for a swap of
+    /// queues, then carries out the drops the lanes owe.
+    fn gather(&mut self) {
+        let ctl = &mut *self.ctl;
+        let mut owed = 0;
+        let mut overflow = 0;
+        {
+            let mut lanes = self.mb.lock_lanes();
+            for (lane, spare) in lanes.iter_mut().flatten().zip(ctl.spare.iter_mut()) {
+                owed += std::mem::take(&mut lane.owed);
+                overflow += lane.overflow;
+                if !lane.q.is_empty() {
+                    std::mem::swap(&mut lane.q, spare);
+                }
+            }
+        }
+        ctl.lane_overflow = overflow;
+        for (out, spare) in ctl.out.iter_mut().zip(ctl.spare.iter_mut()) {
+            let moved = spare.len();
+            if moved == 0 {
+                continue;
+            }
+            if out.is_empty() {
+                std::mem::swap(out, spare);
+            } else {
+                out.extend(spare.drain(..));
+            }
+            // The lane's next queue: room for about as many posts again.
+            trim(spare, moved * 2);
+        }
+        for _ in 0..owed {
+            if !self.forget(true) {
+                break;
+            }
+        }
+    }
+
+    /// The lane holding the oldest (`front`) or newest message moved out.
+    fn end(&self, front: bool) -> Option<usize> {
+        let queues = self.ctl.out.iter().enumerate();
+        if front {
+            let keyed = queues.filter_map(|(i, q)| q.front().map(|e| (e.key, i)));
+            keyed.min().map(|(_, i)| i)
+        } else {
+            let keyed = queues.filter_map(|(i, q)| q.back().map(|e| (e.key, i)));
+            keyed.max().map(|(_, i)| i)
+        }
+    }
+
+    /// Removes the oldest (`front`) or newest message moved out.
+    fn remove(&mut self, front: bool) -> Option<(usize, Entry<B::Item>)> {
+        let i = self.end(front)?;
+        let q = &mut self.ctl.out[i];
+        let entry = if front { q.pop_front() } else { q.pop_back() }?;
+        self.ctl.bytes = self.ctl.bytes.saturating_sub(entry.bytes);
+        Some((i, entry))
+    }
+
+    /// Removes a message whose drop was already counted; returns whether
+    /// there was one.
+    fn forget(&mut self, front: bool) -> bool {
+        match self.remove(front) {
+            Some((i, entry)) => {
+                self.ctl.freed[i].push(entry.slot);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops one held message per the kind's end for `why`, counted (moving
+    /// the lanes' messages out first when none is); returns whether there
+    /// was one.
+    fn drop_one(&mut self, front: bool, why: Reason) -> bool {
+        if self.ctl.out.iter().all(VecDeque::is_empty) {
+            self.gather();
+        }
+        if !self.forget(front) {
+            return false;
+        }
+        self.ctl.dropped[why as usize] += 1;
+        self.sub_len(1);
+        true
     }
 
     /// Drops (overflow and resize) not yet reported, and marks them reported.
     fn unreported(&mut self) -> u64 {
-        let s = self.stats();
-        let total = s.dropped[Reason::Overflow as usize] + s.dropped[Reason::Resize as usize];
-        let fresh = total - self.ctl.reported.min(total);
-        self.ctl.reported = total;
+        let ctl = &mut *self.ctl;
+        let total = ctl.lane_overflow
+            + ctl.dropped[Reason::Overflow as usize]
+            + ctl.dropped[Reason::Resize as usize];
+        let fresh = total.saturating_sub(ctl.reported);
+        ctl.reported = total;
         fresh
     }
 
-    /// Frees every lane's storage once no take is in flight.
-    fn free_if_closed(&mut self, backend: &mut B) {
-        if self.closed() {
-            for lane in self.lanes.iter_mut().filter(|l| l.pinned == 0) {
+    /// Gives the slots of messages gone back to their lanes' storage, or
+    /// frees all storage of a closed box once no take is in flight.
+    fn flush(&mut self, backend: &mut B) {
+        let Control {
+            out,
+            freed,
+            in_flight,
+            ..
+        } = &mut *self.ctl;
+        if self.mb.is_closed() && *in_flight == 0 {
+            for (i, lane) in self.mb.lanes.iter().enumerate() {
+                let mut lane = lock(&lane.0);
                 lane.q.clear();
                 lane.chunks.free_all(backend);
+                out[i].clear();
+                freed[i].clear();
+            }
+            return;
+        }
+        for (i, slots) in freed.iter_mut().enumerate() {
+            if slots.is_empty() {
+                continue;
+            }
+            let mut lane = lock(&self.mb.lanes[i].0);
+            lane.release(backend, slots.drain(..), &mut out[i], *in_flight > 0);
+            drop(lane);
+            trim(&mut out[i], 0);
+            if slots.capacity() > 1024 {
+                slots.shrink_to(64);
             }
         }
     }
@@ -376,8 +481,9 @@ impl<B: Backend> Mailbox<B> {
         let lanes = if max_bytes.is_some() {
             1
         } else {
-            layout.lanes.max(1)
+            layout.lanes.clamp(1, MAX_LANES)
         };
+        let per_lane = || (0..lanes).map(|_| VecDeque::new()).collect();
         Ok(Self {
             kind,
             max_bytes,
@@ -389,6 +495,11 @@ impl<B: Backend> Mailbox<B> {
                 floor: AtomicU64::new(0),
             }),
             control: Padded(Mutex::new(Control {
+                out: per_lane(),
+                spare: per_lane(),
+                freed: (0..lanes).map(|_| Vec::new()).collect(),
+                in_flight: 0,
+                lane_overflow: 0,
                 delivered: 0,
                 dropped: [0; REASONS],
                 reported: 0,
@@ -402,13 +513,16 @@ impl<B: Backend> Mailbox<B> {
         })
     }
 
-    fn lock_all(&self) -> All<'_, B> {
-        let lanes = self.lanes.iter().map(|l| lock(&l.0)).collect();
-        All {
+    fn hold(&self) -> Held<'_, B> {
+        Held {
             mb: self,
-            lanes,
             ctl: lock(&self.control.0),
         }
+    }
+
+    /// Every lane, locked in index order.
+    fn lock_lanes(&self) -> Lanes<'_, B> {
+        std::array::from_fn(|i| self.lanes.get(i).map(|l| lock(&l.0)))
     }
 
     /// Offers `item` (of size `bytes`, arriving at `now` nanoseconds) from
@@ -445,7 +559,9 @@ impl<B: Backend> Mailbox<B> {
         drop(l);
         let wake = self.take_arm();
         if settle {
-            self.lock_all().settle(backend);
+            let mut held = self.hold();
+            held.gather();
+            held.flush(backend);
         }
         Ok((if full { Posted::Full } else { Posted::Stored }, wake))
     }
@@ -479,7 +595,8 @@ impl<B: Backend> Mailbox<B> {
         arm_of(flags.fetch_and(!ARMED, Ordering::AcqRel))
     }
 
-    /// A post into a box with a byte budget, exact under every lock.
+    /// A post into a box with a byte budget (one lane), exact under the
+    /// control block's lock.
     fn post_sized(
         &self,
         backend: &mut B,
@@ -488,31 +605,38 @@ impl<B: Backend> Mailbox<B> {
         budget: u64,
         now: u64,
     ) -> Result<(Posted, Arm), BufferError> {
-        let mut all = self.lock_all();
-        if all.closed() {
+        let mut held = self.hold();
+        if held.closed() {
             return Err(BufferError::Closed);
         }
-        all.lanes[0].posted += 1;
+        held.gather();
         let max = self.max() as u64;
-        let fits = |all: &All<'_, B>| all.len() < max && all.ctl.bytes + bytes <= budget;
-        if bytes > budget || (self.kind == Kind::KeepOld && !fits(&all)) {
-            all.lanes[0].overflow += 1;
-            return Ok((Posted::Full, Arm::Off));
+        let fits = |h: &Held<'_, B>| h.len() < max && h.ctl.bytes + bytes <= budget;
+        let refused = bytes > budget || (self.kind == Kind::KeepOld && !fits(&held));
+        let mut full = refused;
+        if !refused {
+            while !fits(&held) && held.drop_one(true, Reason::Overflow) {
+                full = true;
+            }
         }
-        let mut full = false;
-        while !fits(&all) && all.drop_one(backend, true, Reason::Overflow) {
-            full = true;
+        {
+            let mut lane = lock(&self.lanes[0].0);
+            lane.posted += 1;
+            if refused {
+                lane.overflow += 1;
+            } else {
+                lane.push(backend, item, bytes, KEY_BASE + now);
+            }
         }
-        all.lanes[0].push(backend, item, bytes, KEY_BASE + now);
-        all.ctl.bytes += bytes;
-        let len = all.len() + 1;
-        all.set_len(len);
-        all.ctl.peak = all.ctl.peak.max(len);
-        drop(all);
-        Ok((
-            if full { Posted::Full } else { Posted::Stored },
-            self.take_arm(),
-        ))
+        if !refused {
+            held.ctl.bytes += bytes;
+            let len = held.add_len(1);
+            held.ctl.peak = held.ctl.peak.max(len);
+        }
+        held.flush(backend);
+        drop(held);
+        let wake = if refused { Arm::Off } else { self.take_arm() };
+        Ok((if full { Posted::Full } else { Posted::Stored }, wake))
     }
 
     /// Gives back the messages of the previous take (`release`, once
@@ -528,31 +652,26 @@ impl<B: Backend> Mailbox<B> {
         n: usize,
         now: u64,
     ) -> (Vec<Taken<B::Item>>, u64) {
-        let mut all = self.lock_all();
+        let mut held = self.hold();
         if !release.is_empty() {
-            for lane in all.lanes.iter_mut() {
-                lane.pinned = lane.pinned.saturating_sub(1);
+            held.ctl.in_flight = held.ctl.in_flight.saturating_sub(1);
+            for t in release {
+                held.ctl.freed[t.lane].push(t.slot);
             }
-            for (i, lane) in all.lanes.iter_mut().enumerate() {
-                lane.release(
-                    backend,
-                    release.iter().filter(|t| t.lane == i).map(|t| t.slot),
-                );
-            }
-            all.free_if_closed(backend);
+            held.flush(backend);
         }
-        if n == 0 || all.closed() {
+        if n == 0 || held.closed() {
             return (Vec::new(), 0);
         }
-        all.settle(backend);
-        let k = n.min(all.len() as usize);
+        held.gather();
+        let k = n.min(held.len() as usize);
         let mut out = Vec::with_capacity(k);
         let front = self.kind != Kind::Stack;
         for _ in 0..k {
-            let Some((lane, entry)) = all.remove(front) else {
+            let Some((lane, entry)) = held.remove(front) else {
                 break;
             };
-            all.ctl
+            held.ctl
                 .sojourn
                 .record(now.saturating_sub(entry.key.saturating_sub(KEY_BASE)));
             out.push(Taken {
@@ -561,14 +680,13 @@ impl<B: Backend> Mailbox<B> {
             });
         }
         let got = out.len() as u64;
-        all.set_len(all.len() - got);
-        all.ctl.delivered += got;
+        held.sub_len(got);
+        held.ctl.delivered += got;
         if !out.is_empty() {
-            for lane in all.lanes.iter_mut() {
-                lane.pinned += 1;
-            }
+            held.ctl.in_flight += 1;
         }
-        let dropped = all.unreported();
+        let dropped = held.unreported();
+        held.flush(backend);
         (out, dropped)
     }
 
@@ -582,55 +700,65 @@ impl<B: Backend> Mailbox<B> {
         items: Vec<(B::Item, u64)>,
         now: u64,
     ) -> Result<(), BufferError> {
-        let mut all = self.lock_all();
-        if all.closed() {
+        let mut held = self.hold();
+        if held.closed() {
             return Err(BufferError::Closed);
         }
         let n = items.len() as u64;
-        if n > all.ctl.delivered {
+        if n > held.ctl.delivered {
             return Err(BufferError::NotDelivered);
         }
-        all.settle(backend);
-        all.ctl.delivered -= n;
-        let lane = &mut all.lanes[0];
-        match self.kind {
-            // On top: the first delivered gets the highest key.
-            Kind::Stack => {
-                let top = lane
-                    .last_key
-                    .max(KEY_BASE + now)
-                    .max(self.hot.0.floor.load(Ordering::Acquire));
-                let tails = all.lanes.iter().filter_map(|l| l.q.back().map(|e| e.key));
-                let top = tails.fold(top, u64::max);
-                let lane = &mut all.lanes[0];
-                for (j, &(item, bytes)) in items.iter().rev().enumerate() {
-                    lane.push(backend, item, bytes, top + 1 + j as u64);
+        held.gather();
+        held.ctl.delivered -= n;
+        {
+            let mut lanes = self.lock_lanes();
+            let ctl = &mut *held.ctl;
+            match self.kind {
+                // On top: the first delivered gets the highest key.
+                Kind::Stack => {
+                    let floor = self.hot.0.floor.load(Ordering::Acquire);
+                    let tails = ctl.out.iter().map(|q| q.back());
+                    let lane_tails = lanes.iter().flatten().map(|l| l.q.back());
+                    let top = tails
+                        .chain(lane_tails)
+                        .flatten()
+                        .map(|e| e.key)
+                        .fold((KEY_BASE + now).max(floor), u64::max);
+                    if let Some(lane) = lanes[0].as_mut() {
+                        let top = top.max(lane.last_key);
+                        for (j, &(item, bytes)) in items.iter().rev().enumerate() {
+                            lane.push(backend, item, bytes, top + 1 + j as u64);
+                        }
+                        self.hot.0.floor.store(lane.last_key, Ordering::Release);
+                    }
                 }
-                self.hot.0.floor.store(lane.last_key, Ordering::Release);
-            }
-            // In front: the first delivered gets the lowest key.
-            Kind::Queue | Kind::KeepOld => {
-                let heads = all.lanes.iter().filter_map(|l| l.q.front().map(|e| e.key));
-                let bottom = heads.min().unwrap_or(KEY_BASE + now);
-                let lane = &mut all.lanes[0];
-                let slots = lane
-                    .chunks
-                    .store_front(backend, items.iter().map(|&(item, _)| item));
-                for (j, (slot, &(_, bytes))) in slots.into_iter().zip(&items).enumerate().rev() {
-                    let key = bottom - n + j as u64;
-                    lane.q.push_front(Entry { slot, key, bytes });
+                // In front: the first delivered gets the lowest key.
+                Kind::Queue | Kind::KeepOld => {
+                    let heads = ctl.out.iter().filter_map(|q| q.front().map(|e| e.key));
+                    let bottom = heads.min().unwrap_or(KEY_BASE + now);
+                    if let Some(lane) = lanes[0].as_mut() {
+                        let slots = lane
+                            .chunks
+                            .store_front(backend, items.iter().map(|&(item, _)| item));
+                        let entries = slots.into_iter().zip(&items).enumerate().rev();
+                        for (j, (slot, &(_, bytes))) in entries {
+                            let key = bottom - n + j as u64;
+                            ctl.out[0].push_front(Entry { slot, key, bytes });
+                        }
+                    }
                 }
             }
         }
-        all.ctl.bytes += items.iter().map(|&(_, bytes)| bytes).sum::<u64>();
-        let len = all.len() + n;
-        all.set_len(len);
-        all.ctl.peak = all.ctl.peak.max(len);
+        held.ctl.bytes += items.iter().map(|&(_, bytes)| bytes).sum::<u64>();
+        let len = held.add_len(n);
+        held.ctl.peak = held.ctl.peak.max(len);
+        held.gather();
         let max = self.max() as u64;
         let front = self.kind != Kind::KeepOld;
-        while (all.len() > max || self.max_bytes.is_some_and(|b| all.ctl.bytes > b))
-            && all.drop_one(backend, front, Reason::Overflow)
+        while (held.len() > max || self.max_bytes.is_some_and(|b| held.ctl.bytes > b))
+            && held.drop_one(front, Reason::Overflow)
         {}
+        held.flush(backend);
         Ok(())
     }
 
@@ -652,14 +780,15 @@ impl<B: Backend> Mailbox<B> {
         if max == 0 {
             return Err(BufferError::ZeroMax);
         }
-        let mut all = self.lock_all();
-        if all.closed() {
+        let mut held = self.hold();
+        if held.closed() {
             return Err(BufferError::Closed);
         }
-        all.settle(backend);
+        held.gather();
         self.hot.0.max.store(max as u64, Ordering::Release);
         let front = self.kind != Kind::KeepOld;
-        while all.len() > max as u64 && all.drop_one(backend, front, Reason::Resize) {}
+        while held.len() > max as u64 && held.drop_one(front, Reason::Resize) {}
+        held.flush(backend);
         Ok(())
     }
 
@@ -667,45 +796,50 @@ impl<B: Backend> Mailbox<B> {
     /// freed (when the take in flight finishes, if any), and later posts are
     /// refused.
     pub fn close(&self, backend: &mut B) {
-        let mut all = self.lock_all();
-        if all.closed() {
+        let mut held = self.hold();
+        let flags = &self.hot.0.flags;
+        if flags.fetch_or(CLOSED, Ordering::AcqRel) & CLOSED != 0 {
             return;
         }
-        all.settle(backend);
-        all.ctl.dropped[Reason::Closed as usize] += all.len();
-        all.set_len(0);
-        all.ctl.bytes = 0;
-        self.hot.0.flags.store(CLOSED, Ordering::Release);
-        all.free_if_closed(backend);
+        flags.fetch_and(!ARMED, Ordering::AcqRel);
+        // Posts that saw the box open finish before the lanes are moved out.
+        held.gather();
+        // No post can count a message any more.
+        held.ctl.dropped[Reason::Closed as usize] += self.hot.0.len.swap(0, Ordering::AcqRel);
+        held.ctl.bytes = 0;
+        held.flush(backend);
     }
 
     /// Frees all storage now, takes in flight or not: for when nothing can
     /// use the box any more (its destructor).
     pub fn dispose(&mut self, backend: &mut B) {
         for lane in self.lanes.iter_mut() {
-            let lane = lane
-                .0
-                .get_mut()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let lane = get_mut(&mut lane.0);
             lane.q.clear();
             lane.chunks.free_all(backend);
         }
+        let ctl = get_mut(&mut self.control.0);
+        ctl.out.iter_mut().for_each(VecDeque::clear);
+        ctl.freed.iter_mut().for_each(Vec::clear);
     }
 
     /// Arms the box; returns `false` (and leaves it unarmed) when it holds
     /// data already, so the caller delivers at once.
     pub fn arm(&self, mode: Arm) -> bool {
-        let all = self.lock_all();
+        // No post is between counting its message and reading the arming.
+        let _lanes = self.lock_lanes();
         let flags = &self.hot.0.flags;
-        let closed = flags.load(Ordering::Acquire) & CLOSED;
-        let (bits, armed) = match mode {
-            _ if all.len() > 0 => (0, false),
-            Arm::Off => (0, true),
-            Arm::Notify => (NOTIFY, true),
-            Arm::Active => (ACTIVE, true),
+        flags.fetch_and(!ARMED, Ordering::AcqRel);
+        if !self.is_empty() {
+            return false;
+        }
+        let bits = match mode {
+            Arm::Off => 0,
+            Arm::Notify => NOTIFY,
+            Arm::Active => ACTIVE,
         };
-        flags.store(closed | bits, Ordering::Release);
-        armed
+        flags.fetch_or(bits, Ordering::AcqRel);
+        true
     }
 
     /// The current arming.
@@ -750,14 +884,25 @@ impl<B: Backend> Mailbox<B> {
 
     /// Counters, size and storage, read under every lock.
     pub fn snapshot(&self) -> Snapshot {
-        let all = self.lock_all();
+        let held = self.hold();
+        let lanes = self.lock_lanes();
+        let lanes = lanes.iter().flatten();
+        let ctl = &*held.ctl;
+        let mut dropped = ctl.dropped;
+        dropped[Reason::Overflow as usize] += lanes.clone().map(|l| l.overflow).sum::<u64>();
+        let stats = Stats {
+            posted: lanes.clone().map(|l| l.posted).sum(),
+            delivered: ctl.delivered,
+            dropped,
+            peak: lanes.clone().map(|l| l.peak).fold(ctl.peak, u64::max) as usize,
+        };
         Snapshot {
-            stats: all.stats(),
-            len: all.len() as usize,
+            stats,
+            len: held.len() as usize,
             max: self.max(),
-            bytes: all.ctl.bytes,
-            regions: all.lanes.iter().map(|l| l.chunks.regions()).sum(),
-            sojourn: all.ctl.sojourn.clone(),
+            bytes: ctl.bytes,
+            regions: lanes.map(|l| l.chunks.regions()).sum(),
+            sojourn: ctl.sojourn.clone(),
         }
     }
 }
@@ -1100,6 +1245,14 @@ mod loom_tests {
         }
     }
 
+    /// Explores the interleavings with at most three preemptions each: every
+    /// race below needs at most two.
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(f);
+    }
+
     fn boxed(kind: Kind, max: usize) -> Arc<Mailbox<Fake>> {
         let layout = Layout {
             lanes: 2,
@@ -1111,7 +1264,7 @@ mod loom_tests {
 
     #[test]
     fn concurrent_posts_fire_one_wake_up_and_reconcile() {
-        loom::model(|| {
+        model(|| {
             let b = boxed(Kind::Queue, 1);
             assert!(b.arm(Arm::Notify));
             let posters: Vec<_> = (0..2u64)
@@ -1146,7 +1299,7 @@ mod loom_tests {
 
     #[test]
     fn copying_outside_the_lock_is_safe() {
-        loom::model(|| {
+        model(|| {
             let b = boxed(Kind::Queue, 2);
             b.post(&mut Fake, 0, (0, 1), 0, 1).expect("post");
             let taker = {

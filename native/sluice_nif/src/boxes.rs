@@ -3,9 +3,9 @@
 //!
 //! A box handle is the Erlang record `{sluice_box, Ref, Sized}`; `Ref` is the
 //! resource. A post locks the lane of its scheduler thread (see
-//! `sluice_core::mailbox`); a take locks the whole box once per stride of
-//! messages and copies them out while it is unlocked. No call holds a normal
-//! scheduler for long: a take hands out at most [`TAKE_CAP`] messages and
+//! `sluice_core::mailbox`); a take moves the lanes' messages out once per
+//! stride of messages and copies them out while the box is unlocked. No
+//! call holds a normal scheduler for long: a take hands out at most [`TAKE_CAP`] messages and
 //! stops early once [`TAKE_BUDGET`] has elapsed (checked every
 //! [`TAKE_STRIDE`] messages), and the Erlang side loops for more; a post
 //! stores one message (copying it, like `ets:insert/2`); resize and close,
@@ -13,13 +13,13 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustler::sys::{
     c_int, c_uint, enif_alloc_env, enif_clear_env, enif_free_env, enif_get_tuple, enif_get_uint64,
-    enif_make_copy, enif_make_list_from_array, enif_make_tuple_from_array, ErlNifEnv,
-    ErlNifResourceType, ErlNifTerm,
+    enif_make_copy, enif_make_list_from_array, enif_make_tuple_from_array, enif_monotonic_time,
+    ErlNifEnv, ErlNifResourceType, ErlNifTerm, ErlNifTimeUnit,
 };
 use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
 use sluice_core::buffer::{BufferError, Kind, Posted, Reason};
@@ -55,7 +55,7 @@ pub const BUILD: u64 = fnv1a(concat!(
     env!("CARGO_PKG_VERSION"),
     "/",
     env!("SLUICE_RUSTC_VERSION"),
-    "/box.v2"
+    "/box.v3"
 ));
 
 const fn fnv1a(s: &str) -> u64 {
@@ -191,9 +191,13 @@ impl Backend for Envs {
     }
 }
 
+/// Nanoseconds on the VM's monotonic clock, shifted to be positive (it
+/// starts far below zero): one clock for every instance of this library,
+/// so arrival keys made before an upgrade compare with those made after.
 fn now() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    // SAFETY: reading the clock has no precondition.
+    let ns = unsafe { enif_monotonic_time(ErlNifTimeUnit::ERL_NIF_NSEC) };
+    (i128::from(ns) + (1 << 60)).clamp(0, i128::from(u64::MAX >> 2)) as u64
 }
 
 /// The box behind a handle `{sluice_box, Ref, Sized}` of the calling env.
@@ -289,9 +293,9 @@ struct Batch<'a> {
 }
 
 /// Takes up to `max` messages into `env`, within [`TAKE_BUDGET`]: in strides
-/// of [`TAKE_STRIDE`], each removed under the box's lock and copied into
-/// `env` after it is released (see `Mailbox::start_take`), so producers are
-/// not held up by the copying.
+/// of [`TAKE_STRIDE`], each removed under the box's locks and copied into
+/// `env` after it is released (see `Mailbox::take`), so producers are not
+/// held up by the copying.
 fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize) -> Batch<'a> {
     let raw = env.as_c_arg();
     let max = max.min(TAKE_CAP);
