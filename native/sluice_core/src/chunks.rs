@@ -179,10 +179,20 @@ impl<R> Chunks<R> {
         backend: &mut B,
         slot: &Slot<B::Item>,
     ) -> Option<u64> {
+        self.release_many(backend, slot.chunk, 1)
+    }
+
+    /// Releases `n` slots of chunk `id` at once; as [`Chunks::release`].
+    pub fn release_many<B: Backend<Region = R>>(
+        &mut self,
+        backend: &mut B,
+        id: u64,
+        n: u32,
+    ) -> Option<u64> {
         let per_chunk = self.per_chunk;
-        let is_back = slot.chunk + 1 == self.base + self.chunks.len() as u64;
-        let chunk = self.get(slot.chunk)?;
-        chunk.live = chunk.live.saturating_sub(1);
+        let is_back = id + 1 == self.base + self.chunks.len() as u64;
+        let chunk = self.get(id)?;
+        chunk.live = chunk.live.saturating_sub(n);
         let closed = chunk.stores >= per_chunk;
         if chunk.live == 0 && is_back && !closed {
             backend.clear(&chunk.region);
@@ -190,14 +200,14 @@ impl<R> Chunks<R> {
             return None;
         }
         if chunk.live == 0 {
-            let index = (slot.chunk - self.base) as usize;
+            let index = (id - self.base) as usize;
             if let Some(Some(gone)) = self.chunks.get_mut(index).map(Option::take) {
                 backend.free(gone.region);
             }
             self.trim();
             return None;
         }
-        (closed && chunk.held >= MIN_COMPACT && chunk.live * 4 <= chunk.held).then_some(slot.chunk)
+        (closed && chunk.held >= MIN_COMPACT && chunk.live * 4 <= chunk.held).then_some(id)
     }
 
     fn trim(&mut self) {

@@ -168,9 +168,8 @@ struct Lane<B: Backend> {
 #[repr(align(128))]
 struct Padded<T>(T);
 
-/// Words every post reads.
+/// Words every post reads, and the owner seldom writes.
 struct Hot {
-    len: AtomicU64,
     max: AtomicU64,
     flags: AtomicU32,
     /// Keys of later posts are above this (raised by a stack's restore).
@@ -204,6 +203,9 @@ pub struct Mailbox<B: Backend> {
     max_bytes: Option<u64>,
     slack: u64,
     hot: Padded<Hot>,
+    /// Messages held: written by posts while the box is not full, apart
+    /// from the words they only read.
+    len: Padded<AtomicU64>,
     control: Padded<Mutex<Control<B::Item>>>,
     lanes: Box<[Padded<Mutex<Lane<B>>>]>,
 }
@@ -275,20 +277,20 @@ impl<B: Backend> Lane<B> {
         self.q.push_back(Entry { slot, key, bytes });
     }
 
-    /// Releases slots of this lane (their entries already removed) and,
-    /// unless `pinned`, compacts the chunks left sparse; `out` holds the
-    /// lane's messages moved out (older than `q`'s, so chunk ids never
-    /// decrease along `out` then `q`).
+    /// Releases slots of this lane (their entries already removed), given
+    /// as runs of (chunk id, count), and, unless `pinned`, compacts the
+    /// chunks left sparse; `out` holds the lane's messages moved out (older
+    /// than `q`'s, so chunk ids never decrease along `out` then `q`).
     fn release(
         &mut self,
         backend: &mut B,
-        slots: impl IntoIterator<Item = Slot<B::Item>>,
+        runs: &[(u64, u32)],
         out: &mut VecDeque<Entry<B::Item>>,
         pinned: bool,
     ) {
         let mut pending: Vec<u64> = Vec::new();
-        for slot in slots {
-            if let Some(id) = self.chunks.release(backend, &slot) {
+        for &(id, n) in runs {
+            if let Some(id) = self.chunks.release_many(backend, id, n) {
                 if !pending.contains(&id) {
                     pending.push(id);
                 }
@@ -304,6 +306,18 @@ impl<B: Backend> Lane<B> {
     }
 }
 
+/// Slots as runs of (chunk id, count) of consecutive slots sharing a chunk.
+fn runs<I>(slots: &[Slot<I>]) -> Vec<(u64, u32)> {
+    let mut runs: Vec<(u64, u32)> = Vec::new();
+    for slot in slots {
+        match runs.last_mut() {
+            Some((id, n)) if *id == slot.chunk => *n += 1,
+            _ => runs.push((slot.chunk, 1)),
+        }
+    }
+    runs
+}
+
 /// The control block, locked.
 struct Held<'a, B: Backend> {
     mb: &'a Mailbox<B>,
@@ -312,18 +326,18 @@ struct Held<'a, B: Backend> {
 
 impl<B: Backend> Held<'_, B> {
     fn len(&self) -> u64 {
-        self.mb.hot.0.len.load(Ordering::Acquire)
+        self.mb.len.0.load(Ordering::Acquire)
     }
 
     /// Adds to the count of messages held (posts raise it concurrently);
     /// returns the new count.
     fn add_len(&self, n: u64) -> u64 {
-        self.mb.hot.0.len.fetch_add(n, Ordering::AcqRel) + n
+        self.mb.len.0.fetch_add(n, Ordering::AcqRel) + n
     }
 
     /// Takes from the count of messages held (at most what it is).
     fn sub_len(&self, n: u64) {
-        let len = &self.mb.hot.0.len;
+        let len = &self.mb.len.0;
         let _ = len.fetch_update(Ordering::AcqRel, Ordering::Acquire, |l| {
             Some(l.saturating_sub(n))
         });
@@ -453,8 +467,10 @@ impl<B: Backend> Held<'_, B> {
             if slots.is_empty() {
                 continue;
             }
+            let runs = runs(slots);
+            slots.clear();
             let mut lane = lock(&self.mb.lanes[i].0);
-            lane.release(backend, slots.drain(..), &mut out[i], *in_flight > 0);
+            lane.release(backend, &runs, &mut out[i], *in_flight > 0);
             drop(lane);
             trim(&mut out[i], 0);
             if slots.capacity() > 1024 {
@@ -488,8 +504,8 @@ impl<B: Backend> Mailbox<B> {
             kind,
             max_bytes,
             slack: layout.slack.max(1),
+            len: Padded(AtomicU64::new(0)),
             hot: Padded(Hot {
-                len: AtomicU64::new(0),
                 max: AtomicU64::new(max as u64),
                 flags: AtomicU32::new(0),
                 floor: AtomicU64::new(0),
@@ -568,14 +584,11 @@ impl<B: Backend> Mailbox<B> {
 
     /// Counts one more message held unless the box is full.
     fn admit(&self, lane: &mut Lane<B>) -> bool {
-        let hot = &self.hot.0;
-        let max = hot.max.load(Ordering::Acquire);
-        let mut len = hot.len.load(Ordering::Acquire);
+        let max = self.hot.0.max.load(Ordering::Acquire);
+        let count = &self.len.0;
+        let mut len = count.load(Ordering::Acquire);
         while len < max {
-            match hot
-                .len
-                .compare_exchange_weak(len, len + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match count.compare_exchange_weak(len, len + 1, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
                     lane.peak = lane.peak.max(len + 1);
                     return true;
@@ -805,7 +818,7 @@ impl<B: Backend> Mailbox<B> {
         // Posts that saw the box open finish before the lanes are moved out.
         held.gather();
         // No post can count a message any more.
-        held.ctl.dropped[Reason::Closed as usize] += self.hot.0.len.swap(0, Ordering::AcqRel);
+        held.ctl.dropped[Reason::Closed as usize] += self.len.0.swap(0, Ordering::AcqRel);
         held.ctl.bytes = 0;
         held.flush(backend);
     }
@@ -854,7 +867,7 @@ impl<B: Backend> Mailbox<B> {
 
     /// Messages held now.
     pub fn len(&self) -> usize {
-        self.hot.0.len.load(Ordering::Acquire) as usize
+        self.len.0.load(Ordering::Acquire) as usize
     }
 
     /// Whether no message is held.

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use rustler::sys::{
     c_int, c_uint, enif_alloc_env, enif_clear_env, enif_free_env, enif_get_tuple, enif_get_uint64,
-    enif_make_copy, enif_make_list_from_array, enif_make_tuple_from_array, enif_monotonic_time,
-    ErlNifEnv, ErlNifResourceType, ErlNifTerm, ErlNifTimeUnit,
+    enif_make_copy, enif_make_list_from_array, enif_make_tuple_from_array, ErlNifEnv,
+    ErlNifResourceType, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
 use sluice_core::buffer::{BufferError, Kind, Posted, Reason};
@@ -191,13 +191,24 @@ impl Backend for Envs {
     }
 }
 
-/// Nanoseconds on the VM's monotonic clock, shifted to be positive (it
-/// starts far below zero): one clock for every instance of this library,
-/// so arrival keys made before an upgrade compare with those made after.
+/// Nanoseconds on the system's monotonic clock (`CLOCK_MONOTONIC`): one
+/// clock for every instance of this library, so arrival keys made before an
+/// upgrade compare with those made after.
 fn now() -> u64 {
-    // SAFETY: reading the clock has no precondition.
-    let ns = unsafe { enif_monotonic_time(ErlNifTimeUnit::ERL_NIF_NSEC) };
-    (i128::from(ns) + (1 << 60)).clamp(0, i128::from(u64::MAX >> 2)) as u64
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
+    }
+    const CLOCK_MONOTONIC: c_int = 1;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid `struct timespec` (two 64-bit fields on the
+    // 64-bit Linux targets this library is built for).
+    unsafe { clock_gettime(CLOCK_MONOTONIC, &mut ts) };
+    (ts.sec as u64).wrapping_mul(1_000_000_000) + ts.nsec as u64
 }
 
 /// The box behind a handle `{sluice_box, Ref, Sized}` of the calling env.
