@@ -49,6 +49,7 @@
 
 -export([new/1, post/2, take/2, notify/1, active/1, active/3, resize/2, usage/1,
          info/1, give_away/3, close/1, child_spec/1, start_link/1, lookup/1, claim/1]).
+-export([adopt/5]).
 -export_type([box/0, type/0, options/0, filter/0, info/0]).
 
 -include("sluice_box.hrl").
@@ -69,9 +70,10 @@
                           | {drop, term()} | skip).
 %% Counters since creation; sojourn times (time from post to delivery) in
 %% microseconds.
--type info() :: #{type := type(), posted := non_neg_integer(),
+-type info() :: #{type := type() | buckets, posted := non_neg_integer(),
                   delivered := non_neg_integer(),
-                  dropped := #{overflow | resize | filter | closed => non_neg_integer()},
+                  dropped := #{overflow | resize | filter | closed | expired | early
+                               => non_neg_integer()},
                   size := non_neg_integer(), max := pos_integer(),
                   peak := non_neg_integer(), bytes := non_neg_integer(),
                   max_bytes := pos_integer() | infinity, owner := pid(),
@@ -86,12 +88,20 @@ new(Opts) ->
                heir := Heir, heir_data := HeirData}} ->
             Sized = MaxBytes =/= infinity,
             Bytes = case Sized of true -> MaxBytes; false -> 0 end,
-            Box = #sluice_box{ref = sluice_nif:box_new(Type, Max, Bytes, Owner), sized = Sized},
-            ok = sluice_box_warden:watch(Box, Owner, Heir, HeirData),
-            {ok, Box};
+            Ref = sluice_nif:box_new(Type, Max, Bytes, Owner),
+            {ok, adopt(Ref, Sized, Owner, Heir, HeirData)};
         {error, _} = Error ->
             Error
     end.
+
+%% @private
+%% @doc A handle for the buffer `Ref' made by the NIF library, watched like
+%% a box (`sluice_buckets' makes its buffers this way).
+-spec adopt(reference(), boolean(), pid(), pid() | none, term()) -> box().
+adopt(Ref, Sized, Owner, Heir, HeirData) ->
+    Box = #sluice_box{ref = Ref, sized = Sized},
+    ok = sluice_box_warden:watch(Box, Owner, Heir, HeirData),
+    Box.
 
 %% @doc Offers `Msg': `ok' (stored), `full' (a message was dropped to keep
 %% the bound: an old one, or this one for `keep_old'), `{error, closed}'.
@@ -141,11 +151,13 @@ usage(#sluice_box{} = Box) ->
 %% @doc Counters and sojourn-time percentiles (see {@link info()}).
 -spec info(box()) -> info().
 info(#sluice_box{} = Box) ->
-    {{Posted, Delivered, {Over, Resize, Filter, Closed}, Size, Max, Peak, {P50, P99, PMax}},
+    {{Posted, Delivered, {Over, Resize, Filter, Closed, Expired, Early}, Size, Max, Peak,
+      {P50, P99, PMax}},
      {Type, Bytes, MaxBytes, _Regions, Owner, IsClosed}} = sluice_nif:box_info(Box),
     Us = fun(Ns) -> erlang:convert_time_unit(Ns, nanosecond, microsecond) end,
     #{type => Type, posted => Posted, delivered => Delivered,
-      dropped => #{overflow => Over, resize => Resize, filter => Filter, closed => Closed},
+      dropped => #{overflow => Over, resize => Resize, filter => Filter, closed => Closed,
+                   expired => Expired, early => Early},
       size => Size, max => Max, peak => Peak, bytes => Bytes,
       max_bytes => case MaxBytes of 0 -> infinity; _ -> MaxBytes end,
       owner => Owner, closed => IsClosed,

@@ -9,12 +9,12 @@
 
 -on_load(init/0).
 
--export([box_new/4, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
+-export([buckets_new/8, buckets_set_time/2, box_new/4, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
          box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
          box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
          drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
 
--nifs([box_new/4, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
+-nifs([buckets_new/8, buckets_set_time/2, box_new/4, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
        box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
        box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
        drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
@@ -60,6 +60,14 @@ lib_info() -> erlang:nif_error(nif_not_loaded).
 
 -spec induce_panic() -> no_return().
 induce_panic() -> erlang:nif_error(nif_not_loaded).
+
+-spec buckets_new(pos_integer(), pos_integer(), non_neg_integer(), newest_first | oldest_first,
+                  lifo | fifo, drop_oldest | drop_new, boolean(), pid()) -> reference().
+buckets_new(_Max, _WidthMs, _MaxAgeMs, _Order, _Within, _WhenFull, _Manual, _Owner) ->
+    erlang:nif_error(nif_not_loaded).
+
+-spec buckets_set_time(sluice_box:box(), non_neg_integer()) -> ok.
+buckets_set_time(_Buckets, _Ms) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_new(queue | stack | keep_old, pos_integer(), non_neg_integer(), pid()) -> reference().
 box_new(_Type, _Max, _MaxBytes, _Owner) -> erlang:nif_error(nif_not_loaded).

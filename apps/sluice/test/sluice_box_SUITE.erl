@@ -408,7 +408,8 @@ concurrent_producers_reconcile(_Config) ->
     ?assertEqual(Posted, D + Overflow),
     %% every drop was reported once, to a take
     ?assertEqual(Overflow, Reported + RestDropped),
-    ?assertEqual(#{overflow => Overflow, resize => 0, filter => 0, closed => 0}, Dropped),
+    ?assertEqual(#{overflow => Overflow, resize => 0, filter => 0, closed => 0, expired => 0,
+                   early => 0}, Dropped),
     ?assert(RestCount =< 1000).
 
 produce(_Box, _P, N, N, Full) -> Full;

@@ -20,7 +20,7 @@
 %%     `{sluice_transfer, ...}' from hand-overs and owner deaths; the helper
 %%     got nothing it should not (an arming does not follow the box);
 %% B3. info/1: posted, delivered, dropped per reason (overflow, resize,
-%%     filter, closed), size, max, peak, owner, closed all equal the
+%%     filter, closed; never expired or early), size, max, peak, owner, closed all equal the
 %%     model's, posted = delivered + dropped + size, and usage/1 agrees;
 %% so the messages delivered, by take and by mail, are exactly the model's,
 %% in order, none lost or duplicated. After close/1 the held messages are
@@ -58,7 +58,7 @@
 -type type() :: sluice_box:type().
 -type owner() :: self | helper.
 -type arm() :: off | notify | active.
--type reason() :: overflow | resize | filter | closed.
+-type reason() :: overflow | resize | filter | closed | expired | early.
 -type filter_spec() :: {limit, 0..3} | odd | {limit_odd, 0..3}.
 -type model() :: #{type := type(), max := pos_integer(), heir := boolean(),
                    held := [integer()], next := pos_integer(),
@@ -206,7 +206,8 @@ feature(S, {call, _, F, _} = Call, _Result) ->
 -spec initial_state(type(), pos_integer(), boolean()) -> model().
 initial_state(Type, Max, Heir) ->
     #{type => Type, max => Max, heir => Heir, held => [], next => ?FIRST_MSG, posted => 0,
-      delivered => 0, dropped => #{overflow => 0, resize => 0, filter => 0, closed => 0},
+      delivered => 0, dropped => #{overflow => 0, resize => 0, filter => 0, closed => 0,
+                                   expired => 0, early => 0},
       unreported => 0, peak => 0, arm => off, owner => self, closed => false}.
 
 -spec command(model()) -> proper_types:type().

@@ -14,6 +14,8 @@
 //! A stack that drops its *bottom* keeps the newest messages, which is what a
 //! latency-bound consumer wants; pobox's stack replaces its top instead.
 
+use crate::chunks::Slot;
+
 /// The buffer's drop and delivery policy; see the module table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -36,10 +38,14 @@ pub enum Reason {
     Filter = 2,
     /// Still buffered when the buffer was closed.
     Closed = 3,
+    /// Too old: an expired bucket, or a message past its age limit.
+    Expired = 4,
+    /// Dropped early, before the buffer was full.
+    Early = 5,
 }
 
 /// Number of [`Reason`]s.
-pub const REASONS: usize = 4;
+pub const REASONS: usize = 6;
 
 /// What went wrong with a buffer operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,5 +87,20 @@ impl Stats {
     /// Dropped messages over all reasons.
     pub fn dropped_total(&self) -> u64 {
         self.dropped.iter().sum()
+    }
+}
+
+/// A message handed out by a take, valid until given back.
+#[derive(Debug, Clone, Copy)]
+pub struct Taken<I> {
+    pub(crate) slot: Slot<I>,
+    /// Where the slot's storage lives (a lane, a bucket).
+    pub(crate) home: u64,
+}
+
+impl<I: Copy> Taken<I> {
+    /// The stored message.
+    pub fn item(&self) -> I {
+        self.slot.item
     }
 }

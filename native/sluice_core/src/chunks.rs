@@ -247,6 +247,12 @@ impl<R> Chunks<R> {
         }
     }
 
+    /// Hands over every region (to be freed later); every slot becomes
+    /// invalid once they are.
+    pub fn into_regions(self) -> impl Iterator<Item = R> {
+        self.chunks.into_iter().flatten().map(|c| c.region)
+    }
+
     /// Frees every region; every slot becomes invalid.
     pub fn free_all<B: Backend<Region = R>>(&mut self, backend: &mut B) {
         for chunk in self.chunks.drain(..).flatten() {

@@ -4,9 +4,11 @@
 //! terms, calls into these types and encodes the answers. Time and randomness
 //! are passed in where a test needs to control them.
 
+pub mod buckets;
 pub mod buffer;
 pub mod chunks;
 pub mod drop;
 pub mod hist;
 pub mod mailbox;
 pub mod rng;
+pub mod store;

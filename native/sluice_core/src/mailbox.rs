@@ -79,7 +79,7 @@ use parking_lot::{Mutex, MutexGuard};
 #[cfg(not(loom))]
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-pub use crate::buffer::{BufferError, Kind, Posted, Reason, Stats, REASONS};
+pub use crate::buffer::{BufferError, Kind, Posted, Reason, Stats, Taken, REASONS};
 use crate::chunks::{Backend, Chunks, Slot};
 use crate::hist::Histogram;
 
@@ -103,20 +103,6 @@ pub struct Layout {
     pub slack: u64,
     /// Messages sharing one storage region.
     pub per_chunk: u32,
-}
-
-/// A message handed out by a take, valid until given back.
-#[derive(Debug, Clone, Copy)]
-pub struct Taken<I> {
-    slot: Slot<I>,
-    lane: usize,
-}
-
-impl<I: Copy> Taken<I> {
-    /// The stored message.
-    pub fn item(&self) -> I {
-        self.slot.item
-    }
 }
 
 /// A picture of the box for `info`.
@@ -669,7 +655,9 @@ impl<B: Backend> Mailbox<B> {
         if !release.is_empty() {
             held.ctl.in_flight = held.ctl.in_flight.saturating_sub(1);
             for t in release {
-                held.ctl.freed[t.lane].push(t.slot);
+                if let Some(freed) = held.ctl.freed.get_mut(t.home as usize) {
+                    freed.push(t.slot);
+                }
             }
             held.flush(backend);
         }
@@ -689,7 +677,7 @@ impl<B: Backend> Mailbox<B> {
                 .record(now.saturating_sub(entry.key.saturating_sub(KEY_BASE)));
             out.push(Taken {
                 slot: entry.slot,
-                lane,
+                home: lane as u64,
             });
         }
         let got = out.len() as u64;

@@ -22,9 +22,11 @@ use rustler::sys::{
     ErlNifResourceType, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
+use sluice_core::buckets::{Buckets, Config, Order, WhenFull, Within};
 use sluice_core::buffer::{BufferError, Kind, Posted, Reason};
 use sluice_core::chunks::Backend;
 use sluice_core::mailbox::{Arm, Layout, Mailbox, Taken};
+use sluice_core::store::Store;
 
 use crate::atoms;
 use crate::raw::{raw_nif, Fail, RawResult};
@@ -55,7 +57,7 @@ pub const BUILD: u64 = fnv1a(concat!(
     env!("CARGO_PKG_VERSION"),
     "/",
     env!("SLUICE_RUSTC_VERSION"),
-    "/box.v3"
+    "/box.v4"
 ));
 
 const fn fnv1a(s: &str) -> u64 {
@@ -83,7 +85,7 @@ pub struct SluiceBox {
 }
 
 struct State {
-    mailbox: Mailbox<Envs>,
+    store: Store<Envs>,
     owner: Mutex<LocalPid>,
     /// The owner's pid term, read without locking by a take.
     owner_word: AtomicU64,
@@ -92,7 +94,7 @@ struct State {
 impl Drop for State {
     fn drop(&mut self) {
         // Nothing can be taking: a take holds a reference to the box.
-        self.mailbox.dispose(&mut Envs);
+        self.store.dispose(&mut Envs);
     }
 }
 
@@ -107,8 +109,8 @@ unsafe impl NifResource for SluiceBox {
 }
 
 impl SluiceBox {
-    fn mailbox(&self) -> &Mailbox<Envs> {
-        &self.state.mailbox
+    fn store(&self) -> &Store<Envs> {
+        &self.state.store
     }
 
     fn owner(&self) -> LocalPid {
@@ -269,9 +271,7 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64) -> RawResult {
     let lifetime = ();
     // SAFETY: `env` is this call's env, valid while `lifetime` lives.
     let env = unsafe { Env::new(&lifetime, env) };
-    let outcome = sbox
-        .mailbox()
-        .post(&mut Envs, lane(), args[1], bytes, now());
+    let outcome = sbox.store().post(&mut Envs, lane(), args[1], bytes, now());
     let (posted, wake) = match outcome {
         Ok(done) => done,
         Err(err) => {
@@ -318,7 +318,7 @@ fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize) -> Batch<'a> {
     loop {
         let stride = (max - msgs.len()).min(TAKE_STRIDE);
         // One lock per stride: give back the previous stride, take this one.
-        let (taken, fresh) = sbox.mailbox().take(&mut Envs, &copied, stride, stamp);
+        let (taken, fresh) = sbox.store().take(&mut Envs, &copied, stride, stamp);
         dropped += fresh;
         for t in &taken {
             // SAFETY: `raw` is this call's env; the message's storage is
@@ -332,7 +332,7 @@ fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize) -> Batch<'a> {
         }
     }
     if !copied.is_empty() {
-        let _ = sbox.mailbox().take(&mut Envs, &copied, 0, stamp);
+        let _ = sbox.store().take(&mut Envs, &copied, 0, stamp);
     }
     let count = msgs.len();
     // SAFETY: every element is a term of `raw`; `count` fits (at most TAKE_CAP).
@@ -367,14 +367,14 @@ fn mail_term<'a>(env: Env<'a>, handle: Term<'a>, batch: Batch<'a>) -> Term<'a> {
 }
 
 /// The box when it is open and the caller owns it.
-fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<&'b Mailbox<Envs>, Atom> {
-    if sbox.mailbox().is_closed() {
+fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<&'b Store<Envs>, Atom> {
+    if sbox.store().is_closed() {
         return Err(atoms::closed());
     }
     if !sbox.owned_by(env, &env.pid()) {
         return Err(atoms::not_owner());
     }
-    Ok(sbox.mailbox())
+    Ok(sbox.store())
 }
 
 /// A new box; `max_bytes` 0 means no byte budget.
@@ -398,18 +398,91 @@ fn box_new(
     let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
     let max_bytes = (max_bytes > 0).then_some(max_bytes);
     let mailbox = Mailbox::new(kind, max, max_bytes, LAYOUT).map_err(|_| Error::BadArg)?;
+    Ok(make(env, Store::Box(mailbox), owner))
+}
+
+fn make(env: Env<'_>, store: Store<Envs>, owner: LocalPid) -> Term<'_> {
     let state = Box::new(State {
-        mailbox,
+        store,
         owner: Mutex::new(owner),
         owner_word: AtomicU64::new(pid_word(env, &owner)),
     });
-    Ok(resource::make(
+    resource::make(
         env,
         SluiceBox {
             build: BUILD,
             state,
         },
-    ))
+    )
+}
+
+/// Nanoseconds in a millisecond: bucket options and the manual clock are in ms.
+const MS: u64 = 1_000_000;
+
+/// A new buffer of time buckets: `max_age` 0 means none; a manual clock
+/// starts at 0 and moves with `buckets_set_time/2` only.
+#[rustler::nif]
+#[allow(clippy::too_many_arguments)]
+fn buckets_new(
+    env: Env<'_>,
+    max: u64,
+    width_ms: u64,
+    max_age_ms: u64,
+    order: Atom,
+    within: Atom,
+    when_full: Atom,
+    manual: bool,
+    owner: LocalPid,
+) -> NifResult<Term<'_>> {
+    let pick = |a: Atom, yes: Atom, no: Atom| {
+        if a == yes {
+            Ok(true)
+        } else if a == no {
+            Ok(false)
+        } else {
+            Err(Error::BadArg)
+        }
+    };
+    let newest = pick(order, atoms::newest_first(), atoms::oldest_first())?;
+    let lifo = pick(within, atoms::lifo(), atoms::fifo())?;
+    let oldest = pick(when_full, atoms::drop_oldest(), atoms::drop_new())?;
+    if width_ms == 0 || width_ms > u64::MAX / MS || max_age_ms > u64::MAX / MS {
+        return Err(Error::BadArg);
+    }
+    let cfg = Config {
+        width: width_ms * MS,
+        max_age: (max_age_ms > 0).then_some(max_age_ms * MS),
+        order: if newest {
+            Order::NewestFirst
+        } else {
+            Order::OldestFirst
+        },
+        within: if lifo { Within::Lifo } else { Within::Fifo },
+        when_full: if oldest {
+            WhenFull::DropOldest
+        } else {
+            WhenFull::DropNew
+        },
+        manual_clock: manual,
+        per_chunk: LAYOUT.per_chunk,
+    };
+    let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
+    let buckets = Buckets::new(cfg, max).map_err(|_| Error::BadArg)?;
+    Ok(make(env, Store::Buckets(buckets), owner))
+}
+
+/// Sets the manual clock of a buffer of buckets, in ms (time never goes
+/// back); `badarg` for a box.
+#[rustler::nif]
+fn buckets_set_time<'a>(env: Env<'a>, handle_term: Term<'a>, ms: u64) -> NifResult<Term<'a>> {
+    let sbox = handle(env, handle_term)?;
+    match sbox.store() {
+        Store::Buckets(b) => {
+            b.set_time(ms.saturating_mul(MS));
+            Ok(atoms::ok().encode(env))
+        }
+        Store::Box(_) => Err(Error::BadArg),
+    }
 }
 
 /// `{Msgs, Count, Dropped}`: up to `n` messages (at most [`TAKE_CAP`]), for the owner.
@@ -503,7 +576,7 @@ fn box_filtered<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Te
 fn box_resize<'a>(env: Env<'a>, handle_term: Term<'a>, max: u64) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
     let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
-    match sbox.mailbox().resize(&mut Envs, max) {
+    match sbox.store().resize(&mut Envs, max) {
         Ok(()) => Ok(atoms::ok().encode(env)),
         Err(err) => Ok(error(env, closed_or_badarg(err)?)),
     }
@@ -513,7 +586,7 @@ fn box_resize<'a>(env: Env<'a>, handle_term: Term<'a>, max: u64) -> NifResult<Te
 #[rustler::nif]
 fn box_usage<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
-    let mailbox = sbox.mailbox();
+    let mailbox = sbox.store();
     Ok((mailbox.len(), mailbox.max()).encode(env))
 }
 
@@ -523,7 +596,7 @@ fn box_usage<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
 #[rustler::nif]
 fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
-    let m = sbox.mailbox();
+    let m = sbox.store();
     let snap = m.snapshot();
     let s = &snap.stats;
     let d = |r: Reason| s.dropped[r as usize];
@@ -532,6 +605,8 @@ fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
         d(Reason::Resize),
         d(Reason::Filter),
         d(Reason::Closed),
+        d(Reason::Expired),
+        d(Reason::Early),
     );
     let h = &snap.sojourn;
     let sojourn = (h.percentile(50.0), h.percentile(99.0), h.max());
@@ -544,10 +619,13 @@ fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
         s.peak,
         sojourn,
     );
-    let kind = match m.kind() {
-        Kind::Queue => atoms::queue(),
-        Kind::Stack => atoms::stack(),
-        Kind::KeepOld => atoms::keep_old(),
+    let kind = match m {
+        Store::Box(b) => match b.kind() {
+            Kind::Queue => atoms::queue(),
+            Kind::Stack => atoms::stack(),
+            Kind::KeepOld => atoms::keep_old(),
+        },
+        Store::Buckets(_) => atoms::buckets(),
     };
     let more = (
         kind,
@@ -566,7 +644,7 @@ fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
 fn box_set_owner<'a>(env: Env<'a>, handle_term: Term<'a>, owner: LocalPid) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
     sbox.set_owner(env, owner);
-    sbox.mailbox().disarm();
+    sbox.store().disarm();
     Ok(atoms::ok().encode(env))
 }
 
@@ -575,6 +653,6 @@ fn box_set_owner<'a>(env: Env<'a>, handle_term: Term<'a>, owner: LocalPid) -> Ni
 #[rustler::nif(schedule = "DirtyCpu")]
 fn box_close<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
-    sbox.mailbox().close(&mut Envs);
+    sbox.store().close(&mut Envs);
     Ok(atoms::ok().encode(env))
 }

@@ -1,0 +1,149 @@
+%% @doc Time-bucketed buffers (Erlang in Anger, 3.3.4): messages are kept in
+%% buckets of `width' milliseconds of arrival time, and a bucket whose newest
+%% message is older than `max_age' is dropped whole, counted as `expired',
+%% without looking at its messages one by one.
+%%
+%% A buffer of buckets is used exactly like a {@link sluice_box}: the same
+%% handle type, owner, heir, delivery (`take', `notify', `active' with
+%% pobox's message shapes) and `info'; this module only makes one and
+%% posts into it, and forwards the rest to `sluice_box', so an owner can
+%% swap one for the other.
+%%
+%% == Options ==
+%% <ul>
+%% <li>`max' (mandatory): most messages held. A post into a full buffer
+%%     drops the oldest message held (`when_full => drop_oldest', the
+%%     default) or the new one (`drop_new'), counted as `overflow'.</li>
+%% <li>`width' (mandatory): milliseconds of arrival time per bucket.</li>
+%% <li>`max_age' (default `infinity'): milliseconds after which a bucket
+%%     with no newer message is dropped whole.</li>
+%% <li>`order' (default `newest_first'): deliver the newest bucket first, as
+%%     the book suggests for consumers that want fresh data, or
+%%     `oldest_first'.</li>
+%% <li>`within' (default `lifo'): inside a bucket, newest first (a stack per
+%%     slice of time) or `fifo'.</li>
+%% <li>`owner', `heir', `heir_data': as for `sluice_box'.</li>
+%% <li>`clock' (default `system'): `manual' makes the buffer ignore the
+%%     system clock; its time (ms, starting at 0) moves only by
+%%     {@link set_time/2}. For tests and simulations.</li>
+%% </ul>
+%%
+%% == Cost ==
+%% Expiry runs on the path of a post or a take, before anything else, and
+%% costs O(1) per expired bucket: the expired buckets are the oldest ones,
+%% each removed whole. Their storage is freed a few regions per later call
+%% (and at close), never in one long call. There is no timer: a buffer
+%% nobody posts into or takes from keeps its expired buckets (counted in
+%% `size') until the next call.
+-module(sluice_buckets).
+
+-export([new/1, post/2, set_time/2, take/2, notify/1, active/1, active/3, resize/2,
+         usage/1, info/1, give_away/3, close/1]).
+-export_type([buckets/0, options/0]).
+
+-include("sluice_error.hrl").
+
+-type buckets() :: sluice_box:box().
+-type options() :: #{max := pos_integer(), width := pos_integer(),
+                     max_age => pos_integer() | infinity,
+                     order => newest_first | oldest_first, within => lifo | fifo,
+                     when_full => drop_oldest | drop_new, owner => pid(),
+                     heir => pid() | none, heir_data => term(), clock => system | manual}.
+
+-define(DEFAULTS, #{max_age => infinity, order => newest_first, within => lifo,
+                    when_full => drop_oldest, heir => none, heir_data => undefined,
+                    clock => system}).
+
+%% @doc Creates a buffer of buckets (see the module documentation).
+-spec new(options()) -> {ok, buckets()} | {error, {bad_option, term()}}.
+new(#{max := _, width := _} = Opts) ->
+    Full = maps:merge(?DEFAULTS#{owner => self()}, Opts),
+    case [K || {K, V} <- maps:to_list(Full), not valid(K, V)] of
+        [] ->
+            #{max := Max, width := Width, max_age := MaxAge, order := Order,
+              within := Within, when_full := WhenFull, owner := Owner, heir := Heir,
+              heir_data := HeirData, clock := Clock} = Full,
+            Age = case MaxAge of infinity -> 0; _ -> MaxAge end,
+            Ref = sluice_nif:buckets_new(Max, Width, Age, Order, Within, WhenFull,
+                                         Clock =:= manual, Owner),
+            {ok, sluice_box:adopt(Ref, false, Owner, Heir, HeirData)};
+        [Bad | _] ->
+            {error, {bad_option, Bad}}
+    end;
+new(#{max := _}) ->
+    {error, {bad_option, width}};
+new(_) ->
+    {error, {bad_option, max}}.
+
+-spec valid(term(), term()) -> boolean().
+valid(max, V) -> is_integer(V) andalso V > 0;
+valid(width, V) -> is_integer(V) andalso V > 0 andalso V < 1 bsl 40;
+valid(max_age, V) -> V =:= infinity orelse (is_integer(V) andalso V > 0 andalso V < 1 bsl 40);
+valid(order, V) -> V =:= newest_first orelse V =:= oldest_first;
+valid(within, V) -> V =:= lifo orelse V =:= fifo;
+valid(when_full, V) -> V =:= drop_oldest orelse V =:= drop_new;
+valid(owner, V) -> is_pid(V) andalso node(V) =:= node();
+valid(heir, V) -> V =:= none orelse (is_pid(V) andalso node(V) =:= node());
+valid(heir_data, _) -> true;
+valid(clock, V) -> V =:= system orelse V =:= manual;
+valid(_, _) -> false.
+
+%% @doc Offers `Msg': `ok' (stored), `full' (a message was dropped to keep
+%% the bound), `{error, closed}'. Expired buckets go first.
+-spec post(buckets(), term()) -> ok | full | {error, closed}.
+post(Buckets, Msg) ->
+    sluice_nif:box_post(Buckets, Msg).
+
+%% @doc Moves a manual clock to `Ms' milliseconds (never back); `badarg'
+%% for a buffer on the system clock or a box.
+-spec set_time(buckets(), non_neg_integer()) -> ok.
+set_time(Buckets, Ms) when is_integer(Ms), Ms >= 0 ->
+    sluice_nif:buckets_set_time(Buckets, Ms);
+set_time(Buckets, Ms) ->
+    ?BADARG([Buckets, Ms], 2, "must be a non-negative integer").
+
+%% @doc As {@link sluice_box:take/2}.
+-spec take(buckets(), pos_integer()) ->
+    {[term()], non_neg_integer(), non_neg_integer()} | {error, not_owner | closed}.
+take(Buckets, N) ->
+    sluice_box:take(Buckets, N).
+
+%% @doc As {@link sluice_box:notify/1}.
+-spec notify(buckets()) -> ok | {error, not_owner | closed}.
+notify(Buckets) ->
+    sluice_box:notify(Buckets).
+
+%% @doc As {@link sluice_box:active/1}.
+-spec active(buckets()) -> ok | {error, not_owner | closed}.
+active(Buckets) ->
+    sluice_box:active(Buckets).
+
+%% @doc As {@link sluice_box:active/3}.
+-spec active(buckets(), sluice_box:filter(), term()) -> ok | {error, not_owner | closed}.
+active(Buckets, Filter, FilterState) ->
+    sluice_box:active(Buckets, Filter, FilterState).
+
+%% @doc As {@link sluice_box:resize/2}.
+-spec resize(buckets(), pos_integer()) -> ok | {error, closed}.
+resize(Buckets, Max) ->
+    sluice_box:resize(Buckets, Max).
+
+%% @doc As {@link sluice_box:usage/1}.
+-spec usage(buckets()) -> {non_neg_integer(), pos_integer()}.
+usage(Buckets) ->
+    sluice_box:usage(Buckets).
+
+%% @doc As {@link sluice_box:info/1}; `type' is `buckets'.
+-spec info(buckets()) -> sluice_box:info().
+info(Buckets) ->
+    sluice_box:info(Buckets).
+
+%% @doc As {@link sluice_box:give_away/3}.
+-spec give_away(buckets(), pid(), term()) -> ok | {error, not_owner | closed}.
+give_away(Buckets, NewOwner, Data) ->
+    sluice_box:give_away(Buckets, NewOwner, Data).
+
+%% @doc As {@link sluice_box:close/1}.
+-spec close(buckets()) -> ok | {error, not_owner}.
+close(Buckets) ->
+    sluice_box:close(Buckets).

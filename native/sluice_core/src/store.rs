@@ -1,0 +1,158 @@
+//! One interface over the two buffers an owner can hold behind the same
+//! handle and delivery model: a box of lanes ([`Mailbox`]) or a buffer of
+//! time buckets ([`Buckets`]).
+
+use crate::buckets::Buckets;
+use crate::buffer::{BufferError, Posted, Taken};
+use crate::chunks::Backend;
+use crate::mailbox::{Arm, Mailbox, Snapshot};
+
+/// A box or a buffer of buckets. (The variants differ in size; a store
+/// lives on the heap once per handle, so the difference costs nothing.)
+#[allow(clippy::large_enum_variant)]
+pub enum Store<B: Backend> {
+    /// A box with pobox's policies.
+    Box(Mailbox<B>),
+    /// A buffer of time buckets.
+    Buckets(Buckets<B>),
+}
+
+impl<B: Backend> Store<B> {
+    /// Offers `item` (see [`Mailbox::post`]; a buffer of buckets has one
+    /// lane and no byte budget).
+    pub fn post(
+        &self,
+        backend: &mut B,
+        lane: usize,
+        item: B::Item,
+        bytes: u64,
+        now: u64,
+    ) -> Result<(Posted, Arm), BufferError> {
+        match self {
+            Store::Box(m) => m.post(backend, lane, item, bytes, now),
+            Store::Buckets(b) => b.post(backend, item, now),
+        }
+    }
+
+    /// Gives back the previous take's messages and hands out at most `n`.
+    pub fn take(
+        &self,
+        backend: &mut B,
+        release: &[Taken<B::Item>],
+        n: usize,
+        now: u64,
+    ) -> (Vec<Taken<B::Item>>, u64) {
+        match self {
+            Store::Box(m) => m.take(backend, release, n, now),
+            Store::Buckets(b) => b.take(backend, release, n, now),
+        }
+    }
+
+    /// Puts back messages taken but not consumed, with their sizes.
+    pub fn restore(
+        &self,
+        backend: &mut B,
+        items: Vec<(B::Item, u64)>,
+        now: u64,
+    ) -> Result<(), BufferError> {
+        match self {
+            Store::Box(m) => m.restore(backend, items, now),
+            Store::Buckets(b) => {
+                b.restore(backend, items.into_iter().map(|(i, _)| i).collect(), now)
+            }
+        }
+    }
+
+    /// Counts `n` delivered messages as dropped by the owner's filter.
+    pub fn filtered(&self, n: u64) -> Result<(), BufferError> {
+        match self {
+            Store::Box(m) => m.filtered(n),
+            Store::Buckets(b) => b.filtered(n),
+        }
+    }
+
+    /// Changes the bound.
+    pub fn resize(&self, backend: &mut B, max: usize) -> Result<(), BufferError> {
+        match self {
+            Store::Box(m) => m.resize(backend, max),
+            Store::Buckets(b) => b.resize(backend, max),
+        }
+    }
+
+    /// Closes it.
+    pub fn close(&self, backend: &mut B) {
+        match self {
+            Store::Box(m) => m.close(backend),
+            Store::Buckets(b) => b.close(backend),
+        }
+    }
+
+    /// Frees all storage now.
+    pub fn dispose(&mut self, backend: &mut B) {
+        match self {
+            Store::Box(m) => m.dispose(backend),
+            Store::Buckets(b) => b.dispose(backend),
+        }
+    }
+
+    /// Arms it; `false` when it holds data already.
+    pub fn arm(&self, mode: Arm) -> bool {
+        match self {
+            Store::Box(m) => m.arm(mode),
+            Store::Buckets(b) => b.arm(mode),
+        }
+    }
+
+    /// Disarms it.
+    pub fn disarm(&self) {
+        match self {
+            Store::Box(m) => m.disarm(),
+            Store::Buckets(b) => b.disarm(),
+        }
+    }
+
+    /// Messages held.
+    pub fn len(&self) -> usize {
+        match self {
+            Store::Box(m) => m.len(),
+            Store::Buckets(b) => b.len() as usize,
+        }
+    }
+
+    /// Whether no message is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bound.
+    pub fn max(&self) -> usize {
+        match self {
+            Store::Box(m) => m.max(),
+            Store::Buckets(b) => b.max() as usize,
+        }
+    }
+
+    /// The byte budget, if any.
+    pub fn max_bytes(&self) -> Option<u64> {
+        match self {
+            Store::Box(m) => m.max_bytes(),
+            Store::Buckets(_) => None,
+        }
+    }
+
+    /// Whether it was closed.
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Store::Box(m) => m.is_closed(),
+            Store::Buckets(b) => b.is_closed(),
+        }
+    }
+
+    /// Counters, size and storage.
+    pub fn snapshot(&self) -> Snapshot {
+        match self {
+            Store::Box(m) => m.snapshot(),
+            Store::Buckets(b) => b.snapshot(),
+        }
+    }
+}
