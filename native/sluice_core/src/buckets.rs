@@ -19,10 +19,10 @@
 //! Each bucket stores its messages in [`Chunks`] of its own. Expiry happens
 //! on the caller's path of a post or a take, before anything else: the
 //! expired buckets are a prefix of the slices (a bucket's newest message is
-//! older than the next bucket's), each removed in O(1), its storage regions
-//! queued for freeing. Queued regions are freed a few per call
-//! ([`REAP_STEP`]) once no take is in flight, so no call frees a large
-//! bucket in one go; [`Buckets::close`] and [`Buckets::dispose`] free the
+//! older than the next bucket's), each removed in O(1) and queued for
+//! freeing. Queued buckets are freed a few pieces (their index, a storage
+//! region) per call ([`REAP_STEP`]) once no take is in flight, so no call
+//! frees a large bucket in one go; [`Buckets::close`] and [`Buckets::dispose`] free the
 //! rest. A bucket emptied by takes and drops goes the same way.
 //!
 //! # Clock
@@ -50,7 +50,7 @@ use crate::chunks::{Backend, Chunks, Slot};
 use crate::hist::Histogram;
 use crate::mailbox::{Arm, Snapshot};
 
-/// Storage regions freed per call from those of removed buckets.
+/// Pieces of removed buckets freed per call.
 pub const REAP_STEP: usize = 8;
 
 /// Which bucket is delivered first.
@@ -121,8 +121,8 @@ struct Inner<B: Backend> {
     /// Oldest slice first; slices and ids strictly increase.
     buckets: VecDeque<Bucket<B>>,
     next_id: u64,
-    /// Regions of removed buckets, to be freed.
-    reap: Vec<B::Region>,
+    /// Removed buckets whose storage is still to be freed.
+    reap: Vec<Bucket<B>>,
     in_flight: u32,
     posted: u64,
     delivered: u64,
@@ -152,21 +152,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<B: Backend> Inner<B> {
-    /// Removes bucket `i`, queueing its storage for freeing.
+    /// Removes bucket `i` (in O(1)), queueing it for freeing.
     fn remove_bucket(&mut self, i: usize) {
         if let Some(bucket) = self.buckets.remove(i) {
-            self.reap.extend(bucket.chunks.into_regions());
+            self.reap.push(bucket);
         }
     }
 
-    /// Frees up to `step` queued regions, unless a take is in flight.
+    /// Frees up to `step` pieces (a bucket's index, a storage region) of
+    /// removed buckets, unless a take is in flight.
     fn reap(&mut self, backend: &mut B, step: usize) {
         if self.in_flight > 0 {
             return;
         }
-        let keep = self.reap.len().saturating_sub(step);
-        for region in self.reap.drain(keep..) {
-            backend.free(region);
+        let mut budget = step;
+        while budget > 0 {
+            let Some(bucket) = self.reap.last_mut() else {
+                return;
+            };
+            budget -= 1;
+            if bucket.items.capacity() > 0 {
+                bucket.items = VecDeque::new();
+            } else if let Some(region) = bucket.chunks.pop_region() {
+                backend.free(region);
+            } else {
+                self.reap.pop();
+            }
         }
     }
 
@@ -381,8 +392,12 @@ impl<B: Backend> Buckets<B> {
                 }
             }
         }
+        if self.is_closed() {
+            inner.reap(backend, usize::MAX);
+            return (Vec::new(), 0);
+        }
         inner.reap(backend, REAP_STEP);
-        if n == 0 || self.is_closed() {
+        if n == 0 {
             return (Vec::new(), 0);
         }
         self.expire(&mut inner, now);
@@ -598,11 +613,8 @@ impl<B: Backend> Buckets<B> {
     /// Counters, size and storage.
     pub fn snapshot(&self) -> Snapshot {
         let inner = lock(&self.inner);
-        let regions = inner
-            .buckets
-            .iter()
-            .map(|b| b.chunks.regions())
-            .sum::<usize>();
+        let buckets = inner.buckets.iter().chain(&inner.reap);
+        let regions = buckets.map(|b| b.chunks.regions()).sum::<usize>();
         Snapshot {
             stats: Stats {
                 posted: inner.posted,
@@ -613,7 +625,7 @@ impl<B: Backend> Buckets<B> {
             len: self.len() as usize,
             max: self.max() as usize,
             bytes: 0,
-            regions: regions + inner.reap.len(),
+            regions,
             sojourn: inner.sojourn.clone(),
         }
     }

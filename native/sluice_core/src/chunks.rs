@@ -247,10 +247,15 @@ impl<R> Chunks<R> {
         }
     }
 
-    /// Hands over every region (to be freed later); every slot becomes
-    /// invalid once they are.
-    pub fn into_regions(self) -> impl Iterator<Item = R> {
-        self.chunks.into_iter().flatten().map(|c| c.region)
+    /// Removes one region (the newest) and hands it over, to be freed: its
+    /// slots become invalid once it is.
+    pub fn pop_region(&mut self) -> Option<R> {
+        while let Some(chunk) = self.chunks.pop_back() {
+            if let Some(chunk) = chunk {
+                return Some(chunk.region);
+            }
+        }
+        None
     }
 
     /// Frees every region; every slot becomes invalid.
