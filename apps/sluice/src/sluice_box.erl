@@ -36,6 +36,28 @@
 %% {@link resize/2} and {@link close/1}, which may free a whole box, run on
 %% a dirty scheduler.
 %%
+%% == Age and early drop ==
+%% Options beyond the bound, all off by default:
+%% <ul>
+%% <li>`max_age' (ms): a message older than this when its turn to be
+%%     delivered comes is dropped instead, counted as `expired'.</li>
+%% <li>`codel': a sojourn-time controller in the CoDel style. While the time
+%%     messages spend in the box stays above `target' ms for longer than
+%%     `interval' ms, the message at the head is dropped at delivery
+%%     (counted as `expired'), at a rate rising as `interval/sqrt(count)',
+%%     until a message comes out below `target'. It fights standing queues,
+%%     not bursts: a burst drained within `interval' loses nothing. It
+%%     needs an owner that keeps taking, and suits `queue' and `keep_old'
+%%     (a `stack' delivers its freshest messages first).</li>
+%% <li>`red_min', `red_max', `red_prob': random early drop. A post finding
+%%     between `red_min' and `red_max' messages held is refused with a
+%%     probability rising linearly from 0 to `red_prob' (`red_prob' from
+%%     `red_max' on), counted as `early', answered `full' and not copied:
+%%     producers feel the pressure before the box is full.</li>
+%% </ul>
+%% The drops of every reason but `filter' and `closed' are reported with
+%% the next delivery (the `Dropped' of a take or mail).
+%%
 %% == Ownership ==
 %% Only the owner takes, arms ({@link notify/1}, `active'), hands over
 %% ({@link give_away/3}) and {@link close/1}s the box; other callers get
@@ -48,7 +70,8 @@
 -module(sluice_box).
 
 -export([new/1, post/2, take/2, notify/1, active/1, active/3, resize/2, usage/1,
-         info/1, give_away/3, close/1, child_spec/1, start_link/1, lookup/1, claim/1]).
+         info/1, give_away/3, close/1, child_spec/1, start_link/1, lookup/1, claim/1,
+         set_time/2]).
 -export([adopt/5]).
 -export_type([box/0, type/0, options/0, filter/0, info/0]).
 
@@ -62,9 +85,18 @@
 %% (default `undefined'); `max_bytes' (default `infinity'): most bytes held,
 %% counted as the messages' `erlang:external_size/1'; `name' (for
 %% {@link start_link/1} only): the name to {@link lookup/1} the box by.
+%% Drop policies besides the bound (see "Age and early drop" above):
+%% `max_age' (ms, default `infinity'), `codel' (`#{target => Ms, interval
+%% => Ms}', defaults 5 and 100, or `none', the default), `red_min',
+%% `red_max' (messages held) and `red_prob' (0.0 to 1.0, default 0.0: off);
+%% `clock' (`system', the default, or `manual': see {@link set_time/2}).
 -type options() :: #{max := pos_integer(), type => type(), owner => pid(),
                      heir => pid() | none, heir_data => term(),
-                     max_bytes => pos_integer() | infinity, name => term()}.
+                     max_bytes => pos_integer() | infinity, name => term(),
+                     max_age => pos_integer() | infinity,
+                     codel => none | #{target => pos_integer(), interval => pos_integer()},
+                     red_min => non_neg_integer(), red_max => non_neg_integer(),
+                     red_prob => float(), clock => system | manual}.
 -type filter() :: fun((Msg :: term(), State :: term()) ->
                           {{ok, term()}, term()} | {{drop, term()}, term()}
                           | {drop, term()} | skip).
@@ -85,14 +117,36 @@
 new(Opts) ->
     case sluice_box_warden:validate(Opts) of
         {ok, #{type := Type, max := Max, max_bytes := MaxBytes, owner := Owner,
-               heir := Heir, heir_data := HeirData}} ->
+               heir := Heir, heir_data := HeirData} = Full} ->
             Sized = MaxBytes =/= infinity,
             Bytes = case Sized of true -> MaxBytes; false -> 0 end,
-            Ref = sluice_nif:box_new(Type, Max, Bytes, Owner),
+            Ref = sluice_nif:box_new(Type, Max, Bytes, Owner, policies(Full)),
             {ok, adopt(Ref, Sized, Owner, Heir, HeirData)};
         {error, _} = Error ->
             Error
     end.
+
+%% The NIF's policy tuple (see sluice_nif:box_new/5).
+-spec policies(map()) -> {non_neg_integer(), non_neg_integer(), non_neg_integer(),
+                          non_neg_integer(), non_neg_integer(), float(), boolean()}.
+policies(#{max_age := MaxAge, codel := Codel, red_min := RedMin, red_max := RedMax,
+           red_prob := RedProb, clock := Clock}) ->
+    Age = case MaxAge of infinity -> 0; _ -> MaxAge end,
+    {Target, Interval} = case Codel of
+                             none -> {0, 0};
+                             #{} -> {maps:get(target, Codel, 5), maps:get(interval, Codel, 100)}
+                         end,
+    {Age, Target, Interval, RedMin, RedMax, float(RedProb), Clock =:= manual}.
+
+%% @doc Moves the clock of a box made with `clock => manual' to `Ms'
+%% milliseconds (it starts at 0 and never goes back; a box on the system
+%% clock ignores this). For tests and simulations of `max_age', `codel'
+%% and the sojourn times in {@link info/1}.
+-spec set_time(box(), non_neg_integer()) -> ok.
+set_time(#sluice_box{} = Box, Ms) when is_integer(Ms), Ms >= 0 ->
+    sluice_nif:box_set_time(Box, Ms);
+set_time(Box, Ms) ->
+    ?BADARG([Box, Ms], 2, "must be a non-negative integer").
 
 %% @private
 %% @doc A handle for the buffer `Ref' made by the NIF library, watched like

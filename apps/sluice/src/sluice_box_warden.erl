@@ -24,7 +24,9 @@
                 monitors = #{} :: #{reference() => sluice_box:box()}}).
 
 -define(DEFAULTS, #{type => queue, owner => undefined, heir => none,
-                    heir_data => undefined, max_bytes => infinity}).
+                    heir_data => undefined, max_bytes => infinity, max_age => infinity,
+                    codel => none, red_min => 0, red_max => 0, red_prob => 0.0,
+                    clock => system}).
 
 %%% API
 
@@ -38,6 +40,7 @@ start_link() ->
 validate(#{max := _} = Opts) ->
     Full = maps:merge(?DEFAULTS#{owner => self()}, maps:remove(name, Opts)),
     case [K || {K, V} <- maps:to_list(Full), not valid(K, V)] of
+        [] when map_get(red_min, Full) > map_get(red_max, Full) -> {error, {bad_option, red_max}};
         [] -> {ok, Full};
         [Bad | _] -> {error, {bad_option, Bad}}
     end;
@@ -51,7 +54,19 @@ valid(owner, V) -> is_pid(V) andalso node(V) =:= node();
 valid(heir, V) -> V =:= none orelse (is_pid(V) andalso node(V) =:= node());
 valid(heir_data, _) -> true;
 valid(max_bytes, V) -> V =:= infinity orelse (is_integer(V) andalso V > 0);
+valid(max_age, V) -> V =:= infinity orelse ms(V);
+valid(codel, none) -> true;
+valid(codel, #{} = V) -> maps:size(maps:without([target, interval], V)) =:= 0
+                             andalso lists:all(fun ms/1, maps:values(V));
+valid(red_min, V) -> is_integer(V) andalso V >= 0;
+valid(red_max, V) -> is_integer(V) andalso V >= 0;
+valid(red_prob, V) -> is_number(V) andalso V >= 0 andalso V =< 1;
+valid(clock, V) -> V =:= system orelse V =:= manual;
 valid(_, _) -> false.
+
+%% A positive number of milliseconds the NIF can hold in nanoseconds.
+-spec ms(term()) -> boolean().
+ms(V) -> is_integer(V) andalso V > 0 andalso V < 1 bsl 40.
 
 %% @doc Starts watching the owner of a new box.
 -spec watch(sluice_box:box(), pid(), pid() | none, term()) -> ok.

@@ -41,8 +41,6 @@
          usage/1, info/1, give_away/3, close/1]).
 -export_type([buckets/0, options/0]).
 
--include("sluice_error.hrl").
-
 -type buckets() :: sluice_box:box().
 -type options() :: #{max := pos_integer(), width := pos_integer(),
                      max_age => pos_integer() | infinity,
@@ -94,13 +92,10 @@ valid(_, _) -> false.
 post(Buckets, Msg) ->
     sluice_nif:box_post(Buckets, Msg).
 
-%% @doc Moves a manual clock to `Ms' milliseconds (never back); `badarg'
-%% for a buffer on the system clock or a box.
+%% @doc As {@link sluice_box:set_time/2}: moves a manual clock.
 -spec set_time(buckets(), non_neg_integer()) -> ok.
-set_time(Buckets, Ms) when is_integer(Ms), Ms >= 0 ->
-    sluice_nif:buckets_set_time(Buckets, Ms);
 set_time(Buckets, Ms) ->
-    ?BADARG([Buckets, Ms], 2, "must be a non-negative integer").
+    sluice_box:set_time(Buckets, Ms).
 
 %% @doc As {@link sluice_box:take/2}.
 -spec take(buckets(), pos_integer()) ->

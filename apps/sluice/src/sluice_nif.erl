@@ -9,12 +9,12 @@
 
 -on_load(init/0).
 
--export([buckets_new/8, buckets_set_time/2, box_new/4, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
+-export([buckets_new/8, box_set_time/2, box_new/5, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
          box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
          box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
          drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
 
--nifs([buckets_new/8, buckets_set_time/2, box_new/4, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
+-nifs([buckets_new/8, box_set_time/2, box_new/5, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
        box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
        box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
        drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
@@ -66,11 +66,15 @@ induce_panic() -> erlang:nif_error(nif_not_loaded).
 buckets_new(_Max, _WidthMs, _MaxAgeMs, _Order, _Within, _WhenFull, _Manual, _Owner) ->
     erlang:nif_error(nif_not_loaded).
 
--spec buckets_set_time(sluice_box:box(), non_neg_integer()) -> ok.
-buckets_set_time(_Buckets, _Ms) -> erlang:nif_error(nif_not_loaded).
+-spec box_set_time(sluice_box:box(), non_neg_integer()) -> ok.
+box_set_time(_Box, _Ms) -> erlang:nif_error(nif_not_loaded).
 
--spec box_new(queue | stack | keep_old, pos_integer(), non_neg_integer(), pid()) -> reference().
-box_new(_Type, _Max, _MaxBytes, _Owner) -> erlang:nif_error(nif_not_loaded).
+%% `Policies': `{MaxAgeMs, CodelTargetMs, CodelIntervalMs, RedMin, RedMax,
+%% RedProb, ManualClock}', 0 turning a policy off.
+-spec box_new(queue | stack | keep_old, pos_integer(), non_neg_integer(), pid(),
+              {non_neg_integer(), non_neg_integer(), non_neg_integer(), non_neg_integer(),
+               non_neg_integer(), float(), boolean()}) -> reference().
+box_new(_Type, _Max, _MaxBytes, _Owner, _Policies) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_post(sluice_box:box(), term()) -> ok | full | {error, closed}.
 box_post(_Box, _Msg) -> erlang:nif_error(nif_not_loaded).

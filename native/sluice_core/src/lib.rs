@@ -10,5 +10,6 @@ pub mod chunks;
 pub mod drop;
 pub mod hist;
 pub mod mailbox;
+pub mod policy;
 pub mod rng;
 pub mod store;

@@ -82,6 +82,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 pub use crate::buffer::{BufferError, Kind, Posted, Reason, Stats, Taken, REASONS};
 use crate::chunks::{Backend, Chunks, Slot};
 use crate::hist::Histogram;
+use crate::policy::{Codel, Policy};
+use crate::rng::{chance, thread_u64};
 
 /// What the owner asked for when data arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +149,7 @@ struct Lane<B: Backend> {
     owed: u64,
     posted: u64,
     overflow: u64,
+    early: u64,
     peak: u64,
 }
 
@@ -173,8 +176,9 @@ struct Control<I> {
     freed: Vec<Vec<Slot<I>>>,
     /// Takes whose messages are being copied out.
     in_flight: u32,
-    /// The lanes' overflow counts, as of the last move.
-    lane_overflow: u64,
+    /// The lanes' overflow and early drop counts, as of the last move.
+    lane_dropped: u64,
+    codel: Codel,
     delivered: u64,
     dropped: [u64; REASONS],
     reported: u64,
@@ -194,6 +198,9 @@ pub struct Mailbox<B: Backend> {
     len: Padded<AtomicU64>,
     control: Padded<Mutex<Control<B::Item>>>,
     lanes: Box<[Padded<Mutex<Lane<B>>>]>,
+    policy: Policy,
+    /// The time of a box with a manual clock.
+    clock: AtomicU64,
 }
 
 type Lanes<'a, B> = [Option<MutexGuard<'a, Lane<B>>>; MAX_LANES];
@@ -251,6 +258,7 @@ impl<B: Backend> Lane<B> {
             owed: 0,
             posted: 0,
             overflow: 0,
+            early: 0,
             peak: 0,
         }
     }
@@ -339,18 +347,18 @@ impl<B: Backend> Held<'_, B> {
     fn gather(&mut self) {
         let ctl = &mut *self.ctl;
         let mut owed = 0;
-        let mut overflow = 0;
+        let mut dropped = 0;
         {
             let mut lanes = self.mb.lock_lanes();
             for (lane, spare) in lanes.iter_mut().flatten().zip(ctl.spare.iter_mut()) {
                 owed += std::mem::take(&mut lane.owed);
-                overflow += lane.overflow;
+                dropped += lane.overflow + lane.early;
                 if !lane.q.is_empty() {
                     std::mem::swap(&mut lane.q, spare);
                 }
             }
         }
-        ctl.lane_overflow = overflow;
+        ctl.lane_dropped = dropped;
         for (out, spare) in ctl.out.iter_mut().zip(ctl.spare.iter_mut()) {
             let moved = spare.len();
             if moved == 0 {
@@ -419,12 +427,34 @@ impl<B: Backend> Held<'_, B> {
         true
     }
 
-    /// Drops (overflow and resize) not yet reported, and marks them reported.
+    /// Drops, as expired, the oldest messages moved out while older than
+    /// `max_age` at `now`.
+    fn expire(&mut self, now: u64, max_age: u64) {
+        while let Some(i) = self.end(true) {
+            let key = self.ctl.out[i].front().map_or(u64::MAX, |e| e.key);
+            if now.saturating_sub(key.saturating_sub(KEY_BASE)) <= max_age {
+                break;
+            }
+            if !self.drop_one(true, Reason::Expired) {
+                break;
+            }
+        }
+    }
+
+    /// Drops (all but filter and closed) not yet reported, and marks them
+    /// reported.
     fn unreported(&mut self) -> u64 {
         let ctl = &mut *self.ctl;
-        let total = ctl.lane_overflow
-            + ctl.dropped[Reason::Overflow as usize]
-            + ctl.dropped[Reason::Resize as usize];
+        let total = ctl.lane_dropped
+            + [
+                Reason::Overflow,
+                Reason::Resize,
+                Reason::Expired,
+                Reason::Early,
+            ]
+            .iter()
+            .map(|&r| ctl.dropped[r as usize])
+            .sum::<u64>();
         let fresh = total.saturating_sub(ctl.reported);
         ctl.reported = total;
         fresh
@@ -501,7 +531,8 @@ impl<B: Backend> Mailbox<B> {
                 spare: per_lane(),
                 freed: (0..lanes).map(|_| Vec::new()).collect(),
                 in_flight: 0,
-                lane_overflow: 0,
+                lane_dropped: 0,
+                codel: Codel::default(),
                 delivered: 0,
                 dropped: [0; REASONS],
                 reported: 0,
@@ -512,7 +543,38 @@ impl<B: Backend> Mailbox<B> {
             lanes: (0..lanes)
                 .map(|_| Padded(Mutex::new(Lane::new(layout.per_chunk))))
                 .collect(),
+            policy: Policy::default(),
+            clock: AtomicU64::new(0),
         })
+    }
+
+    /// The box with drop policies besides its bound (see [`crate::policy`]).
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets a manual clock (ignored unless the box has one); time never
+    /// goes back.
+    pub fn set_time(&self, now: u64) {
+        self.clock.fetch_max(now, Ordering::AcqRel);
+    }
+
+    /// The time to use: the caller's, or the manual clock's.
+    fn time(&self, now: u64) -> u64 {
+        if self.policy.manual_clock {
+            self.clock.load(Ordering::Acquire)
+        } else {
+            now
+        }
+    }
+
+    /// Whether random early drop refuses a post finding `len` held.
+    fn early(&self, len: u64) -> bool {
+        match self.policy.red {
+            Some(red) if len >= red.min => chance(red.chance(len), thread_u64()),
+            _ => false,
+        }
     }
 
     fn hold(&self) -> Held<'_, B> {
@@ -539,6 +601,7 @@ impl<B: Backend> Mailbox<B> {
         bytes: u64,
         now: u64,
     ) -> Result<(Posted, Arm), BufferError> {
+        let now = self.time(now);
         if let Some(budget) = self.max_bytes {
             return self.post_sized(backend, item, bytes, budget, now);
         }
@@ -547,6 +610,10 @@ impl<B: Backend> Mailbox<B> {
             return Err(BufferError::Closed);
         }
         l.posted += 1;
+        if self.early(self.len() as u64) {
+            l.early += 1;
+            return Ok((Posted::Full, Arm::Off));
+        }
         let full = !self.admit(&mut l);
         if full {
             l.overflow += 1;
@@ -609,6 +676,12 @@ impl<B: Backend> Mailbox<B> {
             return Err(BufferError::Closed);
         }
         held.gather();
+        if self.early(held.len()) {
+            let mut lane = lock(&self.lanes[0].0);
+            lane.posted += 1;
+            lane.early += 1;
+            return Ok((Posted::Full, Arm::Off));
+        }
         let max = self.max() as u64;
         let fits = |h: &Held<'_, B>| h.len() < max && h.ctl.bytes + bytes <= budget;
         let refused = bytes > budget || (self.kind == Kind::KeepOld && !fits(&held));
@@ -651,6 +724,7 @@ impl<B: Backend> Mailbox<B> {
         n: usize,
         now: u64,
     ) -> (Vec<Taken<B::Item>>, u64) {
+        let now = self.time(now);
         let mut held = self.hold();
         if !release.is_empty() {
             held.ctl.in_flight = held.ctl.in_flight.saturating_sub(1);
@@ -665,16 +739,26 @@ impl<B: Backend> Mailbox<B> {
             return (Vec::new(), 0);
         }
         held.gather();
-        let k = n.min(held.len() as usize);
-        let mut out = Vec::with_capacity(k);
+        if let Some(max_age) = self.policy.max_age {
+            held.expire(now, max_age);
+        }
         let front = self.kind != Kind::Stack;
-        for _ in 0..k {
+        let mut out = Vec::with_capacity(n.min(held.len() as usize));
+        while out.len() < n && held.len() > out.len() as u64 {
             let Some((lane, entry)) = held.remove(front) else {
                 break;
             };
-            held.ctl
-                .sojourn
-                .record(now.saturating_sub(entry.key.saturating_sub(KEY_BASE)));
+            let sojourn = now.saturating_sub(entry.key.saturating_sub(KEY_BASE));
+            if let Some(cfg) = self.policy.codel {
+                let last = held.len() == out.len() as u64 + 1;
+                if held.ctl.codel.should_drop(&cfg, sojourn, now, last) {
+                    held.ctl.freed[lane].push(entry.slot);
+                    held.ctl.dropped[Reason::Expired as usize] += 1;
+                    held.sub_len(1);
+                    continue;
+                }
+            }
+            held.ctl.sojourn.record(sojourn);
             out.push(Taken {
                 slot: entry.slot,
                 home: lane as u64,
@@ -701,6 +785,7 @@ impl<B: Backend> Mailbox<B> {
         items: Vec<(B::Item, u64)>,
         now: u64,
     ) -> Result<(), BufferError> {
+        let now = self.time(now);
         let mut held = self.hold();
         if held.closed() {
             return Err(BufferError::Closed);
@@ -891,6 +976,7 @@ impl<B: Backend> Mailbox<B> {
         let ctl = &*held.ctl;
         let mut dropped = ctl.dropped;
         dropped[Reason::Overflow as usize] += lanes.clone().map(|l| l.overflow).sum::<u64>();
+        dropped[Reason::Early as usize] += lanes.clone().map(|l| l.early).sum::<u64>();
         let stats = Stats {
             posted: lanes.clone().map(|l| l.posted).sum(),
             delivered: ctl.delivered,
@@ -1178,6 +1264,74 @@ mod tests {
         );
         let _ = m.take(&mut fake, &taken, 0, 31);
         assert!(fake.regions.is_empty());
+        check(&m, &fake);
+    }
+
+    fn with(policy: Policy) -> Mailbox<Fake> {
+        mailbox(Kind::Queue, 100).with_policy(Policy {
+            manual_clock: true,
+            ..policy
+        })
+    }
+
+    #[test]
+    fn max_age_drops_at_delivery_on_the_manual_clock() {
+        let mut fake = Fake::default();
+        let m = with(Policy {
+            max_age: Some(10),
+            ..Policy::default()
+        });
+        for v in 0..3 {
+            m.set_time(v * 5);
+            post(&m, &mut fake, 0, v, 999);
+        }
+        m.set_time(16); // ages 16, 11, 6
+        assert_eq!(take(&m, &mut fake, 10), (vec![2], 2));
+        assert_eq!(m.snapshot().stats.dropped[Reason::Expired as usize], 2);
+        check(&m, &fake);
+    }
+
+    #[test]
+    fn codel_drops_at_the_head_after_an_interval_above_target() {
+        let mut fake = Fake::default();
+        let m = with(Policy {
+            codel: Some(crate::policy::CodelConfig {
+                target: 5,
+                interval: 100,
+            }),
+            ..Policy::default()
+        });
+        for v in 0..20 {
+            post(&m, &mut fake, 0, v, 0);
+        }
+        m.set_time(50); // above target: the interval starts
+        assert_eq!(take(&m, &mut fake, 1), (vec![0], 0));
+        m.set_time(150); // above target for an interval: a drop, reported
+        assert_eq!(take(&m, &mut fake, 1), (vec![2], 1));
+        m.set_time(250); // the next drop is due
+        let (got, _) = take(&m, &mut fake, 2);
+        assert_eq!(got, vec![4, 5]);
+        assert_eq!(m.snapshot().stats.dropped[Reason::Expired as usize], 2);
+        check(&m, &fake);
+    }
+
+    #[test]
+    fn red_refuses_posts_early_without_copying() {
+        let mut fake = Fake::default();
+        let m = with(Policy {
+            red: Some(crate::policy::Red {
+                min: 2,
+                max: 2,
+                prob: 1.0,
+            }),
+            ..Policy::default()
+        });
+        let answers: Vec<Posted> = (0..5).map(|v| post(&m, &mut fake, 0, v, 0)).collect();
+        assert_eq!(answers[..2], [Posted::Stored, Posted::Stored]);
+        assert!(answers[2..].iter().all(|&p| p == Posted::Full));
+        assert_eq!(fake.copies, 2);
+        assert_eq!(take(&m, &mut fake, 10), (vec![0, 1], 3));
+        assert_eq!(m.snapshot().stats.dropped[Reason::Early as usize], 3);
         check(&m, &fake);
     }
 

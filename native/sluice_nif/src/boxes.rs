@@ -26,6 +26,7 @@ use sluice_core::buckets::{Buckets, Config, Order, WhenFull, Within};
 use sluice_core::buffer::{BufferError, Kind, Posted, Reason};
 use sluice_core::chunks::Backend;
 use sluice_core::mailbox::{Arm, Layout, Mailbox, Taken};
+use sluice_core::policy::{CodelConfig, Policy, Red};
 use sluice_core::store::Store;
 
 use crate::atoms;
@@ -377,6 +378,41 @@ fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<&'b Store<Envs>, Atom>
     Ok(sbox.store())
 }
 
+/// A box's drop policies as `box_new/5` gets them: `{MaxAgeMs,
+/// CodelTargetMs, CodelIntervalMs, RedMin, RedMax, RedProb, ManualClock}`,
+/// where 0 (or 0.0) turns a policy off.
+type PolicyArg = (u64, u64, u64, u64, u64, f64, bool);
+
+fn policy(
+    (max_age, target, interval, red_min, red_max, prob, manual): PolicyArg,
+) -> NifResult<Policy> {
+    let ns = |ms: u64| ms.checked_mul(MS).ok_or(Error::BadArg);
+    if !(0.0..=1.0).contains(&prob) || red_min > red_max {
+        return Err(Error::BadArg);
+    }
+    Ok(Policy {
+        max_age: if max_age > 0 {
+            Some(ns(max_age)?)
+        } else {
+            None
+        },
+        codel: if target > 0 {
+            Some(CodelConfig {
+                target: ns(target)?,
+                interval: ns(interval.max(1))?,
+            })
+        } else {
+            None
+        },
+        red: (prob > 0.0).then_some(Red {
+            min: red_min,
+            max: red_max,
+            prob,
+        }),
+        manual_clock: manual,
+    })
+}
+
 /// A new box; `max_bytes` 0 means no byte budget.
 #[rustler::nif]
 fn box_new(
@@ -385,6 +421,7 @@ fn box_new(
     max: u64,
     max_bytes: u64,
     owner: LocalPid,
+    policies: PolicyArg,
 ) -> NifResult<Term<'_>> {
     let kind = if kind == atoms::queue() {
         Kind::Queue
@@ -398,7 +435,11 @@ fn box_new(
     let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
     let max_bytes = (max_bytes > 0).then_some(max_bytes);
     let mailbox = Mailbox::new(kind, max, max_bytes, LAYOUT).map_err(|_| Error::BadArg)?;
-    Ok(make(env, Store::Box(mailbox), owner))
+    Ok(make(
+        env,
+        Store::Box(mailbox.with_policy(policy(policies)?)),
+        owner,
+    ))
 }
 
 fn make(env: Env<'_>, store: Store<Envs>, owner: LocalPid) -> Term<'_> {
@@ -471,18 +512,17 @@ fn buckets_new(
     Ok(make(env, Store::Buckets(buckets), owner))
 }
 
-/// Sets the manual clock of a buffer of buckets, in ms (time never goes
-/// back); `badarg` for a box.
+/// Sets the manual clock of a box or a buffer of buckets, in ms (time
+/// never goes back; a store on the system clock ignores it).
 #[rustler::nif]
-fn buckets_set_time<'a>(env: Env<'a>, handle_term: Term<'a>, ms: u64) -> NifResult<Term<'a>> {
+fn box_set_time<'a>(env: Env<'a>, handle_term: Term<'a>, ms: u64) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
+    let ns = ms.saturating_mul(MS);
     match sbox.store() {
-        Store::Buckets(b) => {
-            b.set_time(ms.saturating_mul(MS));
-            Ok(atoms::ok().encode(env))
-        }
-        Store::Box(_) => Err(Error::BadArg),
+        Store::Buckets(b) => b.set_time(ns),
+        Store::Box(m) => m.set_time(ns),
     }
+    Ok(atoms::ok().encode(env))
 }
 
 /// `{Msgs, Count, Dropped}`: up to `n` messages (at most [`TAKE_CAP`]), for the owner.
