@@ -8,10 +8,10 @@
 //!
 //! # Sojourn controller (CoDel)
 //! Watches the time each delivered message spent in the box. While it stays
-//! below `target`, nothing happens. Once it has stayed above `target` for a
-//! whole `interval`, the controller drops the message at the head and
+//! at most `target`, nothing happens. Once it has stayed above `target` for
+//! a whole `interval`, the controller drops the message at the head and
 //! enters a dropping state, in which it drops again at intervals shrinking
-//! as `interval / sqrt(count)`, until a message comes out below `target`.
+//! as `interval / sqrt(count)`, until a message comes out within `target`.
 //! A controller that starts dropping soon after it stopped resumes near its
 //! previous rate. Trade-offs: it reacts to standing queues, not to bursts
 //! (a burst that drains within `interval` loses nothing), it needs a
@@ -94,7 +94,7 @@ impl Codel {
         empty_after: bool,
     ) -> bool {
         let mut ok_to_drop = false;
-        if sojourn < cfg.target || empty_after {
+        if sojourn <= cfg.target || empty_after {
             self.first_above = 0;
         } else if self.first_above == 0 {
             self.first_above = now.saturating_add(cfg.interval).max(1);
