@@ -56,7 +56,10 @@
 %%     producers feel the pressure before the box is full.</li>
 %% </ul>
 %% The drops of every reason but `filter' and `closed' are reported with
-%% the next delivery (the `Dropped' of a take or mail).
+%% the next delivery (the `Dropped' of a take or mail). An owner that wants
+%% to tell its users about drops can also ask for summaries:
+%% {@link drop_notices/2} sends `{sluice_dropped, Box, Reason, Count}' at
+%% most once per interval and reason, only when there were drops.
 %%
 %% == Ownership ==
 %% Only the owner takes, arms ({@link notify/1}, `active'), hands over
@@ -71,7 +74,7 @@
 
 -export([new/1, post/2, take/2, notify/1, active/1, active/3, resize/2, usage/1,
          info/1, give_away/3, close/1, child_spec/1, start_link/1, lookup/1, claim/1,
-         set_time/2]).
+         set_time/2, drop_notices/2]).
 -export([adopt/5]).
 -export_type([box/0, type/0, options/0, filter/0, info/0]).
 
@@ -216,6 +219,18 @@ info(#sluice_box{} = Box) ->
       max_bytes => case MaxBytes of 0 -> infinity; _ -> MaxBytes end,
       owner => Owner, closed => IsClosed,
       sojourn => #{p50 => Us(P50), p99 => Us(P99), max => Us(PMax)}}.
+
+%% @doc Every `Interval' ms, sends the box's owner (whoever it is then)
+%% `{sluice_dropped, Box, Reason, Count}' for each reason (`overflow',
+%% `resize', `expired', `early') with `Count' drops since the previous
+%% summary, if any; `off' stops. Owner only. The summaries come from a
+%% timer in sluice's own process, never from a post.
+-spec drop_notices(box(), pos_integer() | off) -> ok | {error, not_owner | closed}.
+drop_notices(#sluice_box{} = Box, Interval)
+  when Interval =:= off; is_integer(Interval), Interval > 0 ->
+    sluice_box_warden:notices(Box, self(), Interval);
+drop_notices(Box, Interval) ->
+    ?BADARG([Box, Interval], 2, "must be a positive number of milliseconds or off").
 
 %% @doc Makes `NewOwner' the owner; it gets
 %% `{sluice_transfer, Box, self(), Data, give_away}'.

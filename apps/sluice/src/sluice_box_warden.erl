@@ -15,13 +15,22 @@
 -module(sluice_box_warden).
 -behaviour(gen_server).
 
--export([start_link/0, validate/1, watch/4, give_away/4, close/2, discard/1]).
+-export([start_link/0, validate/1, watch/4, give_away/4, close/2, discard/1, notices/3]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, code_change/3]).
 
 -record(watch, {owner :: pid(), monitor :: reference(), heir :: pid() | none,
                 heir_data :: term()}).
+%% A box's drop notices: every `interval' ms, the drops counted since the
+%% last notice (`seen' holds the counts then), per reason.
+-record(notice, {interval :: pos_integer(), seen :: #{atom() => non_neg_integer()},
+                 timer :: reference()}).
 -record(state, {boxes = #{} :: #{sluice_box:box() => #watch{}},
-                monitors = #{} :: #{reference() => sluice_box:box()}}).
+                monitors = #{} :: #{reference() => sluice_box:box()},
+                notices = #{} :: #{sluice_box:box() => #notice{}}}).
+
+%% The reasons drop notices report (filter drops are the owner's own doing;
+%% closed drops end the box).
+-define(NOTICED, [overflow, resize, expired, early]).
 
 -define(DEFAULTS, #{type => queue, owner => undefined, heir => none,
                     heir_data => undefined, max_bytes => infinity, max_age => infinity,
@@ -88,6 +97,12 @@ close(Box, From) ->
 discard(Box) ->
     gen_server:call(?MODULE, {discard, Box}).
 
+%% @doc Starts (`Interval' ms) or stops (`off') the drop notices of `Box'
+%% for `From' (who must own it).
+-spec notices(sluice_box:box(), pid(), pos_integer() | off) -> ok | {error, not_owner | closed}.
+notices(Box, From, Interval) ->
+    gen_server:call(?MODULE, {notices, Box, From, Interval}).
+
 %%% gen_server
 
 %% The warden also owns the table of named boxes (see sluice_box_keeper).
@@ -118,6 +133,12 @@ handle_call({close, Box, From}, _From, S) ->
         {#watch{}, S1} -> {reply, {error, not_owner}, S1};
         closed -> {reply, ok, S}
     end;
+handle_call({notices, Box, From, Interval}, _From, S) ->
+    case watch_of(Box, S) of
+        {#watch{owner = From}, S1} -> {reply, ok, set_notices(Box, Interval, S1)};
+        {#watch{}, S1} -> {reply, {error, not_owner}, S1};
+        closed -> {reply, {error, closed}, S}
+    end;
 handle_call({discard, Box}, _From, S) ->
     case watch_of(Box, S) of
         {W, S1} -> {reply, ok, shut(Box, W, S1)};
@@ -146,10 +167,18 @@ handle_info({'DOWN', Mon, process, Dead, Reason}, #state{monitors = Mons, boxes 
         #{} ->
             {noreply, S}
     end;
+handle_info({timeout, Timer, {notices, Box}}, #state{notices = Notices} = S) ->
+    case Notices of
+        #{Box := #notice{timer = Timer} = N} -> {noreply, notify(Box, N, S)};
+        #{} -> {noreply, S}
+    end;
 handle_info(_Other, S) ->
     {noreply, S}.
 
--spec code_change(term(), #state{}, term()) -> {ok, #state{}}.
+%% A state from before drop notices is extended with none.
+-spec code_change(term(), #state{} | tuple(), term()) -> {ok, #state{}}.
+code_change(_OldVsn, {state, Boxes, Monitors}, _Extra) ->
+    {ok, #state{boxes = Boxes, monitors = Monitors}};
 code_change(_OldVsn, S, _Extra) ->
     {ok, S}.
 
@@ -174,7 +203,41 @@ hand_over(Box, W, To, S) ->
 -spec shut(sluice_box:box(), #watch{}, #state{}) -> #state{}.
 shut(Box, W, S) ->
     ok = sluice_nif:box_close(Box),
-    forget(Box, W, S).
+    forget(Box, W, set_notices(Box, off, S)).
+
+-spec set_notices(sluice_box:box(), pos_integer() | off, #state{}) -> #state{}.
+set_notices(Box, Interval, #state{notices = Notices} = S) ->
+    _ = case Notices of
+            #{Box := #notice{timer = Old}} -> erlang:cancel_timer(Old);
+            #{} -> ok
+        end,
+    case Interval of
+        off ->
+            S#state{notices = maps:remove(Box, Notices)};
+        _ ->
+            N = #notice{interval = Interval, seen = dropped(sluice_box:info(Box)),
+                        timer = erlang:start_timer(Interval, self(), {notices, Box})},
+            S#state{notices = Notices#{Box => N}}
+    end.
+
+%% Sends the owner one `{sluice_dropped, Box, Reason, Count}' per reason
+%% with drops since the last notice, and schedules the next.
+-spec notify(sluice_box:box(), #notice{}, #state{}) -> #state{}.
+notify(Box, #notice{interval = Interval, seen = Seen} = N, #state{notices = Notices} = S) ->
+    case sluice_box:info(Box) of
+        #{closed := true} ->
+            S#state{notices = maps:remove(Box, Notices)};
+        #{owner := Owner} = Info ->
+            Now = dropped(Info),
+            _ = [Owner ! {sluice_dropped, Box, R, C - maps:get(R, Seen)}
+                 || {R, C} <- maps:to_list(Now), C > maps:get(R, Seen)],
+            Timer = erlang:start_timer(Interval, self(), {notices, Box}),
+            S#state{notices = Notices#{Box => N#notice{seen = Now, timer = Timer}}}
+    end.
+
+-spec dropped(sluice_box:info()) -> #{atom() => non_neg_integer()}.
+dropped(#{dropped := Dropped}) ->
+    maps:with(?NOTICED, Dropped).
 
 %% The watch of an open box. A box the warden does not know is closed, or
 %% was made before the warden restarted: that one is watched from now on.

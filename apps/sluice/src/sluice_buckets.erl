@@ -38,7 +38,7 @@
 -module(sluice_buckets).
 
 -export([new/1, post/2, set_time/2, take/2, notify/1, active/1, active/3, resize/2,
-         usage/1, info/1, give_away/3, close/1]).
+         usage/1, info/1, give_away/3, close/1, drop_notices/2]).
 -export_type([buckets/0, options/0]).
 
 -type buckets() :: sluice_box:box().
@@ -137,6 +137,11 @@ info(Buckets) ->
 -spec give_away(buckets(), pid(), term()) -> ok | {error, not_owner | closed}.
 give_away(Buckets, NewOwner, Data) ->
     sluice_box:give_away(Buckets, NewOwner, Data).
+
+%% @doc As {@link sluice_box:drop_notices/2}.
+-spec drop_notices(buckets(), pos_integer() | off) -> ok | {error, not_owner | closed}.
+drop_notices(Buckets, Interval) ->
+    sluice_box:drop_notices(Buckets, Interval).
 
 %% @doc As {@link sluice_box:close/1}.
 -spec close(buckets()) -> ok | {error, not_owner}.

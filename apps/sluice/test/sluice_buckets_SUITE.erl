@@ -7,12 +7,12 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([bad_options/1, burst_expires_whole_buckets/1, same_delivery_as_a_box/1,
-         clock_is_per_buffer/1, expired_storage_goes_back/1]).
+         clock_is_per_buffer/1, expired_storage_goes_back/1, drop_notices/1]).
 
 -spec all() -> [atom()].
 all() ->
     [bad_options, burst_expires_whole_buckets, same_delivery_as_a_box, clock_is_per_buffer,
-     expired_storage_goes_back].
+     expired_storage_goes_back, drop_notices].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -108,3 +108,39 @@ expired_storage_goes_back(_Config) ->
 regions(B) ->
     {_, {_Type, _Bytes, _MaxBytes, Regions, _Owner, _Closed}} = sluice_nif:box_info(B),
     #{regions => Regions}.
+
+%% Summaries of drops, at most one per interval and reason, only when there
+%% were drops, to the owner of the moment; none after `off'.
+-spec drop_notices(list()) -> ok.
+drop_notices(_Config) ->
+    {ok, B} = sluice_buckets:new(#{max => 2, width => 10, max_age => 5, clock => manual}),
+    Self = self(),
+    _ = spawn(fun() -> Self ! {other, sluice_buckets:drop_notices(B, 10)} end),
+    receive {other, Other} -> ?assertEqual({error, not_owner}, Other) end,
+    ok = sluice_buckets:drop_notices(B, 20),
+    [_ = sluice_buckets:post(B, I) || I <- lists:seq(1, 5)],
+    ?assertEqual([{overflow, 3}], notices(B, 100)),
+    ok = sluice_buckets:set_time(B, 50),
+    {[], 0, 5} = sluice_buckets:take(B, 1),
+    ?assertEqual([{expired, 2}], notices(B, 100)),
+    ?assertEqual([], notices(B, 100)),
+    ok = sluice_buckets:drop_notices(B, off),
+    [_ = sluice_buckets:post(B, I) || I <- lists:seq(1, 5)],
+    ?assertEqual([], notices(B, 100)),
+    ok = sluice_buckets:close(B).
+
+%% The drops the notices received within `Ms' told of, per reason.
+-spec notices(sluice_buckets:buckets(), non_neg_integer()) -> [{atom(), pos_integer()}].
+notices(B, Ms) ->
+    Deadline = erlang:monotonic_time(millisecond) + Ms,
+    notices(B, Deadline, []).
+
+notices(B, Deadline, Acc) ->
+    Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
+    receive
+        {sluice_dropped, B, Reason, Count} -> notices(B, Deadline, [{Reason, Count} | Acc])
+    after Left ->
+        Sums = lists:foldl(fun({R, C}, M) -> maps:update_with(R, fun(N) -> N + C end, C, M) end,
+                           #{}, Acc),
+        lists:sort(maps:to_list(Sums))
+    end.
