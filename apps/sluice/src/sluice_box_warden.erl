@@ -220,10 +220,12 @@ set_notices(Box, Interval, #state{notices = Notices} = S) ->
             S#state{notices = Notices#{Box => N}}
     end.
 
-%% Sends the owner one `{sluice_dropped, Box, Reason, Count}' per reason
-%% with drops since the last notice, and schedules the next.
+%% Expires what is too old (so an idle box's expiries are told too), sends
+%% the owner one `{sluice_dropped, Box, Reason, Count}' per reason with
+%% drops since the last notice, and schedules the next.
 -spec notify(sluice_box:box(), #notice{}, #state{}) -> #state{}.
 notify(Box, #notice{interval = Interval, seen = Seen} = N, #state{notices = Notices} = S) ->
+    ok = sluice_nif:box_expire(Box),
     case sluice_box:info(Box) of
         #{closed := true} ->
             S#state{notices = maps:remove(Box, Notices)};

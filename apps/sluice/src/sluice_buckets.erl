@@ -32,9 +32,10 @@
 %% Expiry runs on the path of a post or a take, before anything else, and
 %% costs O(1) per expired bucket: the expired buckets are the oldest ones,
 %% each removed whole. Their storage is freed a few regions per later call
-%% (and at close), never in one long call. There is no timer: a buffer
-%% nobody posts into or takes from keeps its expired buckets (counted in
-%% `size') until the next call.
+%% (and at close), never in one long call. Expiry is lazy: a buffer nobody
+%% posts into or takes from keeps its expired buckets (counted in `size')
+%% until the next call, unless its owner asked for drop notices
+%% ({@link drop_notices/2}), whose timer expires them first.
 -module(sluice_buckets).
 
 -export([new/1, post/2, set_time/2, take/2, notify/1, active/1, active/3, resize/2,

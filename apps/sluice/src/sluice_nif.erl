@@ -9,12 +9,14 @@
 
 -on_load(init/0).
 
--export([buckets_new/8, box_set_time/2, box_new/5, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
+-export([buckets_new/8, box_set_time/2, box_expire/1,
+         box_new/5, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
          box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
          box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
          drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
 
--nifs([buckets_new/8, box_set_time/2, box_new/5, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
+-nifs([buckets_new/8, box_set_time/2, box_expire/1,
+       box_new/5, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
        box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
        box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
        drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
@@ -65,6 +67,9 @@ induce_panic() -> erlang:nif_error(nif_not_loaded).
                   lifo | fifo, drop_oldest | drop_new, boolean(), pid()) -> reference().
 buckets_new(_Max, _WidthMs, _MaxAgeMs, _Order, _Within, _WhenFull, _Manual, _Owner) ->
     erlang:nif_error(nif_not_loaded).
+
+-spec box_expire(sluice_box:box()) -> ok.
+box_expire(_Box) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_set_time(sluice_box:box(), non_neg_integer()) -> ok.
 box_set_time(_Box, _Ms) -> erlang:nif_error(nif_not_loaded).

@@ -370,6 +370,18 @@ impl<B: Backend> Buckets<B> {
         }
     }
 
+    /// Drops the buckets too old at `now` and frees a few pieces of removed
+    /// ones: what a post or take does first, for a timer to call when
+    /// nobody posts or takes.
+    pub fn expire_now(&self, backend: &mut B, now: u64) {
+        let now = self.time(now);
+        let mut inner = lock(&self.inner);
+        if !self.is_closed() {
+            self.expire(&mut inner, now);
+            inner.reap(backend, REAP_STEP);
+        }
+    }
+
     /// Gives back the messages of the previous take and hands out at most
     /// `n` more in delivery order, after expiring what is too old at `now`.
     /// Returns them with the drops (overflow, resize, expired) since the

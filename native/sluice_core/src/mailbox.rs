@@ -775,6 +775,23 @@ impl<B: Backend> Mailbox<B> {
         (out, dropped)
     }
 
+    /// Drops, as expired, the messages older than `max_age` at `now` (what a
+    /// take does first), for a timer to call when nobody takes; nothing
+    /// without an age limit.
+    pub fn expire_now(&self, backend: &mut B, now: u64) {
+        let Some(max_age) = self.policy.max_age else {
+            return;
+        };
+        let now = self.time(now);
+        let mut held = self.hold();
+        if held.closed() {
+            return;
+        }
+        held.gather();
+        held.expire(now, max_age);
+        held.flush(backend);
+    }
+
     /// Puts back messages taken but not consumed (a filter's `skip`), given
     /// in the order they were delivered, with their sizes: they are the next
     /// to be delivered. Posts that filled the box meanwhile make room by the
@@ -1286,6 +1303,8 @@ mod tests {
             post(&m, &mut fake, 0, v, 999);
         }
         m.set_time(16); // ages 16, 11, 6
+        m.expire_now(&mut fake, 0);
+        assert_eq!(m.len(), 1, "expired without a take");
         assert_eq!(take(&m, &mut fake, 10), (vec![2], 2));
         assert_eq!(m.snapshot().stats.dropped[Reason::Expired as usize], 2);
         check(&m, &fake);

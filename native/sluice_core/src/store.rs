@@ -48,6 +48,14 @@ impl<B: Backend> Store<B> {
         }
     }
 
+    /// Expires what is too old at `now`, as a post or take would first.
+    pub fn expire_now(&self, backend: &mut B, now: u64) {
+        match self {
+            Store::Box(m) => m.expire_now(backend, now),
+            Store::Buckets(b) => b.expire_now(backend, now),
+        }
+    }
+
     /// Puts back messages taken but not consumed, with their sizes.
     pub fn restore(
         &self,

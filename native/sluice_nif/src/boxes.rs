@@ -512,6 +512,16 @@ fn buckets_new(
     Ok(make(env, Store::Buckets(buckets), owner))
 }
 
+/// Expires what is too old now (age limit, time buckets), as the next post
+/// or take would: for the timer of drop notices. Bounded like a take: the
+/// expired buckets are removed whole and freed a few pieces per call.
+#[rustler::nif]
+fn box_expire<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
+    let sbox = handle(env, handle_term)?;
+    sbox.store().expire_now(&mut Envs, now());
+    Ok(atoms::ok().encode(env))
+}
+
 /// Sets the manual clock of a box or a buffer of buckets, in ms (time
 /// never goes back; a store on the system clock ignores it).
 #[rustler::nif]
