@@ -569,11 +569,15 @@ impl<B: Backend> Mailbox<B> {
         }
     }
 
-    /// Whether random early drop refuses a post finding `len` held.
-    fn early(&self, len: u64) -> bool {
+    /// Whether random early drop refuses a post now (the held count is only
+    /// read when the box has it).
+    fn early(&self) -> bool {
         match self.policy.red {
-            Some(red) if len >= red.min => chance(red.chance(len), thread_u64()),
-            _ => false,
+            Some(red) => {
+                let len = self.len.0.load(Ordering::Acquire);
+                len >= red.min && chance(red.chance(len), thread_u64())
+            }
+            None => false,
         }
     }
 
@@ -610,7 +614,7 @@ impl<B: Backend> Mailbox<B> {
             return Err(BufferError::Closed);
         }
         l.posted += 1;
-        if self.early(self.len() as u64) {
+        if self.early() {
             l.early += 1;
             return Ok((Posted::Full, Arm::Off));
         }
@@ -676,7 +680,7 @@ impl<B: Backend> Mailbox<B> {
             return Err(BufferError::Closed);
         }
         held.gather();
-        if self.early(held.len()) {
+        if self.early() {
             let mut lane = lock(&self.lanes[0].0);
             lane.posted += 1;
             lane.early += 1;
