@@ -37,18 +37,19 @@
 use std::collections::VecDeque;
 
 #[cfg(loom)]
-use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use loom::sync::atomic::{AtomicU64, Ordering};
 #[cfg(loom)]
 use loom::sync::{Mutex, MutexGuard};
 #[cfg(not(loom))]
 use parking_lot::{Mutex, MutexGuard};
 #[cfg(not(loom))]
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::arming::{Arm, Flags};
 use crate::buffer::{BufferError, Posted, Reason, Stats, Taken, REASONS};
 use crate::chunks::{Backend, Chunks, Slot};
 use crate::hist::Histogram;
-use crate::mailbox::{Arm, Snapshot};
+use crate::mailbox::Snapshot;
 
 /// Pieces of removed buckets freed per call.
 pub const REAP_STEP: usize = 8;
@@ -99,11 +100,6 @@ pub struct Config {
     pub per_chunk: u32,
 }
 
-const CLOSED: u32 = 1;
-const NOTIFY: u32 = 2;
-const ACTIVE: u32 = 4;
-const ARMED: u32 = NOTIFY | ACTIVE;
-
 struct Entry<I> {
     slot: Slot<I>,
     at: u64,
@@ -137,7 +133,7 @@ pub struct Buckets<B: Backend> {
     cfg: Config,
     len: AtomicU64,
     max: AtomicU64,
-    flags: AtomicU32,
+    flags: Flags,
     clock: AtomicU64,
     inner: Mutex<Inner<B>>,
 }
@@ -246,7 +242,7 @@ impl<B: Backend> Buckets<B> {
             cfg,
             len: AtomicU64::new(0),
             max: AtomicU64::new(max as u64),
-            flags: AtomicU32::new(0),
+            flags: Flags::new(),
             clock: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 buckets: VecDeque::new(),
@@ -353,21 +349,7 @@ impl<B: Backend> Buckets<B> {
         inner.peak = inner.peak.max(len);
         drop(inner);
         let posted = if full { Posted::Full } else { Posted::Stored };
-        Ok((posted, self.take_arm()))
-    }
-
-    fn take_arm(&self) -> Arm {
-        if self.flags.load(Ordering::Acquire) & ARMED == 0 {
-            return Arm::Off;
-        }
-        let flags = self.flags.fetch_and(!ARMED, Ordering::AcqRel);
-        if flags & ACTIVE != 0 {
-            Arm::Active
-        } else if flags & NOTIFY != 0 {
-            Arm::Notify
-        } else {
-            Arm::Off
-        }
+        Ok((posted, self.flags.take_arm()))
     }
 
     /// Drops the buckets too old at `now` and frees a few pieces of removed
@@ -538,10 +520,9 @@ impl<B: Backend> Buckets<B> {
     /// storage freed (once no take is in flight); later posts are refused.
     pub fn close(&self, backend: &mut B) {
         let mut inner = lock(&self.inner);
-        if self.flags.fetch_or(CLOSED, Ordering::AcqRel) & CLOSED != 0 {
+        if !self.flags.close() {
             return;
         }
-        self.flags.fetch_and(!ARMED, Ordering::AcqRel);
         inner.dropped[Reason::Closed as usize] += self.len.swap(0, Ordering::AcqRel);
         while !inner.buckets.is_empty() {
             inner.remove_bucket(0);
@@ -561,35 +542,14 @@ impl<B: Backend> Buckets<B> {
 
     /// Arms the buffer; `false` (unarmed) when it holds data already.
     pub fn arm(&self, mode: Arm) -> bool {
+        // Under the lock posts count under: no wake-up is lost.
         let _inner = lock(&self.inner);
-        self.flags.fetch_and(!ARMED, Ordering::AcqRel);
-        if !self.is_empty() {
-            return false;
-        }
-        let bits = match mode {
-            Arm::Off => 0,
-            Arm::Notify => NOTIFY,
-            Arm::Active => ACTIVE,
-        };
-        self.flags.fetch_or(bits, Ordering::AcqRel);
-        true
-    }
-
-    /// The current arming.
-    pub fn armed(&self) -> Arm {
-        let flags = self.flags.load(Ordering::Acquire);
-        if flags & ACTIVE != 0 {
-            Arm::Active
-        } else if flags & NOTIFY != 0 {
-            Arm::Notify
-        } else {
-            Arm::Off
-        }
+        self.flags.arm(mode, !self.is_empty())
     }
 
     /// Disarms the buffer.
     pub fn disarm(&self) {
-        self.flags.fetch_and(!ARMED, Ordering::AcqRel);
+        self.flags.disarm();
     }
 
     /// Messages held now (expired buckets count until a call expires them).
@@ -609,7 +569,7 @@ impl<B: Backend> Buckets<B> {
 
     /// Whether the buffer was closed.
     pub fn is_closed(&self) -> bool {
-        self.flags.load(Ordering::Acquire) & CLOSED != 0
+        self.flags.is_closed()
     }
 
     /// The configuration.

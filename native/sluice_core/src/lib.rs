@@ -4,6 +4,7 @@
 //! terms, calls into these types and encodes the answers. Time and randomness
 //! are passed in where a test needs to control them.
 
+pub mod arming;
 pub mod buckets;
 pub mod buffer;
 pub mod chunks;

@@ -49,16 +49,8 @@
 //! + len`, and `peak >= len`.
 //!
 //! # Arming
-//! The owner asks to be told when data arrives ([`Arm::Notify`]) or to have
-//! it sent ([`Arm::Active`]); the first post that finds the box armed
-//! disarms it and reports which wake-up to perform:
-//!
-//! | state | event                      | next  | effect                    |
-//! |-------|----------------------------|-------|---------------------------|
-//! | Off   | `arm(m)`, box empty        | m     | none                      |
-//! | Off   | `arm(m)`, box holds data   | Off   | caller delivers now       |
-//! | m     | `post` stores a message    | Off   | `post` returns wake-up m  |
-//! | m     | `disarm`, `close`          | Off   | none                      |
+//! As [`crate::arming`]: arming locks every lane, so a post is never
+//! between counting its message and reading the arming.
 //!
 //! # Storage
 //! Each lane keeps its messages in [`Chunks`]: a message leaving is released
@@ -71,30 +63,21 @@
 use std::collections::VecDeque;
 
 #[cfg(loom)]
-use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use loom::sync::atomic::{AtomicU64, Ordering};
 #[cfg(loom)]
 use loom::sync::{Mutex, MutexGuard};
 #[cfg(not(loom))]
 use parking_lot::{Mutex, MutexGuard};
 #[cfg(not(loom))]
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use crate::arming::Arm;
+use crate::arming::Flags;
 pub use crate::buffer::{BufferError, Kind, Posted, Reason, Stats, Taken, REASONS};
 use crate::chunks::{Backend, Chunks, Slot};
 use crate::hist::Histogram;
 use crate::policy::{Codel, Policy};
 use crate::rng::{chance, thread_u64};
-
-/// What the owner asked for when data arrives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arm {
-    /// Nothing.
-    Off,
-    /// A one-word notice (`{mail, Box, new_data}`).
-    Notify,
-    /// The messages themselves.
-    Active,
-}
 
 /// How a box is laid out.
 #[derive(Debug, Clone, Copy)]
@@ -126,10 +109,6 @@ pub struct Snapshot {
 
 /// Keys start here: restored messages get keys below every other.
 const KEY_BASE: u64 = 1 << 62;
-const CLOSED: u32 = 1;
-const NOTIFY: u32 = 2;
-const ACTIVE: u32 = 4;
-const ARMED: u32 = NOTIFY | ACTIVE;
 
 struct Entry<I> {
     slot: Slot<I>,
@@ -160,7 +139,7 @@ struct Padded<T>(T);
 /// Words every post reads, and the owner seldom writes.
 struct Hot {
     max: AtomicU64,
-    flags: AtomicU32,
+    flags: Flags,
     /// Keys of later posts are above this (raised by a stack's restore).
     floor: AtomicU64,
 }
@@ -221,16 +200,6 @@ fn get_mut<T>(m: &mut Mutex<T>) -> &mut T {
 #[cfg(not(loom))]
 fn get_mut<T>(m: &mut Mutex<T>) -> &mut T {
     m.get_mut()
-}
-
-fn arm_of(flags: u32) -> Arm {
-    if flags & ACTIVE != 0 {
-        Arm::Active
-    } else if flags & NOTIFY != 0 {
-        Arm::Notify
-    } else {
-        Arm::Off
-    }
 }
 
 /// The slots of chunk `id` in a queue whose chunk ids never decrease.
@@ -523,7 +492,7 @@ impl<B: Backend> Mailbox<B> {
             len: Padded(AtomicU64::new(0)),
             hot: Padded(Hot {
                 max: AtomicU64::new(max as u64),
-                flags: AtomicU32::new(0),
+                flags: Flags::new(),
                 floor: AtomicU64::new(0),
             }),
             control: Padded(Mutex::new(Control {
@@ -658,11 +627,7 @@ impl<B: Backend> Mailbox<B> {
 
     /// Disarms the box for a post that stored a message.
     fn take_arm(&self) -> Arm {
-        let flags = &self.hot.0.flags;
-        if flags.load(Ordering::Acquire) & ARMED == 0 {
-            return Arm::Off;
-        }
-        arm_of(flags.fetch_and(!ARMED, Ordering::AcqRel))
+        self.hot.0.flags.take_arm()
     }
 
     /// A post into a box with a byte budget (one lane), exact under the
@@ -904,11 +869,9 @@ impl<B: Backend> Mailbox<B> {
     /// refused.
     pub fn close(&self, backend: &mut B) {
         let mut held = self.hold();
-        let flags = &self.hot.0.flags;
-        if flags.fetch_or(CLOSED, Ordering::AcqRel) & CLOSED != 0 {
+        if !self.hot.0.flags.close() {
             return;
         }
-        flags.fetch_and(!ARMED, Ordering::AcqRel);
         // Posts that saw the box open finish before the lanes are moved out.
         held.gather();
         // No post can count a message any more.
@@ -935,28 +898,17 @@ impl<B: Backend> Mailbox<B> {
     pub fn arm(&self, mode: Arm) -> bool {
         // No post is between counting its message and reading the arming.
         let _lanes = self.lock_lanes();
-        let flags = &self.hot.0.flags;
-        flags.fetch_and(!ARMED, Ordering::AcqRel);
-        if !self.is_empty() {
-            return false;
-        }
-        let bits = match mode {
-            Arm::Off => 0,
-            Arm::Notify => NOTIFY,
-            Arm::Active => ACTIVE,
-        };
-        flags.fetch_or(bits, Ordering::AcqRel);
-        true
+        self.hot.0.flags.arm(mode, !self.is_empty())
     }
 
     /// The current arming.
     pub fn armed(&self) -> Arm {
-        arm_of(self.hot.0.flags.load(Ordering::Acquire))
+        self.hot.0.flags.armed()
     }
 
     /// Disarms the box.
     pub fn disarm(&self) {
-        self.hot.0.flags.fetch_and(!ARMED, Ordering::AcqRel);
+        self.hot.0.flags.disarm();
     }
 
     /// Messages held now.
@@ -986,7 +938,7 @@ impl<B: Backend> Mailbox<B> {
 
     /// Whether the box was closed.
     pub fn is_closed(&self) -> bool {
-        self.hot.0.flags.load(Ordering::Acquire) & CLOSED != 0
+        self.hot.0.flags.is_closed()
     }
 
     /// Counters, size and storage, read under every lock.
