@@ -13,4 +13,5 @@ pub mod hist;
 pub mod mailbox;
 pub mod policy;
 pub mod rng;
+pub mod slots;
 pub mod store;
