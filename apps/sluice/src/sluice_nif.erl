@@ -9,13 +9,17 @@
 
 -on_load(init/0).
 
--export([buckets_new/8, box_set_time/2, box_expire/1,
+-export([lock_new/2, lock_fill/4, lock_checkout/1, lock_checkin/2, lock_slot/2,
+         lock_resize/2, lock_info/1,
+         buckets_new/8, box_set_time/2, box_expire/1,
          box_new/5, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
          box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
          box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
          drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
 
--nifs([buckets_new/8, box_set_time/2, box_expire/1,
+-nifs([lock_new/2, lock_fill/4, lock_checkout/1, lock_checkin/2, lock_slot/2,
+       lock_resize/2, lock_info/1,
+       buckets_new/8, box_set_time/2, box_expire/1,
        box_new/5, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
        box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
        box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
@@ -33,6 +37,30 @@ priv_dir() ->
         Dir ->
             Dir
     end.
+
+-spec lock_new(non_neg_integer(), pos_integer()) -> reference().
+lock_new(_N, _Capacity) -> erlang:nif_error(nif_not_loaded).
+
+-spec lock_fill(reference(), non_neg_integer(), term(), pid()) -> ok | {error, lent}.
+lock_fill(_Lock, _Index, _Resource, _Watcher) -> erlang:nif_error(nif_not_loaded).
+
+-spec lock_checkout(reference()) ->
+    {ok, {non_neg_integer(), pos_integer()}, term()} | {error, busy}.
+lock_checkout(_Lock) -> erlang:nif_error(nif_not_loaded).
+
+-spec lock_checkin(reference(), {non_neg_integer(), pos_integer()}) -> ok | {error, not_lent}.
+lock_checkin(_Lock, _Ref) -> erlang:nif_error(nif_not_loaded).
+
+-spec lock_slot(reference(), non_neg_integer()) -> empty | free | lent.
+lock_slot(_Lock, _Index) -> erlang:nif_error(nif_not_loaded).
+
+-spec lock_resize(reference(), non_neg_integer()) -> non_neg_integer().
+lock_resize(_Lock, _N) -> erlang:nif_error(nif_not_loaded).
+
+-spec lock_info(reference()) -> {non_neg_integer(), non_neg_integer(), non_neg_integer(),
+                                 non_neg_integer(), non_neg_integer(), non_neg_integer(),
+                                 pos_integer()}.
+lock_info(_Lock) -> erlang:nif_error(nif_not_loaded).
 
 -spec drop_random(float()) -> boolean().
 drop_random(_Rate) -> erlang:nif_error(nif_not_loaded).

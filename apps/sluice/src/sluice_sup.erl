@@ -4,6 +4,7 @@
 %% `rest_for_one': the valve registry owns the table of named valves; when it
 %% restarts the table is new and the regulators of the old valves go with it.
 %% The box warden watches box owners and owns the table of named boxes.
+%% The lock supervisor keeps the watchers of every lock.
 -module(sluice_sup).
 -behaviour(supervisor).
 
@@ -23,6 +24,9 @@ init([]) ->
           start => {sluice_drop_regulator_sup, start_link, []},
           type => supervisor},
         #{id => sluice_box_warden,
-          start => {sluice_box_warden, start_link, []}}
+          start => {sluice_box_warden, start_link, []}},
+        #{id => sluice_lock_sup,
+          start => {sluice_lock_sup, start_link, []},
+          type => supervisor}
     ],
     {ok, {Flags, Children}}.

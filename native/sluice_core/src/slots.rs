@@ -11,7 +11,7 @@
 //! | Free   | [`Slots::checkout`] claims it (generation + 1) | Lent |
 //! | Lent   | [`Slots::checkin`] with the loan's generation | Free |
 //! | Lent   | [`Slots::fail`] (the holder died) | Empty |
-//! | Free   | [`Slots::retire`] (shrinking)    | Empty  |
+//! | Free   | [`Slots::reclaim`], a shrink | Empty  |
 //!
 //! A checkout starts at a random slot and tries every slot in use, at most
 //! [`PROBE_CAP`] of them: `None` means every slot tried was busy, not that
@@ -180,6 +180,19 @@ impl Slots {
         w & STATE == EMPTY
             && word
                 .compare_exchange(w, (w & !STATE) | FREE, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
+    /// Empties the free slot `index` (its watcher replaces its resource);
+    /// `false` when it is not free.
+    pub fn reclaim(&self, index: usize) -> bool {
+        let Some(word) = self.words.get(index) else {
+            return false;
+        };
+        let w = word.load(Ordering::Acquire);
+        w & STATE == FREE
+            && word
+                .compare_exchange(w, w & !STATE, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
     }
 

@@ -61,7 +61,8 @@ pub const BUILD: u64 = fnv1a(concat!(
     "/box.v4"
 ));
 
-const fn fnv1a(s: &str) -> u64 {
+/// FNV-1a of a string, for build fingerprints.
+pub(crate) const fn fnv1a(s: &str) -> u64 {
     let bytes = s.as_bytes();
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut i = 0;

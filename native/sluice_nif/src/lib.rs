@@ -7,6 +7,7 @@ mod atoms;
 mod boxes;
 mod drop;
 mod entry;
+mod locks;
 mod raw;
 mod resource;
 
@@ -20,11 +21,14 @@ use rustler::{Encoder, Env, NifResult, Term};
 /// unless live objects of some type were laid out by another build.
 pub(crate) fn open_resource_types(env: *mut ErlNifEnv) -> bool {
     use boxes::SluiceBox;
+    use locks::SluiceLock;
     use sluice_core::drop::Valve;
     resource::compatible::<Valve>()
         && resource::compatible::<SluiceBox>()
+        && resource::compatible::<SluiceLock>()
         && resource::open::<Valve>(env)
         && resource::open::<SluiceBox>(env)
+        && resource::open::<SluiceLock>(env)
 }
 
 /// `[{generation, G}, {instances, N}, {instance, Id}, {live, [{Kind, Count}]}]`:
@@ -37,6 +41,7 @@ fn lib_info(env: Env<'_>) -> NifResult<Term<'_>> {
     let live = vec![
         (atoms::valve(), resource::live(drop::VALVE_KIND)),
         (atoms::sluice_box(), resource::live(boxes::BOX_KIND)),
+        (atoms::sluice_lock(), resource::live(locks::LOCK_KIND)),
     ];
     Ok(vec![
         (atoms::generation(), resource::generation().encode(env)),

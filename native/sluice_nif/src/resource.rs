@@ -27,7 +27,8 @@ use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use rustler::sys::{
     c_char, c_int, c_void, enif_alloc_resource, enif_get_resource, enif_make_resource,
-    enif_release_resource, ErlNifEnv, ErlNifResourceType, ErlNifTerm,
+    enif_release_resource, ErlNifEnv, ErlNifMonitor, ErlNifPid, ErlNifResourceDown,
+    ErlNifResourceDtor, ErlNifResourceStop, ErlNifResourceType, ErlNifResourceTypeInit, ErlNifTerm,
 };
 use rustler::{Decoder, Env, Error, NifResult, Term};
 
@@ -142,8 +143,33 @@ pub unsafe trait NifResource: Sized + Send + Sync + 'static {
     /// Fingerprint of the build that lays the payload out; 0 when the
     /// layout is fixed by `#[repr(C)]` alone and any build may take over.
     const BUILD: u64 = 0;
+    /// Whether objects of this type monitor processes ([`NifResource::down`]).
+    const MONITORS: bool = false;
     /// Where this instance keeps its handle of the opened resource type.
     fn slot() -> &'static AtomicPtr<ErlNifResourceType>;
+    /// A process this object monitors (`enif_monitor_process`) went down.
+    fn down(&self, _pid: &ErlNifPid, _monitor: &ErlNifMonitor) {}
+}
+
+unsafe extern "C" fn down<T: NifResource>(
+    _env: *mut ErlNifEnv,
+    obj: *mut c_void,
+    pid: *const ErlNifPid,
+    monitor: *const ErlNifMonitor,
+) {
+    // SAFETY: the VM calls this with a live object of type T (initialised by
+    // `make`) and valid pid and monitor pointers for the duration of the call.
+    let _ = std::panic::catch_unwind(|| unsafe {
+        (*payload::<T>(obj)).down(&*pid, &*monitor);
+    });
+}
+
+/// The resource object of a monitoring type's payload, for
+/// `enif_monitor_process`: such a payload is 8-byte aligned, so it sits at
+/// the start of the object (see `payload`).
+pub fn object<T: NifResource>(value: &T) -> *const c_void {
+    const { assert!(!T::MONITORS || std::mem::align_of::<T>() <= 8) };
+    (value as *const T).cast()
 }
 
 unsafe extern "C" fn destroy<T: NifResource>(_env: *mut ErlNifEnv, obj: *mut c_void) {
@@ -171,6 +197,14 @@ extern "C" {
         flags: c_int,
         tried: *mut c_int,
     ) -> *const ErlNifResourceType;
+    #[link_name = "enif_open_resource_type_x"]
+    fn open_resource_type_x(
+        env: *mut ErlNifEnv,
+        name: *const c_char,
+        init: *const ErlNifResourceTypeInit,
+        flags: c_int,
+        tried: *mut c_int,
+    ) -> *const ErlNifResourceType;
 }
 
 /// Whether this library may take over the live objects of `T`: there are
@@ -191,17 +225,32 @@ pub fn compatible<T: NifResource>() -> bool {
 /// and `upgrade` only, after [`compatible`] agreed for every type.
 pub fn open<T: NifResource>(env: *mut ErlNifEnv) -> bool {
     let mut tried: c_int = 0;
-    // SAFETY: called from a load/upgrade callback with its env; the name is a
-    // NUL-terminated static string and the destructor matches the payload type.
-    let ty = unsafe {
-        open_resource_type(
-            env,
-            ptr::null(),
-            T::NAME.as_ptr(),
-            Some(destroy::<T>),
-            ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER,
-            &mut tried,
-        )
+    let flags = ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER;
+    let ty = if T::MONITORS {
+        let init = ErlNifResourceTypeInit {
+            dtor: destroy::<T> as *const ErlNifResourceDtor,
+            stop: ptr::null::<ErlNifResourceStop>(),
+            down: down::<T> as *const ErlNifResourceDown,
+            members: 3,
+            dyncall: ptr::null(),
+        };
+        // SAFETY: as below; `init` lists the destructor and the down
+        // callback of payload T and lives through the call (the VM copies it).
+        unsafe { open_resource_type_x(env, T::NAME.as_ptr(), &init, flags, &mut tried) }
+    } else {
+        // SAFETY: called from a load/upgrade callback with its env; the name
+        // is a NUL-terminated static string and the destructor matches the
+        // payload type.
+        unsafe {
+            open_resource_type(
+                env,
+                ptr::null(),
+                T::NAME.as_ptr(),
+                Some(destroy::<T>),
+                flags,
+                &mut tried,
+            )
+        }
     };
     T::slot().store(ty.cast_mut(), Ordering::Release);
     !ty.is_null()

@@ -1,0 +1,113 @@
+%% @doc Counter locks, dispcount's shape (Erlang in Anger, 3.2.2 and 3.3.5):
+%% `N' resources, each lent to one caller at a time, with no process on the
+%% path of a checkout or a checkin.
+%%
+%% == Checking out ==
+%% {@link checkout/1} is one NIF call in the caller: a compare-and-swap
+%% claims a free slot (starting at a random one and trying every slot, up to
+%% 64), the caller is monitored, and the slot's resource is copied to it:
+%% `{ok, Ref, Resource}', or `{error, busy}' at once when every slot is
+%% lent: a denied request is told so, it does not queue. {@link checkin/3}
+%% hands the loan back (one NIF call); {@link transaction/2} does both
+%% around a fun, also when it raises.
+%%
+%% == Watchers and the callback module ==
+%% Each slot has a watcher process (restarted independently by the lock's
+%% supervisor) that makes its resource with a callback module, as
+%% dispcount's:
+%% <ul>
+%% <li>`init(Args) -> {ok, State}';</li>
+%% <li>`checkout(From, State) -> {ok, Resource, State2} | {error, Reason,
+%%     State2} | {stop, Reason, State2}': makes the resource the slot lends.
+%%     Unlike dispcount, the watcher calls it ahead of the loans (`From' is
+%%     `none'): at start, and again after a holder died; callers never wait
+%%     for it, and the same resource is lent loan after loan;</li>
+%% <li>`checkin(Resource, State) -> {ok, State2}': the watcher takes its
+%%     resource back for good (the lock closes or the slot goes);</li>
+%% <li>`dead(State) -> {ok, State2}': a holder died with the resource;</li>
+%% <li>`handle_info(Msg, State) -> {ok, State2}', `terminate(Reason,
+%%     State)'.</li>
+%% </ul>
+%% When a holder dies its slot is emptied at once (its resource may be in a
+%% bad state), its watcher runs `dead/1' then `checkout/2' and the slot
+%% lends again. A watcher that crashes is restarted and refills its slot;
+%% a loan out meanwhile stays valid and is handed back normally, so a slot
+%% never stays busy because of a watcher. The handle is the lock itself,
+%% not a process: it stays valid across restarts of the watchers.
+-module(sluice_lock).
+
+-export([new/1, close/1, checkout/1, checkin/3, transaction/2, info/1]).
+-export_type([lock/0, ref/0, options/0]).
+
+-callback init(Args :: term()) -> {ok, State :: term()}.
+-callback checkout(From :: none, State :: term()) ->
+    {ok, Resource :: term(), State2 :: term()} | {error, term(), term()}
+    | {stop, term(), term()}.
+-callback checkin(Resource :: term(), State :: term()) -> {ok, State2 :: term()}.
+-callback dead(State :: term()) -> {ok, State2 :: term()}.
+-callback handle_info(Msg :: term(), State :: term()) -> {ok, State2 :: term()}.
+-callback terminate(Reason :: term(), State :: term()) -> term().
+
+-record(sluice_lock, {ref :: reference(), sup :: pid()}).
+
+-opaque lock() :: #sluice_lock{}.
+-opaque ref() :: {non_neg_integer(), pos_integer()}.
+%% `resources' (mandatory): how many slots; `callback' (mandatory): `{Module,
+%% Args}'; `maxr', `maxt' (default 10 restarts in 60 s): the watchers'
+%% restart intensity.
+-type options() :: #{resources := pos_integer(), callback := {module(), term()},
+                     maxr => non_neg_integer(), maxt => pos_integer()}.
+
+%% @doc Starts a lock and its watchers under sluice's supervisor.
+-spec new(options()) -> {ok, lock()} | {error, term()}.
+new(#{resources := N, callback := {Mod, _}} = Opts)
+  when is_integer(N), N > 0, N =< 4096, is_atom(Mod) ->
+    Ref = sluice_nif:lock_new(N, N),
+    case sluice_lock_sup:start_lock(Ref, Opts) of
+        {ok, Sup} -> {ok, #sluice_lock{ref = Ref, sup = Sup}};
+        {error, _} = Error -> Error
+    end;
+new(Opts) ->
+    {error, {bad_option, case Opts of #{resources := _} -> callback; _ -> resources end}}.
+
+%% @doc Stops the watchers (each hands its resource back through
+%% `checkin/2'); loans out stay valid until checked in, and nothing more is
+%% lent.
+-spec close(lock()) -> ok.
+close(#sluice_lock{ref = Ref, sup = Sup}) ->
+    _ = sluice_nif:lock_resize(Ref, 0),
+    sluice_lock_sup:stop_lock(Sup).
+
+%% @doc Borrows a resource: `{ok, Ref, Resource}' or `{error, busy}'.
+-spec checkout(lock()) -> {ok, ref(), term()} | {error, busy}.
+checkout(#sluice_lock{ref = Ref}) ->
+    sluice_nif:lock_checkout(Ref).
+
+%% @doc Hands a loan back: `ok', or `{error, not_lent}' when `Ref' is not
+%% out (handed back already, or its holder died).
+-spec checkin(lock(), ref(), term()) -> ok | {error, not_lent}.
+checkin(#sluice_lock{ref = Ref}, LoanRef, _Resource) ->
+    sluice_nif:lock_checkin(Ref, LoanRef).
+
+%% @doc Runs `Fun(Resource)' on a borrowed resource and hands it back, also
+%% when `Fun' raises: `Fun''s result, or `{error, busy}'.
+-spec transaction(lock(), fun((term()) -> Result)) -> Result | {error, busy}.
+transaction(Lock, Fun) when is_function(Fun, 1) ->
+    case checkout(Lock) of
+        {ok, LoanRef, Resource} ->
+            try
+                Fun(Resource)
+            after
+                _ = checkin(Lock, LoanRef, Resource)
+            end;
+        {error, busy} = Busy ->
+            Busy
+    end.
+
+%% @doc Counters: checkouts, busy answers, holder deaths, loans out now,
+%% peak loans out, slots.
+-spec info(lock()) -> #{atom() => non_neg_integer()}.
+info(#sluice_lock{ref = Ref}) ->
+    {Checkouts, Busy, Deaths, InUse, Peak, Slots, _Capacity} = sluice_nif:lock_info(Ref),
+    #{checkouts => Checkouts, busy => Busy, deaths => Deaths, in_use => InUse, peak => Peak,
+      resources => Slots}.

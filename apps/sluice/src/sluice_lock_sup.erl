@@ -1,0 +1,43 @@
+%% @private
+%% @doc Supervisors of `sluice_lock': the top one (under `sluice_sup') keeps
+%% one supervisor per lock, which keeps that lock's watchers, each restarted
+%% on its own.
+-module(sluice_lock_sup).
+-behaviour(supervisor).
+
+-export([start_link/0, start_lock/2, stop_lock/1, start_link/2, init/1]).
+
+%% @doc The top supervisor.
+-spec start_link() -> {ok, pid()} | ignore | {error, term()}.
+start_link() ->
+    supervisor:start_link({local, ?MODULE}, ?MODULE, top).
+
+%% @doc Starts the supervisor of a new lock and its watchers.
+-spec start_lock(reference(), map()) -> {ok, pid()} | {error, term()}.
+start_lock(Lock, Opts) ->
+    supervisor:start_child(?MODULE, [Lock, Opts]).
+
+%% @doc Stops a lock's supervisor (and its watchers).
+-spec stop_lock(pid()) -> ok.
+stop_lock(Sup) ->
+    _ = supervisor:terminate_child(?MODULE, Sup),
+    ok.
+
+%% @doc The supervisor of one lock.
+-spec start_link(reference(), map()) -> {ok, pid()} | ignore | {error, term()}.
+start_link(Lock, Opts) ->
+    supervisor:start_link(?MODULE, {lock, Lock, Opts}).
+
+-spec init(top | {lock, reference(), map()}) ->
+    {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
+init(top) ->
+    Flags = #{strategy => simple_one_for_one, intensity => 10, period => 10},
+    Child = #{id => lock, start => {?MODULE, start_link, []}, restart => temporary,
+              type => supervisor},
+    {ok, {Flags, [Child]}};
+init({lock, Lock, #{resources := N, callback := Callback} = Opts}) ->
+    Flags = #{strategy => one_for_one, intensity => maps:get(maxr, Opts, 10),
+              period => maps:get(maxt, Opts, 60)},
+    Children = [#{id => I, start => {sluice_lock_watcher, start_link, [Lock, I, Callback]}}
+                || I <- lists:seq(0, N - 1)],
+    {ok, {Flags, Children}}.

@@ -1,0 +1,294 @@
+//! NIFs of `sluice_lock`: counter locks over `sluice_core::slots`, each slot
+//! lending one resource term that its watcher process put there.
+//!
+//! A checkout is one call in the caller: a compare-and-swap claims a free
+//! slot, the caller is monitored through the lock's resource object, and
+//! the slot's resource is copied into the caller's heap. A checkin checks
+//! the loan's generation, drops the monitor and frees the slot. When a
+//! holder dies, the VM runs the lock's `down` callback: the slot becomes
+//! empty (its resource may be in a bad state) and its watcher gets
+//! `{sluice_lock, dead, Index}` to make it ready again.
+
+use std::sync::atomic::AtomicPtr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rustler::sys::{
+    enif_alloc_env, enif_clear_env, enif_compare_monitors, enif_demonitor_process, enif_free_env,
+    enif_get_local_pid, enif_make_copy, enif_monitor_process, enif_self, enif_send, ErlNifEnv,
+    ErlNifMonitor, ErlNifPid, ErlNifResourceType, ErlNifTerm,
+};
+use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
+use sluice_core::rng::thread_u64;
+use sluice_core::slots::{Loan, Slots, MAX_SLOTS};
+
+use crate::atoms;
+use crate::resource::{self, Handle, NifResource};
+
+/// Live-object counter index of locks.
+pub const LOCK_KIND: usize = 2;
+
+static LOCK_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Identifies the build that lays out [`LockState`] (see `boxes::BUILD`).
+pub const BUILD: u64 = crate::boxes::fnv1a(concat!(
+    env!("CARGO_PKG_VERSION"),
+    "/",
+    env!("SLUICE_RUSTC_VERSION"),
+    "/lock.v1"
+));
+
+/// A lock resource: two words, the state on the heap.
+#[repr(C)]
+pub struct SluiceLock {
+    build: u64,
+    state: Box<LockState>,
+}
+
+struct LockState {
+    slots: Slots,
+    data: Box<[Mutex<SlotData>]>,
+}
+
+/// What a slot lends and who looks after it.
+struct SlotData {
+    /// Holds the copy of the resource (null until first filled).
+    env: *mut ErlNifEnv,
+    resource: ErlNifTerm,
+    watcher: Option<ErlNifPid>,
+    /// The loan out, and the monitor of its holder.
+    loan: Option<(u64, ErlNifMonitor)>,
+}
+
+// SAFETY: the env and terms are only used under the slot's mutex.
+unsafe impl Send for SlotData {}
+
+impl Drop for SlotData {
+    fn drop(&mut self) {
+        if !self.env.is_null() {
+            // SAFETY: the env was allocated by `fill` and nothing uses it now.
+            unsafe { enif_free_env(self.env) };
+        }
+    }
+}
+
+// SAFETY: the first field (`build`) is fixed; the rest is only used by a
+// library whose `BUILD` matches, which `upgrade` checks before taking over.
+unsafe impl NifResource for SluiceLock {
+    const NAME: &'static std::ffi::CStr = c"sluice_lock.v1";
+    const KIND: usize = LOCK_KIND;
+    const BUILD: u64 = BUILD;
+    const MONITORS: bool = true;
+    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
+        &LOCK_TYPE
+    }
+
+    /// A holder died: its loan ends, the slot empties, the watcher is told.
+    fn down(&self, _pid: &ErlNifPid, monitor: &ErlNifMonitor) {
+        for (index, data) in self.state.data.iter().enumerate() {
+            let mut d = slot_data(data);
+            let Some((generation, mon)) = d.loan else {
+                continue;
+            };
+            // SAFETY: both are monitors the VM filled in.
+            if unsafe { enif_compare_monitors(&mon, monitor) } != 0 {
+                continue;
+            }
+            d.loan = None;
+            if self.state.slots.fail(Loan { index, generation }) {
+                if let Some(watcher) = d.watcher {
+                    tell_dead(&watcher, index);
+                }
+            }
+            return;
+        }
+    }
+}
+
+fn slot_data(m: &Mutex<SlotData>) -> MutexGuard<'_, SlotData> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Sends `{sluice_lock, dead, Index}` to a watcher, from any thread.
+fn tell_dead(watcher: &ErlNifPid, index: usize) {
+    // SAFETY: a fresh process-independent env holds the message and is freed
+    // after the send; a null caller env is allowed off a scheduler.
+    unsafe {
+        let env = enif_alloc_env();
+        let lifetime = ();
+        let e = Env::new(&lifetime, env);
+        let msg = (atoms::sluice_lock(), atoms::dead(), index).encode(e);
+        let _ = enif_send(std::ptr::null_mut(), watcher, env, msg.as_c_arg());
+        enif_free_env(env);
+    }
+}
+
+fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceLock> {
+    let Handle(lock) = term.decode::<Handle<'a, SluiceLock>>()?;
+    (lock.build == BUILD).then_some(lock).ok_or(Error::BadArg)
+}
+
+/// A lock of `n` slots (room for `capacity`), all empty.
+#[rustler::nif]
+fn lock_new(env: Env<'_>, n: u64, capacity: u64) -> NifResult<Term<'_>> {
+    let capacity = usize::try_from(capacity).map_err(|_| Error::BadArg)?;
+    let n = usize::try_from(n).map_err(|_| Error::BadArg)?;
+    if capacity == 0 || capacity > MAX_SLOTS || n > capacity {
+        return Err(Error::BadArg);
+    }
+    let data = (0..capacity)
+        .map(|_| {
+            Mutex::new(SlotData {
+                env: std::ptr::null_mut(),
+                // SAFETY: a term is a plain word; this one is never read
+                // before `lock_fill` sets it.
+                resource: unsafe { std::mem::zeroed() },
+                watcher: None,
+                loan: None,
+            })
+        })
+        .collect();
+    let state = Box::new(LockState {
+        slots: Slots::new(n, capacity),
+        data,
+    });
+    Ok(resource::make(
+        env,
+        SluiceLock {
+            build: BUILD,
+            state,
+        },
+    ))
+}
+
+/// Puts `resource` in the empty (or free) slot `index`, looked after by
+/// `watcher`, and makes it free: `ok`, or `{error, lent}` while it is out.
+#[rustler::nif]
+fn lock_fill<'a>(
+    env: Env<'a>,
+    handle: Term<'a>,
+    index: u64,
+    resource: Term<'a>,
+    watcher: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let lock = get(handle)?;
+    let index = usize::try_from(index).map_err(|_| Error::BadArg)?;
+    let data = lock.state.data.get(index).ok_or(Error::BadArg)?;
+    // SAFETY: a pid is plain data, filled in below before any use.
+    let mut pid: ErlNifPid = unsafe { std::mem::zeroed() };
+    // SAFETY: `watcher` is a term of this call's env.
+    if unsafe { enif_get_local_pid(env.as_c_arg(), watcher.as_c_arg(), &mut pid) } == 0 {
+        return Err(Error::BadArg);
+    }
+    let slots = &lock.state.slots;
+    let mut d = slot_data(data);
+    if !slots.is_empty(index) && !slots.reclaim(index) {
+        return Ok((atoms::error(), atoms::lent()).encode(env));
+    }
+    if d.env.is_null() {
+        // SAFETY: allocating an env has no precondition.
+        d.env = unsafe { enif_alloc_env() };
+    } else {
+        // SAFETY: nobody holds a term of this env: the slot is empty.
+        unsafe { enif_clear_env(d.env) };
+    }
+    // SAFETY: `d.env` is live; `resource` is a term of this call's env.
+    d.resource = unsafe { enif_make_copy(d.env, resource.as_c_arg()) };
+    d.watcher = Some(pid);
+    if !slots.fill(index) {
+        return Err(Error::BadArg);
+    }
+    Ok(atoms::ok().encode(env))
+}
+
+/// `{ok, {Index, Generation}, Resource}` or `{error, busy}`; the caller is
+/// monitored until it checks in.
+#[rustler::nif]
+fn lock_checkout<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
+    let lock = get(handle)?;
+    let Some(loan) = lock.state.slots.checkout(thread_u64() as usize) else {
+        return Ok((atoms::error(), atoms::busy()).encode(env));
+    };
+    let raw = env.as_c_arg();
+    let mut d = slot_data(&lock.state.data[loan.index]);
+    // SAFETY: pids and monitors are plain data, filled in just below.
+    let (mut me, mut mon): (ErlNifPid, ErlNifMonitor) = unsafe { std::mem::zeroed() };
+    // SAFETY: `raw` is this call's env (a process env: enif_self succeeds);
+    // the object is the lock's resource, alive while `handle` is.
+    unsafe {
+        enif_self(raw, &mut me);
+        enif_monitor_process(raw, resource::object(lock), &me, &mut mon);
+    }
+    d.loan = Some((loan.generation, mon));
+    // SAFETY: the slot's env is live and holds `resource` (it was filled
+    // before it could be lent).
+    let copy = unsafe { Term::new(env, enif_make_copy(raw, d.resource)) };
+    let reference = (loan.index, loan.generation);
+    Ok((atoms::ok(), reference, copy).encode(env))
+}
+
+/// Hands a loan back: `ok`, or `{error, not_lent}` when it is not out.
+#[rustler::nif]
+fn lock_checkin<'a>(env: Env<'a>, handle: Term<'a>, reference: (u64, u64)) -> NifResult<Term<'a>> {
+    let lock = get(handle)?;
+    let (index, generation) = reference;
+    let index = usize::try_from(index).map_err(|_| Error::BadArg)?;
+    let Some(data) = lock.state.data.get(index) else {
+        return Ok((atoms::error(), atoms::not_lent()).encode(env));
+    };
+    let mut d = slot_data(data);
+    match d.loan {
+        Some((g, mon)) if g == generation => {
+            // SAFETY: the monitor was set by the checkout of this loan on
+            // this object; demonitoring a gone process is harmless.
+            unsafe { enif_demonitor_process(env.as_c_arg(), resource::object(lock), &mon) };
+            d.loan = None;
+            let _ = lock.state.slots.checkin(Loan { index, generation });
+            Ok(atoms::ok().encode(env))
+        }
+        _ => Ok((atoms::error(), atoms::not_lent()).encode(env)),
+    }
+}
+
+/// `empty`, `free` or `lent`: the state of slot `index`.
+#[rustler::nif]
+fn lock_slot(handle: Term<'_>, index: u64) -> NifResult<Atom> {
+    let lock = get(handle)?;
+    let index = usize::try_from(index).map_err(|_| Error::BadArg)?;
+    let d = slot_data(lock.state.data.get(index).ok_or(Error::BadArg)?);
+    Ok(if lock.state.slots.is_empty(index) {
+        atoms::empty()
+    } else if d.loan.is_some() {
+        atoms::lent()
+    } else {
+        atoms::free()
+    })
+}
+
+/// Uses the first `n` slots; returns `n`.
+#[rustler::nif]
+fn lock_resize(handle: Term<'_>, n: u64) -> NifResult<u64> {
+    let lock = get(handle)?;
+    let n = usize::try_from(n).map_err(|_| Error::BadArg)?;
+    if n > lock.state.slots.capacity() {
+        return Err(Error::BadArg);
+    }
+    Ok(lock.state.slots.resize(n) as u64)
+}
+
+/// `{Checkouts, Busy, Deaths, InUse, Peak, Slots, Capacity}`.
+#[rustler::nif]
+fn lock_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
+    let lock = get(handle)?;
+    let s = lock.state.slots.stats();
+    let slots = &lock.state.slots;
+    Ok((
+        s.checkouts,
+        s.busy,
+        s.deaths,
+        s.in_use,
+        s.peak,
+        slots.active() as u64,
+        slots.capacity() as u64,
+    )
+        .encode(env))
+}
