@@ -59,16 +59,29 @@ pub struct LockStats {
     pub peak: u64,
 }
 
-/// The slots of one lock; see the module documentation.
-pub struct Slots {
-    words: Box<[AtomicU64]>,
-    /// Slots in use (the first `active`).
-    active: AtomicUsize,
+/// Keeps what two cores write apart.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// Counters every call writes: one set per stripe of threads.
+#[derive(Default)]
+struct Counts {
     checkouts: AtomicU64,
     busy: AtomicU64,
+}
+
+/// Stripes of [`Counts`].
+const STRIPES: usize = 8;
+
+/// The slots of one lock; see the module documentation.
+pub struct Slots {
+    words: Box<[Padded<AtomicU64>]>,
+    /// Slots in use (the first `active`).
+    active: AtomicUsize,
+    counts: [Padded<Counts>; STRIPES],
     deaths: AtomicU64,
-    in_use: AtomicU64,
-    peak: AtomicU64,
+    /// Loans out now and the most at once.
+    out: Padded<(AtomicU64, AtomicU64)>,
 }
 
 impl Slots {
@@ -76,13 +89,13 @@ impl Slots {
     pub fn new(n: usize, capacity: usize) -> Self {
         let capacity = capacity.clamp(1, MAX_SLOTS);
         Self {
-            words: (0..capacity).map(|_| AtomicU64::new(EMPTY)).collect(),
+            words: (0..capacity)
+                .map(|_| Padded(AtomicU64::new(EMPTY)))
+                .collect(),
             active: AtomicUsize::new(n.min(capacity)),
-            checkouts: AtomicU64::new(0),
-            busy: AtomicU64::new(0),
+            counts: std::array::from_fn(|_| Padded(Counts::default())),
             deaths: AtomicU64::new(0),
-            in_use: AtomicU64::new(0),
-            peak: AtomicU64::new(0),
+            out: Padded((AtomicU64::new(0), AtomicU64::new(0))),
         }
     }
 
@@ -98,15 +111,14 @@ impl Slots {
 
     /// Claims a free slot, trying them from `start` (any number, taken
     /// modulo the slots in use); `None` when every slot tried is busy.
-    pub fn checkout(&self, start: usize) -> Option<Loan> {
+    /// `stripe` picks the counters to count in (one per caller thread
+    /// keeps callers on different cores off each other's cache lines).
+    pub fn checkout(&self, start: usize, stripe: usize) -> Option<Loan> {
+        let counts = &self.counts[stripe % STRIPES].0;
         let n = self.active();
-        if n == 0 {
-            self.busy.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
         for i in 0..n.min(PROBE_CAP) {
             let index = (start.wrapping_add(i)) % n;
-            let word = &self.words[index];
+            let word = &self.words[index].0;
             let mut w = word.load(Ordering::Acquire);
             while w & STATE == FREE {
                 let generation = (w >> 2) + 1;
@@ -117,22 +129,25 @@ impl Slots {
                     Ordering::Acquire,
                 ) {
                     Ok(_) => {
-                        self.checkouts.fetch_add(1, Ordering::Relaxed);
-                        let out = self.in_use.fetch_add(1, Ordering::Relaxed) + 1;
-                        self.peak.fetch_max(out, Ordering::Relaxed);
+                        counts.checkouts.fetch_add(1, Ordering::Relaxed);
+                        let (in_use, peak) = &self.out.0;
+                        let out = in_use.fetch_add(1, Ordering::Relaxed) + 1;
+                        if out > peak.load(Ordering::Relaxed) {
+                            peak.fetch_max(out, Ordering::Relaxed);
+                        }
                         return Some(Loan { index, generation });
                     }
                     Err(now) => w = now,
                 }
             }
         }
-        self.busy.fetch_add(1, Ordering::Relaxed);
+        counts.busy.fetch_add(1, Ordering::Relaxed);
         None
     }
 
     /// Ends `loan` from `from` (Lent) to `to`; whether it was still out.
     fn end(&self, loan: Loan, to: u64) -> bool {
-        let Some(word) = self.words.get(loan.index) else {
+        let Some(Padded(word)) = self.words.get(loan.index) else {
             return false;
         };
         let lent = (loan.generation << 2) | LENT;
@@ -141,7 +156,7 @@ impl Slots {
             .compare_exchange(lent, next, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if ok {
-            self.in_use.fetch_sub(1, Ordering::Relaxed);
+            self.out.0 .0.fetch_sub(1, Ordering::Relaxed);
         }
         ok
     }
@@ -173,7 +188,7 @@ impl Slots {
         if index >= self.active() {
             return false;
         }
-        let Some(word) = self.words.get(index) else {
+        let Some(Padded(word)) = self.words.get(index) else {
             return false;
         };
         let w = word.load(Ordering::Acquire);
@@ -186,7 +201,7 @@ impl Slots {
     /// Empties the free slot `index` (its watcher replaces its resource);
     /// `false` when it is not free.
     pub fn reclaim(&self, index: usize) -> bool {
-        let Some(word) = self.words.get(index) else {
+        let Some(Padded(word)) = self.words.get(index) else {
             return false;
         };
         let w = word.load(Ordering::Acquire);
@@ -200,7 +215,7 @@ impl Slots {
     pub fn is_empty(&self, index: usize) -> bool {
         self.words
             .get(index)
-            .is_some_and(|w| w.load(Ordering::Acquire) & STATE == EMPTY)
+            .is_some_and(|w| w.0.load(Ordering::Acquire) & STATE == EMPTY)
     }
 
     /// Uses the first `n` slots (at most the capacity); slots beyond that
@@ -208,7 +223,7 @@ impl Slots {
     pub fn resize(&self, n: usize) -> usize {
         let n = n.min(self.capacity());
         self.active.store(n, Ordering::Release);
-        for word in &self.words[n..] {
+        for Padded(word) in &self.words[n..] {
             let w = word.load(Ordering::Acquire);
             if w & STATE == FREE {
                 let _ = word.compare_exchange(w, w & !STATE, Ordering::AcqRel, Ordering::Acquire);
@@ -219,12 +234,16 @@ impl Slots {
 
     /// The counters.
     pub fn stats(&self) -> LockStats {
+        let sum = |f: fn(&Counts) -> &AtomicU64| {
+            let all = self.counts.iter().map(|c| f(&c.0).load(Ordering::Relaxed));
+            all.sum::<u64>()
+        };
         LockStats {
-            checkouts: self.checkouts.load(Ordering::Relaxed),
-            busy: self.busy.load(Ordering::Relaxed),
+            checkouts: sum(|c| &c.checkouts),
+            busy: sum(|c| &c.busy),
             deaths: self.deaths.load(Ordering::Relaxed),
-            in_use: self.in_use.load(Ordering::Relaxed),
-            peak: self.peak.load(Ordering::Relaxed),
+            in_use: self.out.0 .0.load(Ordering::Relaxed),
+            peak: self.out.0 .1.load(Ordering::Relaxed),
         }
     }
 }
@@ -244,14 +263,16 @@ mod tests {
     #[test]
     fn lends_each_slot_once_and_busy_means_all_busy() {
         let s = filled(3);
-        let loans: Vec<Loan> = (0..3).map(|i| s.checkout(i * 7).expect("free")).collect();
+        let loans: Vec<Loan> = (0..3)
+            .map(|i| s.checkout(i * 7, 0).expect("free"))
+            .collect();
         let mut idx: Vec<usize> = loans.iter().map(|l| l.index).collect();
         idx.sort_unstable();
         assert_eq!(idx, vec![0, 1, 2]);
-        assert_eq!(s.checkout(0), None, "every slot tried was lent");
+        assert_eq!(s.checkout(0, 0), None, "every slot tried was lent");
         assert!(s.checkin(loans[1]));
         assert!(!s.checkin(loans[1]), "a loan goes back once");
-        assert_eq!(s.checkout(5).map(|l| l.index), Some(loans[1].index));
+        assert_eq!(s.checkout(5, 1).map(|l| l.index), Some(loans[1].index));
         let st = s.stats();
         assert_eq!((st.checkouts, st.busy, st.in_use, st.peak), (4, 1, 3, 3));
     }
@@ -259,13 +280,13 @@ mod tests {
     #[test]
     fn a_dead_holder_empties_the_slot_until_filled() {
         let s = filled(1);
-        let loan = s.checkout(0).expect("free");
+        let loan = s.checkout(0, 0).expect("free");
         assert!(s.fail(loan));
         assert!(!s.checkin(loan), "the loan ended with its holder");
         assert!(s.is_empty(0));
-        assert_eq!(s.checkout(0), None);
+        assert_eq!(s.checkout(0, 0), None);
         assert!(s.fill(0));
-        let again = s.checkout(0).expect("refilled");
+        let again = s.checkout(0, 0).expect("refilled");
         assert_eq!(again.generation, loan.generation + 1);
         assert_eq!(s.stats().deaths, 1);
     }
@@ -276,14 +297,14 @@ mod tests {
         for i in 0..3 {
             assert!(s.fill(i));
         }
-        let loans: Vec<Loan> = (0..3).map(|i| s.checkout(i).expect("free")).collect();
+        let loans: Vec<Loan> = (0..3).map(|i| s.checkout(i, i).expect("free")).collect();
         assert_eq!(s.resize(1), 1);
         for l in &loans {
             assert!(s.checkin(*l));
         }
         assert!(s.is_empty(1) && s.is_empty(2), "retired slots are empty");
-        assert_eq!(s.checkout(0).map(|l| l.index), Some(0));
-        assert_eq!(s.checkout(1), None);
+        assert_eq!(s.checkout(0, 0).map(|l| l.index), Some(0));
+        assert_eq!(s.checkout(1, 2), None);
         assert_eq!(s.resize(5), 5);
         assert!(s.fill(4) && !s.fill(5));
     }
@@ -303,7 +324,7 @@ mod loom_tests {
                 .map(|i| {
                     let s = s.clone();
                     loom::thread::spawn(move || {
-                        let loan = s.checkout(i);
+                        let loan = s.checkout(i, i);
                         if let Some(l) = loan {
                             assert!(s.checkin(l));
                         }
@@ -324,7 +345,7 @@ mod loom_tests {
         loom::model(|| {
             let s = Arc::new(Slots::new(1, 1));
             assert!(s.fill(0));
-            let loan = s.checkout(0).expect("free");
+            let loan = s.checkout(0, 0).expect("free");
             let t = {
                 let s = s.clone();
                 loom::thread::spawn(move || s.fail(loan))

@@ -147,8 +147,9 @@ fn pid_word(env: Env<'_>, pid: &LocalPid) -> u64 {
     unsafe { std::mem::transmute::<ErlNifTerm, usize>(term) as u64 }
 }
 
-/// The lane of the calling thread: threads are numbered as they first post.
-fn lane() -> usize {
+/// The lane of the calling thread: threads are numbered as they first post
+/// (also the stripe of a lock's counters).
+pub(crate) fn lane() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
         static LANE: Cell<usize> = const { Cell::new(usize::MAX) };

@@ -2,26 +2,30 @@
 //! lending one resource term that its watcher process put there.
 //!
 //! A checkout is one call in the caller: a compare-and-swap claims a free
-//! slot, the caller is monitored through the lock's resource object, and
-//! the slot's resource is copied into the caller's heap. A checkin checks
-//! the loan's generation, drops the monitor and frees the slot. When a
-//! holder dies, the VM runs the lock's `down` callback: the slot becomes
-//! empty (its resource may be in a bad state) and its watcher gets
-//! `{sluice_lock, dead, Index}` to make it ready again.
+//! slot, and the slot's resource is copied into the caller's heap. The
+//! lock monitors every process that ever held one of its loans, once (a
+//! monitor costs microseconds, so it is kept, not made and dropped at every
+//! loan; the set of such processes is sharded by pid). A checkin checks the
+//! loan's generation and frees the slot. When a holder dies, the VM runs
+//! the lock's `down` callback: the slots it held become empty (their
+//! resources may be in a bad state) and their watchers get
+//! `{sluice_lock, dead, Index}` to make them ready again.
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicPtr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rustler::sys::{
-    enif_alloc_env, enif_clear_env, enif_compare_monitors, enif_demonitor_process, enif_free_env,
-    enif_get_local_pid, enif_make_copy, enif_monitor_process, enif_self, enif_send, ErlNifEnv,
-    ErlNifMonitor, ErlNifPid, ErlNifResourceType, ErlNifTerm,
+    enif_alloc_env, enif_clear_env, enif_compare_monitors, enif_free_env, enif_get_local_pid,
+    enif_make_copy, enif_monitor_process, enif_self, enif_send, ErlNifEnv, ErlNifMonitor,
+    ErlNifPid, ErlNifResourceType, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
 use sluice_core::rng::thread_u64;
 use sluice_core::slots::{Loan, Slots, MAX_SLOTS};
 
 use crate::atoms;
+use crate::boxes::lane;
 use crate::resource::{self, Handle, NifResource};
 
 /// Live-object counter index of locks.
@@ -44,9 +48,18 @@ pub struct SluiceLock {
     state: Box<LockState>,
 }
 
+/// Shards of the set of monitored holders.
+const HOLDER_SHARDS: usize = 16;
+
+/// Keeps what two cores write apart.
+#[repr(align(128))]
+struct Padded<T>(T);
+
 struct LockState {
     slots: Slots,
-    data: Box<[Mutex<SlotData>]>,
+    data: Box<[Padded<Mutex<SlotData>>]>,
+    /// Processes this lock monitors (pid word to monitor), by shard.
+    holders: [Padded<Mutex<HashMap<u64, ErlNifMonitor>>>; HOLDER_SHARDS],
 }
 
 /// What a slot lends and who looks after it.
@@ -55,8 +68,8 @@ struct SlotData {
     env: *mut ErlNifEnv,
     resource: ErlNifTerm,
     watcher: Option<ErlNifPid>,
-    /// The loan out, and the monitor of its holder.
-    loan: Option<(u64, ErlNifMonitor)>,
+    /// The loan out: its generation and its holder's pid word.
+    loan: Option<(u64, u64)>,
 }
 
 // SAFETY: the env and terms are only used under the slot's mutex.
@@ -82,15 +95,28 @@ unsafe impl NifResource for SluiceLock {
         &LOCK_TYPE
     }
 
-    /// A holder died: its loan ends, the slot empties, the watcher is told.
+    /// A holder died: its loans end, their slots empty, their watchers are
+    /// told.
     fn down(&self, _pid: &ErlNifPid, monitor: &ErlNifMonitor) {
-        for (index, data) in self.state.data.iter().enumerate() {
+        let mut gone = None;
+        for Padded(shard) in &self.state.holders {
+            let mut holders = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            // SAFETY: both are monitors the VM filled in.
+            let same = |m: &ErlNifMonitor| unsafe { enif_compare_monitors(m, monitor) } == 0;
+            let found = holders.iter().find(|(_, m)| same(m)).map(|(&word, _)| word);
+            if let Some(word) = found {
+                holders.remove(&word);
+                gone = Some(word);
+                break;
+            }
+        }
+        let Some(word) = gone else { return };
+        for (index, Padded(data)) in self.state.data.iter().enumerate() {
             let mut d = slot_data(data);
-            let Some((generation, mon)) = d.loan else {
+            let Some((generation, holder)) = d.loan else {
                 continue;
             };
-            // SAFETY: both are monitors the VM filled in.
-            if unsafe { enif_compare_monitors(&mon, monitor) } != 0 {
+            if holder != word {
                 continue;
             }
             d.loan = None;
@@ -99,7 +125,6 @@ unsafe impl NifResource for SluiceLock {
                     tell_dead(&watcher, index);
                 }
             }
-            return;
         }
     }
 }
@@ -122,6 +147,29 @@ fn tell_dead(watcher: &ErlNifPid, index: usize) {
     }
 }
 
+/// Monitors the calling process unless the lock already does; returns its
+/// pid word.
+fn watch_caller(raw: *mut ErlNifEnv, lock: &SluiceLock) -> u64 {
+    // SAFETY: a pid is plain data, filled in by enif_self.
+    let mut me: ErlNifPid = unsafe { std::mem::zeroed() };
+    // SAFETY: `raw` is a NIF call's env, a process env: enif_self succeeds.
+    unsafe { enif_self(raw, &mut me) };
+    // SAFETY: `ErlNifPid` is a transparent wrapper of the pid's term word.
+    let word = unsafe { std::mem::transmute::<ErlNifPid, u64>(me) };
+    let shard = &lock.state.holders[(word >> 4) as usize % HOLDER_SHARDS].0;
+    let mut holders = shard.lock().unwrap_or_else(PoisonError::into_inner);
+    if !holders.contains_key(&word) {
+        // SAFETY: a monitor is plain data, filled in by the VM.
+        let mut mon: ErlNifMonitor = unsafe { std::mem::zeroed() };
+        // SAFETY: the object is the lock's resource, alive while the call's
+        // handle term is; `me` is the (live) caller.
+        if unsafe { enif_monitor_process(raw, resource::object(lock), &me, &mut mon) } == 0 {
+            holders.insert(word, mon);
+        }
+    }
+    word
+}
+
 fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceLock> {
     let Handle(lock) = term.decode::<Handle<'a, SluiceLock>>()?;
     (lock.build == BUILD).then_some(lock).ok_or(Error::BadArg)
@@ -137,19 +185,20 @@ fn lock_new(env: Env<'_>, n: u64, capacity: u64) -> NifResult<Term<'_>> {
     }
     let data = (0..capacity)
         .map(|_| {
-            Mutex::new(SlotData {
+            Padded(Mutex::new(SlotData {
                 env: std::ptr::null_mut(),
                 // SAFETY: a term is a plain word; this one is never read
                 // before `lock_fill` sets it.
                 resource: unsafe { std::mem::zeroed() },
                 watcher: None,
                 loan: None,
-            })
+            }))
         })
         .collect();
     let state = Box::new(LockState {
         slots: Slots::new(n, capacity),
         data,
+        holders: std::array::from_fn(|_| Padded(Mutex::new(HashMap::new()))),
     });
     Ok(resource::make(
         env,
@@ -172,7 +221,7 @@ fn lock_fill<'a>(
 ) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
     let index = usize::try_from(index).map_err(|_| Error::BadArg)?;
-    let data = lock.state.data.get(index).ok_or(Error::BadArg)?;
+    let data = &lock.state.data.get(index).ok_or(Error::BadArg)?.0;
     // SAFETY: a pid is plain data, filled in below before any use.
     let mut pid: ErlNifPid = unsafe { std::mem::zeroed() };
     // SAFETY: `watcher` is a term of this call's env.
@@ -205,20 +254,13 @@ fn lock_fill<'a>(
 #[rustler::nif]
 fn lock_checkout<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
-    let Some(loan) = lock.state.slots.checkout(thread_u64() as usize) else {
+    let Some(loan) = lock.state.slots.checkout(thread_u64() as usize, lane()) else {
         return Ok((atoms::error(), atoms::busy()).encode(env));
     };
     let raw = env.as_c_arg();
-    let mut d = slot_data(&lock.state.data[loan.index]);
-    // SAFETY: pids and monitors are plain data, filled in just below.
-    let (mut me, mut mon): (ErlNifPid, ErlNifMonitor) = unsafe { std::mem::zeroed() };
-    // SAFETY: `raw` is this call's env (a process env: enif_self succeeds);
-    // the object is the lock's resource, alive while `handle` is.
-    unsafe {
-        enif_self(raw, &mut me);
-        enif_monitor_process(raw, resource::object(lock), &me, &mut mon);
-    }
-    d.loan = Some((loan.generation, mon));
+    let holder = watch_caller(raw, lock);
+    let mut d = slot_data(&lock.state.data[loan.index].0);
+    d.loan = Some((loan.generation, holder));
     // SAFETY: the slot's env is live and holds `resource` (it was filled
     // before it could be lent).
     let copy = unsafe { Term::new(env, enif_make_copy(raw, d.resource)) };
@@ -232,15 +274,12 @@ fn lock_checkin<'a>(env: Env<'a>, handle: Term<'a>, reference: (u64, u64)) -> Ni
     let lock = get(handle)?;
     let (index, generation) = reference;
     let index = usize::try_from(index).map_err(|_| Error::BadArg)?;
-    let Some(data) = lock.state.data.get(index) else {
+    let Some(Padded(data)) = lock.state.data.get(index) else {
         return Ok((atoms::error(), atoms::not_lent()).encode(env));
     };
     let mut d = slot_data(data);
     match d.loan {
-        Some((g, mon)) if g == generation => {
-            // SAFETY: the monitor was set by the checkout of this loan on
-            // this object; demonitoring a gone process is harmless.
-            unsafe { enif_demonitor_process(env.as_c_arg(), resource::object(lock), &mon) };
+        Some((g, _)) if g == generation => {
             d.loan = None;
             let _ = lock.state.slots.checkin(Loan { index, generation });
             Ok(atoms::ok().encode(env))
@@ -254,7 +293,7 @@ fn lock_checkin<'a>(env: Env<'a>, handle: Term<'a>, reference: (u64, u64)) -> Ni
 fn lock_slot(handle: Term<'_>, index: u64) -> NifResult<Atom> {
     let lock = get(handle)?;
     let index = usize::try_from(index).map_err(|_| Error::BadArg)?;
-    let d = slot_data(lock.state.data.get(index).ok_or(Error::BadArg)?);
+    let d = slot_data(&lock.state.data.get(index).ok_or(Error::BadArg)?.0);
     Ok(if lock.state.slots.is_empty(index) {
         atoms::empty()
     } else if d.loan.is_some() {
