@@ -11,6 +11,7 @@
 //! resources may be in a bad state) and their watchers get
 //! `{sluice_lock, dead, Index}` to make them ready again.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicPtr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -158,13 +159,13 @@ fn watch_caller(raw: *mut ErlNifEnv, lock: &SluiceLock) -> u64 {
     let word = unsafe { std::mem::transmute::<ErlNifPid, u64>(me) };
     let shard = &lock.state.holders[(word >> 4) as usize % HOLDER_SHARDS].0;
     let mut holders = shard.lock().unwrap_or_else(PoisonError::into_inner);
-    if !holders.contains_key(&word) {
+    if let Entry::Vacant(vacant) = holders.entry(word) {
         // SAFETY: a monitor is plain data, filled in by the VM.
         let mut mon: ErlNifMonitor = unsafe { std::mem::zeroed() };
         // SAFETY: the object is the lock's resource, alive while the call's
         // handle term is; `me` is the (live) caller.
         if unsafe { enif_monitor_process(raw, resource::object(lock), &me, &mut mon) } == 0 {
-            holders.insert(word, mon);
+            vacant.insert(mon);
         }
     }
     word
