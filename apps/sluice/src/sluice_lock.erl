@@ -31,12 +31,13 @@
 %% When a holder dies its slot is emptied at once (its resource may be in a
 %% bad state), its watcher runs `dead/1' then `checkout/2' and the slot
 %% lends again. A watcher that crashes is restarted and refills its slot;
-%% a loan out meanwhile stays valid and is handed back normally, so a slot
-%% never stays busy because of a watcher. The handle is the lock itself,
+%% a loan out meanwhile stays valid and is handed back normally (the new
+%% resource replaces the old one then), so a slot never stays busy because
+%% of a watcher. The handle is the lock itself,
 %% not a process: it stays valid across restarts of the watchers.
 -module(sluice_lock).
 
--export([new/1, close/1, checkout/1, checkin/3, transaction/2, info/1]).
+-export([new/1, close/1, checkout/1, checkin/3, transaction/2, info/1, resize/2]).
 -export_type([lock/0, ref/0, options/0]).
 
 -callback init(Args :: term()) -> {ok, State :: term()}.
@@ -53,16 +54,19 @@
 -opaque lock() :: #sluice_lock{}.
 -opaque ref() :: {non_neg_integer(), pos_integer()}.
 %% `resources' (mandatory): how many slots; `callback' (mandatory): `{Module,
-%% Args}'; `maxr', `maxt' (default 10 restarts in 60 s): the watchers'
-%% restart intensity.
+%% Args}'; `max_resources' (default the larger of `resources' and 64, at
+%% most 4096): how far {@link resize/2} may grow it; `maxr', `maxt'
+%% (default 10 restarts in 60 s): the watchers' restart intensity.
 -type options() :: #{resources := pos_integer(), callback := {module(), term()},
+                     max_resources => pos_integer(),
                      maxr => non_neg_integer(), maxt => pos_integer()}.
 
 %% @doc Starts a lock and its watchers under sluice's supervisor.
 -spec new(options()) -> {ok, lock()} | {error, term()}.
 new(#{resources := N, callback := {Mod, _}} = Opts)
   when is_integer(N), N > 0, N =< 4096, is_atom(Mod) ->
-    Ref = sluice_nif:lock_new(N, N),
+    Capacity = maps:get(max_resources, Opts, min(4096, max(N, 64))),
+    Ref = sluice_nif:lock_new(N, max(N, min(Capacity, 4096))),
     case sluice_lock_sup:start_lock(Ref, Opts) of
         {ok, Sup} -> {ok, #sluice_lock{ref = Ref, sup = Sup}};
         {error, _} = Error -> Error
@@ -77,6 +81,23 @@ new(Opts) ->
 close(#sluice_lock{ref = Ref, sup = Sup}) ->
     _ = sluice_nif:lock_resize(Ref, 0),
     sluice_lock_sup:stop_lock(Sup).
+
+%% @doc Uses `N' resources: new slots get watchers; the watchers of slots
+%% beyond `N' stop (handing their resource back through `checkin/2'), and
+%% such a slot lent now stops lending when it comes back. `{error,
+%% too_many}' beyond `max_resources'.
+-spec resize(lock(), pos_integer()) -> ok | {error, too_many}.
+resize(#sluice_lock{ref = Ref, sup = Sup}, N) when is_integer(N), N > 0 ->
+    {_, _, _, _, _, _, Capacity} = sluice_nif:lock_info(Ref),
+    case N =< Capacity of
+        true ->
+            _ = sluice_nif:lock_resize(Ref, N),
+            sluice_lock_sup:set_watchers(Sup, Ref, N);
+        false ->
+            {error, too_many}
+    end;
+resize(Lock, N) ->
+    erlang:error(badarg, [Lock, N]).
 
 %% @doc Borrows a resource: `{ok, Ref, Resource}' or `{error, busy}'.
 -spec checkout(lock()) -> {ok, ref(), term()} | {error, busy}.

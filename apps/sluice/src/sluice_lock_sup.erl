@@ -5,7 +5,7 @@
 -module(sluice_lock_sup).
 -behaviour(supervisor).
 
--export([start_link/0, start_lock/2, stop_lock/1, start_link/2, init/1]).
+-export([start_link/0, start_lock/2, stop_lock/1, start_link/2, set_watchers/3, init/1]).
 
 %% @doc The top supervisor.
 -spec start_link() -> {ok, pid()} | ignore | {error, term()}.
@@ -23,6 +23,30 @@ stop_lock(Sup) ->
     _ = supervisor:terminate_child(?MODULE, Sup),
     ok.
 
+%% @doc Makes the lock supervisor `Sup' keep watchers `0..N-1' only.
+-spec set_watchers(pid(), reference(), pos_integer()) -> ok.
+set_watchers(Sup, Lock, N) ->
+    Ids = [Id || {Id, _, _, _} <- supervisor:which_children(Sup)],
+    Callback = callback(Sup),
+    _ = [begin
+             ok = supervisor:terminate_child(Sup, I),
+             ok = supervisor:delete_child(Sup, I)
+         end || I <- Ids, I >= N],
+    _ = [{ok, _} = supervisor:start_child(Sup, watcher(Lock, I, Callback))
+         || I <- lists:seq(0, N - 1), not lists:member(I, Ids)],
+    ok.
+
+%% The callback of a lock's watchers, from the spec of any of them.
+-spec callback(pid()) -> {module(), term()}.
+callback(Sup) ->
+    [I | _] = [Id || {Id, _, _, _} <- supervisor:which_children(Sup)],
+    {ok, #{start := {_, _, [_, _, Callback]}}} = supervisor:get_childspec(Sup, I),
+    Callback.
+
+-spec watcher(reference(), non_neg_integer(), {module(), term()}) -> supervisor:child_spec().
+watcher(Lock, I, Callback) ->
+    #{id => I, start => {sluice_lock_watcher, start_link, [Lock, I, Callback]}}.
+
 %% @doc The supervisor of one lock.
 -spec start_link(reference(), map()) -> {ok, pid()} | ignore | {error, term()}.
 start_link(Lock, Opts) ->
@@ -38,6 +62,5 @@ init(top) ->
 init({lock, Lock, #{resources := N, callback := Callback} = Opts}) ->
     Flags = #{strategy => one_for_one, intensity => maps:get(maxr, Opts, 10),
               period => maps:get(maxt, Opts, 60)},
-    Children = [#{id => I, start => {sluice_lock_watcher, start_link, [Lock, I, Callback]}}
-                || I <- lists:seq(0, N - 1)],
+    Children = [watcher(Lock, I, Callback) || I <- lists:seq(0, N - 1)],
     {ok, {Flags, Children}}.

@@ -10,11 +10,7 @@
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -record(w, {lock :: reference(), index :: non_neg_integer(), mod :: module(),
-            state :: term(), resource :: term(), filled = false :: boolean()}).
-
-%% A slot still lent when a restarted watcher wants to refill it is tried
-%% again after this many ms.
--define(RETRY_MS, 10).
+            state :: term(), resource :: term()}).
 
 -spec start_link(reference(), non_neg_integer(), {module(), term()}) ->
     {ok, pid()} | ignore | {error, term()}.
@@ -38,15 +34,12 @@ prepare(#w{mod = Mod, state = State} = W) ->
         {stop, Reason, _State2} -> {stop, Reason}
     end.
 
+%% A slot lent now (this watcher restarted) takes the resource when the
+%% loan comes back.
 -spec fill(#w{}) -> #w{}.
 fill(#w{lock = Lock, index = I, resource = Resource} = W) ->
-    case sluice_nif:lock_fill(Lock, I, Resource, self()) of
-        ok ->
-            W#w{filled = true};
-        {error, lent} ->
-            erlang:send_after(?RETRY_MS, self(), refill),
-            W#w{filled = false}
-    end.
+    ok = sluice_nif:lock_fill(Lock, I, Resource, self()),
+    W.
 
 -spec handle_call(term(), gen_server:from(), #w{}) -> {reply, {error, unknown_call}, #w{}}.
 handle_call(_Req, _From, W) ->
@@ -63,10 +56,6 @@ handle_info({sluice_lock, dead, I}, #w{index = I, mod = Mod, state = State} = W)
         {ok, W2} -> {noreply, W2};
         {stop, Reason} -> {stop, Reason, W#w{state = State2}}
     end;
-handle_info(refill, #w{filled = false} = W) ->
-    {noreply, fill(W)};
-handle_info(refill, W) ->
-    {noreply, W};
 handle_info({'EXIT', _Parent, Reason}, W) ->
     {stop, Reason, W};
 handle_info(Msg, #w{mod = Mod, state = State} = W) ->

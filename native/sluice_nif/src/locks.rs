@@ -71,6 +71,31 @@ struct SlotData {
     watcher: Option<ErlNifPid>,
     /// The loan out: its generation and its holder's pid word.
     loan: Option<(u64, u64)>,
+    /// A resource put while the slot was lent (its watcher restarted): it
+    /// replaces the slot's when the loan comes back.
+    pending: Option<(*mut ErlNifEnv, ErlNifTerm)>,
+}
+
+impl SlotData {
+    /// Drops the pending resource, if any.
+    fn drop_pending(&mut self) {
+        if let Some((env, _)) = self.pending.take() {
+            // SAFETY: the env was allocated by `lock_fill`; nothing uses it.
+            unsafe { enif_free_env(env) };
+        }
+    }
+
+    /// Makes the pending resource the slot's, if any.
+    fn take_pending(&mut self) {
+        if let Some((env, term)) = self.pending.take() {
+            if !self.env.is_null() {
+                // SAFETY: the old env's resource is lent no more.
+                unsafe { enif_free_env(self.env) };
+            }
+            self.env = env;
+            self.resource = term;
+        }
+    }
 }
 
 // SAFETY: the env and terms are only used under the slot's mutex.
@@ -78,6 +103,7 @@ unsafe impl Send for SlotData {}
 
 impl Drop for SlotData {
     fn drop(&mut self) {
+        self.drop_pending();
         if !self.env.is_null() {
             // SAFETY: the env was allocated by `fill` and nothing uses it now.
             unsafe { enif_free_env(self.env) };
@@ -121,6 +147,7 @@ unsafe impl NifResource for SluiceLock {
                 continue;
             }
             d.loan = None;
+            d.drop_pending();
             if self.state.slots.fail(Loan { index, generation }) {
                 if let Some(watcher) = d.watcher {
                     tell_dead(&watcher, index);
@@ -193,6 +220,7 @@ fn lock_new(env: Env<'_>, n: u64, capacity: u64) -> NifResult<Term<'_>> {
                 resource: unsafe { std::mem::zeroed() },
                 watcher: None,
                 loan: None,
+                pending: None,
             }))
         })
         .collect();
@@ -210,8 +238,9 @@ fn lock_new(env: Env<'_>, n: u64, capacity: u64) -> NifResult<Term<'_>> {
     ))
 }
 
-/// Puts `resource` in the empty (or free) slot `index`, looked after by
-/// `watcher`, and makes it free: `ok`, or `{error, lent}` while it is out.
+/// Puts `resource` in slot `index`, looked after by `watcher`: an empty or
+/// free slot lends it from now on; a lent one from when the loan comes
+/// back.
 #[rustler::nif]
 fn lock_fill<'a>(
     env: Env<'a>,
@@ -231,8 +260,17 @@ fn lock_fill<'a>(
     }
     let slots = &lock.state.slots;
     let mut d = slot_data(data);
+    d.watcher = Some(pid);
     if !slots.is_empty(index) && !slots.reclaim(index) {
-        return Ok((atoms::error(), atoms::lent()).encode(env));
+        d.drop_pending();
+        // SAFETY: allocating an env has no precondition; `resource` is a
+        // term of this call's env.
+        let pending = unsafe {
+            let pending = enif_alloc_env();
+            (pending, enif_make_copy(pending, resource.as_c_arg()))
+        };
+        d.pending = Some(pending);
+        return Ok(atoms::ok().encode(env));
     }
     if d.env.is_null() {
         // SAFETY: allocating an env has no precondition.
@@ -243,7 +281,6 @@ fn lock_fill<'a>(
     }
     // SAFETY: `d.env` is live; `resource` is a term of this call's env.
     d.resource = unsafe { enif_make_copy(d.env, resource.as_c_arg()) };
-    d.watcher = Some(pid);
     if !slots.fill(index) {
         return Err(Error::BadArg);
     }
@@ -282,6 +319,7 @@ fn lock_checkin<'a>(env: Env<'a>, handle: Term<'a>, reference: (u64, u64)) -> Ni
     match d.loan {
         Some((g, _)) if g == generation => {
             d.loan = None;
+            d.take_pending();
             let _ = lock.state.slots.checkin(Loan { index, generation });
             Ok(atoms::ok().encode(env))
         }
