@@ -9,6 +9,7 @@ pub mod buckets;
 pub mod buffer;
 pub mod chunks;
 pub mod drop;
+pub mod gcra;
 pub mod hist;
 pub mod mailbox;
 pub mod policy;
