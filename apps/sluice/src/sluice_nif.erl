@@ -9,7 +9,9 @@
 
 -on_load(init/0).
 
--export([lock_new/2, lock_fill/4, lock_checkout/1, lock_checkin/2, lock_slot/2,
+-export([rate_new/4, rate_check/3, rate_override/3, rate_set_time/2, rate_sweep/1,
+         rate_info/1,
+         lock_new/2, lock_fill/4, lock_checkout/1, lock_checkin/2, lock_slot/2,
          lock_resize/2, lock_info/1,
          buckets_new/8, box_set_time/2, box_expire/1,
          box_new/5, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
@@ -17,7 +19,9 @@
          box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
          drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
 
--nifs([lock_new/2, lock_fill/4, lock_checkout/1, lock_checkin/2, lock_slot/2,
+-nifs([rate_new/4, rate_check/3, rate_override/3, rate_set_time/2, rate_sweep/1,
+       rate_info/1,
+       lock_new/2, lock_fill/4, lock_checkout/1, lock_checkin/2, lock_slot/2,
        lock_resize/2, lock_info/1,
        buckets_new/8, box_set_time/2, box_expire/1,
        box_new/5, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
@@ -37,6 +41,28 @@ priv_dir() ->
         Dir ->
             Dir
     end.
+
+-type rate_spec() :: {pos_integer(), pos_integer(), pos_integer()}.
+
+-spec rate_new(rate_spec(), rate_spec() | none, pos_integer(), boolean()) -> reference().
+rate_new(_PerKey, _Global, _MaxKeys, _Manual) -> erlang:nif_error(nif_not_loaded).
+
+-spec rate_check(reference(), term(), pos_integer()) ->
+    ok | {error, {retry_after, non_neg_integer()}}.
+rate_check(_Limiter, _Key, _Cost) -> erlang:nif_error(nif_not_loaded).
+
+-spec rate_override(reference(), term(), rate_spec() | none) -> ok.
+rate_override(_Limiter, _Key, _Spec) -> erlang:nif_error(nif_not_loaded).
+
+-spec rate_set_time(reference(), non_neg_integer()) -> ok.
+rate_set_time(_Limiter, _Ms) -> erlang:nif_error(nif_not_loaded).
+
+-spec rate_sweep(reference()) -> non_neg_integer().
+rate_sweep(_Limiter) -> erlang:nif_error(nif_not_loaded).
+
+-spec rate_info(reference()) -> {non_neg_integer(), non_neg_integer(), non_neg_integer(),
+                                 non_neg_integer()}.
+rate_info(_Limiter) -> erlang:nif_error(nif_not_loaded).
 
 -spec lock_new(non_neg_integer(), pos_integer()) -> reference().
 lock_new(_N, _Capacity) -> erlang:nif_error(nif_not_loaded).

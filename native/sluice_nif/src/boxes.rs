@@ -105,6 +105,7 @@ impl Drop for State {
 unsafe impl NifResource for SluiceBox {
     const NAME: &'static std::ffi::CStr = c"sluice_box.v1";
     const KIND: usize = BOX_KIND;
+    const BUILD: u64 = BUILD;
     fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
         &BOX_TYPE
     }
@@ -199,7 +200,7 @@ impl Backend for Envs {
 /// Nanoseconds on the system's monotonic clock (`CLOCK_MONOTONIC`): one
 /// clock for every instance of this library, so arrival keys made before an
 /// upgrade compare with those made after.
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     #[repr(C)]
     struct Timespec {
         sec: i64,

@@ -7,6 +7,7 @@ mod atoms;
 mod boxes;
 mod drop;
 mod entry;
+mod limits;
 mod locks;
 mod raw;
 mod resource;
@@ -21,14 +22,17 @@ use rustler::{Encoder, Env, NifResult, Term};
 /// unless live objects of some type were laid out by another build.
 pub(crate) fn open_resource_types(env: *mut ErlNifEnv) -> bool {
     use boxes::SluiceBox;
+    use limits::SluiceLimiter;
     use locks::SluiceLock;
     use sluice_core::drop::Valve;
     resource::compatible::<Valve>()
         && resource::compatible::<SluiceBox>()
         && resource::compatible::<SluiceLock>()
+        && resource::compatible::<SluiceLimiter>()
         && resource::open::<Valve>(env)
         && resource::open::<SluiceBox>(env)
         && resource::open::<SluiceLock>(env)
+        && resource::open::<SluiceLimiter>(env)
 }
 
 /// `[{generation, G}, {instances, N}, {instance, Id}, {live, [{Kind, Count}]}]`:
@@ -42,6 +46,10 @@ fn lib_info(env: Env<'_>) -> NifResult<Term<'_>> {
         (atoms::valve(), resource::live(drop::VALVE_KIND)),
         (atoms::sluice_box(), resource::live(boxes::BOX_KIND)),
         (atoms::sluice_lock(), resource::live(locks::LOCK_KIND)),
+        (
+            atoms::sluice_limiter(),
+            resource::live(limits::LIMITER_KIND),
+        ),
     ];
     Ok(vec![
         (atoms::generation(), resource::generation().encode(env)),

@@ -1,0 +1,181 @@
+//! NIFs of `sluice_limit`'s rate limits: per-key GCRA over
+//! `sluice_core::gcra`, keys being any term hashed here (64 bits from two
+//! salted 32-bit hashes of the VM's).
+
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+use rustler::sys::{enif_hash, ErlNifHash, ErlNifResourceType};
+use rustler::{Encoder, Env, Error, NifResult, Term};
+use sluice_core::gcra::{Checked, Limiter, Rate};
+
+use crate::atoms;
+use crate::resource::{self, Handle, NifResource};
+
+/// Live-object counter index of rate limiters.
+pub const LIMITER_KIND: usize = 3;
+
+static LIMITER_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Identifies the build that lays out [`State`] (see `boxes::BUILD`).
+pub const BUILD: u64 = crate::boxes::fnv1a(concat!(
+    env!("CARGO_PKG_VERSION"),
+    "/",
+    env!("SLUICE_RUSTC_VERSION"),
+    "/limiter.v1"
+));
+
+/// Nanoseconds in a millisecond: periods and the manual clock are in ms.
+const MS: u64 = 1_000_000;
+
+/// A rate limiter resource: two words, the state on the heap.
+#[repr(C)]
+pub struct SluiceLimiter {
+    build: u64,
+    state: Box<State>,
+}
+
+struct State {
+    limiter: Limiter,
+    /// The time of a limiter with a manual clock (ns), or `None`.
+    clock: Option<AtomicU64>,
+}
+
+// SAFETY: the first field (`build`) is fixed; the rest is only used by a
+// library whose `BUILD` matches, which `upgrade` checks before taking over.
+unsafe impl NifResource for SluiceLimiter {
+    const NAME: &'static std::ffi::CStr = c"sluice_limiter.v1";
+    const KIND: usize = LIMITER_KIND;
+    const BUILD: u64 = BUILD;
+    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
+        &LIMITER_TYPE
+    }
+}
+
+fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceLimiter> {
+    let Handle(l) = term.decode::<Handle<'a, SluiceLimiter>>()?;
+    (l.build == BUILD).then_some(l).ok_or(Error::BadArg)
+}
+
+/// A 64-bit hash of any term.
+fn key(term: Term<'_>) -> u64 {
+    let raw = term.as_c_arg();
+    // SAFETY: hashing a valid term of the calling env has no other precondition.
+    let (hi, lo) = unsafe {
+        (
+            enif_hash(ErlNifHash::ERL_NIF_INTERNAL_HASH, raw, 0x5eed_0001),
+            enif_hash(ErlNifHash::ERL_NIF_INTERNAL_HASH, raw, 0x5eed_0002),
+        )
+    };
+    (hi << 32) | (lo & 0xffff_ffff)
+}
+
+/// `{Limit, PeriodMs, Burst}` as a rate; `badarg` when finer than 1 ns.
+fn rate((limit, period_ms, burst): (u64, u64, u64)) -> NifResult<Rate> {
+    let period = period_ms.checked_mul(MS).ok_or(Error::BadArg)?;
+    if limit == 0 || burst == 0 {
+        return Err(Error::BadArg);
+    }
+    Rate::new(limit, period, burst).ok_or(Error::BadArg)
+}
+
+/// The time to use: the system's monotonic clock, or a manual one.
+fn now(state: &State) -> u64 {
+    match &state.clock {
+        Some(clock) => clock.load(Ordering::Acquire),
+        None => crate::boxes::now(),
+    }
+}
+
+/// A limiter: `Rate` per key, `Global` (or `none`) over all keys, at most
+/// `MaxKeys` keys, a manual clock when `Manual`.
+#[rustler::nif]
+fn rate_new<'a>(
+    env: Env<'a>,
+    per_key: (u64, u64, u64),
+    global: Term<'a>,
+    max_keys: u64,
+    manual: bool,
+) -> NifResult<Term<'a>> {
+    let global = if global == atoms::none().encode(env) {
+        None
+    } else {
+        Some(rate(global.decode()?)?)
+    };
+    let max_keys = usize::try_from(max_keys).map_err(|_| Error::BadArg)?;
+    if max_keys == 0 {
+        return Err(Error::BadArg);
+    }
+    let state = Box::new(State {
+        limiter: Limiter::new(rate(per_key)?, global, max_keys),
+        clock: manual.then(|| AtomicU64::new(0)),
+    });
+    Ok(resource::make(
+        env,
+        SluiceLimiter {
+            build: BUILD,
+            state,
+        },
+    ))
+}
+
+/// `ok`, or `{error, {retry_after, Ms}}` (rounded up).
+#[rustler::nif]
+fn rate_check<'a>(
+    env: Env<'a>,
+    handle: Term<'a>,
+    key_term: Term<'a>,
+    cost: u64,
+) -> NifResult<Term<'a>> {
+    let l = get(handle)?;
+    Ok(
+        match l.state.limiter.check(key(key_term), cost, now(&l.state)) {
+            Checked::Allowed => atoms::ok().encode(env),
+            Checked::RetryAfter(ns) => {
+                let ms = ns.div_ceil(MS);
+                (atoms::error(), (atoms::retry_after(), ms)).encode(env)
+            }
+        },
+    )
+}
+
+/// Gives `Key` a rate of its own, or the limiter's again (`none`).
+#[rustler::nif]
+fn rate_override<'a>(
+    env: Env<'a>,
+    handle: Term<'a>,
+    key_term: Term<'a>,
+    spec: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let l = get(handle)?;
+    let rate = if spec == atoms::none().encode(env) {
+        None
+    } else {
+        Some(rate(spec.decode()?)?)
+    };
+    l.state.limiter.set_override(key(key_term), rate);
+    Ok(atoms::ok().encode(env))
+}
+
+/// Moves a manual clock to `Ms` (never back); `badarg` on the system clock.
+#[rustler::nif]
+fn rate_set_time<'a>(env: Env<'a>, handle: Term<'a>, ms: u64) -> NifResult<Term<'a>> {
+    let l = get(handle)?;
+    let clock = l.state.clock.as_ref().ok_or(Error::BadArg)?;
+    clock.fetch_max(ms.saturating_mul(MS), Ordering::AcqRel);
+    Ok(atoms::ok().encode(env))
+}
+
+/// Forgets idle keys now; returns how many went.
+#[rustler::nif]
+fn rate_sweep(handle: Term<'_>) -> NifResult<u64> {
+    let l = get(handle)?;
+    Ok(l.state.limiter.sweep(now(&l.state)) as u64)
+}
+
+/// `{Allowed, Refused, Evicted, Keys}`.
+#[rustler::nif]
+fn rate_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
+    let l = get(handle)?;
+    let s = l.state.limiter.stats();
+    Ok((s.allowed, s.refused, s.evicted, s.keys).encode(env))
+}
