@@ -26,6 +26,7 @@
 //! then counts in both.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 #[cfg(loom)]
 use loom::sync::atomic::{AtomicU64, Ordering};
@@ -96,10 +97,30 @@ pub struct RateStats {
     pub keys: u64,
 }
 
+/// Keys are hashes already: the table uses them as they are.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+}
+
+type Keyed<V> = HashMap<u64, V, BuildHasherDefault<KeyHasher>>;
+
 #[derive(Default)]
 struct Shard {
-    tats: HashMap<u64, u64>,
-    overrides: HashMap<u64, Rate>,
+    tats: Keyed<u64>,
+    overrides: Keyed<Rate>,
     allowed: u64,
     refused: u64,
     evicted: u64,
@@ -143,26 +164,37 @@ impl Limiter {
     /// Checks (and counts, when allowed) a request of `cost` for `key` at
     /// `now`.
     pub fn check(&self, key: u64, cost: u64, now: u64) -> Checked {
-        let mut shard = lock(self.shard(key));
-        let rate = shard.overrides.get(&key).copied().unwrap_or(self.rate);
-        let tat = shard.tats.get(&key).copied().unwrap_or(0);
-        let next = match rate.admit(tat, now, cost) {
+        let mut guard = lock(self.shard(key));
+        let shard = &mut *guard;
+        let rate = if shard.overrides.is_empty() {
+            self.rate
+        } else {
+            shard.overrides.get(&key).copied().unwrap_or(self.rate)
+        };
+        let held = shard.tats.get_mut(&key);
+        let tat = held.as_deref().copied().unwrap_or(0);
+        let verdict = rate
+            .admit(tat, now, cost)
+            .and_then(|next| match self.global {
+                Some(global) => self.admit_global(&global, now, cost).map(|()| next),
+                None => Ok(next),
+            });
+        let next = match verdict {
             Ok(next) => next,
             Err(wait) => {
                 shard.refused += 1;
                 return Checked::RetryAfter(wait);
             }
         };
-        if let Some(global) = self.global {
-            if let Err(wait) = self.admit_global(&global, now, cost) {
-                shard.refused += 1;
-                return Checked::RetryAfter(wait);
+        match held {
+            Some(tat) => *tat = next,
+            None => {
+                if shard.tats.len() >= self.per_shard {
+                    evict(shard, now);
+                }
+                shard.tats.insert(key, next);
             }
         }
-        if !shard.tats.contains_key(&key) && shard.tats.len() >= self.per_shard {
-            evict(&mut shard, now);
-        }
-        shard.tats.insert(key, next);
         shard.allowed += 1;
         Checked::Allowed
     }
