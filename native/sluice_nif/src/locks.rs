@@ -149,8 +149,13 @@ unsafe impl NifResource for SluiceLock {
             d.loan = None;
             d.drop_pending();
             if self.state.slots.fail(Loan { index, generation }) {
-                if let Some(watcher) = d.watcher {
-                    tell_dead(&watcher, index);
+                match d.watcher {
+                    Some(watcher) => tell_dead(&watcher, index),
+                    // Nobody to make it ready: its resource is a plain
+                    // token, lent again at once.
+                    None => {
+                        let _ = self.state.slots.fill(index);
+                    }
                 }
             }
         }
@@ -238,9 +243,9 @@ fn lock_new(env: Env<'_>, n: u64, capacity: u64) -> NifResult<Term<'_>> {
     ))
 }
 
-/// Puts `resource` in slot `index`, looked after by `watcher`: an empty or
-/// free slot lends it from now on; a lent one from when the loan comes
-/// back.
+/// Puts `resource` in slot `index`, looked after by `watcher` (or `none`:
+/// a token lent again at once when its holder dies): an empty or free slot
+/// lends it from now on; a lent one from when the loan comes back.
 #[rustler::nif]
 fn lock_fill<'a>(
     env: Env<'a>,
@@ -254,13 +259,17 @@ fn lock_fill<'a>(
     let data = &lock.state.data.get(index).ok_or(Error::BadArg)?.0;
     // SAFETY: a pid is plain data, filled in below before any use.
     let mut pid: ErlNifPid = unsafe { std::mem::zeroed() };
+    let watcher = if watcher == atoms::none().encode(env) {
+        None
     // SAFETY: `watcher` is a term of this call's env.
-    if unsafe { enif_get_local_pid(env.as_c_arg(), watcher.as_c_arg(), &mut pid) } == 0 {
+    } else if unsafe { enif_get_local_pid(env.as_c_arg(), watcher.as_c_arg(), &mut pid) } != 0 {
+        Some(pid)
+    } else {
         return Err(Error::BadArg);
-    }
+    };
     let slots = &lock.state.slots;
     let mut d = slot_data(data);
-    d.watcher = Some(pid);
+    d.watcher = watcher;
     if !slots.is_empty(index) && !slots.reclaim(index) {
         d.drop_pending();
         // SAFETY: allocating an env has no precondition; `resource` is a
