@@ -4,7 +4,8 @@
 %% `rest_for_one': the valve registry owns the table of named valves; when it
 %% restarts the table is new and the regulators of the old valves go with it.
 %% The box warden watches box owners and owns the table of named boxes.
-%% The lock supervisor keeps the watchers of every lock.
+%% The lock supervisor keeps the watchers of every lock; the group server
+%% owns the table of worker groups.
 -module(sluice_sup).
 -behaviour(supervisor).
 
@@ -27,6 +28,8 @@ init([]) ->
           start => {sluice_box_warden, start_link, []}},
         #{id => sluice_lock_sup,
           start => {sluice_lock_sup, start_link, []},
-          type => supervisor}
+          type => supervisor},
+        #{id => sluice_group_server,
+          start => {sluice_group_server, start_link, []}}
     ],
     {ok, {Flags, Children}}.
