@@ -72,13 +72,13 @@ handle_cast(_Msg, S) ->
 
 -spec handle_info(term(), #{}) -> {noreply, #{}}.
 handle_info({'DOWN', _Mon, process, Pid, _Reason}, S) ->
-    case ets:lookup(?TAB, {member, Pid}) of
-        [{_, _, Ns}] ->
-            true = ets:delete(?TAB, {member, Pid}),
-            _ = [set(N, lists:delete(Pid, tuple_to_list(members(N)))) || N <- Ns];
-        [] ->
-            ok
-    end,
+    _ = case ets:lookup(?TAB, {member, Pid}) of
+            [{_, _, Ns}] ->
+                true = ets:delete(?TAB, {member, Pid}),
+                [set(N, lists:delete(Pid, tuple_to_list(members(N)))) || N <- Ns];
+            [] ->
+                ok
+        end,
     {noreply, S};
 handle_info(_Msg, S) ->
     {noreply, S}.
