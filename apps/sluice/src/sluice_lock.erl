@@ -37,7 +37,8 @@
 %% not a process: it stays valid across restarts of the watchers.
 -module(sluice_lock).
 
--export([new/1, close/1, checkout/1, checkin/3, transaction/2, info/1, resize/2]).
+-export([new/1, close/1, checkout/1, checkin/3, transaction/2, info/1, resize/2,
+         child_spec/1, start_link/1, lookup/1]).
 -export_type([lock/0, ref/0, options/0]).
 
 -callback init(Args :: term()) -> {ok, State :: term()}.
@@ -55,24 +56,70 @@
 -opaque ref() :: {non_neg_integer(), pos_integer()}.
 %% `resources' (mandatory): how many slots; `callback' (mandatory): `{Module,
 %% Args}'; `max_resources' (default the larger of `resources' and 64, at
-%% most 4096): how far {@link resize/2} may grow it; `maxr', `maxt'
+%% most 4096): how far {@link resize/2} may grow it; `name' (for
+%% {@link start_link/1} only): the name to {@link lookup/1} it by; `maxr', `maxt'
 %% (default 10 restarts in 60 s): the watchers' restart intensity.
 -type options() :: #{resources := pos_integer(), callback := {module(), term()},
-                     max_resources => pos_integer(),
+                     max_resources => pos_integer(), name => term(),
                      maxr => non_neg_integer(), maxt => pos_integer()}.
 
 %% @doc Starts a lock and its watchers under sluice's supervisor.
 -spec new(options()) -> {ok, lock()} | {error, term()}.
 new(#{resources := N, callback := {Mod, _}} = Opts)
   when is_integer(N), N > 0, N =< 4096, is_atom(Mod) ->
-    Capacity = maps:get(max_resources, Opts, min(4096, max(N, 64))),
-    Ref = sluice_nif:lock_new(N, max(N, min(Capacity, 4096))),
+    Ref = sluice_nif:lock_new(N, capacity(N, Opts)),
     case sluice_lock_sup:start_lock(Ref, Opts) of
         {ok, Sup} -> {ok, #sluice_lock{ref = Ref, sup = Sup}};
         {error, _} = Error -> Error
     end;
 new(Opts) ->
     {error, {bad_option, case Opts of #{resources := _} -> callback; _ -> resources end}}.
+
+%% @doc A child spec for the user's supervisor: the lock's supervisor (and
+%% its watchers) run under it; `name' (any term) is mandatory, to
+%% {@link lookup/1} the lock by.
+-spec child_spec(options()) -> supervisor:child_spec().
+child_spec(#{name := Name} = Opts) ->
+    %% (started through sluice_lock_sup: a `{sluice_lock, F, A}' tuple
+    %% would read as this module's opaque record)
+    #{id => {sluice_lock, Name}, start => {sluice_lock_sup, start_named, [Opts]},
+      type => supervisor};
+child_spec(Opts) ->
+    erlang:error(badarg, [Opts]).
+
+%% @doc Starts a lock's supervisor linked to the caller and registers the
+%% lock under option `name'.
+-spec start_link(options()) -> {ok, pid()} | {error, term()}.
+start_link(#{name := Name, resources := N, callback := {Mod, _}} = Opts)
+  when is_integer(N), N > 0, N =< 4096, is_atom(Mod) ->
+    Ref = sluice_nif:lock_new(N, capacity(N, Opts)),
+    case sluice_lock_sup:start_link(Ref, Opts) of
+        {ok, Sup} ->
+            ok = sluice_lock_sup:register(Name, #sluice_lock{ref = Ref, sup = Sup}),
+            {ok, Sup};
+        Other ->
+            Other
+    end;
+start_link(Opts) ->
+    {error, {bad_option, case Opts of #{name := _} -> resources; _ -> name end}}.
+
+%% @doc The lock started under `Name' by {@link start_link/1}, while its
+%% supervisor runs.
+-spec lookup(term()) -> {ok, lock()} | {error, not_found}.
+lookup(Name) ->
+    case sluice_lock_sup:registered(Name) of
+        {ok, #sluice_lock{sup = Sup} = Lock} ->
+            case is_process_alive(Sup) of
+                true -> {ok, Lock};
+                false -> {error, not_found}
+            end;
+        error ->
+            {error, not_found}
+    end.
+
+-spec capacity(pos_integer(), map()) -> pos_integer().
+capacity(N, Opts) ->
+    max(N, min(maps:get(max_resources, Opts, max(N, 64)), 4096)).
 
 %% @doc Stops the watchers (each hands its resource back through
 %% `checkin/2'); loans out stay valid until checked in, and nothing more is

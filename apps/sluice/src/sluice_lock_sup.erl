@@ -5,7 +5,10 @@
 -module(sluice_lock_sup).
 -behaviour(supervisor).
 
--export([start_link/0, start_lock/2, stop_lock/1, start_link/2, set_watchers/3, init/1]).
+-export([start_link/0, start_lock/2, stop_lock/1, start_link/2, set_watchers/3, init/1,
+         register/2, registered/1, start_named/1]).
+
+-define(NAMES, sluice_lock_names).
 
 %% @doc The top supervisor.
 -spec start_link() -> {ok, pid()} | ignore | {error, term()}.
@@ -52,9 +55,30 @@ watcher(Lock, I, Callback) ->
 start_link(Lock, Opts) ->
     supervisor:start_link(?MODULE, {lock, Lock, Opts}).
 
+%% @doc `sluice_lock:start_link/1', for child specs.
+-spec start_named(map()) -> {ok, pid()} | {error, term()}.
+start_named(Opts) ->
+    sluice_lock:start_link(Opts).
+
+%% @doc Registers a lock started under a user's supervisor.
+-spec register(term(), term()) -> ok.
+register(Name, Lock) ->
+    true = ets:insert(?NAMES, {Name, Lock}),
+    ok.
+
+%% @doc The lock registered under `Name'.
+-spec registered(term()) -> {ok, term()} | error.
+registered(Name) ->
+    case ets:lookup(?NAMES, Name) of
+        [{_, Lock}] -> {ok, Lock};
+        [] -> error
+    end.
+
 -spec init(top | {lock, reference(), map()}) ->
     {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init(top) ->
+    %% The top supervisor owns the table of named locks.
+    _ = ets:new(?NAMES, [named_table, public, set, {read_concurrency, true}]),
     Flags = #{strategy => simple_one_for_one, intensity => 10, period => 10},
     Child = #{id => lock, start => {?MODULE, start_link, []}, restart => temporary,
               type => supervisor},

@@ -9,13 +9,14 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([lend_and_refuse/1, transaction_checks_in_on_raise/1, dead_holder_frees_its_slot/1,
-         watcher_crash_keeps_the_lock/1, stress_leaves_no_slot_busy/1]).
+         watcher_crash_keeps_the_lock/1, stress_leaves_no_slot_busy/1,
+         under_the_users_supervisor/1]).
 -export([init/1, checkout/2, checkin/2, dead/1, handle_info/2, terminate/2]).
 
 -spec all() -> [atom()].
 all() ->
     [lend_and_refuse, transaction_checks_in_on_raise, dead_holder_frees_its_slot,
-     watcher_crash_keeps_the_lock, stress_leaves_no_slot_busy].
+     watcher_crash_keeps_the_lock, stress_leaves_no_slot_busy, under_the_users_supervisor].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -172,4 +173,27 @@ hammer(Lock, Deadline, Parent, Backs) ->
                 {error, busy} ->
                     hammer(Lock, Deadline, Parent, Backs)
             end
+    end.
+
+%% A lock under the user's supervisor, found by name; it goes with it.
+under_the_users_supervisor(_Config) ->
+    Self = self(),
+    Opts = #{name => {db, primary}, resources => 2, callback => {?MODULE, Self}},
+    Sup = sup_of(sluice_lock:child_spec(Opts)),
+    unlink(Sup),
+    _ = [receive {watcher_up, _} -> ok after 1000 -> ct:fail(no_watcher) end || _ <- [1, 2]],
+    {ok, Lock} = sluice_lock:lookup({db, primary}),
+    wait_free(Lock, 2, 100),
+    ?assertMatch({ok, _, {res, _, _}}, sluice_lock:checkout(Lock)),
+    exit(Sup, shutdown),
+    wait_gone({db, primary}, 100).
+
+sup_of(Child) ->
+    {ok, Pid} = sluice_test_sup:start_link([Child]),
+    Pid.
+
+wait_gone(Name, Tries) ->
+    case sluice_lock:lookup(Name) of
+        {error, not_found} -> ok;
+        {ok, _} when Tries > 0 -> timer:sleep(10), wait_gone(Name, Tries - 1)
     end.
