@@ -46,9 +46,8 @@ use parking_lot::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::arming::{Arm, Flags};
-use crate::buffer::{BufferError, Posted, Reason, Stats, Taken, REASONS};
+use crate::buffer::{BufferError, Posted, Reason, Stats, Taken, Tally};
 use crate::chunks::{Backend, Chunks, Slot};
-use crate::hist::Histogram;
 use crate::mailbox::Snapshot;
 
 /// Pieces of removed buckets freed per call.
@@ -121,11 +120,7 @@ struct Inner<B: Backend> {
     reap: Vec<Bucket<B>>,
     in_flight: u32,
     posted: u64,
-    delivered: u64,
-    dropped: [u64; REASONS],
-    reported: u64,
-    peak: u64,
-    sojourn: Histogram,
+    tally: Tally,
 }
 
 /// A bounded buffer of time buckets; see the module documentation.
@@ -222,7 +217,7 @@ impl<B: Backend> Inner<B> {
         };
         let dropped = self.pop(backend, i, oldest, true).is_some();
         if dropped {
-            self.dropped[why as usize] += 1;
+            self.tally.dropped[why as usize] += 1;
         }
         dropped
     }
@@ -250,11 +245,7 @@ impl<B: Backend> Buckets<B> {
                 reap: Vec::new(),
                 in_flight: 0,
                 posted: 0,
-                delivered: 0,
-                dropped: [0; REASONS],
-                reported: 0,
-                peak: 0,
-                sojourn: Histogram::new(),
+                tally: Tally::default(),
             }),
         })
     }
@@ -287,7 +278,7 @@ impl<B: Backend> Buckets<B> {
             gone += front.items.len() as u64;
             inner.remove_bucket(0);
         }
-        inner.dropped[Reason::Expired as usize] += gone;
+        inner.tally.dropped[Reason::Expired as usize] += gone;
         self.sub_len(gone);
         gone
     }
@@ -320,7 +311,7 @@ impl<B: Backend> Buckets<B> {
         if self.len() >= self.max() {
             full = true;
             if self.cfg.when_full == WhenFull::DropNew {
-                inner.dropped[Reason::Overflow as usize] += 1;
+                inner.tally.dropped[Reason::Overflow as usize] += 1;
                 return Ok((Posted::Full, Arm::Off));
             }
             if inner.drop_one(backend, true, Reason::Overflow) {
@@ -346,7 +337,7 @@ impl<B: Backend> Buckets<B> {
             bucket.items.push_back(Entry { slot, at: now });
         }
         let len = self.len.fetch_add(1, Ordering::AcqRel) + 1;
-        inner.peak = inner.peak.max(len);
+        inner.tally.peak = inner.tally.peak.max(len);
         drop(inner);
         let posted = if full { Posted::Full } else { Posted::Stored };
         Ok((posted, self.flags.take_arm()))
@@ -405,7 +396,7 @@ impl<B: Backend> Buckets<B> {
             let Some(entry) = inner.pop(backend, i, fifo, false) else {
                 break;
             };
-            inner.sojourn.record(now.saturating_sub(entry.at));
+            inner.tally.sojourn.record(now.saturating_sub(entry.at));
             out.push(Taken {
                 slot: entry.slot,
                 home,
@@ -413,16 +404,11 @@ impl<B: Backend> Buckets<B> {
         }
         let got = out.len() as u64;
         self.sub_len(got);
-        inner.delivered += got;
+        inner.tally.delivered += got;
         if got > 0 {
             inner.in_flight += 1;
         }
-        let total = [Reason::Overflow, Reason::Resize, Reason::Expired]
-            .iter()
-            .map(|&r| inner.dropped[r as usize])
-            .sum::<u64>();
-        let fresh = total.saturating_sub(inner.reported);
-        inner.reported = total;
+        let fresh = inner.tally.unreported(0);
         (out, fresh)
     }
 
@@ -442,10 +428,10 @@ impl<B: Backend> Buckets<B> {
             return Err(BufferError::Closed);
         }
         let n = items.len() as u64;
-        if n > inner.delivered {
+        if n > inner.tally.delivered {
             return Err(BufferError::NotDelivered);
         }
-        inner.delivered -= n;
+        inner.tally.delivered -= n;
         let i = match inner.head(self.cfg.order) {
             Some(i) => i,
             None => {
@@ -480,7 +466,7 @@ impl<B: Backend> Buckets<B> {
             }
         }
         let len = self.len.fetch_add(n, Ordering::AcqRel) + n;
-        inner.peak = inner.peak.max(len);
+        inner.tally.peak = inner.tally.peak.max(len);
         let oldest = self.cfg.when_full == WhenFull::DropOldest;
         while self.len() > self.max() && inner.drop_one(backend, oldest, Reason::Overflow) {
             self.sub_len(1);
@@ -490,13 +476,7 @@ impl<B: Backend> Buckets<B> {
 
     /// Counts `n` delivered messages as dropped by the owner's filter.
     pub fn filtered(&self, n: u64) -> Result<(), BufferError> {
-        let mut inner = lock(&self.inner);
-        if n > inner.delivered {
-            return Err(BufferError::NotDelivered);
-        }
-        inner.delivered -= n;
-        inner.dropped[Reason::Filter as usize] += n;
-        Ok(())
+        lock(&self.inner).tally.filtered(n)
     }
 
     /// Changes the bound; shrinking drops by the overflow rule, as resize.
@@ -523,7 +503,7 @@ impl<B: Backend> Buckets<B> {
         if !self.flags.close() {
             return;
         }
-        inner.dropped[Reason::Closed as usize] += self.len.swap(0, Ordering::AcqRel);
+        inner.tally.dropped[Reason::Closed as usize] += self.len.swap(0, Ordering::AcqRel);
         while !inner.buckets.is_empty() {
             inner.remove_bucket(0);
         }
@@ -590,15 +570,15 @@ impl<B: Backend> Buckets<B> {
         Snapshot {
             stats: Stats {
                 posted: inner.posted,
-                delivered: inner.delivered,
-                dropped: inner.dropped,
-                peak: inner.peak as usize,
+                delivered: inner.tally.delivered,
+                dropped: inner.tally.dropped,
+                peak: inner.tally.peak as usize,
             },
             len: self.len() as usize,
             max: self.max() as usize,
             bytes: 0,
             regions,
-            sojourn: inner.sojourn.clone(),
+            sojourn: inner.tally.sojourn.clone(),
         }
     }
 }

@@ -15,6 +15,7 @@
 //! latency-bound consumer wants; pobox's stack replaces its top instead.
 
 use crate::chunks::Slot;
+use crate::hist::Histogram;
 
 /// The buffer's drop and delivery policy; see the module table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,5 +103,53 @@ impl<I: Copy> Taken<I> {
     /// The stored message.
     pub fn item(&self) -> I {
         self.slot.item
+    }
+}
+
+/// What left a buffer, kept on its owner's side: the counters every buffer
+/// keeps besides its messages.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    /// Messages handed out and not given back.
+    pub delivered: u64,
+    /// Dropped messages, indexed by [`Reason`].
+    pub dropped: [u64; REASONS],
+    /// Drops already reported with a delivery.
+    pub reported: u64,
+    /// Largest number of messages held at once (as far as this side saw).
+    pub peak: u64,
+    /// Sojourn times of delivered messages.
+    pub sojourn: Histogram,
+}
+
+impl Tally {
+    /// Counts `n` delivered messages as dropped by the owner's filter.
+    pub fn filtered(&mut self, n: u64) -> Result<(), BufferError> {
+        if n > self.delivered {
+            return Err(BufferError::NotDelivered);
+        }
+        self.delivered -= n;
+        self.dropped[Reason::Filter as usize] += n;
+        Ok(())
+    }
+
+    /// Drops of every reason but filter and closed not yet reported (with
+    /// `elsewhere` more counted outside this tally), and marks them
+    /// reported.
+    pub fn unreported(&mut self, elsewhere: u64) -> u64 {
+        let reasons = [
+            Reason::Overflow,
+            Reason::Resize,
+            Reason::Expired,
+            Reason::Early,
+        ];
+        let total = elsewhere
+            + reasons
+                .iter()
+                .map(|&r| self.dropped[r as usize])
+                .sum::<u64>();
+        let fresh = total.saturating_sub(self.reported);
+        self.reported = total;
+        fresh
     }
 }

@@ -73,7 +73,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use crate::arming::Arm;
 use crate::arming::Flags;
-pub use crate::buffer::{BufferError, Kind, Posted, Reason, Stats, Taken, REASONS};
+pub use crate::buffer::{BufferError, Kind, Posted, Reason, Stats, Taken, Tally, REASONS};
 use crate::chunks::{Backend, Chunks, Slot};
 use crate::hist::Histogram;
 use crate::policy::{Codel, Policy};
@@ -158,12 +158,8 @@ struct Control<I> {
     /// The lanes' overflow and early drop counts, as of the last move.
     lane_dropped: u64,
     codel: Codel,
-    delivered: u64,
-    dropped: [u64; REASONS],
-    reported: u64,
-    peak: u64,
+    tally: Tally,
     bytes: u64,
-    sojourn: Histogram,
 }
 
 /// A bounded box of messages in lanes; see the module documentation.
@@ -391,7 +387,7 @@ impl<B: Backend> Held<'_, B> {
         if !self.forget(front) {
             return false;
         }
-        self.ctl.dropped[why as usize] += 1;
+        self.ctl.tally.dropped[why as usize] += 1;
         self.sub_len(1);
         true
     }
@@ -413,20 +409,8 @@ impl<B: Backend> Held<'_, B> {
     /// Drops (all but filter and closed) not yet reported, and marks them
     /// reported.
     fn unreported(&mut self) -> u64 {
-        let ctl = &mut *self.ctl;
-        let total = ctl.lane_dropped
-            + [
-                Reason::Overflow,
-                Reason::Resize,
-                Reason::Expired,
-                Reason::Early,
-            ]
-            .iter()
-            .map(|&r| ctl.dropped[r as usize])
-            .sum::<u64>();
-        let fresh = total.saturating_sub(ctl.reported);
-        ctl.reported = total;
-        fresh
+        let lanes = self.ctl.lane_dropped;
+        self.ctl.tally.unreported(lanes)
     }
 
     /// Gives the slots of messages gone back to their lanes' storage, or
@@ -502,12 +486,8 @@ impl<B: Backend> Mailbox<B> {
                 in_flight: 0,
                 lane_dropped: 0,
                 codel: Codel::default(),
-                delivered: 0,
-                dropped: [0; REASONS],
-                reported: 0,
-                peak: 0,
+                tally: Tally::default(),
                 bytes: 0,
-                sojourn: Histogram::new(),
             })),
             lanes: (0..lanes)
                 .map(|_| Padded(Mutex::new(Lane::new(layout.per_chunk))))
@@ -672,7 +652,7 @@ impl<B: Backend> Mailbox<B> {
         if !refused {
             held.ctl.bytes += bytes;
             let len = held.add_len(1);
-            held.ctl.peak = held.ctl.peak.max(len);
+            held.ctl.tally.peak = held.ctl.tally.peak.max(len);
         }
         held.flush(backend);
         drop(held);
@@ -722,12 +702,12 @@ impl<B: Backend> Mailbox<B> {
                 let last = held.len() == out.len() as u64 + 1;
                 if held.ctl.codel.should_drop(&cfg, sojourn, now, last) {
                     held.ctl.freed[lane].push(entry.slot);
-                    held.ctl.dropped[Reason::Expired as usize] += 1;
+                    held.ctl.tally.dropped[Reason::Expired as usize] += 1;
                     held.sub_len(1);
                     continue;
                 }
             }
-            held.ctl.sojourn.record(sojourn);
+            held.ctl.tally.sojourn.record(sojourn);
             out.push(Taken {
                 slot: entry.slot,
                 home: lane as u64,
@@ -735,7 +715,7 @@ impl<B: Backend> Mailbox<B> {
         }
         let got = out.len() as u64;
         held.sub_len(got);
-        held.ctl.delivered += got;
+        held.ctl.tally.delivered += got;
         if !out.is_empty() {
             held.ctl.in_flight += 1;
         }
@@ -777,11 +757,11 @@ impl<B: Backend> Mailbox<B> {
             return Err(BufferError::Closed);
         }
         let n = items.len() as u64;
-        if n > held.ctl.delivered {
+        if n > held.ctl.tally.delivered {
             return Err(BufferError::NotDelivered);
         }
         held.gather();
-        held.ctl.delivered -= n;
+        held.ctl.tally.delivered -= n;
         {
             let mut lanes = self.lock_lanes();
             let ctl = &mut *held.ctl;
@@ -823,7 +803,7 @@ impl<B: Backend> Mailbox<B> {
         }
         held.ctl.bytes += items.iter().map(|&(_, bytes)| bytes).sum::<u64>();
         let len = held.add_len(n);
-        held.ctl.peak = held.ctl.peak.max(len);
+        held.ctl.tally.peak = held.ctl.tally.peak.max(len);
         held.gather();
         let max = self.max() as u64;
         let front = self.kind != Kind::KeepOld;
@@ -836,13 +816,7 @@ impl<B: Backend> Mailbox<B> {
 
     /// Counts `n` delivered messages as dropped by the owner's filter.
     pub fn filtered(&self, n: u64) -> Result<(), BufferError> {
-        let mut ctl = lock(&self.control.0);
-        if n > ctl.delivered {
-            return Err(BufferError::NotDelivered);
-        }
-        ctl.delivered -= n;
-        ctl.dropped[Reason::Filter as usize] += n;
-        Ok(())
+        lock(&self.control.0).tally.filtered(n)
     }
 
     /// Changes the bound (refused once closed); when shrinking, drops per
@@ -875,7 +849,7 @@ impl<B: Backend> Mailbox<B> {
         // Posts that saw the box open finish before the lanes are moved out.
         held.gather();
         // No post can count a message any more.
-        held.ctl.dropped[Reason::Closed as usize] += self.len.0.swap(0, Ordering::AcqRel);
+        held.ctl.tally.dropped[Reason::Closed as usize] += self.len.0.swap(0, Ordering::AcqRel);
         held.ctl.bytes = 0;
         held.flush(backend);
     }
@@ -947,14 +921,14 @@ impl<B: Backend> Mailbox<B> {
         let lanes = self.lock_lanes();
         let lanes = lanes.iter().flatten();
         let ctl = &*held.ctl;
-        let mut dropped = ctl.dropped;
+        let mut dropped = ctl.tally.dropped;
         dropped[Reason::Overflow as usize] += lanes.clone().map(|l| l.overflow).sum::<u64>();
         dropped[Reason::Early as usize] += lanes.clone().map(|l| l.early).sum::<u64>();
         let stats = Stats {
             posted: lanes.clone().map(|l| l.posted).sum(),
-            delivered: ctl.delivered,
+            delivered: ctl.tally.delivered,
             dropped,
-            peak: lanes.clone().map(|l| l.peak).fold(ctl.peak, u64::max) as usize,
+            peak: lanes.clone().map(|l| l.peak).fold(ctl.tally.peak, u64::max) as usize,
         };
         Snapshot {
             stats,
@@ -962,7 +936,7 @@ impl<B: Backend> Mailbox<B> {
             max: self.max(),
             bytes: ctl.bytes,
             regions: lanes.map(|l| l.chunks.regions()).sum(),
-            sojourn: ctl.sojourn.clone(),
+            sojourn: ctl.tally.sojourn.clone(),
         }
     }
 }
