@@ -6,12 +6,13 @@
 //! # States
 //! ```text
 //!            melts reach the strategy's limit
-//!   Closed ---------------------------------> Open(until now + delay)
-//!     ^                                         |
-//!     | `probes` successes                      | an ask at or after `until`
-//!     |                                         v
-//!     +------------------------------------ HalfOpen
-//!            a melt reopens: delay * backoff (capped, with jitter) ^
+//!   Closed ---------------------------------> Open (until now + delay)
+//!     ^                                         |    ^
+//!     |                an ask at or after until |    | a melt: delay * backoff
+//!     |                                         v    |  (capped, with jitter)
+//!     +------------------------------------- HalfOpen
+//!       `probes` successes, or every probe out and no melt for a delay
+//!
 //!   Disabled: every ask refused, until enabled (then Closed)
 //! ```
 //!
@@ -161,6 +162,8 @@ struct Inner {
     /// Failure-rate slices: (slice start, asks, melts).
     slices: VecDeque<(u64, u64, u64)>,
     delay: u64,
+    /// When the circuit went half-open.
+    half_since: u64,
     granted: u32,
     succeeded: u32,
     melts_total: u64,
@@ -202,6 +205,7 @@ impl Breaker {
                 melts: VecDeque::new(),
                 slices: VecDeque::new(),
                 delay: recovery.delay.unwrap_or(0),
+                half_since: 0,
                 granted: 0,
                 succeeded: 0,
                 melts_total: 0,
@@ -258,6 +262,7 @@ impl Breaker {
             OPEN => {
                 inner.granted = 0;
                 inner.succeeded = 0;
+                inner.half_since = now;
                 self.gate.store(HALF, Ordering::Release);
             }
             _ => {}
@@ -266,6 +271,11 @@ impl Breaker {
             inner.granted += 1;
             inner.probes += 1;
             Answer::Probe
+        } else if now >= inner.half_since.saturating_add(inner.delay) {
+            // Every probe went out and none melted for a whole delay: the
+            // probes went well though nobody said so.
+            self.close(&mut inner);
+            Answer::Ok
         } else {
             Answer::Blown
         }
@@ -347,8 +357,7 @@ impl Breaker {
         if self.gate.load(Ordering::Acquire) & 3 == HALF {
             inner.succeeded += 1;
             if inner.succeeded >= self.recovery.probes.max(1) {
-                inner.delay = self.recovery.delay.unwrap_or(0);
-                self.gate.store(CLOSED, Ordering::Release);
+                self.close(&mut inner);
             }
         }
         self.state_of(self.gate.load(Ordering::Acquire))
@@ -357,6 +366,10 @@ impl Breaker {
     /// Closes the circuit and forgets its melts.
     pub fn reset(&self) {
         let mut inner = lock(&self.inner);
+        self.close(&mut inner);
+    }
+
+    fn close(&self, inner: &mut Inner) {
         inner.melts.clear();
         inner.slices.clear();
         inner.delay = self.recovery.delay.unwrap_or(0);
@@ -477,6 +490,12 @@ mod tests {
         // the delay is back to its start
         assert_eq!(b.melt(400, 0), State::Open { until: 500 });
         assert_eq!(b.stats().probes, 4);
+        // probes nobody reports on: quiet for a delay closes it
+        assert_eq!(b.ask(500, 0, 0), Answer::Probe);
+        assert_eq!(b.ask(501, 0, 0), Answer::Probe);
+        assert_eq!(b.ask(550, 0, 0), Answer::Blown);
+        assert_eq!(b.ask(600, 0, 0), Answer::Ok);
+        assert_eq!(b.state(), State::Closed);
     }
 
     #[test]
