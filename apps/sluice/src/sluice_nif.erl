@@ -9,7 +9,9 @@
 
 -on_load(init/0).
 
--export([rate_new/4, rate_check/3, rate_override/3, rate_set_time/2, rate_sweep/1,
+-export([breaker_new/3, breaker_ask/1, breaker_melt/1, breaker_succeed/1,
+         breaker_control/2, breaker_set_time/2, breaker_info/1,
+         rate_new/4, rate_check/3, rate_override/3, rate_set_time/2, rate_sweep/1,
          rate_info/1,
          lock_new/2, lock_fill/4, lock_checkout/1, lock_checkin/2, lock_slot/2,
          lock_resize/2, lock_info/1,
@@ -19,7 +21,9 @@
          box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
          drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
 
--nifs([rate_new/4, rate_check/3, rate_override/3, rate_set_time/2, rate_sweep/1,
+-nifs([breaker_new/3, breaker_ask/1, breaker_melt/1, breaker_succeed/1,
+       breaker_control/2, breaker_set_time/2, breaker_info/1,
+       rate_new/4, rate_check/3, rate_override/3, rate_set_time/2, rate_sweep/1,
        rate_info/1,
        lock_new/2, lock_fill/4, lock_checkout/1, lock_checkin/2, lock_slot/2,
        lock_resize/2, lock_info/1,
@@ -41,6 +45,30 @@ priv_dir() ->
         Dir ->
             Dir
     end.
+
+-type breaker_state() :: closed | open | half_open | disabled.
+
+-spec breaker_new(tuple(), {non_neg_integer(), pos_integer(), float(), non_neg_integer(), float()},
+                  boolean()) -> reference().
+breaker_new(_Strategy, _Recovery, _Manual) -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_ask(reference()) -> ok | probe | blown.
+breaker_ask(_Breaker) -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_melt(reference()) -> breaker_state().
+breaker_melt(_Breaker) -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_succeed(reference()) -> breaker_state().
+breaker_succeed(_Breaker) -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_control(reference(), reset | disable | enable) -> ok.
+breaker_control(_Breaker, _What) -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_set_time(reference(), non_neg_integer()) -> ok.
+breaker_set_time(_Breaker, _Ms) -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_info(reference()) -> {breaker_state(), tuple()}.
+breaker_info(_Breaker) -> erlang:nif_error(nif_not_loaded).
 
 -type rate_spec() :: {pos_integer(), pos_integer(), pos_integer()}.
 

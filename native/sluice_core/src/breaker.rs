@@ -143,12 +143,12 @@ const DISABLED: u64 = 1;
 const HALF: u64 = 2;
 const OPEN: u64 = 3;
 
-/// Counters an ask writes, per stripe of threads.
+/// Counters an ask writes, per stripe of threads (asks let through are
+/// the asks not blown).
 #[repr(align(128))]
 #[derive(Default)]
 struct Counts {
     asks: AtomicU64,
-    ok: AtomicU64,
     blown: AtomicU64,
     injected: AtomicU64,
 }
@@ -215,39 +215,52 @@ impl Breaker {
         }
     }
 
-    /// Asks at `now` (`word`: a random word, for fault injection) from
-    /// counter stripe `stripe`.
-    pub fn ask(&self, now: u64, word: u64, stripe: usize) -> Answer {
+    /// Asks from counter stripe `stripe`. `now` (the time) and `word` (a
+    /// random word, for fault injection) are only called for when needed:
+    /// a closed standard breaker reads neither.
+    pub fn ask(
+        &self,
+        now: impl FnOnce() -> u64,
+        word: impl FnOnce() -> u64,
+        stripe: usize,
+    ) -> Answer {
         let c = &self.counts[stripe % STRIPES];
         c.asks.fetch_add(1, Ordering::Relaxed);
         let answer = self.decide(now, word, c);
-        let counter = if answer == Answer::Blown {
-            &c.blown
-        } else {
-            &c.ok
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        if answer == Answer::Blown {
+            c.blown.fetch_add(1, Ordering::Relaxed);
+        }
         answer
     }
 
-    fn decide(&self, now: u64, word: u64, c: &Counts) -> Answer {
+    fn decide(&self, now: impl FnOnce() -> u64, word: impl FnOnce() -> u64, c: &Counts) -> Answer {
         let gate = self.gate.load(Ordering::Acquire);
         match gate & 3 {
             CLOSED => match self.strategy {
-                Strategy::FaultInjection { rate, .. } if chance(rate, word) => {
-                    c.injected.fetch_add(1, Ordering::Relaxed);
-                    Answer::Blown
+                Strategy::Standard { .. } => Answer::Ok,
+                Strategy::FaultInjection { rate, .. } => {
+                    if chance(rate, word()) {
+                        c.injected.fetch_add(1, Ordering::Relaxed);
+                        Answer::Blown
+                    } else {
+                        Answer::Ok
+                    }
                 }
                 Strategy::FailureRate { window, .. } => {
                     let mut inner = lock(&self.inner);
-                    slice(&mut inner, now, window).1 += 1;
+                    slice(&mut inner, now(), window).1 += 1;
                     Answer::Ok
                 }
-                _ => Answer::Ok,
             },
             DISABLED => Answer::Blown,
-            OPEN if now < gate >> 2 => Answer::Blown,
-            _ => self.probe(now),
+            _ => {
+                let now = now();
+                if gate & 3 == OPEN && now < gate >> 2 {
+                    Answer::Blown
+                } else {
+                    self.probe(now)
+                }
+            }
         }
     }
 
@@ -411,10 +424,12 @@ impl Breaker {
             all.sum::<u64>()
         };
         let inner = lock(&self.inner);
+        let asks = sum(|c| &c.asks);
+        let blown = sum(|c| &c.blown);
         BreakerStats {
-            asks: sum(|c| &c.asks),
-            ok: sum(|c| &c.ok),
-            blown: sum(|c| &c.blown),
+            asks,
+            ok: asks.saturating_sub(blown),
+            blown,
             injected: sum(|c| &c.injected),
             melts: inner.melts_total,
             trips: inner.trips,
@@ -466,9 +481,9 @@ mod tests {
         assert_eq!(b.melt(20, 0), State::Closed);
         // the first melt is out of the window by now (60 ticks old)
         assert_eq!(b.melt(60, 0), State::Closed);
-        assert_eq!(b.ask(60, 0, 0), Answer::Ok);
+        assert_eq!(b.ask(|| 60, || 0, 0), Answer::Ok);
         assert_eq!(b.melt(61, 0), State::Open { until: 161 });
-        assert_eq!(b.ask(100, 0, 0), Answer::Blown);
+        assert_eq!(b.ask(|| 100, || 0, 0), Answer::Blown);
         let s = b.stats();
         assert_eq!((s.asks, s.ok, s.blown, s.melts, s.trips), (2, 1, 1, 4, 1));
     }
@@ -477,24 +492,24 @@ mod tests {
     fn half_open_probes_close_or_reopen_with_backoff() {
         let b = standard(0, 1000);
         assert_eq!(b.melt(0, 0), State::Open { until: 100 });
-        assert_eq!(b.ask(100, 0, 0), Answer::Probe);
-        assert_eq!(b.ask(101, 0, 0), Answer::Probe);
-        assert_eq!(b.ask(102, 0, 0), Answer::Blown, "two probes at most");
+        assert_eq!(b.ask(|| 100, || 0, 0), Answer::Probe);
+        assert_eq!(b.ask(|| 101, || 0, 0), Answer::Probe);
+        assert_eq!(b.ask(|| 102, || 0, 0), Answer::Blown, "two probes at most");
         // a failed probe reopens for twice the delay
         assert_eq!(b.melt(103, 0), State::Open { until: 303 });
-        assert_eq!(b.ask(303, 0, 1), Answer::Probe);
+        assert_eq!(b.ask(|| 303, || 0, 1), Answer::Probe);
         assert_eq!(b.succeed(), State::HalfOpen);
-        assert_eq!(b.ask(304, 0, 1), Answer::Probe);
+        assert_eq!(b.ask(|| 304, || 0, 1), Answer::Probe);
         assert_eq!(b.succeed(), State::Closed);
-        assert_eq!(b.ask(305, 0, 0), Answer::Ok);
+        assert_eq!(b.ask(|| 305, || 0, 0), Answer::Ok);
         // the delay is back to its start
         assert_eq!(b.melt(400, 0), State::Open { until: 500 });
         assert_eq!(b.stats().probes, 4);
         // probes nobody reports on: quiet for a delay closes it
-        assert_eq!(b.ask(500, 0, 0), Answer::Probe);
-        assert_eq!(b.ask(501, 0, 0), Answer::Probe);
-        assert_eq!(b.ask(550, 0, 0), Answer::Blown);
-        assert_eq!(b.ask(600, 0, 0), Answer::Ok);
+        assert_eq!(b.ask(|| 500, || 0, 0), Answer::Probe);
+        assert_eq!(b.ask(|| 501, || 0, 0), Answer::Probe);
+        assert_eq!(b.ask(|| 550, || 0, 0), Answer::Blown);
+        assert_eq!(b.ask(|| 600, || 0, 0), Answer::Ok);
         assert_eq!(b.state(), State::Closed);
     }
 
@@ -517,7 +532,7 @@ mod tests {
             panic!("open")
         };
         assert!((100..=150).contains(&until), "{until}");
-        assert_eq!(b.ask(until, 0, 0), Answer::Probe);
+        assert_eq!(b.ask(|| until, || 0, 0), Answer::Probe);
         let State::Open { until: next } = b.melt(until, 0) else {
             panic!("reopened")
         };
@@ -538,7 +553,7 @@ mod tests {
         let mut rng = crate::rng::WyRand::new(3);
         let n = 20_000;
         let blown = (0..n)
-            .filter(|_| b.ask(0, rng.next_u64(), 0) == Answer::Blown)
+            .filter(|_| b.ask(|| 0, || rng.next_u64(), 0) == Answer::Blown)
             .count();
         let frac = blown as f64 / n as f64;
         assert!((frac - 0.5).abs() < 0.02, "{frac}");
@@ -558,15 +573,15 @@ mod tests {
             recovery(50, 1),
         );
         for t in 0..3 {
-            assert_eq!(b.ask(t, 0, 0), Answer::Ok);
+            assert_eq!(b.ask(|| t, || 0, 0), Answer::Ok);
         }
         assert_eq!(b.melt(3, 0), State::Closed, "3 calls are too few");
-        assert_eq!(b.ask(4, 0, 0), Answer::Ok);
+        assert_eq!(b.ask(|| 4, || 0, 0), Answer::Ok);
         assert_eq!(b.melt(5, 0), State::Open { until: 55 }, "2 of 4 failed");
         // an old window is forgotten
         b.reset();
         for t in 200..210 {
-            assert_eq!(b.ask(t, 0, 0), Answer::Ok);
+            assert_eq!(b.ask(|| t, || 0, 0), Answer::Ok);
         }
         assert_eq!(b.melt(400, 0), State::Closed);
     }
@@ -587,12 +602,12 @@ mod tests {
             },
         );
         b.disable();
-        assert_eq!(b.ask(0, 0, 0), Answer::Blown);
+        assert_eq!(b.ask(|| 0, || 0, 0), Answer::Blown);
         b.enable();
-        assert_eq!(b.ask(0, 0, 0), Answer::Ok);
+        assert_eq!(b.ask(|| 0, || 0, 0), Answer::Ok);
         assert!(matches!(b.melt(1, 0), State::Open { .. }));
         assert_eq!(
-            b.ask(u64::MAX >> 4, 0, 0),
+            b.ask(|| u64::MAX >> 4, || 0, 0),
             Answer::Blown,
             "no delay: open until reset"
         );
@@ -625,9 +640,9 @@ mod loom_tests {
             assert!(matches!(b.melt(0, 0), State::Open { until: 5 }));
             let t = {
                 let b = b.clone();
-                loom::thread::spawn(move || b.ask(5, 0, 1))
+                loom::thread::spawn(move || b.ask(|| 5, || 0, 1))
             };
-            let mine = b.ask(5, 0, 0);
+            let mine = b.ask(|| 5, || 0, 0);
             let theirs = t.join().expect("asker");
             let probes = [mine, theirs]
                 .iter()

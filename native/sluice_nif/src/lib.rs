@@ -5,6 +5,7 @@
 mod alloc;
 mod atoms;
 mod boxes;
+mod breakers;
 mod drop;
 mod entry;
 mod limits;
@@ -22,6 +23,7 @@ use rustler::{Encoder, Env, NifResult, Term};
 /// unless live objects of some type were laid out by another build.
 pub(crate) fn open_resource_types(env: *mut ErlNifEnv) -> bool {
     use boxes::SluiceBox;
+    use breakers::SluiceBreaker;
     use limits::SluiceLimiter;
     use locks::SluiceLock;
     use sluice_core::drop::Valve;
@@ -29,10 +31,12 @@ pub(crate) fn open_resource_types(env: *mut ErlNifEnv) -> bool {
         && resource::compatible::<SluiceBox>()
         && resource::compatible::<SluiceLock>()
         && resource::compatible::<SluiceLimiter>()
+        && resource::compatible::<SluiceBreaker>()
         && resource::open::<Valve>(env)
         && resource::open::<SluiceBox>(env)
         && resource::open::<SluiceLock>(env)
         && resource::open::<SluiceLimiter>(env)
+        && resource::open::<SluiceBreaker>(env)
 }
 
 /// `[{generation, G}, {instances, N}, {instance, Id}, {live, [{Kind, Count}]}]`:

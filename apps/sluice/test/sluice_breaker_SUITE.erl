@@ -1,0 +1,88 @@
+%% Common Test suite of sluice_breaker (the PropEr models come with the
+%% rest of the breaker work).
+-module(sluice_breaker_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([blow_and_heal/1, run_melts_on_failures/1, names_and_control/1,
+         fault_injection_is_counted/1]).
+
+-spec all() -> [atom()].
+all() -> [blow_and_heal, run_melts_on_failures, names_and_control, fault_injection_is_counted].
+
+-spec init_per_suite(list()) -> list().
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(sluice),
+    Config.
+
+-spec end_per_suite(list()) -> ok.
+end_per_suite(_Config) ->
+    ok.
+
+%% Blown on the melt after MaxR within MaxT; half-open after the reset
+%% delay; a failed probe reopens for twice as long; a good one heals.
+blow_and_heal(_Config) ->
+    N = {db, 1},
+    ok = sluice_breaker:install(N, #{strategy => {standard, 2, 1000}, reset => 100,
+                                     backoff => 2.0, clock => manual}),
+    ok = sluice_breaker:ask(N, sync),
+    [ok = sluice_breaker:melt(N) || _ <- [1, 2]],
+    ok = sluice_breaker:ask(N, sync),
+    ok = sluice_breaker:melt(N),
+    ?assertEqual(blown, sluice_breaker:ask(N, sync)),
+    ok = sluice_breaker:set_time(N, 100),
+    ?assertEqual(ok, sluice_breaker:ask(N, sync)),
+    ?assertMatch(#{state := half_open, probes := 1}, sluice_breaker:info(N)),
+    ok = sluice_breaker:melt(N),
+    ok = sluice_breaker:set_time(N, 299),
+    ?assertEqual(blown, sluice_breaker:ask(N, sync)),
+    ok = sluice_breaker:set_time(N, 300),
+    ?assertEqual(fine, sluice_breaker:run(N, fun() -> fine end, sync)),
+    ?assertMatch(#{state := closed, trips := 2, melts := 4}, sluice_breaker:info(N)),
+    ok = sluice_breaker:remove(N).
+
+%% run/3 melts on {error, _}, on exceptions (re-raised) and on slow calls,
+%% or as a classifier says.
+run_melts_on_failures(_Config) ->
+    N = flaky,
+    ok = sluice_breaker:install(N, #{strategy => {standard, 10, 60000}, slow => 20}),
+    ?assertEqual({error, down}, sluice_breaker:run(N, fun() -> {error, down} end, sync)),
+    ?assertError(boom, sluice_breaker:run(N, fun() -> error(boom) end, sync)),
+    ?assertEqual(late, sluice_breaker:run(N, fun() -> timer:sleep(30), late end, sync)),
+    ?assertEqual(ok, sluice_breaker:run(N, fun() -> ok end, sync)),
+    Classify = {classify, fun(nope) -> melt; (_) -> ok end},
+    ?assertEqual(nope, sluice_breaker:run(N, fun() -> nope end, Classify)),
+    ?assertMatch(#{melts := 4, asks := 5}, sluice_breaker:info(N)),
+    ok = sluice_breaker:remove(N).
+
+names_and_control(_Config) ->
+    ?assertEqual({error, not_found}, sluice_breaker:ask(<<"nobody">>, sync)),
+    ?assertEqual({error, not_found}, sluice_breaker:melt(<<"nobody">>)),
+    ?assertEqual({error, not_found}, sluice_breaker:remove(<<"nobody">>)),
+    ?assertMatch({error, {bad_option, _}},
+                 sluice_breaker:install(x, #{strategy => {standard, -1, 10}})),
+    N = <<"payments">>,
+    ok = sluice_breaker:install(N, #{reset => manual, strategy => {standard, 0, 1000}}),
+    ok = sluice_breaker:circuit_disable(N),
+    ?assertEqual(blown, sluice_breaker:ask(N, async_dirty)),
+    ok = sluice_breaker:circuit_enable(N),
+    ?assertEqual(ok, sluice_breaker:ask(N, async_dirty)),
+    ok = sluice_breaker:melt(N),
+    ?assertEqual(blown, sluice_breaker:ask(N, async_dirty)),
+    ok = sluice_breaker:reset(N),
+    ?assertEqual(ok, sluice_breaker:ask(N, async_dirty)),
+    ok = sluice_breaker:remove(N),
+    ?assertEqual({error, not_found}, sluice_breaker:info(N)).
+
+%% Fault injection refuses about `Rate' of the asks of a closed breaker and
+%% counts them (fuse does not).
+fault_injection_is_counted(_Config) ->
+    N = injected,
+    ok = sluice_breaker:install(N, #{strategy => {fault_injection, 0.25, 1000, 1000}}),
+    Blown = length([x || _ <- lists:seq(1, 20000), sluice_breaker:ask(N, sync) =:= blown]),
+    #{injected := Injected, blown := B, asks := Asks} = sluice_breaker:info(N),
+    ?assertEqual({Blown, Blown, 20000}, {Injected, B, Asks}),
+    ?assert(abs(Blown / 20000 - 0.25) < 0.02, Blown),
+    ok = sluice_breaker:remove(N).

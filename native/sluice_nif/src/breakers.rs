@@ -1,0 +1,218 @@
+//! NIFs of `sluice_breaker`: circuit breakers over `sluice_core::breaker`.
+//! An ask or a melt is one call here: no timer, no message; the state
+//! changes when a call finds it due, against the monotonic clock.
+
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+use rustler::sys::{ErlNifEnv, ErlNifResourceType, ErlNifTerm};
+use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
+use sluice_core::breaker::{Answer, Breaker, Recovery, State, Strategy};
+use sluice_core::rng::thread_u64;
+
+use crate::atoms;
+use crate::boxes::lane;
+use crate::raw::{raw_nif, Fail, RawResult};
+use crate::resource::{self, Handle, NifResource};
+
+/// Live-object counter index of breakers.
+pub const BREAKER_KIND: usize = 4;
+
+static BREAKER_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Identifies the build that lays out [`Inner`] (see `boxes::BUILD`).
+pub const BUILD: u64 = crate::boxes::fnv1a(concat!(
+    env!("CARGO_PKG_VERSION"),
+    "/",
+    env!("SLUICE_RUSTC_VERSION"),
+    "/breaker.v1"
+));
+
+/// Nanoseconds in a millisecond: options and the manual clock are in ms.
+const MS: u64 = 1_000_000;
+
+/// A breaker resource: two words, the state on the heap.
+#[repr(C)]
+pub struct SluiceBreaker {
+    build: u64,
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    breaker: Breaker,
+    /// The time of a breaker with a manual clock (ns), or `None`.
+    clock: Option<AtomicU64>,
+}
+
+// SAFETY: the first field (`build`) is fixed; the rest is only used by a
+// library whose `BUILD` matches, which `upgrade` checks before taking over.
+unsafe impl NifResource for SluiceBreaker {
+    const NAME: &'static std::ffi::CStr = c"sluice_breaker.v1";
+    const KIND: usize = BREAKER_KIND;
+    const BUILD: u64 = BUILD;
+    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
+        &BREAKER_TYPE
+    }
+}
+
+fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceBreaker> {
+    let Handle(b) = term.decode::<Handle<'a, SluiceBreaker>>()?;
+    (b.build == BUILD).then_some(b).ok_or(Error::BadArg)
+}
+
+fn now(b: &SluiceBreaker) -> u64 {
+    match &b.inner.clock {
+        Some(clock) => clock.load(Ordering::Acquire),
+        None => crate::boxes::now(),
+    }
+}
+
+fn ms(v: u64) -> NifResult<u64> {
+    v.checked_mul(MS)
+        .filter(|&ns| ns < u64::MAX >> 4)
+        .ok_or(Error::BadArg)
+}
+
+fn state_atom(state: State) -> Atom {
+    match state {
+        State::Closed => atoms::closed(),
+        State::Open { .. } => atoms::open(),
+        State::HalfOpen => atoms::half_open(),
+        State::Disabled => atoms::disabled(),
+    }
+}
+
+/// A breaker: `{standard, MaxR, MaxTMs}`, `{fault_injection, Rate, MaxR,
+/// MaxTMs}` or `{failure_rate, Ratio, MinCalls, WindowMs}`; recovery
+/// `{DelayMs (0: manual), Probes, Backoff, MaxDelayMs, Jitter}`.
+#[rustler::nif]
+fn breaker_new<'a>(
+    env: Env<'a>,
+    strategy: Term<'a>,
+    recovery: (u64, u32, f64, u64, f64),
+    manual: bool,
+) -> NifResult<Term<'a>> {
+    let strategy = if let Ok((tag, max_r, max_t)) = strategy.decode::<(Atom, u32, u64)>() {
+        if tag != atoms::standard() {
+            return Err(Error::BadArg);
+        }
+        Strategy::Standard {
+            max_r,
+            max_t: ms(max_t)?,
+        }
+    } else if let Ok((tag, a, b, c)) = strategy.decode::<(Atom, f64, u64, u64)>() {
+        if !(0.0..=1.0).contains(&a) {
+            return Err(Error::BadArg);
+        }
+        if tag == atoms::fault_injection() {
+            Strategy::FaultInjection {
+                rate: a,
+                max_r: u32::try_from(b).map_err(|_| Error::BadArg)?,
+                max_t: ms(c)?,
+            }
+        } else if tag == atoms::failure_rate() {
+            Strategy::FailureRate {
+                ratio: a,
+                min_calls: b,
+                window: ms(c)?,
+            }
+        } else {
+            return Err(Error::BadArg);
+        }
+    } else {
+        return Err(Error::BadArg);
+    };
+    let (delay, probes, backoff, max_delay, jitter) = recovery;
+    if !(backoff >= 1.0 && backoff.is_finite() && (0.0..=1.0).contains(&jitter)) {
+        return Err(Error::BadArg);
+    }
+    let recovery = Recovery {
+        delay: if delay > 0 { Some(ms(delay)?) } else { None },
+        probes: probes.max(1),
+        backoff,
+        max_delay: ms(max_delay.max(delay))?,
+        jitter,
+    };
+    let inner = Box::new(Inner {
+        breaker: Breaker::new(strategy, recovery),
+        clock: manual.then(|| AtomicU64::new(0)),
+    });
+    Ok(resource::make(
+        env,
+        SluiceBreaker {
+            build: BUILD,
+            inner,
+        },
+    ))
+}
+
+/// The breaker of a handle argument of a raw NIF.
+fn raw_get<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Result<&'a SluiceBreaker, Fail> {
+    // SAFETY: `term` is an argument of the running call, whose env is
+    // `env`; the reference does not outlive the call.
+    let b: &SluiceBreaker = unsafe { resource::get(env, term) }.ok_or(Fail::BadArg)?;
+    (b.build == BUILD).then_some(b).ok_or(Fail::BadArg)
+}
+
+raw_nif!("breaker_ask", 1, breaker_ask);
+raw_nif!("breaker_melt", 1, breaker_melt);
+
+/// `breaker_ask(Breaker)`: `ok`, `probe` (go ahead, then report) or `blown`.
+fn breaker_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let b = raw_get(env, args[0])?;
+    let answer = match b.inner.breaker.ask(|| now(b), thread_u64, lane()) {
+        Answer::Ok => atoms::ok(),
+        Answer::Probe => atoms::probe(),
+        Answer::Blown => atoms::blown(),
+    };
+    Ok(answer.as_c_arg())
+}
+
+/// `breaker_melt(Breaker)`: reports a failure; returns the state after it.
+fn breaker_melt(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let b = raw_get(env, args[0])?;
+    Ok(state_atom(b.inner.breaker.melt(now(b), thread_u64())).as_c_arg())
+}
+
+/// Reports a success; returns the state after it.
+#[rustler::nif]
+fn breaker_succeed(handle: Term<'_>) -> NifResult<Atom> {
+    let b = get(handle)?;
+    Ok(state_atom(b.inner.breaker.succeed()))
+}
+
+/// `reset`, `disable` or `enable`.
+#[rustler::nif]
+fn breaker_control(handle: Term<'_>, what: Atom) -> NifResult<Atom> {
+    let b = get(handle)?;
+    let br = &b.inner.breaker;
+    if what == atoms::reset() {
+        br.reset();
+    } else if what == atoms::disable() {
+        br.disable();
+    } else if what == atoms::enable() {
+        br.enable();
+    } else {
+        return Err(Error::BadArg);
+    }
+    Ok(atoms::ok())
+}
+
+/// Moves a manual clock to `Ms` (never back); `badarg` on the system clock.
+#[rustler::nif]
+fn breaker_set_time(handle: Term<'_>, ms_now: u64) -> NifResult<Atom> {
+    let b = get(handle)?;
+    let clock = b.inner.clock.as_ref().ok_or(Error::BadArg)?;
+    clock.fetch_max(ms_now.saturating_mul(MS), Ordering::AcqRel);
+    Ok(atoms::ok())
+}
+
+/// `{State, {Asks, Ok, Blown, Injected, Melts, Trips, Probes}}`.
+#[rustler::nif]
+fn breaker_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
+    let b = get(handle)?;
+    let s = b.inner.breaker.stats();
+    let counts = (
+        s.asks, s.ok, s.blown, s.injected, s.melts, s.trips, s.probes,
+    );
+    Ok((state_atom(b.inner.breaker.state()), counts).encode(env))
+}
