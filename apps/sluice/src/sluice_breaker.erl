@@ -22,6 +22,15 @@
 %% over. Only `install/2' and `remove/1' write (`persistent_term' updates
 %% are costly, so breakers are meant to be installed once).
 %%
+%% == Alarms and events ==
+%% The melt that blows a breaker, and only that one, casts one message to
+%% `sluice_breaker_server', which sets the SASL alarm
+%% `{{sluice_breaker, Name}, blown}' (when `alarm_handler' runs) and sends
+%% `{sluice_breaker, Name, blown}' to the processes that {@link
+%% subscribe/0}d; it then looks at the breaker every 100 ms and, once it is
+%% closed again, clears the alarm and sends `{sluice_breaker, Name,
+%% healed}'.
+%%
 %% == Linearizability ==
 %% Each ask and each melt is atomic against the others: a melt that blows
 %% the breaker is seen by every ask that starts after it returns; at most
@@ -29,7 +38,7 @@
 -module(sluice_breaker).
 
 -export([install/2, ask/2, melt/1, run/3, reset/1, remove/1, circuit_disable/1,
-         circuit_enable/1, info/1, set_time/2]).
+         circuit_enable/1, info/1, set_time/2, subscribe/0, unsubscribe/0]).
 -export_type([options/0]).
 
 -define(KEY(Name), {sluice_breaker, Name}).
@@ -103,9 +112,14 @@ ask(Name, _Context) ->
 -spec melt(term()) -> ok | {error, not_found}.
 melt(Name) ->
     case ref(Name) of
-        {Ref, _} -> _ = sluice_nif:breaker_melt(Ref), ok;
+        {Ref, _} -> melted(Name, sluice_nif:breaker_melt(Ref));
         undefined -> {error, not_found}
     end.
+
+%% The one melt that blew the breaker tells the server.
+-spec melted(term(), atom()) -> ok.
+melted(Name, tripped) -> sluice_breaker_server:tripped(Name);
+melted(_Name, _State) -> ok.
 
 %% @doc Asks, then runs `Fun()' and reports its outcome: `{error, _}'
 %% results, exceptions (re-raised after melting) and calls slower than
@@ -119,26 +133,27 @@ run(Name, Fun, Context) when is_function(Fun, 0) ->
         {Ref, Slow} ->
             case sluice_nif:breaker_ask(Ref) of
                 blown -> blown;
-                _ -> run_checked(Ref, Slow, Fun, classifier(Context))
+                _ -> run_checked({Name, Ref}, Slow, Fun, classifier(Context))
             end;
         undefined ->
             {error, not_found}
     end.
 
--spec run_checked(reference(), pos_integer() | infinity, fun(() -> R), fun((R) -> ok | melt)) -> R.
-run_checked(Ref, Slow, Fun, Classify) ->
+-spec run_checked({term(), reference()}, pos_integer() | infinity, fun(() -> R),
+                  fun((R) -> ok | melt)) -> R.
+run_checked({Name, Ref}, Slow, Fun, Classify) ->
     T0 = erlang:monotonic_time(millisecond),
     try Fun() of
         Result ->
             Late = Slow =/= infinity andalso erlang:monotonic_time(millisecond) - T0 > Slow,
             _ = case Late orelse Classify(Result) =:= melt of
-                    true -> sluice_nif:breaker_melt(Ref);
+                    true -> melted(Name, sluice_nif:breaker_melt(Ref));
                     false -> sluice_nif:breaker_succeed(Ref)
                 end,
             Result
     catch
         Class:Reason:Stack ->
-            _ = sluice_nif:breaker_melt(Ref),
+            ok = melted(Name, sluice_nif:breaker_melt(Ref)),
             erlang:raise(Class, Reason, Stack)
     end.
 
@@ -186,6 +201,17 @@ info(Name) ->
         undefined ->
             {error, not_found}
     end.
+
+%% @doc Asks for `{sluice_breaker, Name, blown | healed}' messages about
+%% every breaker.
+-spec subscribe() -> ok.
+subscribe() ->
+    sluice_breaker_server:subscribe(self()).
+
+%% @doc Stops those messages.
+-spec unsubscribe() -> ok.
+unsubscribe() ->
+    sluice_breaker_server:unsubscribe(self()).
 
 %% @doc Moves a manual clock to `Ms' milliseconds (never back).
 -spec set_time(term(), non_neg_integer()) -> ok | {error, not_found}.

@@ -55,7 +55,7 @@ breaker_new(_Strategy, _Recovery, _Manual) -> erlang:nif_error(nif_not_loaded).
 -spec breaker_ask(reference()) -> ok | probe | blown.
 breaker_ask(_Breaker) -> erlang:nif_error(nif_not_loaded).
 
--spec breaker_melt(reference()) -> breaker_state().
+-spec breaker_melt(reference()) -> breaker_state() | tripped.
 breaker_melt(_Breaker) -> erlang:nif_error(nif_not_loaded).
 
 -spec breaker_succeed(reference()) -> breaker_state().

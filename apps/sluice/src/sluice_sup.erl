@@ -5,7 +5,8 @@
 %% restarts the table is new and the regulators of the old valves go with it.
 %% The box warden watches box owners and owns the table of named boxes.
 %% The lock supervisor keeps the watchers of every lock; the group server
-%% owns the table of worker groups.
+%% owns the table of worker groups; the breaker server raises alarms and
+%% tells subscribers when breakers blow and heal.
 -module(sluice_sup).
 -behaviour(supervisor).
 
@@ -30,6 +31,8 @@ init([]) ->
           start => {sluice_lock_sup, start_link, []},
           type => supervisor},
         #{id => sluice_group_server,
-          start => {sluice_group_server, start_link, []}}
+          start => {sluice_group_server, start_link, []}},
+        #{id => sluice_breaker_server,
+          start => {sluice_breaker_server, start_link, []}}
     ],
     {ok, {Flags, Children}}.

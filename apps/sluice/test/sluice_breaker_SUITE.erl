@@ -7,10 +7,11 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([blow_and_heal/1, run_melts_on_failures/1, names_and_control/1,
-         fault_injection_is_counted/1]).
+         fault_injection_is_counted/1, alarms_and_events/1]).
 
 -spec all() -> [atom()].
-all() -> [blow_and_heal, run_melts_on_failures, names_and_control, fault_injection_is_counted].
+all() -> [blow_and_heal, run_melts_on_failures, names_and_control, fault_injection_is_counted,
+          alarms_and_events].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -85,4 +86,22 @@ fault_injection_is_counted(_Config) ->
     #{injected := Injected, blown := B, asks := Asks} = sluice_breaker:info(N),
     ?assertEqual({Blown, Blown, 20000}, {Injected, B, Asks}),
     ?assert(abs(Blown / 20000 - 0.25) < 0.02, Blown),
+    ok = sluice_breaker:remove(N).
+
+%% The melt that blows sets a SASL alarm and tells subscribers; healing
+%% clears it and tells them too.
+alarms_and_events(_Config) ->
+    {ok, _} = application:ensure_all_started(sasl),
+    N = {alarmed, 1},
+    ok = sluice_breaker:install(N, #{strategy => {standard, 0, 1000}, reset => manual}),
+    ok = sluice_breaker:subscribe(),
+    ok = sluice_breaker:melt(N),
+    receive {sluice_breaker, N, blown} -> ok after 1000 -> ct:fail(no_blown_event) end,
+    ?assert(lists:member({{sluice_breaker, N}, blown}, alarm_handler:get_alarms())),
+    ok = sluice_breaker:melt(N),
+    ok = sluice_breaker:reset(N),
+    receive {sluice_breaker, N, healed} -> ok after 1000 -> ct:fail(no_healed_event) end,
+    ?assertNot(lists:keymember({sluice_breaker, N}, 1, alarm_handler:get_alarms())),
+    receive {sluice_breaker, N, _} = Extra -> ct:fail({extra, Extra}) after 200 -> ok end,
+    ok = sluice_breaker:unsubscribe(),
     ok = sluice_breaker:remove(N).

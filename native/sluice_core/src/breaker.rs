@@ -295,9 +295,11 @@ impl Breaker {
     }
 
     /// Reports a failure at `now` (`word`: a random word, for jitter);
-    /// returns the state after it.
-    pub fn melt(&self, now: u64, word: u64) -> State {
+    /// returns the state after it, and whether this melt opened the
+    /// circuit (from closed or half-open).
+    pub fn melt(&self, now: u64, word: u64) -> (State, bool) {
         let mut inner = lock(&self.inner);
+        let trips = inner.trips;
         inner.melts_total += 1;
         let gate = self.gate.load(Ordering::Acquire);
         match gate & 3 {
@@ -312,7 +314,8 @@ impl Breaker {
             }
             _ => {}
         }
-        self.state_of(self.gate.load(Ordering::Acquire))
+        let tripped = inner.trips > trips;
+        (self.state_of(self.gate.load(Ordering::Acquire)), tripped)
     }
 
     /// Counts a melt of a closed circuit; whether it opens now.
@@ -477,12 +480,12 @@ mod tests {
     #[test]
     fn opens_on_the_melt_after_max_r_within_max_t() {
         let b = standard(2, 50);
-        assert_eq!(b.melt(0, 0), State::Closed);
-        assert_eq!(b.melt(20, 0), State::Closed);
+        assert_eq!(b.melt(0, 0).0, State::Closed);
+        assert_eq!(b.melt(20, 0).0, State::Closed);
         // the first melt is out of the window by now (60 ticks old)
-        assert_eq!(b.melt(60, 0), State::Closed);
+        assert_eq!(b.melt(60, 0).0, State::Closed);
         assert_eq!(b.ask(|| 60, || 0, 0), Answer::Ok);
-        assert_eq!(b.melt(61, 0), State::Open { until: 161 });
+        assert_eq!(b.melt(61, 0).0, State::Open { until: 161 });
         assert_eq!(b.ask(|| 100, || 0, 0), Answer::Blown);
         let s = b.stats();
         assert_eq!((s.asks, s.ok, s.blown, s.melts, s.trips), (2, 1, 1, 4, 1));
@@ -491,19 +494,19 @@ mod tests {
     #[test]
     fn half_open_probes_close_or_reopen_with_backoff() {
         let b = standard(0, 1000);
-        assert_eq!(b.melt(0, 0), State::Open { until: 100 });
+        assert_eq!(b.melt(0, 0).0, State::Open { until: 100 });
         assert_eq!(b.ask(|| 100, || 0, 0), Answer::Probe);
         assert_eq!(b.ask(|| 101, || 0, 0), Answer::Probe);
         assert_eq!(b.ask(|| 102, || 0, 0), Answer::Blown, "two probes at most");
         // a failed probe reopens for twice the delay
-        assert_eq!(b.melt(103, 0), State::Open { until: 303 });
+        assert_eq!(b.melt(103, 0).0, State::Open { until: 303 });
         assert_eq!(b.ask(|| 303, || 0, 1), Answer::Probe);
         assert_eq!(b.succeed(), State::HalfOpen);
         assert_eq!(b.ask(|| 304, || 0, 1), Answer::Probe);
         assert_eq!(b.succeed(), State::Closed);
         assert_eq!(b.ask(|| 305, || 0, 0), Answer::Ok);
         // the delay is back to its start
-        assert_eq!(b.melt(400, 0), State::Open { until: 500 });
+        assert_eq!(b.melt(400, 0).0, State::Open { until: 500 });
         assert_eq!(b.stats().probes, 4);
         // probes nobody reports on: quiet for a delay closes it
         assert_eq!(b.ask(|| 500, || 0, 0), Answer::Probe);
@@ -528,12 +531,12 @@ mod tests {
                 jitter: 0.5,
             },
         );
-        let State::Open { until } = b.melt(0, u64::MAX) else {
+        let State::Open { until } = b.melt(0, u64::MAX).0 else {
             panic!("open")
         };
         assert!((100..=150).contains(&until), "{until}");
         assert_eq!(b.ask(|| until, || 0, 0), Answer::Probe);
-        let State::Open { until: next } = b.melt(until, 0) else {
+        let State::Open { until: next } = b.melt(until, 0).0 else {
             panic!("reopened")
         };
         assert_eq!(next, until + 300, "capped at max_delay");
@@ -575,15 +578,15 @@ mod tests {
         for t in 0..3 {
             assert_eq!(b.ask(|| t, || 0, 0), Answer::Ok);
         }
-        assert_eq!(b.melt(3, 0), State::Closed, "3 calls are too few");
+        assert_eq!(b.melt(3, 0).0, State::Closed, "3 calls are too few");
         assert_eq!(b.ask(|| 4, || 0, 0), Answer::Ok);
-        assert_eq!(b.melt(5, 0), State::Open { until: 55 }, "2 of 4 failed");
+        assert_eq!(b.melt(5, 0).0, State::Open { until: 55 }, "2 of 4 failed");
         // an old window is forgotten
         b.reset();
         for t in 200..210 {
             assert_eq!(b.ask(|| t, || 0, 0), Answer::Ok);
         }
-        assert_eq!(b.melt(400, 0), State::Closed);
+        assert_eq!(b.melt(400, 0).0, State::Closed);
     }
 
     #[test]
@@ -605,7 +608,7 @@ mod tests {
         assert_eq!(b.ask(|| 0, || 0, 0), Answer::Blown);
         b.enable();
         assert_eq!(b.ask(|| 0, || 0, 0), Answer::Ok);
-        assert!(matches!(b.melt(1, 0), State::Open { .. }));
+        assert!(matches!(b.melt(1, 0).0, State::Open { .. }));
         assert_eq!(
             b.ask(|| u64::MAX >> 4, || 0, 0),
             Answer::Blown,
@@ -637,7 +640,7 @@ mod loom_tests {
                     jitter: 0.0,
                 },
             ));
-            assert!(matches!(b.melt(0, 0), State::Open { until: 5 }));
+            assert!(matches!(b.melt(0, 0).0, State::Open { until: 5 }));
             let t = {
                 let b = b.clone();
                 loom::thread::spawn(move || b.ask(|| 5, || 0, 1))

@@ -30,6 +30,7 @@ rustler::atoms! {
     failure_rate,
     probe,
     blown,
+    tripped,
     reset,
     disable,
     enable,

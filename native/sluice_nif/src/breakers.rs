@@ -167,10 +167,15 @@ fn breaker_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     Ok(answer.as_c_arg())
 }
 
-/// `breaker_melt(Breaker)`: reports a failure; returns the state after it.
+/// `breaker_melt(Breaker)`: reports a failure; returns `tripped` when this
+/// melt opened the circuit, else the state after it.
 fn breaker_melt(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     let b = raw_get(env, args[0])?;
-    Ok(state_atom(b.inner.breaker.melt(now(b), thread_u64())).as_c_arg())
+    let answer = match b.inner.breaker.melt(now(b), thread_u64()) {
+        (_, true) => atoms::tripped(),
+        (state, false) => state_atom(state),
+    };
+    Ok(answer.as_c_arg())
 }
 
 /// Reports a success; returns the state after it.
