@@ -23,13 +23,15 @@
 %% are costly, so breakers are meant to be installed once).
 %%
 %% == Alarms and events ==
-%% The melt that blows a breaker, and only that one, casts one message to
-%% `sluice_breaker_server', which sets the SASL alarm
+%% `sluice_breaker_server' looks, every 50 ms, at a count of the breakers
+%% blown (one word in the NIF library, raised by the melt that blows one):
+%% when it moved, or while some breaker is blown, it reads the installed
+%% breakers' states. A breaker found blown sets the SASL alarm
 %% `{{sluice_breaker, Name}, blown}' (when `alarm_handler' runs) and sends
 %% `{sluice_breaker, Name, blown}' to the processes that {@link
-%% subscribe/0}d; it then looks at the breaker every 100 ms and, once it is
-%% closed again, clears the alarm and sends `{sluice_breaker, Name,
-%% healed}'.
+%% subscribe/0}d; once closed again, the alarm is cleared and they get
+%% `{sluice_breaker, Name, healed}'. So alarms follow within 50 ms, and
+%% still no ask or melt sends a message.
 %%
 %% == Linearizability ==
 %% Each ask and each melt is atomic against the others: a melt that blows
@@ -72,7 +74,7 @@ install(Name, Opts) when is_map(Opts) ->
     try sluice_nif:breaker_new(nif_strategy(Strategy), Recovery, Manual) of
         Ref ->
             persistent_term:put(?KEY(Name), {Ref, maps:get(slow, Opts, infinity)}),
-            ok
+            sluice_breaker_server:installed(Name)
     catch
         error:badarg -> {error, {bad_option, bad_key(Strategy, Recovery)}}
     end.
@@ -112,14 +114,9 @@ ask(Name, _Context) ->
 -spec melt(term()) -> ok | {error, not_found}.
 melt(Name) ->
     case ref(Name) of
-        {Ref, _} -> melted(Name, sluice_nif:breaker_melt(Ref));
+        {Ref, _} -> _ = sluice_nif:breaker_melt(Ref), ok;
         undefined -> {error, not_found}
     end.
-
-%% The one melt that blew the breaker tells the server.
--spec melted(term(), atom()) -> ok.
-melted(Name, tripped) -> sluice_breaker_server:tripped(Name);
-melted(_Name, _State) -> ok.
 
 %% @doc Asks, then runs `Fun()' and reports its outcome: `{error, _}'
 %% results, exceptions (re-raised after melting) and calls slower than
@@ -133,27 +130,27 @@ run(Name, Fun, Context) when is_function(Fun, 0) ->
         {Ref, Slow} ->
             case sluice_nif:breaker_ask(Ref) of
                 blown -> blown;
-                _ -> run_checked({Name, Ref}, Slow, Fun, classifier(Context))
+                _ -> run_checked(Ref, Slow, Fun, classifier(Context))
             end;
         undefined ->
             {error, not_found}
     end.
 
--spec run_checked({term(), reference()}, pos_integer() | infinity, fun(() -> R),
+-spec run_checked(reference(), pos_integer() | infinity, fun(() -> R),
                   fun((R) -> ok | melt)) -> R.
-run_checked({Name, Ref}, Slow, Fun, Classify) ->
+run_checked(Ref, Slow, Fun, Classify) ->
     T0 = erlang:monotonic_time(millisecond),
     try Fun() of
         Result ->
             Late = Slow =/= infinity andalso erlang:monotonic_time(millisecond) - T0 > Slow,
             _ = case Late orelse Classify(Result) =:= melt of
-                    true -> melted(Name, sluice_nif:breaker_melt(Ref));
+                    true -> sluice_nif:breaker_melt(Ref);
                     false -> sluice_nif:breaker_succeed(Ref)
                 end,
             Result
     catch
         Class:Reason:Stack ->
-            ok = melted(Name, sluice_nif:breaker_melt(Ref)),
+            _ = sluice_nif:breaker_melt(Ref),
             erlang:raise(Class, Reason, Stack)
     end.
 
@@ -184,7 +181,7 @@ control(Name, What) ->
 -spec remove(term()) -> ok | {error, not_found}.
 remove(Name) ->
     case persistent_term:erase(?KEY(Name)) of
-        true -> ok;
+        true -> sluice_breaker_server:removed(Name);
         false -> {error, not_found}
     end.
 

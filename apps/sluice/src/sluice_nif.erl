@@ -9,7 +9,7 @@
 
 -on_load(init/0).
 
--export([breaker_new/3, breaker_ask/1, breaker_melt/1, breaker_succeed/1,
+-export([breaker_new/3, breaker_ask/1, breaker_melt/1, breaker_succeed/1, breaker_trips/0,
          breaker_control/2, breaker_set_time/2, breaker_info/1,
          rate_new/4, rate_check/3, rate_override/3, rate_set_time/2, rate_sweep/1,
          rate_info/1,
@@ -21,7 +21,7 @@
          box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
          drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
 
--nifs([breaker_new/3, breaker_ask/1, breaker_melt/1, breaker_succeed/1,
+-nifs([breaker_new/3, breaker_ask/1, breaker_melt/1, breaker_succeed/1, breaker_trips/0,
        breaker_control/2, breaker_set_time/2, breaker_info/1,
        rate_new/4, rate_check/3, rate_override/3, rate_set_time/2, rate_sweep/1,
        rate_info/1,
@@ -55,7 +55,10 @@ breaker_new(_Strategy, _Recovery, _Manual) -> erlang:nif_error(nif_not_loaded).
 -spec breaker_ask(reference()) -> ok | probe | blown.
 breaker_ask(_Breaker) -> erlang:nif_error(nif_not_loaded).
 
--spec breaker_melt(reference()) -> breaker_state() | tripped.
+-spec breaker_melt(reference()) -> breaker_state().
+
+-spec breaker_trips() -> non_neg_integer().
+breaker_trips() -> erlang:nif_error(nif_not_loaded).
 breaker_melt(_Breaker) -> erlang:nif_error(nif_not_loaded).
 
 -spec breaker_succeed(reference()) -> breaker_state().

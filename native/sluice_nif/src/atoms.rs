@@ -30,7 +30,6 @@ rustler::atoms! {
     failure_rate,
     probe,
     blown,
-    tripped,
     reset,
     disable,
     enable,

@@ -30,6 +30,11 @@ pub const BUILD: u64 = crate::boxes::fnv1a(concat!(
 /// Nanoseconds in a millisecond: options and the manual clock are in ms.
 const MS: u64 = 1_000_000;
 
+/// Breakers blown by a melt since this library was loaded: the breaker
+/// server reads it on its own timer to learn, without any message, that
+/// some breaker blew.
+static TRIPS: AtomicU64 = AtomicU64::new(0);
+
 /// A breaker resource: two words, the state on the heap.
 #[repr(C)]
 pub struct SluiceBreaker {
@@ -167,15 +172,20 @@ fn breaker_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     Ok(answer.as_c_arg())
 }
 
-/// `breaker_melt(Breaker)`: reports a failure; returns `tripped` when this
-/// melt opened the circuit, else the state after it.
+/// `breaker_melt(Breaker)`: reports a failure; returns the state after it.
 fn breaker_melt(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     let b = raw_get(env, args[0])?;
-    let answer = match b.inner.breaker.melt(now(b), thread_u64()) {
-        (_, true) => atoms::tripped(),
-        (state, false) => state_atom(state),
-    };
-    Ok(answer.as_c_arg())
+    let (state, tripped) = b.inner.breaker.melt(now(b), thread_u64());
+    if tripped {
+        TRIPS.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(state_atom(state).as_c_arg())
+}
+
+/// Breakers blown by a melt since the library was loaded.
+#[rustler::nif]
+fn breaker_trips() -> u64 {
+    TRIPS.load(Ordering::Relaxed)
 }
 
 /// Reports a success; returns the state after it.
