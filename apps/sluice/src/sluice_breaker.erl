@@ -100,14 +100,9 @@ ref(Name) ->
 %% one NIF call.
 -spec ask(term(), term()) -> ok | blown | {error, not_found}.
 ask(Name, _Context) ->
-    case ref(Name) of
-        {Ref, _} ->
-            case sluice_nif:breaker_ask(Ref) of
-                blown -> blown;
-                _ -> ok
-            end;
-        undefined ->
-            {error, not_found}
+    case persistent_term:get(?KEY(Name), undefined) of
+        {Ref, _} -> sluice_nif:breaker_ask(Ref);
+        undefined -> {error, not_found}
     end.
 
 %% @doc Reports a failure of the dependency behind `Name'.
@@ -130,7 +125,7 @@ run(Name, Fun, Context) when is_function(Fun, 0) ->
         {Ref, Slow} ->
             case sluice_nif:breaker_ask(Ref) of
                 blown -> blown;
-                _ -> run_checked(Ref, Slow, Fun, classifier(Context))
+                ok -> run_checked(Ref, Slow, Fun, classifier(Context))
             end;
         undefined ->
             {error, not_found}

@@ -52,7 +52,7 @@ priv_dir() ->
                   boolean()) -> reference().
 breaker_new(_Strategy, _Recovery, _Manual) -> erlang:nif_error(nif_not_loaded).
 
--spec breaker_ask(reference()) -> ok | probe | blown.
+-spec breaker_ask(reference()) -> ok | blown.
 breaker_ask(_Breaker) -> erlang:nif_error(nif_not_loaded).
 
 -spec breaker_melt(reference()) -> breaker_state().

@@ -28,7 +28,6 @@ rustler::atoms! {
     standard,
     fault_injection,
     failure_rate,
-    probe,
     blown,
     reset,
     disable,

@@ -161,12 +161,12 @@ fn raw_get<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Result<&'a SluiceBreake
 raw_nif!("breaker_ask", 1, breaker_ask);
 raw_nif!("breaker_melt", 1, breaker_melt);
 
-/// `breaker_ask(Breaker)`: `ok`, `probe` (go ahead, then report) or `blown`.
+/// `breaker_ask(Breaker)`: `ok` (a probe of a half-open breaker too) or
+/// `blown`.
 fn breaker_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     let b = raw_get(env, args[0])?;
     let answer = match b.inner.breaker.ask(|| now(b), thread_u64, lane()) {
-        Answer::Ok => atoms::ok(),
-        Answer::Probe => atoms::probe(),
+        Answer::Ok | Answer::Probe => atoms::ok(),
         Answer::Blown => atoms::blown(),
     };
     Ok(answer.as_c_arg())
