@@ -7,11 +7,11 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([blow_and_heal/1, run_melts_on_failures/1, names_and_control/1,
-         fault_injection_is_counted/1, alarms_and_events/1]).
+         fault_injection_is_counted/1, alarms_and_events/1, eight_processes_reconcile/1]).
 
 -spec all() -> [atom()].
 all() -> [blow_and_heal, run_melts_on_failures, names_and_control, fault_injection_is_counted,
-          alarms_and_events].
+          alarms_and_events, eight_processes_reconcile].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -105,3 +105,34 @@ alarms_and_events(_Config) ->
     receive {sluice_breaker, N, _} = Extra -> ct:fail({extra, Extra}) after 200 -> ok end,
     ok = sluice_breaker:unsubscribe(),
     ok = sluice_breaker:remove(N).
+
+%% 8 processes ask and melt one breaker at once (it blows and heals many
+%% times on a 1 ms reset): every counter reconciles.
+eight_processes_reconcile(_Config) ->
+    N = {busy, 8},
+    ok = sluice_breaker:install(N, #{strategy => {standard, 5, 50}, reset => 1, probes => 2}),
+    Self = self(),
+    Pids = [spawn_link(fun() -> Self ! {done, self(), work(N, 20000, 0, 0)} end)
+            || _ <- lists:seq(1, 8)],
+    Results = [receive {done, P, R} -> R end || P <- Pids],
+    Asks = lists:sum([A || {A, _} <- Results]),
+    Melts = lists:sum([M || {_, M} <- Results]),
+    #{asks := InfoAsks, ok := Ok, blown := Blown, melts := InfoMelts, trips := Trips} =
+        sluice_breaker:info(N),
+    ct:pal("asks ~p ok ~p blown ~p melts ~p trips ~p", [InfoAsks, Ok, Blown, InfoMelts, Trips]),
+    ?assertEqual({Asks, Melts}, {InfoAsks, InfoMelts}),
+    ?assertEqual(InfoAsks, Ok + Blown),
+    ?assert(Trips > 0 andalso Blown > 0),
+    ok = sluice_breaker:remove(N).
+
+%% Asks `Left' times, melting after every tenth ask let through.
+work(_N, 0, Asks, Melts) ->
+    {Asks, Melts};
+work(N, Left, Asks, Melts) ->
+    case sluice_breaker:ask(N, sync) of
+        ok when Left rem 10 =:= 0 ->
+            ok = sluice_breaker:melt(N),
+            work(N, Left - 1, Asks + 1, Melts + 1);
+        _ ->
+            work(N, Left - 1, Asks + 1, Melts)
+    end.

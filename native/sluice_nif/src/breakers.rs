@@ -10,7 +10,6 @@ use sluice_core::breaker::{Answer, Breaker, Recovery, State, Strategy};
 use sluice_core::rng::thread_u64;
 
 use crate::atoms;
-use crate::boxes::lane;
 use crate::raw::{raw_nif, Fail, RawResult};
 use crate::resource::{self, Handle, NifResource};
 
@@ -150,6 +149,14 @@ fn breaker_new<'a>(
     ))
 }
 
+/// A counter stripe for the calling thread, from where its stack is:
+/// scheduler threads' stacks lie megabytes apart, and a thread-local of a
+/// shared library is read through a library call.
+fn stripe() -> usize {
+    let here = 0u8;
+    (std::ptr::addr_of!(here) as usize) >> 20
+}
+
 /// The breaker of a handle argument of a raw NIF.
 fn raw_get<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Result<&'a SluiceBreaker, Fail> {
     // SAFETY: `term` is an argument of the running call, whose env is
@@ -165,7 +172,7 @@ raw_nif!("breaker_melt", 1, breaker_melt);
 /// `blown`.
 fn breaker_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     let b = raw_get(env, args[0])?;
-    let answer = match b.inner.breaker.ask(|| now(b), thread_u64, lane()) {
+    let answer = match b.inner.breaker.ask(|| now(b), thread_u64, stripe()) {
         Answer::Ok | Answer::Probe => atoms::ok(),
         Answer::Blown => atoms::blown(),
     };
