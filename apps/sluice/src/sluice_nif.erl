@@ -9,29 +9,22 @@
 
 -on_load(init/0).
 
--export([breaker_new/3, breaker_ask/1, breaker_melt/1, breaker_succeed/1, breaker_trips/0,
-         breaker_control/2, breaker_set_time/2, breaker_info/1,
-         rate_new/4, rate_check/3, rate_override/3, rate_set_time/2, rate_sweep/1,
-         rate_info/1,
-         lock_new/2, lock_fill/4, lock_checkout/1, lock_checkin/2, lock_slot/2,
-         lock_resize/2, lock_info/1,
-         buckets_new/8, box_set_time/2, box_expire/1,
-         box_new/5, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
-         box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
-         box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
-         drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
+%% Every function the library implements: exported, and declared as NIFs.
+-define(NIFS, [breaker_new/3, breaker_ask/1, breaker_melt/1, breaker_succeed/1, breaker_trips/0,
+               breaker_control/2, breaker_set_time/2, breaker_info/1,
+               rate_new/4, rate_check/3, rate_override/3, rate_set_time/2, rate_sweep/1,
+               rate_info/1,
+               lock_new/2, lock_fill/4, lock_checkout/1, lock_checkin/2, lock_slot/2,
+               lock_resize/2, lock_info/1,
+               buckets_new/8, box_set_time/2, box_expire/1,
+               box_new/5, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
+               box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
+               box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4,
+               drop_counters/1, drop_take_dropped/1, drop_delete/1, lib_info/0,
+               induce_panic/0]).
 
--nifs([breaker_new/3, breaker_ask/1, breaker_melt/1, breaker_succeed/1, breaker_trips/0,
-       breaker_control/2, breaker_set_time/2, breaker_info/1,
-       rate_new/4, rate_check/3, rate_override/3, rate_set_time/2, rate_sweep/1,
-       rate_info/1,
-       lock_new/2, lock_fill/4, lock_checkout/1, lock_checkin/2, lock_slot/2,
-       lock_resize/2, lock_info/1,
-       buckets_new/8, box_set_time/2, box_expire/1,
-       box_new/5, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
-       box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
-       box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4, drop_counters/1,
-       drop_take_dropped/1, drop_delete/1, lib_info/0, induce_panic/0]).
+-export(?NIFS).
+-nifs(?NIFS).
 
 -spec init() -> ok | {error, term()}.
 init() ->

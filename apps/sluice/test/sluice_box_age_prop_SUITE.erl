@@ -65,12 +65,7 @@ codel_model(_Config) ->
 
 -spec check(proper_types:type()) -> true.
 check(Config) ->
-    Runs = case os:getenv("SLUICE_BOX_AGE_PROP_RUNS") of
-               false -> ?DEFAULT_RUNS;
-               N -> list_to_integer(N)
-           end,
-    Opts = [{numtests, Runs}, {max_size, 60}, {to_file, user}],
-    true = proper:quickcheck(prop(Config), Opts).
+    sluice_prop:check(prop(Config), "SLUICE_BOX_AGE_PROP_RUNS", ?DEFAULT_RUNS, 60).
 
 -spec prop(proper_types:type()) -> proper:test().
 prop(ConfigType) ->

@@ -98,19 +98,7 @@ keep_old_model(_Config) -> check(keep_old).
 
 -spec check(type()) -> true.
 check(Type) ->
-    Runs = runs(),
-    Opts = [{numtests, Runs}, {max_size, ?MAX_SIZE}, {to_file, user}],
-    {Time, Result} = timer:tc(proper, quickcheck, [prop_box(Type), Opts]),
-    ct:pal("~p: ~p runs in ~.1f s", [Type, Runs, Time / 1.0e6]),
-    true = Result.
-
-%% Runs per type: `SLUICE_BOX_PROP_RUNS', default 2000.
--spec runs() -> pos_integer().
-runs() ->
-    case os:getenv("SLUICE_BOX_PROP_RUNS") of
-        false -> ?DEFAULT_RUNS;
-        N -> list_to_integer(N)
-    end.
+    sluice_prop:check(prop_box(Type), "SLUICE_BOX_PROP_RUNS", ?DEFAULT_RUNS, ?MAX_SIZE).
 
 -spec prop_box(type()) -> proper:test().
 prop_box(Type) ->

@@ -64,18 +64,11 @@ init_per_suite(Config) ->
 end_per_suite(_Config) ->
     ok.
 
-runs(Var, Default) ->
-    case os:getenv(Var) of
-        false -> Default;
-        N -> list_to_integer(N)
-    end.
-
 %%% Sequential
 
 -spec breaker_model(list()) -> true.
 breaker_model(_Config) ->
-    Opts = [{numtests, runs("SLUICE_BREAKER_PROP_RUNS", 2000)}, {max_size, 50}, {to_file, user}],
-    true = proper:quickcheck(prop_breaker(), Opts).
+    sluice_prop:check(prop_breaker(), "SLUICE_BREAKER_PROP_RUNS", 2000, 50).
 
 prop_breaker() ->
     ?FORALL(Cfg, config(),
@@ -309,8 +302,7 @@ remove_and_ask() ->
 
 -spec breaker_parallel(list()) -> true.
 breaker_parallel(_Config) ->
-    Opts = [{numtests, runs("SLUICE_BREAKER_PAR_RUNS", 200)}, {max_size, 12}, {to_file, user}],
-    true = proper:quickcheck(prop_parallel(), Opts).
+    sluice_prop:check(prop_parallel(), "SLUICE_BREAKER_PAR_RUNS", 200, 12).
 
 prop_parallel() ->
     ?FORALL(MaxR, range(0, 3),

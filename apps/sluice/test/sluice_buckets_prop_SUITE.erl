@@ -76,14 +76,7 @@ oldest_first_model(_Config) -> check(oldest_first).
 
 -spec check(order()) -> true.
 check(Order) ->
-    Runs = case os:getenv("SLUICE_BUCKETS_PROP_RUNS") of
-               false -> ?DEFAULT_RUNS;
-               N -> list_to_integer(N)
-           end,
-    Opts = [{numtests, Runs}, {max_size, ?MAX_SIZE}, {to_file, user}],
-    {Time, Result} = timer:tc(proper, quickcheck, [prop_buckets(Order), Opts]),
-    ct:pal("~p: ~p runs in ~.1f s", [Order, Runs, Time / 1.0e6]),
-    true = Result.
+    sluice_prop:check(prop_buckets(Order), "SLUICE_BUCKETS_PROP_RUNS", ?DEFAULT_RUNS, ?MAX_SIZE).
 
 -spec prop_buckets(order()) -> proper:test().
 prop_buckets(Order) ->

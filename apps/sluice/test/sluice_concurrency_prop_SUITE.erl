@@ -55,11 +55,7 @@ run_releases_on_raise(_Config) ->
 
 -spec concurrency_model(list()) -> true.
 concurrency_model(_Config) ->
-    Runs = case os:getenv("SLUICE_CONCURRENCY_PROP_RUNS") of
-               false -> ?DEFAULT_RUNS;
-               N -> list_to_integer(N)
-           end,
-    true = proper:quickcheck(prop(), [{numtests, Runs}, {max_size, 40}, {to_file, user}]).
+    sluice_prop:check(prop(), "SLUICE_CONCURRENCY_PROP_RUNS", ?DEFAULT_RUNS, 40).
 
 -spec prop() -> proper:test().
 prop() ->

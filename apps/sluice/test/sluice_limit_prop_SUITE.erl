@@ -44,11 +44,7 @@ end_per_suite(_Config) ->
 
 -spec rate_model(list()) -> true.
 rate_model(_Config) ->
-    Runs = case os:getenv("SLUICE_LIMIT_PROP_RUNS") of
-               false -> ?DEFAULT_RUNS;
-               N -> list_to_integer(N)
-           end,
-    true = proper:quickcheck(prop_rate(), [{numtests, Runs}, {max_size, 80}, {to_file, user}]).
+    sluice_prop:check(prop_rate(), "SLUICE_LIMIT_PROP_RUNS", ?DEFAULT_RUNS, 80).
 
 -spec prop_rate() -> proper:test().
 prop_rate() ->

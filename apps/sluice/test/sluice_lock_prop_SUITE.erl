@@ -62,11 +62,7 @@ end_per_suite(_Config) ->
 
 -spec lock_model(list()) -> true.
 lock_model(_Config) ->
-    Runs = case os:getenv("SLUICE_LOCK_PROP_RUNS") of
-               false -> ?DEFAULT_RUNS;
-               N -> list_to_integer(N)
-           end,
-    true = proper:quickcheck(prop_lock(), [{numtests, Runs}, {max_size, 40}, {to_file, user}]).
+    sluice_prop:check(prop_lock(), "SLUICE_LOCK_PROP_RUNS", ?DEFAULT_RUNS, 40).
 
 -spec prop_lock() -> proper:test().
 prop_lock() ->

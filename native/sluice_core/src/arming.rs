@@ -16,10 +16,7 @@
 //! agree on the order of "count the message" and "read the arming" (each
 //! buffer arms under the locks its posts count under).
 
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicU32, Ordering};
-#[cfg(not(loom))]
-use std::sync::atomic::{AtomicU32, Ordering};
+use crate::sync::{AtomicU32, Ordering};
 
 /// What the owner asked for when data arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

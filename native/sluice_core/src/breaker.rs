@@ -36,14 +36,7 @@
 
 use std::collections::VecDeque;
 
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicU64, Ordering};
-#[cfg(loom)]
-use loom::sync::Mutex;
-#[cfg(not(loom))]
-use parking_lot::Mutex;
-#[cfg(not(loom))]
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{lock, AtomicU64, Mutex, Ordering};
 
 use crate::rng::chance;
 
@@ -178,15 +171,6 @@ pub struct Breaker {
     gate: AtomicU64,
     counts: [Counts; STRIPES],
     inner: Mutex<Inner>,
-}
-
-#[cfg(loom)]
-fn lock<T>(m: &Mutex<T>) -> loom::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-#[cfg(not(loom))]
-fn lock<T>(m: &Mutex<T>) -> parking_lot::MutexGuard<'_, T> {
-    m.lock()
 }
 
 fn open_until(until: u64) -> u64 {

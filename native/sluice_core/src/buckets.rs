@@ -36,14 +36,7 @@
 
 use std::collections::VecDeque;
 
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicU64, Ordering};
-#[cfg(loom)]
-use loom::sync::{Mutex, MutexGuard};
-#[cfg(not(loom))]
-use parking_lot::{Mutex, MutexGuard};
-#[cfg(not(loom))]
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{get_mut, lock, AtomicU64, Mutex, Ordering};
 
 use crate::arming::{Arm, Flags};
 use crate::buffer::{BufferError, Posted, Reason, Stats, Taken, Tally};
@@ -131,15 +124,6 @@ pub struct Buckets<B: Backend> {
     flags: Flags,
     clock: AtomicU64,
     inner: Mutex<Inner<B>>,
-}
-
-#[cfg(loom)]
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-#[cfg(not(loom))]
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock()
 }
 
 impl<B: Backend> Inner<B> {
@@ -581,16 +565,6 @@ impl<B: Backend> Buckets<B> {
             sojourn: inner.tally.sojourn.clone(),
         }
     }
-}
-
-#[cfg(loom)]
-fn get_mut<T>(m: &mut Mutex<T>) -> &mut T {
-    m.get_mut()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-#[cfg(not(loom))]
-fn get_mut<T>(m: &mut Mutex<T>) -> &mut T {
-    m.get_mut()
 }
 
 #[cfg(all(test, not(loom)))]

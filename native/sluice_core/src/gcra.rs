@@ -28,14 +28,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicU64, Ordering};
-#[cfg(loom)]
-use loom::sync::Mutex;
-#[cfg(not(loom))]
-use parking_lot::Mutex;
-#[cfg(not(loom))]
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{lock, AtomicU64, Mutex, Ordering};
 
 /// Shards of the key table.
 pub const SHARDS: usize = 16;
@@ -133,15 +126,6 @@ pub struct Limiter {
     global_tat: AtomicU64,
     per_shard: usize,
     shards: Box<[Mutex<Shard>]>,
-}
-
-#[cfg(loom)]
-fn lock<T>(m: &Mutex<T>) -> loom::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-#[cfg(not(loom))]
-fn lock<T>(m: &Mutex<T>) -> parking_lot::MutexGuard<'_, T> {
-    m.lock()
 }
 
 impl Limiter {

@@ -17,3 +17,4 @@ pub mod policy;
 pub mod rng;
 pub mod slots;
 pub mod store;
+mod sync;

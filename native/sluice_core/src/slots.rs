@@ -20,10 +20,7 @@
 //! death of the holder (fail); all three go through the word, so exactly one
 //! of two racing changes wins.
 
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-#[cfg(not(loom))]
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, Padded};
 
 /// Most slots one checkout tries.
 pub const PROBE_CAP: usize = 64;
@@ -58,10 +55,6 @@ pub struct LockStats {
     /// Most loans out at once.
     pub peak: u64,
 }
-
-/// Keeps what two cores write apart.
-#[repr(align(128))]
-struct Padded<T>(T);
 
 /// Counters every call writes: one set per stripe of threads.
 #[derive(Default)]

@@ -231,8 +231,7 @@ unsafe fn get<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Option<&'a SluiceBox
     // SAFETY: the tuple has three elements.
     let reference = unsafe { *elems.add(1) };
     // SAFETY: as above.
-    let sbox: &SluiceBox = unsafe { resource::get(env, reference) }?;
-    (sbox.build == BUILD).then_some(sbox)
+    unsafe { resource::get(env, reference) }
 }
 
 fn handle<'a>(env: Env<'a>, term: Term<'a>) -> NifResult<&'a SluiceBox> {

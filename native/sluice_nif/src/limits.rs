@@ -52,8 +52,7 @@ unsafe impl NifResource for SluiceLimiter {
 }
 
 fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceLimiter> {
-    let Handle(l) = term.decode::<Handle<'a, SluiceLimiter>>()?;
-    (l.build == BUILD).then_some(l).ok_or(Error::BadArg)
+    Ok(term.decode::<Handle<'a, SluiceLimiter>>()?.0)
 }
 
 /// A 64-bit hash of any term.

@@ -204,8 +204,7 @@ fn watch_caller(raw: *mut ErlNifEnv, lock: &SluiceLock) -> u64 {
 }
 
 fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceLock> {
-    let Handle(lock) = term.decode::<Handle<'a, SluiceLock>>()?;
-    (lock.build == BUILD).then_some(lock).ok_or(Error::BadArg)
+    Ok(term.decode::<Handle<'a, SluiceLock>>()?.0)
 }
 
 /// A lock of `n` slots (room for `capacity`), all empty.

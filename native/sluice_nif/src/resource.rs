@@ -142,6 +142,8 @@ pub unsafe trait NifResource: Sized + Send + Sync + 'static {
     const KIND: usize;
     /// Fingerprint of the build that lays the payload out; 0 when the
     /// layout is fixed by `#[repr(C)]` alone and any build may take over.
+    /// A payload with a fingerprint starts with it (a `u64` first field,
+    /// set to `BUILD`), and [`get`] refuses an object of another build.
     const BUILD: u64 = 0;
     /// Whether objects of this type monitor processes ([`NifResource::down`]).
     const MONITORS: bool = false;
@@ -304,9 +306,15 @@ pub unsafe fn get<'a, T: NifResource>(env: *mut ErlNifEnv, term: ErlNifTerm) -> 
     if ok == 0 || obj.is_null() {
         None
     } else {
+        let value = payload::<T>(obj.cast_mut());
+        // SAFETY: a payload with a fingerprint starts with it (trait
+        // contract), in the layout of every build; the object is live.
+        if T::BUILD != 0 && unsafe { value.cast::<u64>().read() } != T::BUILD {
+            return None;
+        }
         // SAFETY: the object was initialised as a T by `make` and lives as
         // long as the env (contract above).
-        Some(unsafe { &*payload::<T>(obj.cast_mut()) })
+        Some(unsafe { &*value })
     }
 }
 

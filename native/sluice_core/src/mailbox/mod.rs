@@ -62,14 +62,7 @@
 
 use std::collections::VecDeque;
 
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicU64, Ordering};
-#[cfg(loom)]
-use loom::sync::{Mutex, MutexGuard};
-#[cfg(not(loom))]
-use parking_lot::{Mutex, MutexGuard};
-#[cfg(not(loom))]
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{get_mut, lock, AtomicU64, Mutex, MutexGuard, Ordering, Padded};
 
 pub use crate::arming::Arm;
 use crate::arming::Flags;
@@ -132,10 +125,6 @@ struct Lane<B: Backend> {
     peak: u64,
 }
 
-/// Keeps what two cores write apart.
-#[repr(align(128))]
-struct Padded<T>(T);
-
 /// Words every post reads, and the owner seldom writes.
 struct Hot {
     max: AtomicU64,
@@ -179,24 +168,6 @@ pub struct Mailbox<B: Backend> {
 }
 
 type Lanes<'a, B> = [Option<MutexGuard<'a, Lane<B>>>; MAX_LANES];
-
-#[cfg(loom)]
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-#[cfg(not(loom))]
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock()
-}
-#[cfg(loom)]
-fn get_mut<T>(m: &mut Mutex<T>) -> &mut T {
-    m.get_mut()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-#[cfg(not(loom))]
-fn get_mut<T>(m: &mut Mutex<T>) -> &mut T {
-    m.get_mut()
-}
 
 /// The slots of chunk `id` in a queue whose chunk ids never decrease.
 fn chunk_run<I>(q: &mut VecDeque<Entry<I>>, id: u64) -> impl Iterator<Item = &mut Slot<I>> {
