@@ -1,9 +1,11 @@
 #!/bin/sh
-# Builds the sluice_nif Rust library (release profile) and installs it as
-# priv/sluice_nif.so. Runs from the app directory as a rebar3 pre-compile hook.
+# Builds the Rust NIF library of the application whose directory it runs in
+# (apps/<app> builds native/<app>_nif, release profile) and installs it as
+# priv/<app>_nif.so. Runs from the app directory as a rebar3 pre-compile hook
+# (apps/reckon's hook runs this same script).
 #
-# The crates live at the root of the repository (native/). When sluice is a
-# `git_subdir` dependency, rebar3 checks out only apps/sluice; the crates are
+# The crates live at the root of the repository (native/). When an app is a
+# `git_subdir` dependency, rebar3 checks out only apps/<app>; the crates are
 # then added to that checkout from its own git history, offline.
 #
 # A loaded .so is never overwritten in place: the new file is copied under a
@@ -13,22 +15,22 @@ set -eu
 
 app_dir=$(pwd)
 root=$(cd ../.. && pwd)
-lib=sluice_nif
+lib=$(basename "$app_dir")_nif
 
 if [ ! -f "$root/native/$lib/Cargo.toml" ] && [ -d "$root/.git" ]; then
-    echo "sluice: adding native/ to the sparse dependency checkout in $root"
+    echo "$lib: adding native/ to the sparse dependency checkout in $root"
     git -C "$root" sparse-checkout add /native /Cargo.toml /Cargo.lock 2>/dev/null ||
         git -C "$root" checkout HEAD -- native Cargo.toml Cargo.lock
 fi
 if [ ! -f "$root/native/$lib/Cargo.toml" ]; then
-    echo "sluice: cannot find $root/native/$lib/Cargo.toml (is this a full checkout?)" >&2
+    echo "$lib: cannot find $root/native/$lib/Cargo.toml (is this a full checkout?)" >&2
     exit 1
 fi
 if ! command -v cargo >/dev/null 2>&1; then
     [ -x "$HOME/.cargo/bin/cargo" ] && PATH="$HOME/.cargo/bin:$PATH" && export PATH
 fi
 if ! command -v cargo >/dev/null 2>&1; then
-    echo "sluice: cargo not found: install a stable Rust toolchain (https://rustup.rs) to build the NIFs" >&2
+    echo "$lib: cargo not found: install a stable Rust toolchain (https://rustup.rs) to build the NIFs" >&2
     exit 1
 fi
 

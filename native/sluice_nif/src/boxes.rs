@@ -30,8 +30,9 @@ use sluice_core::policy::{CodelConfig, Policy, Red};
 use sluice_core::store::Store;
 
 use crate::atoms;
-use crate::raw::{raw_nif, Fail, RawResult};
-use crate::resource::{self, NifResource};
+use nif_glue::raw::{Fail, RawResult};
+use nif_glue::raw_nif;
+use nif_glue::resource::{self, NifResource};
 
 /// Live-object counter index of boxes.
 pub const BOX_KIND: usize = 1;
@@ -54,25 +55,7 @@ const LAYOUT: Layout = Layout {
 /// Identifies the build that lays out [`State`]: boxes are only taken over
 /// by a library built from the same sources by the same compiler (see
 /// `docs/nif-upgrade.md`).
-pub const BUILD: u64 = fnv1a(concat!(
-    env!("CARGO_PKG_VERSION"),
-    "/",
-    env!("SLUICE_RUSTC_VERSION"),
-    "/box.v4"
-));
-
-/// FNV-1a of a string, for build fingerprints.
-pub(crate) const fn fnv1a(s: &str) -> u64 {
-    let bytes = s.as_bytes();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut i = 0;
-    while i < bytes.len() {
-        hash ^= bytes[i] as u64;
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-        i += 1;
-    }
-    hash
-}
+pub const BUILD: u64 = resource::fingerprint("box.v4");
 
 static BOX_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 

@@ -10,21 +10,17 @@ use sluice_core::breaker::{Answer, Breaker, Recovery, State, Strategy};
 use sluice_core::rng::thread_u64;
 
 use crate::atoms;
-use crate::raw::{raw_nif, Fail, RawResult};
-use crate::resource::{self, Handle, NifResource};
+use nif_glue::raw::{Fail, RawResult};
+use nif_glue::raw_nif;
+use nif_glue::resource::{self, Handle, NifResource};
 
 /// Live-object counter index of breakers.
 pub const BREAKER_KIND: usize = 4;
 
 static BREAKER_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 
-/// Identifies the build that lays out [`Inner`] (see `boxes::BUILD`).
-pub const BUILD: u64 = crate::boxes::fnv1a(concat!(
-    env!("CARGO_PKG_VERSION"),
-    "/",
-    env!("SLUICE_RUSTC_VERSION"),
-    "/breaker.v1"
-));
+/// Identifies the build that lays out [`Inner`] (see `nif_glue::resource::fingerprint`).
+pub const BUILD: u64 = resource::fingerprint("breaker.v1");
 
 /// Nanoseconds in a millisecond: options and the manual clock are in ms.
 const MS: u64 = 1_000_000;

@@ -10,17 +10,30 @@ use sluice_core::drop::{Valve, ValveError};
 use sluice_core::rng::{chance, thread_u64};
 
 use crate::atoms;
-use crate::raw::{raw_nif, Fail, RawResult};
-use crate::resource::{self, Handle, NifResource};
+use nif_glue::raw::{Fail, RawResult};
+use nif_glue::raw_nif;
+use nif_glue::resource::{self, Handle, NifResource};
 
 /// Live-object counter index of valves.
 pub const VALVE_KIND: usize = 0;
 
 static VALVE_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 
+/// A valve as a resource payload.
+#[repr(transparent)]
+pub struct SluiceValve(Valve);
+
+impl std::ops::Deref for SluiceValve {
+    type Target = Valve;
+    fn deref(&self) -> &Valve {
+        &self.0
+    }
+}
+
 // SAFETY: `Valve` is `#[repr(C)]`, made of atomics and fixed-size arrays only;
-// its layout is versioned by `VALVE_LAYOUT` and the ".v1" in the type name.
-unsafe impl NifResource for Valve {
+// its layout is versioned by `VALVE_LAYOUT` and the ".v1" in the type name,
+// and the wrapper is transparent.
+unsafe impl NifResource for SluiceValve {
     const NAME: &'static std::ffi::CStr = c"sluice_valve.v1";
     const KIND: usize = VALVE_KIND;
     fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
@@ -28,7 +41,7 @@ unsafe impl NifResource for Valve {
     }
 }
 
-type ValveRef<'a> = Handle<'a, Valve>;
+type ValveRef<'a> = Handle<'a, SluiceValve>;
 
 fn failure<'a>(env: Env<'a>, err: ValveError) -> NifResult<Term<'a>> {
     match err {
@@ -60,7 +73,7 @@ fn drop_random(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 /// when the valve was deleted.
 fn drop_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     // SAFETY: the term is this call's, and the reference does not leave it.
-    let valve: &Valve = unsafe { resource::get(env, args[0]) }.ok_or(Fail::BadArg)?;
+    let valve: &SluiceValve = unsafe { resource::get(env, args[0]) }.ok_or(Fail::BadArg)?;
     let mut prio: c_ulong = 0;
     // SAFETY: `env` and the argument are this call's.
     if unsafe { enif_get_ulong(env, args[1], &mut prio) } == 0 {
@@ -84,7 +97,7 @@ fn drop_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 #[rustler::nif]
 fn drop_new(env: Env<'_>, rates: Vec<f64>) -> NifResult<Term<'_>> {
     let valve = Valve::new(&rates).map_err(|_| Error::BadArg)?;
-    Ok(resource::make(env, valve))
+    Ok(resource::make(env, SluiceValve(valve)))
 }
 
 /// Sets the owner's rate (`factor = false`) or the regulator's factor.
@@ -101,7 +114,7 @@ fn drop_set<'a>(
     } else {
         Valve::set_rate
     };
-    match set(valve.0, prio, value) {
+    match set(&valve.0 .0, prio, value) {
         Ok(()) => Ok(atoms::ok().encode(env)),
         Err(err) => failure(env, err),
     }

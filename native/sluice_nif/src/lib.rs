@@ -2,41 +2,43 @@
 //! `sluice_core`, encodes the answers. Loaded by the `@private` Erlang module
 //! `sluice_nif`; see `docs/nif-upgrade.md` for how a newer build takes over.
 
-mod alloc;
 mod atoms;
 mod boxes;
 mod breakers;
 mod drop;
-mod entry;
 mod limits;
 mod locks;
-mod raw;
-mod resource;
 
 use rustler::sys::ErlNifEnv;
 
 #[global_allocator]
-static ALLOCATOR: alloc::VmAlloc = alloc::VmAlloc;
+static ALLOCATOR: nif_glue::alloc::VmAlloc = nif_glue::alloc::VmAlloc;
+use nif_glue::resource;
 use rustler::{Encoder, Env, NifResult, Term};
+
+nif_glue::nif_entry!(c"sluice_nif", open_resource_types);
 
 /// Opens every resource type of this library (creating or taking over),
 /// unless live objects of some type were laid out by another build.
-pub(crate) fn open_resource_types(env: *mut ErlNifEnv) -> bool {
+fn open_resource_types(env: *mut ErlNifEnv) -> bool {
     use boxes::SluiceBox;
     use breakers::SluiceBreaker;
+    use drop::SluiceValve as Valve;
     use limits::SluiceLimiter;
     use locks::SluiceLock;
-    use sluice_core::drop::Valve;
     resource::compatible::<Valve>()
         && resource::compatible::<SluiceBox>()
         && resource::compatible::<SluiceLock>()
         && resource::compatible::<SluiceLimiter>()
         && resource::compatible::<SluiceBreaker>()
-        && resource::open::<Valve>(env)
-        && resource::open::<SluiceBox>(env)
-        && resource::open::<SluiceLock>(env)
-        && resource::open::<SluiceLimiter>(env)
-        && resource::open::<SluiceBreaker>(env)
+        // SAFETY: called by the entry's load and upgrade callbacks with their env.
+        && unsafe {
+            resource::open::<Valve>(env)
+                && resource::open::<SluiceBox>(env)
+                && resource::open::<SluiceLock>(env)
+                && resource::open::<SluiceLimiter>(env)
+                && resource::open::<SluiceBreaker>(env)
+        }
 }
 
 /// `[{generation, G}, {instances, N}, {instance, Id}, {live, [{Kind, Count}]}]`:
@@ -45,7 +47,7 @@ pub(crate) fn open_resource_types(env: *mut ErlNifEnv) -> bool {
 /// entry point), and live objects per resource kind.
 #[rustler::nif]
 fn lib_info(env: Env<'_>) -> NifResult<Term<'_>> {
-    let instance = entry::nif_init as *const () as usize as u64;
+    let instance = nif_init as *const () as usize as u64;
     let live = vec![
         (atoms::valve(), resource::live(drop::VALVE_KIND)),
         (atoms::sluice_box(), resource::live(boxes::BOX_KIND)),

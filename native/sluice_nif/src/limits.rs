@@ -9,20 +9,15 @@ use rustler::{Encoder, Env, Error, NifResult, Term};
 use sluice_core::gcra::{Checked, Limiter, Rate};
 
 use crate::atoms;
-use crate::resource::{self, Handle, NifResource};
+use nif_glue::resource::{self, Handle, NifResource};
 
 /// Live-object counter index of rate limiters.
 pub const LIMITER_KIND: usize = 3;
 
 static LIMITER_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 
-/// Identifies the build that lays out [`State`] (see `boxes::BUILD`).
-pub const BUILD: u64 = crate::boxes::fnv1a(concat!(
-    env!("CARGO_PKG_VERSION"),
-    "/",
-    env!("SLUICE_RUSTC_VERSION"),
-    "/limiter.v1"
-));
+/// Identifies the build that lays out [`State`] (see `nif_glue::resource::fingerprint`).
+pub const BUILD: u64 = resource::fingerprint("limiter.v1");
 
 /// Nanoseconds in a millisecond: periods and the manual clock are in ms.
 const MS: u64 = 1_000_000;

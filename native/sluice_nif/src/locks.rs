@@ -27,20 +27,15 @@ use sluice_core::slots::{Loan, Slots, MAX_SLOTS};
 
 use crate::atoms;
 use crate::boxes::lane;
-use crate::resource::{self, Handle, NifResource};
+use nif_glue::resource::{self, Handle, NifResource};
 
 /// Live-object counter index of locks.
 pub const LOCK_KIND: usize = 2;
 
 static LOCK_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 
-/// Identifies the build that lays out [`LockState`] (see `boxes::BUILD`).
-pub const BUILD: u64 = crate::boxes::fnv1a(concat!(
-    env!("CARGO_PKG_VERSION"),
-    "/",
-    env!("SLUICE_RUSTC_VERSION"),
-    "/lock.v1"
-));
+/// Identifies the build that lays out [`LockState`] (see `nif_glue::resource::fingerprint`).
+pub const BUILD: u64 = resource::fingerprint("lock.v1");
 
 /// A lock resource: two words, the state on the heap.
 #[repr(C)]

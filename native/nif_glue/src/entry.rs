@@ -1,11 +1,13 @@
-//! The library's `nif_init` entry, with `load`, `upgrade` and `unload`
+//! A library's `nif_init` entry, with `load`, `upgrade` and `unload`
 //! callbacks (rustler's `init!` has no upgrade callback, so a loaded module
 //! could never be hot-reloaded with it).
 //!
-//! The functions are the ones every `#[rustler::nif]` registers; the callbacks
-//! attach to the library-wide [`crate::resource::Shared`] block and open every
-//! resource type with takeover, so objects made by an older build keep working.
+//! The functions are the ones every `#[rustler::nif]` and [`crate::raw_nif!`]
+//! registers; the callbacks attach to the library-wide
+//! [`crate::resource::Shared`] block and open every resource type with
+//! takeover, so objects made by an older build keep working.
 
+use std::ffi::CStr;
 use std::panic::catch_unwind;
 use std::sync::OnceLock;
 
@@ -13,6 +15,10 @@ use rustler::codegen_runtime::inventory;
 use rustler::sys::{c_int, c_void, ErlNifEntry, ErlNifEnv, ErlNifFunc, ErlNifTerm};
 
 use crate::resource;
+
+/// Opens every resource type of a library (see [`resource::open`]); false
+/// refuses the load or upgrade.
+pub type OpenTypes = fn(*mut ErlNifEnv) -> bool;
 
 struct Entry(ErlNifEntry);
 
@@ -23,6 +29,7 @@ unsafe impl Sync for Entry {}
 unsafe impl Send for Entry {}
 
 static ENTRY: OnceLock<Entry> = OnceLock::new();
+static OPEN: OnceLock<OpenTypes> = OnceLock::new();
 
 fn attach_and_open(env: *mut ErlNifEnv, priv_data: *mut *mut c_void, old: *mut c_void) -> c_int {
     let outcome = catch_unwind(|| {
@@ -30,7 +37,7 @@ fn attach_and_open(env: *mut ErlNifEnv, priv_data: *mut *mut c_void, old: *mut c
         let shared = unsafe { resource::attach(old) };
         // SAFETY: the VM passes a valid slot for this instance's priv_data.
         unsafe { *priv_data = shared };
-        let opened = crate::open_resource_types(env);
+        let opened = OPEN.get().is_some_and(|open| open(env));
         if !opened {
             // The VM drops a library whose load fails without unloading it.
             // SAFETY: `shared` is what `attach` just gave this instance.
@@ -72,18 +79,33 @@ unsafe extern "C" fn unload(_env: *mut ErlNifEnv, priv_data: *mut c_void) {
     let _ = catch_unwind(|| unsafe { resource::detach(priv_data) });
 }
 
-/// The entry point the VM looks up after `dlopen`ing the library.
-#[no_mangle]
-pub extern "C" fn nif_init() -> *const ErlNifEntry {
+/// The entry of the library whose Erlang module is `module`; its callbacks
+/// open the resource types with `open` (given the callback's env). Called by the `nif_init` that
+/// [`crate::nif_entry!`] defines.
+pub fn entry(module: &'static CStr, open: OpenTypes) -> *const ErlNifEntry {
     let entry = ENTRY.get_or_init(|| {
+        let _ = OPEN.set(open);
         let funcs: Box<[ErlNifFunc]> = inventory::iter::<rustler::Nif>()
             .map(rustler::Nif::get_def)
             .collect();
         let funcs: &'static [ErlNifFunc] = Box::leak(funcs);
-        let mut entry = ErlNifEntry::new(c"sluice_nif", funcs, load);
+        let mut entry = ErlNifEntry::new(module, funcs, load);
         entry.upgrade = Some(upgrade);
         entry.unload = Some(unload);
         Entry(entry)
     });
     &entry.0
+}
+
+/// Defines the library's `nif_init` (the symbol the VM looks up after
+/// `dlopen`): `nif_entry!(c"module", open_types)`.
+#[macro_export]
+macro_rules! nif_entry {
+    ($module:expr, $open:path) => {
+        /// The entry point the VM looks up after `dlopen`ing the library.
+        #[no_mangle]
+        pub extern "C" fn nif_init() -> *const rustler::sys::ErlNifEntry {
+            $crate::entry::entry($module, $open)
+        }
+    };
 }

@@ -1,5 +1,5 @@
-//! sluice's own resource layer over `rustler::sys`, built so that a newer
-//! build of this library can take over the objects of an older one.
+//! A resource layer over `rustler::sys`, built so that a newer build of a
+//! library can take over the objects of an older one.
 //!
 //! rustler's resource registration always creates types and cannot take them
 //! over, so a module whose library was reloaded would see every existing
@@ -129,6 +129,30 @@ fn count(kind: usize, delta: i64) {
     }
 }
 
+/// FNV-1a of `bytes`, continuing from `hash`.
+const fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+/// The fingerprint of a payload whose layout is the compiler's choice
+/// ([`NifResource::BUILD`]): a hash of the crate version, the compiler's
+/// version and `layout` (a tag the payload's crate bumps when it changes
+/// the payload, as `"box.v4"`). Objects are then only taken over by a
+/// library built from the same sources by the same compiler.
+pub const fn fingerprint(layout: &str) -> u64 {
+    let mut hash = fnv1a(0xcbf2_9ce4_8422_2325, env!("CARGO_PKG_VERSION").as_bytes());
+    hash = fnv1a(hash, b"/");
+    hash = fnv1a(hash, env!("NIF_GLUE_RUSTC_VERSION").as_bytes());
+    hash = fnv1a(hash, b"/");
+    fnv1a(hash, layout.as_bytes())
+}
+
 /// A type stored in a NIF resource.
 ///
 /// # Safety
@@ -223,9 +247,12 @@ pub fn compatible<T: NifResource>() -> bool {
     true
 }
 
-/// Opens (creates, or takes over) the resource type of `T`; call from `load`
-/// and `upgrade` only, after [`compatible`] agreed for every type.
-pub fn open<T: NifResource>(env: *mut ErlNifEnv) -> bool {
+/// Opens (creates, or takes over) the resource type of `T`, after
+/// [`compatible`] agreed for every type.
+///
+/// # Safety
+/// `env` must be the env of a `load` or `upgrade` callback, during it.
+pub unsafe fn open<T: NifResource>(env: *mut ErlNifEnv) -> bool {
     let mut tried: c_int = 0;
     let flags = ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER;
     let ty = if T::MONITORS {

@@ -1,5 +1,5 @@
 //! Records the compiler's version, part of the fingerprint of payload
-//! layouts that are the compiler's choice (see `src/boxes.rs`).
+//! layouts that are the compiler's choice (see `resource::fingerprint`).
 
 use std::process::Command;
 
@@ -10,6 +10,6 @@ fn main() {
         .output()
         .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
         .unwrap_or_default();
-    println!("cargo:rustc-env=SLUICE_RUSTC_VERSION={version}");
+    println!("cargo:rustc-env=NIF_GLUE_RUSTC_VERSION={version}");
     println!("cargo:rerun-if-env-changed=RUSTC");
 }

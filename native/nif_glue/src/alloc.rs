@@ -1,5 +1,5 @@
-//! The library's global allocator: every Rust allocation of this library
-//! (a box's index of messages, its histogram, ...) comes from the VM's own
+//! A global allocator for a NIF library: every Rust allocation of the
+//! library (a box's index of messages, a window's map, ...) comes from the VM's own
 //! allocator through `enif_alloc`, so it shows in `erlang:memory()` (as
 //! `system` memory) and in the VM's allocator statistics, where an operator
 //! looks, instead of hiding in the C heap.

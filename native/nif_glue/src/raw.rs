@@ -40,6 +40,7 @@ pub unsafe fn run(
 }
 
 /// Registers `$fun(env, args) -> RawResult` as the NIF `$name/$arity`.
+#[macro_export]
 macro_rules! raw_nif {
     ($name:literal, $arity:literal, $fun:path) => {
         rustler::codegen_runtime::inventory::submit!(rustler::Nif {
@@ -62,4 +63,3 @@ macro_rules! raw_nif {
         });
     };
 }
-pub(crate) use raw_nif;

@@ -1,0 +1,251 @@
+%% @doc Inspection of a live node from a release's remote shell, with the
+%% functions and argument shapes of recon: replace `recon:' by `reckon:'.
+%%
+%% <h3>Processes</h3>
+%% {@link info/1}, {@link info/2}, {@link proc_count/2}, {@link proc_window/3},
+%% {@link proc_window/4}, {@link bin_leak/1}, {@link get_state/1},
+%% {@link get_state/2}, {@link term_to_pid/1}.
+%%
+%% <h3>Node</h3>
+%% {@link node_stats/4}, {@link node_stats_list/2}, {@link node_stats_print/2},
+%% {@link scheduler_usage/1}.
+%%
+%% <h3>Ports</h3>
+%% {@link port_types/0}, {@link port_info/1}, {@link port_info/2},
+%% {@link inet_count/2}, {@link inet_window/3}, {@link tcp/0}, {@link udp/0},
+%% {@link sctp/0}, {@link files/0}, {@link term_to_port/1}.
+%%
+%% <h3>Code and cluster</h3>
+%% {@link source/1}, {@link remote_load/1}, {@link remote_load/2},
+%% {@link rpc/1}, {@link rpc/2}, {@link rpc/3}, {@link named_rpc/1},
+%% {@link named_rpc/2}, {@link named_rpc/3}, and the cluster-wide top-N:
+%% {@link cluster_proc_count/2}, {@link cluster_proc_window/3},
+%% {@link cluster_bin_leak/1}, {@link cluster_inet_count/2},
+%% {@link cluster_inet_window/3}.
+%%
+%% <h3>How it stays light</h3>
+%% Top-N and windows stream: values go to the `reckon_nif' library in
+%% chunks, a bounded heap keeps the top N, and names, current functions and
+%% initial calls are fetched for the winners only. Memory is O(N + chunk)
+%% beside the list of processes (a window also keeps its first sample, a few
+%% words per process, in the library). The calling process is skipped; no
+%% function reads a mailbox; lists and terms returned are capped.
+%%
+%% Unlike recon, {@link proc_window/3} and {@link inet_window/3} rank only
+%% processes (ports) alive at both ends of the window: one born during the
+%% window is never ranked by its absolute value. {@link proc_window/4} also
+%% says who was born and who died.
+-module(reckon).
+
+-export([info/1, info/2, proc_count/2, proc_window/3, proc_window/4, bin_leak/1,
+         get_state/1, get_state/2, term_to_pid/1]).
+-export([node_stats/4, node_stats_list/2, node_stats_print/2, scheduler_usage/1]).
+-export([port_types/0, port_info/1, port_info/2, inet_count/2, inet_window/3,
+         tcp/0, udp/0, sctp/0, files/0, term_to_port/1]).
+-export([source/1, remote_load/1, remote_load/2, rpc/1, rpc/2, rpc/3,
+         named_rpc/1, named_rpc/2, named_rpc/3]).
+-export([cluster_proc_count/2, cluster_proc_window/3, cluster_bin_leak/1,
+         cluster_inet_count/2, cluster_inet_window/3]).
+
+-export_type([pid_term/0, port_term/0, proc_attrs/0, inet_attrs/0, attr_name/0,
+              inet_attr_name/0, window_opts/0, window/0, info_type/0, info_key/0,
+              port_info_type/0, port_info_key/0, stats/0]).
+
+-type pid_term() :: pid() | atom() | string() | binary()
+                  | {global, term()} | {via, module(), term()}
+                  | {non_neg_integer(), non_neg_integer(), non_neg_integer()}.
+%% What names a process: a pid, `"<0.1.0>"', `<<"<0.1.0>">>', `{0,1,0}', a
+%% registered name, `{global, Name}' or `{via, Module, Name}'.
+-type port_term() :: port() | string() | binary() | atom() | non_neg_integer().
+%% What names a port: a port, `"#Port<0.7>"', `<<"#Port<0.7>">>', its number
+%% (`7'), or a registered name.
+-type attr_name() :: atom().
+%% A `process_info/2' item with an integer value: `memory', `reductions',
+%% `message_queue_len', `total_heap_size', `heap_size', `stack_size', ...
+-type inet_attr_name() :: recv_cnt | recv_oct | send_cnt | send_oct | cnt | oct.
+-type proc_attrs() :: {pid(), Value :: integer(),
+                       [Name :: atom() | {current_function, mfa()} | {initial_call, mfa()}]}.
+-type inet_attrs() :: {port(), Value :: integer(), [{atom(), term()}]}.
+-type window_opts() :: #{list => non_neg_integer()}.
+%% `list': how many born and died processes {@link proc_window/4} lists
+%% (default 10; they are all counted).
+-type window() :: #{top := [proc_attrs()],
+                    born := [proc_attrs()], died := [{pid(), Value :: integer()}],
+                    born_count := non_neg_integer(), died_count := non_neg_integer()}.
+%% `top': by growth, largest first, alive at both ends. `born': processes
+%% that appeared during the window, with their value at its end. `died':
+%% processes gone by its end, with their value at its start, largest first.
+-type info_type() :: meta | signals | location | memory_used | work.
+-type info_key() :: atom().
+-type port_info_type() :: meta | signals | io | memory_used | specific.
+-type port_info_key() :: atom().
+-type stats() :: {[{atom(), term()}], [{atom(), term()}]}.
+%% `{Absolutes, Increments}' of one {@link node_stats/4} interval.
+
+%%% Processes
+
+%% @doc What is known of a process, by category (never its mailbox).
+-spec info(pid_term()) -> [{info_type(), [{info_key(), term()}]}] | undefined.
+info(PidTerm) -> reckon_proc:info(PidTerm).
+
+%% @doc One category, one key or a list of keys of {@link info/1}.
+-spec info(pid_term(), info_type() | info_key() | [info_key()]) ->
+    {info_type(), [{info_key(), term()}]} | {info_key(), term()} | [{info_key(), term()}]
+    | undefined.
+info(PidTerm, What) -> reckon_proc:info(PidTerm, What).
+
+%% @doc The `Num' processes with the largest `Attr', largest first.
+-spec proc_count(attr_name(), non_neg_integer()) -> [proc_attrs()].
+proc_count(Attr, Num) -> reckon_scan:proc_count(Attr, Num).
+
+%% @doc The `Num' processes whose `Attr' grew most over `Time' ms, among
+%% those alive at both ends of the window.
+-spec proc_window(attr_name(), non_neg_integer(), pos_integer()) -> [proc_attrs()].
+proc_window(Attr, Num, Time) -> reckon_scan:proc_window(Attr, Num, Time).
+
+%% @doc {@link proc_window/3}, also listing the processes born and died
+%% during the window; see {@type window()}.
+-spec proc_window(attr_name(), non_neg_integer(), pos_integer(), window_opts()) -> window().
+proc_window(Attr, Num, Time, Opts) -> reckon_scan:proc_window(Attr, Num, Time, Opts).
+
+%% @doc The `Num' processes that let go of the most refc binaries when
+%% garbage collected (a leak's suspects); the value is the change in their
+%% count of refc binaries (negative: freed).
+-spec bin_leak(non_neg_integer()) -> [proc_attrs()].
+bin_leak(Num) -> reckon_scan:bin_leak(Num).
+
+%% @doc The state of a `sys'-compatible process (5 s timeout).
+-spec get_state(pid_term()) -> term().
+get_state(PidTerm) -> reckon_proc:get_state(PidTerm).
+
+%% @doc The state of a `sys'-compatible process, waiting `Timeout' ms.
+-spec get_state(pid_term(), timeout()) -> term().
+get_state(PidTerm, Timeout) -> reckon_proc:get_state(PidTerm, Timeout).
+
+%% @doc The pid a {@type pid_term()} names; `badarg' for a malformed term,
+%% `undefined' for an unknown name.
+-spec term_to_pid(pid_term()) -> pid() | undefined.
+term_to_pid(Term) -> reckon_proc:term_to_pid(Term).
+
+%%% Node
+
+%% @doc Folds `Fun' over `N' samples of node statistics taken `Interval' ms apart.
+-spec node_stats(non_neg_integer(), pos_integer(),
+                 fun((stats(), Acc) -> Acc), Acc) -> Acc.
+node_stats(N, Interval, Fun, Acc) -> reckon_node:node_stats(N, Interval, Fun, Acc).
+
+%% @doc `N' samples of node statistics, `Interval' ms apart.
+-spec node_stats_list(non_neg_integer(), pos_integer()) -> [stats()].
+node_stats_list(N, Interval) -> reckon_node:node_stats_list(N, Interval).
+
+%% @doc Prints `N' samples of node statistics, `Interval' ms apart.
+-spec node_stats_print(non_neg_integer(), pos_integer()) -> ok.
+node_stats_print(N, Interval) -> reckon_node:node_stats_print(N, Interval).
+
+%% @doc How busy each scheduler was over `Interval' ms (0.0 to 1.0).
+-spec scheduler_usage(pos_integer()) -> [{pos_integer(), float()}].
+scheduler_usage(Interval) -> reckon_node:scheduler_usage(Interval).
+
+%%% Ports
+
+%% @doc How many ports of each type are open, most first.
+-spec port_types() -> [{Type :: string(), Count :: non_neg_integer()}].
+port_types() -> reckon_port:port_types().
+
+%% @doc What is known of a port, by category.
+-spec port_info(port_term()) -> [{port_info_type(), [{port_info_key(), term()}]}].
+port_info(PortTerm) -> reckon_port:port_info(PortTerm).
+
+%% @doc One category, one key or a list of keys of {@link port_info/1}.
+-spec port_info(port_term(), port_info_type() | port_info_key() | [port_info_key()]) ->
+    {port_info_type() | port_info_key(), term()} | [{port_info_key(), term()}].
+port_info(PortTerm, What) -> reckon_port:port_info(PortTerm, What).
+
+%% @doc The `Num' inet ports with the largest `Attr' (`cnt': `recv_cnt +
+%% send_cnt'; `oct': `recv_oct + send_oct').
+-spec inet_count(inet_attr_name(), non_neg_integer()) -> [inet_attrs()].
+inet_count(Attr, Num) -> reckon_scan:inet_count(Attr, Num).
+
+%% @doc The `Num' inet ports whose `Attr' grew most over `Time' ms, among
+%% those open at both ends of the window.
+-spec inet_window(inet_attr_name(), non_neg_integer(), pos_integer()) -> [inet_attrs()].
+inet_window(Attr, Num, Time) -> reckon_scan:inet_window(Attr, Num, Time).
+
+%% @doc Open TCP ports.
+-spec tcp() -> [port()].
+tcp() -> reckon_port:tcp().
+
+%% @doc Open UDP ports.
+-spec udp() -> [port()].
+udp() -> reckon_port:udp().
+
+%% @doc Open SCTP ports.
+-spec sctp() -> [port()].
+sctp() -> reckon_port:sctp().
+
+%% @doc Open file ports (`efile'; files opened without `raw' by a file server).
+-spec files() -> [port()].
+files() -> reckon_port:files().
+
+%% @doc The port a {@type port_term()} names; `badarg' for a malformed term,
+%% `undefined' for an unknown name.
+-spec term_to_port(port_term()) -> port() | undefined.
+term_to_port(Term) -> reckon_port:term_to_port(Term).
+
+%%% Code and cluster
+
+%% @doc The source of a module, as compiled (from its debug info).
+-spec source(module()) -> iolist() | {error, term()}.
+source(Module) -> reckon_code:source(Module).
+
+%% @doc Loads the local object code of `Module' on every connected node.
+-spec remote_load(module()) -> [{node(), term()}].
+remote_load(Module) -> reckon_code:remote_load(Module).
+
+%% @doc Loads the local object code of `Module' on `Nodes'.
+-spec remote_load(node() | [node()], module()) -> [{node(), term()}].
+remote_load(Nodes, Module) -> reckon_code:remote_load(Nodes, Module).
+
+%% @doc Runs `Fun' on every connected node and this one.
+-spec rpc(fun(() -> term())) -> {[term()], [node()]}.
+rpc(Fun) -> reckon_code:rpc(Fun).
+
+%% @doc Runs `Fun' on `Nodes'.
+-spec rpc(node() | [node()], fun(() -> term())) -> {[term()], [node()]}.
+rpc(Nodes, Fun) -> reckon_code:rpc(Nodes, Fun).
+
+%% @doc Runs `Fun' on `Nodes', waiting `Timeout' ms.
+-spec rpc(node() | [node()], fun(() -> term()), timeout()) -> {[term()], [node()]}.
+rpc(Nodes, Fun, Timeout) -> reckon_code:rpc(Nodes, Fun, Timeout).
+
+%% @doc {@link rpc/1} for a fun defined in a shell: it runs on every node.
+-spec named_rpc(fun(() -> term())) -> {[term()], [node()]}.
+named_rpc(Fun) -> reckon_code:named_rpc(Fun).
+
+%% @doc {@link rpc/2} for a fun defined in a shell.
+-spec named_rpc(node() | [node()], fun(() -> term())) -> {[term()], [node()]}.
+named_rpc(Nodes, Fun) -> reckon_code:named_rpc(Nodes, Fun).
+
+%% @doc {@link rpc/3} for a fun defined in a shell.
+-spec named_rpc(node() | [node()], fun(() -> term()), timeout()) -> {[term()], [node()]}.
+named_rpc(Nodes, Fun, Timeout) -> reckon_code:named_rpc(Nodes, Fun, Timeout).
+
+%% @doc {@link proc_count/2} over this node and every connected node, merged.
+-spec cluster_proc_count(attr_name(), non_neg_integer()) -> [proc_attrs()].
+cluster_proc_count(Attr, Num) -> reckon_cluster:proc_count(Attr, Num).
+
+%% @doc {@link proc_window/3} over this node and every connected node, merged.
+-spec cluster_proc_window(attr_name(), non_neg_integer(), pos_integer()) -> [proc_attrs()].
+cluster_proc_window(Attr, Num, Time) -> reckon_cluster:proc_window(Attr, Num, Time).
+
+%% @doc {@link bin_leak/1} over this node and every connected node, merged.
+-spec cluster_bin_leak(non_neg_integer()) -> [proc_attrs()].
+cluster_bin_leak(Num) -> reckon_cluster:bin_leak(Num).
+
+%% @doc {@link inet_count/2} over this node and every connected node, merged.
+-spec cluster_inet_count(inet_attr_name(), non_neg_integer()) -> [inet_attrs()].
+cluster_inet_count(Attr, Num) -> reckon_cluster:inet_count(Attr, Num).
+
+%% @doc {@link inet_window/3} over this node and every connected node, merged.
+-spec cluster_inet_window(inet_attr_name(), non_neg_integer(), pos_integer()) -> [inet_attrs()].
+cluster_inet_window(Attr, Num, Time) -> reckon_cluster:inet_window(Attr, Num, Time).

@@ -1,0 +1,14 @@
+//! What the NIF libraries of this project (`sluice_nif`, `reckon_nif`)
+//! share, so each is glue only:
+//! - [`alloc::VmAlloc`]: a global allocator through `enif_alloc`, so the
+//!   library's memory shows in `erlang:memory()`;
+//! - [`raw_nif!`]: NIFs that read `argv` directly, with the panic guard;
+//! - [`resource`]: resource types opened with takeover, so a newer build of
+//!   a library keeps the objects of an older one working;
+//! - [`nif_entry!`]: the library's `nif_init`, with `load`, `upgrade` and
+//!   `unload` callbacks (rustler's `init!` has no `upgrade`).
+
+pub mod alloc;
+pub mod entry;
+pub mod raw;
+pub mod resource;

@@ -1,0 +1,37 @@
+//! NIF glue of the `reckon` OTP application: the bounded top-N and the
+//! windows of `reckon_scan`, over `reckon_core`. Loaded by the `@private`
+//! Erlang module `reckon_nif`.
+//!
+//! The Erlang side walks the node's processes (or ports) and hands their
+//! values over in chunks of at most [`MAX_CHUNK`] pairs, so every call is
+//! short and the memory held is O(N + chunk), or the first sample's map for
+//! a window.
+
+mod top;
+mod windows;
+
+use nif_glue::resource;
+use rustler::sys::ErlNifEnv;
+
+#[global_allocator]
+static ALLOCATOR: nif_glue::alloc::VmAlloc = nif_glue::alloc::VmAlloc;
+
+nif_glue::nif_entry!(c"reckon_nif", open_resource_types);
+
+/// Most `{Key, Value}` pairs one call takes.
+pub const MAX_CHUNK: usize = 4096;
+/// Most entries a top-N, or a list of born or died keys, may hold.
+pub const MAX_N: usize = 100_000;
+
+mod atoms {
+    rustler::atoms! { pid, integer, first, second }
+}
+
+/// Opens the window type (creating it, or taking over the windows of an
+/// older build; a build with another layout refuses to load while windows
+/// of the old one are in flight).
+fn open_resource_types(env: *mut ErlNifEnv) -> bool {
+    resource::compatible::<windows::ReckonWindow>()
+        // SAFETY: called by the entry's load and upgrade callbacks with their env.
+        && unsafe { resource::open::<windows::ReckonWindow>(env) }
+}

@@ -1,0 +1,165 @@
+//! Windows (`reckon:proc_window/3,4`, `reckon:inet_window/3`): the first
+//! sample goes into a map in the library, the second streams against it.
+//!
+//! | call | what it does |
+//! |---|---|
+//! | `window_new(Kind, N, Cap, Expected)` | a window keyed by local pids (`pid`) or by non-negative integers (`integer`, port numbers), ranking `N`, listing `Cap` born and died, with room for `Expected` keys |
+//! | `window_add(W, first \| second, Pairs)` | a chunk of `{Key, Value}` pairs of one sample; no `first` chunk after a `second` one |
+//! | `window_finish(W)` | `{Top, Born, Died, BornCount, DiedCount}` (dirty scheduler: it walks what is left of the map); the window is then spent |
+//!
+//! A window made by an older build of this library is taken over only by
+//! the same build (see `nif_glue::resource::compatible`).
+
+use std::sync::atomic::AtomicPtr;
+use std::sync::Mutex;
+
+use nif_glue::resource::{self, Handle, NifResource};
+use reckon_core::window::{Diff, Window};
+use rustler::sys::ErlNifResourceType;
+use rustler::{Atom, Encoder, Env, Error, ListIterator, LocalPid, NifResult, Term};
+
+use crate::{atoms, MAX_CHUNK, MAX_N};
+
+/// Live-object counter index of windows.
+pub const WINDOW_KIND: usize = 0;
+/// Most keys a window reserves room for up front.
+const MAX_EXPECTED: usize = 1 << 24;
+
+static WINDOW_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Identifies the build that lays out [`Keyed`].
+const BUILD: u64 = resource::fingerprint("window.v1");
+
+/// The keys of one window.
+enum Keyed {
+    Pids(Window<LocalPid>),
+    Integers(Window<u64>),
+}
+
+/// A window resource: the build fingerprint, then the window until
+/// `window_finish` takes it.
+#[repr(C)]
+pub struct ReckonWindow {
+    build: u64,
+    state: Mutex<Option<Keyed>>,
+}
+
+// SAFETY: a `#[repr(C)]` payload that starts with its `BUILD` fingerprint;
+// only a library of the same build takes it over.
+unsafe impl NifResource for ReckonWindow {
+    const NAME: &'static std::ffi::CStr = c"reckon_window.v1";
+    const KIND: usize = WINDOW_KIND;
+    const BUILD: u64 = BUILD;
+    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
+        &WINDOW_TYPE
+    }
+}
+
+/// `window_new(pid | integer, N, Cap, Expected)`.
+#[rustler::nif]
+fn window_new(
+    env: Env<'_>,
+    kind: Atom,
+    n: usize,
+    cap: usize,
+    expected: usize,
+) -> NifResult<Term<'_>> {
+    if n > MAX_N || cap > MAX_N {
+        return Err(Error::BadArg);
+    }
+    let expected = expected.min(MAX_EXPECTED);
+    let keyed = if kind == atoms::pid() {
+        Keyed::Pids(Window::new(n, cap, expected))
+    } else if kind == atoms::integer() {
+        Keyed::Integers(Window::new(n, cap, expected))
+    } else {
+        return Err(Error::BadArg);
+    };
+    Ok(resource::make(
+        env,
+        ReckonWindow {
+            build: BUILD,
+            state: Mutex::new(Some(keyed)),
+        },
+    ))
+}
+
+/// Decodes a chunk: at most [`MAX_CHUNK`] `{Key, Value}` pairs.
+fn chunk<'a, K: rustler::Decoder<'a>>(pairs: ListIterator<'a>) -> NifResult<Vec<(K, i64)>> {
+    let mut out = Vec::new();
+    for (i, item) in pairs.enumerate() {
+        if i >= MAX_CHUNK {
+            return Err(Error::BadArg);
+        }
+        out.push(item.decode()?);
+    }
+    Ok(out)
+}
+
+/// Adds a chunk to a window of either kind; false when the phase is wrong.
+fn add<'a, K>(window: &mut Window<K>, first: bool, pairs: ListIterator<'a>) -> NifResult<bool>
+where
+    K: rustler::Decoder<'a> + std::hash::Hash + Ord,
+{
+    let pairs = chunk::<K>(pairs)?;
+    if first {
+        Ok(window.first(pairs))
+    } else {
+        window.second(pairs);
+        Ok(true)
+    }
+}
+
+/// `window_add(W, first | second, Pairs)`: `ok`, or `badarg` for a bad
+/// pair, a chunk too long, a key of the other kind, a `first` chunk after a
+/// `second` one, or a spent window.
+#[rustler::nif]
+fn window_add<'a>(
+    window: Handle<'a, ReckonWindow>,
+    phase: Atom,
+    pairs: ListIterator<'a>,
+) -> NifResult<Atom> {
+    let first = if phase == atoms::first() {
+        true
+    } else if phase == atoms::second() {
+        false
+    } else {
+        return Err(Error::BadArg);
+    };
+    let mut guard = window.0.state.lock().map_err(|_| Error::BadArg)?;
+    let added = match guard.as_mut() {
+        Some(Keyed::Pids(w)) => add(w, first, pairs)?,
+        Some(Keyed::Integers(w)) => add(w, first, pairs)?,
+        None => false,
+    };
+    if added {
+        Ok(rustler::types::atom::ok())
+    } else {
+        Err(Error::BadArg)
+    }
+}
+
+fn encode<'a, K: Encoder>(env: Env<'a>, diff: Diff<K>) -> Term<'a> {
+    (
+        diff.top,
+        diff.born,
+        diff.died,
+        diff.born_count,
+        diff.died_count,
+    )
+        .encode(env)
+}
+
+/// `window_finish(W)`: `{Top, Born, Died, BornCount, DiedCount}`; `Top` the
+/// `N` keys of both samples by growth (largest first), `Born` and `Died`
+/// `{Key, Value}` (at most `Cap` each; the died largest first). The window
+/// is spent afterwards (`badarg`).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn window_finish<'a>(env: Env<'a>, window: Handle<'a, ReckonWindow>) -> NifResult<Term<'a>> {
+    let taken = window.0.state.lock().map_err(|_| Error::BadArg)?.take();
+    match taken {
+        Some(Keyed::Pids(w)) => Ok(encode(env, w.finish())),
+        Some(Keyed::Integers(w)) => Ok(encode(env, w.finish())),
+        None => Err(Error::BadArg),
+    }
+}
