@@ -1,0 +1,316 @@
+%% @private
+%% @doc Top-N and windows over every process (or inet port) of the node,
+%% streamed: values are read a chunk of 1024 at a time and handed to
+%% `reckon_nif', which keeps the top N in a bounded heap (`top_merge/3') or
+%% the first sample of a window in a map (`window_*'). Names, current
+%% functions and initial calls are read for the winners only.
+%%
+%% Every scan runs in a process of its own, so the list of processes and the
+%% chunks never land on the caller's heap; that process and the caller are
+%% left out of the ranking. On OTP 28 and later the processes are walked
+%% with `erlang:processes_iterator/0', so not even their list is built.
+-module(reckon_scan).
+
+-export([proc_count/2, proc_window/3, proc_window/4, bin_leak/1,
+         inet_count/2, inet_window/3, check_args/2]).
+
+%% Values handed to the library per call.
+-define(CHUNK, 1024).
+%% Most entries a top-N (or a list of born and died) may ask for.
+-define(MAX_NUM, 10000).
+%% Longest window, in ms (an hour: a longer one is likely a unit mistake).
+-define(MAX_TIME, 3600000).
+%% Attributes of proc_count/2, proc_window/3,4.
+-define(PROC_ATTRS, [memory, reductions, message_queue_len, total_heap_size, heap_size,
+                     stack_size, binary_memory]).
+-define(INET_ATTRS, [recv_cnt, recv_oct, send_cnt, send_oct, cnt, oct]).
+-define(INET_NAMES, ["tcp_inet", "udp_inet", "sctp_inet"]).
+
+%%% Processes
+
+%% @doc The `Num' processes with the largest `Attr'.
+-spec proc_count(reckon:attr_name(), non_neg_integer()) -> [reckon:proc_attrs()].
+proc_count(Attr, Num) ->
+    check_args(proc_count, [Attr, Num]),
+    isolated(fun(Skip) ->
+                     Top = fold_procs(fun(P) -> proc_value(P, Attr) end, Skip,
+                                      fun(Pairs, Acc) -> reckon_nif:top_merge(Num, Acc, Pairs) end,
+                                      []),
+                     with_details(Top)
+             end).
+
+%% @doc `proc_window/4' without the born and died.
+-spec proc_window(reckon:attr_name(), non_neg_integer(), pos_integer()) ->
+    [reckon:proc_attrs()].
+proc_window(Attr, Num, Time) ->
+    #{top := Top} = proc_window(Attr, Num, Time, #{list => 0}),
+    Top.
+
+%% @doc The `Num' processes whose `Attr' grew most over `Time' ms, alive at
+%% both ends, with the processes born and died meanwhile.
+-spec proc_window(reckon:attr_name(), non_neg_integer(), pos_integer(), reckon:window_opts()) ->
+    reckon:window().
+proc_window(Attr, Num, Time, Opts) ->
+    check_args(proc_window, [Attr, Num, Time]),
+    List = list_option(Opts),
+    isolated(fun(Skip) ->
+                     Value = fun(P) -> proc_value(P, Attr) end,
+                     Expected = erlang:system_info(process_count),
+                     W = reckon_nif:window_new(pid, Num, List, Expected),
+                     Add = fun(Phase) ->
+                                   fun(Pairs, ok) -> reckon_nif:window_add(W, Phase, Pairs) end
+                           end,
+                     ok = fold_procs(Value, Skip, Add(first), ok),
+                     wait(Time),
+                     ok = fold_procs(Value, Skip, Add(second), ok),
+                     {Top, Born, Died, BornCount, DiedCount} = reckon_nif:window_finish(W),
+                     #{top => with_details(Top), born => with_details(Born), died => Died,
+                       born_count => BornCount, died_count => DiedCount}
+             end).
+
+%% @doc The `Num' processes that freed the most refc binaries when garbage
+%% collected, each with minus the number it freed. Only processes holding
+%% refc binaries are collected.
+-spec bin_leak(non_neg_integer()) -> [reckon:proc_attrs()].
+bin_leak(Num) ->
+    check_args(bin_leak, [Num]),
+    isolated(fun(Skip) ->
+                     Top = fold_procs(fun freed_binaries/1, Skip,
+                                      fun(Pairs, Acc) -> reckon_nif:top_merge(Num, Acc, Pairs) end,
+                                      []),
+                     [{P, -Freed, Details} || {P, Freed, Details} <- with_details(Top)]
+             end).
+
+%%% Inet ports
+
+%% @doc The `Num' inet ports with the largest `Attr'.
+-spec inet_count(reckon:inet_attr_name(), non_neg_integer()) -> [reckon:inet_attrs()].
+inet_count(Attr, Num) ->
+    check_args(inet_count, [Attr, Num]),
+    isolated(fun(_Skip) ->
+                     Top = fold_chunks(reckon_port:of_type(?INET_NAMES),
+                                       fun(P) -> inet_value(P, Attr) end,
+                                       fun(Pairs, Acc) -> reckon_nif:top_merge(Num, Acc, Pairs) end,
+                                       []),
+                     [{P, V, inet_details(P, Attr)} || {P, V} <- Top]
+             end).
+
+%% @doc The `Num' inet ports whose `Attr' grew most over `Time' ms, open at
+%% both ends of the window.
+-spec inet_window(reckon:inet_attr_name(), non_neg_integer(), pos_integer()) ->
+    [reckon:inet_attrs()].
+inet_window(Attr, Num, Time) ->
+    check_args(inet_window, [Attr, Num, Time]),
+    isolated(fun(_Skip) ->
+                     Value = fun(P) -> inet_value_by_number(P, Attr) end,
+                     W = reckon_nif:window_new(integer, Num, 0, length(erlang:ports())),
+                     Add = fun(Phase) ->
+                                   fun(Pairs, ok) -> reckon_nif:window_add(W, Phase, Pairs) end
+                           end,
+                     ok = fold_chunks(reckon_port:of_type(?INET_NAMES), Value, Add(first), ok),
+                     wait(Time),
+                     ok = fold_chunks(reckon_port:of_type(?INET_NAMES), Value, Add(second), ok),
+                     {Top, _, _, _, _} = reckon_nif:window_finish(W),
+                     [{Port, V, inet_details(Port, Attr)}
+                      || {Number, V} <- Top, Port <- [reckon_port:term_to_port(Number)],
+                         is_port(Port)]
+             end).
+
+%%% Streaming
+
+%% Folds `Fun' over chunks of `{Pid, Value}' of every process but those in
+%% `Skip' (and those that die before they are read).
+-spec fold_procs(fun((pid()) -> integer() | undefined), [pid()],
+                 fun(([{pid(), integer()}], Acc) -> Acc), Acc) -> Acc.
+fold_procs(Value, Skip, Fun, Acc) ->
+    fold_chunks(processes_source(), fun(P) ->
+                                            case lists:member(P, Skip) of
+                                                true -> undefined;
+                                                false -> Value(P)
+                                            end
+                                    end, Fun, Acc).
+
+-type source(Key) :: [Key] | {iterator, term()}.
+
+-spec processes_source() -> source(pid()).
+processes_source() ->
+    case erlang:function_exported(erlang, processes_iterator, 0) of
+        true -> {iterator, apply(erlang, processes_iterator, [])};
+        false -> erlang:processes()
+    end.
+
+-spec next(source(Key)) -> {Key, source(Key)} | none.
+next([Key | Rest]) -> {Key, Rest};
+next([]) -> none;
+next({iterator, Iter}) ->
+    case apply(erlang, processes_next, [Iter]) of
+        {Pid, Next} -> {Pid, {iterator, Next}};
+        none -> none
+    end.
+
+-spec fold_chunks(source(Key), fun((Key) -> integer() | undefined),
+                  fun(([{Key, integer()}], Acc) -> Acc), Acc) -> Acc.
+fold_chunks(Source, Value, Fun, Acc) ->
+    case chunk(Source, Value, ?CHUNK, []) of
+        {[], done} -> Acc;
+        {Pairs, done} -> Fun(Pairs, Acc);
+        {Pairs, Rest} -> fold_chunks(Rest, Value, Fun, Fun(Pairs, Acc))
+    end.
+
+-spec chunk(source(Key), fun((Key) -> integer() | undefined), non_neg_integer(),
+            [{Key, integer()}]) -> {[{Key, integer()}], source(Key) | done}.
+chunk(Source, _Value, 0, Pairs) ->
+    {Pairs, Source};
+chunk(Source, Value, Left, Pairs) ->
+    case next(Source) of
+        none ->
+            {Pairs, done};
+        {Key, Rest} ->
+            case Value(Key) of
+                undefined -> chunk(Rest, Value, Left, Pairs);
+                V -> chunk(Rest, Value, Left - 1, [{Key, V} | Pairs])
+            end
+    end.
+
+%%% Values
+
+-spec proc_value(pid(), reckon:attr_name()) -> integer() | undefined.
+proc_value(Pid, binary_memory) ->
+    case erlang:process_info(Pid, binary) of
+        {binary, Bins} -> lists:foldl(fun({_, Size, _}, Sum) -> Sum + Size end, 0, Bins);
+        undefined -> undefined
+    end;
+proc_value(Pid, Attr) ->
+    case erlang:process_info(Pid, Attr) of
+        {Attr, V} -> V;
+        undefined -> undefined
+    end.
+
+%% How many refc binaries a garbage collection of `Pid' let go of. A
+%% process that holds none has none to free, and is not collected.
+-spec freed_binaries(pid()) -> integer() | undefined.
+freed_binaries(Pid) ->
+    case erlang:process_info(Pid, binary) of
+        {binary, []} ->
+            0;
+        {binary, Before} ->
+            true = erlang:garbage_collect(Pid),
+            case erlang:process_info(Pid, binary) of
+                {binary, After} -> length(Before) - length(After);
+                undefined -> undefined
+            end;
+        undefined ->
+            undefined
+    end.
+
+-spec inet_value(port(), reckon:inet_attr_name()) -> integer() | undefined.
+inet_value(Port, Attr) ->
+    case inet_stats(Port, Attr) of
+        undefined -> undefined;
+        Stats -> lists:sum([V || {_, V} <- Stats])
+    end.
+
+-spec inet_value_by_number(port(), reckon:inet_attr_name()) -> integer() | undefined.
+inet_value_by_number(Port, Attr) ->
+    case {erlang:port_info(Port, id), inet_value(Port, Attr)} of
+        {{id, Number}, V} when is_integer(V) -> {Number, V};
+        _ -> undefined
+    end.
+
+-spec inet_details(port(), reckon:inet_attr_name()) -> [{atom(), integer()}].
+inet_details(Port, Attr) ->
+    case inet_stats(Port, Attr) of
+        undefined -> [];
+        Stats -> Stats
+    end.
+
+-spec inet_stats(port(), reckon:inet_attr_name()) -> [{atom(), integer()}] | undefined.
+inet_stats(Port, Attr) ->
+    Keys = case Attr of
+               cnt -> [recv_cnt, send_cnt];
+               oct -> [recv_oct, send_oct];
+               _ -> [Attr]
+           end,
+    try inet:getstat(Port, Keys) of
+        {ok, Stats} -> Stats;
+        {error, _} -> undefined
+    catch
+        _:_ -> undefined
+    end.
+
+%% Name, current function and initial call of the winners still alive.
+-spec with_details([{pid(), integer()}]) -> [reckon:proc_attrs()].
+with_details(Top) ->
+    [{Pid, V, Details} || {Pid, V} <- Top, Details <- [details(Pid)], Details =/= undefined].
+
+-spec details(pid()) -> [atom() | {current_function, mfa()} | {initial_call, mfa()}]
+                        | undefined.
+details(Pid) ->
+    case erlang:process_info(Pid, [registered_name, current_function, initial_call]) of
+        [{registered_name, Name}, Current, Initial] ->
+            [Name || is_atom(Name), Name =/= []] ++ [Current, Initial];
+        undefined ->
+            undefined
+    end.
+
+%%% Isolation, arguments
+
+%% Runs `Fun(Skip)' in a new process (`Skip': that process and the caller)
+%% and returns its result; the process stops if the caller goes away.
+-spec isolated(fun(([pid()]) -> Result)) -> Result.
+isolated(Fun) ->
+    Caller = self(),
+    {Pid, Ref} = spawn_monitor(fun() ->
+                                       put(reckon_caller, erlang:monitor(process, Caller)),
+                                       exit({?MODULE, done, Fun([self(), Caller])})
+                               end),
+    receive
+        {'DOWN', Ref, process, Pid, {?MODULE, done, Result}} -> Result;
+        {'DOWN', Ref, process, Pid, Reason} -> erlang:error({reckon_scan_failed, Reason})
+    end.
+
+%% Sleeps `Time' ms, or stops the scan if the caller went away meanwhile.
+-spec wait(pos_integer()) -> ok.
+wait(Time) ->
+    CallerRef = get(reckon_caller),
+    receive
+        {'DOWN', CallerRef, process, _, _} -> exit(normal)
+    after Time ->
+            ok
+    end.
+
+%% @doc Raises `badarg' unless `Args' are valid arguments of the scan `Fun'
+%% (`Num' at most 10 000, `Time' at most an hour).
+-spec check_args(proc_count | proc_window | bin_leak | inet_count | inet_window, [term()]) -> ok.
+check_args(Fun, [Attr, Num]) when Fun =:= proc_count; Fun =:= inet_count ->
+    check(lists:member(Attr, attrs(Fun)) andalso is_num(Num));
+check_args(Fun, [Attr, Num, Time]) when Fun =:= proc_window; Fun =:= inet_window ->
+    check(lists:member(Attr, attrs(Fun)) andalso is_num(Num)
+          andalso is_integer(Time) andalso Time > 0 andalso Time =< ?MAX_TIME);
+check_args(bin_leak, [Num]) ->
+    check(is_num(Num));
+check_args(_, _) ->
+    erlang:error(badarg).
+
+-spec attrs(atom()) -> [atom()].
+attrs(Fun) when Fun =:= proc_count; Fun =:= proc_window -> ?PROC_ATTRS;
+attrs(_) -> ?INET_ATTRS.
+
+-spec is_num(term()) -> boolean().
+is_num(Num) -> is_integer(Num) andalso Num >= 0 andalso Num =< ?MAX_NUM.
+
+-spec list_option(term()) -> non_neg_integer().
+list_option(Opts) when is_map(Opts) ->
+    case maps:keys(maps:without([list], Opts)) of
+        [] -> ok;
+        [Key | _] -> erlang:error({bad_option, Key})
+    end,
+    List = maps:get(list, Opts, 10),
+    check(is_integer(List) andalso List >= 0 andalso List =< ?MAX_NUM),
+    List;
+list_option(_) ->
+    erlang:error(badarg).
+
+-spec check(boolean()) -> ok.
+check(true) -> ok;
+check(false) -> erlang:error(badarg).
