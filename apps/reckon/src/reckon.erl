@@ -152,13 +152,20 @@ scheduler_usage(Interval) -> reckon_node:scheduler_usage(Interval).
 -spec port_types() -> [{Type :: string(), Count :: non_neg_integer()}].
 port_types() -> reckon_port:port_types().
 
-%% @doc What is known of a port, by category.
--spec port_info(port_term()) -> [{port_info_type(), [{port_info_key(), term()}]}].
+%% @doc What is known of a port, by category: `meta' (`id', `name',
+%% `os_pid', `registered_name' if any), `signals' (`connected', `links',
+%% `monitors'), `io' (`input', `output', and `inet:getstat/1' of a socket),
+%% `memory_used' (`memory', `queue_size') and `specific' (`peername',
+%% `sockname' and `options' of a socket; `[]' otherwise). Lists hold at most
+%% 1000 elements. `undefined' for a closed port or an unknown name.
+-spec port_info(port_term()) -> [{port_info_type(), [{port_info_key(), term()}]}] | undefined.
 port_info(PortTerm) -> reckon_port:port_info(PortTerm).
 
-%% @doc One category, one key or a list of keys of {@link port_info/1}.
+%% @doc One category, one key or a list of keys of {@link port_info/1}
+%% (also `monitored_by', `parallelism', `locking'); `badarg' for an unknown
+%% one, `undefined' for a closed port or an unknown name.
 -spec port_info(port_term(), port_info_type() | port_info_key() | [port_info_key()]) ->
-    {port_info_type() | port_info_key(), term()} | [{port_info_key(), term()}].
+    {port_info_type() | port_info_key(), term()} | [{port_info_key(), term()}] | undefined.
 port_info(PortTerm, What) -> reckon_port:port_info(PortTerm, What).
 
 %% @doc The `Num' inet ports with the largest `Attr' (`cnt': `recv_cnt +
@@ -171,24 +178,26 @@ inet_count(Attr, Num) -> reckon_scan:inet_count(Attr, Num).
 -spec inet_window(inet_attr_name(), non_neg_integer(), pos_integer()) -> [inet_attrs()].
 inet_window(Attr, Num, Time) -> reckon_scan:inet_window(Attr, Num, Time).
 
-%% @doc Open TCP ports.
+%% @doc Open TCP ports (`tcp_inet'; sockets of the `socket' backend are not ports).
 -spec tcp() -> [port()].
 tcp() -> reckon_port:tcp().
 
-%% @doc Open UDP ports.
+%% @doc Open UDP ports (`udp_inet').
 -spec udp() -> [port()].
 udp() -> reckon_port:udp().
 
-%% @doc Open SCTP ports.
+%% @doc Open SCTP ports (`sctp_inet').
 -spec sctp() -> [port()].
 sctp() -> reckon_port:sctp().
 
-%% @doc Open file ports (`efile'; files opened without `raw' by a file server).
+%% @doc Open file ports (`efile'). Always `[]' since OTP 21, whose files are
+%% NIF-based; kept for recon's callers.
 -spec files() -> [port()].
 files() -> reckon_port:files().
 
 %% @doc The port a {@type port_term()} names; `badarg' for a malformed term,
-%% `undefined' for an unknown name.
+%% `undefined' for a name not registered by a port. A number `N' is the
+%% local `#Port<0.N>', open or not.
 -spec term_to_port(port_term()) -> port() | undefined.
 term_to_port(Term) -> reckon_port:term_to_port(Term).
 
