@@ -84,11 +84,15 @@
 
 %%% Processes
 
-%% @doc What is known of a process, by category (never its mailbox).
+%% @doc What is known of a process, by category (never its mailbox);
+%% `undefined' when it is dead or the name unknown. Lists (links, monitors,
+%% monitored_by, dictionary, current_stacktrace) hold at most 1000 elements;
+%% a dictionary value over 10000 words becomes `{reckon_truncated, Words}'.
 -spec info(pid_term()) -> [{info_type(), [{info_key(), term()}]}] | undefined.
 info(PidTerm) -> reckon_proc:info(PidTerm).
 
-%% @doc One category, one key or a list of keys of {@link info/1}.
+%% @doc One category, one key or a list of keys of {@link info/1}; any
+%% other key, `messages' included, raises `badarg'.
 -spec info(pid_term(), info_type() | info_key() | [info_key()]) ->
     {info_type(), [{info_key(), term()}]} | {info_key(), term()} | [{info_key(), term()}]
     | undefined.
@@ -114,11 +118,15 @@ proc_window(Attr, Num, Time, Opts) -> reckon_scan:proc_window(Attr, Num, Time, O
 -spec bin_leak(non_neg_integer()) -> [proc_attrs()].
 bin_leak(Num) -> reckon_scan:bin_leak(Num).
 
-%% @doc The state of a `sys'-compatible process (5 s timeout).
+%% @doc The state of a `sys'-compatible process (5 s timeout); see
+%% {@link get_state/2} for its errors.
 -spec get_state(pid_term()) -> term().
 get_state(PidTerm) -> reckon_proc:get_state(PidTerm).
 
 %% @doc The state of a `sys'-compatible process, waiting `Timeout' ms.
+%% Raises `error({noproc, PidTerm})' for a dead or unknown process,
+%% `error({timeout, PidTerm})' when it does not answer in time and
+%% `error({nodedown, Node})' when its node is gone.
 -spec get_state(pid_term(), timeout()) -> term().
 get_state(PidTerm, Timeout) -> reckon_proc:get_state(PidTerm, Timeout).
 
@@ -203,23 +211,29 @@ term_to_port(Term) -> reckon_port:term_to_port(Term).
 
 %%% Code and cluster
 
-%% @doc The source of a module, as compiled (from its debug info).
--spec source(module()) -> iolist() | {error, term()}.
+%% @doc The source of a module, as compiled (from its debug info), as
+%% UTF-8 text: `io:format("~ts", [reckon:source(M)])'. `{error, Reason}'
+%% names the problem: `{no_beam, M}', `{no_debug_info, M}',
+%% `{stale_beam, M, Path}' (the file is not the loaded version), ...
+-spec source(module()) -> binary() | {error, term()}.
 source(Module) -> reckon_code:source(Module).
 
-%% @doc Loads the local object code of `Module' on every connected node.
+%% @doc Loads the local object code of `Module' on every connected node;
+%% see {@link remote_load/2}.
 -spec remote_load(module()) -> [{node(), term()}].
 remote_load(Module) -> reckon_code:remote_load(Module).
 
-%% @doc Loads the local object code of `Module' on `Nodes'.
+%% @doc Loads the local object code of `Module' on `Nodes', from memory.
+%% For each node: `{module, Module}', `{error, What}' or `{badrpc, Reason}'.
 -spec remote_load(node() | [node()], module()) -> [{node(), term()}].
 remote_load(Nodes, Module) -> reckon_code:remote_load(Nodes, Module).
 
-%% @doc Runs `Fun' on every connected node and this one.
+%% @doc Runs `Fun' on every connected node and this one, waiting for
+%% every node (no timeout); `{Results, BadNodes}' as `rpc:multicall/5'.
 -spec rpc(fun(() -> term())) -> {[term()], [node()]}.
 rpc(Fun) -> reckon_code:rpc(Fun).
 
-%% @doc Runs `Fun' on `Nodes'.
+%% @doc Runs `Fun' on `Nodes', waiting for every node (no timeout).
 -spec rpc(node() | [node()], fun(() -> term())) -> {[term()], [node()]}.
 rpc(Nodes, Fun) -> reckon_code:rpc(Nodes, Fun).
 
@@ -227,16 +241,18 @@ rpc(Nodes, Fun) -> reckon_code:rpc(Nodes, Fun).
 -spec rpc(node() | [node()], fun(() -> term()), timeout()) -> {[term()], [node()]}.
 rpc(Nodes, Fun, Timeout) -> reckon_code:rpc(Nodes, Fun, Timeout).
 
-%% @doc {@link rpc/1} for a fun defined in a shell: it runs on every node.
--spec named_rpc(fun(() -> term())) -> {[term()], [node()]}.
+%% @doc {@link rpc/1}, each result paired with the node that computed it:
+%% `{[{Node, Result}], BadNodes}'.
+-spec named_rpc(fun(() -> term())) -> {[{node(), term()}], [node()]}.
 named_rpc(Fun) -> reckon_code:named_rpc(Fun).
 
-%% @doc {@link rpc/2} for a fun defined in a shell.
--spec named_rpc(node() | [node()], fun(() -> term())) -> {[term()], [node()]}.
+%% @doc {@link rpc/2}, each result paired with the node that computed it.
+-spec named_rpc(node() | [node()], fun(() -> term())) -> {[{node(), term()}], [node()]}.
 named_rpc(Nodes, Fun) -> reckon_code:named_rpc(Nodes, Fun).
 
-%% @doc {@link rpc/3} for a fun defined in a shell.
--spec named_rpc(node() | [node()], fun(() -> term()), timeout()) -> {[term()], [node()]}.
+%% @doc {@link rpc/3}, each result paired with the node that computed it.
+-spec named_rpc(node() | [node()], fun(() -> term()), timeout()) ->
+    {[{node(), term()}], [node()]}.
 named_rpc(Nodes, Fun, Timeout) -> reckon_code:named_rpc(Nodes, Fun, Timeout).
 
 %% @doc {@link proc_count/2} over this node and every connected node, merged.
