@@ -33,7 +33,7 @@
 proc_count(Attr, Num) ->
     check_args(proc_count, [Attr, Num]),
     isolated(fun(Skip) ->
-                     Top = fold_procs(fun(P) -> proc_value(P, Attr) end, Skip,
+                     Top = fold_procs(fun(P) -> keyed(P, proc_value(P, Attr)) end, Skip,
                                       fun(Pairs, Acc) -> reckon_nif:top_merge(Num, Acc, Pairs) end,
                                       []),
                      with_details(Top)
@@ -54,7 +54,7 @@ proc_window(Attr, Num, Time, Opts) ->
     check_args(proc_window, [Attr, Num, Time]),
     List = list_option(Opts),
     isolated(fun(Skip) ->
-                     Value = fun(P) -> proc_value(P, Attr) end,
+                     Value = fun(P) -> keyed(P, proc_value(P, Attr)) end,
                      Expected = erlang:system_info(process_count),
                      W = reckon_nif:window_new(pid, Num, List, Expected),
                      Add = fun(Phase) ->
@@ -75,7 +75,7 @@ proc_window(Attr, Num, Time, Opts) ->
 bin_leak(Num) ->
     check_args(bin_leak, [Num]),
     isolated(fun(Skip) ->
-                     Top = fold_procs(fun freed_binaries/1, Skip,
+                     Top = fold_procs(fun(P) -> keyed(P, freed_binaries(P)) end, Skip,
                                       fun(Pairs, Acc) -> reckon_nif:top_merge(Num, Acc, Pairs) end,
                                       []),
                      [{P, -Freed, Details} || {P, Freed, Details} <- with_details(Top)]
@@ -89,7 +89,7 @@ inet_count(Attr, Num) ->
     check_args(inet_count, [Attr, Num]),
     isolated(fun(_Skip) ->
                      Top = fold_chunks(reckon_port:of_type(?INET_NAMES),
-                                       fun(P) -> inet_value(P, Attr) end,
+                                       fun(P) -> keyed(P, inet_value(P, Attr)) end,
                                        fun(Pairs, Acc) -> reckon_nif:top_merge(Num, Acc, Pairs) end,
                                        []),
                      [{P, V, inet_details(P, Attr)} || {P, V} <- Top]
@@ -118,19 +118,21 @@ inet_window(Attr, Num, Time) ->
 
 %%% Streaming
 
-%% Folds `Fun' over chunks of `{Pid, Value}' of every process but those in
-%% `Skip' (and those that die before they are read).
--spec fold_procs(fun((pid()) -> integer() | undefined), [pid()],
-                 fun(([{pid(), integer()}], Acc) -> Acc), Acc) -> Acc.
-fold_procs(Value, Skip, Fun, Acc) ->
+%% Folds `Fun' over chunks of the `{Key, Value}' entries of every process
+%% but those in `Skip' (and those that die before they are read).
+-spec fold_procs(fun((pid()) -> entry(Key)), [pid()], fun(([{Key, integer()}], Acc) -> Acc),
+                 Acc) -> Acc.
+fold_procs(Entry, Skip, Fun, Acc) ->
     fold_chunks(processes_source(), fun(P) ->
                                             case lists:member(P, Skip) of
                                                 true -> undefined;
-                                                false -> Value(P)
+                                                false -> Entry(P)
                                             end
                                     end, Fun, Acc).
 
 -type source(Key) :: [Key] | {iterator, term()}.
+%% What a process or port puts in a chunk: a keyed value, or nothing.
+-type entry(Key) :: {Key, integer()} | undefined.
 
 -spec processes_source() -> source(pid()).
 processes_source() ->
@@ -148,29 +150,33 @@ next({iterator, Iter}) ->
         none -> none
     end.
 
--spec fold_chunks(source(Key), fun((Key) -> integer() | undefined),
+-spec fold_chunks(source(Item), fun((Item) -> entry(Key)),
                   fun(([{Key, integer()}], Acc) -> Acc), Acc) -> Acc.
-fold_chunks(Source, Value, Fun, Acc) ->
-    case chunk(Source, Value, ?CHUNK, []) of
+fold_chunks(Source, Entry, Fun, Acc) ->
+    case chunk(Source, Entry, ?CHUNK, []) of
         {[], done} -> Acc;
         {Pairs, done} -> Fun(Pairs, Acc);
-        {Pairs, Rest} -> fold_chunks(Rest, Value, Fun, Fun(Pairs, Acc))
+        {Pairs, Rest} -> fold_chunks(Rest, Entry, Fun, Fun(Pairs, Acc))
     end.
 
--spec chunk(source(Key), fun((Key) -> integer() | undefined), non_neg_integer(),
-            [{Key, integer()}]) -> {[{Key, integer()}], source(Key) | done}.
-chunk(Source, _Value, 0, Pairs) ->
+-spec chunk(source(Item), fun((Item) -> entry(Key)), non_neg_integer(), [{Key, integer()}]) ->
+    {[{Key, integer()}], source(Item) | done}.
+chunk(Source, _Entry, 0, Pairs) ->
     {Pairs, Source};
-chunk(Source, Value, Left, Pairs) ->
+chunk(Source, Entry, Left, Pairs) ->
     case next(Source) of
         none ->
             {Pairs, done};
-        {Key, Rest} ->
-            case Value(Key) of
-                undefined -> chunk(Rest, Value, Left, Pairs);
-                V -> chunk(Rest, Value, Left - 1, [{Key, V} | Pairs])
+        {Item, Rest} ->
+            case Entry(Item) of
+                undefined -> chunk(Rest, Entry, Left, Pairs);
+                Pair -> chunk(Rest, Entry, Left - 1, [Pair | Pairs])
             end
     end.
+
+-spec keyed(Key, integer() | undefined) -> entry(Key).
+keyed(_Key, undefined) -> undefined;
+keyed(Key, V) -> {Key, V}.
 
 %%% Values
 
@@ -210,12 +216,12 @@ inet_value(Port, Attr) ->
         Stats -> lists:sum([V || {_, V} <- Stats])
     end.
 
--spec inet_value_by_number(port(), reckon:inet_attr_name()) -> integer() | undefined.
+%% The entry of a port in a window: keyed by its number, the `N' of
+%% `#Port<0.N>' (which `reckon_port:term_to_port/1' turns back into the port).
+-spec inet_value_by_number(port(), reckon:inet_attr_name()) -> entry(non_neg_integer()).
 inet_value_by_number(Port, Attr) ->
-    case {erlang:port_info(Port, id), inet_value(Port, Attr)} of
-        {{id, Number}, V} when is_integer(V) -> {Number, V};
-        _ -> undefined
-    end.
+    "#Port<0." ++ Number = erlang:port_to_list(Port),
+    keyed(list_to_integer(lists:droplast(Number)), inet_value(Port, Attr)).
 
 -spec inet_details(port(), reckon:inet_attr_name()) -> [{atom(), integer()}].
 inet_details(Port, Attr) ->
