@@ -137,21 +137,40 @@ term_to_pid(Term) -> reckon_proc:term_to_pid(Term).
 
 %%% Node
 
-%% @doc Folds `Fun' over `N' samples of node statistics taken `Interval' ms apart.
--spec node_stats(non_neg_integer(), pos_integer(),
-                 fun((stats(), Acc) -> Acc), Acc) -> Acc.
+%% @doc Folds `Fun' over `N' samples of node statistics taken `Interval' ms
+%% apart, first to last. Each sample is `{Absolutes, Increments}':
+%% `Absolutes' at the end of the interval are `process_count', `run_queue',
+%% `error_logger_queue_len', `memory_total', `memory_procs', `memory_atoms',
+%% `memory_bin', `memory_ets'; `Increments' over the interval are
+%% `bytes_in', `bytes_out', `gc_count', `gc_words_reclaimed', `reductions'
+%% and `scheduler_usage' (as {@link scheduler_usage/1}). On OTP 25, which
+%% runs no `error_logger' process by default, `error_logger_queue_len' is
+%% the number of log events waiting in `error_logger' (when registered) and
+%% in the processes of `logger' handlers, 0 when there is none.
+%% `Interval' is at most 3600000 (an hour); `badarg' otherwise, or when `N'
+%% is not a non-negative integer or `Fun' not of arity 2.
+-spec node_stats(N, Interval, Fun, Acc) -> Acc when
+      N :: non_neg_integer(), Interval :: pos_integer(), Fun :: fun((stats(), Acc) -> Acc).
 node_stats(N, Interval, Fun, Acc) -> reckon_node:node_stats(N, Interval, Fun, Acc).
 
-%% @doc `N' samples of node statistics, `Interval' ms apart.
--spec node_stats_list(non_neg_integer(), pos_integer()) -> [stats()].
+%% @doc The `N' samples of {@link node_stats/4}, `Interval' ms apart, first to last.
+-spec node_stats_list(N, Interval) -> [stats()] when
+      N :: non_neg_integer(), Interval :: pos_integer().
 node_stats_list(N, Interval) -> reckon_node:node_stats_list(N, Interval).
 
-%% @doc Prints `N' samples of node statistics, `Interval' ms apart.
--spec node_stats_print(non_neg_integer(), pos_integer()) -> ok.
+%% @doc Prints the `N' samples of {@link node_stats/4}, `Interval' ms apart,
+%% each as it is taken.
+-spec node_stats_print(N, Interval) -> ok when
+      N :: non_neg_integer(), Interval :: pos_integer().
 node_stats_print(N, Interval) -> reckon_node:node_stats_print(N, Interval).
 
-%% @doc How busy each scheduler was over `Interval' ms (0.0 to 1.0).
--spec scheduler_usage(pos_integer()) -> [{pos_integer(), float()}].
+%% @doc How busy each scheduler was over the next `Interval' ms (at most an
+%% hour): `ActiveTime / TotalTime' from 0.0 to 1.0, sorted by id. Normal
+%% schedulers are ids 1 to `erlang:system_info(schedulers)'; dirty CPU
+%% schedulers follow them, as in recon. The `scheduler_wall_time' system
+%% flag is set only for the call and left as it was, also if the call dies.
+-spec scheduler_usage(Interval) -> [{SchedulerId, Usage}] when
+      Interval :: pos_integer(), SchedulerId :: pos_integer(), Usage :: float().
 scheduler_usage(Interval) -> reckon_node:scheduler_usage(Interval).
 
 %%% Ports
