@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the `sluice` release and checks that it boots and answers
-# sluice_drop:random(0.5) through `bin/sluice eval`. In the relx of rebar3
+# sluice_drop:random(0.5) and a reckon top-N (whose NIF library must load
+# from the release) through `bin/sluice eval`. In the relx of rebar3
 # 3.19 `eval` talks to a running node (through erl_call, so the expression
 # ends with a dot): the release is started as a daemon first and stopped
 # afterwards.
@@ -63,6 +64,13 @@ case $answer in
     true | false) ;;
     *) echo "release: expected true or false" >&2; exit 1 ;;
 esac
+
+answer=$("$bin" eval 'length(reckon:proc_count(memory, 3)).')
+echo "release: length(reckon:proc_count(memory, 3)) -> $answer"
+if [ "$answer" != 3 ]; then
+    echo "release: expected 3" >&2
+    exit 1
+fi
 
 trap - EXIT
 if ! "$bin" stop >/dev/null; then
