@@ -247,8 +247,8 @@ remote_load(Module) -> reckon_code:remote_load(Module).
 -spec remote_load(node() | [node()], module()) -> [{node(), term()}].
 remote_load(Nodes, Module) -> reckon_code:remote_load(Nodes, Module).
 
-%% @doc Runs `Fun' on every connected node and this one, waiting for
-%% every node (no timeout); `{Results, BadNodes}' as `rpc:multicall/5'.
+%% @doc Runs `Fun' on every connected node and this one, waiting at most a
+%% minute (recon waits for ever); `{Results, BadNodes}' as `rpc:multicall/5'.
 -spec rpc(fun(() -> term())) -> {[term()], [node()]}.
 rpc(Fun) -> reckon_code:rpc(Fun).
 

@@ -19,6 +19,9 @@
 
 %% How long remote_load waits for each node (in parallel).
 -define(LOAD_TIMEOUT, 30000).
+%% How long rpc/1,2 and named_rpc/1,2 wait (pass `infinity' to rpc/3 to
+%% wait for ever).
+-define(RPC_TIMEOUT, 60000).
 
 -type nodes() :: node() | [node()].
 -type rpc_result() :: term() | {badrpc, term()}.
@@ -150,10 +153,11 @@ load_answer({Class, Reason}) -> {badrpc, {Class, Reason}}.
 rpc(Fun) ->
     rpc([node() | nodes()], Fun).
 
-%% @doc `rpc(Nodes, Fun, infinity)': waits for every node, as recon does.
+%% @doc `rpc(Nodes, Fun, 60000)': a node that has not answered within a
+%% minute is listed among the bad nodes (recon waits for ever).
 -spec rpc(nodes(), fun(() -> term())) -> {[rpc_result()], [node()]}.
 rpc(Nodes, Fun) ->
-    rpc(Nodes, Fun, infinity).
+    rpc(Nodes, Fun, ?RPC_TIMEOUT).
 
 %% @doc Runs `Fun' (arity 0) on `Nodes' (a node or a list), waiting at most
 %% `Timeout' ms; `{Results, BadNodes}' as `rpc:multicall/5'. Raises
@@ -168,10 +172,10 @@ rpc(Nodes, Fun, Timeout) ->
 named_rpc(Fun) ->
     named_rpc([node() | nodes()], Fun).
 
-%% @doc `named_rpc(Nodes, Fun, infinity)': waits for every node, as recon does.
+%% @doc `named_rpc(Nodes, Fun, 60000)' (recon waits for ever).
 -spec named_rpc(nodes(), fun(() -> term())) -> {[{node(), rpc_result()}], [node()]}.
 named_rpc(Nodes, Fun) ->
-    named_rpc(Nodes, Fun, infinity).
+    named_rpc(Nodes, Fun, ?RPC_TIMEOUT).
 
 %% @doc {@link rpc/3}, each result paired with the node that computed it:
 %% `{[{Node, Result}], BadNodes}', so a bad answer names its node (a
