@@ -50,9 +50,10 @@
 -module(reckon_node).
 
 -export([node_stats/4, node_stats_list/2, node_stats_print/2, scheduler_usage/1]).
--export([format_error/2]).
 
 -export_type([stats/0, usage/0]).
+
+-include("reckon_error.hrl").
 
 -define(MAX_INTERVAL, 3600000).
 
@@ -82,7 +83,7 @@ node_stats(N, Interval, Fun, Acc) ->
     case check([{1, fun check_count/1, N}, {2, fun check_interval/1, Interval},
                 {3, fun check_fold/1, Fun}]) of
         ok -> fold(N, Interval, Fun, Acc);
-        {bad, Cause} -> erlang:error(badarg, [N, Interval, Fun, Acc], error_info(Cause))
+        {bad, {Pos, Text}} -> ?RECKON_BADARG([N, Interval, Fun, Acc], Pos, Text)
     end.
 
 %% @doc The `N' samples of {@link node_stats/4}, first to last.
@@ -90,7 +91,7 @@ node_stats(N, Interval, Fun, Acc) ->
 node_stats_list(N, Interval) ->
     case check([{1, fun check_count/1, N}, {2, fun check_interval/1, Interval}]) of
         ok -> lists:reverse(fold(N, Interval, fun(S, Acc) -> [S | Acc] end, []));
-        {bad, Cause} -> erlang:error(badarg, [N, Interval], error_info(Cause))
+        {bad, {Pos, Text}} -> ?RECKON_BADARG([N, Interval], Pos, Text)
     end.
 
 %% @doc Prints the `N' samples of {@link node_stats/4} as they are taken.
@@ -98,7 +99,7 @@ node_stats_list(N, Interval) ->
 node_stats_print(N, Interval) ->
     case check([{1, fun check_count/1, N}, {2, fun check_interval/1, Interval}]) of
         ok -> fold(N, Interval, fun print/2, ok);
-        {bad, Cause} -> erlang:error(badarg, [N, Interval], error_info(Cause))
+        {bad, {Pos, Text}} -> ?RECKON_BADARG([N, Interval], Pos, Text)
     end.
 
 %% @doc How busy each scheduler was over the next `Interval' ms, sorted by id.
@@ -106,18 +107,8 @@ node_stats_print(N, Interval) ->
 scheduler_usage(Interval) ->
     case check([{1, fun check_interval/1, Interval}]) of
         ok -> with_wall_time(fun() -> measure_usage(Interval) end);
-        {bad, Cause} -> erlang:error(badarg, [Interval], error_info(Cause))
+        {bad, {Pos, Text}} -> ?RECKON_BADARG([Interval], Pos, Text)
     end.
-
-%% @doc Says which argument was wrong, for the shell (see `erl_error').
--spec format_error(term(), erlang:stacktrace()) -> #{pos_integer() => unicode:chardata()}.
-format_error(_Reason, [{_M, _F, _As, Info} | _]) ->
-    case proplists:get_value(error_info, Info, #{}) of
-        #{cause := {Pos, Text}} -> #{Pos => Text};
-        _ -> #{}
-    end;
-format_error(_Reason, _Stack) ->
-    #{}.
 
 %%% Arguments
 
@@ -143,10 +134,6 @@ check_interval(_) ->
 -spec check_fold(term()) -> ok | string().
 check_fold(Fun) when is_function(Fun, 2) -> ok;
 check_fold(_) -> "the fold function must be a fun of arity 2: fun(Stats, Acc) -> Acc".
-
--spec error_info(cause()) -> [{error_info, map()}].
-error_info(Cause) ->
-    [{error_info, #{module => ?MODULE, cause => Cause}}].
 
 %%% Sampling
 

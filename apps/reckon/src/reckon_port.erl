@@ -64,7 +64,7 @@
 
 -export([port_types/0, port_info/1, port_info/2, tcp/0, udp/0, sctp/0, files/0,
          of_type/1, term_to_port/1]).
--export([cap/0, inet_options/0, format_error/2]).
+-export([cap/0, inet_options/0]).
 
 -export_type([category/0, key/0, info/0]).
 
@@ -74,11 +74,8 @@
 
 -define(CAP, 1000).
 -define(REMOTE, "a port of another node; ask that node with reckon:rpc/2").
-%% Raises `badarg' for the current call (arguments `Args'), with a message for
-%% argument number `Index' that the shell prints (see format_error/2).
--define(BADARG(Args, Index, Why),
-        erlang:error(badarg, Args,
-                     [{error_info, #{module => ?MODULE, cause => {Index, Why}}}])).
+-include("reckon_error.hrl").
+-define(BADARG(Args, Index, Why), ?RECKON_BADARG(Args, Index, Why)).
 -define(INET_NAMES, ["tcp_inet", "udp_inet", "sctp_inet"]).
 -define(CATEGORIES, [meta, signals, io, memory_used, specific]).
 %% Items of `erlang:port_info/2' this module answers.
@@ -394,14 +391,3 @@ inet_options() ->
     [active, broadcast, buffer, delay_send, dontroute, exit_on_close, header,
      high_watermark, keepalive, linger, low_watermark, mode, nodelay, packet,
      packet_size, priority, read_packets, recbuf, reuseaddr, send_timeout, sndbuf, tos].
-
-%% @doc Turns the `error_info' cause of a `badarg' raised here into the
-%% shell's message for the faulty argument.
--spec format_error(term(), erlang:stacktrace()) -> #{pos_integer() => string()}.
-format_error(_Reason, [{_M, _F, _As, Info} | _]) ->
-    case proplists:get_value(error_info, Info) of
-        #{cause := {Index, Why}} -> #{Index => Why};
-        _ -> #{}
-    end;
-format_error(_Reason, _Stack) ->
-    #{}.

@@ -20,29 +20,14 @@ suite() ->
     [{timetrap, {seconds, 120}}].
 
 init_per_suite(Config) ->
-    case node() of
-        nonode@nohost ->
-            _ = os:cmd("epmd -daemon"),
-            Name = list_to_atom("reckon_cluster_ct_" ++
-                                    integer_to_list(erlang:unique_integer([positive]))),
-            {ok, _} = net_kernel:start([Name, shortnames]),
-            [{started_distribution, true} | Config];
-        _ ->
-            [{started_distribution, false} | Config]
-    end.
+    reckon_ct:distribute("reckon_cluster_ct_", Config).
 
 end_per_suite(Config) ->
-    case ?config(started_distribution, Config) of
-        true -> _ = net_kernel:stop(), ok;
-        false -> ok
-    end.
+    reckon_ct:undistribute(Config).
 
-%% A peer with this node's code paths (reckon, this suite), except OTP's own.
+%% A peer running reckon.
 init_per_testcase(_Case, Config) ->
-    OtpLib = code:lib_dir(),
-    Paths = [Dir || Dir <- code:get_path(), not lists:prefix(OtpLib, Dir)],
-    {ok, Peer, Node} = peer:start(#{name => peer:random_name(?MODULE_STRING),
-                                    args => ["-pa" | Paths]}),
+    {Peer, Node} = reckon_ct:start_peer(?MODULE_STRING),
     {ok, _} = erpc:call(Node, application, ensure_all_started, [reckon]),
     [{peer, Peer}, {peer_node, Node} | Config].
 

@@ -32,21 +32,10 @@ groups() ->
                     named_rpc_failing_fun]}].
 
 init_per_suite(Config) ->
-    case node() of
-        nonode@nohost ->
-            _ = os:cmd("epmd -daemon"),
-            Name = list_to_atom("reckon_code_ct_" ++ integer_to_list(erlang:unique_integer([positive]))),
-            {ok, _} = net_kernel:start([Name, shortnames]),
-            [{started_distribution, true} | Config];
-        _ ->
-            [{started_distribution, false} | Config]
-    end.
+    reckon_ct:distribute("reckon_code_ct_", Config).
 
 end_per_suite(Config) ->
-    case ?config(started_distribution, Config) of
-        true -> _ = net_kernel:stop(), ok;
-        false -> ok
-    end.
+    reckon_ct:undistribute(Config).
 
 init_per_group(_Group, Config) ->
     Config.
@@ -71,12 +60,8 @@ cluster_cases() ->
     {cluster, [], Cases} = lists:keyfind(cluster, 1, groups()),
     Cases.
 
-%% A peer with this node's code paths, except OTP's own (it has those).
 start_peer(Config) ->
-    OtpLib = code:lib_dir(),
-    Paths = [Dir || Dir <- code:get_path(), not lists:prefix(OtpLib, Dir)],
-    {ok, Peer, Node} = peer:start(#{name => peer:random_name(?MODULE_STRING),
-                                    args => ["-pa" | Paths]}),
+    {Peer, Node} = reckon_ct:start_peer(?MODULE_STRING),
     [{peer, Peer}, {peer_node, Node} | Config].
 
 %%% Probe modules, compiled in the test

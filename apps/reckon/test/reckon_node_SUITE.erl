@@ -146,7 +146,7 @@ bad_arguments(_Config) ->
         _ -> ct:fail(no_error)
     catch
         error:badarg:Stack ->
-            ?assertMatch(#{2 := _}, reckon_node:format_error(badarg, Stack))
+            ?assertMatch(#{2 := _}, reckon_lib:format_error(badarg, Stack))
     end.
 
 %%% Scheduler usage

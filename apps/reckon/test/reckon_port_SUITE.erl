@@ -66,7 +66,7 @@ badarg_message(Fun) ->
     try Fun() of
         Result -> ct:fail({no_badarg, Result})
     catch
-        error:badarg:Stack -> reckon_port:format_error(badarg, Stack)
+        error:badarg:Stack -> reckon_lib:format_error(badarg, Stack)
     end.
 
 %%% Cases
@@ -358,7 +358,7 @@ bad_keys(_Config) ->
     ?assertMatch("unknown category or key" ++ _, Why),
     ?assert(string:find(Why, "memory_used") =/= nomatch),
     #{2 := _} = badarg_message(fun() -> reckon_port:port_info(Sock, [id, bogus]) end),
-    ?assertEqual(#{}, reckon_port:format_error(badarg, [])),
+    ?assertEqual(#{}, reckon_lib:format_error(badarg, [])),
     ok = gen_udp:close(Sock).
 
 keys_and_categories(_Config) ->
