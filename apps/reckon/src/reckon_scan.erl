@@ -37,8 +37,7 @@ proc_count(Attr, Num) ->
     check_args(proc_count, [Attr, Num]),
     isolated(fun(Skip) ->
                      Top = fold_procs(fun(P) -> keyed(P, proc_value(P, Attr)) end, Skip,
-                                      fun(Pairs, Acc) -> reckon_nif:top_merge(Num, Acc, Pairs) end,
-                                      []),
+                                      top(Num), []),
                      with_details(Top)
              end).
 
@@ -57,16 +56,11 @@ proc_window(Attr, Num, Time, Opts) ->
     check_args(proc_window, [Attr, Num, Time]),
     List = list_option(Opts),
     isolated(fun(Skip) ->
-                     Value = fun(P) -> keyed(P, proc_value(P, Attr)) end,
-                     Expected = erlang:system_info(process_count),
-                     W = reckon_nif:window_new(pid, Num, List, Expected),
-                     Add = fun(Phase) ->
-                                   fun(Pairs, ok) -> reckon_nif:window_add(W, Phase, Pairs) end
-                           end,
-                     ok = fold_procs(Value, Skip, Add(first), ok),
-                     wait(Time),
-                     ok = fold_procs(Value, Skip, Add(second), ok),
-                     {Top, Born, Died, BornCount, DiedCount} = reckon_nif:window_finish(W),
+                     Entry = fun(P) -> keyed(P, proc_value(P, Attr)) end,
+                     W = reckon_nif:window_new(pid, Num, List,
+                                               erlang:system_info(process_count)),
+                     {Top, Born, Died, BornCount, DiedCount} =
+                         window(W, Time, fun(Add) -> fold_procs(Entry, Skip, Add, ok) end),
                      #{top => with_details(Top), born => with_details(Born), died => Died,
                        born_count => BornCount, died_count => DiedCount}
              end).
@@ -79,8 +73,7 @@ bin_leak(Num) ->
     check_args(bin_leak, [Num]),
     isolated(fun(Skip) ->
                      Top = fold_procs(fun(P) -> keyed(P, freed_binaries(P)) end, Skip,
-                                      fun(Pairs, Acc) -> reckon_nif:top_merge(Num, Acc, Pairs) end,
-                                      []),
+                                      top(Num), []),
                      [{P, -Freed, Details} || {P, Freed, Details} <- with_details(Top)]
              end).
 
@@ -92,9 +85,7 @@ inet_count(Attr, Num) ->
     check_args(inet_count, [Attr, Num]),
     isolated(fun(_Skip) ->
                      Top = fold_chunks(reckon_port:of_type(?INET_NAMES),
-                                       fun(P) -> keyed(P, inet_value(P, Attr)) end,
-                                       fun(Pairs, Acc) -> reckon_nif:top_merge(Num, Acc, Pairs) end,
-                                       []),
+                                       fun(P) -> keyed(P, inet_value(P, Attr)) end, top(Num), []),
                      [{P, V, inet_details(P, Attr)} || {P, V} <- Top]
              end).
 
@@ -105,21 +96,34 @@ inet_count(Attr, Num) ->
 inet_window(Attr, Num, Time) ->
     check_args(inet_window, [Attr, Num, Time]),
     isolated(fun(_Skip) ->
-                     Value = fun(P) -> inet_value_by_number(P, Attr) end,
+                     Entry = fun(P) -> inet_value_by_number(P, Attr) end,
                      W = reckon_nif:window_new(integer, Num, 0, length(erlang:ports())),
-                     Add = fun(Phase) ->
-                                   fun(Pairs, ok) -> reckon_nif:window_add(W, Phase, Pairs) end
-                           end,
-                     ok = fold_chunks(reckon_port:of_type(?INET_NAMES), Value, Add(first), ok),
-                     wait(Time),
-                     ok = fold_chunks(reckon_port:of_type(?INET_NAMES), Value, Add(second), ok),
-                     {Top, _, _, _, _} = reckon_nif:window_finish(W),
+                     Sample = fun(Add) ->
+                                      fold_chunks(reckon_port:of_type(?INET_NAMES), Entry, Add, ok)
+                              end,
+                     {Top, _, _, _, _} = window(W, Time, Sample),
                      [{Port, V, inet_details(Port, Attr)}
                       || {Number, V} <- Top, Port <- [reckon_port:term_to_port(Number)],
                          is_port(Port)]
              end).
 
 %%% Streaming
+
+%% Adds a chunk to the top `Num' (largest first).
+-spec top(non_neg_integer()) ->
+    fun(([{Key, integer()}], [{Key, integer()}]) -> [{Key, integer()}]).
+top(Num) ->
+    fun(Pairs, Acc) -> reckon_nif:top_merge(Num, Acc, Pairs) end.
+
+%% Takes the two samples of window `W', `Time' ms apart: `Sample(Add)'
+%% folds `Add' over every chunk of one sample. What the window found.
+-spec window(reference(), pos_integer(), fun((fun((list(), ok) -> ok)) -> ok)) ->
+    {list(), list(), list(), non_neg_integer(), non_neg_integer()}.
+window(W, Time, Sample) ->
+    ok = Sample(fun(Pairs, ok) -> reckon_nif:window_add(W, first, Pairs) end),
+    wait(Time),
+    ok = Sample(fun(Pairs, ok) -> reckon_nif:window_add(W, second, Pairs) end),
+    reckon_nif:window_finish(W).
 
 %% Folds `Fun' over chunks of the `{Key, Value}' entries of every process
 %% but those in `Skip' (and those that die before they are read).
