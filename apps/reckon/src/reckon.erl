@@ -231,7 +231,7 @@ term_to_port(Term) -> reckon_port:term_to_port(Term).
 %%% Code and cluster
 
 %% @doc The source of a module, as compiled (from its debug info), as
-%% UTF-8 text: `io:format("~ts", [reckon:source(M)])'. `{error, Reason}'
+%% UTF-8 text (print it with the `~ts' control sequence). `{error, Reason}'
 %% names the problem: `{no_beam, M}', `{no_debug_info, M}',
 %% `{stale_beam, M, Path}' (the file is not the loaded version), ...
 -spec source(module()) -> binary() | {error, term()}.

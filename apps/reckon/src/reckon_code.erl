@@ -30,7 +30,7 @@
 
 %% @doc The source of `Module' as compiled, rebuilt from the debug info of
 %% its object code and printed with `erl_pp', as UTF-8 text (print it with
-%% `io:format("~ts", [Source])'). The object code is the file the loaded
+%% the `~ts' control sequence). The object code is the file the loaded
 %% module came from (`code:which/1'), else the one found in the code path.
 %% Errors: `{error, {no_beam, Module}}' when no object code is found,
 %% `{error, {no_debug_info, Module}}' when it was compiled without
