@@ -77,9 +77,7 @@ prop(ConfigType) ->
                 put(?NOW, 0),
                 {History, State, Result} = proper_statem:run_commands(?MODULE, Cmds),
                 ok = sluice_box:close(Box),
-                ?WHENFAIL(ct:pal("config ~p~ncommands ~p~nhistory ~p~nstate ~p~nresult ~p",
-                                 [Cfg, Cmds, History, State, Result]),
-                          aggregate(proper_statem:command_names(Cmds), Result =:= ok))
+                sluice_prop:verdict(Cmds, {History, State, Result}, [{"config", Cfg}], true)
             end)).
 
 %%% Model

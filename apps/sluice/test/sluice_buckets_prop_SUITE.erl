@@ -96,11 +96,9 @@ prop_buckets(Order) ->
                 Closed = summary(sluice_buckets:info(Buf)),
                 ExpClosed = expected_info(close_model(State)),
                 _ = erase(?BUF),
-                ?WHENFAIL(ct:pal("config ~p~ncommands ~p~nhistory ~p~nstate ~p~nresult ~p~n"
-                                 "closed ~p~nexpected ~p",
-                                 [Cfg, Cmds, History, State, Result, Closed, ExpClosed]),
-                          aggregate(proper_statem:command_names(Cmds),
-                                    Result =:= ok andalso Closed =:= ExpClosed))
+                sluice_prop:verdict(Cmds, {History, State, Result},
+                                    [{"config", Cfg}, {"closed", Closed}, {"expected", ExpClosed}],
+                                    Closed =:= ExpClosed)
             end)).
 
 -spec config(order()) -> proper_types:type().

@@ -69,9 +69,7 @@ prop() ->
                 put(?HELPERS, []),
                 {History, State, Result} = proper_statem:run_commands(?MODULE, Cmds),
                 _ = kill_helpers(),
-                ?WHENFAIL(ct:pal("commands ~p~nhistory ~p~nstate ~p~nresult ~p",
-                                 [Cmds, History, State, Result]),
-                          aggregate(proper_statem:command_names(Cmds), Result =:= ok))
+                sluice_prop:verdict(Cmds, {History, State, Result}, [], true)
             end)).
 
 %%% Model

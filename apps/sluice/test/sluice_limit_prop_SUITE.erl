@@ -58,10 +58,7 @@ prop_rate() ->
                 put(?NOW, 0),
                 {History, State, Result} = proper_statem:run_commands(?MODULE, Cmds),
                 Window = windows_hold(State),
-                ?WHENFAIL(ct:pal("config ~p~ncommands ~p~nhistory ~p~nstate ~p~nresult ~p",
-                                 [Cfg, Cmds, History, State, Result]),
-                          aggregate(proper_statem:command_names(Cmds),
-                                    Result =:= ok andalso Window))
+                sluice_prop:verdict(Cmds, {History, State, Result}, [{"config", Cfg}], Window)
             end)).
 
 -spec config() -> proper_types:type().

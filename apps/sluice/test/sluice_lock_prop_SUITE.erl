@@ -80,9 +80,7 @@ prop_lock() ->
                 _ = kill_helpers(),
                 _ = [sluice_lock:checkin(Lock, R, X) || {R, X} <- get(?OWN)],
                 ok = sluice_lock:close(Lock),
-                ?WHENFAIL(ct:pal("commands ~p~nhistory ~p~nstate ~p~nresult ~p",
-                                 [Cmds, History, State, Result]),
-                          aggregate(proper_statem:command_names(Cmds), Result =:= ok))
+                sluice_prop:verdict(Cmds, {History, State, Result}, [], true)
             end)).
 
 %%% Model
