@@ -105,10 +105,8 @@ notices(Box, From, Interval) ->
 
 %%% gen_server
 
-%% The warden also owns the table of named boxes (see sluice_box_keeper).
 -spec init([]) -> {ok, #state{}}.
 init([]) ->
-    _ = ets:new(sluice_box_names, [named_table, public, set, {read_concurrency, true}]),
     {ok, #state{}}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.

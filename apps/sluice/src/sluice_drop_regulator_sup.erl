@@ -5,9 +5,23 @@
 
 -export([start_link/0, start_regulator/2, init/1]).
 
+%% @doc Starts the supervisor, then the regulator of every valve the table
+%% says is regulated (after a restart, the same regulations go on).
 -spec start_link() -> {ok, pid()} | ignore | {error, term()}.
 start_link() ->
-    supervisor:start_link({local, ?MODULE}, ?MODULE, []).
+    case supervisor:start_link({local, ?MODULE}, ?MODULE, []) of
+        {ok, Pid} ->
+            _ = [start_regulator(Name, Token) || {Name, Token} <- sluice_drop_server:regulated()],
+            {ok, Pid};
+        {error, {already_started, Old}} ->
+            %% The previous one is still going down with its killed parent.
+            Mon = monitor(process, Old),
+            receive {'DOWN', Mon, process, Old, _} -> start_link()
+            after 5000 -> demonitor(Mon, [flush]), {error, {already_started, Old}}
+            end;
+        Other ->
+            Other
+    end.
 
 -spec start_regulator(sluice_drop:name(), reference()) -> {ok, pid()} | {error, term()}.
 start_regulator(Name, Token) ->

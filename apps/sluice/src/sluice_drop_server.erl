@@ -11,7 +11,7 @@
 -behaviour(gen_server).
 
 -export([start_link/0, validate/1, validate_regulation/1, new/3, delete/1, regulate/2,
-         lookup/1, regulated/1, row/1]).
+         lookup/1, regulated/0, regulated/1, row/1]).
 -export([init/1, handle_call/3, handle_cast/2]).
 
 -include("sluice_drop.hrl").
@@ -116,6 +116,11 @@ lookup(Name) ->
         none -> {error, not_found}
     end.
 
+%% @doc The name and token of every regulated valve.
+-spec regulated() -> [{sluice_drop:name(), reference()}].
+regulated() ->
+    ets:select(?TABLE, [{{'$1', '_', '$2', '$3'}, [{'=/=', '$2', none}], [{{'$1', '$3'}}]}]).
+
 -spec regulated(sluice_drop:name()) -> boolean().
 regulated(Name) ->
     case row(Name) of
@@ -135,9 +140,9 @@ row(Name) ->
 
 %% gen_server callbacks
 
+%% The table is kept by `sluice_tables': it outlives this server.
 -spec init([]) -> {ok, nil}.
 init([]) ->
-    ?TABLE = ets:new(?TABLE, [named_table, protected, set, {read_concurrency, true}]),
     {ok, nil}.
 
 -spec handle_call(term(), gen_server:from(), nil) -> {reply, term(), nil}.

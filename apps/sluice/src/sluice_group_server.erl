@@ -32,9 +32,14 @@ members(Name) ->
         [] -> {}
     end.
 
+%% The table is kept by `sluice_tables' and outlives this server: after a
+%% restart every member is monitored again (the old monitors went with the
+%% old server), and members that died meanwhile leave their groups.
 -spec init([]) -> {ok, #{}}.
 init([]) ->
-    _ = ets:new(?TAB, [named_table, protected, set, {read_concurrency, true}]),
+    Members = ets:select(?TAB, [{{{member, '$1'}, '_', '$2'}, [], [{{'$1', '$2'}}]}]),
+    _ = [true = ets:insert(?TAB, {{member, Pid}, monitor(process, Pid), Ns})
+         || {Pid, Ns} <- Members],
     {ok, #{}}.
 
 -spec handle_call(term(), gen_server:from(), #{}) -> {reply, ok | {error, unknown_call}, #{}}.

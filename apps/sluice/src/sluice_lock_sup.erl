@@ -77,8 +77,6 @@ registered(Name) ->
 -spec init(top | {lock, reference(), map()}) ->
     {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init(top) ->
-    %% The top supervisor owns the table of named locks.
-    _ = ets:new(?NAMES, [named_table, public, set, {read_concurrency, true}]),
     Flags = #{strategy => simple_one_for_one, intensity => 10, period => 10},
     Child = #{id => lock, start => {?MODULE, start_link, []}, restart => temporary,
               type => supervisor},
