@@ -12,18 +12,22 @@
 
 -export([join/2, leave/2, members/1, pick/1, pick/2]).
 
+-include("sluice_error.hrl").
+
 %% @doc Adds `Pid' (a local process) to group `Name'; joining twice is the
 %% same as once.
 -spec join(term(), pid()) -> ok.
 join(Name, Pid) when is_pid(Pid), node(Pid) =:= node() ->
     sluice_group_server:join(Name, Pid);
 join(Name, Pid) ->
-    erlang:error(badarg, [Name, Pid]).
+    ?BADARG([Name, Pid], 2, "must be the pid of a process of this node").
 
 %% @doc Removes `Pid' from group `Name'.
 -spec leave(term(), pid()) -> ok.
 leave(Name, Pid) when is_pid(Pid) ->
-    sluice_group_server:leave(Name, Pid).
+    sluice_group_server:leave(Name, Pid);
+leave(Name, Pid) ->
+    ?BADARG([Name, Pid], 2, "must be a pid").
 
 %% @doc The members of group `Name'.
 -spec members(term()) -> [pid()].
@@ -38,6 +42,8 @@ pick(Name) ->
 %% @doc A member drawn at random (`random'), or the one with the shorter
 %% message queue of two drawn at random (`best_of_two').
 -spec pick(term(), random | best_of_two) -> {ok, pid()} | {error, empty}.
+pick(Name, How) when How =/= random, How =/= best_of_two ->
+    ?BADARG([Name, How], 2, "must be random or best_of_two");
 pick(Name, How) ->
     Members = sluice_group_server:members(Name),
     case {tuple_size(Members), How} of
