@@ -4,6 +4,7 @@
 
 mod atoms;
 mod boxes;
+mod breaker_names;
 mod breakers;
 mod drop;
 mod limits;
