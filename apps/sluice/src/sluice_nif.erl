@@ -24,7 +24,7 @@
                induce_panic/0,
                breaker_install/3, breaker_remove/1, breaker_lookup/1, breaker_ask_name/1,
                breaker_melt_name/1, breaker_changes/0, breaker_blown/0, breaker_count/0,
-               breaker_queued/0]).
+               breaker_queued/0, drop_new_v1/1]).
 
 -export(?NIFS).
 -nifs(?NIFS).
@@ -95,6 +95,9 @@ breaker_count() -> erlang:nif_error(nif_not_loaded).
 
 -spec breaker_queued() -> non_neg_integer().
 breaker_queued() -> erlang:nif_error(nif_not_loaded).
+
+-spec drop_new_v1([float()]) -> reference().
+drop_new_v1(_Rates) -> erlang:nif_error(nif_not_loaded).
 
 -type rate_spec() :: {pos_integer(), pos_integer(), pos_integer()}.
 
