@@ -112,7 +112,9 @@ pub struct Lazy([AtomicPtr<Stripe>; STRIPES]);
 impl Stripes for Lazy {
     const LAYOUT: u64 = VALVE_LAYOUT;
     fn empty() -> Self {
-        Lazy(std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())))
+        Lazy(std::array::from_fn(
+            |_| AtomicPtr::new(std::ptr::null_mut()),
+        ))
     }
     fn get(&self, i: usize) -> Option<&Stripe> {
         let p = self.0[i % STRIPES].load(Ordering::Acquire);
@@ -126,7 +128,12 @@ impl Stripes for Lazy {
         }
         let slot = &self.0[i % STRIPES];
         let mine = Box::into_raw(Box::new(Stripe::new()));
-        match slot.compare_exchange(std::ptr::null_mut(), mine, Ordering::AcqRel, Ordering::Acquire) {
+        match slot.compare_exchange(
+            std::ptr::null_mut(),
+            mine,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
             // SAFETY: just published; freed only by `drop`.
             Ok(_) => unsafe { &*mine },
             Err(theirs) => {
@@ -398,17 +405,33 @@ mod tests {
     #[test]
     fn stripes_are_made_when_first_used() {
         let v = Valve::new(&[0.5, 1.0]).expect("valve");
-        assert!((0..STRIPES).all(|i| v.stripes.get(i).is_none()), "idle: no stripe");
+        assert!(
+            (0..STRIPES).all(|i| v.stripes.get(i).is_none()),
+            "idle: no stripe"
+        );
         assert_eq!(std::mem::size_of::<Valve>(), 408);
         v.ask_with(1, 0, 3).expect("ask");
         v.ask_with(1, 0, 3 + STRIPES).expect("ask");
         assert!(v.stripes.get(3).is_some());
-        assert_eq!((0..STRIPES).filter(|&i| v.stripes.get(i).is_some()).count(), 1);
-        assert_eq!(v.counts(1), Counts { kept: 2, dropped: 0 });
+        assert_eq!(
+            (0..STRIPES).filter(|&i| v.stripes.get(i).is_some()).count(),
+            1
+        );
+        assert_eq!(
+            v.counts(1),
+            Counts {
+                kept: 2,
+                dropped: 0
+            }
+        );
         assert_eq!(v.counts(0), Counts::default());
         // the first layout counts the same way
         let old = ValveV1::new(&[0.0]).expect("v1");
-        assert_eq!(std::mem::size_of::<ValveV1>(), 4480, "the first layout, unchanged");
+        assert_eq!(
+            std::mem::size_of::<ValveV1>(),
+            4480,
+            "the first layout, unchanged"
+        );
         assert_eq!(old.layout(), VALVE_V1_LAYOUT);
         old.ask_with(0, 0, 5).expect("ask");
         assert_eq!(old.take_dropped(), 1);

@@ -74,7 +74,12 @@ impl<V> NameMap<V> {
 
     /// Runs `f` on the value named by (`hash`, `is`), under its shard's
     /// read lock; `None` when no entry matches.
-    pub fn with<R>(&self, hash: u64, is: impl Fn(&V) -> bool, f: impl FnOnce(&V) -> R) -> Option<R> {
+    pub fn with<R>(
+        &self,
+        hash: u64,
+        is: impl Fn(&V) -> bool,
+        f: impl FnOnce(&V) -> R,
+    ) -> Option<R> {
         let shard = self.shard(hash).read();
         shard.get(&hash)?.iter().find(|v| is(v)).map(f)
     }
@@ -96,7 +101,7 @@ impl<V> NameMap<V> {
     pub fn remove(&self, hash: u64, is: impl Fn(&V) -> bool) -> Option<V> {
         let mut shard = self.shard(hash).write();
         let row = shard.get_mut(&hash)?;
-        let at = row.iter().position(|v| is(v))?;
+        let at = row.iter().position(is)?;
         let value = row.swap_remove(at);
         if row.is_empty() {
             shard.remove(&hash);
@@ -175,7 +180,10 @@ mod tests {
     fn insert_replace_lookup_remove_with_colliding_hashes() {
         let m: NameMap<(u32, &'static str)> = NameMap::new();
         assert!(m.insert(7, is(1), (1, "a")).is_none());
-        assert!(m.insert(7, is(2), (2, "b")).is_none(), "same hash, other name");
+        assert!(
+            m.insert(7, is(2), (2, "b")).is_none(),
+            "same hash, other name"
+        );
         assert_eq!(m.len(), 2);
         assert_eq!(m.with(7, is(1), |v| v.1), Some("a"));
         assert_eq!(m.with(7, is(2), |v| v.1), Some("b"));

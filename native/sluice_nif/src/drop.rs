@@ -186,7 +186,10 @@ fn drop_counters<'a>(env: Env<'a>, valve: ValveRef<'a>) -> NifResult<Term<'a>> {
     on_valve!(valve.0, v => counters(env, v))
 }
 
-fn counters<'a, S: sluice_core::drop::Stripes>(env: Env<'a>, v: &ValveOf<S>) -> NifResult<Term<'a>> {
+fn counters<'a, S: sluice_core::drop::Stripes>(
+    env: Env<'a>,
+    v: &ValveOf<S>,
+) -> NifResult<Term<'a>> {
     if v.is_deleted() {
         return failure(env, ValveError::Deleted);
     }
