@@ -60,10 +60,14 @@ impl<V> Default for NameMap<V> {
 }
 
 impl<V> NameMap<V> {
-    /// An empty map.
+    /// An empty map. Every shard allocates its table at once: an empty
+    /// `HashMap` points at a static of the code that made it, and a map
+    /// meant to outlive that code (a NIF library replaced by a newer one
+    /// and unloaded) must hold no pointer into it.
     pub fn new() -> Self {
+        let shard = || RwLock::new(Shard::with_capacity_and_hasher(1, Default::default()));
         Self {
-            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
+            shards: (0..SHARDS).map(|_| shard()).collect(),
         }
     }
 
@@ -104,6 +108,8 @@ impl<V> NameMap<V> {
         let at = row.iter().position(is)?;
         let value = row.swap_remove(at);
         if row.is_empty() {
+            // Removing never gives the table back (no shrink to the static
+            // empty table, see `new`).
             shard.remove(&hash);
         }
         Some(value)
