@@ -120,14 +120,9 @@ run(Name, Fun, Context) when is_function(Fun, 0) ->
                                             "{classify, F} needs a fun of arity 1");
                    _ -> fun({error, _}) -> melt; (_) -> ok end
                end,
-    case sluice_nif:breaker_lookup(Name) of
-        {Ref, Slow} ->
-            case sluice_nif:breaker_ask(Ref) of
-                blown -> blown;
-                ok -> sluice_breaker_util:run_checked(Ref, Slow, Fun, Classify)
-            end;
-        undefined ->
-            {error, not_found}
+    case sluice_nif:breaker_ask_to_run(Name) of
+        {ok, Ref, SlowMs} -> sluice_breaker_util:run_checked(Ref, SlowMs, Fun, Classify);
+        Refused -> Refused
     end;
 run(Name, Fun, Context) ->
     ?BADARG([Name, Fun, Context], 2, "must be a fun of arity 0").

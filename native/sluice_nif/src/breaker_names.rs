@@ -302,6 +302,23 @@ fn breaker_lookup<'a>(env: Env<'a>, name: Term<'a>) -> Term<'a> {
     }
 }
 
+/// `run/3`'s ask: `{ok, Breaker, SlowMs}` when the breaker `Name` lets the
+/// call through, `blown`, or `{error, not_found}` (one call, where a lookup
+/// and an ask would be two).
+#[rustler::nif]
+fn breaker_ask_to_run<'a>(env: Env<'a>, name: Term<'a>) -> Term<'a> {
+    let found = with_name(name.as_c_arg(), |b| {
+        let answer = breakers::ask(b);
+        (answer == atoms::ok()).then(|| (atoms::ok(), handle_term(env, b), b.slow()))
+    });
+    match found {
+        Some(Some(go)) => go.encode(env),
+        Some(None) => atoms::blown().encode(env),
+        // SAFETY: `not_found` makes a term in the calling env.
+        None => unsafe { Term::new(env, not_found(env.as_c_arg())) },
+    }
+}
+
 fn blown(state: State) -> bool {
     matches!(state, State::Open { .. } | State::HalfOpen)
 }
