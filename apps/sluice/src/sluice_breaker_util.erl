@@ -35,21 +35,31 @@ strategy(_) ->
 -spec melts(term()) -> boolean().
 melts(N) -> is_integer(N) andalso N >= 0 andalso N < ?MAX_R.
 
-%% @doc Runs `Fun' for a breaker whose ask said `ok', and reports its
-%% outcome (`SlowMs' 0: no limit).
--spec run_checked(reference(), non_neg_integer(), fun(() -> R), fun((R) -> ok | melt)) -> R.
-run_checked(Ref, SlowMs, Fun, Classify) ->
+%% @doc Runs `Fun' for the breaker `Name' whose ask said go, and reports
+%% its outcome by name (`SlowMs' 0: no limit). A breaker removed or
+%% replaced meanwhile gets the report of its name, or none.
+-spec run_checked(term(), non_neg_integer(), fun(() -> R), fun((R) -> ok | melt)) -> R.
+run_checked(Name, 0, Fun, Classify) ->
+    try Fun() of
+        Result -> report(Name, Classify(Result) =:= melt), Result
+    catch
+        Class:Reason:Stack ->
+            _ = sluice_nif:breaker_melt_name(Name),
+            erlang:raise(Class, Reason, Stack)
+    end;
+run_checked(Name, SlowMs, Fun, Classify) ->
     T0 = erlang:monotonic_time(millisecond),
     try Fun() of
         Result ->
-            Late = SlowMs > 0 andalso erlang:monotonic_time(millisecond) - T0 > SlowMs,
-            _ = case Late orelse Classify(Result) =:= melt of
-                    true -> sluice_nif:breaker_melt(Ref);
-                    false -> sluice_nif:breaker_succeed(Ref)
-                end,
+            Late = erlang:monotonic_time(millisecond) - T0 > SlowMs,
+            report(Name, Late orelse Classify(Result) =:= melt),
             Result
     catch
         Class:Reason:Stack ->
-            _ = sluice_nif:breaker_melt(Ref),
+            _ = sluice_nif:breaker_melt_name(Name),
             erlang:raise(Class, Reason, Stack)
     end.
+
+-spec report(term(), boolean()) -> ok.
+report(Name, true) -> _ = sluice_nif:breaker_melt_name(Name), ok;
+report(Name, false) -> _ = sluice_nif:breaker_succeed_name(Name), ok.

@@ -24,7 +24,8 @@
                induce_panic/0,
                breaker_install/3, breaker_remove/1, breaker_lookup/1, breaker_ask_name/1,
                breaker_melt_name/1, breaker_changes/0, breaker_blown/0, breaker_count/0,
-               breaker_queued/0, drop_new_v1/1, breaker_ask_to_run/1]).
+               breaker_queued/0, drop_new_v1/1, breaker_ask_to_run/1,
+               breaker_succeed_name/1]).
 
 -export(?NIFS).
 -nifs(?NIFS).
@@ -96,9 +97,11 @@ breaker_count() -> erlang:nif_error(nif_not_loaded).
 -spec breaker_queued() -> non_neg_integer().
 breaker_queued() -> erlang:nif_error(nif_not_loaded).
 
--spec breaker_ask_to_run(term()) -> {ok, reference(), non_neg_integer()} | blown |
-                                    {error, not_found}.
+-spec breaker_ask_to_run(term()) -> non_neg_integer() | blown | {error, not_found}.
 breaker_ask_to_run(_Name) -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_succeed_name(term()) -> ok | {error, not_found}.
+breaker_succeed_name(_Name) -> erlang:nif_error(nif_not_loaded).
 
 -spec drop_new_v1([float()]) -> reference().
 drop_new_v1(_Rates) -> erlang:nif_error(nif_not_loaded).

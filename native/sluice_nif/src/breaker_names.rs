@@ -35,8 +35,8 @@ use std::sync::OnceLock;
 
 use rustler::sys::{
     enif_alloc_env, enif_free_env, enif_hash, enif_is_identical, enif_keep_resource,
-    enif_make_copy, enif_make_resource, enif_make_tuple_from_array, enif_release_resource,
-    ErlNifEnv, ErlNifHash, ErlNifTerm,
+    enif_make_copy, enif_make_resource, enif_make_tuple_from_array, enif_make_uint64,
+    enif_release_resource, ErlNifEnv, ErlNifHash, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, NifResult, Term};
 use sluice_core::breaker::{Breaker, State};
@@ -225,6 +225,8 @@ fn not_found(env: *mut ErlNifEnv) -> ErlNifTerm {
 
 raw_nif!("breaker_ask_name", 1, breaker_ask_name);
 raw_nif!("breaker_melt_name", 1, breaker_melt_name);
+raw_nif!("breaker_ask_to_run", 1, breaker_ask_to_run);
+raw_nif!("breaker_succeed_name", 1, breaker_succeed_name);
 
 /// `breaker_ask_name(Name)`: `ok`, `blown` or `{error, not_found}`.
 fn breaker_ask_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
@@ -302,21 +304,27 @@ fn breaker_lookup<'a>(env: Env<'a>, name: Term<'a>) -> Term<'a> {
     }
 }
 
-/// `run/3`'s ask: `{ok, Breaker, SlowMs}` when the breaker `Name` lets the
-/// call through, `blown`, or `{error, not_found}` (one call, where a lookup
-/// and an ask would be two).
-#[rustler::nif]
-fn breaker_ask_to_run<'a>(env: Env<'a>, name: Term<'a>) -> Term<'a> {
-    let found = with_name(name.as_c_arg(), |b| {
-        let answer = breakers::ask(b);
-        (answer == atoms::ok()).then(|| (atoms::ok(), handle_term(env, b), b.slow()))
+/// `run/3`'s ask: `SlowMs` (0: no limit) when the breaker `Name` lets the
+/// call through, `blown`, or `{error, not_found}`; the outcome is then
+/// reported by name (`breaker_melt_name/1`, `breaker_succeed_name/1`).
+fn breaker_ask_to_run(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let found = with_name(args[0], |b| {
+        (breakers::ask(b) == atoms::ok()).then(|| b.slow())
     });
-    match found {
-        Some(Some(go)) => go.encode(env),
-        Some(None) => atoms::blown().encode(env),
-        // SAFETY: `not_found` makes a term in the calling env.
-        None => unsafe { Term::new(env, not_found(env.as_c_arg())) },
-    }
+    Ok(match found {
+        // SAFETY: `env` is this call's env.
+        Some(Some(slow)) => unsafe { enif_make_uint64(env, slow) },
+        Some(None) => atoms::blown().as_c_arg(),
+        None => not_found(env),
+    })
+}
+
+/// `breaker_succeed_name(Name)`: reports a success; `ok` or `{error, not_found}`.
+fn breaker_succeed_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    Ok(match with_name(args[0], |b| noting(b, Breaker::succeed)) {
+        Some(_) => atoms::ok().as_c_arg(),
+        None => not_found(env),
+    })
 }
 
 fn blown(state: State) -> bool {
