@@ -21,6 +21,13 @@
 %%     (`{standard, 1000000, 60000}'), mean time per melt.</li>
 %% <li>`run_overhead' (`ns_per_op'): `run/3' around a fun returning `ok',
 %%     against the reference's ask followed by the fun.</li>
+%% <li>`remove_200k' (`ns_per_op'): `remove/1' of one of 200 000 installed
+%%     breakers (1000 removes, each timed alone, median), against
+%%     `persistent_term:erase/1' of one of 200 000 persistent terms holding
+%%     a breaker's `{Ref, Slow}' (how breakers were named before: every
+%%     erase makes the VM scan every process for literals of the old term).
+%%     The reference runs in a fresh VM of its own (`erl -noshell'), so its
+%%     200 000 terms never slow down the rest of the run; 20 erases.</li>
 %% </ul>
 -module(bench_breaker).
 -behaviour(bench).
@@ -37,7 +44,8 @@ cases() ->
      {ask_blown, fun() -> ask(1, blown) end},
      {melt_1k, fun() -> melts(1000) end},
      {melt_10k, fun() -> melts(10000) end},
-     {run_overhead, fun run/0}].
+     {run_overhead, fun run/0},
+     {remove_200k, fun remove_200k/0}].
 
 %%% Asks
 
@@ -135,6 +143,37 @@ ref_run_loop(N, Ref, Fun) ->
     ok = ref_ask(Ref),
     ok = Fun(),
     ref_run_loop(N - 1, Ref, Fun).
+
+%%% Removes among 200 000
+
+-define(INSTALLED, 200000).
+
+-spec remove_200k() -> bench:result().
+remove_200k() ->
+    Opts = #{strategy => {standard, 5, 1000}},
+    _ = [ok = sluice_breaker:install({bench, many, I}, Opts) || I <- lists:seq(1, ?INSTALLED)],
+    Times = [begin
+                 Name = {bench, many, I},
+                 {Ns, ok} = bench:time_ns(fun() -> sluice_breaker:remove(Name) end),
+                 ok = sluice_breaker:install(Name, Opts),
+                 Ns
+             end || I <- lists:seq(1, ?INSTALLED, ?INSTALLED div 1000)],
+    _ = [ok = sluice_breaker:remove({bench, many, I}) || I <- lists:seq(1, ?INSTALLED)],
+    {bench:median(Times), ref_erase_200k(), ns_per_op}.
+
+%% The median time of 20 persistent_term:erase/1 calls among 200 000
+%% terms, in a VM of its own.
+-spec ref_erase_200k() -> number().
+ref_erase_200k() ->
+    Erl = filename:join([code:root_dir(), "bin", "erl"]),
+    Script = "N = 200000, "
+             "[persistent_term:put({ref, I}, {make_ref(), infinity}) || I <- lists:seq(1, N)], "
+             "Ts = lists:sort([begin T0 = erlang:monotonic_time(nanosecond), "
+             "true = persistent_term:erase({ref, I}), "
+             "erlang:monotonic_time(nanosecond) - T0 end || I <- lists:seq(1, 20)]), "
+             "io:format(\"~p~n\", [lists:nth(10, Ts)]), halt().",
+    Out = os:cmd(Erl ++ " -noshell -eval '" ++ Script ++ "'"),
+    list_to_integer(string:trim(Out)).
 
 %%% The reference breaker
 

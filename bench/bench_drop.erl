@@ -8,6 +8,13 @@
 %%     with keep rate 0.5; unlike the reference it also counts every answer.</li>
 %% <li>`ask_prio_p1': `sluice_drop:ask(Valve, low)', a valve with two
 %%     priorities (the priority is looked up in the handle on every call).</li>
+%% <li>`valve_bytes' (`bytes', less is better): what an idle valve costs the
+%%     node (its handle held by a process, its name row, the NIF resource),
+%%     measured with {@link bench:memory_delta/1} over 10 000 valves made by
+%%     `sluice_drop:new/2'. The reference is the same valve the way sluice
+%%     made it before stripes were allocated when first used: a resource of
+%%     the first layout (`sluice_valve.v1', 16 counter stripes inline) with
+%%     the same handle and the same row, in a table of its own.</li>
 %% </ul>
 %% `_p1' runs one process, `_p2' two concurrent processes. `ns_per_op' is the
 %% wall time of a round divided by the operations each process performs (see
@@ -32,7 +39,29 @@ cases() ->
      {random_p2, fun() -> random(2) end},
      {ask_p1, fun() -> ask(1) end},
      {ask_p2, fun() -> ask(2) end},
-     {ask_prio_p1, fun ask_prio/0}].
+     {ask_prio_p1, fun ask_prio/0},
+     {valve_bytes, fun valve_bytes/0}].
+
+-define(VALVES, 10000).
+
+-spec valve_bytes() -> bench:result().
+valve_bytes() ->
+    Names = [{?MODULE, idle, I} || I <- lists:seq(1, ?VALVES)],
+    Ours = bench:memory_delta(
+             fun() -> [element(2, {ok, _} = sluice_drop:new(N, #{})) || N <- Names] end),
+    _ = [ok = sluice_drop:delete(N) || N <- Names],
+    Tab = ets:new(bench_drop_v1_valves, [public, set, {read_concurrency, true}]),
+    Ref = bench:memory_delta(fun() -> [v1_valve(Tab, N) || N <- Names] end),
+    true = ets:delete(Tab),
+    {Ours / ?VALVES, Ref / ?VALVES, bytes}.
+
+%% A valve of the first layout, its handle shaped as sluice_drop's and its
+%% row as sluice_drop_server's.
+-spec v1_valve(ets:tid(), term()) -> tuple().
+v1_valve(Tab, Name) ->
+    Handle = {sluice_valve, sluice_nif:drop_new_v1([1.0]), Name, #{default => 0}, 0},
+    true = ets:insert(Tab, {Name, Handle, none, make_ref()}),
+    Handle.
 
 -spec random(pos_integer()) -> bench:result().
 random(Procs) ->

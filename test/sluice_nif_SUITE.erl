@@ -7,12 +7,13 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([upgrade_keeps_breaker_names/1]).
 -export([panic_is_an_exception/1, resources_are_freed/1, upgrade_takes_over_valves/1,
          upgrade_takes_over_boxes/1]).
 
 all() ->
     [panic_is_an_exception, resources_are_freed, upgrade_takes_over_valves,
-     upgrade_takes_over_boxes].
+     upgrade_takes_over_boxes, upgrade_keeps_breaker_names].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(sluice),
@@ -179,3 +180,37 @@ settle_boxes(Want, Tries) ->
         _ when Tries > 0 -> timer:sleep(20), settle_boxes(Want, Tries - 1);
         Other -> Other
     end.
+
+%% Breakers across a library upgrade: the names live in the library-wide
+%% block, so a blown breaker is still found, still blown, and heals, and
+%% its state changes still reach the breaker server.
+upgrade_keeps_breaker_names(Config) ->
+    in_process(fun() -> breaker_upgrade_scenario(Config) end).
+
+breaker_upgrade_scenario(Config) ->
+    OrigEbin = filename:join(code:lib_dir(sluice), "ebin"),
+    N = {upgraded, breaker},
+    ok = sluice_breaker:install(N, #{strategy => {standard, 0, 60000}, reset => manual}),
+    ok = sluice_breaker:melt(N),
+    blown = sluice_breaker:ask(N, sync),
+    try
+        _ = install_copy(?config(priv_dir, Config), "98.0.0"),
+        ?assertEqual({module, sluice_nif}, code:load_file(sluice_nif)),
+        ?assertEqual(blown, sluice_breaker:ask(N, sync)),
+        _ = code:purge(sluice_nif),
+        ?assertMatch(#{instances := 1}, lib_info()),
+        ?assertEqual(blown, sluice_breaker:ask(N, sync)),
+        ?assertMatch(#{state := open, melts := 1}, sluice_breaker:info(N)),
+        ok = sluice_breaker:reset(N),
+        ?assertEqual(ok, sluice_breaker:ask(N, sync)),
+        ok = sluice_breaker:install(made_after, #{}),
+        ?assertEqual(ok, sluice_breaker:ask(made_after, sync)),
+        ok = sluice_breaker:remove(made_after)
+    after
+        true = code:replace_path(sluice, OrigEbin),
+        {module, sluice_nif} = code:load_file(sluice_nif),
+        _ = code:purge(sluice_nif)
+    end,
+    ?assertEqual(ok, sluice_breaker:ask(N, sync)),
+    ok = sluice_breaker:remove(N),
+    ?assertEqual({error, not_found}, sluice_breaker:ask(N, sync)).

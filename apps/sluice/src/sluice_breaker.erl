@@ -15,23 +15,27 @@
 %%   disabled (circuit_disable/1): every ask blown until circuit_enable/1
 %% '''
 %% == The ask and melt path ==
-%% A breaker's state is a few words behind a NIF; {@link ask/2} and
-%% {@link melt/1} are one NIF call each, on the caller's scheduler, after a
-%% `persistent_term' read of the name. Neither arms a timer nor sends a
-%% message: an open breaker becomes half-open when an ask finds its delay
-%% over. Only `install/2' and `remove/1' write (`persistent_term' updates
-%% are costly, so breakers are meant to be installed once).
+%% A breaker's state is a few words behind a NIF, and the NIF library keeps
+%% the names (a sharded hash map of name terms, compared with `=:=');
+%% {@link ask/2} and {@link melt/1} are one NIF call each on the name, on
+%% the caller's scheduler. Neither arms a timer nor sends a message: an
+%% open breaker becomes half-open when an ask finds its delay over.
+%% `install/2' and `remove/1' are O(1) too (one shard of the map locked;
+%% no `persistent_term', so no node-wide literal GC), so breakers may come
+%% and go with the connections they guard.
 %%
 %% == Alarms and events ==
-%% `sluice_breaker_server' looks, every 50 ms, at a count of the breakers
-%% blown (one word in the NIF library, raised by the melt that blows one):
-%% when it moved, or while some breaker is blown, it reads the installed
-%% breakers' states. A breaker found blown sets the SASL alarm
-%% `{{sluice_breaker, Name}, blown}' (when `alarm_handler' runs) and sends
-%% `{sluice_breaker, Name, blown}' to the processes that {@link
-%% subscribe/0}d; once closed again, the alarm is cleared and they get
-%% `{sluice_breaker, Name, healed}'. So alarms follow within 50 ms, and
-%% still no ask or melt sends a message.
+%% The NIF library queues each breaker whose state flips between blown
+%% (open or half-open) and not, and each breaker removed or replaced;
+%% `sluice_breaker_server' drains that queue every 50 ms, so its work
+%% follows what changed, not how many breakers are installed. A breaker
+%% that blew sets the SASL alarm `{{sluice_breaker, Name}, blown}' (when
+%% `alarm_handler' runs) and sends `{sluice_breaker, Name, blown}' to the
+%% processes that {@link subscribe/0}d; once closed again (or removed), the
+%% alarm is cleared and they get `{sluice_breaker, Name, healed}'. So alarms
+%% follow within 50 ms, and still no ask or melt sends a message. A
+%% restarted server lists the blown breakers once and puts the alarms
+%% right; subscriptions are kept in a table, so they survive it.
 %%
 %% == Linearizability ==
 %% Each ask and each melt is atomic against the others: a melt that blows
@@ -39,11 +43,11 @@
 %% `probes' asks get through a half-open breaker however many race.
 -module(sluice_breaker).
 
+-include("sluice_error.hrl").
+
 -export([install/2, ask/2, melt/1, run/3, reset/1, remove/1, circuit_disable/1,
          circuit_enable/1, info/1, set_time/2, subscribe/0, unsubscribe/0]).
 -export_type([options/0]).
-
--define(KEY(Name), {sluice_breaker, Name}).
 
 %% `strategy' (default `{standard, 10, 10000}'): `{standard, MaxR, MaxT}'
 %% (blown on the melt after `MaxR' melts within `MaxT' ms),
@@ -53,10 +57,12 @@
 %% melts / asks over the window reach `Ratio' with at least `MinCalls'
 %% asks). `reset' (default 10000): ms before probing, or `manual' (until
 %% {@link reset/1}); `probes' (default 1); `backoff' (default 1.0): factor
-%% the delay grows by at each failed probe, up to `max_reset' (default 10
-%% times `reset'); `jitter' (default 0.0): fraction of the delay added at
-%% random; `slow' (default `infinity'): ms after which a {@link run/3}
-%% counts as failed; `clock': `system' or `manual' ({@link set_time/2}).
+%% (at least 1) the delay grows by at each failed probe, up to `max_reset'
+%% (default 10 times `reset'); `jitter' (default 0.0): fraction of the delay
+%% added at random; `slow' (default `infinity'): ms after which a {@link
+%% run/3} counts as failed; `clock': `system' or `manual' ({@link
+%% set_time/2}). Unknown keys and bad values are refused with
+%% `{error, {bad_option, Key}}'.
 -type options() :: #{strategy => tuple(), reset => pos_integer() | manual,
                      probes => pos_integer(), backoff => number(),
                      max_reset => pos_integer(), jitter => number(),
@@ -64,19 +70,22 @@
 
 %% @doc Installs (or replaces) the breaker `Name' (any term).
 -spec install(term(), options()) -> ok | {error, {bad_option, atom()}}.
-install(Name, Opts) when is_map(Opts) ->
-    Strategy = maps:get(strategy, Opts, {standard, 10, 10000}),
-    Reset = maps:get(reset, Opts, 10000),
-    Delay = case Reset of manual -> 0; _ -> Reset end,
-    Recovery = {Delay, maps:get(probes, Opts, 1), float(maps:get(backoff, Opts, 1.0)),
-                maps:get(max_reset, Opts, 10 * Delay), float(maps:get(jitter, Opts, 0.0))},
-    Manual = maps:get(clock, Opts, system) =:= manual,
-    try sluice_nif:breaker_new(nif_strategy(Strategy), Recovery, Manual) of
-        Ref ->
-            persistent_term:put(?KEY(Name), {Ref, maps:get(slow, Opts, infinity)}),
-            sluice_breaker_server:installed(Name)
-    catch
-        error:badarg -> {error, {bad_option, bad_key(Strategy, Recovery)}}
+install(Name, Opts) ->
+    case sluice_opts:validate(Opts, sluice_breaker_util:option_spec()) of
+        {ok, #{strategy := Strategy, reset := Reset, slow := Slow} = O} ->
+            Delay = case Reset of manual -> 0; _ -> Reset end,
+            MaxReset = case O of
+                           #{max_reset := default} -> min(10 * Delay, (1 bsl 40) - 1);
+                           #{max_reset := M} -> M
+                       end,
+            Recovery = {Delay, maps:get(probes, O), float(maps:get(backoff, O)), MaxReset,
+                        float(maps:get(jitter, O))},
+            Manual = maps:get(clock, O) =:= manual,
+            SlowMs = case Slow of infinity -> 0; _ -> Slow end,
+            Ref = sluice_nif:breaker_new(nif_strategy(Strategy), Recovery, Manual),
+            sluice_nif:breaker_install(Name, Ref, SlowMs);
+        {error, _} = Error ->
+            Error
     end.
 
 -spec nif_strategy(tuple()) -> tuple().
@@ -85,33 +94,17 @@ nif_strategy({failure_rate, Ratio, MinCalls, Window}) ->
     {failure_rate, float(Ratio), MinCalls, Window};
 nif_strategy(Other) -> Other.
 
--spec bad_key(term(), tuple()) -> atom().
-bad_key({standard, R, T}, _) when is_integer(R), R >= 0, is_integer(T), T > 0 -> reset;
-bad_key({fault_injection, _, _, _}, _) -> reset;
-bad_key({failure_rate, _, _, _}, _) -> reset;
-bad_key(_, _) -> strategy.
-
--spec ref(term()) -> {reference(), pos_integer() | infinity} | undefined.
-ref(Name) ->
-    persistent_term:get(?KEY(Name), undefined).
-
 %% @doc `ok' (go ahead), `blown', or `{error, not_found}'. `Context' is
 %% accepted for fuse's shape (`sync', `async_dirty'); every ask is the same
 %% one NIF call.
 -spec ask(term(), term()) -> ok | blown | {error, not_found}.
 ask(Name, _Context) ->
-    case persistent_term:get(?KEY(Name), undefined) of
-        {Ref, _} -> sluice_nif:breaker_ask(Ref);
-        undefined -> {error, not_found}
-    end.
+    sluice_nif:breaker_ask_name(Name).
 
 %% @doc Reports a failure of the dependency behind `Name'.
 -spec melt(term()) -> ok | {error, not_found}.
 melt(Name) ->
-    case ref(Name) of
-        {Ref, _} -> _ = sluice_nif:breaker_melt(Ref), ok;
-        undefined -> {error, not_found}
-    end.
+    sluice_nif:breaker_melt_name(Name).
 
 %% @doc Asks, then runs `Fun()' and reports its outcome: `{error, _}'
 %% results, exceptions (re-raised after melting) and calls slower than
@@ -121,37 +114,19 @@ melt(Name) ->
 %% `Classifier(Result)' says `ok' or `melt' instead.
 -spec run(term(), fun(() -> Result), term()) -> Result | blown | {error, not_found}.
 run(Name, Fun, Context) when is_function(Fun, 0) ->
-    case ref(Name) of
-        {Ref, Slow} ->
-            case sluice_nif:breaker_ask(Ref) of
-                blown -> blown;
-                ok -> run_checked(Ref, Slow, Fun, classifier(Context))
-            end;
-        undefined ->
-            {error, not_found}
-    end.
-
--spec run_checked(reference(), pos_integer() | infinity, fun(() -> R),
-                  fun((R) -> ok | melt)) -> R.
-run_checked(Ref, Slow, Fun, Classify) ->
-    T0 = erlang:monotonic_time(millisecond),
-    try Fun() of
-        Result ->
-            Late = Slow =/= infinity andalso erlang:monotonic_time(millisecond) - T0 > Slow,
-            _ = case Late orelse Classify(Result) =:= melt of
-                    true -> sluice_nif:breaker_melt(Ref);
-                    false -> sluice_nif:breaker_succeed(Ref)
-                end,
-            Result
-    catch
-        Class:Reason:Stack ->
-            _ = sluice_nif:breaker_melt(Ref),
-            erlang:raise(Class, Reason, Stack)
-    end.
-
--spec classifier(term()) -> fun((term()) -> ok | melt).
-classifier({classify, F}) when is_function(F, 1) -> F;
-classifier(_) -> fun({error, _}) -> melt; (_) -> ok end.
+    Classify = case Context of
+                   {classify, F} when is_function(F, 1) -> F;
+                   {classify, _} -> ?BADARG([Name, Fun, Context], 3,
+                                            "{classify, F} needs a fun of arity 1");
+                   _ -> fun({error, _}) -> melt; (_) -> ok end
+               end,
+    case sluice_nif:breaker_ask_to_run(Name) of
+        SlowMs when is_integer(SlowMs) ->
+            sluice_breaker_util:run_checked(Name, SlowMs, Fun, Classify);
+        Refused -> Refused
+    end;
+run(Name, Fun, Context) ->
+    ?BADARG([Name, Fun, Context], 2, "must be a fun of arity 0").
 
 %% @doc Heals the breaker and forgets its melts.
 -spec reset(term()) -> ok | {error, not_found}.
@@ -167,7 +142,7 @@ circuit_enable(Name) -> control(Name, enable).
 
 -spec control(term(), reset | disable | enable) -> ok | {error, not_found}.
 control(Name, What) ->
-    case ref(Name) of
+    case sluice_nif:breaker_lookup(Name) of
         {Ref, _} -> sluice_nif:breaker_control(Ref, What);
         undefined -> {error, not_found}
     end.
@@ -175,8 +150,8 @@ control(Name, What) ->
 %% @doc Removes the breaker.
 -spec remove(term()) -> ok | {error, not_found}.
 remove(Name) ->
-    case persistent_term:erase(?KEY(Name)) of
-        true -> sluice_breaker_server:removed(Name);
+    case sluice_nif:breaker_remove(Name) of
+        true -> ok;
         false -> {error, not_found}
     end.
 
@@ -184,7 +159,7 @@ remove(Name) ->
 %% asks, ok, blown (injected included), injected, melts, trips, probes.
 -spec info(term()) -> #{atom() => term()} | {error, not_found}.
 info(Name) ->
-    case ref(Name) of
+    case sluice_nif:breaker_lookup(Name) of
         {Ref, _} ->
             {State, {Asks, Ok, Blown, Injected, Melts, Trips, Probes}} =
                 sluice_nif:breaker_info(Ref),
@@ -205,10 +180,18 @@ subscribe() ->
 unsubscribe() ->
     sluice_breaker_server:unsubscribe(self()).
 
-%% @doc Moves a manual clock to `Ms' milliseconds (never back).
+%% @doc Moves a manual clock to `Ms' milliseconds (never back); `badarg'
+%% for a breaker on the system clock.
 -spec set_time(term(), non_neg_integer()) -> ok | {error, not_found}.
+set_time(Name, Ms) when is_integer(Ms), Ms >= 0, Ms < 1 bsl 40 ->
+    case sluice_nif:breaker_lookup(Name) of
+        {Ref, _} ->
+            try sluice_nif:breaker_set_time(Ref, Ms)
+            catch error:badarg ->
+                ?BADARG([Name, Ms], 1, "is a breaker on the system clock (not clock => manual)")
+            end;
+        undefined ->
+            {error, not_found}
+    end;
 set_time(Name, Ms) ->
-    case ref(Name) of
-        {Ref, _} -> sluice_nif:breaker_set_time(Ref, Ms);
-        undefined -> {error, not_found}
-    end.
+    ?BADARG([Name, Ms], 2, "must be a non-negative integer of milliseconds below 2^40").

@@ -3,31 +3,32 @@
 %% (`{{sluice_breaker, Name}, blown}', when `alarm_handler' runs) and
 %% `{sluice_breaker, Name, blown | healed}' to subscribers.
 %%
-%% No ask or melt sends anything here. Every `POLL_MS' ms this server reads
-%% the NIF library's count of breakers blown by a melt; when it moved, or
-%% while a breaker it knows blown is not healed, it reads the state of every
-%% installed breaker (install and remove, slow paths, tell it the names).
+%% No ask or melt sends anything here. The NIF library queues every breaker
+%% that flipped between blown (open, half-open) and not, and every breaker
+%% removed or replaced; every `POLL_MS' ms this server drains that queue
+%% (in batches the NIF bounds), so a poll costs what changed, not what is
+%% installed. Each entry gives the name and the state its breaker has now.
+%%
+%% Nothing here is lost with this process: the queue lives in the NIF
+%% library, the subscribers in the table `sluice_breaker_subscribers' (kept
+%% by `sluice_tables'), and a restarted server lists the blown breakers once
+%% (a dirty NIF) and puts the alarms right: it sets the missing ones (and
+%% tells subscribers `blown') and clears those of breakers healed or removed
+%% meanwhile (and tells them `healed').
 -module(sluice_breaker_server).
 -behaviour(gen_server).
 
--export([start_link/0, installed/1, removed/1, subscribe/1, unsubscribe/1]).
+-export([start_link/0, subscribe/1, unsubscribe/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(POLL_MS, 50).
+-define(SUBS, sluice_breaker_subscribers).
+
+-type state() :: #{blown := #{term() => true}, monitors := #{pid() => reference()}}.
 
 -spec start_link() -> {ok, pid()} | ignore | {error, term()}.
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
-
-%% @doc Breaker `Name' was installed (or replaced).
--spec installed(term()) -> ok.
-installed(Name) ->
-    gen_server:cast(?MODULE, {installed, Name}).
-
-%% @doc Breaker `Name' was removed.
--spec removed(term()) -> ok.
-removed(Name) ->
-    gen_server:cast(?MODULE, {removed, Name}).
 
 -spec subscribe(pid()) -> ok.
 subscribe(Pid) ->
@@ -37,68 +38,73 @@ subscribe(Pid) ->
 unsubscribe(Pid) ->
     gen_server:call(?MODULE, {unsubscribe, Pid}).
 
-%% State: installed names, the ones known blown, subscribers (pid to
-%% monitor), and the trip count last seen.
--spec init([]) -> {ok, map()}.
+%% State: the names known blown, and a monitor per subscriber.
+-spec init([]) -> {ok, state()}.
 init([]) ->
+    Monitors = maps:from_list([{Pid, monitor(process, Pid)} || {Pid} <- ets:tab2list(?SUBS)]),
+    _ = drain(),
+    Blown = maps:from_list([{N, true} || N <- sluice_nif:breaker_blown()]),
+    S = #{blown => Blown, monitors => Monitors},
+    Alarmed = [N || {{sluice_breaker, N}, blown} <- alarms()],
+    _ = [begin alarm(clear, N), tell(N, healed) end
+         || N <- Alarmed, not is_map_key(N, Blown)],
+    _ = [begin alarm(set, N), tell(N, blown) end
+         || N <- maps:keys(Blown), not lists:member(N, Alarmed)],
     erlang:send_after(?POLL_MS, self(), poll),
-    {ok, #{names => #{}, blown => #{}, subscribers => #{}, trips => sluice_nif:breaker_trips()}}.
+    {ok, S}.
 
--spec handle_call(term(), gen_server:from(), map()) -> {reply, term(), map()}.
-handle_call({subscribe, Pid}, _From, #{subscribers := Subs} = S) ->
-    case Subs of
-        #{Pid := _} -> {reply, ok, S};
-        #{} -> {reply, ok, S#{subscribers := Subs#{Pid => monitor(process, Pid)}}}
+-spec handle_call(term(), gen_server:from(), state()) -> {reply, term(), state()}.
+handle_call({subscribe, Pid}, _From, #{monitors := Mons} = S) when is_pid(Pid) ->
+    case Mons of
+        #{Pid := _} ->
+            {reply, ok, S};
+        #{} ->
+            true = ets:insert(?SUBS, {Pid}),
+            {reply, ok, S#{monitors := Mons#{Pid => monitor(process, Pid)}}}
     end;
-handle_call({unsubscribe, Pid}, _From, #{subscribers := Subs} = S) ->
-    case maps:take(Pid, Subs) of
-        {Mon, Rest} -> demonitor(Mon, [flush]), {reply, ok, S#{subscribers := Rest}};
+handle_call({unsubscribe, Pid}, _From, #{monitors := Mons} = S) ->
+    true = ets:delete(?SUBS, Pid),
+    case maps:take(Pid, Mons) of
+        {Mon, Rest} -> demonitor(Mon, [flush]), {reply, ok, S#{monitors := Rest}};
         error -> {reply, ok, S}
     end;
 handle_call(_Req, _From, S) ->
     {reply, {error, unknown_call}, S}.
 
--spec handle_cast(term(), map()) -> {noreply, map()}.
-handle_cast({installed, Name}, #{names := Names} = S) ->
-    {noreply, S#{names := Names#{Name => true}}};
-handle_cast({removed, Name}, #{names := Names} = S) ->
-    {noreply, S#{names := maps:remove(Name, Names)}};
+-spec handle_cast(term(), state()) -> {noreply, state()}.
 handle_cast(_Msg, S) ->
     {noreply, S}.
 
--spec handle_info(term(), map()) -> {noreply, map()}.
-handle_info(poll, #{trips := Seen, blown := Blown} = S) ->
+-spec handle_info(term(), state()) -> {noreply, state()}.
+handle_info(poll, #{blown := Blown} = S) ->
     erlang:send_after(?POLL_MS, self(), poll),
-    Trips = sluice_nif:breaker_trips(),
-    case Trips =/= Seen orelse map_size(Blown) > 0 of
-        true -> {noreply, look(S#{trips := Trips})};
-        false -> {noreply, S}
-    end;
-handle_info({'DOWN', _Mon, process, Pid, _}, #{subscribers := Subs} = S) ->
-    {noreply, S#{subscribers := maps:remove(Pid, Subs)}};
+    {noreply, S#{blown := lists:foldl(fun change/2, Blown, drain())}};
+handle_info({'DOWN', _Mon, process, Pid, _}, #{monitors := Mons} = S) ->
+    true = ets:delete(?SUBS, Pid),
+    {noreply, S#{monitors := maps:remove(Pid, Mons)}};
 handle_info(_Msg, S) ->
     {noreply, S}.
 
-%% Reads every installed breaker's state and reports the changes.
--spec look(map()) -> map().
-look(#{names := Names, blown := Blown} = S) ->
-    Now = maps:from_list([{N, true} || N <- maps:keys(Names), blown(N)]),
-    _ = [begin alarm(set, N), tell(S, N, blown) end
-         || N <- maps:keys(Now), not maps:is_key(N, Blown)],
-    _ = [begin alarm(clear, N), tell(S, N, healed) end
-         || N <- maps:keys(Blown), not maps:is_key(N, Now)],
-    S#{blown := Now}.
-
--spec blown(term()) -> boolean().
-blown(Name) ->
-    case sluice_breaker:info(Name) of
-        #{state := State} -> State =:= open orelse State =:= half_open;
-        {error, not_found} -> false
+%% Every change queued so far, oldest first.
+-spec drain() -> [{term(), atom()}].
+drain() ->
+    case sluice_nif:breaker_changes() of
+        [] -> [];
+        Batch -> Batch ++ drain()
     end.
 
--spec tell(map(), term(), blown | healed) -> ok.
-tell(#{subscribers := Subs}, Name, What) ->
-    _ = [Pid ! {sluice_breaker, Name, What} || Pid <- maps:keys(Subs)],
+%% Reports one breaker's change, if its blown-ness differs from what we knew.
+-spec change({term(), atom()}, #{term() => true}) -> #{term() => true}.
+change({Name, State}, Blown) ->
+    case {State =:= open orelse State =:= half_open, is_map_key(Name, Blown)} of
+        {true, false} -> alarm(set, Name), tell(Name, blown), Blown#{Name => true};
+        {false, true} -> alarm(clear, Name), tell(Name, healed), maps:remove(Name, Blown);
+        _ -> Blown
+    end.
+
+-spec tell(term(), blown | healed) -> ok.
+tell(Name, What) ->
+    _ = [Pid ! {sluice_breaker, Name, What} || {Pid} <- ets:tab2list(?SUBS)],
     ok.
 
 %% SASL's alarm handler, when it runs.
@@ -108,4 +114,11 @@ alarm(What, Name) ->
         undefined -> ok;
         _ when What =:= set -> alarm_handler:set_alarm({{sluice_breaker, Name}, blown});
         _ -> alarm_handler:clear_alarm({sluice_breaker, Name})
+    end.
+
+-spec alarms() -> [term()].
+alarms() ->
+    case whereis(alarm_handler) of
+        undefined -> [];
+        _ -> alarm_handler:get_alarms()
     end.

@@ -15,6 +15,14 @@
 %% {@link info/1} shows them and {@link take_dropped/1} returns how many were
 %% dropped since its last call, so the owner can log "N dropped".
 %%
+%% == Memory ==
+%% A scheduler's counter stripe (256 bytes, cache-line aligned) is
+%% allocated when that scheduler first asks: an idle valve costs about
+%% 1 KB in all (its handle, its name row and a 408-byte resource), plus 384
+%% bytes per scheduler that used it (`drop/valve_bytes' in `make bench';
+%% about 5 KB when every stripe was allocated up front). A valve per client
+%% is fine.
+%%
 %% == Regulation ==
 %% A valve can follow a load signal: a fun returning a number (a mailbox
 %% length, scheduler utilisation, ...), sampled every `interval' ms by a
@@ -46,6 +54,8 @@
 
 -include("sluice_drop.hrl").
 -include("sluice_error.hrl").
+
+-define(NOT_A_VALVE, "not a valve handle (or a handle of another kind)").
 
 -opaque valve() :: #sluice_valve{}.
 -type name() :: term().
@@ -98,18 +108,26 @@ delete(Valve) ->
 
 %% @doc Asks the valve for priority `default': `ok' to send, `drop' to drop.
 -spec ask(Valve :: valve_ref()) -> ok | drop | {error, not_found}.
-ask(#sluice_valve{ref = Ref, default = Index}) ->
-    sluice_nif:drop_ask(Ref, Index);
+ask(#sluice_valve{ref = Ref, default = Index} = V) ->
+    try sluice_nif:drop_ask(Ref, Index)
+    catch error:badarg -> ?BADARG([V], 1, ?NOT_A_VALVE)
+    end;
 ask(Name) ->
     with(Name, fun ask/1).
 
 %% @doc Asks the valve for priority `Priority'.
 -spec ask(Valve :: valve_ref(), Priority :: priority()) -> ok | drop | {error, not_found}.
-ask(#sluice_valve{ref = Ref, priorities = Prios} = V, Priority) ->
+ask(#sluice_valve{ref = Ref, priorities = Prios} = V, Priority) when is_map(Prios) ->
     case Prios of
-        #{Priority := Index} -> sluice_nif:drop_ask(Ref, Index);
-        #{} -> ?BADARG([V, Priority], 2, "not a priority of this valve")
+        #{Priority := Index} ->
+            try sluice_nif:drop_ask(Ref, Index)
+            catch error:badarg -> ?BADARG([V, Priority], 1, ?NOT_A_VALVE)
+            end;
+        #{} ->
+            ?BADARG([V, Priority], 2, "not a priority of this valve")
     end;
+ask(#sluice_valve{} = V, Priority) ->
+    ?BADARG([V, Priority], 1, ?NOT_A_VALVE);
 ask(Name, Priority) ->
     with(Name, fun(V) -> ask(V, Priority) end).
 
@@ -121,19 +139,34 @@ set_rate(Valve, Rate) ->
 %% @doc Sets the keep rate of `Priority'.
 -spec set_rate(Valve :: valve_ref(), Priority :: priority(), Rate :: rate()) ->
     ok | {error, not_found}.
-set_rate(#sluice_valve{ref = Ref, priorities = Prios} = V, Priority, Rate) ->
+set_rate(#sluice_valve{ref = Ref, priorities = Prios} = V, Priority, Rate) when is_map(Prios) ->
     case {Prios, sluice_util:rate(Rate)} of
-        {_, error} -> ?BADARG([V, Priority, Rate], 3, "rate must be a number in [0.0, 1.0]");
-        {#{Priority := Index}, {ok, R}} -> sluice_nif:drop_set(Ref, Index, false, R);
-        {#{}, _} -> ?BADARG([V, Priority, Rate], 2, "not a priority of this valve")
+        {_, error} ->
+            ?BADARG([V, Priority, Rate], 3, "rate must be a number in [0.0, 1.0]");
+        {#{Priority := Index}, {ok, R}} ->
+            try sluice_nif:drop_set(Ref, Index, false, R)
+            catch error:badarg -> ?BADARG([V, Priority, Rate], 1, ?NOT_A_VALVE)
+            end;
+        {#{}, _} ->
+            ?BADARG([V, Priority, Rate], 2, "not a priority of this valve")
     end;
+set_rate(#sluice_valve{} = V, Priority, Rate) ->
+    ?BADARG([V, Priority, Rate], 1, ?NOT_A_VALVE);
 set_rate(Name, Priority, Rate) ->
     with(Name, fun(V) -> set_rate(V, Priority, Rate) end).
 
 %% @doc Counters and rates: totals and, per priority, the rate set, the
 %% effective rate (after regulation), asked, kept and dropped.
 -spec info(Valve :: valve_ref()) -> map() | {error, not_found}.
-info(#sluice_valve{ref = Ref, name = Name, priorities = Prios}) ->
+info(#sluice_valve{} = V) ->
+    try counters(V)
+    catch error:_ -> ?BADARG([V], 1, ?NOT_A_VALVE)
+    end;
+info(Name) ->
+    with(Name, fun info/1).
+
+-spec counters(valve()) -> map() | {error, not_found}.
+counters(#sluice_valve{ref = Ref, name = Name, priorities = Prios}) ->
     case sluice_nif:drop_counters(Ref) of
         {error, not_found} = Error ->
             Error;
@@ -148,14 +181,14 @@ info(#sluice_valve{ref = Ref, name = Name, priorities = Prios}) ->
             #{name => Name, priorities => PerPrio,
               asked => Sum(asked), kept => Sum(kept), dropped => Sum(dropped),
               regulated => sluice_drop_server:regulated(Name)}
-    end;
-info(Name) ->
-    with(Name, fun info/1).
+    end.
 
 %% @doc How many asks were dropped since the previous call (all priorities).
 -spec take_dropped(Valve :: valve_ref()) -> non_neg_integer() | {error, not_found}.
-take_dropped(#sluice_valve{ref = Ref}) ->
-    sluice_nif:drop_take_dropped(Ref);
+take_dropped(#sluice_valve{ref = Ref} = V) ->
+    try sluice_nif:drop_take_dropped(Ref)
+    catch error:badarg -> ?BADARG([V], 1, ?NOT_A_VALVE)
+    end;
 take_dropped(Name) ->
     with(Name, fun take_dropped/1).
 

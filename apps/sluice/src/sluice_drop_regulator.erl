@@ -58,16 +58,22 @@ handle_info(_Msg, State) ->
 -spec sample(valve_handle(), map(), #state{}) -> #state{}.
 sample(#sluice_valve{ref = Ref, priorities = Prios}, #{signal := Signal} = Reg, State) ->
     try Signal() of
-        Load when is_number(Load) ->
-            F = factor(Load, Reg),
+        Load when is_number(Load) -> apply_load(Ref, Prios, Load, Reg, State);
+        Other -> failing(State, {not_a_number, Other})
+    catch
+        Class:Reason -> failing(State, {Class, Reason})
+    end.
+
+%% Sets the factor for `Load' (a number too large for a float fails too).
+-spec apply_load(reference(), map(), number(), map(), #state{}) -> #state{}.
+apply_load(Ref, Prios, Load, Reg, State) ->
+    try factor(Load, Reg) of
+        F ->
             Regulated = maps:get(priorities, Reg, maps:keys(Prios)),
             _ = [sluice_nif:drop_set(Ref, maps:get(P, Prios), true, F) || P <- Regulated],
-            State#state{failing = false};
-        Other ->
-            failing(State, {not_a_number, Other})
+            State#state{failing = false}
     catch
-        Class:Reason ->
-            failing(State, {Class, Reason})
+        Class:Reason -> failing(State, {Class, Reason})
     end.
 
 -spec failing(#state{}, term()) -> #state{}.

@@ -12,8 +12,9 @@
 
 -export([start_link/0, validate/1, validate_regulation/1, new/3, delete/1, regulate/2,
          lookup/1, regulated/0, regulated/1, row/1]).
--export([init/1, handle_call/3, handle_cast/2]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
+-include_lib("kernel/include/logger.hrl").
 -include("sluice_drop.hrl").
 
 -define(TABLE, sluice_drop_valves).
@@ -29,15 +30,15 @@ start_link() ->
 -spec validate(map()) ->
     {ok, rates(), map() | none} | {error, {bad_option, term()}}.
 validate(Opts) ->
-    case maps:keys(maps:without([rate, rates, regulate], Opts)) of
-        [Key | _] -> {error, {bad_option, Key}};
-        [] -> validate_rates(Opts)
+    Spec = [{rate, 1, fun sluice_opts:any/1}, {rates, #{}, fun sluice_opts:any/1},
+            {regulate, none, fun sluice_opts:any/1}],
+    case sluice_opts:validate(Opts, Spec) of
+        {ok, Full} -> validate_rates(Full);
+        {error, _} = Error -> Error
     end.
 
 -spec validate_rates(map()) -> {ok, rates(), map() | none} | {error, {bad_option, term()}}.
-validate_rates(Opts) ->
-    Rates = maps:get(rates, Opts, #{}),
-    Default = maps:get(rate, Opts, 1),
+validate_rates(#{rates := Rates, rate := Default} = Opts) ->
     if
         not is_map(Rates) ->
             {error, {bad_option, rates}};
@@ -51,7 +52,7 @@ validate_rates(Opts) ->
                 [P | _] -> {error, {bad_option, {rates, P}}};
                 [] ->
                     Valid = [{P, float(R)} || {P, R} <- All],
-                    case validate_regulation(maps:get(regulate, Opts, none)) of
+                    case validate_regulation(maps:get(regulate, Opts)) of
                         {ok, Reg} -> check_regulated(Reg, Valid);
                         {error, _} = Error -> Error
                     end
@@ -68,30 +69,33 @@ check_regulated(#{priorities := Ps} = Reg, Rates) ->
 check_regulated(Reg, Rates) ->
     {ok, Rates, Reg}.
 
-%% @doc Checks a regulation map (or `none') and fills in its defaults.
+%% @doc Checks a regulation map (or `none') and fills in its defaults
+%% (`priorities' left out means all of them).
 -spec validate_regulation(term()) -> {ok, map() | none} | {error, {bad_option, term()}}.
 validate_regulation(none) ->
     {ok, none};
-validate_regulation(#{signal := Signal, low := Low, high := High} = Reg) ->
-    Full = maps:merge(#{min_rate => 0.0, interval => 100}, Reg),
-    #{min_rate := Min, interval := Interval} = Full,
-    Known = [signal, low, high, min_rate, interval, priorities],
-    case maps:keys(maps:without(Known, Full)) of
-        [Key | _] -> {error, {bad_option, Key}};
-        [] when not is_function(Signal, 0) -> {error, {bad_option, signal}};
-        [] when not is_number(Low) -> {error, {bad_option, low}};
-        [] when not is_number(High); High =< Low -> {error, {bad_option, high}};
-        [] when not is_integer(Interval); Interval < 1 -> {error, {bad_option, interval}};
+validate_regulation(Reg) when is_map(Reg) ->
+    case [K || K <- [signal, low, high], not is_map_key(K, Reg)] of
+        [Missing | _] ->
+            {error, {bad_option, {missing, Missing}}};
         [] ->
-            case {sluice_util:rate(Min), maps:get(priorities, Full, [])} of
-                {error, _} -> {error, {bad_option, min_rate}};
-                {_, Ps} when not is_list(Ps) -> {error, {bad_option, priorities}};
-                {{ok, M}, _} -> {ok, Full#{min_rate := M}}
+            Finite = fun(V) -> is_number(V) andalso is_float(float(V)) end,
+            Spec = [{signal, required, fun(V) -> is_function(V, 0) end},
+                    {low, required, Finite},
+                    {high, required, Finite},
+                    {interval, 100, fun sluice_opts:ms/1},
+                    {min_rate, 0.0, fun sluice_opts:rate/1},
+                    {priorities, all, fun(V) -> V =:= all orelse sluice_opts:proper_list(V) end}],
+            case sluice_opts:validate(Reg, Spec) of
+                {ok, #{low := Low, high := High}} when High =< Low ->
+                    {error, {bad_option, high}};
+                {ok, #{min_rate := Min, priorities := Ps} = Full} ->
+                    Valid = Full#{min_rate := float(Min)},
+                    {ok, case Ps of all -> maps:remove(priorities, Valid); _ -> Valid end};
+                {error, _} = Error ->
+                    Error
             end
     end;
-validate_regulation(Reg) when is_map(Reg) ->
-    [Missing | _] = [K || K <- [signal, low, high], not is_map_key(K, Reg)],
-    {error, {bad_option, {missing, Missing}}};
 validate_regulation(_) ->
     {error, {bad_option, regulate}}.
 
@@ -145,55 +149,82 @@ row(Name) ->
 init([]) ->
     {ok, nil}.
 
+%% Every request was checked by the facade; still, a refusal from the NIF
+%% library or the regulator supervisor becomes an error reply, never a
+%% crash (this server's restart would disturb no state, but callers
+%% waiting on it would see an exit).
 -spec handle_call(term(), gen_server:from(), nil) -> {reply, term(), nil}.
-handle_call({new, Name, Rates, Regulation}, _From, State) ->
+handle_call(Request, _From, State) ->
+    try call(Request) of
+        Reply -> {reply, Reply, State}
+    catch
+        Class:Reason ->
+            ?LOG_ERROR(#{what => valve_request_failed, request => element(1, Request),
+                         why => {Class, Reason}}, #{domain => [sluice, drop]}),
+            {reply, {error, {Class, Reason}}, State}
+    end.
+
+-spec call(term()) -> term().
+call({new, Name, Rates, Regulation}) ->
     case ets:member(?TABLE, Name) of
         true ->
-            {reply, {error, already_exists}, State};
+            {error, already_exists};
         false ->
             Prios = maps:from_list(lists:zip([P || {P, _} <- Rates], lists:seq(0, length(Rates) - 1))),
             Valve = #sluice_valve{ref = sluice_nif:drop_new([R || {_, R} <- Rates]),
                                   name = Name, priorities = Prios,
                                   default = maps:get(default, Prios)},
-            install(Name, Valve, Regulation),
-            {reply, {ok, Valve}, State}
+            case install(Name, Valve, Regulation) of
+                ok -> {ok, Valve};
+                {error, _} = Error -> Error
+            end
     end;
-handle_call({delete, Name}, _From, State) ->
+call({delete, Name}) ->
     case ets:lookup(?TABLE, Name) of
         [{_, #sluice_valve{ref = Ref}, _, _}] ->
-            ok = sluice_nif:drop_delete(Ref),
-            ets:delete(?TABLE, Name),
-            {reply, ok, State};
+            _ = sluice_nif:drop_delete(Ref),
+            true = ets:delete(?TABLE, Name),
+            ok;
         [] ->
-            {reply, {error, not_found}, State}
+            {error, not_found}
     end;
-handle_call({regulate, Name, Regulation}, _From, State) ->
+call({regulate, Name, Regulation}) ->
     case ets:lookup(?TABLE, Name) of
         [{_, #sluice_valve{priorities = Prios} = Valve, _, _}] ->
             Unknown = [P || none =/= Regulation, P <- maps:get(priorities, Regulation, []),
                             not is_map_key(P, Prios)],
             case Unknown of
                 [P | _] ->
-                    {reply, {error, {bad_option, {priorities, P}}}, State};
+                    {error, {bad_option, {priorities, P}}};
                 [] ->
-                    [ok = sluice_nif:drop_set(Valve#sluice_valve.ref, I, true, 1.0)
-                     || I <- maps:values(Prios)],
-                    install(Name, Valve, Regulation),
-                    {reply, ok, State}
+                    _ = [sluice_nif:drop_set(Valve#sluice_valve.ref, I, true, 1.0)
+                         || I <- maps:values(Prios)],
+                    install(Name, Valve, Regulation)
             end;
         [] ->
-            {reply, {error, not_found}, State}
-    end.
+            {error, not_found}
+    end;
+call(_Request) ->
+    {error, unknown_call}.
 
 -spec handle_cast(term(), nil) -> {noreply, nil}.
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
--spec install(sluice_drop:name(), valve_handle(), map() | none) -> ok.
+-spec handle_info(term(), nil) -> {noreply, nil}.
+handle_info(_Msg, State) ->
+    {noreply, State}.
+
+-spec install(sluice_drop:name(), valve_handle(), map() | none) -> ok | {error, term()}.
 install(Name, Valve, Regulation) ->
     Token = make_ref(),
-    ets:insert(?TABLE, {Name, Valve, Regulation, Token}),
+    true = ets:insert(?TABLE, {Name, Valve, Regulation, Token}),
     case Regulation of
-        none -> ok;
-        _ -> {ok, _} = sluice_drop_regulator_sup:start_regulator(Name, Token), ok
+        none ->
+            ok;
+        _ ->
+            case sluice_drop_regulator_sup:start_regulator(Name, Token) of
+                {ok, _} -> ok;
+                {error, _} = Error -> Error
+            end
     end.

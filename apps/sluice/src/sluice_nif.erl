@@ -21,7 +21,11 @@
                box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
                box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4,
                drop_counters/1, drop_take_dropped/1, drop_delete/1, lib_info/0,
-               induce_panic/0]).
+               induce_panic/0,
+               breaker_install/3, breaker_remove/1, breaker_lookup/1, breaker_ask_name/1,
+               breaker_melt_name/1, breaker_changes/0, breaker_blown/0, breaker_count/0,
+               breaker_queued/0, drop_new_v1/1, breaker_ask_to_run/1,
+               breaker_succeed_name/1]).
 
 -export(?NIFS).
 -nifs(?NIFS).
@@ -65,6 +69,42 @@ breaker_set_time(_Breaker, _Ms) -> erlang:nif_error(nif_not_loaded).
 
 -spec breaker_info(reference()) -> {breaker_state(), tuple()}.
 breaker_info(_Breaker) -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_install(term(), reference(), non_neg_integer()) -> ok.
+breaker_install(_Name, _Breaker, _SlowMs) -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_remove(term()) -> boolean().
+breaker_remove(_Name) -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_lookup(term()) -> {reference(), non_neg_integer()} | undefined.
+breaker_lookup(_Name) -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_ask_name(term()) -> ok | blown | {error, not_found}.
+breaker_ask_name(_Name) -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_melt_name(term()) -> ok | {error, not_found}.
+breaker_melt_name(_Name) -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_changes() -> [{term(), breaker_state() | removed}].
+breaker_changes() -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_blown() -> [term()].
+breaker_blown() -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_count() -> non_neg_integer().
+breaker_count() -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_queued() -> non_neg_integer().
+breaker_queued() -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_ask_to_run(term()) -> non_neg_integer() | blown | {error, not_found}.
+breaker_ask_to_run(_Name) -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_succeed_name(term()) -> ok | {error, not_found}.
+breaker_succeed_name(_Name) -> erlang:nif_error(nif_not_loaded).
+
+-spec drop_new_v1([float()]) -> reference().
+drop_new_v1(_Rates) -> erlang:nif_error(nif_not_loaded).
 
 -type rate_spec() :: {pos_integer(), pos_integer(), pos_integer()}.
 

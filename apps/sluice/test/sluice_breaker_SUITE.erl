@@ -7,11 +7,15 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([blow_and_heal/1, run_melts_on_failures/1, names_and_control/1,
-         fault_injection_is_counted/1, alarms_and_events/1, eight_processes_reconcile/1]).
+         fault_injection_is_counted/1, alarms_and_events/1, eight_processes_reconcile/1,
+         churn_at_scale_holds_no_scheduler/1, killed_server_keeps_alarms_and_subscribers/1,
+         idle_server_cost_does_not_grow/1, options_are_validated/1, bad_arguments_raise_badarg/1]).
 
 -spec all() -> [atom()].
 all() -> [blow_and_heal, run_melts_on_failures, names_and_control, fault_injection_is_counted,
-          alarms_and_events, eight_processes_reconcile].
+          alarms_and_events, eight_processes_reconcile, churn_at_scale_holds_no_scheduler,
+          killed_server_keeps_alarms_and_subscribers, idle_server_cost_does_not_grow,
+          options_are_validated, bad_arguments_raise_badarg].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -136,3 +140,141 @@ work(N, Left, Asks, Melts) ->
         _ ->
             work(N, Left - 1, Asks + 1, Melts)
     end.
+
+%% With 50 000 breakers installed, removing and re-installing 1000 of them
+%% holds no scheduler (no node-wide literal GC, as persistent_term:erase
+%% caused): no long_schedule event of 20 ms, and every ask answers right.
+churn_at_scale_holds_no_scheduler(_Config) ->
+    Names = [{scale, I} || I <- lists:seq(1, 50000)],
+    Opts = #{strategy => {standard, 0, 60000}, reset => manual},
+    _ = [ok = sluice_breaker:install(N, Opts) || N <- Names],
+    Churned = lists:sublist(Names, 1, 1000),
+    %% processes holding a breaker-name term, as a node's workers do
+    Holders = [spawn_link(fun() -> hold(N) end) || N <- lists:sublist(Names, 1, 200)],
+    Events = with_long_schedule_monitor(20, fun() ->
+        _ = [begin ok = sluice_breaker:remove(N), ok = sluice_breaker:install(N, Opts) end
+             || N <- Churned],
+        ok
+    end),
+    ?assertEqual([], Events),
+    [ok = sluice_breaker:melt(N) || {scale, I} = N <- Churned, I rem 2 =:= 0],
+    Answers = [{N, sluice_breaker:ask(N, sync)} || N <- Churned],
+    ?assertEqual([], [A || {{scale, I}, R} = A <- Answers,
+                           R =/= case I rem 2 of 0 -> blown; 1 -> ok end]),
+    _ = [unlink(P) || P <- Holders],
+    _ = [exit(P, kill) || P <- Holders],
+    _ = [ok = sluice_breaker:remove(N) || N <- Names],
+    ?assertEqual({error, not_found}, sluice_breaker:ask({scale, 1}, sync)).
+
+-spec hold(term()) -> no_return().
+hold(Term) ->
+    receive stop -> Term end,
+    hold(Term).
+
+%% Runs `Fun' with a long_schedule monitor of `Ms' ms; the events seen.
+with_long_schedule_monitor(Ms, Fun) ->
+    Self = self(),
+    Collector = spawn_link(fun() -> collect([], Self) end),
+    Old = erlang:system_monitor(Collector, [{long_schedule, Ms}]),
+    try Fun() after
+        _ = case Old of
+                undefined -> erlang:system_monitor(undefined);
+                {OldPid, OldOpts} -> erlang:system_monitor(OldPid, OldOpts)
+            end
+    end,
+    Collector ! {done, Self},
+    receive {events, Events} -> Events after 5000 -> ct:fail(no_events) end.
+
+collect(Acc, Parent) ->
+    receive
+        {monitor, _, long_schedule, Info} -> collect([Info | Acc], Parent);
+        {done, Parent} -> Parent ! {events, lists:reverse(Acc)}
+    end.
+
+%% The breaker server killed: the restarted one still raises the alarm of
+%% a breaker blown afterwards and tells the subscribers it had, and puts
+%% right an alarm whose breaker healed while it was down.
+killed_server_keeps_alarms_and_subscribers(_Config) ->
+    {ok, _} = application:ensure_all_started(sasl),
+    ok = sluice_breaker:subscribe(),
+    Healed = {killed, healed},
+    ok = sluice_breaker:install(Healed, #{strategy => {standard, 0, 1000}, reset => manual}),
+    ok = sluice_breaker:melt(Healed),
+    receive {sluice_breaker, Healed, blown} -> ok after 1000 -> ct:fail(no_blown_event) end,
+    Old = whereis(sluice_breaker_server),
+    sys:suspend(Old),
+    ok = sluice_breaker:reset(Healed),
+    exit(Old, kill),
+    New = wait_restart(sluice_breaker_server, Old),
+    receive {sluice_breaker, Healed, healed} -> ok after 1000 -> ct:fail(no_healed_event) end,
+    ?assertNot(lists:keymember({sluice_breaker, Healed}, 1, alarm_handler:get_alarms())),
+    N = {killed, 1},
+    ok = sluice_breaker:install(N, #{strategy => {standard, 0, 1000}, reset => manual}),
+    ok = sluice_breaker:melt(N),
+    receive {sluice_breaker, N, blown} -> ok after 1000 -> ct:fail(no_blown_event) end,
+    ?assertEqual([{{sluice_breaker, N}, blown}],
+                 [A || {{sluice_breaker, {killed, _}}, _} = A <- alarm_handler:get_alarms()]),
+    ok = sluice_breaker:remove(N),
+    receive {sluice_breaker, N, healed} -> ok after 1000 -> ct:fail(no_healed_on_remove) end,
+    ?assertNot(lists:keymember({sluice_breaker, N}, 1, alarm_handler:get_alarms())),
+    ?assertEqual(New, whereis(sluice_breaker_server)),
+    ok = sluice_breaker:unsubscribe(),
+    ok = sluice_breaker:remove(Healed).
+
+wait_restart(Name, Old) ->
+    case whereis(Name) of
+        Pid when is_pid(Pid), Pid =/= Old -> Pid;
+        _ -> timer:sleep(5), wait_restart(Name, Old)
+    end.
+
+%% With 40 000 breakers installed and one blown, the server's work stays
+%% small: it drains what changed rather than re-reading every breaker
+%% every 50 ms (that pass cost about one scheduler).
+idle_server_cost_does_not_grow(_Config) ->
+    Names = [{idle, I} || I <- lists:seq(1, 40000)],
+    Opts = #{strategy => {standard, 0, 60000}, reset => manual},
+    _ = [ok = sluice_breaker:install(N, Opts) || N <- Names],
+    ok = sluice_breaker:melt({idle, 7}),
+    timer:sleep(200),
+    Server = whereis(sluice_breaker_server),
+    {reductions, R0} = process_info(Server, reductions),
+    timer:sleep(1000),
+    {reductions, R1} = process_info(Server, reductions),
+    ct:pal("breaker server: ~p reductions in about 1 s", [R1 - R0]),
+    ?assert(R1 - R0 < 20000, R1 - R0),
+    _ = [ok = sluice_breaker:remove(N) || N <- Names].
+
+%% install/2 refuses unknown keys and bad values, naming the key.
+options_are_validated(_Config) ->
+    Bad = [{#{resett => 5}, resett}, {#{slow => foo}, slow}, {#{reset => foo}, reset},
+           {#{backoff => foo}, backoff}, {#{backoff => 0.5}, backoff},
+           {#{jitter => 2}, jitter}, {#{probes => 0}, probes}, {#{clock => wall}, clock},
+           {#{max_reset => -1}, max_reset}, {#{strategy => {standard, 1 bsl 32, 10}}, strategy},
+           {#{strategy => {fault_injection, 1.5, 1, 10}}, strategy},
+           {#{strategy => {failure_rate, 0.5, 10, 0}}, strategy},
+           {#{strategy => nope}, strategy}, {[{reset, 5}], options}],
+    _ = [?assertEqual({Opts, {error, {bad_option, Key}}},
+                      {Opts, sluice_breaker:install(validated, Opts)}) || {Opts, Key} <- Bad],
+    ?assertEqual({error, not_found}, sluice_breaker:ask(validated, sync)),
+    ok = sluice_breaker:install(validated, #{strategy => {failure_rate, 1, 10, 100},
+                                             backoff => 2, jitter => 1, slow => 5,
+                                             max_reset => 50, reset => 10}),
+    ok = sluice_breaker:remove(validated).
+
+%% Bad arguments raise badarg with a message naming the argument.
+bad_arguments_raise_badarg(_Config) ->
+    N = {bad_args, 1},
+    ok = sluice_breaker:install(N, #{}),
+    Fun = fun() -> ok end,
+    Cases = [{fun() -> sluice_breaker:run(N, not_a_fun, sync) end, 2},
+             {fun() -> sluice_breaker:run(N, fun(_) -> ok end, sync) end, 2},
+             {fun() -> sluice_breaker:run(N, Fun, {classify, nope}) end, 3},
+             {fun() -> sluice_breaker:set_time(N, -1) end, 2},
+             {fun() -> sluice_breaker:set_time(N, 1 bsl 70) end, 2},
+             {fun() -> sluice_breaker:set_time(N, 5) end, 1}],
+    _ = [begin
+             {'EXIT', {badarg, [{sluice_breaker, _, _, Info} | _]}} = (catch F()),
+             #{cause := {Index, Why}} = proplists:get_value(error_info, Info),
+             ?assert(is_list(Why))
+         end || {F, Index} <- Cases],
+    ok = sluice_breaker:remove(N).

@@ -34,10 +34,13 @@ use rustler::{Decoder, Env, Error, NifResult, Term};
 
 /// Version tag of [`Shared`]'s layout; an instance adopts an older
 /// instance's block only when the tags are equal.
-pub const SHARED_ABI: u64 = 0x736c_7368_0000_0002;
+pub const SHARED_ABI: u64 = 0x736c_7368_0000_0003;
 
 /// Number of resource kinds with a live-object counter.
 pub const KINDS: usize = 8;
+
+/// Number of library-wide object slots ([`ext`]).
+pub const EXTS: usize = 4;
 
 /// Library-wide state that outlives any one loaded instance of the library.
 #[repr(C)]
@@ -47,6 +50,7 @@ pub struct Shared {
     attached: AtomicU64,
     live: [AtomicI64; KINDS],
     builds: [AtomicU64; KINDS],
+    ext: [AtomicPtr<c_void>; EXTS],
 }
 
 static SHARED: AtomicPtr<Shared> = AtomicPtr::new(ptr::null_mut());
@@ -72,6 +76,7 @@ pub unsafe fn attach(old: *mut c_void) -> *mut c_void {
             attached: AtomicU64::new(0),
             live: std::array::from_fn(|_| AtomicI64::new(0)),
             builds: std::array::from_fn(|_| AtomicU64::new(0)),
+            ext: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
         }))
     };
     // SAFETY: `shared` is a valid block (adopted or just allocated).
@@ -105,6 +110,15 @@ fn shared() -> Option<&'static Shared> {
     // SAFETY: the pointer is set by `attach` before any NIF can run and stays
     // valid while this instance is loaded (this instance holds a count on it).
     unsafe { SHARED.load(Ordering::Acquire).as_ref() }
+}
+
+/// Slot `i` of the library-wide objects: a pointer a library stores once
+/// (a name map, say) so that the instances that replace it find the same
+/// object. The block never frees what a slot points to; the object's own
+/// first field should say which build laid it out (a [`fingerprint`]), so
+/// a build of another layout leaves it alone. `None` before the first load.
+pub fn ext(i: usize) -> Option<&'static AtomicPtr<c_void>> {
+    shared().map(|s| &s.ext[i % EXTS])
 }
 
 /// How many library instances attached to the shared block so far; 1 for the

@@ -169,8 +169,17 @@ pub struct Breaker {
     strategy: Strategy,
     recovery: Recovery,
     gate: AtomicU64,
+    /// Times the circuit went from letting asks through (closed, disabled)
+    /// to refusing them for a fault (open, half-open) or back; written
+    /// under the lock with the gate, read by anyone ([`Breaker::flips`]).
+    flips: AtomicU64,
     counts: [Counts; STRIPES],
     inner: Mutex<Inner>,
+}
+
+/// Whether a gate refuses asks for a fault (open or half-open).
+fn faulty(gate: u64) -> bool {
+    matches!(gate & 3, HALF | OPEN)
 }
 
 fn open_until(until: u64) -> u64 {
@@ -184,6 +193,7 @@ impl Breaker {
             strategy,
             recovery,
             gate: AtomicU64::new(CLOSED),
+            flips: AtomicU64::new(0),
             counts: std::array::from_fn(|_| Counts::default()),
             inner: Mutex::new(Inner {
                 melts: VecDeque::new(),
@@ -260,7 +270,7 @@ impl Breaker {
                 inner.granted = 0;
                 inner.succeeded = 0;
                 inner.half_since = now;
-                self.gate.store(HALF, Ordering::Release);
+                self.set_gate(HALF);
             }
             _ => {}
         }
@@ -347,7 +357,7 @@ impl Breaker {
                 open_until(now.saturating_add(inner.delay + extra).min(u64::MAX >> 3))
             }
         };
-        self.gate.store(gate, Ordering::Release);
+        self.set_gate(gate);
     }
 
     /// Reports a probe (or any call) that went well; enough close a
@@ -373,13 +383,13 @@ impl Breaker {
         inner.melts.clear();
         inner.slices.clear();
         inner.delay = self.recovery.delay.unwrap_or(0);
-        self.gate.store(CLOSED, Ordering::Release);
+        self.set_gate(CLOSED);
     }
 
     /// Refuses every ask until [`Breaker::enable`].
     pub fn disable(&self) {
         let _inner = lock(&self.inner);
-        self.gate.store(DISABLED, Ordering::Release);
+        self.set_gate(DISABLED);
     }
 
     /// Ends a [`Breaker::disable`]: the circuit is closed, melts forgotten.
@@ -387,6 +397,23 @@ impl Breaker {
         if self.gate.load(Ordering::Acquire) & 3 == DISABLED {
             self.reset();
         }
+    }
+
+    /// Stores a new gate (the lock held), counting a flip when the circuit
+    /// starts or stops refusing asks for a fault.
+    fn set_gate(&self, gate: u64) {
+        let old = self.gate.swap(gate, Ordering::AcqRel);
+        if faulty(old) != faulty(gate) {
+            self.flips.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// How many times the circuit flipped between refusing asks for a
+    /// fault (open or half-open: blown) and not (closed or disabled). A
+    /// caller that reads it before and after an operation learns whether
+    /// that operation (or a racing one) flipped it.
+    pub fn flips(&self) -> u64 {
+        self.flips.load(Ordering::Acquire)
     }
 
     fn state_of(&self, gate: u64) -> State {
@@ -600,6 +627,34 @@ mod tests {
         );
         b.reset();
         assert_eq!(b.state(), State::Closed);
+    }
+
+    #[test]
+    fn flips_count_blowing_and_healing_only() {
+        let b = standard(0, 1000);
+        assert_eq!(b.flips(), 0);
+        assert_eq!(b.ask(|| 0, || 0, 0), Answer::Ok);
+        assert_eq!(b.succeed(), State::Closed);
+        assert_eq!(b.flips(), 0, "nothing changed");
+        assert!(matches!(b.melt(0, 0).0, State::Open { .. }));
+        assert_eq!(b.flips(), 1, "blown");
+        assert_eq!(b.ask(|| 100, || 0, 0), Answer::Probe);
+        assert_eq!(b.flips(), 1, "open to half-open is still blown");
+        assert!(matches!(b.melt(101, 0).0, State::Open { .. }));
+        assert_eq!(b.flips(), 1, "a failed probe: still blown");
+        b.disable();
+        assert_eq!(b.flips(), 2, "disabled is not a fault");
+        b.enable();
+        assert_eq!(b.flips(), 2);
+        assert!(matches!(b.melt(500, 0).0, State::Open { .. }));
+        b.reset();
+        assert_eq!(b.flips(), 4, "blown, then healed");
+        // healed by quiet probes, inside an ask
+        assert!(matches!(b.melt(600, 0).0, State::Open { until: 700 }));
+        assert_eq!(b.ask(|| 700, || 0, 0), Answer::Probe);
+        assert_eq!(b.ask(|| 701, || 0, 0), Answer::Probe);
+        assert_eq!(b.ask(|| 800, || 0, 0), Answer::Ok);
+        assert_eq!(b.flips(), 6);
     }
 }
 

@@ -6,6 +6,16 @@
 //! scheduler without a lock, and keep the same memory layout across builds of
 //! the library (a newer library can take over valves made by an older one).
 //!
+//! # Memory
+//! The counters are striped per thread (a cache-line-aligned stripe of
+//! `kept` and `dropped` per priority, 256 bytes), so concurrent asks never
+//! share a line. A [`Valve`] ([`Lazy`] stripes) holds only a pointer per
+//! stripe and allocates a stripe when a thread of that stripe first asks:
+//! an idle valve is 408 bytes (rates, factors, 16 stripe pointers), plus
+//! 384 bytes (the stripe and its alignment) per stripe in use. The first
+//! layout, [`ValveV1`] ([`Inline`] stripes, 4.5 KB whatever its use), is
+//! kept so that a library can still serve valves an older one made.
+//!
 //! Invariants:
 //! - the keep probability of priority `p` is `rate[p] * factor[p]`, both in
 //!   [0, 1]; `rate` is what the owner set, `factor` what a regulator set;
@@ -13,7 +23,7 @@
 //!   caller's stripe, so `asked = kept + dropped` holds by construction;
 //! - `reported_dropped` only grows and never exceeds the sum of `dropped`.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use crate::rng::{chance, thread_draw};
 
@@ -21,8 +31,10 @@ use crate::rng::{chance, thread_draw};
 pub const MAX_PRIORITIES: usize = 16;
 /// Number of counter stripes; each thread adds to one of them.
 pub const STRIPES: usize = 16;
-/// Layout tag stored in every valve: bump it whenever [`Valve`]'s fields change.
-pub const VALVE_LAYOUT: u64 = 0x736c_7663_0000_0001;
+/// Layout tag stored in every [`Valve`]: bump it whenever its fields change.
+pub const VALVE_LAYOUT: u64 = 0x736c_7663_0000_0002;
+/// Layout tag of a [`ValveV1`].
+pub const VALVE_V1_LAYOUT: u64 = 0x736c_7663_0000_0001;
 
 /// What went wrong with a valve operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +60,9 @@ pub struct Counts {
     pub dropped: u64,
 }
 
+/// The counters of one stripe of threads.
 #[repr(C, align(128))]
-struct Stripe {
+pub struct Stripe {
     kept: [AtomicU64; MAX_PRIORITIES],
     dropped: [AtomicU64; MAX_PRIORITIES],
 }
@@ -63,23 +76,113 @@ impl Stripe {
     }
 }
 
-/// A random-drop valve; see the module documentation.
+/// Where a valve keeps its counter stripes.
+pub trait Stripes: Send + Sync + Sized {
+    /// The layout tag of a valve with this storage.
+    const LAYOUT: u64;
+    /// Storage with no count yet.
+    fn empty() -> Self;
+    /// Stripe `i` if it holds counts.
+    fn get(&self, i: usize) -> Option<&Stripe>;
+    /// Stripe `i`, made if needed.
+    fn get_or_make(&self, i: usize) -> &Stripe;
+}
+
+/// Every stripe inline (the first layout: 4 KB of stripes per valve).
 #[repr(C)]
-pub struct Valve {
+pub struct Inline([Stripe; STRIPES]);
+
+impl Stripes for Inline {
+    const LAYOUT: u64 = VALVE_V1_LAYOUT;
+    fn empty() -> Self {
+        Inline(std::array::from_fn(|_| Stripe::new()))
+    }
+    fn get(&self, i: usize) -> Option<&Stripe> {
+        Some(&self.0[i % STRIPES])
+    }
+    fn get_or_make(&self, i: usize) -> &Stripe {
+        &self.0[i % STRIPES]
+    }
+}
+
+/// A pointer per stripe, the stripe allocated when first used.
+#[repr(C)]
+pub struct Lazy([AtomicPtr<Stripe>; STRIPES]);
+
+impl Stripes for Lazy {
+    const LAYOUT: u64 = VALVE_LAYOUT;
+    fn empty() -> Self {
+        Lazy(std::array::from_fn(
+            |_| AtomicPtr::new(std::ptr::null_mut()),
+        ))
+    }
+    fn get(&self, i: usize) -> Option<&Stripe> {
+        let p = self.0[i % STRIPES].load(Ordering::Acquire);
+        // SAFETY: a non-null pointer was published by `get_or_make` from a
+        // `Box` and is only freed by `drop`, which has `&mut self`.
+        unsafe { p.as_ref() }
+    }
+    fn get_or_make(&self, i: usize) -> &Stripe {
+        if let Some(s) = self.get(i) {
+            return s;
+        }
+        let slot = &self.0[i % STRIPES];
+        let mine = Box::into_raw(Box::new(Stripe::new()));
+        match slot.compare_exchange(
+            std::ptr::null_mut(),
+            mine,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: just published; freed only by `drop`.
+            Ok(_) => unsafe { &*mine },
+            Err(theirs) => {
+                // SAFETY: `mine` was never published: ours to free; `theirs`
+                // is a published stripe (as in `get`).
+                unsafe {
+                    drop(Box::from_raw(mine));
+                    &*theirs
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Lazy {
+    fn drop(&mut self) {
+        for slot in &mut self.0 {
+            let p = *slot.get_mut();
+            if !p.is_null() {
+                // SAFETY: published by `get_or_make` from a `Box`, freed once.
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
+    }
+}
+
+/// A random-drop valve over stripe storage `S`; see the module
+/// documentation. [`Valve`] is the one new valves use.
+#[repr(C)]
+pub struct ValveOf<S: Stripes> {
     layout: u64,
     priorities: u32,
     deleted: AtomicU32,
     rates: [AtomicU64; MAX_PRIORITIES],
     factors: [AtomicU64; MAX_PRIORITIES],
     reported_dropped: AtomicU64,
-    stripes: [Stripe; STRIPES],
+    stripes: S,
 }
+
+/// A valve whose stripes are allocated when first used.
+pub type Valve = ValveOf<Lazy>;
+/// A valve of the first layout (every stripe inline).
+pub type ValveV1 = ValveOf<Inline>;
 
 fn valid_rate(rate: f64) -> bool {
     (0.0..=1.0).contains(&rate)
 }
 
-impl Valve {
+impl<S: Stripes> ValveOf<S> {
     /// A valve with one priority per entry of `rates` (keep probabilities).
     pub fn new(rates: &[f64]) -> Result<Self, ValveError> {
         if rates.is_empty() {
@@ -93,13 +196,13 @@ impl Valve {
         }
         let rate_at = |i: usize| AtomicU64::new(rates.get(i).copied().unwrap_or(1.0).to_bits());
         Ok(Self {
-            layout: VALVE_LAYOUT,
+            layout: S::LAYOUT,
             priorities: rates.len() as u32,
             deleted: AtomicU32::new(0),
             rates: std::array::from_fn(rate_at),
             factors: std::array::from_fn(|_| AtomicU64::new(1.0f64.to_bits())),
             reported_dropped: AtomicU64::new(0),
-            stripes: std::array::from_fn(|_| Stripe::new()),
+            stripes: S::empty(),
         })
     }
 
@@ -136,7 +239,7 @@ impl Valve {
     pub fn ask_with(&self, prio: usize, word: u64, stripe: usize) -> Result<bool, ValveError> {
         self.check(prio)?;
         let keep = chance(self.effective_rate(prio), word);
-        let stripe = &self.stripes[stripe % STRIPES];
+        let stripe = self.stripes.get_or_make(stripe % STRIPES);
         let counter = if keep {
             &stripe.kept[prio]
         } else {
@@ -189,8 +292,8 @@ impl Valve {
     /// Kept and dropped answers of `prio` so far.
     pub fn counts(&self, prio: usize) -> Counts {
         let p = prio % MAX_PRIORITIES;
-        self.stripes
-            .iter()
+        (0..STRIPES)
+            .filter_map(|i| self.stripes.get(i))
             .fold(Counts::default(), |acc, s| Counts {
                 kept: acc.kept + s.kept[p].load(Ordering::Relaxed),
                 dropped: acc.dropped + s.dropped[p].load(Ordering::Relaxed),
@@ -297,6 +400,42 @@ mod tests {
         v.delete();
         assert!(v.is_deleted());
         assert_eq!(v.ask(0), Err(ValveError::Deleted));
+    }
+
+    #[test]
+    fn stripes_are_made_when_first_used() {
+        let v = Valve::new(&[0.5, 1.0]).expect("valve");
+        assert!(
+            (0..STRIPES).all(|i| v.stripes.get(i).is_none()),
+            "idle: no stripe"
+        );
+        assert_eq!(std::mem::size_of::<Valve>(), 408);
+        v.ask_with(1, 0, 3).expect("ask");
+        v.ask_with(1, 0, 3 + STRIPES).expect("ask");
+        assert!(v.stripes.get(3).is_some());
+        assert_eq!(
+            (0..STRIPES).filter(|&i| v.stripes.get(i).is_some()).count(),
+            1
+        );
+        assert_eq!(
+            v.counts(1),
+            Counts {
+                kept: 2,
+                dropped: 0
+            }
+        );
+        assert_eq!(v.counts(0), Counts::default());
+        // the first layout counts the same way
+        let old = ValveV1::new(&[0.0]).expect("v1");
+        assert_eq!(
+            std::mem::size_of::<ValveV1>(),
+            4480,
+            "the first layout, unchanged"
+        );
+        assert_eq!(old.layout(), VALVE_V1_LAYOUT);
+        old.ask_with(0, 0, 5).expect("ask");
+        assert_eq!(old.take_dropped(), 1);
+        assert_eq!(v.layout(), VALVE_LAYOUT);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod drop;
 pub mod gcra;
 pub mod hist;
 pub mod mailbox;
+pub mod names;
 pub mod policy;
 pub mod rng;
 pub mod slots;

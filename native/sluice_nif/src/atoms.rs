@@ -50,6 +50,8 @@ rustler::atoms! {
     drop_new,
     notify,
     active,
+    undefined,
+    removed,
     true_ = "true",
     false_ = "false",
 }

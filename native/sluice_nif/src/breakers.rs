@@ -2,7 +2,8 @@
 //! An ask or a melt is one call here: no timer, no message; the state
 //! changes when a call finds it due, against the monotonic clock.
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use rustler::sys::{ErlNifEnv, ErlNifResourceType, ErlNifTerm};
 use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
@@ -10,6 +11,7 @@ use sluice_core::breaker::{Answer, Breaker, Recovery, State, Strategy};
 use sluice_core::rng::thread_u64;
 
 use crate::atoms;
+use crate::breaker_names::{noting, Name};
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
 use nif_glue::resource::{self, Handle, NifResource};
@@ -20,7 +22,7 @@ pub const BREAKER_KIND: usize = 4;
 static BREAKER_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Identifies the build that lays out [`Inner`] (see `nif_glue::resource::fingerprint`).
-pub const BUILD: u64 = resource::fingerprint("breaker.v1");
+pub const BUILD: u64 = resource::fingerprint("breaker.v2");
 
 /// Nanoseconds in a millisecond: options and the manual clock are in ms.
 const MS: u64 = 1_000_000;
@@ -41,8 +43,15 @@ struct Inner {
     breaker: Breaker,
     /// The time of a breaker with a manual clock (ns), or `None`.
     clock: Option<AtomicU64>,
+    /// `slow` of `run/3` in ms, 0 for `infinity` (set at install).
+    slow: AtomicU64,
+    /// The name it was installed under (set once, at install).
+    name: OnceLock<Name>,
+    /// Whether the name map holds it under its name.
+    installed: AtomicBool,
+    /// Whether it waits in the change queue (so it is queued once).
+    queued: AtomicBool,
 }
-
 // SAFETY: the first field (`build`) is fixed; the rest is only used by a
 // library whose `BUILD` matches, which `upgrade` checks before taking over.
 unsafe impl NifResource for SluiceBreaker {
@@ -54,7 +63,35 @@ unsafe impl NifResource for SluiceBreaker {
     }
 }
 
-fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceBreaker> {
+impl SluiceBreaker {
+    /// The breaker.
+    pub(crate) fn breaker(&self) -> &Breaker {
+        &self.inner.breaker
+    }
+    /// The name it was installed under, once installed.
+    pub(crate) fn name(&self) -> Option<&Name> {
+        self.inner.name.get()
+    }
+    /// Names it (once: `false` when it already has a name) with `slow`.
+    pub(crate) fn name_it(&self, name: Name, slow_ms: u64) -> bool {
+        self.inner.slow.store(slow_ms, Ordering::Relaxed);
+        self.inner.name.set(name).is_ok()
+    }
+    /// `slow` in ms, 0 for `infinity`.
+    pub(crate) fn slow(&self) -> u64 {
+        self.inner.slow.load(Ordering::Relaxed)
+    }
+    /// Whether the name map holds it.
+    pub(crate) fn installed(&self) -> &AtomicBool {
+        &self.inner.installed
+    }
+    /// Whether it waits in the change queue.
+    pub(crate) fn queued(&self) -> &AtomicBool {
+        &self.inner.queued
+    }
+}
+
+pub(crate) fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceBreaker> {
     Ok(term.decode::<Handle<'a, SluiceBreaker>>()?.0)
 }
 
@@ -71,7 +108,8 @@ fn ms(v: u64) -> NifResult<u64> {
         .ok_or(Error::BadArg)
 }
 
-fn state_atom(state: State) -> Atom {
+/// The atom of a breaker state.
+pub(crate) fn state_atom(state: State) -> Atom {
     match state {
         State::Closed => atoms::closed(),
         State::Open { .. } => atoms::open(),
@@ -134,6 +172,10 @@ fn breaker_new<'a>(
     let inner = Box::new(Inner {
         breaker: Breaker::new(strategy, recovery),
         clock: manual.then(|| AtomicU64::new(0)),
+        slow: AtomicU64::new(0),
+        name: OnceLock::new(),
+        installed: AtomicBool::new(false),
+        queued: AtomicBool::new(false),
     });
     Ok(resource::make(
         env,
@@ -162,25 +204,35 @@ fn raw_get<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Result<&'a SluiceBreake
 raw_nif!("breaker_ask", 1, breaker_ask);
 raw_nif!("breaker_melt", 1, breaker_melt);
 
+/// Asks `b`: `ok` (a probe of a half-open breaker too) or `blown`.
+pub(crate) fn ask(b: &SluiceBreaker) -> Atom {
+    let answer = noting(b, |br| br.ask(|| now(b), thread_u64, stripe()));
+    match answer {
+        Answer::Ok | Answer::Probe => atoms::ok(),
+        Answer::Blown => atoms::blown(),
+    }
+}
+
+/// Melts `b`; returns the state after it.
+pub(crate) fn melt(b: &SluiceBreaker) -> State {
+    let (state, tripped) = noting(b, |br| br.melt(now(b), thread_u64()));
+    if tripped {
+        TRIPS.fetch_add(1, Ordering::Relaxed);
+    }
+    state
+}
+
 /// `breaker_ask(Breaker)`: `ok` (a probe of a half-open breaker too) or
 /// `blown`.
 fn breaker_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     let b = raw_get(env, args[0])?;
-    let answer = match b.inner.breaker.ask(|| now(b), thread_u64, stripe()) {
-        Answer::Ok | Answer::Probe => atoms::ok(),
-        Answer::Blown => atoms::blown(),
-    };
-    Ok(answer.as_c_arg())
+    Ok(ask(b).as_c_arg())
 }
 
 /// `breaker_melt(Breaker)`: reports a failure; returns the state after it.
 fn breaker_melt(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     let b = raw_get(env, args[0])?;
-    let (state, tripped) = b.inner.breaker.melt(now(b), thread_u64());
-    if tripped {
-        TRIPS.fetch_add(1, Ordering::Relaxed);
-    }
-    Ok(state_atom(state).as_c_arg())
+    Ok(state_atom(melt(b)).as_c_arg())
 }
 
 /// Breakers blown by a melt since the library was loaded.
@@ -193,23 +245,23 @@ fn breaker_trips() -> u64 {
 #[rustler::nif]
 fn breaker_succeed(handle: Term<'_>) -> NifResult<Atom> {
     let b = get(handle)?;
-    Ok(state_atom(b.inner.breaker.succeed()))
+    Ok(state_atom(noting(b, Breaker::succeed)))
 }
 
 /// `reset`, `disable` or `enable`.
 #[rustler::nif]
 fn breaker_control(handle: Term<'_>, what: Atom) -> NifResult<Atom> {
     let b = get(handle)?;
-    let br = &b.inner.breaker;
-    if what == atoms::reset() {
-        br.reset();
+    let op: fn(&Breaker) = if what == atoms::reset() {
+        Breaker::reset
     } else if what == atoms::disable() {
-        br.disable();
+        Breaker::disable
     } else if what == atoms::enable() {
-        br.enable();
+        Breaker::enable
     } else {
         return Err(Error::BadArg);
-    }
+    };
+    noting(b, op);
     Ok(atoms::ok())
 }
 

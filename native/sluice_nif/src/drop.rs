@@ -6,42 +6,93 @@ use rustler::sys::{
     c_ulong, enif_get_double, enif_get_ulong, ErlNifEnv, ErlNifResourceType, ErlNifTerm,
 };
 use rustler::{Encoder, Env, Error, NifResult, Term};
-use sluice_core::drop::{Valve, ValveError};
+use sluice_core::drop::{Valve, ValveError, ValveOf, ValveV1};
 use sluice_core::rng::{chance, thread_u64};
 
 use crate::atoms;
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
-use nif_glue::resource::{self, Handle, NifResource};
+use nif_glue::resource::{self, NifResource};
 
 /// Live-object counter index of valves.
 pub const VALVE_KIND: usize = 0;
 
 static VALVE_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
+static VALVE_V1_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 
-/// A valve as a resource payload.
+/// A valve as a resource payload (stripes allocated when first used).
 #[repr(transparent)]
 pub struct SluiceValve(Valve);
 
-impl std::ops::Deref for SluiceValve {
-    type Target = Valve;
-    fn deref(&self) -> &Valve {
-        &self.0
-    }
-}
+/// A valve of the first layout (every stripe inline), made by an older
+/// library and taken over: still served, never made.
+#[repr(transparent)]
+pub struct SluiceValveV1(ValveV1);
 
-// SAFETY: `Valve` is `#[repr(C)]`, made of atomics and fixed-size arrays only;
-// its layout is versioned by `VALVE_LAYOUT` and the ".v1" in the type name,
-// and the wrapper is transparent.
+// SAFETY: `Valve` is `#[repr(C)]`, made of atomics, fixed-size arrays and
+// pointers to `#[repr(C)]` stripes allocated through the VM's allocator (so
+// any build frees them alike); its layout is versioned by `VALVE_LAYOUT`
+// and the ".v2" in the type name, and the wrapper is transparent.
 unsafe impl NifResource for SluiceValve {
-    const NAME: &'static std::ffi::CStr = c"sluice_valve.v1";
+    const NAME: &'static std::ffi::CStr = c"sluice_valve.v2";
     const KIND: usize = VALVE_KIND;
     fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
         &VALVE_TYPE
     }
 }
 
-type ValveRef<'a> = Handle<'a, SluiceValve>;
+// SAFETY: the first layout, unchanged (`VALVE_V1_LAYOUT`, ".v1"): atomics
+// and fixed-size arrays only.
+unsafe impl NifResource for SluiceValveV1 {
+    const NAME: &'static std::ffi::CStr = c"sluice_valve.v1";
+    const KIND: usize = VALVE_KIND;
+    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
+        &VALVE_V1_TYPE
+    }
+}
+
+/// A valve handle of either layout.
+enum AnyValve<'a> {
+    V2(&'a Valve),
+    V1(&'a ValveV1),
+}
+
+/// Runs `$body` with `$v` bound to the valve of either layout.
+macro_rules! on_valve {
+    ($any:expr, $v:ident => $body:expr) => {
+        match $any {
+            AnyValve::V2($v) => $body,
+            AnyValve::V1($v) => $body,
+        }
+    };
+}
+
+/// The valve behind a handle argument: the current layout, else the first.
+///
+/// # Safety
+/// `term` must be a term of the running call's `env`; the reference does
+/// not outlive the call.
+unsafe fn raw_valve<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Option<AnyValve<'a>> {
+    // SAFETY: by the contract above.
+    unsafe {
+        match resource::get::<SluiceValve>(env, term) {
+            Some(v) => Some(AnyValve::V2(&v.0)),
+            None => resource::get::<SluiceValveV1>(env, term).map(|v| AnyValve::V1(&v.0)),
+        }
+    }
+}
+
+/// A valve handle decoded by rustler.
+struct ValveRef<'a>(AnyValve<'a>);
+
+impl<'a> rustler::Decoder<'a> for ValveRef<'a> {
+    fn decode(term: Term<'a>) -> NifResult<Self> {
+        // SAFETY: `term` belongs to its env, which outlives 'a.
+        unsafe { raw_valve(term.get_env().as_c_arg(), term.as_c_arg()) }
+            .map(ValveRef)
+            .ok_or(Error::BadArg)
+    }
+}
 
 fn failure<'a>(env: Env<'a>, err: ValveError) -> NifResult<Term<'a>> {
     match err {
@@ -73,13 +124,13 @@ fn drop_random(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 /// when the valve was deleted.
 fn drop_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     // SAFETY: the term is this call's, and the reference does not leave it.
-    let valve: &SluiceValve = unsafe { resource::get(env, args[0]) }.ok_or(Fail::BadArg)?;
+    let valve = unsafe { raw_valve(env, args[0]) }.ok_or(Fail::BadArg)?;
     let mut prio: c_ulong = 0;
     // SAFETY: `env` and the argument are this call's.
     if unsafe { enif_get_ulong(env, args[1], &mut prio) } == 0 {
         return Err(Fail::BadArg);
     }
-    match valve.ask(prio as usize) {
+    match on_valve!(valve, v => v.ask(prio as usize)) {
         Ok(true) => Ok(atoms::ok().as_c_arg()),
         Ok(false) => Ok(atoms::drop().as_c_arg()),
         Err(err) => {
@@ -100,6 +151,15 @@ fn drop_new(env: Env<'_>, rates: Vec<f64>) -> NifResult<Term<'_>> {
     Ok(resource::make(env, SluiceValve(valve)))
 }
 
+/// A valve of the first layout (every stripe inline), as libraries before
+/// `sluice_valve.v2` made them: for tests that such valves are still served
+/// and for the bench's reference of what an idle valve cost.
+#[rustler::nif]
+fn drop_new_v1(env: Env<'_>, rates: Vec<f64>) -> NifResult<Term<'_>> {
+    let valve = ValveV1::new(&rates).map_err(|_| Error::BadArg)?;
+    Ok(resource::make(env, SluiceValveV1(valve)))
+}
+
 /// Sets the owner's rate (`factor = false`) or the regulator's factor.
 #[rustler::nif]
 fn drop_set<'a>(
@@ -109,12 +169,12 @@ fn drop_set<'a>(
     factor: bool,
     value: f64,
 ) -> NifResult<Term<'a>> {
-    let set = if factor {
-        Valve::set_factor
+    let set = on_valve!(valve.0, v => if factor {
+        v.set_factor(prio, value)
     } else {
-        Valve::set_rate
-    };
-    match set(&valve.0 .0, prio, value) {
+        v.set_rate(prio, value)
+    });
+    match set {
         Ok(()) => Ok(atoms::ok().encode(env)),
         Err(err) => failure(env, err),
     }
@@ -123,7 +183,13 @@ fn drop_set<'a>(
 /// `[{Rate, Factor, Kept, Dropped}]`, one entry per priority, in order.
 #[rustler::nif]
 fn drop_counters<'a>(env: Env<'a>, valve: ValveRef<'a>) -> NifResult<Term<'a>> {
-    let v = valve.0;
+    on_valve!(valve.0, v => counters(env, v))
+}
+
+fn counters<'a, S: sluice_core::drop::Stripes>(
+    env: Env<'a>,
+    v: &ValveOf<S>,
+) -> NifResult<Term<'a>> {
     if v.is_deleted() {
         return failure(env, ValveError::Deleted);
     }
@@ -139,12 +205,12 @@ fn drop_counters<'a>(env: Env<'a>, valve: ValveRef<'a>) -> NifResult<Term<'a>> {
 /// Drops since the previous call.
 #[rustler::nif]
 fn drop_take_dropped(valve: ValveRef<'_>) -> u64 {
-    valve.0.take_dropped()
+    on_valve!(valve.0, v => v.take_dropped())
 }
 
 /// Marks the valve deleted; its memory goes when the last handle is collected.
 #[rustler::nif]
 fn drop_delete(valve: ValveRef<'_>) -> rustler::Atom {
-    valve.0.delete();
+    on_valve!(valve.0, v => v.delete());
     atoms::ok()
 }

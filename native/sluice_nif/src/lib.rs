@@ -4,6 +4,7 @@
 
 mod atoms;
 mod boxes;
+mod breaker_names;
 mod breakers;
 mod drop;
 mod limits;
@@ -24,9 +25,11 @@ fn open_resource_types(env: *mut ErlNifEnv) -> bool {
     use boxes::SluiceBox;
     use breakers::SluiceBreaker;
     use drop::SluiceValve as Valve;
+    use drop::SluiceValveV1 as ValveV1;
     use limits::SluiceLimiter;
     use locks::SluiceLock;
     resource::compatible::<Valve>()
+        && resource::compatible::<ValveV1>()
         && resource::compatible::<SluiceBox>()
         && resource::compatible::<SluiceLock>()
         && resource::compatible::<SluiceLimiter>()
@@ -34,6 +37,7 @@ fn open_resource_types(env: *mut ErlNifEnv) -> bool {
         // SAFETY: called by the entry's load and upgrade callbacks with their env.
         && unsafe {
             resource::open::<Valve>(env)
+                && resource::open::<ValveV1>(env)
                 && resource::open::<SluiceBox>(env)
                 && resource::open::<SluiceLock>(env)
                 && resource::open::<SluiceLimiter>(env)
