@@ -75,11 +75,13 @@
 -export([new/1, post/2, take/2, notify/1, active/1, active/3, resize/2, usage/1,
          info/1, give_away/3, close/1, child_spec/1, start_link/1, lookup/1, claim/1,
          set_time/2, drop_notices/2]).
--export([adopt/5]).
+-export([adopt/5, check/2]).
 -export_type([box/0, type/0, options/0, filter/0, info/0]).
 
 -include("sluice_box.hrl").
 -include("sluice_error.hrl").
+
+-define(NOT_A_BOX, "must be a box handle").
 
 -opaque box() :: #sluice_box{}.
 -type type() :: queue | stack | keep_old.
@@ -118,7 +120,7 @@
 %% @doc Creates a box (see {@link options()}).
 -spec new(options()) -> {ok, box()} | {error, {bad_option, term()}}.
 new(Opts) ->
-    case sluice_box_warden:validate(Opts) of
+    case validate(Opts) of
         {ok, #{type := Type, max := Max, max_bytes := MaxBytes, owner := Owner,
                heir := Heir, heir_data := HeirData} = Full} ->
             Sized = MaxBytes =/= infinity,
@@ -128,6 +130,35 @@ new(Opts) ->
         {error, _} = Error ->
             Error
     end.
+
+%% The options of new/1 with their defaults (the owner: the caller).
+-spec validate(term()) -> {ok, map()} | {error, {bad_option, term()}}.
+validate(Opts) ->
+    Inf = fun(Check) -> fun(V) -> V =:= infinity orelse Check(V) end end,
+    Spec = [{max, required, fun sluice_opts:pos_int/1},
+            {type, queue, sluice_opts:one_of([queue, stack, keep_old])},
+            {owner, undefined, fun sluice_opts:local_pid/1},
+            {heir, none, fun(V) -> V =:= none orelse sluice_opts:local_pid(V) end},
+            {heir_data, undefined, fun sluice_opts:any/1},
+            {max_bytes, infinity, Inf(fun sluice_opts:pos_int/1)},
+            {max_age, infinity, Inf(fun sluice_opts:ms/1)},
+            {codel, none, fun codel/1},
+            {red_min, 0, fun sluice_opts:non_neg_int/1},
+            {red_max, 0, fun sluice_opts:non_neg_int/1},
+            {red_prob, 0.0, fun sluice_opts:rate/1},
+            {clock, system, sluice_opts:one_of([system, manual])},
+            {name, undefined, fun sluice_opts:any/1}],
+    case sluice_opts:validate(Opts, Spec, #{owner => self()}) of
+        {ok, #{red_min := Min, red_max := RedMax}} when Min > RedMax ->
+            {error, {bad_option, red_max}};
+        Result ->
+            Result
+    end.
+
+-spec codel(term()) -> boolean().
+codel(none) -> true;
+codel(#{} = V) -> maps:size(maps:without([target, interval], V)) =:= 0
+                      andalso lists:all(fun sluice_opts:ms/1, maps:values(V)).
 
 %% The NIF's policy tuple (see sluice_nif:box_new/5).
 -spec policies(map()) -> {non_neg_integer(), non_neg_integer(), non_neg_integer(),
@@ -146,8 +177,8 @@ policies(#{max_age := MaxAge, codel := Codel, red_min := RedMin, red_max := RedM
 %% clock ignores this). For tests and simulations of `max_age', `codel'
 %% and the sojourn times in {@link info/1}.
 -spec set_time(box(), non_neg_integer()) -> ok.
-set_time(#sluice_box{} = Box, Ms) when is_integer(Ms), Ms >= 0 ->
-    sluice_nif:box_set_time(Box, Ms);
+set_time(Box, Ms) when is_integer(Ms), Ms >= 0, Ms < 1 bsl 64 ->
+    try sluice_nif:box_set_time(Box, Ms) catch error:badarg -> ?BADARG([Box, Ms], 1, ?NOT_A_BOX) end;
 set_time(Box, Ms) ->
     ?BADARG([Box, Ms], 2, "must be a non-negative integer").
 
@@ -160,57 +191,74 @@ adopt(Ref, Sized, Owner, Heir, HeirData) ->
     ok = sluice_box_warden:watch(Box, Owner, Heir, HeirData),
     Box.
 
+%% @private
+%% @doc Raises `badarg' for argument 1 of the current call (`Args') unless
+%% `Box' is a box handle.
+-spec check(term(), [term()]) -> ok.
+check(Box, Args) ->
+    case sluice_nif:box_id(Box) of
+        false -> ?BADARG(Args, 1, ?NOT_A_BOX);
+        _ -> ok
+    end.
+
 %% @doc Offers `Msg': `ok' (stored), `full' (a message was dropped to keep
 %% the bound: an old one, or this one for `keep_old'), `{error, closed}'.
 -spec post(box(), term()) -> ok | full | {error, closed}.
-post(#sluice_box{sized = false} = Box, Msg) ->
-    sluice_nif:box_post(Box, Msg);
-post(#sluice_box{} = Box, Msg) ->
-    sluice_nif:box_post(Box, Msg, erlang:external_size(Msg)).
+post(#sluice_box{sized = true} = Box, Msg) ->
+    try sluice_nif:box_post(Box, Msg, erlang:external_size(Msg))
+    catch error:badarg -> ?BADARG([Box, Msg], 1, ?NOT_A_BOX)
+    end;
+post(Box, Msg) ->
+    try sluice_nif:box_post(Box, Msg) catch error:badarg -> ?BADARG([Box, Msg], 1, ?NOT_A_BOX) end.
 
 %% @doc Takes up to `N' messages, in delivery order.
 -spec take(box(), pos_integer()) ->
     {[term()], non_neg_integer(), non_neg_integer()} | {error, not_owner | closed}.
-take(#sluice_box{} = Box, N) when is_integer(N), N > 0 ->
+take(Box, N) when is_integer(N), N > 0 ->
+    ok = check(Box, [Box, N]),
     sluice_box_deliver:take(Box, N);
 take(Box, N) ->
     ?BADARG([Box, N], 2, "must be a positive integer").
 
 %% @doc Asks for `{mail, Box, new_data}' once messages are there.
 -spec notify(box()) -> ok | {error, not_owner | closed}.
-notify(#sluice_box{} = Box) ->
+notify(Box) ->
+    ok = check(Box, [Box]),
     sluice_box_deliver:arm(Box, notify).
 
 %% @doc Asks for `{mail, Box, Msgs, Count, Dropped}' once, with every message.
 -spec active(box()) -> ok | {error, not_owner | closed}.
-active(#sluice_box{} = Box) ->
+active(Box) ->
+    ok = check(Box, [Box]),
     sluice_box_deliver:arm(Box, active).
 
 %% @doc As {@link active/1}, through `Filter' (see the module documentation).
 -spec active(box(), filter(), term()) -> ok | {error, not_owner | closed}.
-active(#sluice_box{sized = Sized} = Box, Filter, FilterState) when is_function(Filter, 2) ->
-    sluice_box_deliver:active(Box, Sized, Filter, FilterState);
+active(Box, Filter, FilterState) when is_function(Filter, 2) ->
+    ok = check(Box, [Box, Filter, FilterState]),
+    sluice_box_deliver:active(Box, Box#sluice_box.sized, Filter, FilterState);
 active(Box, Filter, FilterState) ->
     ?BADARG([Box, Filter, FilterState], 2, "must be a fun of arity 2").
 
 %% @doc Changes `max'; shrinking drops per type (counted as `resize').
 -spec resize(box(), pos_integer()) -> ok | {error, closed}.
-resize(#sluice_box{} = Box, Max) when is_integer(Max), Max > 0 ->
-    sluice_nif:box_resize(Box, Max);
+resize(Box, Max) when is_integer(Max), Max > 0, Max < 1 bsl 40 ->
+    try sluice_nif:box_resize(Box, Max) catch error:badarg -> ?BADARG([Box, Max], 1, ?NOT_A_BOX) end;
 resize(Box, Max) ->
-    ?BADARG([Box, Max], 2, "must be a positive integer").
+    ?BADARG([Box, Max], 2, "must be a positive integer below 2^40").
 
 %% @doc `{Size, Max}'.
 -spec usage(box()) -> {non_neg_integer(), pos_integer()}.
-usage(#sluice_box{} = Box) ->
-    sluice_nif:box_usage(Box).
+usage(Box) ->
+    try sluice_nif:box_usage(Box) catch error:badarg -> ?BADARG([Box], 1, ?NOT_A_BOX) end.
 
 %% @doc Counters and sojourn-time percentiles (see {@link info()}).
 -spec info(box()) -> info().
-info(#sluice_box{} = Box) ->
+info(Box) ->
     {{Posted, Delivered, {Over, Resize, Filter, Closed, Expired, Early}, Size, Max, Peak,
       {P50, P99, PMax}},
-     {Type, Bytes, MaxBytes, _Regions, Owner, IsClosed}} = sluice_nif:box_info(Box),
+     {Type, Bytes, MaxBytes, _Regions, Owner, IsClosed}} =
+        try sluice_nif:box_info(Box) catch error:badarg -> ?BADARG([Box], 1, ?NOT_A_BOX) end,
     Us = fun(Ns) -> erlang:convert_time_unit(Ns, nanosecond, microsecond) end,
     #{type => Type, posted => Posted, delivered => Delivered,
       dropped => #{overflow => Over, resize => Resize, filter => Filter, closed => Closed,
@@ -224,26 +272,35 @@ info(#sluice_box{} = Box) ->
 %% `{sluice_dropped, Box, Reason, Count}' for each reason (`overflow',
 %% `resize', `expired', `early') with `Count' drops since the previous
 %% summary, if any; `off' stops. Owner only. The summaries come from a
-%% timer in sluice's own process, never from a post.
+%% timer in sluice's own process, never from a post. While notices are on,
+%% sluice keeps a handle to the box (it is not freed until they stop).
 -spec drop_notices(box(), pos_integer() | off) -> ok | {error, not_owner | closed}.
-drop_notices(#sluice_box{} = Box, Interval)
-  when Interval =:= off; is_integer(Interval), Interval > 0 ->
+drop_notices(Box, Interval) when Interval =:= off; is_integer(Interval), Interval > 0,
+                                                   Interval < 1 bsl 32 ->
+    ok = check(Box, [Box, Interval]),
     sluice_box_warden:notices(Box, self(), Interval);
 drop_notices(Box, Interval) ->
     ?BADARG([Box, Interval], 2, "must be a positive number of milliseconds or off").
 
-%% @doc Makes `NewOwner' the owner; it gets
-%% `{sluice_transfer, Box, self(), Data, give_away}'.
--spec give_away(box(), pid(), term()) -> ok | {error, not_owner | closed}.
-give_away(#sluice_box{} = Box, NewOwner, Data) when is_pid(NewOwner) ->
-    sluice_box_warden:give_away(Box, self(), NewOwner, Data);
+%% @doc Makes `NewOwner' (a live local process) the owner; it gets
+%% `{sluice_transfer, Box, self(), Data, give_away}'. To a dead process
+%% the answer is `{error, noproc}' and to a process of another node
+%% `{error, not_local}': the caller keeps the box and every message.
+-spec give_away(box(), pid(), term()) -> ok | {error, not_owner | closed | noproc | not_local}.
+give_away(Box, NewOwner, Data) when is_pid(NewOwner) ->
+    ok = check(Box, [Box, NewOwner, Data]),
+    case node(NewOwner) =:= node() of
+        true -> sluice_box_warden:give_away(Box, self(), NewOwner, Data);
+        false -> {error, not_local}
+    end;
 give_away(Box, NewOwner, Data) ->
     ?BADARG([Box, NewOwner, Data], 2, "must be a pid").
 
 %% @doc Closes the box: held messages are dropped (`closed') and freed,
 %% later posts get `{error, closed}'.
 -spec close(box()) -> ok | {error, not_owner}.
-close(#sluice_box{} = Box) ->
+close(Box) ->
+    ok = check(Box, [Box]),
     sluice_box_warden:close(Box, self()).
 
 %% @doc A child spec for a box kept by a supervised process (see

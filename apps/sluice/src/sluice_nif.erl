@@ -21,7 +21,8 @@
                box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
                box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4,
                drop_counters/1, drop_take_dropped/1, drop_delete/1, lib_info/0,
-               induce_panic/0]).
+               induce_panic/0,
+               box_id/1, box_close_id/1, box_alive_ids/1]).
 
 -export(?NIFS).
 -nifs(?NIFS).
@@ -188,6 +189,15 @@ box_usage(_Box) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_info(sluice_box:box()) -> {tuple(), tuple()}.
 box_info(_Box) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_id(term()) -> pos_integer() | false.
+box_id(_Term) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_close_id(pos_integer()) -> ok | gone.
+box_close_id(_Id) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_alive_ids([pos_integer()]) -> [pos_integer()].
+box_alive_ids(_Ids) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_set_owner(sluice_box:box(), pid()) -> ok.
 box_set_owner(_Box, _Owner) -> erlang:nif_error(nif_not_loaded).

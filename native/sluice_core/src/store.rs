@@ -71,6 +71,20 @@ impl<B: Backend> Store<B> {
         }
     }
 
+    /// Puts back a delivery that reached nobody (its owner was dead), with
+    /// the drops it reported; counted `Closed` if the store closed meanwhile.
+    pub fn give_back(&self, backend: &mut B, items: Vec<(B::Item, u64)>, dropped: u64, now: u64) {
+        match self {
+            Store::Box(m) => m.give_back(backend, items, dropped, now),
+            Store::Buckets(b) => b.give_back(
+                backend,
+                items.into_iter().map(|(i, _)| i).collect(),
+                dropped,
+                now,
+            ),
+        }
+    }
+
     /// Counts `n` delivered messages as dropped by the owner's filter.
     pub fn filtered(&self, n: u64) -> Result<(), BufferError> {
         match self {

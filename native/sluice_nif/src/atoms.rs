@@ -50,6 +50,7 @@ rustler::atoms! {
     drop_new,
     notify,
     active,
+    gone,
     true_ = "true",
     false_ = "false",
 }

@@ -12,8 +12,9 @@
 //! which may free a whole box, run on dirty schedulers.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use rustler::sys::{
@@ -55,7 +56,7 @@ const LAYOUT: Layout = Layout {
 /// Identifies the build that lays out [`State`]: boxes are only taken over
 /// by a library built from the same sources by the same compiler (see
 /// `docs/nif-upgrade.md`).
-pub const BUILD: u64 = resource::fingerprint("box.v4");
+pub const BUILD: u64 = resource::fingerprint("box.v5");
 
 static BOX_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 
@@ -66,10 +67,12 @@ static BOX_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_m
 #[repr(C)]
 pub struct SluiceBox {
     build: u64,
-    state: Box<State>,
+    state: Arc<State>,
 }
 
 struct State {
+    /// The box's number in [`REGISTRY`], never reused.
+    id: u64,
     store: Store<Envs>,
     owner: Mutex<LocalPid>,
     /// The owner's pid term, read without locking by a take.
@@ -78,9 +81,38 @@ struct State {
 
 impl Drop for State {
     fn drop(&mut self) {
+        if let Some(map) = lock_registry().as_mut() {
+            map.remove(&self.id);
+        }
         // Nothing can be taking: a take holds a reference to the box.
         self.store.dispose(&mut Envs);
     }
+}
+
+/// Every box of this library instance by id, held weakly: the warden
+/// closes the box of a dead owner by id ([`box_close_id`]) without keeping
+/// it alive, so a box no process holds a handle to is freed.
+static REGISTRY: Mutex<Option<HashMap<u64, Weak<State>>>> = Mutex::new(None);
+/// The next box id; 0 until the first box. It starts at the monotonic
+/// clock's nanoseconds, so a library instance that takes over from an older
+/// one never hands out an id the older one did (a box takes far more than a
+/// nanosecond to make).
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+fn next_id() -> u64 {
+    if NEXT_ID.load(Ordering::Acquire) == 0 {
+        let _ = NEXT_ID.compare_exchange(0, now().max(1), Ordering::AcqRel, Ordering::Acquire);
+    }
+    NEXT_ID.fetch_add(1, Ordering::AcqRel)
+}
+
+fn lock_registry() -> std::sync::MutexGuard<'static, Option<HashMap<u64, Weak<State>>>> {
+    REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The live box with id `id`, if any.
+fn by_id(id: u64) -> Option<Arc<State>> {
+    lock_registry().as_ref()?.get(&id)?.upgrade()
 }
 
 // SAFETY: the first field (`build`) is fixed; the rest is only used by a
@@ -268,12 +300,25 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64) -> RawResult {
     if wake != Arm::Off {
         // SAFETY: the handle is a term of this call's env.
         let handle = unsafe { Term::new(env, args[0]) };
-        let mail = match wake {
-            Arm::Active => mail_term(env, handle, take_batch(env, sbox, TAKE_CAP)),
-            _ => (atoms::mail(), handle, atoms::new_data()).encode(env),
-        };
-        // A dead owner cannot be sent to; the box passes on through its warden.
-        let _ = env.send(&sbox.owner(), mail);
+        match wake {
+            Arm::Active => {
+                let batch = take_batch(env, sbox, TAKE_CAP);
+                let (items, dropped) = (batch.items(), batch.dropped);
+                // A dead owner cannot be sent to: what it was sent goes back
+                // into the box, for the heir (or the next owner) to take.
+                if env
+                    .send(&sbox.owner(), mail_term(env, handle, batch))
+                    .is_err()
+                {
+                    sbox.store().give_back(&mut Envs, items, dropped, now());
+                }
+            }
+            _ => {
+                let mail = (atoms::mail(), handle, atoms::new_data()).encode(env);
+                // A dead owner cannot be told; its heir is sent the box.
+                let _ = env.send(&sbox.owner(), mail);
+            }
+        }
     }
     Ok(match posted {
         Posted::Stored => atoms::ok(),
@@ -287,6 +332,15 @@ struct Batch<'a> {
     msgs: Term<'a>,
     count: usize,
     dropped: u64,
+    /// The messages (terms of the call's env) with their sizes, in delivery order.
+    copies: Vec<(ErlNifTerm, u64)>,
+}
+
+impl Batch<'_> {
+    /// The messages with their sizes, to put back if they reach nobody.
+    fn items(&self) -> Vec<(ErlNifTerm, u64)> {
+        self.copies.clone()
+    }
 }
 
 /// Takes up to `max` messages into `env`, within [`TAKE_BUDGET`]: in strides
@@ -299,6 +353,7 @@ fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize) -> Batch<'a> {
     let start = Instant::now();
     let stamp = now();
     let mut msgs: Vec<ErlNifTerm> = Vec::new();
+    let mut sizes: Vec<u64> = Vec::new();
     let mut dropped = 0;
     let mut copied: Vec<Taken<ErlNifTerm>> = Vec::new();
     loop {
@@ -310,6 +365,7 @@ fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize) -> Batch<'a> {
             // SAFETY: `raw` is this call's env; the message's storage is
             // pinned until it is given back.
             msgs.push(unsafe { enif_make_copy(raw, t.item()) });
+            sizes.push(t.bytes());
         }
         let last = taken.len() < stride || msgs.len() >= max || start.elapsed() >= TAKE_BUDGET;
         copied = taken;
@@ -328,6 +384,7 @@ fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize) -> Batch<'a> {
         msgs: unsafe { Term::new(env, list) },
         count,
         dropped,
+        copies: msgs.into_iter().zip(sizes).collect(),
     }
 }
 
@@ -428,11 +485,16 @@ fn box_new(
 }
 
 fn make(env: Env<'_>, store: Store<Envs>, owner: LocalPid) -> Term<'_> {
-    let state = Box::new(State {
+    let id = next_id();
+    let state = Arc::new(State {
+        id,
         store,
         owner: Mutex::new(owner),
         owner_word: AtomicU64::new(pid_word(env, &owner)),
     });
+    lock_registry()
+        .get_or_insert_with(HashMap::new)
+        .insert(id, Arc::downgrade(&state));
     resource::make(
         env,
         SluiceBox {
@@ -690,4 +752,51 @@ fn box_close<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
     sbox.store().close(&mut Envs);
     Ok(atoms::ok().encode(env))
+}
+
+/// `box_id(Term)`: the box's id when `Term` is a box handle of this library
+/// (open or closed) whose `Sized` flag is the box's, else `false`. Cheap:
+/// the facade checks handles with it before any server sees them.
+#[rustler::nif]
+fn box_id<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
+    // SAFETY: `term` is an argument of this call, valid while `env` is.
+    let sbox = unsafe { get(env.as_c_arg(), term.as_c_arg()) };
+    let sized = rustler::types::tuple::get_tuple(term)
+        .ok()
+        .and_then(|elems| elems.get(2).and_then(|t| t.decode::<bool>().ok()));
+    match (sbox, sized) {
+        (Some(sbox), Some(sized)) if sized == sbox.store().max_bytes().is_some() => {
+            sbox.state.id.encode(env)
+        }
+        _ => atoms::false_().encode(env),
+    }
+}
+
+/// `box_close_id(Id)`: closes the box with id `Id` as `box_close/1` does:
+/// `ok`, or `gone` when no such box is alive (nothing held a handle to it
+/// any more, and it was freed). The registry holds boxes weakly: this is
+/// how the warden closes the box of a dead owner without keeping it alive.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn box_close_id(id: u64) -> Atom {
+    match by_id(id) {
+        Some(state) => {
+            state.store.close(&mut Envs);
+            atoms::ok()
+        }
+        None => atoms::gone(),
+    }
+}
+
+/// `box_alive_ids(Ids)`: the ids of `Ids` whose box is still alive (held by
+/// some handle), for the warden to forget the others. Bounded by the
+/// caller (at most a few thousand ids a call).
+#[rustler::nif]
+fn box_alive_ids(ids: Vec<u64>) -> Vec<u64> {
+    let registry = lock_registry();
+    let Some(map) = registry.as_ref() else {
+        return Vec::new();
+    };
+    ids.into_iter()
+        .filter(|id| map.get(id).is_some_and(|w| w.strong_count() > 0))
+        .collect()
 }

@@ -501,6 +501,7 @@ impl<B: Backend> Mailbox<B> {
             out.push(Taken {
                 slot: entry.slot,
                 home: lane as u64,
+                bytes: entry.bytes,
             });
         }
         let got = out.len() as u64;
@@ -607,6 +608,18 @@ impl<B: Backend> Mailbox<B> {
     /// Counts `n` delivered messages as dropped by the owner's filter.
     pub fn filtered(&self, n: u64) -> Result<(), BufferError> {
         lock(&self.control.0).tally.filtered(n)
+    }
+
+    /// Puts back a delivery that reached nobody (its owner was dead): as
+    /// [`Mailbox::restore`], with the `dropped` it reported to be reported
+    /// again; if the box closed meanwhile, its messages count as dropped
+    /// `Closed` instead of delivered.
+    pub fn give_back(&self, backend: &mut B, items: Vec<(B::Item, u64)>, dropped: u64, now: u64) {
+        let n = items.len() as u64;
+        match self.restore(backend, items, now) {
+            Ok(()) => lock(&self.control.0).tally.unreport(dropped),
+            Err(_) => lock(&self.control.0).tally.undeliver_closed(n, dropped),
+        }
     }
 
     /// Changes the bound (refused once closed); when shrinking, drops per
