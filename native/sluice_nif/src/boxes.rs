@@ -244,9 +244,16 @@ unsafe fn get<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Option<&'a SluiceBox
         return None;
     }
     // SAFETY: the tuple has three elements.
-    let reference = unsafe { *elems.add(1) };
+    let (reference, sized) = unsafe { (*elems.add(1), *elems.add(2)) };
     // SAFETY: as above.
-    unsafe { resource::get(env, reference) }
+    let sbox: &SluiceBox = unsafe { resource::get(env, reference) }?;
+    // The handle's `Sized` must be the box's: a post passes sizes by it.
+    let lifetime = ();
+    // SAFETY: `env` is the caller's, valid while `lifetime` lives.
+    let env = unsafe { Env::new(&lifetime, env) };
+    let want = sbox.store().max_bytes().is_some().encode(env);
+    // SAFETY: `sized` is a term of `env`.
+    (unsafe { Term::new(env, sized) } == want).then_some(sbox)
 }
 
 fn handle<'a>(env: Env<'a>, term: Term<'a>) -> NifResult<&'a SluiceBox> {
@@ -760,15 +767,9 @@ fn box_close<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
 #[rustler::nif]
 fn box_id<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
     // SAFETY: `term` is an argument of this call, valid while `env` is.
-    let sbox = unsafe { get(env.as_c_arg(), term.as_c_arg()) };
-    let sized = rustler::types::tuple::get_tuple(term)
-        .ok()
-        .and_then(|elems| elems.get(2).and_then(|t| t.decode::<bool>().ok()));
-    match (sbox, sized) {
-        (Some(sbox), Some(sized)) if sized == sbox.store().max_bytes().is_some() => {
-            sbox.state.id.encode(env)
-        }
-        _ => atoms::false_().encode(env),
+    match unsafe { get(env.as_c_arg(), term.as_c_arg()) } {
+        Some(sbox) => sbox.state.id.encode(env),
+        None => atoms::false_().encode(env),
     }
 }
 
