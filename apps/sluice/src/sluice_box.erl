@@ -204,12 +204,22 @@ check(Box, Args) ->
 %% @doc Offers `Msg': `ok' (stored), `full' (a message was dropped to keep
 %% the bound: an old one, or this one for `keep_old'), `{error, closed}'.
 -spec post(box(), term()) -> ok | full | {error, closed}.
-post(#sluice_box{sized = true} = Box, Msg) ->
-    try sluice_nif:box_post(Box, Msg, erlang:external_size(Msg))
-    catch error:badarg -> ?BADARG([Box, Msg], 1, ?NOT_A_BOX)
+post(#sluice_box{sized = true} = Box, Msg0) ->
+    Msg = sluice_box_deliver:unshare(Msg0),
+    Size = erlang:external_size(Msg),
+    try sluice_nif:box_post(Box, Msg, Size) of
+        large -> sluice_nif:box_post_dirty(Box, Msg, Size);
+        Answer -> Answer
+    catch
+        error:badarg -> ?BADARG([Box, Msg0], 1, ?NOT_A_BOX)
     end;
 post(Box, Msg) ->
-    try sluice_nif:box_post(Box, Msg) catch error:badarg -> ?BADARG([Box, Msg], 1, ?NOT_A_BOX) end.
+    try sluice_nif:box_post(Box, Msg) of
+        large -> sluice_nif:box_post_dirty(Box, Msg);
+        Answer -> Answer
+    catch
+        error:badarg -> ?BADARG([Box, Msg], 1, ?NOT_A_BOX)
+    end.
 
 %% @doc Takes up to `N' messages, in delivery order.
 -spec take(box(), pos_integer()) ->

@@ -8,12 +8,15 @@
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([bad_handles_never_reach_the_warden/1, buckets_raise_badarg/1,
          give_away_to_dead_or_remote/1, active_send_to_dead_owner_goes_back/1,
-         warden_restart_keeps_heirs/1, unreachable_boxes_are_freed/1]).
+         warden_restart_keeps_heirs/1, unreachable_boxes_are_freed/1,
+         owed_drops_release_their_terms/1, sub_binaries_do_not_keep_parents/1,
+         large_posts_hold_no_scheduler/1]).
 
 all() ->
     [bad_handles_never_reach_the_warden, buckets_raise_badarg, give_away_to_dead_or_remote,
      active_send_to_dead_owner_goes_back, warden_restart_keeps_heirs,
-     unreachable_boxes_are_freed].
+     unreachable_boxes_are_freed, owed_drops_release_their_terms,
+     sub_binaries_do_not_keep_parents, large_posts_hold_no_scheduler].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(sluice),
@@ -242,3 +245,88 @@ settle_live(_Last, Tries) ->
     erlang:garbage_collect(whereis(sluice_box_warden)),
     timer:sleep(20),
     settle_live(live_boxes(), Tries - 1).
+
+-define(MB, (1024 * 1024)).
+
+%% Runs `F' in a fresh process, garbage collected when done (so it holds
+%% none of what it made), and returns the growth of binary memory over
+%% what it was before, while the process still lives.
+binary_growth(F) ->
+    Self = self(),
+    erlang:garbage_collect(),
+    Before = erlang:memory(binary),
+    Pid = spawn(fun() -> F(), erlang:garbage_collect(), Self ! {done, self()},
+                         receive stop -> ok end
+                end),
+    receive {done, Pid} -> ok end,
+    erlang:garbage_collect(),
+    Growth = erlang:memory(binary) - Before,
+    Pid ! stop,
+    Growth.
+
+%% 200 distinct 8 MB binaries into a max 1 box: the box holds one, and the
+%% drops it owes release theirs at once.
+owed_drops_release_their_terms(_Config) ->
+    Box = new(#{max => 1}),
+    Base = binary:copy(<<0>>, 8 * ?MB - 8),
+    Growth = binary_growth(fun() ->
+                                   [begin
+                                        _ = sluice_box:post(Box, <<I:64, Base/binary>>),
+                                        erlang:garbage_collect()
+                                    end || I <- lists:seq(1, 200)]
+                           end),
+    ct:pal("binary memory growth: ~p MB (bound: 1 message of 8 MB)", [Growth div ?MB]),
+    ?assertEqual({1, 1}, sluice_box:usage(Box)),
+    ?assert(Growth < 4 * 8 * ?MB),
+    ok = sluice_box:close(Box).
+
+%% Sub-binaries of 70 bytes of 20 MB binaries, in a max_bytes box: the box
+%% keeps copies, not the parents.
+sub_binaries_do_not_keep_parents(_Config) ->
+    Box = new(#{max => 1000, max_bytes => 4000}),
+    Growth = binary_growth(fun() ->
+                                   [begin
+                                        Parent = binary:copy(<<I:64>>, 20 * ?MB div 8),
+                                        <<Sub:70/binary, _/binary>> = Parent,
+                                        _ = sluice_box:post(Box, {I, Sub}),
+                                        erlang:garbage_collect()
+                                    end || I <- lists:seq(1, 40)]
+                           end),
+    #{size := Held, bytes := Bytes} = sluice_box:info(Box),
+    ct:pal("~p held (~p bytes counted), binary memory growth ~p bytes", [Held, Bytes, Growth]),
+    ?assert(Held > 10),
+    ?assert(Growth < 10 * 4000 + ?MB),
+    ok = sluice_box:close(Box).
+
+%% Posting a 2 M-element list ten times holds no normal scheduler for long
+%% (the copy runs on a dirty scheduler), and the message arrives whole.
+large_posts_hold_no_scheduler(_Config) ->
+    Box = new(#{max => 20}),
+    Self = self(),
+    List = lists:seq(1, 2000000),
+    Poster = spawn(fun() ->
+                           receive go -> ok end,
+                           [ok = sluice_box:post(Box, List) || _ <- lists:seq(1, 10)],
+                           Self ! {posted, self()}
+                   end),
+    Old = erlang:system_monitor(self(), [{long_schedule, 20}]),
+    Poster ! go,
+    receive {posted, Poster} -> ok after 60000 -> ct:fail(not_posted) end,
+    _ = case Old of
+            undefined -> erlang:system_monitor(undefined);
+            {Pid, Opts} -> erlang:system_monitor(Pid, Opts)
+        end,
+    Events = flush_long(Poster, []),
+    ct:pal("long_schedule events of the poster: ~p", [Events]),
+    ?assertEqual([], Events),
+    {[First | _] = Msgs, 10, 0} = sluice_box:take(Box, 20),
+    ?assertEqual(10, length(Msgs)),
+    ?assert(First =:= List),
+    ok = sluice_box:close(Box).
+
+flush_long(Poster, Acc) ->
+    receive
+        {monitor, Poster, long_schedule, Info} -> flush_long(Poster, [Info | Acc]);
+        {monitor, _, long_schedule, _} -> flush_long(Poster, Acc)
+    after 0 -> lists:reverse(Acc)
+    end.

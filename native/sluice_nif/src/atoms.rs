@@ -51,6 +51,7 @@ rustler::atoms! {
     notify,
     active,
     gone,
+    large,
     true_ = "true",
     false_ = "false",
 }

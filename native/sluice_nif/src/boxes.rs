@@ -31,6 +31,7 @@ use sluice_core::policy::{CodelConfig, Policy, Red};
 use sluice_core::store::Store;
 
 use crate::atoms;
+use crate::terms::{self, Size};
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
 use nif_glue::resource::{self, NifResource};
@@ -275,28 +276,71 @@ fn closed_or_badarg(err: BufferError) -> Result<Atom, Error> {
 raw_nif!("box_post", 2, box_post2);
 raw_nif!("box_post", 3, box_post3);
 
-/// `box_post(Box, Msg)`: `ok`, `full` or `{error, closed}`.
+/// `box_post(Box, Msg)`: `ok`, `full` or `{error, closed}`; `large` for a
+/// message over [`terms::WALK_BUDGET`] cells, not posted: the caller posts
+/// it with `box_post_dirty/2`.
 fn box_post2(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    post(env, args, 0)
+    post(env, args, 0, false)
 }
 
 /// `box_post(Box, Msg, Bytes)`: as `box_post/2` for a box with a byte budget.
 fn box_post3(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    post(env, args, sized_arg(env, args)?, false)
+}
+
+fn sized_arg(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> Result<u64, Fail> {
     let mut bytes: u64 = 0;
     // SAFETY: `env` and the argument are this call's.
     if unsafe { enif_get_uint64(env, args[2], &mut bytes) } == 0 {
         return Err(Fail::BadArg);
     }
-    post(env, args, bytes)
+    Ok(bytes)
 }
 
-fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64) -> RawResult {
+/// `box_post_dirty(Box, Msg)`: `box_post/2` for a large message, on a
+/// dirty scheduler (no size walk: the copy may take long).
+#[rustler::nif(name = "box_post_dirty", schedule = "DirtyCpu")]
+fn box_post_dirty2<'a>(env: Env<'a>, handle: Term<'a>, msg: Term<'a>) -> NifResult<Term<'a>> {
+    let args = [handle.as_c_arg(), msg.as_c_arg()];
+    let answer = post(env.as_c_arg(), &args, 0, true).map_err(|_| Error::BadArg)?;
+    // SAFETY: the answer is a term of this call's env.
+    Ok(unsafe { Term::new(env, answer) })
+}
+
+/// `box_post_dirty(Box, Msg, Bytes)`: `box_post/3` for a large message.
+#[rustler::nif(name = "box_post_dirty", schedule = "DirtyCpu")]
+fn box_post_dirty3<'a>(
+    env: Env<'a>,
+    handle: Term<'a>,
+    msg: Term<'a>,
+    bytes: u64,
+) -> NifResult<Term<'a>> {
+    let args = [handle.as_c_arg(), msg.as_c_arg()];
+    let answer = post(env.as_c_arg(), &args, bytes, true).map_err(|_| Error::BadArg)?;
+    // SAFETY: the answer is a term of this call's env.
+    Ok(unsafe { Term::new(env, answer) })
+}
+
+/// A post; `dirty`: on a dirty scheduler, where a large message may be
+/// copied (it then settles the drops it causes at once, as a heavy message).
+fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> RawResult {
     // SAFETY: the handle is this call's argument.
     let sbox = unsafe { get(env, args[0]) }.ok_or(Fail::BadArg)?;
+    let weight = if dirty {
+        u64::MAX
+    } else {
+        // SAFETY: the message is this call's argument.
+        match unsafe { terms::measure(env, args[1], terms::WALK_BUDGET) } {
+            Size::Small { weight, .. } => weight,
+            Size::Large => return Ok(atoms::large().as_c_arg()),
+        }
+    };
     let lifetime = ();
     // SAFETY: `env` is this call's env, valid while `lifetime` lives.
     let env = unsafe { Env::new(&lifetime, env) };
-    let outcome = sbox.store().post(&mut Envs, lane(), args[1], bytes, now());
+    let outcome = sbox
+        .store()
+        .post_weighed(&mut Envs, lane(), args[1], bytes, weight, now());
     let (posted, wake) = match outcome {
         Ok(done) => done,
         Err(err) => {

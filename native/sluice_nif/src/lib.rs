@@ -8,6 +8,7 @@ mod breakers;
 mod drop;
 mod limits;
 mod locks;
+mod terms;
 
 use rustler::sys::ErlNifEnv;
 

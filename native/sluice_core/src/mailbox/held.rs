@@ -60,6 +60,7 @@ impl<B: Backend> Held<'_, B> {
             let mut lanes = self.mb.lock_lanes();
             for (lane, spare) in lanes.iter_mut().flatten().zip(ctl.spare.iter_mut()) {
                 owed += std::mem::take(&mut lane.owed);
+                lane.owed_weight = 0;
                 dropped += lane.overflow + lane.early;
                 if !lane.q.is_empty() {
                     std::mem::swap(&mut lane.q, spare);

@@ -100,6 +100,13 @@ pub struct Snapshot {
     pub sojourn: Histogram,
 }
 
+/// Weight (bytes kept alive) of the messages a lane may keep beyond the
+/// bound while it owes drops, before its post settles them.
+pub const OWED_WEIGHT: u64 = 1 << 20;
+
+/// Weight from which a message gets a storage region of its own.
+pub const ALONE_WEIGHT: u64 = 64 * 1024;
+
 /// Keys start here: restored messages get keys below every other.
 const KEY_BASE: u64 = 1 << 62;
 
@@ -119,6 +126,8 @@ struct Lane<B: Backend> {
     chunks: Chunks<B::Region>,
     last_key: u64,
     owed: u64,
+    /// Weight of the messages kept while owing drops.
+    owed_weight: u64,
     posted: u64,
     overflow: u64,
     early: u64,
@@ -192,6 +201,7 @@ impl<B: Backend> Lane<B> {
             chunks: Chunks::new(per_chunk),
             last_key: 0,
             owed: 0,
+            owed_weight: 0,
             posted: 0,
             overflow: 0,
             early: 0,
@@ -199,11 +209,16 @@ impl<B: Backend> Lane<B> {
         }
     }
 
-    /// Copies `item` in as the lane's newest message.
-    fn push(&mut self, backend: &mut B, item: B::Item, bytes: u64, key: u64) {
+    /// Copies `item` (of weight `weight`) in as the lane's newest message:
+    /// a heavy one in a region of its own, freed as soon as it goes.
+    fn push(&mut self, backend: &mut B, item: B::Item, bytes: u64, weight: u64, key: u64) {
         let key = key.max(self.last_key + 1);
         self.last_key = key;
-        let slot = self.chunks.store(backend, item);
+        let slot = if weight >= ALONE_WEIGHT {
+            self.chunks.store_alone(backend, item)
+        } else {
+            self.chunks.store(backend, item)
+        };
         self.q.push_back(Entry { slot, key, bytes });
     }
 
@@ -344,9 +359,27 @@ impl<B: Backend> Mailbox<B> {
         bytes: u64,
         now: u64,
     ) -> Result<(Posted, Arm), BufferError> {
+        self.post_weighed(backend, lane, item, bytes, 0, now)
+    }
+
+    /// As [`Mailbox::post`], with the bytes the message's copy keeps alive
+    /// (`weight`). A full box keeps the new message and owes the drop of
+    /// the oldest, carried out when the lane owes `slack` drops, or as soon
+    /// as the messages kept while owing weigh [`OWED_WEIGHT`] together (a
+    /// heavy message settles at once): the memory beyond the bound stays
+    /// under `lanes × (OWED_WEIGHT + one message)`.
+    pub fn post_weighed(
+        &self,
+        backend: &mut B,
+        lane: usize,
+        item: B::Item,
+        bytes: u64,
+        weight: u64,
+        now: u64,
+    ) -> Result<(Posted, Arm), BufferError> {
         let now = self.time(now);
         if let Some(budget) = self.max_bytes {
-            return self.post_sized(backend, item, bytes, budget, now);
+            return self.post_sized(backend, item, (bytes, weight), budget, now);
         }
         let mut l = lock(&self.lanes[lane % self.lanes.len()].0);
         if self.is_closed() {
@@ -364,10 +397,11 @@ impl<B: Backend> Mailbox<B> {
                 return Ok((Posted::Full, Arm::Off));
             }
             l.owed += 1;
+            l.owed_weight = l.owed_weight.saturating_add(weight);
         }
         let key = (KEY_BASE + now).max(self.hot.0.floor.load(Ordering::Acquire) + 1);
-        l.push(backend, item, bytes, key);
-        let settle = l.owed >= self.slack;
+        l.push(backend, item, bytes, weight, key);
+        let settle = l.owed >= self.slack || l.owed_weight >= OWED_WEIGHT;
         drop(l);
         let wake = self.take_arm();
         if settle {
@@ -406,7 +440,7 @@ impl<B: Backend> Mailbox<B> {
         &self,
         backend: &mut B,
         item: B::Item,
-        bytes: u64,
+        (bytes, weight): (u64, u64),
         budget: u64,
         now: u64,
     ) -> Result<(Posted, Arm), BufferError> {
@@ -436,7 +470,7 @@ impl<B: Backend> Mailbox<B> {
             if refused {
                 lane.overflow += 1;
             } else {
-                lane.push(backend, item, bytes, KEY_BASE + now);
+                lane.push(backend, item, bytes, weight, KEY_BASE + now);
             }
         }
         if !refused {
@@ -570,7 +604,7 @@ impl<B: Backend> Mailbox<B> {
                     if let Some(lane) = lanes[0].as_mut() {
                         let top = top.max(lane.last_key);
                         for (j, &(item, bytes)) in items.iter().rev().enumerate() {
-                            lane.push(backend, item, bytes, top + 1 + j as u64);
+                            lane.push(backend, item, bytes, 0, top + 1 + j as u64);
                         }
                         self.hot.0.floor.store(lane.last_key, Ordering::Release);
                     }
@@ -822,6 +856,59 @@ mod tests {
             assert_eq!((got, dropped), (want, 6), "{kind:?}");
             check(&m, &fake);
         }
+    }
+
+    #[test]
+    fn a_delivery_given_back_is_delivered_again() {
+        for kind in [Kind::Queue, Kind::Stack] {
+            let mut fake = Fake::default();
+            let m = mailbox(kind, 3);
+            for v in 0..5 {
+                post(&m, &mut fake, 0, v, v);
+            }
+            let (taken, dropped) = m.take(&mut fake, &[], 10, 0);
+            assert_eq!(dropped, 2);
+            let items = taken.iter().map(|t| (t.item(), t.bytes())).collect();
+            let _ = m.take(&mut fake, &taken, 0, 0);
+            m.give_back(&mut fake, items, dropped, 0);
+            assert_eq!(m.snapshot().stats.delivered, 0);
+            let want = if kind == Kind::Stack {
+                vec![4, 3, 2]
+            } else {
+                vec![2, 3, 4]
+            };
+            assert_eq!(take(&m, &mut fake, 10), (want, 2), "{kind:?}");
+            check(&m, &fake);
+        }
+    }
+
+    #[test]
+    fn a_delivery_given_back_to_a_closed_box_counts_closed() {
+        let mut fake = Fake::default();
+        let m = mailbox(Kind::Queue, 3);
+        post(&m, &mut fake, 0, 1, 1);
+        let (taken, _) = m.take(&mut fake, &[], 10, 0);
+        let items = taken.iter().map(|t| (t.item(), t.bytes())).collect();
+        let _ = m.take(&mut fake, &taken, 0, 0);
+        m.close(&mut fake);
+        m.give_back(&mut fake, items, 0, 0);
+        let s = m.snapshot().stats;
+        assert_eq!((s.delivered, s.dropped[Reason::Closed as usize]), (0, 1));
+        check(&m, &fake);
+    }
+
+    #[test]
+    fn heavy_messages_settle_their_drops_at_once() {
+        let mut fake = Fake::default();
+        let m = mailbox(Kind::Queue, 1);
+        for v in 0..20 {
+            m.post_weighed(&mut fake, 0, (0, v), 0, OWED_WEIGHT, v)
+                .expect("post");
+            // the bound plus the message just posted, each in its own region
+            assert!(fake.regions.len() <= 2, "{} regions", fake.regions.len());
+        }
+        assert_eq!(take(&m, &mut fake, 10), (vec![19], 19));
+        check(&m, &fake);
     }
 
     #[test]
