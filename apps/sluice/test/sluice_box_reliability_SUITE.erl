@@ -309,7 +309,7 @@ large_posts_hold_no_scheduler(_Config) ->
                            [ok = sluice_box:post(Box, List) || _ <- lists:seq(1, 10)],
                            Self ! {posted, self()}
                    end),
-    Old = erlang:system_monitor(self(), [{long_schedule, 20}]),
+    Old = erlang:system_monitor(self(), [{long_schedule, 10}]),
     Poster ! go,
     receive {posted, Poster} -> ok after 60000 -> ct:fail(not_posted) end,
     _ = case Old of
