@@ -380,7 +380,7 @@ impl<B: Backend> Buckets<B> {
             let Some(entry) = inner.pop(backend, i, fifo, false) else {
                 break;
             };
-            inner.tally.sojourn.record(now.saturating_sub(entry.at));
+            inner.tally.record_sojourn(now.saturating_sub(entry.at));
             out.push(Taken {
                 slot: entry.slot,
                 home,
@@ -573,7 +573,7 @@ impl<B: Backend> Buckets<B> {
             max: self.max() as usize,
             bytes: 0,
             regions,
-            sojourn: inner.tally.sojourn.clone(),
+            sojourn: inner.tally.sojourn(),
         }
     }
 }

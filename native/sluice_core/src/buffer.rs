@@ -125,11 +125,22 @@ pub struct Tally {
     pub reported: u64,
     /// Largest number of messages held at once (as far as this side saw).
     pub peak: u64,
-    /// Sojourn times of delivered messages.
-    pub sojourn: Histogram,
+    /// Sojourn times of delivered messages: made at the first delivery
+    /// (a histogram is about 8 KB; an idle buffer has none).
+    sojourn: Option<Box<Histogram>>,
 }
 
 impl Tally {
+    /// Records the sojourn time of a delivered message.
+    pub fn record_sojourn(&mut self, ns: u64) {
+        self.sojourn.get_or_insert_with(Default::default).record(ns);
+    }
+
+    /// The sojourn times recorded so far.
+    pub fn sojourn(&self) -> Histogram {
+        self.sojourn.as_deref().cloned().unwrap_or_default()
+    }
+
     /// Counts `n` delivered messages as dropped by the owner's filter.
     pub fn filtered(&mut self, n: u64) -> Result<(), BufferError> {
         if n > self.delivered {

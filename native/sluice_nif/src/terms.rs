@@ -44,9 +44,15 @@ pub enum Size {
 /// # Safety
 /// `term` must be a valid term of `env`, during the call that owns `env`.
 pub unsafe fn measure(env: *mut ErlNifEnv, term: ErlNifTerm, budget: u64) -> Size {
+    if is_immediate(term) {
+        return Size::Small {
+            cells: 1,
+            weight: 8,
+        };
+    }
     let mut cells: u64 = 0;
     let mut bytes: u64 = 0;
-    let mut stack: Vec<ErlNifTerm> = vec![term];
+    let mut stack = Stack::new(term);
     while let Some(t) = stack.pop() {
         cells += 1;
         if cells > budget {
@@ -55,12 +61,17 @@ pub unsafe fn measure(env: *mut ErlNifEnv, term: ErlNifTerm, budget: u64) -> Siz
         if is_immediate(t) {
             continue;
         }
-        let mut head = MaybeUninit::<ErlNifTerm>::uninit();
-        let mut tail = MaybeUninit::<ErlNifTerm>::uninit();
-        // SAFETY: `t` is a term of `env` (contract; elements of its terms too).
-        if unsafe { enif_get_list_cell(env, t, head.as_mut_ptr(), tail.as_mut_ptr()) } != 0 {
-            // SAFETY: both were written: `t` is a list cell.
-            unsafe { stack.extend([tail.assume_init(), head.assume_init()]) };
+        if is_list_cell(t) {
+            let mut head = MaybeUninit::<ErlNifTerm>::uninit();
+            let mut tail = MaybeUninit::<ErlNifTerm>::uninit();
+            // SAFETY: `t` is a term of `env` (contract; elements of its terms too).
+            if unsafe { enif_get_list_cell(env, t, head.as_mut_ptr(), tail.as_mut_ptr()) } != 0 {
+                // SAFETY: both were written: `t` is a list cell.
+                unsafe {
+                    stack.push(tail.assume_init());
+                    stack.push(head.assume_init());
+                }
+            }
             continue;
         }
         let mut arity: c_int = 0;
@@ -72,7 +83,9 @@ pub unsafe fn measure(env: *mut ErlNifEnv, term: ErlNifTerm, budget: u64) -> Siz
                 return Size::Large;
             }
             // SAFETY: a tuple of `arity` elements at `elems`, valid while `env` is.
-            stack.extend_from_slice(unsafe { std::slice::from_raw_parts(elems, n) });
+            for &e in unsafe { std::slice::from_raw_parts(elems, n) } {
+                stack.push(e);
+            }
             continue;
         }
         let mut bin = MaybeUninit::<ErlNifBinary>::uninit();
@@ -98,6 +111,57 @@ pub unsafe fn measure(env: *mut ErlNifEnv, term: ErlNifTerm, budget: u64) -> Siz
     }
 }
 
+/// Terms still to look at: a few inline (a normal message needs no
+/// allocation), more on the heap.
+struct Stack {
+    inline: [MaybeUninit<ErlNifTerm>; INLINE],
+    len: usize,
+    more: Vec<ErlNifTerm>,
+}
+
+/// Terms a [`Stack`] holds without allocating.
+const INLINE: usize = 32;
+
+impl Stack {
+    fn new(first: ErlNifTerm) -> Self {
+        let mut stack = Self {
+            inline: [MaybeUninit::uninit(); INLINE],
+            len: 0,
+            more: Vec::new(),
+        };
+        stack.push(first);
+        stack
+    }
+
+    fn push(&mut self, t: ErlNifTerm) {
+        if self.len < INLINE && self.more.is_empty() {
+            self.inline[self.len] = MaybeUninit::new(t);
+            self.len += 1;
+        } else {
+            self.more.push(t);
+        }
+    }
+
+    fn pop(&mut self) -> Option<ErlNifTerm> {
+        if let Some(t) = self.more.pop() {
+            return Some(t);
+        }
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        // SAFETY: the first `len + 1` inline slots were written by `push`.
+        Some(unsafe { self.inline[self.len].assume_init() })
+    }
+}
+
+/// Whether `t` is a list cell (primary tag 1).
+fn is_list_cell(t: ErlNifTerm) -> bool {
+    // SAFETY: `ErlNifTerm` is a transparent wrapper of a machine word.
+    let word = unsafe { std::mem::transmute::<ErlNifTerm, usize>(t) };
+    word & 3 == 1
+}
+
 /// Whether `t` is an immediate (an atom, a small integer, a local pid or
 /// port, `[]`): its primary tag, the two low bits of the word, is 3 in
 /// every BEAM (the same representation `boxes::pid_word` relies on).
@@ -111,7 +175,7 @@ fn is_immediate(t: ErlNifTerm) -> bool {
 ///
 /// # Safety
 /// `map` must be a map term of `env`, during the call that owns `env`.
-unsafe fn push_map(env: *mut ErlNifEnv, map: ErlNifTerm, stack: &mut Vec<ErlNifTerm>) {
+unsafe fn push_map(env: *mut ErlNifEnv, map: ErlNifTerm, stack: &mut Stack) {
     let mut iter = MaybeUninit::<ErlNifMapIterator>::uninit();
     let first = ErlNifMapIteratorEntry::ERL_NIF_MAP_ITERATOR_HEAD;
     // SAFETY: `map` is a map of `env` (contract); `iter` is written on success.
@@ -126,7 +190,10 @@ unsafe fn push_map(env: *mut ErlNifEnv, map: ErlNifTerm, stack: &mut Vec<ErlNifT
         != 0
     {
         // SAFETY: both were written by the call that answered true.
-        unsafe { stack.extend([key.assume_init(), value.assume_init()]) };
+        unsafe {
+            stack.push(key.assume_init());
+            stack.push(value.assume_init());
+        }
         // SAFETY: as above.
         unsafe { enif_map_iterator_next(env, iter) };
     }

@@ -61,6 +61,7 @@
 //! box's storage is not freed.
 
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 
 use crate::sync::{get_mut, lock, AtomicU64, Mutex, MutexGuard, Ordering, Padded};
 
@@ -145,7 +146,9 @@ struct Hot {
 /// What the owner's side keeps: the messages moved out of the lanes, and
 /// the counters of what left the box.
 struct Control<I> {
-    /// Per lane: messages moved out of it, all older than those still in it.
+    /// Per lane: messages moved out of it, all older than those still in
+    /// it (the three per-lane vectors are made with the lanes, by the
+    /// first gathering after).
     out: Vec<VecDeque<Entry<I>>>,
     /// Per lane: an empty queue to give the lane in exchange for its own.
     spare: Vec<VecDeque<Entry<I>>>,
@@ -170,7 +173,11 @@ pub struct Mailbox<B: Backend> {
     /// from the words they only read.
     len: Padded<AtomicU64>,
     control: Padded<Mutex<Control<B::Item>>>,
-    lanes: Box<[Padded<Mutex<Lane<B>>>]>,
+    /// The lanes, made by the first post (or arming, or restore): an idle
+    /// box has none.
+    lanes: OnceLock<Box<[Padded<Mutex<Lane<B>>>]>>,
+    lane_count: usize,
+    per_chunk: u32,
     policy: Policy,
     /// The time of a box with a manual clock.
     clock: AtomicU64,
@@ -273,7 +280,6 @@ impl<B: Backend> Mailbox<B> {
         } else {
             layout.lanes.clamp(1, MAX_LANES)
         };
-        let per_lane = || (0..lanes).map(|_| VecDeque::new()).collect();
         Ok(Self {
             kind,
             max_bytes,
@@ -285,18 +291,18 @@ impl<B: Backend> Mailbox<B> {
                 floor: AtomicU64::new(0),
             }),
             control: Padded(Mutex::new(Control {
-                out: per_lane(),
-                spare: per_lane(),
-                freed: (0..lanes).map(|_| Vec::new()).collect(),
+                out: Vec::new(),
+                spare: Vec::new(),
+                freed: Vec::new(),
                 in_flight: 0,
                 lane_dropped: 0,
                 codel: Codel::default(),
                 tally: Tally::default(),
                 bytes: 0,
             })),
-            lanes: (0..lanes)
-                .map(|_| Padded(Mutex::new(Lane::new(layout.per_chunk))))
-                .collect(),
+            lanes: OnceLock::new(),
+            lane_count: lanes,
+            per_chunk: layout.per_chunk,
             policy: Policy::default(),
             clock: AtomicU64::new(0),
         })
@@ -342,9 +348,31 @@ impl<B: Backend> Mailbox<B> {
         }
     }
 
-    /// Every lane, locked in index order.
+    /// The lanes, made now if they were not.
+    fn lanes(&self) -> &[Padded<Mutex<Lane<B>>>] {
+        self.lanes.get_or_init(|| {
+            (0..self.lane_count)
+                .map(|_| Padded(Mutex::new(Lane::new(self.per_chunk))))
+                .collect()
+        })
+    }
+
+    /// The lanes made so far (none, or all).
+    fn made_lanes(&self) -> &[Padded<Mutex<Lane<B>>>] {
+        self.lanes.get().map_or(&[], |lanes| &lanes[..])
+    }
+
+    /// Every lane, made if needed and locked in index order.
     fn lock_lanes(&self) -> Lanes<'_, B> {
-        std::array::from_fn(|i| self.lanes.get(i).map(|l| lock(&l.0)))
+        let lanes = self.lanes();
+        std::array::from_fn(|i| lanes.get(i).map(|l| lock(&l.0)))
+    }
+
+    /// Every lane made so far, locked in index order (none for a box
+    /// never posted into: it holds nothing).
+    fn lock_made_lanes(&self) -> Lanes<'_, B> {
+        let lanes = self.made_lanes();
+        std::array::from_fn(|i| lanes.get(i).map(|l| lock(&l.0)))
     }
 
     /// Offers `item` (of size `bytes`, arriving at `now` nanoseconds) from
@@ -381,7 +409,8 @@ impl<B: Backend> Mailbox<B> {
         if let Some(budget) = self.max_bytes {
             return self.post_sized(backend, item, (bytes, weight), budget, now);
         }
-        let mut l = lock(&self.lanes[lane % self.lanes.len()].0);
+        let lanes = self.lanes();
+        let mut l = lock(&lanes[lane % lanes.len()].0);
         if self.is_closed() {
             return Err(BufferError::Closed);
         }
@@ -450,7 +479,7 @@ impl<B: Backend> Mailbox<B> {
         }
         held.gather();
         if self.early() {
-            let mut lane = lock(&self.lanes[0].0);
+            let mut lane = lock(&self.lanes()[0].0);
             lane.posted += 1;
             lane.early += 1;
             return Ok((Posted::Full, Arm::Off));
@@ -465,7 +494,7 @@ impl<B: Backend> Mailbox<B> {
             }
         }
         {
-            let mut lane = lock(&self.lanes[0].0);
+            let mut lane = lock(&self.lanes()[0].0);
             lane.posted += 1;
             if refused {
                 lane.overflow += 1;
@@ -531,7 +560,7 @@ impl<B: Backend> Mailbox<B> {
                     continue;
                 }
             }
-            held.ctl.tally.sojourn.record(sojourn);
+            held.ctl.tally.record_sojourn(sojourn);
             out.push(Taken {
                 slot: entry.slot,
                 home: lane as u64,
@@ -585,6 +614,8 @@ impl<B: Backend> Mailbox<B> {
         if n > held.ctl.tally.delivered {
             return Err(BufferError::NotDelivered);
         }
+        // The lanes (and this side's queues of them) exist before the gathering.
+        let _ = self.lanes();
         held.gather();
         held.ctl.tally.delivered -= n;
         {
@@ -694,7 +725,7 @@ impl<B: Backend> Mailbox<B> {
     /// Frees all storage now, takes in flight or not: for when nothing can
     /// use the box any more (its destructor).
     pub fn dispose(&mut self, backend: &mut B) {
-        for lane in self.lanes.iter_mut() {
+        for lane in self.lanes.get_mut().into_iter().flat_map(|l| l.iter_mut()) {
             let lane = get_mut(&mut lane.0);
             lane.q.clear();
             lane.chunks.free_all(backend);
@@ -755,7 +786,7 @@ impl<B: Backend> Mailbox<B> {
     /// Counters, size and storage, read under every lock.
     pub fn snapshot(&self) -> Snapshot {
         let held = self.hold();
-        let lanes = self.lock_lanes();
+        let lanes = self.lock_made_lanes();
         let lanes = lanes.iter().flatten();
         let ctl = &*held.ctl;
         let mut dropped = ctl.tally.dropped;
@@ -773,7 +804,7 @@ impl<B: Backend> Mailbox<B> {
             max: self.max(),
             bytes: ctl.bytes,
             regions: lanes.map(|l| l.chunks.regions()).sum(),
-            sojourn: ctl.tally.sojourn.clone(),
+            sojourn: ctl.tally.sojourn(),
         }
     }
 }
