@@ -175,13 +175,16 @@ pub struct Mailbox<B: Backend> {
     control: Padded<Mutex<Control<B::Item>>>,
     /// The lanes, made by the first post (or arming, or restore): an idle
     /// box has none.
-    lanes: OnceLock<Box<[Padded<Mutex<Lane<B>>>]>>,
+    lanes: OnceLock<Box<[LockedLane<B>]>>,
     lane_count: usize,
     per_chunk: u32,
     policy: Policy,
     /// The time of a box with a manual clock.
     clock: AtomicU64,
 }
+
+/// A lane under its lock, on cache lines of its own.
+type LockedLane<B> = Padded<Mutex<Lane<B>>>;
 
 type Lanes<'a, B> = [Option<MutexGuard<'a, Lane<B>>>; MAX_LANES];
 
@@ -349,7 +352,7 @@ impl<B: Backend> Mailbox<B> {
     }
 
     /// The lanes, made now if they were not.
-    fn lanes(&self) -> &[Padded<Mutex<Lane<B>>>] {
+    fn lanes(&self) -> &[LockedLane<B>] {
         self.lanes.get_or_init(|| {
             (0..self.lane_count)
                 .map(|_| Padded(Mutex::new(Lane::new(self.per_chunk))))
@@ -358,7 +361,7 @@ impl<B: Backend> Mailbox<B> {
     }
 
     /// The lanes made so far (none, or all).
-    fn made_lanes(&self) -> &[Padded<Mutex<Lane<B>>>] {
+    fn made_lanes(&self) -> &[LockedLane<B>] {
         self.lanes.get().map_or(&[], |lanes| &lanes[..])
     }
 
