@@ -146,57 +146,16 @@
 %% @doc Creates a box (see {@link options()}).
 -spec new(options()) -> {ok, box()} | {error, {bad_option, term()}}.
 new(Opts) ->
-    case validate(Opts) of
+    case sluice_box_opts:box(Opts) of
         {ok, #{type := Type, max := Max, max_bytes := MaxBytes, owner := Owner,
                heir := Heir, heir_data := HeirData} = Full} ->
             Sized = MaxBytes =/= infinity,
             Bytes = case Sized of true -> MaxBytes; false -> 0 end,
-            Ref = sluice_nif:box_new(Type, Max, Bytes, Owner, policies(Full)),
+            Ref = sluice_nif:box_new(Type, Max, Bytes, Owner, sluice_box_opts:policies(Full)),
             {ok, adopt(Ref, Sized, Owner, Heir, HeirData)};
         {error, _} = Error ->
             Error
     end.
-
-%% The options of new/1 with their defaults (the owner: the caller).
--spec validate(term()) -> {ok, map()} | {error, {bad_option, term()}}.
-validate(Opts) ->
-    Inf = fun(Check) -> fun(V) -> V =:= infinity orelse Check(V) end end,
-    Spec = [{max, required, fun sluice_opts:pos_int/1},
-            {type, queue, sluice_opts:one_of([queue, stack, keep_old])},
-            {owner, undefined, fun sluice_opts:local_pid/1},
-            {heir, none, fun(V) -> V =:= none orelse sluice_opts:local_pid(V) end},
-            {heir_data, undefined, fun sluice_opts:any/1},
-            {max_bytes, infinity, Inf(fun sluice_opts:pos_int/1)},
-            {max_age, infinity, Inf(fun sluice_opts:ms/1)},
-            {codel, none, fun codel/1},
-            {red_min, 0, fun sluice_opts:non_neg_int/1},
-            {red_max, 0, fun sluice_opts:non_neg_int/1},
-            {red_prob, 0.0, fun sluice_opts:rate/1},
-            {clock, system, sluice_opts:one_of([system, manual])},
-            {name, undefined, fun sluice_opts:any/1}],
-    case sluice_opts:validate(Opts, Spec, #{owner => self()}) of
-        {ok, #{red_min := Min, red_max := RedMax}} when Min > RedMax ->
-            {error, {bad_option, red_max}};
-        Result ->
-            Result
-    end.
-
--spec codel(term()) -> boolean().
-codel(none) -> true;
-codel(#{} = V) -> maps:size(maps:without([target, interval], V)) =:= 0
-                      andalso lists:all(fun sluice_opts:ms/1, maps:values(V)).
-
-%% The NIF's policy tuple (see sluice_nif:box_new/5).
--spec policies(map()) -> {non_neg_integer(), non_neg_integer(), non_neg_integer(),
-                          non_neg_integer(), non_neg_integer(), float(), boolean()}.
-policies(#{max_age := MaxAge, codel := Codel, red_min := RedMin, red_max := RedMax,
-           red_prob := RedProb, clock := Clock}) ->
-    Age = case MaxAge of infinity -> 0; _ -> MaxAge end,
-    {Target, Interval} = case Codel of
-                             none -> {0, 0};
-                             #{} -> {maps:get(target, Codel, 5), maps:get(interval, Codel, 100)}
-                         end,
-    {Age, Target, Interval, RedMin, RedMax, float(RedProb), Clock =:= manual}.
 
 %% @doc Moves the clock of a box made with `clock => manual' to `Ms'
 %% milliseconds (it starts at 0 and never goes back; a box on the system

@@ -53,17 +53,7 @@
 %% @doc Creates a buffer of buckets (see the module documentation).
 -spec new(options()) -> {ok, buckets()} | {error, {bad_option, term()}}.
 new(Opts) ->
-    Spec = [{max, required, fun sluice_opts:pos_int/1},
-            {width, required, fun sluice_opts:ms/1},
-            {max_age, infinity, fun(V) -> V =:= infinity orelse sluice_opts:ms(V) end},
-            {order, newest_first, sluice_opts:one_of([newest_first, oldest_first])},
-            {within, lifo, sluice_opts:one_of([lifo, fifo])},
-            {when_full, drop_oldest, sluice_opts:one_of([drop_oldest, drop_new])},
-            {owner, undefined, fun sluice_opts:local_pid/1},
-            {heir, none, fun(V) -> V =:= none orelse sluice_opts:local_pid(V) end},
-            {heir_data, undefined, fun sluice_opts:any/1},
-            {clock, system, sluice_opts:one_of([system, manual])}],
-    case sluice_opts:validate(Opts, Spec, #{owner => self()}) of
+    case sluice_box_opts:buckets(Opts) of
         {ok, #{max := Max, width := Width, max_age := MaxAge, order := Order,
                within := Within, when_full := WhenFull, owner := Owner, heir := Heir,
                heir_data := HeirData, clock := Clock}} ->

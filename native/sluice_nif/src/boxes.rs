@@ -12,9 +12,8 @@
 //! which may free a whole box, run on dirty schedulers.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustler::sys::{
@@ -23,14 +22,13 @@ use rustler::sys::{
     ErlNifResourceType, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
-use sluice_core::buckets::{Buckets, Config, Order, WhenFull, Within};
 use sluice_core::buffer::{BufferError, Kind, Posted, Reason};
 use sluice_core::chunks::Backend;
-use sluice_core::mailbox::{Arm, Layout, Mailbox, Taken};
-use sluice_core::policy::{CodelConfig, Policy, Red};
+use sluice_core::mailbox::{Arm, Layout, Taken};
 use sluice_core::store::Store;
 
 use crate::atoms;
+use crate::box_ids::Registry;
 use crate::terms::{self, Size};
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
@@ -48,7 +46,7 @@ pub const TAKE_STRIDE: usize = 128;
 /// How boxes are laid out: a lane per scheduler thread (up to 8; more
 /// threads share), each owing at most 64 drops before it frees them, and
 /// 128 messages per env.
-const LAYOUT: Layout = Layout {
+pub(crate) const LAYOUT: Layout = Layout {
     lanes: 8,
     slack: 64,
     per_chunk: 128,
@@ -82,9 +80,7 @@ struct State {
 
 impl Drop for State {
     fn drop(&mut self) {
-        if let Some(map) = lock_registry().as_mut() {
-            map.remove(&self.id);
-        }
+        REGISTRY.remove(self.id);
         // Nothing can be taking: a take holds a reference to the box.
         self.store.dispose(&mut Envs);
     }
@@ -93,28 +89,7 @@ impl Drop for State {
 /// Every box of this library instance by id, held weakly: the warden
 /// closes the box of a dead owner by id ([`box_close_id`]) without keeping
 /// it alive, so a box no process holds a handle to is freed.
-static REGISTRY: Mutex<Option<HashMap<u64, Weak<State>>>> = Mutex::new(None);
-/// The next box id; 0 until the first box. It starts at the monotonic
-/// clock's nanoseconds, so a library instance that takes over from an older
-/// one never hands out an id the older one did (a box takes far more than a
-/// nanosecond to make).
-static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-
-fn next_id() -> u64 {
-    if NEXT_ID.load(Ordering::Acquire) == 0 {
-        let _ = NEXT_ID.compare_exchange(0, now().max(1), Ordering::AcqRel, Ordering::Acquire);
-    }
-    NEXT_ID.fetch_add(1, Ordering::AcqRel)
-}
-
-fn lock_registry() -> std::sync::MutexGuard<'static, Option<HashMap<u64, Weak<State>>>> {
-    REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The live box with id `id`, if any.
-fn by_id(id: u64) -> Option<Arc<State>> {
-    lock_registry().as_ref()?.get(&id)?.upgrade()
-}
+static REGISTRY: Registry<State> = Registry::new();
 
 // SAFETY: the first field (`build`) is fixed; the rest is only used by a
 // library whose `BUILD` matches, which `upgrade` checks before taking over.
@@ -180,12 +155,12 @@ pub(crate) fn lane() -> usize {
 }
 
 /// Process-independent envs as chunk regions.
-struct Envs;
+pub(crate) struct Envs;
 
 /// One env holding up to `LAYOUT.per_chunk` copied terms. Never null:
 /// `enif_alloc_env` initialises the env it allocates before returning it,
 /// so it cannot hand back a failed allocation.
-struct Region(*mut ErlNifEnv);
+pub(crate) struct Region(*mut ErlNifEnv);
 
 // SAFETY: a process-independent env may be used from any thread, one at a
 // time: the box's locks see to that.
@@ -471,81 +446,16 @@ fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<&'b Store<Envs>, Atom>
     Ok(sbox.store())
 }
 
-/// A box's drop policies as `box_new/5` gets them: `{MaxAgeMs,
-/// CodelTargetMs, CodelIntervalMs, RedMin, RedMax, RedProb, ManualClock}`,
-/// where 0 (or 0.0) turns a policy off.
-type PolicyArg = (u64, u64, u64, u64, u64, f64, bool);
-
-fn policy(
-    (max_age, target, interval, red_min, red_max, prob, manual): PolicyArg,
-) -> NifResult<Policy> {
-    let ns = |ms: u64| ms.checked_mul(MS).ok_or(Error::BadArg);
-    if !(0.0..=1.0).contains(&prob) || red_min > red_max {
-        return Err(Error::BadArg);
-    }
-    Ok(Policy {
-        max_age: if max_age > 0 {
-            Some(ns(max_age)?)
-        } else {
-            None
-        },
-        codel: if target > 0 {
-            Some(CodelConfig {
-                target: ns(target)?,
-                interval: ns(interval.max(1))?,
-            })
-        } else {
-            None
-        },
-        red: (prob > 0.0).then_some(Red {
-            min: red_min,
-            max: red_max,
-            prob,
-        }),
-        manual_clock: manual,
-    })
-}
-
-/// A new box; `max_bytes` 0 means no byte budget.
-#[rustler::nif]
-fn box_new(
-    env: Env<'_>,
-    kind: Atom,
-    max: u64,
-    max_bytes: u64,
-    owner: LocalPid,
-    policies: PolicyArg,
-) -> NifResult<Term<'_>> {
-    let kind = if kind == atoms::queue() {
-        Kind::Queue
-    } else if kind == atoms::stack() {
-        Kind::Stack
-    } else if kind == atoms::keep_old() {
-        Kind::KeepOld
-    } else {
-        return Err(Error::BadArg);
-    };
-    let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
-    let max_bytes = (max_bytes > 0).then_some(max_bytes);
-    let mailbox = Mailbox::new(kind, max, max_bytes, LAYOUT).map_err(|_| Error::BadArg)?;
-    Ok(make(
-        env,
-        Store::Box(mailbox.with_policy(policy(policies)?)),
-        owner,
-    ))
-}
-
-fn make(env: Env<'_>, store: Store<Envs>, owner: LocalPid) -> Term<'_> {
-    let id = next_id();
+/// A new box of `store`, owned by `owner`, in the registry.
+pub(crate) fn make(env: Env<'_>, store: Store<Envs>, owner: LocalPid) -> Term<'_> {
+    let id = REGISTRY.next_id(now());
     let state = Arc::new(State {
         id,
         store,
         owner: Mutex::new(owner),
         owner_word: AtomicU64::new(pid_word(env, &owner)),
     });
-    lock_registry()
-        .get_or_insert_with(HashMap::new)
-        .insert(id, Arc::downgrade(&state));
+    REGISTRY.insert(id, &state);
     resource::make(
         env,
         SluiceBox {
@@ -556,59 +466,7 @@ fn make(env: Env<'_>, store: Store<Envs>, owner: LocalPid) -> Term<'_> {
 }
 
 /// Nanoseconds in a millisecond: bucket options and the manual clock are in ms.
-const MS: u64 = 1_000_000;
-
-/// A new buffer of time buckets: `max_age` 0 means none; a manual clock
-/// starts at 0 and moves with `buckets_set_time/2` only.
-#[rustler::nif]
-#[allow(clippy::too_many_arguments)]
-fn buckets_new(
-    env: Env<'_>,
-    max: u64,
-    width_ms: u64,
-    max_age_ms: u64,
-    order: Atom,
-    within: Atom,
-    when_full: Atom,
-    manual: bool,
-    owner: LocalPid,
-) -> NifResult<Term<'_>> {
-    let pick = |a: Atom, yes: Atom, no: Atom| {
-        if a == yes {
-            Ok(true)
-        } else if a == no {
-            Ok(false)
-        } else {
-            Err(Error::BadArg)
-        }
-    };
-    let newest = pick(order, atoms::newest_first(), atoms::oldest_first())?;
-    let lifo = pick(within, atoms::lifo(), atoms::fifo())?;
-    let oldest = pick(when_full, atoms::drop_oldest(), atoms::drop_new())?;
-    if width_ms == 0 || width_ms > u64::MAX / MS || max_age_ms > u64::MAX / MS {
-        return Err(Error::BadArg);
-    }
-    let cfg = Config {
-        width: width_ms * MS,
-        max_age: (max_age_ms > 0).then_some(max_age_ms * MS),
-        order: if newest {
-            Order::NewestFirst
-        } else {
-            Order::OldestFirst
-        },
-        within: if lifo { Within::Lifo } else { Within::Fifo },
-        when_full: if oldest {
-            WhenFull::DropOldest
-        } else {
-            WhenFull::DropNew
-        },
-        manual_clock: manual,
-        per_chunk: LAYOUT.per_chunk,
-    };
-    let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
-    let buckets = Buckets::new(cfg, max).map_err(|_| Error::BadArg)?;
-    Ok(make(env, Store::Buckets(buckets), owner))
-}
+pub(crate) const MS: u64 = 1_000_000;
 
 /// Expires what is too old now (age limit, time buckets), as the next post
 /// or take would: for the timer of drop notices. Bounded like a take: the
@@ -823,7 +681,7 @@ fn box_id<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
 /// how the warden closes the box of a dead owner without keeping it alive.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn box_close_id(id: u64) -> Atom {
-    match by_id(id) {
+    match REGISTRY.get(id) {
         Some(state) => {
             state.store.close(&mut Envs);
             atoms::ok()
@@ -837,11 +695,5 @@ fn box_close_id(id: u64) -> Atom {
 /// caller (at most a few thousand ids a call).
 #[rustler::nif]
 fn box_alive_ids(ids: Vec<u64>) -> Vec<u64> {
-    let registry = lock_registry();
-    let Some(map) = registry.as_ref() else {
-        return Vec::new();
-    };
-    ids.into_iter()
-        .filter(|id| map.get(id).is_some_and(|w| w.strong_count() > 0))
-        .collect()
+    REGISTRY.alive(ids)
 }

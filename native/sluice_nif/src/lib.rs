@@ -3,6 +3,8 @@
 //! `sluice_nif`; see `docs/nif-upgrade.md` for how a newer build takes over.
 
 mod atoms;
+mod box_ids;
+mod box_new;
 mod boxes;
 mod breakers;
 mod drop;
