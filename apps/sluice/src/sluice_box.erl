@@ -36,7 +36,8 @@
 %% {@link resize/2} and {@link close/1}, which may free a whole box, run on
 %% a dirty scheduler. A post walks its message first, with a budget of
 %% 8192 cells (about 64 KB of heap; a normal message costs a few cells):
-%% a larger message is copied on a dirty scheduler instead of the caller's.
+%% a larger message is copied on a dirty scheduler instead of the caller's
+%% (with `max_bytes', it is measured there too, by its encoded size).
 %% A delivery sent by a post to an owner that has just died is put back
 %% into the box, for the heir or the next owner: `delivered' counts only
 %% what was sent to a live owner.
@@ -191,9 +192,11 @@ check(Box, Args) ->
 -spec post(box(), term()) -> ok | full | {error, closed}.
 post(#sluice_box{sized = true} = Box, Msg0) ->
     Msg = sluice_box_deliver:unshare(Msg0),
-    Size = erlang:external_size(Msg),
-    try sluice_nif:box_post(Box, Msg, Size) of
-        large -> sluice_nif:box_post_dirty(Box, Msg, Size);
+    %% A large message is measured and copied on a dirty scheduler.
+    try sluice_nif:box_small(Msg)
+            andalso sluice_nif:box_post(Box, Msg, erlang:external_size(Msg)) of
+        false -> sluice_nif:box_post_dirty(Box, Msg);
+        large -> sluice_nif:box_post_dirty(Box, Msg);
         Answer -> Answer
     catch
         error:badarg -> ?BADARG([Box, Msg0], 1, ?NOT_A_BOX)

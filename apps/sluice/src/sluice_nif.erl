@@ -22,7 +22,7 @@
                box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4,
                drop_counters/1, drop_take_dropped/1, drop_delete/1, lib_info/0,
                induce_panic/0,
-               box_id/1, box_close_id/1, box_alive_ids/1, box_post_dirty/2, box_post_dirty/3]).
+               box_id/1, box_close_id/1, box_alive_ids/1, box_post_dirty/2, box_small/1]).
 
 -export(?NIFS).
 -nifs(?NIFS).
@@ -163,8 +163,8 @@ box_new(_Type, _Max, _MaxBytes, _Owner, _Policies) -> erlang:nif_error(nif_not_l
 -spec box_post_dirty(sluice_box:box(), term()) -> ok | full | {error, closed}.
 box_post_dirty(_Box, _Msg) -> erlang:nif_error(nif_not_loaded).
 
--spec box_post_dirty(sluice_box:box(), term(), non_neg_integer()) -> ok | full | {error, closed}.
-box_post_dirty(_Box, _Msg, _Bytes) -> erlang:nif_error(nif_not_loaded).
+-spec box_small(term()) -> boolean().
+box_small(_Msg) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_post(sluice_box:box(), term()) -> ok | full | {error, closed} | large.
 box_post(_Box, _Msg) -> erlang:nif_error(nif_not_loaded).

@@ -305,7 +305,11 @@ sub_binaries_do_not_keep_parents(_Config) ->
 %% Posting a 2 M-element list ten times holds no normal scheduler for long
 %% (the copy runs on a dirty scheduler), and the message arrives whole.
 large_posts_hold_no_scheduler(_Config) ->
-    Box = new(#{max => 20}),
+    %% with a byte budget the message is measured on the dirty scheduler too
+    [large_posts(Opts) || Opts <- [#{max => 20}, #{max => 20, max_bytes => 1 bsl 30}]].
+
+large_posts(Opts) ->
+    Box = new(Opts),
     Self = self(),
     List = lists:seq(1, 2000000),
     Poster = spawn(fun() ->

@@ -272,28 +272,32 @@ fn sized_arg(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> Result<u64, Fail> {
     Ok(bytes)
 }
 
-/// `box_post_dirty(Box, Msg)`: `box_post/2` for a large message, on a
-/// dirty scheduler (no size walk: the copy may take long).
-#[rustler::nif(name = "box_post_dirty", schedule = "DirtyCpu")]
-fn box_post_dirty2<'a>(env: Env<'a>, handle: Term<'a>, msg: Term<'a>) -> NifResult<Term<'a>> {
-    let args = [handle.as_c_arg(), msg.as_c_arg()];
-    let answer = post(env.as_c_arg(), &args, 0, true).map_err(|_| Error::BadArg)?;
-    // SAFETY: the answer is a term of this call's env.
-    Ok(unsafe { Term::new(env, answer) })
-}
-
-/// `box_post_dirty(Box, Msg, Bytes)`: `box_post/3` for a large message.
-#[rustler::nif(name = "box_post_dirty", schedule = "DirtyCpu")]
-fn box_post_dirty3<'a>(
-    env: Env<'a>,
-    handle: Term<'a>,
-    msg: Term<'a>,
-    bytes: u64,
-) -> NifResult<Term<'a>> {
+/// `box_post_dirty(Box, Msg)`: `box_post/2` (or `box_post/3`) for a large
+/// message, on a dirty scheduler: no size walk, and for a box with a byte
+/// budget the message is measured here, by its encoded size (which
+/// `erlang:external_size/1` would compute on the caller's scheduler).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn box_post_dirty<'a>(env: Env<'a>, handle: Term<'a>, msg: Term<'a>) -> NifResult<Term<'a>> {
+    let sbox = self::handle(env, handle)?;
+    let bytes = if sbox.store().max_bytes().is_some() {
+        // SAFETY: the message is this call's argument.
+        unsafe { terms::encoded_size(env.as_c_arg(), msg.as_c_arg()) }.ok_or(Error::BadArg)?
+    } else {
+        0
+    };
     let args = [handle.as_c_arg(), msg.as_c_arg()];
     let answer = post(env.as_c_arg(), &args, bytes, true).map_err(|_| Error::BadArg)?;
     // SAFETY: the answer is a term of this call's env.
     Ok(unsafe { Term::new(env, answer) })
+}
+
+/// `box_small(Msg)`: whether `Msg` is within [`terms::WALK_BUDGET`] cells,
+/// so measuring and copying it holds the caller's scheduler only briefly.
+#[rustler::nif]
+fn box_small<'a>(env: Env<'a>, msg: Term<'a>) -> bool {
+    // SAFETY: the message is this call's argument.
+    let size = unsafe { terms::measure(env.as_c_arg(), msg.as_c_arg(), terms::WALK_BUDGET) };
+    size != Size::Large
 }
 
 /// A post; `dirty`: on a dirty scheduler, where a large message may be
@@ -328,8 +332,8 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
         let handle = unsafe { Term::new(env, args[0]) };
         match wake {
             Arm::Active => {
-                let batch = take_batch(env, sbox, TAKE_CAP);
-                let (items, dropped) = (batch.items(), batch.dropped);
+                let mut batch = take_batch(env, sbox, TAKE_CAP);
+                let (items, dropped) = (std::mem::take(&mut batch.copies), batch.dropped);
                 // A dead owner cannot be sent to: what it was sent goes back
                 // into the box, for the heir (or the next owner) to take.
                 if env
@@ -358,15 +362,9 @@ struct Batch<'a> {
     msgs: Term<'a>,
     count: usize,
     dropped: u64,
-    /// The messages (terms of the call's env) with their sizes, in delivery order.
+    /// The messages (terms of the call's env) with their sizes, in delivery
+    /// order: to put back if they reach nobody.
     copies: Vec<(ErlNifTerm, u64)>,
-}
-
-impl Batch<'_> {
-    /// The messages with their sizes, to put back if they reach nobody.
-    fn items(&self) -> Vec<(ErlNifTerm, u64)> {
-        self.copies.clone()
-    }
 }
 
 /// Takes up to `max` messages into `env`, within [`TAKE_BUDGET`]: in strides

@@ -15,8 +15,8 @@ use std::mem::MaybeUninit;
 use rustler::sys::{
     c_int, enif_get_list_cell, enif_get_map_size, enif_get_tuple, enif_inspect_binary,
     enif_map_iterator_create, enif_map_iterator_destroy, enif_map_iterator_get_pair,
-    enif_map_iterator_next, ErlNifBinary, ErlNifEnv, ErlNifMapIterator, ErlNifMapIteratorEntry,
-    ErlNifTerm,
+    enif_map_iterator_next, enif_release_binary, enif_term_to_binary, ErlNifBinary, ErlNifEnv,
+    ErlNifMapIterator, ErlNifMapIteratorEntry, ErlNifTerm,
 };
 
 /// Heap cells a message may have to be copied on a normal scheduler: about
@@ -160,6 +160,26 @@ fn is_list_cell(t: ErlNifTerm) -> bool {
     // SAFETY: `ErlNifTerm` is a transparent wrapper of a machine word.
     let word = unsafe { std::mem::transmute::<ErlNifTerm, usize>(t) };
     word & 3 == 1
+}
+
+/// The size of `term` in the external term format (encoded, then freed):
+/// for a large message on a dirty scheduler; `None` if it cannot be
+/// encoded.
+///
+/// # Safety
+/// As for [`measure`].
+pub unsafe fn encoded_size(env: *mut ErlNifEnv, term: ErlNifTerm) -> Option<u64> {
+    let mut bin = MaybeUninit::<ErlNifBinary>::uninit();
+    // SAFETY: `term` is a term of `env` (contract); `bin` is written on success.
+    if unsafe { enif_term_to_binary(env, term, bin.as_mut_ptr()) } == 0 {
+        return None;
+    }
+    // SAFETY: written by the successful call above.
+    let mut bin = unsafe { bin.assume_init() };
+    let size = bin.size as u64;
+    // SAFETY: the binary was allocated by `enif_term_to_binary` and is released once.
+    unsafe { enif_release_binary(&mut bin) };
+    Some(size)
 }
 
 /// Whether `t` is an immediate (an atom, a small integer, a local pid or
