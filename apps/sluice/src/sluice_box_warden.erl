@@ -105,7 +105,8 @@ init([]) ->
     {ok, S}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
-handle_call({watch, Box, Owner, Heir, HeirData}, _From, S) ->
+handle_call({watch, Box, Owner, Heir, HeirData}, _From, S)
+  when is_pid(Owner), node(Owner) =:= node(), Heir =:= none orelse is_pid(Heir) ->
     case sluice_nif:box_id(Box) of
         false ->
             {reply, ok, S};
@@ -113,7 +114,8 @@ handle_call({watch, Box, Owner, Heir, HeirData}, _From, S) ->
             S1 = put_watch({Id, Owner, Heir, HeirData, Box, off}, monitor_owner(Id, Owner, S)),
             {reply, ok, sweep(S1#state{added = S1#state.added + 1})}
     end;
-handle_call({give_away, Box, From, To, Data}, _From, S) ->
+handle_call({give_away, Box, From, To, Data}, _From, S)
+  when is_pid(To), node(To) =:= node() ->
     case watch_of(Box, S) of
         {{_, From, _, _, _, _} = W, S1} ->
             case is_process_alive(To) of
@@ -139,7 +141,8 @@ handle_call({close, Box, From}, _From, S) ->
         {_, S1} -> {reply, {error, not_owner}, S1};
         closed -> {reply, ok, S}
     end;
-handle_call({notices, Box, From, Interval}, _From, S) ->
+handle_call({notices, Box, From, Interval}, _From, S)
+  when Interval =:= off; is_integer(Interval), Interval > 0, Interval < 1 bsl 32 ->
     case watch_of(Box, S) of
         {{_, From, _, _, _, _} = W, S1} ->
             {reply, ok, set_notices(W, Box, Interval, S1)};
@@ -153,6 +156,7 @@ handle_call({discard, Box}, _From, S) ->
         {W, S1} -> {reply, ok, shut(W, Box, S1)};
         closed -> {reply, ok, S}
     end;
+%% Anything else (sent around the facade) is refused, never a crash.
 handle_call(_Other, _From, S) ->
     {reply, {error, unknown_call}, S}.
 

@@ -106,6 +106,12 @@ bad_handles_never_reach_the_warden(_Config) ->
     ?assertEqual({error, {bad_option, owner}}, sluice_box:new(#{max => 1, owner => remote_pid()})),
     ?assertEqual({error, {bad_option, red_max}},
                  sluice_box:new(#{max => 9, red_min => 5, red_max => 2, red_prob => 0.5})),
+    %% calls sent around the facade are refused, not a crash
+    [?assertMatch({error, _}, gen_server:call(sluice_box_warden, Call))
+     || Call <- [{give_away, Box, self(), not_a_pid, x}, {give_away, Box, self(), remote_pid(), x},
+                 {watch, Box, not_a_pid, none, x}, {notices, Box, self(), -1}, junk]],
+    ?assertEqual(ok, gen_server:call(sluice_box_warden, {close, {sluice_box, make_ref(), false},
+                                                         self()})),
     ?assertEqual(ok, sluice_box:close(Box)),
     ?assertEqual(Warden, whereis(sluice_box_warden)).
 
