@@ -332,7 +332,7 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
         let handle = unsafe { Term::new(env, args[0]) };
         match wake {
             Arm::Active => {
-                let mut batch = take_batch(env, sbox, TAKE_CAP);
+                let mut batch = take_batch(env, sbox, TAKE_CAP, true);
                 let (items, dropped) = (std::mem::take(&mut batch.copies), batch.dropped);
                 // A dead owner cannot be sent to: what it was sent goes back
                 // into the box, for the heir (or the next owner) to take.
@@ -370,13 +370,14 @@ struct Batch<'a> {
 /// Takes up to `max` messages into `env`, within [`TAKE_BUDGET`]: in strides
 /// of [`TAKE_STRIDE`], each removed under the box's locks and copied into
 /// `env` after it is released (see `Mailbox::take`), so producers are not
-/// held up by the copying.
-fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize) -> Batch<'a> {
+/// held up by the copying. `keep`: also keep the messages with their sizes
+/// in [`Batch::copies`] (for a delivery that may have to be put back).
+fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize, keep: bool) -> Batch<'a> {
     let raw = env.as_c_arg();
     let max = max.min(TAKE_CAP);
     let start = Instant::now();
     let stamp = now();
-    let mut msgs: Vec<ErlNifTerm> = Vec::new();
+    let mut msgs: Vec<ErlNifTerm> = Vec::with_capacity(max.min(sbox.store().len()));
     let mut sizes: Vec<u64> = Vec::new();
     let mut dropped = 0;
     let mut copied: Vec<Taken<ErlNifTerm>> = Vec::new();
@@ -389,7 +390,9 @@ fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize) -> Batch<'a> {
             // SAFETY: `raw` is this call's env; the message's storage is
             // pinned until it is given back.
             msgs.push(unsafe { enif_make_copy(raw, t.item()) });
-            sizes.push(t.bytes());
+            if keep {
+                sizes.push(t.bytes());
+            }
         }
         let last = taken.len() < stride || msgs.len() >= max || start.elapsed() >= TAKE_BUDGET;
         copied = taken;
@@ -408,7 +411,11 @@ fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize) -> Batch<'a> {
         msgs: unsafe { Term::new(env, list) },
         count,
         dropped,
-        copies: msgs.into_iter().zip(sizes).collect(),
+        copies: if keep {
+            msgs.into_iter().zip(sizes).collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -505,7 +512,7 @@ fn box_take<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Term<'
         Ok(_) => {}
         Err(why) => return Ok(error(env, why)),
     }
-    let batch = take_batch(env, sbox, usize::try_from(n).unwrap_or(TAKE_CAP));
+    let batch = take_batch(env, sbox, usize::try_from(n).unwrap_or(TAKE_CAP), false);
     Ok(batch_term(env, batch))
 }
 
@@ -529,7 +536,7 @@ fn box_arm<'a>(env: Env<'a>, handle_term: Term<'a>, mode: Atom) -> NifResult<Ter
         return Ok(atoms::armed().encode(env));
     }
     Ok(match arm {
-        Arm::Active => batch_term(env, take_batch(env, sbox, TAKE_CAP)),
+        Arm::Active => batch_term(env, take_batch(env, sbox, TAKE_CAP, false)),
         _ => atoms::new_data().encode(env),
     })
 }
