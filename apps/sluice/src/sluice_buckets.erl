@@ -113,7 +113,8 @@ info(Buckets) ->
     sluice_box:info(Buckets).
 
 %% @doc As {@link sluice_box:give_away/3}.
--spec give_away(buckets(), pid(), term()) -> ok | {error, not_owner | closed}.
+-spec give_away(buckets(), pid(), term()) ->
+    ok | {error, not_owner | closed | noproc | not_local}.
 give_away(Buckets, NewOwner, Data) ->
     sluice_box:give_away(Buckets, NewOwner, Data).
 
