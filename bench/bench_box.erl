@@ -52,6 +52,11 @@
 %%     this is a note, not a `BENCH' line). The reference's owner mostly
 %%     waits: each of its `take' calls queues behind the flood. Afterwards the
 %%     reference process is killed, not drained.</li>
+%% <li>`idle_bytes' (`bytes'): node memory growth (`bench:memory_delta/1')
+%%     while one process keeps 10 000 empty buffers of max 100, per buffer:
+%%     ours are boxes it owns (no lanes, storage or histogram until first
+%%     used), the reference's are buffer processes, each an empty queue in
+%%     a receive loop, with their monitor of the owner.</li>
 %% </ul>
 -module(bench_box).
 -behaviour(bench).
@@ -71,6 +76,8 @@
 -define(SAMPLE_MS, 10).
 -define(HELD, 100000).
 -define(HEAP, 10000).
+%% Idle buffers in `idle_bytes'.
+-define(IDLE, 10000).
 %% Posts between two looks at the mailbox in a flooding producer.
 -define(CHECK_EVERY, 1000).
 
@@ -96,7 +103,8 @@ cases() ->
      {post_p8, fun() -> post_case(8) end},
      {post_p64, fun() -> post_case(64) end},
      {bytes_per_msg, fun bytes_case/0},
-     {flood_peak_memory, fun flood_case/0}].
+     {flood_peak_memory, fun flood_case/0},
+     {idle_bytes, fun idle_case/0}].
 
 %%% Post throughput, end to end
 
@@ -271,6 +279,18 @@ mailbox_len(Pid) ->
     end.
 
 %%% Bytes per buffered message
+
+%% Bytes per idle buffer: node memory growth while one process keeps ?IDLE
+%% empty buffers of max 100 (ours: boxes it owns; the reference: buffer
+%% processes, each an empty queue in a receive loop), divided by ?IDLE.
+-spec idle_case() -> bench:result().
+idle_case() ->
+    Build = fun(Side) ->
+                    fun() -> [new_buffer(Side, 100) || _ <- lists:seq(1, ?IDLE)] end
+            end,
+    Ours = bench:memory_delta(Build(ours)),
+    Ref = bench:memory_delta(Build(ref)),
+    {Ours / ?IDLE, Ref / ?IDLE, bytes}.
 
 -spec bytes_case() -> bench:result().
 bytes_case() ->

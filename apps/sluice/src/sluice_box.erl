@@ -34,7 +34,26 @@
 %% 1000 messages and stops after 0.5 ms; `take/2' and `active' loop over
 %% such calls in Erlang, between which the owner can be scheduled out.
 %% {@link resize/2} and {@link close/1}, which may free a whole box, run on
-%% a dirty scheduler.
+%% a dirty scheduler. A post walks its message first, with a budget of
+%% 8192 cells (about 64 KB of heap; a normal message costs a few cells):
+%% a larger message is copied on a dirty scheduler instead of the caller's
+%% (with `max_bytes', it is measured there too, by its encoded size).
+%% A delivery sent by a post to an owner that has just died is put back
+%% into the box, for the heir or the next owner: `delivered' counts only
+%% what was sent to a live owner.
+%%
+%% == Memory ==
+%% An idle box (never posted into) costs about 1.5 to 2.5 KB, its
+%% counters and locks (`BENCH box/idle_bytes'; an idle buffer process
+%% costs about 2.8 KB). Its lanes (a few KB), message storage and sojourn histogram
+%% (8 KB) are made when first used. A full `queue' or `stack' box frees
+%% the messages it drops in batches per lane, of at most 64 messages or,
+%% sooner, 1 MB of messages kept meanwhile (a message of 64 KB or more is
+%% stored on its own and freed as soon as it is dropped). With `max_bytes',
+%% a sub-binary keeping a binary of more than 64 bytes and more than twice
+%% its size alive (the message, or an element of a message that is a tuple
+%% or a list of at most 64 elements) is copied before it is stored, so the
+%% budget counts what the box keeps alive; deeper sub-binaries are not.
 %%
 %% == Age and early drop ==
 %% Options beyond the bound, all off by default:
@@ -68,18 +87,28 @@
 %% a remote shell, say) and read {@link usage/1} and {@link info/1}. When
 %% the owner dies the box passes to its heir, who gets
 %% `{sluice_transfer, Box, PreviousOwner, HeirData, Reason}', or, without a
-%% live heir, is closed and its memory freed. Under a supervisor, use
+%% live heir, is closed and its memory freed. A box no process holds a
+%% handle to any more (no name, no heir) is freed even while its owner
+%% lives: sluice keeps a handle only of a box with a heir or drop notices,
+%% which is reachable by design. Under a supervisor, use
 %% {@link child_spec/1}: see `sluice_box_keeper'.
+%%
+%% == Errors ==
+%% A value that is not a box handle, or a bad argument, raises `badarg'
+%% with a message naming it (see `sluice_util'), in the caller: nothing
+%% that reaches sluice's own processes can crash them.
 -module(sluice_box).
 
 -export([new/1, post/2, take/2, notify/1, active/1, active/3, resize/2, usage/1,
          info/1, give_away/3, close/1, child_spec/1, start_link/1, lookup/1, claim/1,
          set_time/2, drop_notices/2]).
--export([adopt/5]).
+-export([adopt/5, check/2]).
 -export_type([box/0, type/0, options/0, filter/0, info/0]).
 
 -include("sluice_box.hrl").
 -include("sluice_error.hrl").
+
+-define(NOT_A_BOX, "must be a box handle").
 
 -opaque box() :: #sluice_box{}.
 -type type() :: queue | stack | keep_old.
@@ -118,36 +147,24 @@
 %% @doc Creates a box (see {@link options()}).
 -spec new(options()) -> {ok, box()} | {error, {bad_option, term()}}.
 new(Opts) ->
-    case sluice_box_warden:validate(Opts) of
+    case sluice_box_opts:box(Opts) of
         {ok, #{type := Type, max := Max, max_bytes := MaxBytes, owner := Owner,
                heir := Heir, heir_data := HeirData} = Full} ->
             Sized = MaxBytes =/= infinity,
             Bytes = case Sized of true -> MaxBytes; false -> 0 end,
-            Ref = sluice_nif:box_new(Type, Max, Bytes, Owner, policies(Full)),
+            Ref = sluice_nif:box_new(Type, Max, Bytes, Owner, sluice_box_opts:policies(Full)),
             {ok, adopt(Ref, Sized, Owner, Heir, HeirData)};
         {error, _} = Error ->
             Error
     end.
-
-%% The NIF's policy tuple (see sluice_nif:box_new/5).
--spec policies(map()) -> {non_neg_integer(), non_neg_integer(), non_neg_integer(),
-                          non_neg_integer(), non_neg_integer(), float(), boolean()}.
-policies(#{max_age := MaxAge, codel := Codel, red_min := RedMin, red_max := RedMax,
-           red_prob := RedProb, clock := Clock}) ->
-    Age = case MaxAge of infinity -> 0; _ -> MaxAge end,
-    {Target, Interval} = case Codel of
-                             none -> {0, 0};
-                             #{} -> {maps:get(target, Codel, 5), maps:get(interval, Codel, 100)}
-                         end,
-    {Age, Target, Interval, RedMin, RedMax, float(RedProb), Clock =:= manual}.
 
 %% @doc Moves the clock of a box made with `clock => manual' to `Ms'
 %% milliseconds (it starts at 0 and never goes back; a box on the system
 %% clock ignores this). For tests and simulations of `max_age', `codel'
 %% and the sojourn times in {@link info/1}.
 -spec set_time(box(), non_neg_integer()) -> ok.
-set_time(#sluice_box{} = Box, Ms) when is_integer(Ms), Ms >= 0 ->
-    sluice_nif:box_set_time(Box, Ms);
+set_time(Box, Ms) when is_integer(Ms), Ms >= 0, Ms < 1 bsl 64 ->
+    try sluice_nif:box_set_time(Box, Ms) catch error:badarg -> ?BADARG([Box, Ms], 1, ?NOT_A_BOX) end;
 set_time(Box, Ms) ->
     ?BADARG([Box, Ms], 2, "must be a non-negative integer").
 
@@ -160,57 +177,86 @@ adopt(Ref, Sized, Owner, Heir, HeirData) ->
     ok = sluice_box_warden:watch(Box, Owner, Heir, HeirData),
     Box.
 
+%% @private
+%% @doc Raises `badarg' for argument 1 of the current call (`Args') unless
+%% `Box' is a box handle.
+-spec check(term(), [term()]) -> ok.
+check(Box, Args) ->
+    case sluice_nif:box_id(Box) of
+        false -> ?BADARG(Args, 1, ?NOT_A_BOX);
+        _ -> ok
+    end.
+
 %% @doc Offers `Msg': `ok' (stored), `full' (a message was dropped to keep
 %% the bound: an old one, or this one for `keep_old'), `{error, closed}'.
 -spec post(box(), term()) -> ok | full | {error, closed}.
-post(#sluice_box{sized = false} = Box, Msg) ->
-    sluice_nif:box_post(Box, Msg);
-post(#sluice_box{} = Box, Msg) ->
-    sluice_nif:box_post(Box, Msg, erlang:external_size(Msg)).
+post(#sluice_box{sized = true} = Box, Msg0) ->
+    Msg = sluice_box_deliver:unshare(Msg0),
+    %% A large message is measured and copied on a dirty scheduler.
+    try sluice_nif:box_small(Msg)
+            andalso sluice_nif:box_post(Box, Msg, erlang:external_size(Msg)) of
+        false -> sluice_nif:box_post_dirty(Box, Msg);
+        large -> sluice_nif:box_post_dirty(Box, Msg);
+        Answer -> Answer
+    catch
+        error:badarg -> ?BADARG([Box, Msg0], 1, ?NOT_A_BOX)
+    end;
+post(Box, Msg) ->
+    try sluice_nif:box_post(Box, Msg) of
+        large -> sluice_nif:box_post_dirty(Box, Msg);
+        Answer -> Answer
+    catch
+        error:badarg -> ?BADARG([Box, Msg], 1, ?NOT_A_BOX)
+    end.
 
 %% @doc Takes up to `N' messages, in delivery order.
 -spec take(box(), pos_integer()) ->
     {[term()], non_neg_integer(), non_neg_integer()} | {error, not_owner | closed}.
-take(#sluice_box{} = Box, N) when is_integer(N), N > 0 ->
+take(Box, N) when is_integer(N), N > 0 ->
+    ok = check(Box, [Box, N]),
     sluice_box_deliver:take(Box, N);
 take(Box, N) ->
     ?BADARG([Box, N], 2, "must be a positive integer").
 
 %% @doc Asks for `{mail, Box, new_data}' once messages are there.
 -spec notify(box()) -> ok | {error, not_owner | closed}.
-notify(#sluice_box{} = Box) ->
+notify(Box) ->
+    ok = check(Box, [Box]),
     sluice_box_deliver:arm(Box, notify).
 
 %% @doc Asks for `{mail, Box, Msgs, Count, Dropped}' once, with every message.
 -spec active(box()) -> ok | {error, not_owner | closed}.
-active(#sluice_box{} = Box) ->
+active(Box) ->
+    ok = check(Box, [Box]),
     sluice_box_deliver:arm(Box, active).
 
 %% @doc As {@link active/1}, through `Filter' (see the module documentation).
 -spec active(box(), filter(), term()) -> ok | {error, not_owner | closed}.
-active(#sluice_box{sized = Sized} = Box, Filter, FilterState) when is_function(Filter, 2) ->
-    sluice_box_deliver:active(Box, Sized, Filter, FilterState);
+active(Box, Filter, FilterState) when is_function(Filter, 2) ->
+    ok = check(Box, [Box, Filter, FilterState]),
+    sluice_box_deliver:active(Box, Box#sluice_box.sized, Filter, FilterState);
 active(Box, Filter, FilterState) ->
     ?BADARG([Box, Filter, FilterState], 2, "must be a fun of arity 2").
 
 %% @doc Changes `max'; shrinking drops per type (counted as `resize').
 -spec resize(box(), pos_integer()) -> ok | {error, closed}.
-resize(#sluice_box{} = Box, Max) when is_integer(Max), Max > 0 ->
-    sluice_nif:box_resize(Box, Max);
+resize(Box, Max) when is_integer(Max), Max > 0, Max < 1 bsl 40 ->
+    try sluice_nif:box_resize(Box, Max) catch error:badarg -> ?BADARG([Box, Max], 1, ?NOT_A_BOX) end;
 resize(Box, Max) ->
-    ?BADARG([Box, Max], 2, "must be a positive integer").
+    ?BADARG([Box, Max], 2, "must be a positive integer below 2^40").
 
 %% @doc `{Size, Max}'.
 -spec usage(box()) -> {non_neg_integer(), pos_integer()}.
-usage(#sluice_box{} = Box) ->
-    sluice_nif:box_usage(Box).
+usage(Box) ->
+    try sluice_nif:box_usage(Box) catch error:badarg -> ?BADARG([Box], 1, ?NOT_A_BOX) end.
 
 %% @doc Counters and sojourn-time percentiles (see {@link info()}).
 -spec info(box()) -> info().
-info(#sluice_box{} = Box) ->
+info(Box) ->
     {{Posted, Delivered, {Over, Resize, Filter, Closed, Expired, Early}, Size, Max, Peak,
       {P50, P99, PMax}},
-     {Type, Bytes, MaxBytes, _Regions, Owner, IsClosed}} = sluice_nif:box_info(Box),
+     {Type, Bytes, MaxBytes, _Regions, Owner, IsClosed}} =
+        try sluice_nif:box_info(Box) catch error:badarg -> ?BADARG([Box], 1, ?NOT_A_BOX) end,
     Us = fun(Ns) -> erlang:convert_time_unit(Ns, nanosecond, microsecond) end,
     #{type => Type, posted => Posted, delivered => Delivered,
       dropped => #{overflow => Over, resize => Resize, filter => Filter, closed => Closed,
@@ -224,26 +270,35 @@ info(#sluice_box{} = Box) ->
 %% `{sluice_dropped, Box, Reason, Count}' for each reason (`overflow',
 %% `resize', `expired', `early') with `Count' drops since the previous
 %% summary, if any; `off' stops. Owner only. The summaries come from a
-%% timer in sluice's own process, never from a post.
+%% timer in sluice's own process, never from a post. While notices are on,
+%% sluice keeps a handle to the box (it is not freed until they stop).
 -spec drop_notices(box(), pos_integer() | off) -> ok | {error, not_owner | closed}.
-drop_notices(#sluice_box{} = Box, Interval)
-  when Interval =:= off; is_integer(Interval), Interval > 0 ->
+drop_notices(Box, Interval) when Interval =:= off; is_integer(Interval), Interval > 0,
+                                                   Interval < 1 bsl 32 ->
+    ok = check(Box, [Box, Interval]),
     sluice_box_warden:notices(Box, self(), Interval);
 drop_notices(Box, Interval) ->
     ?BADARG([Box, Interval], 2, "must be a positive number of milliseconds or off").
 
-%% @doc Makes `NewOwner' the owner; it gets
-%% `{sluice_transfer, Box, self(), Data, give_away}'.
--spec give_away(box(), pid(), term()) -> ok | {error, not_owner | closed}.
-give_away(#sluice_box{} = Box, NewOwner, Data) when is_pid(NewOwner) ->
-    sluice_box_warden:give_away(Box, self(), NewOwner, Data);
+%% @doc Makes `NewOwner' (a live local process) the owner; it gets
+%% `{sluice_transfer, Box, self(), Data, give_away}'. To a dead process
+%% the answer is `{error, noproc}' and to a process of another node
+%% `{error, not_local}': the caller keeps the box and every message.
+-spec give_away(box(), pid(), term()) -> ok | {error, not_owner | closed | noproc | not_local}.
+give_away(Box, NewOwner, Data) when is_pid(NewOwner) ->
+    ok = check(Box, [Box, NewOwner, Data]),
+    case node(NewOwner) =:= node() of
+        true -> sluice_box_warden:give_away(Box, self(), NewOwner, Data);
+        false -> {error, not_local}
+    end;
 give_away(Box, NewOwner, Data) ->
     ?BADARG([Box, NewOwner, Data], 2, "must be a pid").
 
 %% @doc Closes the box: held messages are dropped (`closed') and freed,
 %% later posts get `{error, closed}'.
 -spec close(box()) -> ok | {error, not_owner}.
-close(#sluice_box{} = Box) ->
+close(Box) ->
+    ok = check(Box, [Box]),
     sluice_box_warden:close(Box, self()).
 
 %% @doc A child spec for a box kept by a supervised process (see

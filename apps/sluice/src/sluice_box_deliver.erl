@@ -8,9 +8,11 @@
 %% when it started: producers cannot keep it looping.
 -module(sluice_box_deliver).
 
--export([take/2, arm/2, active/4]).
+-export([take/2, arm/2, active/4, unshare/1]).
 
 -define(CALL_CAP, 1000).
+%% Elements of a tuple or list message looked at for shared sub-binaries.
+-define(UNSHARE_MAX, 64).
 
 -type batch() :: {[term()], non_neg_integer(), non_neg_integer()}.
 
@@ -124,3 +126,46 @@ restore({Box, false}, Msgs) ->
     sluice_nif:box_restore(Box, Msgs, []);
 restore({Box, true}, Msgs) ->
     sluice_nif:box_restore(Box, Msgs, [erlang:external_size(M) || M <- Msgs]).
+
+%% @doc `Msg' with every sub-binary that keeps a much larger binary alive
+%% copied (for a box with a byte budget, which counts a message by its
+%% `erlang:external_size/1'): the message itself, or an element of a
+%% message that is a tuple or a list of at most ?UNSHARE_MAX elements, when
+%% it refers to a binary of more than 64 bytes and more than twice its own
+%% size. Deeper sub-binaries are stored as they are.
+-spec unshare(term()) -> term().
+unshare(Bin) when is_binary(Bin) ->
+    unshare_bin(Bin);
+unshare(Tuple) when is_tuple(Tuple), tuple_size(Tuple) =< ?UNSHARE_MAX ->
+    case lists:any(fun shared/1, tuple_to_list(Tuple)) of
+        true -> list_to_tuple([unshare_bin(E) || E <- tuple_to_list(Tuple)]);
+        false -> Tuple
+    end;
+unshare(List) when is_list(List) ->
+    case short_shared(List, ?UNSHARE_MAX) of
+        true -> [unshare_bin(E) || E <- List];
+        false -> List
+    end;
+unshare(Msg) ->
+    Msg.
+
+%% Whether a proper list of at most `Left' elements holds a shared sub-binary.
+-spec short_shared(term(), non_neg_integer()) -> boolean().
+short_shared([], _Left) -> false;
+short_shared(_, 0) -> false;
+short_shared([E | Rest], Left) -> shared(E) orelse short_shared(Rest, Left - 1);
+short_shared(_Tail, _Left) -> false.
+
+-spec shared(term()) -> boolean().
+shared(Bin) when is_binary(Bin) ->
+    Ref = binary:referenced_byte_size(Bin),
+    Ref > 64 andalso Ref > 2 * byte_size(Bin);
+shared(_) ->
+    false.
+
+-spec unshare_bin(term()) -> term().
+unshare_bin(Bin) ->
+    case shared(Bin) of
+        true -> binary:copy(Bin);
+        false -> Bin
+    end.

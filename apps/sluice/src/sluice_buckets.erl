@@ -49,49 +49,27 @@
                      when_full => drop_oldest | drop_new, owner => pid(),
                      heir => pid() | none, heir_data => term(), clock => system | manual}.
 
--define(DEFAULTS, #{max_age => infinity, order => newest_first, within => lifo,
-                    when_full => drop_oldest, heir => none, heir_data => undefined,
-                    clock => system}).
 
 %% @doc Creates a buffer of buckets (see the module documentation).
 -spec new(options()) -> {ok, buckets()} | {error, {bad_option, term()}}.
-new(#{max := _, width := _} = Opts) ->
-    Full = maps:merge(?DEFAULTS#{owner => self()}, Opts),
-    case [K || {K, V} <- maps:to_list(Full), not valid(K, V)] of
-        [] ->
-            #{max := Max, width := Width, max_age := MaxAge, order := Order,
-              within := Within, when_full := WhenFull, owner := Owner, heir := Heir,
-              heir_data := HeirData, clock := Clock} = Full,
+new(Opts) ->
+    case sluice_box_opts:buckets(Opts) of
+        {ok, #{max := Max, width := Width, max_age := MaxAge, order := Order,
+               within := Within, when_full := WhenFull, owner := Owner, heir := Heir,
+               heir_data := HeirData, clock := Clock}} ->
             Age = case MaxAge of infinity -> 0; _ -> MaxAge end,
             Ref = sluice_nif:buckets_new(Max, Width, Age, Order, Within, WhenFull,
                                          Clock =:= manual, Owner),
             {ok, sluice_box:adopt(Ref, false, Owner, Heir, HeirData)};
-        [Bad | _] ->
-            {error, {bad_option, Bad}}
-    end;
-new(#{max := _}) ->
-    {error, {bad_option, width}};
-new(_) ->
-    {error, {bad_option, max}}.
-
--spec valid(term(), term()) -> boolean().
-valid(max, V) -> is_integer(V) andalso V > 0;
-valid(width, V) -> is_integer(V) andalso V > 0 andalso V < 1 bsl 40;
-valid(max_age, V) -> V =:= infinity orelse (is_integer(V) andalso V > 0 andalso V < 1 bsl 40);
-valid(order, V) -> V =:= newest_first orelse V =:= oldest_first;
-valid(within, V) -> V =:= lifo orelse V =:= fifo;
-valid(when_full, V) -> V =:= drop_oldest orelse V =:= drop_new;
-valid(owner, V) -> is_pid(V) andalso node(V) =:= node();
-valid(heir, V) -> V =:= none orelse (is_pid(V) andalso node(V) =:= node());
-valid(heir_data, _) -> true;
-valid(clock, V) -> V =:= system orelse V =:= manual;
-valid(_, _) -> false.
+        {error, _} = Error ->
+            Error
+    end.
 
 %% @doc Offers `Msg': `ok' (stored), `full' (a message was dropped to keep
 %% the bound), `{error, closed}'. Expired buckets go first.
 -spec post(buckets(), term()) -> ok | full | {error, closed}.
 post(Buckets, Msg) ->
-    sluice_nif:box_post(Buckets, Msg).
+    sluice_box:post(Buckets, Msg).
 
 %% @doc As {@link sluice_box:set_time/2}: moves a manual clock.
 -spec set_time(buckets(), non_neg_integer()) -> ok.
@@ -135,7 +113,8 @@ info(Buckets) ->
     sluice_box:info(Buckets).
 
 %% @doc As {@link sluice_box:give_away/3}.
--spec give_away(buckets(), pid(), term()) -> ok | {error, not_owner | closed}.
+-spec give_away(buckets(), pid(), term()) ->
+    ok | {error, not_owner | closed | noproc | not_local}.
 give_away(Buckets, NewOwner, Data) ->
     sluice_box:give_away(Buckets, NewOwner, Data).
 

@@ -25,7 +25,8 @@
                breaker_install/3, breaker_remove/1, breaker_lookup/1, breaker_ask_name/1,
                breaker_melt_name/1, breaker_changes/0, breaker_blown/0, breaker_count/0,
                breaker_queued/0, drop_new_v1/1, breaker_ask_to_run/1,
-               breaker_succeed_name/1]).
+               breaker_succeed_name/1,
+               box_id/1, box_close_id/1, box_alive_ids/1, box_post_dirty/2, box_small/1]).
 
 -export(?NIFS).
 -nifs(?NIFS).
@@ -199,10 +200,16 @@ box_set_time(_Box, _Ms) -> erlang:nif_error(nif_not_loaded).
                non_neg_integer(), float(), boolean()}) -> reference().
 box_new(_Type, _Max, _MaxBytes, _Owner, _Policies) -> erlang:nif_error(nif_not_loaded).
 
--spec box_post(sluice_box:box(), term()) -> ok | full | {error, closed}.
+-spec box_post_dirty(sluice_box:box(), term()) -> ok | full | {error, closed}.
+box_post_dirty(_Box, _Msg) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_small(term()) -> boolean().
+box_small(_Msg) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_post(sluice_box:box(), term()) -> ok | full | {error, closed} | large.
 box_post(_Box, _Msg) -> erlang:nif_error(nif_not_loaded).
 
--spec box_post(sluice_box:box(), term(), non_neg_integer()) -> ok | full | {error, closed}.
+-spec box_post(sluice_box:box(), term(), non_neg_integer()) -> ok | full | {error, closed} | large.
 box_post(_Box, _Msg, _Bytes) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_take(sluice_box:box(), pos_integer()) ->
@@ -228,6 +235,15 @@ box_usage(_Box) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_info(sluice_box:box()) -> {tuple(), tuple()}.
 box_info(_Box) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_id(term()) -> pos_integer() | false.
+box_id(_Term) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_close_id(pos_integer()) -> ok | gone.
+box_close_id(_Id) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_alive_ids([pos_integer()]) -> [pos_integer()].
+box_alive_ids(_Ids) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_set_owner(sluice_box:box(), pid()) -> ok.
 box_set_owner(_Box, _Owner) -> erlang:nif_error(nif_not_loaded).

@@ -25,6 +25,7 @@
 tables() ->
     [{sluice_drop_valves, [set, {read_concurrency, true}]},
      {sluice_box_names, [set, {read_concurrency, true}]},
+     {sluice_box_watches, [set]},
      {sluice_lock_names, [set, {read_concurrency, true}]},
      {sluice_groups, [set, {read_concurrency, true}]},
      {sluice_breaker_subscribers, [set]}].

@@ -112,7 +112,8 @@ bad_options(_Config) ->
     [?assertEqual({error, {bad_option, max}}, sluice_box:new(#{max => M}))
      || M <- [0, -1, 1.5, ten, infinity]],
     ?assertEqual({error, {bad_option, max}}, sluice_box:new(#{type => queue})),
-    ?assertEqual({error, {bad_option, max}}, sluice_box:new(not_a_map)),
+    ?assertEqual({error, {bad_option, options}}, sluice_box:new(not_a_map)),
+    ?assertEqual({error, {bad_option, max}}, sluice_box:new(#{})),
     ?assertEqual({error, {bad_option, type}}, sluice_box:new(#{max => 1, type => lifo})),
     ?assertEqual({error, {bad_option, colour}}, sluice_box:new(#{max => 1, colour => red})),
     ?assertEqual({error, {bad_option, owner}}, sluice_box:new(#{max => 1, owner => me})),
@@ -127,7 +128,7 @@ bad_arguments(_Config) ->
     ?assertError(badarg, sluice_box:resize(Box, 0)),
     ?assertError(badarg, sluice_box:active(Box, fun(X) -> X end, [])),
     ?assertError(badarg, sluice_box:give_away(Box, not_a_pid, x)),
-    ?assertError(function_clause, sluice_box:post({not_a_box}, x)),
+    ?assertError(badarg, sluice_box:post({not_a_box}, x)),
     ?assertError(badarg, sluice_nif:box_post({sluice_box, make_ref(), false}, x)),
     %% the shell explains which argument is wrong
     try sluice_box:take(Box, 0)

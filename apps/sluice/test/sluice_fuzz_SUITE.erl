@@ -122,15 +122,16 @@ check({M, F, Args}, Specs, Tree, Tally) ->
     Verdict = verdict(M, F, Args, Outcome, Specs),
     _ = ets:update_counter(Tally, Verdict, 1, {Verdict, 0}),
     Same = Tree =:= tree(),
-    Same orelse report("a sluice server restarted after ~p:~p~p", [M, F, Args]),
+    Same orelse report(restart, "a sluice server restarted after ~p:~p~p", [M, F, Args]),
     Allowed = Verdict =/= wrong,
-    Allowed orelse report("~p:~p~p: ~P", [M, F, Args, Outcome, 30]),
+    Allowed orelse report({M, F, length(Args)}, "~p:~p~p: ~P", [M, F, Args, Outcome, 30]),
     Allowed andalso Same.
 
-report(Format, Args) ->
-    case get(quiet) of
+%% Quiet (in a survey), only the first report of each kind is printed.
+report(Kind, Format, Args) ->
+    case get(quiet) =:= true andalso put({reported, Kind}, true) =:= true of
         true -> ok;
-        _ -> ct:pal(Format, Args)
+        false -> ct:pal(Format, Args)
     end.
 
 %% `replied', `badarg' (with or without an error_info message) or `wrong'.

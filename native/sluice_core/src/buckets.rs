@@ -380,10 +380,11 @@ impl<B: Backend> Buckets<B> {
             let Some(entry) = inner.pop(backend, i, fifo, false) else {
                 break;
             };
-            inner.tally.sojourn.record(now.saturating_sub(entry.at));
+            inner.tally.record_sojourn(now.saturating_sub(entry.at));
             out.push(Taken {
                 slot: entry.slot,
                 home,
+                bytes: 0,
             });
         }
         let got = out.len() as u64;
@@ -461,6 +462,16 @@ impl<B: Backend> Buckets<B> {
     /// Counts `n` delivered messages as dropped by the owner's filter.
     pub fn filtered(&self, n: u64) -> Result<(), BufferError> {
         lock(&self.inner).tally.filtered(n)
+    }
+
+    /// Puts back a delivery that reached nobody (see
+    /// [`crate::mailbox::Mailbox::give_back`]).
+    pub fn give_back(&self, backend: &mut B, items: Vec<B::Item>, dropped: u64, now: u64) {
+        let n = items.len() as u64;
+        match self.restore(backend, items, now) {
+            Ok(()) => lock(&self.inner).tally.unreport(dropped),
+            Err(_) => lock(&self.inner).tally.undeliver_closed(n, dropped),
+        }
     }
 
     /// Changes the bound; shrinking drops by the overflow rule, as resize.
@@ -562,7 +573,7 @@ impl<B: Backend> Buckets<B> {
             max: self.max() as usize,
             bytes: 0,
             regions,
-            sojourn: inner.tally.sojourn.clone(),
+            sojourn: inner.tally.sojourn(),
         }
     }
 }

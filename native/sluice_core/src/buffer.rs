@@ -97,12 +97,19 @@ pub struct Taken<I> {
     pub(crate) slot: Slot<I>,
     /// Where the slot's storage lives (a lane, a bucket).
     pub(crate) home: u64,
+    /// The message's size, as counted for the byte budget.
+    pub(crate) bytes: u64,
 }
 
 impl<I: Copy> Taken<I> {
     /// The stored message.
     pub fn item(&self) -> I {
         self.slot.item
+    }
+
+    /// The message's size, as counted for the byte budget (0 without one).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 }
 
@@ -118,11 +125,22 @@ pub struct Tally {
     pub reported: u64,
     /// Largest number of messages held at once (as far as this side saw).
     pub peak: u64,
-    /// Sojourn times of delivered messages.
-    pub sojourn: Histogram,
+    /// Sojourn times of delivered messages: made at the first delivery
+    /// (a histogram is about 8 KB; an idle buffer has none).
+    sojourn: Option<Box<Histogram>>,
 }
 
 impl Tally {
+    /// Records the sojourn time of a delivered message.
+    pub fn record_sojourn(&mut self, ns: u64) {
+        self.sojourn.get_or_insert_with(Default::default).record(ns);
+    }
+
+    /// The sojourn times recorded so far.
+    pub fn sojourn(&self) -> Histogram {
+        self.sojourn.as_deref().cloned().unwrap_or_default()
+    }
+
     /// Counts `n` delivered messages as dropped by the owner's filter.
     pub fn filtered(&mut self, n: u64) -> Result<(), BufferError> {
         if n > self.delivered {
@@ -131,6 +149,22 @@ impl Tally {
         self.delivered -= n;
         self.dropped[Reason::Filter as usize] += n;
         Ok(())
+    }
+
+    /// Counts `n` delivered messages, which could not be handed to anybody
+    /// (the buffer closed before they went back), as dropped `Closed`, and
+    /// `dropped` drops reported with them as not reported yet.
+    pub fn undeliver_closed(&mut self, n: u64, dropped: u64) {
+        let n = n.min(self.delivered);
+        self.delivered -= n;
+        self.dropped[Reason::Closed as usize] += n;
+        self.unreport(dropped);
+    }
+
+    /// Marks `dropped` drops reported with a delivery that never reached
+    /// anybody as not reported yet: the next delivery reports them.
+    pub fn unreport(&mut self, dropped: u64) {
+        self.reported = self.reported.saturating_sub(dropped);
     }
 
     /// Drops of every reason but filter and closed not yet reported (with

@@ -138,6 +138,41 @@ impl<R> Chunks<R> {
         }
     }
 
+    /// Copies `item` into a closed chunk of its own, after closing the open
+    /// chunk: a heavy item, whose memory goes back to the VM as soon as it
+    /// is released instead of when its neighbours are.
+    pub fn store_alone<B: Backend<Region = R>>(
+        &mut self,
+        backend: &mut B,
+        item: B::Item,
+    ) -> Slot<B::Item> {
+        let per_chunk = self.per_chunk;
+        if let Some(back) = self.chunks.back_mut() {
+            match back {
+                Some(c) if c.live == 0 => {
+                    if let Some(gone) = back.take() {
+                        backend.free(gone.region);
+                    }
+                    self.trim();
+                }
+                Some(c) => c.stores = c.stores.max(per_chunk),
+                None => {}
+            }
+        }
+        let region = backend.alloc();
+        let copy = backend.copy_in(&region, item);
+        self.chunks.push_back(Some(Chunk {
+            region,
+            live: 1,
+            held: 1,
+            stores: per_chunk,
+        }));
+        Slot {
+            item: copy,
+            chunk: self.base + self.chunks.len() as u64 - 1,
+        }
+    }
+
     /// Copies `items` into a new, closed chunk placed before every other
     /// (its id is lower than any id handed out so far) and returns their
     /// slots, in order.
@@ -339,6 +374,29 @@ mod tests {
         assert_eq!(chunks.regions(), 2);
         assert!(slots[4..].iter().all(|s| valid(&fake, s)));
         assert_eq!(chunks.live(), 6);
+    }
+
+    #[test]
+    fn an_item_stored_alone_is_freed_on_release() {
+        let mut fake = Fake::default();
+        let mut chunks = Chunks::new(4);
+        let a = chunks.store(&mut fake, (0, 1));
+        let heavy = chunks.store_alone(&mut fake, (0, 2));
+        let b = chunks.store(&mut fake, (0, 3));
+        assert!(a.chunk < heavy.chunk && heavy.chunk < b.chunk);
+        assert_eq!(chunks.regions(), 3);
+        chunks.release(&mut fake, &heavy);
+        assert!(!valid(&fake, &heavy));
+        assert!(valid(&fake, &a) && valid(&fake, &b));
+        assert_eq!(chunks.regions(), 2);
+        // an empty open chunk is freed, not closed, before a lone item
+        chunks.release(&mut fake, &b);
+        let lone = chunks.store_alone(&mut fake, (0, 4));
+        assert_eq!(chunks.regions(), 2);
+        assert_eq!(chunks.live(), 2);
+        chunks.release(&mut fake, &lone);
+        chunks.release(&mut fake, &a);
+        assert_eq!(chunks.regions(), 0);
     }
 
     #[test]

@@ -34,6 +34,23 @@ impl<B: Backend> Store<B> {
         }
     }
 
+    /// As [`Store::post`], with the message's `weight` (bytes its copy
+    /// keeps alive; see [`Mailbox::post_weighed`]).
+    pub fn post_weighed(
+        &self,
+        backend: &mut B,
+        lane: usize,
+        item: B::Item,
+        bytes: u64,
+        weight: u64,
+        now: u64,
+    ) -> Result<(Posted, Arm), BufferError> {
+        match self {
+            Store::Box(m) => m.post_weighed(backend, lane, item, bytes, weight, now),
+            Store::Buckets(b) => b.post(backend, item, now),
+        }
+    }
+
     /// Gives back the previous take's messages and hands out at most `n`.
     pub fn take(
         &self,
@@ -68,6 +85,20 @@ impl<B: Backend> Store<B> {
             Store::Buckets(b) => {
                 b.restore(backend, items.into_iter().map(|(i, _)| i).collect(), now)
             }
+        }
+    }
+
+    /// Puts back a delivery that reached nobody (its owner was dead), with
+    /// the drops it reported; counted `Closed` if the store closed meanwhile.
+    pub fn give_back(&self, backend: &mut B, items: Vec<(B::Item, u64)>, dropped: u64, now: u64) {
+        match self {
+            Store::Box(m) => m.give_back(backend, items, dropped, now),
+            Store::Buckets(b) => b.give_back(
+                backend,
+                items.into_iter().map(|(i, _)| i).collect(),
+                dropped,
+                now,
+            ),
         }
     }
 

@@ -52,6 +52,8 @@ rustler::atoms! {
     active,
     undefined,
     removed,
+    gone,
+    large,
     true_ = "true",
     false_ = "false",
 }

@@ -13,7 +13,7 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustler::sys::{
@@ -22,14 +22,14 @@ use rustler::sys::{
     ErlNifResourceType, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
-use sluice_core::buckets::{Buckets, Config, Order, WhenFull, Within};
 use sluice_core::buffer::{BufferError, Kind, Posted, Reason};
 use sluice_core::chunks::Backend;
-use sluice_core::mailbox::{Arm, Layout, Mailbox, Taken};
-use sluice_core::policy::{CodelConfig, Policy, Red};
+use sluice_core::mailbox::{Arm, Layout, Taken};
 use sluice_core::store::Store;
 
 use crate::atoms;
+use crate::box_ids::Registry;
+use crate::terms::{self, Size};
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
 use nif_glue::resource::{self, NifResource};
@@ -46,7 +46,7 @@ pub const TAKE_STRIDE: usize = 128;
 /// How boxes are laid out: a lane per scheduler thread (up to 8; more
 /// threads share), each owing at most 64 drops before it frees them, and
 /// 128 messages per env.
-const LAYOUT: Layout = Layout {
+pub(crate) const LAYOUT: Layout = Layout {
     lanes: 8,
     slack: 64,
     per_chunk: 128,
@@ -55,7 +55,7 @@ const LAYOUT: Layout = Layout {
 /// Identifies the build that lays out [`State`]: boxes are only taken over
 /// by a library built from the same sources by the same compiler (see
 /// `docs/nif-upgrade.md`).
-pub const BUILD: u64 = resource::fingerprint("box.v4");
+pub const BUILD: u64 = resource::fingerprint("box.v5");
 
 static BOX_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 
@@ -66,10 +66,12 @@ static BOX_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_m
 #[repr(C)]
 pub struct SluiceBox {
     build: u64,
-    state: Box<State>,
+    state: Arc<State>,
 }
 
 struct State {
+    /// The box's number in [`REGISTRY`], never reused.
+    id: u64,
     store: Store<Envs>,
     owner: Mutex<LocalPid>,
     /// The owner's pid term, read without locking by a take.
@@ -78,10 +80,16 @@ struct State {
 
 impl Drop for State {
     fn drop(&mut self) {
+        REGISTRY.remove(self.id);
         // Nothing can be taking: a take holds a reference to the box.
         self.store.dispose(&mut Envs);
     }
 }
+
+/// Every box of this library instance by id, held weakly: the warden
+/// closes the box of a dead owner by id ([`box_close_id`]) without keeping
+/// it alive, so a box no process holds a handle to is freed.
+static REGISTRY: Registry<State> = Registry::new();
 
 // SAFETY: the first field (`build`) is fixed; the rest is only used by a
 // library whose `BUILD` matches, which `upgrade` checks before taking over.
@@ -147,12 +155,12 @@ pub(crate) fn lane() -> usize {
 }
 
 /// Process-independent envs as chunk regions.
-struct Envs;
+pub(crate) struct Envs;
 
 /// One env holding up to `LAYOUT.per_chunk` copied terms. Never null:
 /// `enif_alloc_env` initialises the env it allocates before returning it,
 /// so it cannot hand back a failed allocation.
-struct Region(*mut ErlNifEnv);
+pub(crate) struct Region(*mut ErlNifEnv);
 
 // SAFETY: a process-independent env may be used from any thread, one at a
 // time: the box's locks see to that.
@@ -212,9 +220,16 @@ unsafe fn get<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Option<&'a SluiceBox
         return None;
     }
     // SAFETY: the tuple has three elements.
-    let reference = unsafe { *elems.add(1) };
+    let (reference, sized) = unsafe { (*elems.add(1), *elems.add(2)) };
     // SAFETY: as above.
-    unsafe { resource::get(env, reference) }
+    let sbox: &SluiceBox = unsafe { resource::get(env, reference) }?;
+    // The handle's `Sized` must be the box's: a post passes sizes by it.
+    let lifetime = ();
+    // SAFETY: `env` is the caller's, valid while `lifetime` lives.
+    let env = unsafe { Env::new(&lifetime, env) };
+    let want = sbox.store().max_bytes().is_some().encode(env);
+    // SAFETY: `sized` is a term of `env`.
+    (unsafe { Term::new(env, sized) } == want).then_some(sbox)
 }
 
 fn handle<'a>(env: Env<'a>, term: Term<'a>) -> NifResult<&'a SluiceBox> {
@@ -236,28 +251,75 @@ fn closed_or_badarg(err: BufferError) -> Result<Atom, Error> {
 raw_nif!("box_post", 2, box_post2);
 raw_nif!("box_post", 3, box_post3);
 
-/// `box_post(Box, Msg)`: `ok`, `full` or `{error, closed}`.
+/// `box_post(Box, Msg)`: `ok`, `full` or `{error, closed}`; `large` for a
+/// message over [`terms::WALK_BUDGET`] cells, not posted: the caller posts
+/// it with `box_post_dirty/2`.
 fn box_post2(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    post(env, args, 0)
+    post(env, args, 0, false)
 }
 
 /// `box_post(Box, Msg, Bytes)`: as `box_post/2` for a box with a byte budget.
 fn box_post3(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    post(env, args, sized_arg(env, args)?, false)
+}
+
+fn sized_arg(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> Result<u64, Fail> {
     let mut bytes: u64 = 0;
     // SAFETY: `env` and the argument are this call's.
     if unsafe { enif_get_uint64(env, args[2], &mut bytes) } == 0 {
         return Err(Fail::BadArg);
     }
-    post(env, args, bytes)
+    Ok(bytes)
 }
 
-fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64) -> RawResult {
+/// `box_post_dirty(Box, Msg)`: `box_post/2` (or `box_post/3`) for a large
+/// message, on a dirty scheduler: no size walk, and for a box with a byte
+/// budget the message is measured here, by its encoded size (which
+/// `erlang:external_size/1` would compute on the caller's scheduler).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn box_post_dirty<'a>(env: Env<'a>, handle: Term<'a>, msg: Term<'a>) -> NifResult<Term<'a>> {
+    let sbox = self::handle(env, handle)?;
+    let bytes = if sbox.store().max_bytes().is_some() {
+        // SAFETY: the message is this call's argument.
+        unsafe { terms::encoded_size(env.as_c_arg(), msg.as_c_arg()) }.ok_or(Error::BadArg)?
+    } else {
+        0
+    };
+    let args = [handle.as_c_arg(), msg.as_c_arg()];
+    let answer = post(env.as_c_arg(), &args, bytes, true).map_err(|_| Error::BadArg)?;
+    // SAFETY: the answer is a term of this call's env.
+    Ok(unsafe { Term::new(env, answer) })
+}
+
+/// `box_small(Msg)`: whether `Msg` is within [`terms::WALK_BUDGET`] cells,
+/// so measuring and copying it holds the caller's scheduler only briefly.
+#[rustler::nif]
+fn box_small<'a>(env: Env<'a>, msg: Term<'a>) -> bool {
+    // SAFETY: the message is this call's argument.
+    let size = unsafe { terms::measure(env.as_c_arg(), msg.as_c_arg(), terms::WALK_BUDGET) };
+    size != Size::Large
+}
+
+/// A post; `dirty`: on a dirty scheduler, where a large message may be
+/// copied (it then settles the drops it causes at once, as a heavy message).
+fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> RawResult {
     // SAFETY: the handle is this call's argument.
     let sbox = unsafe { get(env, args[0]) }.ok_or(Fail::BadArg)?;
+    let weight = if dirty {
+        u64::MAX
+    } else {
+        // SAFETY: the message is this call's argument.
+        match unsafe { terms::measure(env, args[1], terms::WALK_BUDGET) } {
+            Size::Small { weight, .. } => weight,
+            Size::Large => return Ok(atoms::large().as_c_arg()),
+        }
+    };
     let lifetime = ();
     // SAFETY: `env` is this call's env, valid while `lifetime` lives.
     let env = unsafe { Env::new(&lifetime, env) };
-    let outcome = sbox.store().post(&mut Envs, lane(), args[1], bytes, now());
+    let outcome = sbox
+        .store()
+        .post_weighed(&mut Envs, lane(), args[1], bytes, weight, now());
     let (posted, wake) = match outcome {
         Ok(done) => done,
         Err(err) => {
@@ -268,12 +330,25 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64) -> RawResult {
     if wake != Arm::Off {
         // SAFETY: the handle is a term of this call's env.
         let handle = unsafe { Term::new(env, args[0]) };
-        let mail = match wake {
-            Arm::Active => mail_term(env, handle, take_batch(env, sbox, TAKE_CAP)),
-            _ => (atoms::mail(), handle, atoms::new_data()).encode(env),
-        };
-        // A dead owner cannot be sent to; the box passes on through its warden.
-        let _ = env.send(&sbox.owner(), mail);
+        match wake {
+            Arm::Active => {
+                let mut batch = take_batch(env, sbox, TAKE_CAP, true);
+                let (items, dropped) = (std::mem::take(&mut batch.copies), batch.dropped);
+                // A dead owner cannot be sent to: what it was sent goes back
+                // into the box, for the heir (or the next owner) to take.
+                if env
+                    .send(&sbox.owner(), mail_term(env, handle, batch))
+                    .is_err()
+                {
+                    sbox.store().give_back(&mut Envs, items, dropped, now());
+                }
+            }
+            _ => {
+                let mail = (atoms::mail(), handle, atoms::new_data()).encode(env);
+                // A dead owner cannot be told; its heir is sent the box.
+                let _ = env.send(&sbox.owner(), mail);
+            }
+        }
     }
     Ok(match posted {
         Posted::Stored => atoms::ok(),
@@ -287,18 +362,23 @@ struct Batch<'a> {
     msgs: Term<'a>,
     count: usize,
     dropped: u64,
+    /// The messages (terms of the call's env) with their sizes, in delivery
+    /// order: to put back if they reach nobody.
+    copies: Vec<(ErlNifTerm, u64)>,
 }
 
 /// Takes up to `max` messages into `env`, within [`TAKE_BUDGET`]: in strides
 /// of [`TAKE_STRIDE`], each removed under the box's locks and copied into
 /// `env` after it is released (see `Mailbox::take`), so producers are not
-/// held up by the copying.
-fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize) -> Batch<'a> {
+/// held up by the copying. `keep`: also keep the messages with their sizes
+/// in [`Batch::copies`] (for a delivery that may have to be put back).
+fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize, keep: bool) -> Batch<'a> {
     let raw = env.as_c_arg();
     let max = max.min(TAKE_CAP);
     let start = Instant::now();
     let stamp = now();
-    let mut msgs: Vec<ErlNifTerm> = Vec::new();
+    let mut msgs: Vec<ErlNifTerm> = Vec::with_capacity(max.min(sbox.store().len()));
+    let mut sizes: Vec<u64> = Vec::new();
     let mut dropped = 0;
     let mut copied: Vec<Taken<ErlNifTerm>> = Vec::new();
     loop {
@@ -310,6 +390,9 @@ fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize) -> Batch<'a> {
             // SAFETY: `raw` is this call's env; the message's storage is
             // pinned until it is given back.
             msgs.push(unsafe { enif_make_copy(raw, t.item()) });
+            if keep {
+                sizes.push(t.bytes());
+            }
         }
         let last = taken.len() < stride || msgs.len() >= max || start.elapsed() >= TAKE_BUDGET;
         copied = taken;
@@ -328,6 +411,11 @@ fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize) -> Batch<'a> {
         msgs: unsafe { Term::new(env, list) },
         count,
         dropped,
+        copies: if keep {
+            msgs.into_iter().zip(sizes).collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -363,76 +451,16 @@ fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<&'b Store<Envs>, Atom>
     Ok(sbox.store())
 }
 
-/// A box's drop policies as `box_new/5` gets them: `{MaxAgeMs,
-/// CodelTargetMs, CodelIntervalMs, RedMin, RedMax, RedProb, ManualClock}`,
-/// where 0 (or 0.0) turns a policy off.
-type PolicyArg = (u64, u64, u64, u64, u64, f64, bool);
-
-fn policy(
-    (max_age, target, interval, red_min, red_max, prob, manual): PolicyArg,
-) -> NifResult<Policy> {
-    let ns = |ms: u64| ms.checked_mul(MS).ok_or(Error::BadArg);
-    if !(0.0..=1.0).contains(&prob) || red_min > red_max {
-        return Err(Error::BadArg);
-    }
-    Ok(Policy {
-        max_age: if max_age > 0 {
-            Some(ns(max_age)?)
-        } else {
-            None
-        },
-        codel: if target > 0 {
-            Some(CodelConfig {
-                target: ns(target)?,
-                interval: ns(interval.max(1))?,
-            })
-        } else {
-            None
-        },
-        red: (prob > 0.0).then_some(Red {
-            min: red_min,
-            max: red_max,
-            prob,
-        }),
-        manual_clock: manual,
-    })
-}
-
-/// A new box; `max_bytes` 0 means no byte budget.
-#[rustler::nif]
-fn box_new(
-    env: Env<'_>,
-    kind: Atom,
-    max: u64,
-    max_bytes: u64,
-    owner: LocalPid,
-    policies: PolicyArg,
-) -> NifResult<Term<'_>> {
-    let kind = if kind == atoms::queue() {
-        Kind::Queue
-    } else if kind == atoms::stack() {
-        Kind::Stack
-    } else if kind == atoms::keep_old() {
-        Kind::KeepOld
-    } else {
-        return Err(Error::BadArg);
-    };
-    let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
-    let max_bytes = (max_bytes > 0).then_some(max_bytes);
-    let mailbox = Mailbox::new(kind, max, max_bytes, LAYOUT).map_err(|_| Error::BadArg)?;
-    Ok(make(
-        env,
-        Store::Box(mailbox.with_policy(policy(policies)?)),
-        owner,
-    ))
-}
-
-fn make(env: Env<'_>, store: Store<Envs>, owner: LocalPid) -> Term<'_> {
-    let state = Box::new(State {
+/// A new box of `store`, owned by `owner`, in the registry.
+pub(crate) fn make(env: Env<'_>, store: Store<Envs>, owner: LocalPid) -> Term<'_> {
+    let id = REGISTRY.next_id(now());
+    let state = Arc::new(State {
+        id,
         store,
         owner: Mutex::new(owner),
         owner_word: AtomicU64::new(pid_word(env, &owner)),
     });
+    REGISTRY.insert(id, &state);
     resource::make(
         env,
         SluiceBox {
@@ -443,59 +471,7 @@ fn make(env: Env<'_>, store: Store<Envs>, owner: LocalPid) -> Term<'_> {
 }
 
 /// Nanoseconds in a millisecond: bucket options and the manual clock are in ms.
-const MS: u64 = 1_000_000;
-
-/// A new buffer of time buckets: `max_age` 0 means none; a manual clock
-/// starts at 0 and moves with `buckets_set_time/2` only.
-#[rustler::nif]
-#[allow(clippy::too_many_arguments)]
-fn buckets_new(
-    env: Env<'_>,
-    max: u64,
-    width_ms: u64,
-    max_age_ms: u64,
-    order: Atom,
-    within: Atom,
-    when_full: Atom,
-    manual: bool,
-    owner: LocalPid,
-) -> NifResult<Term<'_>> {
-    let pick = |a: Atom, yes: Atom, no: Atom| {
-        if a == yes {
-            Ok(true)
-        } else if a == no {
-            Ok(false)
-        } else {
-            Err(Error::BadArg)
-        }
-    };
-    let newest = pick(order, atoms::newest_first(), atoms::oldest_first())?;
-    let lifo = pick(within, atoms::lifo(), atoms::fifo())?;
-    let oldest = pick(when_full, atoms::drop_oldest(), atoms::drop_new())?;
-    if width_ms == 0 || width_ms > u64::MAX / MS || max_age_ms > u64::MAX / MS {
-        return Err(Error::BadArg);
-    }
-    let cfg = Config {
-        width: width_ms * MS,
-        max_age: (max_age_ms > 0).then_some(max_age_ms * MS),
-        order: if newest {
-            Order::NewestFirst
-        } else {
-            Order::OldestFirst
-        },
-        within: if lifo { Within::Lifo } else { Within::Fifo },
-        when_full: if oldest {
-            WhenFull::DropOldest
-        } else {
-            WhenFull::DropNew
-        },
-        manual_clock: manual,
-        per_chunk: LAYOUT.per_chunk,
-    };
-    let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
-    let buckets = Buckets::new(cfg, max).map_err(|_| Error::BadArg)?;
-    Ok(make(env, Store::Buckets(buckets), owner))
-}
+pub(crate) const MS: u64 = 1_000_000;
 
 /// Expires what is too old now (age limit, time buckets), as the next post
 /// or take would: for the timer of drop notices. Bounded like a take: the
@@ -536,7 +512,7 @@ fn box_take<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Term<'
         Ok(_) => {}
         Err(why) => return Ok(error(env, why)),
     }
-    let batch = take_batch(env, sbox, usize::try_from(n).unwrap_or(TAKE_CAP));
+    let batch = take_batch(env, sbox, usize::try_from(n).unwrap_or(TAKE_CAP), false);
     Ok(batch_term(env, batch))
 }
 
@@ -560,7 +536,7 @@ fn box_arm<'a>(env: Env<'a>, handle_term: Term<'a>, mode: Atom) -> NifResult<Ter
         return Ok(atoms::armed().encode(env));
     }
     Ok(match arm {
-        Arm::Active => batch_term(env, take_batch(env, sbox, TAKE_CAP)),
+        Arm::Active => batch_term(env, take_batch(env, sbox, TAKE_CAP, false)),
         _ => atoms::new_data().encode(env),
     })
 }
@@ -690,4 +666,39 @@ fn box_close<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
     sbox.store().close(&mut Envs);
     Ok(atoms::ok().encode(env))
+}
+
+/// `box_id(Term)`: the box's id when `Term` is a box handle of this library
+/// (open or closed) whose `Sized` flag is the box's, else `false`. Cheap:
+/// the facade checks handles with it before any server sees them.
+#[rustler::nif]
+fn box_id<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
+    // SAFETY: `term` is an argument of this call, valid while `env` is.
+    match unsafe { get(env.as_c_arg(), term.as_c_arg()) } {
+        Some(sbox) => sbox.state.id.encode(env),
+        None => atoms::false_().encode(env),
+    }
+}
+
+/// `box_close_id(Id)`: closes the box with id `Id` as `box_close/1` does:
+/// `ok`, or `gone` when no such box is alive (nothing held a handle to it
+/// any more, and it was freed). The registry holds boxes weakly: this is
+/// how the warden closes the box of a dead owner without keeping it alive.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn box_close_id(id: u64) -> Atom {
+    match REGISTRY.get(id) {
+        Some(state) => {
+            state.store.close(&mut Envs);
+            atoms::ok()
+        }
+        None => atoms::gone(),
+    }
+}
+
+/// `box_alive_ids(Ids)`: the ids of `Ids` whose box is still alive (held by
+/// some handle), for the warden to forget the others. Bounded by the
+/// caller (at most a few thousand ids a call).
+#[rustler::nif]
+fn box_alive_ids(ids: Vec<u64>) -> Vec<u64> {
+    REGISTRY.alive(ids)
 }

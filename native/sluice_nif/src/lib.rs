@@ -3,12 +3,15 @@
 //! `sluice_nif`; see `docs/nif-upgrade.md` for how a newer build takes over.
 
 mod atoms;
+mod box_ids;
+mod box_new;
 mod boxes;
 mod breaker_names;
 mod breakers;
 mod drop;
 mod limits;
 mod locks;
+mod terms;
 
 use rustler::sys::ErlNifEnv;
 

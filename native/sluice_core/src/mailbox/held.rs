@@ -57,9 +57,17 @@ impl<B: Backend> Held<'_, B> {
         let mut owed = 0;
         let mut dropped = 0;
         {
-            let mut lanes = self.mb.lock_lanes();
+            let mut lanes = self.mb.lock_made_lanes();
+            // The per-lane queues of this side are made with the lanes.
+            let made = lanes.iter().flatten().count();
+            if ctl.out.len() < made {
+                ctl.out.resize_with(made, VecDeque::new);
+                ctl.spare.resize_with(made, VecDeque::new);
+                ctl.freed.resize_with(made, Vec::new);
+            }
             for (lane, spare) in lanes.iter_mut().flatten().zip(ctl.spare.iter_mut()) {
                 owed += std::mem::take(&mut lane.owed);
+                lane.owed_weight = 0;
                 dropped += lane.overflow + lane.early;
                 if !lane.q.is_empty() {
                     std::mem::swap(&mut lane.q, spare);
@@ -166,12 +174,12 @@ impl<B: Backend> Held<'_, B> {
             ..
         } = &mut *self.ctl;
         if self.mb.is_closed() && *in_flight == 0 {
-            for (i, lane) in self.mb.lanes.iter().enumerate() {
+            for (i, lane) in self.mb.made_lanes().iter().enumerate() {
                 let mut lane = lock(&lane.0);
                 lane.q.clear();
                 lane.chunks.free_all(backend);
-                out[i].clear();
-                freed[i].clear();
+                out.get_mut(i).map(VecDeque::clear);
+                freed.get_mut(i).map(Vec::clear);
             }
             return;
         }
@@ -181,7 +189,10 @@ impl<B: Backend> Held<'_, B> {
             }
             let runs = runs(slots);
             slots.clear();
-            let mut lane = lock(&self.mb.lanes[i].0);
+            let Some(lane) = self.mb.made_lanes().get(i) else {
+                continue;
+            };
+            let mut lane = lock(&lane.0);
             lane.release(backend, &runs, &mut out[i], *in_flight > 0);
             drop(lane);
             trim(&mut out[i], 0);

@@ -61,6 +61,7 @@
 //! box's storage is not freed.
 
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 
 use crate::sync::{get_mut, lock, AtomicU64, Mutex, MutexGuard, Ordering, Padded};
 
@@ -100,6 +101,13 @@ pub struct Snapshot {
     pub sojourn: Histogram,
 }
 
+/// Weight (bytes kept alive) of the messages a lane may keep beyond the
+/// bound while it owes drops, before its post settles them.
+pub const OWED_WEIGHT: u64 = 1 << 20;
+
+/// Weight from which a message gets a storage region of its own.
+pub const ALONE_WEIGHT: u64 = 64 * 1024;
+
 /// Keys start here: restored messages get keys below every other.
 const KEY_BASE: u64 = 1 << 62;
 
@@ -119,6 +127,8 @@ struct Lane<B: Backend> {
     chunks: Chunks<B::Region>,
     last_key: u64,
     owed: u64,
+    /// Weight of the messages kept while owing drops.
+    owed_weight: u64,
     posted: u64,
     overflow: u64,
     early: u64,
@@ -136,7 +146,9 @@ struct Hot {
 /// What the owner's side keeps: the messages moved out of the lanes, and
 /// the counters of what left the box.
 struct Control<I> {
-    /// Per lane: messages moved out of it, all older than those still in it.
+    /// Per lane: messages moved out of it, all older than those still in
+    /// it (the three per-lane vectors are made with the lanes, by the
+    /// first gathering after).
     out: Vec<VecDeque<Entry<I>>>,
     /// Per lane: an empty queue to give the lane in exchange for its own.
     spare: Vec<VecDeque<Entry<I>>>,
@@ -161,11 +173,18 @@ pub struct Mailbox<B: Backend> {
     /// from the words they only read.
     len: Padded<AtomicU64>,
     control: Padded<Mutex<Control<B::Item>>>,
-    lanes: Box<[Padded<Mutex<Lane<B>>>]>,
+    /// The lanes, made by the first post (or arming, or restore): an idle
+    /// box has none.
+    lanes: OnceLock<Box<[LockedLane<B>]>>,
+    lane_count: usize,
+    per_chunk: u32,
     policy: Policy,
     /// The time of a box with a manual clock.
     clock: AtomicU64,
 }
+
+/// A lane under its lock, on cache lines of its own.
+type LockedLane<B> = Padded<Mutex<Lane<B>>>;
 
 type Lanes<'a, B> = [Option<MutexGuard<'a, Lane<B>>>; MAX_LANES];
 
@@ -192,6 +211,7 @@ impl<B: Backend> Lane<B> {
             chunks: Chunks::new(per_chunk),
             last_key: 0,
             owed: 0,
+            owed_weight: 0,
             posted: 0,
             overflow: 0,
             early: 0,
@@ -199,11 +219,16 @@ impl<B: Backend> Lane<B> {
         }
     }
 
-    /// Copies `item` in as the lane's newest message.
-    fn push(&mut self, backend: &mut B, item: B::Item, bytes: u64, key: u64) {
+    /// Copies `item` (of weight `weight`) in as the lane's newest message:
+    /// a heavy one in a region of its own, freed as soon as it goes.
+    fn push(&mut self, backend: &mut B, item: B::Item, bytes: u64, weight: u64, key: u64) {
         let key = key.max(self.last_key + 1);
         self.last_key = key;
-        let slot = self.chunks.store(backend, item);
+        let slot = if weight >= ALONE_WEIGHT {
+            self.chunks.store_alone(backend, item)
+        } else {
+            self.chunks.store(backend, item)
+        };
         self.q.push_back(Entry { slot, key, bytes });
     }
 
@@ -258,7 +283,6 @@ impl<B: Backend> Mailbox<B> {
         } else {
             layout.lanes.clamp(1, MAX_LANES)
         };
-        let per_lane = || (0..lanes).map(|_| VecDeque::new()).collect();
         Ok(Self {
             kind,
             max_bytes,
@@ -270,18 +294,18 @@ impl<B: Backend> Mailbox<B> {
                 floor: AtomicU64::new(0),
             }),
             control: Padded(Mutex::new(Control {
-                out: per_lane(),
-                spare: per_lane(),
-                freed: (0..lanes).map(|_| Vec::new()).collect(),
+                out: Vec::new(),
+                spare: Vec::new(),
+                freed: Vec::new(),
                 in_flight: 0,
                 lane_dropped: 0,
                 codel: Codel::default(),
                 tally: Tally::default(),
                 bytes: 0,
             })),
-            lanes: (0..lanes)
-                .map(|_| Padded(Mutex::new(Lane::new(layout.per_chunk))))
-                .collect(),
+            lanes: OnceLock::new(),
+            lane_count: lanes,
+            per_chunk: layout.per_chunk,
             policy: Policy::default(),
             clock: AtomicU64::new(0),
         })
@@ -327,9 +351,31 @@ impl<B: Backend> Mailbox<B> {
         }
     }
 
-    /// Every lane, locked in index order.
+    /// The lanes, made now if they were not.
+    fn lanes(&self) -> &[LockedLane<B>] {
+        self.lanes.get_or_init(|| {
+            (0..self.lane_count)
+                .map(|_| Padded(Mutex::new(Lane::new(self.per_chunk))))
+                .collect()
+        })
+    }
+
+    /// The lanes made so far (none, or all).
+    fn made_lanes(&self) -> &[LockedLane<B>] {
+        self.lanes.get().map_or(&[], |lanes| &lanes[..])
+    }
+
+    /// Every lane, made if needed and locked in index order.
     fn lock_lanes(&self) -> Lanes<'_, B> {
-        std::array::from_fn(|i| self.lanes.get(i).map(|l| lock(&l.0)))
+        let lanes = self.lanes();
+        std::array::from_fn(|i| lanes.get(i).map(|l| lock(&l.0)))
+    }
+
+    /// Every lane made so far, locked in index order (none for a box
+    /// never posted into: it holds nothing).
+    fn lock_made_lanes(&self) -> Lanes<'_, B> {
+        let lanes = self.made_lanes();
+        std::array::from_fn(|i| lanes.get(i).map(|l| lock(&l.0)))
     }
 
     /// Offers `item` (of size `bytes`, arriving at `now` nanoseconds) from
@@ -344,11 +390,30 @@ impl<B: Backend> Mailbox<B> {
         bytes: u64,
         now: u64,
     ) -> Result<(Posted, Arm), BufferError> {
+        self.post_weighed(backend, lane, item, bytes, 0, now)
+    }
+
+    /// As [`Mailbox::post`], with the bytes the message's copy keeps alive
+    /// (`weight`). A full box keeps the new message and owes the drop of
+    /// the oldest, carried out when the lane owes `slack` drops, or as soon
+    /// as the messages kept while owing weigh [`OWED_WEIGHT`] together (a
+    /// heavy message settles at once): the memory beyond the bound stays
+    /// under `lanes × (OWED_WEIGHT + one message)`.
+    pub fn post_weighed(
+        &self,
+        backend: &mut B,
+        lane: usize,
+        item: B::Item,
+        bytes: u64,
+        weight: u64,
+        now: u64,
+    ) -> Result<(Posted, Arm), BufferError> {
         let now = self.time(now);
         if let Some(budget) = self.max_bytes {
-            return self.post_sized(backend, item, bytes, budget, now);
+            return self.post_sized(backend, item, (bytes, weight), budget, now);
         }
-        let mut l = lock(&self.lanes[lane % self.lanes.len()].0);
+        let lanes = self.lanes();
+        let mut l = lock(&lanes[lane % lanes.len()].0);
         if self.is_closed() {
             return Err(BufferError::Closed);
         }
@@ -364,10 +429,11 @@ impl<B: Backend> Mailbox<B> {
                 return Ok((Posted::Full, Arm::Off));
             }
             l.owed += 1;
+            l.owed_weight = l.owed_weight.saturating_add(weight);
         }
         let key = (KEY_BASE + now).max(self.hot.0.floor.load(Ordering::Acquire) + 1);
-        l.push(backend, item, bytes, key);
-        let settle = l.owed >= self.slack;
+        l.push(backend, item, bytes, weight, key);
+        let settle = l.owed >= self.slack || l.owed_weight >= OWED_WEIGHT;
         drop(l);
         let wake = self.take_arm();
         if settle {
@@ -406,7 +472,7 @@ impl<B: Backend> Mailbox<B> {
         &self,
         backend: &mut B,
         item: B::Item,
-        bytes: u64,
+        (bytes, weight): (u64, u64),
         budget: u64,
         now: u64,
     ) -> Result<(Posted, Arm), BufferError> {
@@ -416,7 +482,7 @@ impl<B: Backend> Mailbox<B> {
         }
         held.gather();
         if self.early() {
-            let mut lane = lock(&self.lanes[0].0);
+            let mut lane = lock(&self.lanes()[0].0);
             lane.posted += 1;
             lane.early += 1;
             return Ok((Posted::Full, Arm::Off));
@@ -431,12 +497,12 @@ impl<B: Backend> Mailbox<B> {
             }
         }
         {
-            let mut lane = lock(&self.lanes[0].0);
+            let mut lane = lock(&self.lanes()[0].0);
             lane.posted += 1;
             if refused {
                 lane.overflow += 1;
             } else {
-                lane.push(backend, item, bytes, KEY_BASE + now);
+                lane.push(backend, item, bytes, weight, KEY_BASE + now);
             }
         }
         if !refused {
@@ -497,10 +563,11 @@ impl<B: Backend> Mailbox<B> {
                     continue;
                 }
             }
-            held.ctl.tally.sojourn.record(sojourn);
+            held.ctl.tally.record_sojourn(sojourn);
             out.push(Taken {
                 slot: entry.slot,
                 home: lane as u64,
+                bytes: entry.bytes,
             });
         }
         let got = out.len() as u64;
@@ -550,6 +617,8 @@ impl<B: Backend> Mailbox<B> {
         if n > held.ctl.tally.delivered {
             return Err(BufferError::NotDelivered);
         }
+        // The lanes (and this side's queues of them) exist before the gathering.
+        let _ = self.lanes();
         held.gather();
         held.ctl.tally.delivered -= n;
         {
@@ -569,7 +638,7 @@ impl<B: Backend> Mailbox<B> {
                     if let Some(lane) = lanes[0].as_mut() {
                         let top = top.max(lane.last_key);
                         for (j, &(item, bytes)) in items.iter().rev().enumerate() {
-                            lane.push(backend, item, bytes, top + 1 + j as u64);
+                            lane.push(backend, item, bytes, 0, top + 1 + j as u64);
                         }
                         self.hot.0.floor.store(lane.last_key, Ordering::Release);
                     }
@@ -607,6 +676,18 @@ impl<B: Backend> Mailbox<B> {
     /// Counts `n` delivered messages as dropped by the owner's filter.
     pub fn filtered(&self, n: u64) -> Result<(), BufferError> {
         lock(&self.control.0).tally.filtered(n)
+    }
+
+    /// Puts back a delivery that reached nobody (its owner was dead): as
+    /// [`Mailbox::restore`], with the `dropped` it reported to be reported
+    /// again; if the box closed meanwhile, its messages count as dropped
+    /// `Closed` instead of delivered.
+    pub fn give_back(&self, backend: &mut B, items: Vec<(B::Item, u64)>, dropped: u64, now: u64) {
+        let n = items.len() as u64;
+        match self.restore(backend, items, now) {
+            Ok(()) => lock(&self.control.0).tally.unreport(dropped),
+            Err(_) => lock(&self.control.0).tally.undeliver_closed(n, dropped),
+        }
     }
 
     /// Changes the bound (refused once closed); when shrinking, drops per
@@ -647,7 +728,7 @@ impl<B: Backend> Mailbox<B> {
     /// Frees all storage now, takes in flight or not: for when nothing can
     /// use the box any more (its destructor).
     pub fn dispose(&mut self, backend: &mut B) {
-        for lane in self.lanes.iter_mut() {
+        for lane in self.lanes.get_mut().into_iter().flat_map(|l| l.iter_mut()) {
             let lane = get_mut(&mut lane.0);
             lane.q.clear();
             lane.chunks.free_all(backend);
@@ -708,7 +789,7 @@ impl<B: Backend> Mailbox<B> {
     /// Counters, size and storage, read under every lock.
     pub fn snapshot(&self) -> Snapshot {
         let held = self.hold();
-        let lanes = self.lock_lanes();
+        let lanes = self.lock_made_lanes();
         let lanes = lanes.iter().flatten();
         let ctl = &*held.ctl;
         let mut dropped = ctl.tally.dropped;
@@ -726,7 +807,7 @@ impl<B: Backend> Mailbox<B> {
             max: self.max(),
             bytes: ctl.bytes,
             regions: lanes.map(|l| l.chunks.regions()).sum(),
-            sojourn: ctl.tally.sojourn.clone(),
+            sojourn: ctl.tally.sojourn(),
         }
     }
 }
@@ -809,6 +890,59 @@ mod tests {
             assert_eq!((got, dropped), (want, 6), "{kind:?}");
             check(&m, &fake);
         }
+    }
+
+    #[test]
+    fn a_delivery_given_back_is_delivered_again() {
+        for kind in [Kind::Queue, Kind::Stack] {
+            let mut fake = Fake::default();
+            let m = mailbox(kind, 3);
+            for v in 0..5 {
+                post(&m, &mut fake, 0, v, v);
+            }
+            let (taken, dropped) = m.take(&mut fake, &[], 10, 0);
+            assert_eq!(dropped, 2);
+            let items = taken.iter().map(|t| (t.item(), t.bytes())).collect();
+            let _ = m.take(&mut fake, &taken, 0, 0);
+            m.give_back(&mut fake, items, dropped, 0);
+            assert_eq!(m.snapshot().stats.delivered, 0);
+            let want = if kind == Kind::Stack {
+                vec![4, 3, 2]
+            } else {
+                vec![2, 3, 4]
+            };
+            assert_eq!(take(&m, &mut fake, 10), (want, 2), "{kind:?}");
+            check(&m, &fake);
+        }
+    }
+
+    #[test]
+    fn a_delivery_given_back_to_a_closed_box_counts_closed() {
+        let mut fake = Fake::default();
+        let m = mailbox(Kind::Queue, 3);
+        post(&m, &mut fake, 0, 1, 1);
+        let (taken, _) = m.take(&mut fake, &[], 10, 0);
+        let items = taken.iter().map(|t| (t.item(), t.bytes())).collect();
+        let _ = m.take(&mut fake, &taken, 0, 0);
+        m.close(&mut fake);
+        m.give_back(&mut fake, items, 0, 0);
+        let s = m.snapshot().stats;
+        assert_eq!((s.delivered, s.dropped[Reason::Closed as usize]), (0, 1));
+        check(&m, &fake);
+    }
+
+    #[test]
+    fn heavy_messages_settle_their_drops_at_once() {
+        let mut fake = Fake::default();
+        let m = mailbox(Kind::Queue, 1);
+        for v in 0..20 {
+            m.post_weighed(&mut fake, 0, (0, v), 0, OWED_WEIGHT, v)
+                .expect("post");
+            // the bound plus the message just posted, each in its own region
+            assert!(fake.regions.len() <= 2, "{} regions", fake.regions.len());
+        }
+        assert_eq!(take(&m, &mut fake, 10), (vec![19], 19));
+        check(&m, &fake);
     }
 
     #[test]
