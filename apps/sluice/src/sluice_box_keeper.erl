@@ -37,11 +37,18 @@ lookup(Name) ->
 -spec claim(term()) -> {ok, sluice_box:box()} | {error, not_found | {owned_by, pid()}}.
 claim(Name) ->
     case ets:whereis(?TABLE) =/= undefined andalso ets:lookup(?TABLE, Name) of
-        [{_, _Box, Keeper}] -> gen_server:call(Keeper, {claim, self()});
-        _ -> {error, not_found}
+        [{_, _Box, Keeper}] ->
+            try gen_server:call(Keeper, {claim, self()})
+            catch exit:{noproc, _} -> {error, not_found}
+            end;
+        _ ->
+            {error, not_found}
     end.
 
--spec init(sluice_box:options()) -> {ok, #state{}} | {stop, term()}.
+%% A keeper that cannot start answers `{error, Reason}' to `start_link/1'
+%% and ends normally, so the caller (linked to it) is not taken down: bad
+%% options, or a name in use (`{already_started, Keeper}').
+-spec init(sluice_box:options()) -> {ok, #state{}}.
 init(#{name := Name} = Opts) ->
     process_flag(trap_exit, true),
     BoxOpts = maps:merge(#{owner => self(), heir => self()}, Opts),
@@ -52,11 +59,19 @@ init(#{name := Name} = Opts) ->
                     {ok, #state{name = Name, box = Box}};
                 false ->
                     _ = sluice_box:close(Box),
-                    {stop, {already_started, Name}}
+                    fail({already_started, case ets:lookup(?TABLE, Name) of
+                                               [{_, _, Keeper}] -> Keeper;
+                                               [] -> undefined
+                                           end})
             end;
-        {error, _} = Error ->
-            {stop, Error}
+        {error, Reason} ->
+            fail(Reason)
     end.
+
+-spec fail(term()) -> no_return().
+fail(Reason) ->
+    proc_lib:init_ack({error, Reason}),
+    exit(normal).
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
 handle_call({claim, Pid}, _From, #state{name = Name, box = Box} = S) ->

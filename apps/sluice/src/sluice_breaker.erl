@@ -69,7 +69,7 @@
                      slow => pos_integer() | infinity, clock => system | manual}.
 
 %% @doc Installs (or replaces) the breaker `Name' (any term).
--spec install(term(), options()) -> ok | {error, {bad_option, atom()}}.
+-spec install(term(), options()) -> ok | {error, {bad_option, term()}}.
 install(Name, Opts) ->
     case sluice_opts:validate(Opts, sluice_breaker_util:option_spec()) of
         {ok, #{strategy := Strategy, reset := Reset, slow := Slow} = O} ->

@@ -54,7 +54,7 @@ validate(Opts, Spec, Extra) when is_map(Opts) ->
 validate(_Opts, _Spec, _Extra) ->
     {error, {bad_option, options}}.
 
--spec check(spec(), map()) -> {ok, map()} | {error, {bad_option, atom()}}.
+-spec check(spec(), map()) -> {ok, map()} | {error, {bad_option, term()}}.
 check([], Full) ->
     {ok, Full};
 check([{Key, _, Check} | Rest], Full) ->

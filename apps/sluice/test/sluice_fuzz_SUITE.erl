@@ -118,7 +118,10 @@ check({M, F, Args}, Specs, Tree, Tally) ->
                       timeout
               end,
     exit(Pid, kill),
-    receive {'DOWN', Mon, process, Pid, _} -> ok end,
+    _ = case Outcome of
+            {died, _} -> ok;
+            _ -> receive {'DOWN', Mon, process, Pid, _} -> ok end
+        end,
     Verdict = verdict(M, F, Args, Outcome, Specs),
     _ = ets:update_counter(Tally, Verdict, 1, {Verdict, 0}),
     Same = Tree =:= tree(),
