@@ -57,6 +57,14 @@
 %%     ours are boxes it owns (no lanes, storage or histogram until first
 %%     used), the reference's are buffer processes, each an empty queue in
 %%     a receive loop, with their monitor of the owner.</li>
+%% <li>`take_call_ms' (`ms'): the longest a delivery holds a scheduler in
+%%     one go, handing out 100 000 held messages `{event, I, <<I:128>>}'.
+%%     Ours: the longest of the `box_take' NIF calls that `take/2' makes
+%%     (each at most 1000 messages); the reference: a buffer process
+%%     sending the 100 000 in one message, as pobox's `active' delivery
+%%     does (a send copies its message without yielding). Median of
+%%     three rounds. The cap per call is tested (sluice_box_SUITE's
+%%     `no_long_schedule'); this is its time.</li>
 %% </ul>
 -module(bench_box).
 -behaviour(bench).
@@ -104,7 +112,8 @@ cases() ->
      {post_p64, fun() -> post_case(64) end},
      {bytes_per_msg, fun bytes_case/0},
      {flood_peak_memory, fun flood_case/0},
-     {idle_bytes, fun idle_case/0}].
+     {idle_bytes, fun idle_case/0},
+     {take_call_ms, fun take_call_case/0}].
 
 %%% Post throughput, end to end
 
@@ -291,6 +300,40 @@ idle_case() ->
     Ours = bench:memory_delta(Build(ours)),
     Ref = bench:memory_delta(Build(ref)),
     {Ours / ?IDLE, Ref / ?IDLE, bytes}.
+
+-spec take_call_case() -> bench:result().
+take_call_case() ->
+    Msgs = [{event, I, <<I:128>>} || I <- lists:seq(1, ?HELD)],
+    Rounds = [{longest_take(Msgs), longest_send(Msgs)} || _ <- lists:seq(1, 3)],
+    {Ours, Ref} = lists:unzip(Rounds),
+    {bench:median(Ours) / 1.0e6, bench:median(Ref) / 1.0e6, ms}.
+
+%% Nanoseconds of the longest NIF call emptying a box of `Msgs'.
+-spec longest_take([term()]) -> integer().
+longest_take(Msgs) ->
+    {ok, Box} = sluice_box:new(#{max => ?HELD}),
+    _ = [sluice_box:post(Box, M) || M <- Msgs],
+    Longest = take_calls(Box, 0),
+    ok = sluice_box:close(Box),
+    Longest.
+
+-spec take_calls(sluice_box:box(), integer()) -> integer().
+take_calls(Box, Longest) ->
+    T0 = erlang:monotonic_time(),
+    {_, Count, _} = sluice_nif:box_take(Box, 1000),
+    Ns = erlang:convert_time_unit(erlang:monotonic_time() - T0, native, nanosecond),
+    case Count of
+        0 -> Longest;
+        _ -> take_calls(Box, max(Longest, Ns))
+    end.
+
+%% Nanoseconds of sending `Msgs' in one message to a waiting process.
+-spec longest_send([term()]) -> integer().
+longest_send(Msgs) ->
+    Pid = spawn(fun() -> receive {mail, _} -> ok end end),
+    T0 = erlang:monotonic_time(),
+    Pid ! {mail, Msgs},
+    erlang:convert_time_unit(erlang:monotonic_time() - T0, native, nanosecond).
 
 -spec bytes_case() -> bench:result().
 bytes_case() ->
