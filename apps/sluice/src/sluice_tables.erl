@@ -26,7 +26,8 @@ tables() ->
     [{sluice_drop_valves, [set, {read_concurrency, true}]},
      {sluice_box_names, [set, {read_concurrency, true}]},
      {sluice_lock_names, [set, {read_concurrency, true}]},
-     {sluice_groups, [set, {read_concurrency, true}]}].
+     {sluice_groups, [set, {read_concurrency, true}]},
+     {sluice_locks, [set, {read_concurrency, true}]}].
 
 -spec start_keeper() -> {ok, pid()} | ignore | {error, term()}.
 start_keeper() ->

@@ -50,6 +50,8 @@ rustler::atoms! {
     drop_new,
     notify,
     active,
+    exceeds_burst,
+    too_many_overrides,
     true_ = "true",
     false_ = "false",
 }
