@@ -187,7 +187,7 @@ close(Ref) ->
 
 -spec stop(pid()) -> ok.
 stop(Sup) ->
-    _ = catch supervisor:stop(Sup),
+    _ = catch proc_lib:stop(Sup, normal, infinity),
     ok.
 
 %% @doc Called as the application stops: every lock of `new/1' is closed,
