@@ -92,7 +92,7 @@ rate_info(_Limiter) -> erlang:nif_error(nif_not_loaded).
 -spec lock_new(non_neg_integer(), pos_integer()) -> reference().
 lock_new(_N, _Capacity) -> erlang:nif_error(nif_not_loaded).
 
--spec lock_fill(reference(), non_neg_integer(), term(), pid() | none) -> ok.
+-spec lock_fill(reference(), non_neg_integer(), term(), {pid(), pos_integer()} | none) -> ok.
 lock_fill(_Lock, _Index, _Resource, _Watcher) -> erlang:nif_error(nif_not_loaded).
 
 -spec lock_checkout(reference()) ->
