@@ -244,7 +244,11 @@ run(Limit, Fun) ->
 -spec resize(limit(), pos_integer()) -> ok | {error, too_many}.
 resize(#sluice_limit{ref = Ref} = Limit, Max) when is_integer(Max), Max > 0 ->
     {_, _, _, _, _, Old, Cap} = limit_nif(fun sluice_nif:lock_info/1, Limit, [Limit, Max]),
+    %% (a limit never has 0 places; a lock's object, retagged, is refused)
+    Lock = Old =:= 0 orelse sluice_lock_sup:row(Ref) =/= error,
     case Max =< Cap of
+        _ when Lock ->
+            ?BADARG([Limit, Max], 1, ?NOT_LIMIT);
         true ->
             _ = sluice_nif:lock_resize(Ref, Max),
             New = lists:seq(min(Old, Max), Max - 1),

@@ -152,8 +152,13 @@ lookup(Name) ->
 %% stay valid until checked in. Waits for the lock's own watchers only.
 -spec close(lock()) -> ok.
 close(#sluice_lock{ref = Ref} = Lock) when is_reference(Ref) ->
-    _ = nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock], 1),
-    sluice_lock_sup:close(Ref);
+    {_, _, _, _, _, Active, _} = nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock], 1),
+    case sluice_lock_sup:row(Ref) of
+        {ok, _} -> sluice_lock_sup:close(Ref);
+        error when Active =:= 0 -> ok;
+        %% (the NIF object of a concurrency limit, retagged)
+        error -> ?BADARG([Lock], 1, ?NOT_A_LOCK)
+    end;
 close(Lock) ->
     ?BADARG([Lock], 1, ?NOT_A_LOCK).
 
@@ -164,8 +169,10 @@ close(Lock) ->
 -spec resize(lock(), pos_integer()) -> ok | {error, too_many}.
 resize(#sluice_lock{ref = Ref} = Lock, N) when is_reference(Ref), is_integer(N), N > 0 ->
     {_, _, _, _, _, Active, Capacity} = nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock, N], 1),
+    Known = sluice_lock_sup:row(Ref) =/= error,
     if
         Active =:= 0 -> ?BADARG([Lock, N], 1, "the lock is closed");
+        not Known -> ?BADARG([Lock, N], 1, ?NOT_A_LOCK);
         N > Capacity -> {error, too_many};
         true -> _ = sluice_nif:lock_resize(Ref, N), sluice_lock_sup:set_watchers(Ref, N)
     end;

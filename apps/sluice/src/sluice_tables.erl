@@ -58,8 +58,8 @@ ensure(Name, Opts, Heir) ->
                   undefined -> {heir, none};
                   _ -> {heir, Heir, keeper_died}
               end,
-    case ets:info(Name, owner) of
-        undefined -> _ = ets:new(Name, [named_table, public, HeirOpt | Opts]);
+    _ = case ets:info(Name, owner) of
+        undefined -> ets:new(Name, [named_table, public, HeirOpt | Opts]);
         _ -> true = ets:setopts(Name, [HeirOpt])
     end,
     ok.
