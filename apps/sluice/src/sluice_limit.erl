@@ -74,7 +74,7 @@
                           clock => system | manual}.
 
 %% @doc A rate limiter (see {@link rate_options()}).
--spec new_rate(rate_options()) -> {ok, limiter()} | {error, {bad_option, atom()}}.
+-spec new_rate(rate_options()) -> {ok, limiter()} | {error, {bad_option, term()}}.
 new_rate(Opts) ->
     Spec = [{limit, required, fun sluice_opts:pos_int/1},
             {period, 1000, fun sluice_opts:ms/1},
@@ -100,7 +100,7 @@ new_rate(Opts) ->
     end.
 
 %% `{Limit, PeriodMs, Burst}' of a rate map, or the first bad key.
--spec spec(term()) -> {pos_integer(), pos_integer(), pos_integer()} | {error, {bad_option, atom()}}.
+-spec spec(term()) -> {pos_integer(), pos_integer(), pos_integer()} | {error, {bad_option, term()}}.
 spec(Rate) ->
     Spec = [{limit, required, fun sluice_opts:pos_int/1},
             {period, 1000, fun sluice_opts:ms/1},
@@ -146,7 +146,7 @@ check(L, Key, Cost) ->
 %% limiter's again (`default'); `{error, too_many_overrides}' when
 %% `max_overrides' keys have one already.
 -spec set_override(limiter(), term(), map() | default) ->
-    ok | {error, {bad_option, atom()} | too_many_overrides}.
+    ok | {error, {bad_option, term()} | too_many_overrides}.
 set_override(#sluice_limiter{} = L, Key, Rate) when Rate =:= default; is_map(Rate) ->
     Spec = case Rate of default -> none; _ -> spec(Rate) end,
     case Spec of
@@ -179,7 +179,7 @@ sweep(L) ->
 %% @doc A concurrency limit of `max' holders at once (`max_holders', default
 %% the larger of `max' and 64, bounds {@link resize/2}).
 -spec new_concurrency(#{max := pos_integer(), max_holders => pos_integer()}) ->
-    {ok, limit()} | {error, {bad_option, atom()}}.
+    {ok, limit()} | {error, {bad_option, term()}}.
 new_concurrency(Opts) ->
     Spec = [{max, required, sluice_opts:pos_int_upto(?MAX_HOLDERS)},
             {max_holders, default,
