@@ -15,17 +15,34 @@
 %% per key, with a burst of `burst' (default `limit'), by the generic cell
 %% rate algorithm: {@link check/2} answers `ok' (and counts the request) or
 %% `{error, {retry_after, Ms}}', and a request that waits that long is
-%% allowed. Over any window of `W' ms a key gets at most `burst + W *
+%% allowed. A request whose cost exceeds the burst could never pass: it is
+%% refused with `{error, {exceeds_burst, Burst}}' (the key's burst, or the
+%% global limit's). Over any window of `W' ms a key gets at most `burst + W *
 %% limit / period' requests. Keys are any term (hashed, never made into
 %% atoms). A key may have a limit of its own ({@link set_override/3}: a
 %% premium account), and a `global' limit may hold over all keys at once:
-%% a request is allowed when both allow it.
+%% a request is allowed when both allow it. Overrides are bounded by
+%% `max_overrides' (default 10 000; one more is refused with `{error,
+%% too_many_overrides}'), are never evicted, and cost about 40 bytes each;
+%% `info/1' counts them (`overrides').
 %%
-%% The key table is bounded by `max_keys' (default 100 000): a key whose
-%% allowance is full again is the same as a key never seen, so such idle
-%% keys are dropped first when the table is full; if none is idle, the key
-%% closest to idle goes (it regains its burst early; `info/1' counts it as
-%% evicted). Each key costs about 40 bytes.
+%% The key table is bounded by `max_keys' (default 100 000), in 16 shards.
+%% A key whose allowance is full again is the same as a key never seen.
+%% When a full shard meets a new key, the eviction looks at 32 entries of
+%% the shard (a clock hand moving over them, so the cost per call is
+%% bounded whatever `max_keys'): the first idle one gives its place, else
+%% the one of them closest to idle (it regains its burst early; `info/1'
+%% counts it as evicted). The trade-off for that bound: an idle key
+%% elsewhere in the shard may stay while a busy one in the sample goes.
+%% Each key costs about 50 bytes. {@link sweep/1} forgets every idle key
+%% (on a dirty scheduler: it looks at every key).
+%%
+%% == Bad arguments ==
+%% Options are checked by {@link new_rate/1}, {@link new_concurrency/1}
+%% and {@link set_override/3}: `{error, {bad_option, Key}}' (unknown keys
+%% too). Any other bad argument (a term that is not a limiter or a limit,
+%% a cost that is not a positive integer, a forged token) raises `badarg'
+%% with a message naming it.
 -module(sluice_limit).
 
 -export([new_rate/1, check/2, check/3, set_override/3, set_time/2, sweep/1, info/1]).
@@ -43,115 +60,171 @@
 
 %% Most holders a concurrency limit can be resized to.
 -define(MAX_HOLDERS, 4096).
+-define(NOT_LIMITER, "not a rate limiter").
+-define(NOT_LIMIT, "not a concurrency limit").
+-define(U64(X), (is_integer(X) andalso X >= 0 andalso X < 1 bsl 64)).
 %% `limit' (mandatory) requests per `period' ms (default 1000) with a burst
 %% of `burst' (default `limit'); `global': a limit over all keys (`#{limit,
-%% period, burst}', default none); `max_keys' (default 100 000); `clock':
-%% `system' (default) or `manual' ({@link set_time/2}, for tests).
+%% period, burst}', default none); `max_keys' (default 100 000);
+%% `max_overrides' (default 10 000); `clock': `system' (default) or
+%% `manual' ({@link set_time/2}, for tests).
 -type rate_options() :: #{limit := pos_integer(), period => pos_integer(),
                           burst => pos_integer(), global => map() | none,
-                          max_keys => pos_integer(), clock => system | manual}.
+                          max_keys => pos_integer(), max_overrides => non_neg_integer(),
+                          clock => system | manual}.
 
 %% @doc A rate limiter (see {@link rate_options()}).
--spec new_rate(rate_options()) -> {ok, limiter()} | {error, {bad_option, atom()}}.
-new_rate(#{limit := _} = Opts) ->
-    Global = maps:get(global, Opts, none),
-    MaxKeys = maps:get(max_keys, Opts, 100000),
-    Clock = maps:get(clock, Opts, system),
-    case {spec(Opts), Global =:= none orelse spec(Global)} of
-        {{error, _} = Bad, _} ->
-            Bad;
-        {_, {error, _}} ->
-            {error, {bad_option, global}};
-        {Spec, GlobalSpec} when is_integer(MaxKeys), MaxKeys > 0,
-                                (Clock =:= system orelse Clock =:= manual) ->
-            G = case GlobalSpec of true -> none; _ -> GlobalSpec end,
-            {ok, #sluice_limiter{ref = sluice_nif:rate_new(Spec, G, MaxKeys,
-                                                           Clock =:= manual)}};
-        _ when not is_integer(MaxKeys); MaxKeys =< 0 ->
-            {error, {bad_option, max_keys}};
-        _ ->
-            {error, {bad_option, clock}}
-    end;
-new_rate(_) ->
-    {error, {bad_option, limit}}.
+-spec new_rate(rate_options()) -> {ok, limiter()} | {error, {bad_option, term()}}.
+new_rate(Opts) ->
+    Spec = [{limit, required, fun sluice_opts:pos_int/1},
+            {period, 1000, fun sluice_opts:ms/1},
+            {burst, default, fun(V) -> V =:= default orelse sluice_opts:pos_int(V) end},
+            {global, none, fun(V) -> V =:= none orelse element(1, spec(V)) =/= error end},
+            {max_keys, 100000, fun sluice_opts:pos_int/1},
+            {max_overrides, 10000, fun sluice_opts:non_neg_int/1},
+            {clock, system, sluice_opts:one_of([system, manual])}],
+    case sluice_opts:validate(Opts, Spec) of
+        {ok, #{global := Global, max_keys := MaxKeys, max_overrides := MaxOverrides,
+               clock := Clock} = Full} ->
+            case spec(maps:with([limit, period, burst], Full)) of
+                {error, _} = Bad ->
+                    Bad;
+                PerKey ->
+                    G = case Global of none -> none; _ -> spec(Global) end,
+                    Ref = sluice_nif:rate_new(PerKey, G, {MaxKeys, MaxOverrides},
+                                              Clock =:= manual),
+                    {ok, #sluice_limiter{ref = Ref}}
+            end;
+        {error, _} = Bad ->
+            Bad
+    end.
 
-%% `{Limit, PeriodMs, Burst}' of a rate map.
--spec spec(map()) -> {pos_integer(), pos_integer(), pos_integer()} | {error, {bad_option, atom()}}.
-spec(#{limit := Limit} = M) when is_integer(Limit), Limit > 0 ->
-    Period = maps:get(period, M, 1000),
-    Burst = maps:get(burst, M, Limit),
-    if
-        not is_integer(Period); Period =< 0; Period >= 1 bsl 40 -> {error, {bad_option, period}};
-        not is_integer(Burst); Burst =< 0 -> {error, {bad_option, burst}};
-        Period * 1000000 div Limit =:= 0 -> {error, {bad_option, limit}};
-        true -> {Limit, Period, Burst}
-    end;
-spec(_) ->
-    {error, {bad_option, limit}}.
+%% `{Limit, PeriodMs, Burst}' of a rate map, or the first bad key.
+-spec spec(term()) -> {pos_integer(), pos_integer(), pos_integer()} | {error, {bad_option, term()}}.
+spec(Rate) ->
+    Spec = [{limit, required, fun sluice_opts:pos_int/1},
+            {period, 1000, fun sluice_opts:ms/1},
+            {burst, default, fun(V) -> V =:= default orelse sluice_opts:pos_int(V) end}],
+    case sluice_opts:validate(Rate, Spec) of
+        {ok, #{limit := Limit, period := Period, burst := Burst0}} ->
+            Burst = case Burst0 of default -> Limit; _ -> Burst0 end,
+            Interval = Period * 1000000 div Limit,
+            if
+                Interval =:= 0 -> {error, {bad_option, limit}};
+                Interval * Burst >= 1 bsl 64 -> {error, {bad_option, burst}};
+                true -> {Limit, Period, Burst}
+            end;
+        {error, _} = Bad ->
+            Bad
+    end.
 
-%% @doc Checks a request for `Key': `ok' (counted) or `{error, {retry_after,
-%% Ms}}'.
--spec check(limiter(), term()) -> ok | {error, {retry_after, non_neg_integer()}}.
-check(Limiter, Key) ->
-    check(Limiter, Key, 1).
+%% @doc Checks a request for `Key': `ok' (counted), `{error, {retry_after,
+%% Ms}}', or `{error, {exceeds_burst, Burst}}' (see the module doc).
+-spec check(limiter(), term()) ->
+    ok | {error, {retry_after | exceeds_burst, non_neg_integer()}}.
+check(#sluice_limiter{ref = Ref} = L, Key) ->
+    try sluice_nif:rate_check(Ref, Key, 1)
+    catch error:badarg -> ?BADARG([L, Key], 1, ?NOT_LIMITER)
+    end;
+check(L, Key) ->
+    ?BADARG([L, Key], 1, ?NOT_LIMITER).
 
 %% @doc As {@link check/2} for a request that costs `Cost' units.
--spec check(limiter(), term(), pos_integer()) -> ok | {error, {retry_after, non_neg_integer()}}.
-check(#sluice_limiter{ref = Ref}, Key, Cost) when is_integer(Cost), Cost > 0 ->
-    sluice_nif:rate_check(Ref, Key, Cost);
-check(Limiter, Key, Cost) ->
-    ?BADARG([Limiter, Key, Cost], 3, "must be a positive integer").
+-spec check(limiter(), term(), pos_integer()) ->
+    ok | {error, {retry_after | exceeds_burst, non_neg_integer()}}.
+check(#sluice_limiter{ref = Ref} = L, Key, Cost)
+  when is_integer(Cost), Cost > 0, Cost < 1 bsl 64 ->
+    try sluice_nif:rate_check(Ref, Key, Cost)
+    catch error:badarg -> ?BADARG([L, Key, Cost], 1, ?NOT_LIMITER)
+    end;
+check(#sluice_limiter{} = L, Key, Cost) ->
+    ?BADARG([L, Key, Cost], 3, "must be a positive integer below 2^64");
+check(L, Key, Cost) ->
+    ?BADARG([L, Key, Cost], 1, ?NOT_LIMITER).
 
 %% @doc Gives `Key' a limit of its own (`#{limit, period, burst}'), or the
-%% limiter's again (`default').
--spec set_override(limiter(), term(), map() | default) -> ok | {error, {bad_option, atom()}}.
-set_override(#sluice_limiter{ref = Ref}, Key, default) ->
-    sluice_nif:rate_override(Ref, Key, none);
-set_override(#sluice_limiter{ref = Ref}, Key, #{} = Rate) ->
-    case spec(Rate) of
+%% limiter's again (`default'); `{error, too_many_overrides}' when
+%% `max_overrides' keys have one already.
+-spec set_override(limiter(), term(), map() | default) ->
+    ok | {error, {bad_option, term()} | too_many_overrides}.
+set_override(#sluice_limiter{} = L, Key, Rate) when Rate =:= default; is_map(Rate) ->
+    Spec = case Rate of default -> none; _ -> spec(Rate) end,
+    case Spec of
         {error, _} = Bad -> Bad;
-        Spec -> sluice_nif:rate_override(Ref, Key, Spec)
-    end.
+        _ -> limiter_nif(fun(Ref) -> sluice_nif:rate_override(Ref, Key, Spec) end, L, [L, Key, Rate])
+    end;
+set_override(#sluice_limiter{} = L, Key, Rate) ->
+    ?BADARG([L, Key, Rate], 3, "must be a rate map or default");
+set_override(L, Key, Rate) ->
+    ?BADARG([L, Key, Rate], 1, ?NOT_LIMITER).
 
 %% @doc Moves a manual clock to `Ms' milliseconds (never back).
 -spec set_time(limiter(), non_neg_integer()) -> ok.
-set_time(#sluice_limiter{ref = Ref}, Ms) when is_integer(Ms), Ms >= 0 ->
-    sluice_nif:rate_set_time(Ref, Ms).
+set_time(#sluice_limiter{} = L, Ms) when ?U64(Ms) ->
+    try limiter_nif(fun(Ref) -> sluice_nif:rate_set_time(Ref, Ms) end, L, [L, Ms])
+    catch error:badarg -> ?BADARG([L, Ms], 1, "not a rate limiter with a manual clock")
+    end;
+set_time(#sluice_limiter{} = L, Ms) ->
+    ?BADARG([L, Ms], 2, "must be a non-negative integer");
+set_time(L, Ms) ->
+    ?BADARG([L, Ms], 1, ?NOT_LIMITER).
+
+%% @doc Forgets the keys whose allowance is full again; how many went.
+-spec sweep(limiter()) -> non_neg_integer().
+sweep(#sluice_limiter{} = L) ->
+    limiter_nif(fun sluice_nif:rate_sweep/1, L, [L]);
+sweep(L) ->
+    ?BADARG([L], 1, ?NOT_LIMITER).
 
 %% @doc A concurrency limit of `max' holders at once (`max_holders', default
 %% the larger of `max' and 64, bounds {@link resize/2}).
 -spec new_concurrency(#{max := pos_integer(), max_holders => pos_integer()}) ->
-    {ok, limit()} | {error, {bad_option, atom()}}.
-new_concurrency(#{max := Max} = Opts) when is_integer(Max), Max > 0, Max =< ?MAX_HOLDERS ->
-    Cap = maps:get(max_holders, Opts, max(Max, 64)),
-    case is_integer(Cap) andalso Cap >= Max andalso Cap =< ?MAX_HOLDERS of
-        true ->
-            Ref = sluice_nif:lock_new(Max, Cap),
-            _ = [ok = sluice_nif:lock_fill(Ref, I, token, none) || I <- lists:seq(0, Max - 1)],
-            {ok, #sluice_limit{ref = Ref}};
-        false ->
-            {error, {bad_option, max_holders}}
-    end;
-new_concurrency(_) ->
-    {error, {bad_option, max}}.
+    {ok, limit()} | {error, {bad_option, term()}}.
+new_concurrency(Opts) ->
+    Spec = [{max, required, sluice_opts:pos_int_upto(?MAX_HOLDERS)},
+            {max_holders, default,
+             fun(V) -> V =:= default orelse (sluice_opts:pos_int_upto(?MAX_HOLDERS))(V) end}],
+    case sluice_opts:validate(Opts, Spec) of
+        {ok, #{max := Max, max_holders := Cap0}} ->
+            Cap = case Cap0 of default -> max(Max, 64); _ -> Cap0 end,
+            case Cap >= Max of
+                true ->
+                    Ref = sluice_nif:lock_new(Max, Cap),
+                    _ = [ok = sluice_nif:lock_fill(Ref, I, token, none)
+                         || I <- lists:seq(0, Max - 1)],
+                    {ok, #sluice_limit{ref = Ref}};
+                false ->
+                    {error, {bad_option, max_holders}}
+            end;
+        {error, _} = Bad ->
+            Bad
+    end.
 
 %% @doc Takes a place under the limit: `{ok, Token}', or `{error, limit}'
 %% at once when `max' holders hold one.
 -spec acquire(limit()) -> {ok, token()} | {error, limit}.
 acquire(#sluice_limit{ref = Ref} = Limit) ->
-    case sluice_nif:lock_checkout(Ref) of
+    try sluice_nif:lock_checkout(Ref) of
         {ok, Loan, _Token} -> {ok, {Limit, Loan}};
         {error, busy} -> {error, limit}
-    end.
+    catch
+        error:badarg -> ?BADARG([Limit], 1, ?NOT_LIMIT)
+    end;
+acquire(Limit) ->
+    ?BADARG([Limit], 1, ?NOT_LIMIT).
 
 %% @doc Gives a place back: `ok', or `{error, not_held}' when the token was
 %% released already.
 -spec release(token()) -> ok | {error, not_held}.
-release({#sluice_limit{ref = Ref}, Loan}) ->
-    case sluice_nif:lock_checkin(Ref, Loan) of
+release({#sluice_limit{ref = Ref}, {I, G} = Loan} = Token) when ?U64(I), ?U64(G) ->
+    try sluice_nif:lock_checkin(Ref, Loan) of
         ok -> ok;
         {error, not_lent} -> {error, not_held}
-    end.
+    catch
+        error:badarg -> ?BADARG([Token], 1, "not a token")
+    end;
+release(Token) ->
+    ?BADARG([Token], 1, "not a token").
 
 %% @doc Runs `Fun()' under the limit and releases, also when it raises:
 %% `Fun''s result, or `{error, limit}'.
@@ -162,14 +235,20 @@ run(Limit, Fun) when is_function(Fun, 0) ->
             try Fun() after _ = release(Token) end;
         {error, limit} = Refused ->
             Refused
-    end.
+    end;
+run(Limit, Fun) ->
+    ?BADARG([Limit, Fun], 2, "must be a fun of no argument").
 
 %% @doc Changes `max' (up to `max_holders'); places above it held now are
 %% lost when released.
 -spec resize(limit(), pos_integer()) -> ok | {error, too_many}.
-resize(#sluice_limit{ref = Ref}, Max) when is_integer(Max), Max > 0 ->
-    {_, _, _, _, _, Old, Cap} = sluice_nif:lock_info(Ref),
+resize(#sluice_limit{ref = Ref} = Limit, Max) when is_integer(Max), Max > 0 ->
+    {_, _, _, _, _, Old, Cap} = limit_nif(fun sluice_nif:lock_info/1, Limit, [Limit, Max]),
+    %% (a limit never has 0 places; a lock's object, retagged, is refused)
+    Lock = Old =:= 0 orelse sluice_lock_sup:row(Ref) =/= error,
     case Max =< Cap of
+        _ when Lock ->
+            ?BADARG([Limit, Max], 1, ?NOT_LIMIT);
         true ->
             _ = sluice_nif:lock_resize(Ref, Max),
             New = lists:seq(min(Old, Max), Max - 1),
@@ -178,22 +257,41 @@ resize(#sluice_limit{ref = Ref}, Max) when is_integer(Max), Max > 0 ->
             ok;
         false ->
             {error, too_many}
-    end.
-
-%% @doc Forgets the keys whose allowance is full again; how many went.
--spec sweep(limiter()) -> non_neg_integer().
-sweep(#sluice_limiter{ref = Ref}) ->
-    sluice_nif:rate_sweep(Ref).
+    end;
+resize(#sluice_limit{} = Limit, Max) ->
+    ?BADARG([Limit, Max], 2, "must be a positive integer");
+resize(Limit, Max) ->
+    ?BADARG([Limit, Max], 1, ?NOT_LIMIT).
 
 %% @doc Counters. A rate limiter: requests allowed and refused, keys
-%% evicted before they were idle, keys held. A concurrency limit: places
-%% acquired and refused, holders that died holding one, places held now,
-%% the most held at once, and `max'.
+%% evicted before they were idle, keys held, keys with an override. A
+%% concurrency limit: places acquired and refused, holders that died
+%% holding one, places held now, the most held at once (never above
+%% `max'), and `max'.
 -spec info(limiter() | limit()) -> #{atom() => non_neg_integer()}.
-info(#sluice_limiter{ref = Ref}) ->
-    {Allowed, Refused, Evicted, Keys} = sluice_nif:rate_info(Ref),
-    #{allowed => Allowed, refused => Refused, evicted => Evicted, keys => Keys};
-info(#sluice_limit{ref = Ref}) ->
-    {Acquired, Refused, Deaths, Held, Peak, Max, _Cap} = sluice_nif:lock_info(Ref),
+info(#sluice_limiter{} = L) ->
+    {Allowed, Refused, Evicted, Keys, Overrides} =
+        limiter_nif(fun sluice_nif:rate_info/1, L, [L]),
+    #{allowed => Allowed, refused => Refused, evicted => Evicted, keys => Keys,
+      overrides => Overrides};
+info(#sluice_limit{} = L) ->
+    {Acquired, Refused, Deaths, Held, Peak, Max, _Cap} =
+        limit_nif(fun sluice_nif:lock_info/1, L, [L]),
     #{acquired => Acquired, refused => Refused, deaths => Deaths, held => Held, peak => Peak,
-      max => Max}.
+      max => Max};
+info(L) ->
+    ?BADARG([L], 1, "not a rate limiter or a concurrency limit").
+
+%% `Fun(Ref)' on a limiter's NIF object; its `badarg' (a forged handle)
+%% becomes a message on argument 1 of the call (`Args').
+-spec limiter_nif(fun((reference()) -> T), limiter(), [term()]) -> T.
+limiter_nif(Fun, #sluice_limiter{ref = Ref}, Args) ->
+    try Fun(Ref)
+    catch error:badarg -> ?BADARG(Args, 1, ?NOT_LIMITER)
+    end.
+
+-spec limit_nif(fun((reference()) -> T), limit(), [term()]) -> T.
+limit_nif(Fun, #sluice_limit{ref = Ref}, Args) ->
+    try Fun(Ref)
+    catch error:badarg -> ?BADARG(Args, 1, ?NOT_LIMIT)
+    end.

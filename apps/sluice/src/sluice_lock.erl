@@ -28,18 +28,47 @@
 %% <li>`handle_info(Msg, State) -> {ok, State2}', `terminate(Reason,
 %%     State)'.</li>
 %% </ul>
+%% `init/1' and `checkout/2' must be exported (`{error, {bad_option,
+%% callback}}' otherwise); the others are optional. The watcher calls
+%% `init/1' and `checkout/2' after its own start, never inside a call to a
+%% node-wide process: a callback that blocks holds up its own lock only.
+%% {@link new/1} (and {@link start_link/1}) wait in the caller until every
+%% slot has its resource, at most `init_timeout' ms (default 5000), then
+%% close the half-made lock and answer `{error, timeout}'.
+%%
 %% When a holder dies its slot is emptied at once (its resource may be in a
 %% bad state), its watcher runs `dead/1' then `checkout/2' and the slot
-%% lends again. A watcher that crashes is restarted and refills its slot;
-%% a loan out meanwhile stays valid and is handed back normally (the new
-%% resource replaces the old one then), so a slot never stays busy because
-%% of a watcher. The handle is the lock itself,
-%% not a process: it stays valid across restarts of the watchers.
+%% lends again. A watcher that crashes is restarted and refills its slot
+%% with a fresh resource; a loan out meanwhile stays valid and is handed
+%% back normally (the new resource replaces the old one then), so a slot
+%% never stays busy because of a watcher. The old resource is not handed
+%% to `checkin/2' (it belonged to the watcher that died); `checkin/2' runs
+%% only when a slot goes for good: {@link close/1}, a shrink by
+%% {@link resize/2}, the application stopping, or the user's supervisor
+%% stopping a {@link start_link/1} lock.
+%%
+%% == Restarts of the lock service ==
+%% The handle is the lock itself, not a process: it stays valid across
+%% restarts of the watchers and of `sluice_lock_sup'. Every lock made by
+%% {@link new/1} is recorded (with its options) in a table that no restart
+%% empties; when `sluice_lock_sup' starts again, it starts again a
+%% supervisor and watchers for each, which refill every slot as above:
+%% loans out stay valid, and no resource still lent is handed back.
+%%
+%% == Bad arguments ==
+%% Options are checked by {@link new/1} and {@link start_link/1}:
+%% `{error, {bad_option, Key}}'. Any other bad argument (a term that is not
+%% a lock, a closed lock given to {@link checkout/1} or {@link resize/2}, a
+%% loan reference of the wrong shape) raises `badarg' with a message naming
+%% it. A closed lock still answers {@link info/1}, and its loans out still
+%% come back through {@link checkin/3}.
 -module(sluice_lock).
 
 -export([new/1, close/1, checkout/1, checkin/3, transaction/2, info/1, resize/2,
          child_spec/1, start_link/1, lookup/1]).
 -export_type([lock/0, ref/0, options/0]).
+
+-include("sluice_error.hrl").
 
 -callback init(Args :: term()) -> {ok, State :: term()}.
 -callback checkout(From :: none, State :: term()) ->
@@ -49,113 +78,130 @@
 -callback dead(State :: term()) -> {ok, State2 :: term()}.
 -callback handle_info(Msg :: term(), State :: term()) -> {ok, State2 :: term()}.
 -callback terminate(Reason :: term(), State :: term()) -> term().
+-optional_callbacks([checkin/2, dead/1, handle_info/2, terminate/2]).
 
--record(sluice_lock, {ref :: reference(), sup :: pid()}).
+-record(sluice_lock, {ref :: reference()}).
+
+-define(MAX, 4096).
+-define(NOT_A_LOCK, "not a lock (or a lock of another build)").
 
 -opaque lock() :: #sluice_lock{}.
 -opaque ref() :: {non_neg_integer(), pos_integer()}.
-%% `resources' (mandatory): how many slots; `callback' (mandatory): `{Module,
-%% Args}'; `max_resources' (default the larger of `resources' and 64, at
-%% most 4096): how far {@link resize/2} may grow it; `name' (for
-%% {@link start_link/1} only): the name to {@link lookup/1} it by; `maxr', `maxt'
-%% (default 10 restarts in 60 s): the watchers' restart intensity.
+%% `resources' (mandatory, at most 4096): how many slots; `callback'
+%% (mandatory): `{Module, Args}'; `max_resources' (default the larger of
+%% `resources' and 64, at most 4096, at least `resources'): how far
+%% {@link resize/2} may grow it; `name' (mandatory for {@link start_link/1}
+%% and {@link child_spec/1}): a term to {@link lookup/1} it by; `maxr',
+%% `maxt' (default 10 restarts in 60 s): the watchers' restart intensity;
+%% `init_timeout' (default 5000 ms): how long {@link new/1} waits for the
+%% first resources.
 -type options() :: #{resources := pos_integer(), callback := {module(), term()},
                      max_resources => pos_integer(), name => term(),
-                     maxr => non_neg_integer(), maxt => pos_integer()}.
+                     maxr => non_neg_integer(), maxt => pos_integer(),
+                     init_timeout => pos_integer()}.
 
-%% @doc Starts a lock and its watchers under sluice's supervisor.
+%% @doc Starts a lock and its watchers under sluice's supervisor, once every
+%% slot has its resource (see the module documentation).
 -spec new(options()) -> {ok, lock()} | {error, term()}.
-new(#{resources := N, callback := {Mod, _}} = Opts)
-  when is_integer(N), N > 0, N =< 4096, is_atom(Mod) ->
-    Ref = sluice_nif:lock_new(N, capacity(N, Opts)),
-    case sluice_lock_sup:start_lock(Ref, Opts) of
-        {ok, Sup} -> {ok, #sluice_lock{ref = Ref, sup = Sup}};
-        {error, _} = Error -> Error
-    end;
 new(Opts) ->
-    {error, {bad_option, case Opts of #{resources := _} -> callback; _ -> resources end}}.
+    case options(Opts, false) of
+        {ok, Full} -> opened(sluice_lock_sup:open(Full, new));
+        {error, _} = Bad -> Bad
+    end.
 
 %% @doc A child spec for the user's supervisor: the lock's supervisor (and
 %% its watchers) run under it; `name' (any term) is mandatory, to
-%% {@link lookup/1} the lock by.
+%% {@link lookup/1} the lock by. Raises `badarg' for bad options.
 -spec child_spec(options()) -> supervisor:child_spec().
-child_spec(#{name := Name} = Opts) ->
-    %% (started through sluice_lock_sup: a `{sluice_lock, F, A}' tuple
-    %% would read as this module's opaque record)
-    #{id => {sluice_lock, Name}, start => {sluice_lock_sup, start_named, [Opts]},
-      type => supervisor};
 child_spec(Opts) ->
-    erlang:error(badarg, [Opts]).
-
-%% @doc Starts a lock's supervisor linked to the caller and registers the
-%% lock under option `name'.
--spec start_link(options()) -> {ok, pid()} | {error, term()}.
-start_link(#{name := Name, resources := N, callback := {Mod, _}} = Opts)
-  when is_integer(N), N > 0, N =< 4096, is_atom(Mod) ->
-    Ref = sluice_nif:lock_new(N, capacity(N, Opts)),
-    case sluice_lock_sup:start_link(Ref, Opts) of
-        {ok, Sup} ->
-            ok = sluice_lock_sup:register(Name, #sluice_lock{ref = Ref, sup = Sup}),
-            {ok, Sup};
-        Other ->
-            Other
-    end;
-start_link(Opts) ->
-    {error, {bad_option, case Opts of #{name := _} -> resources; _ -> name end}}.
-
-%% @doc The lock started under `Name' by {@link start_link/1}, while its
-%% supervisor runs.
--spec lookup(term()) -> {ok, lock()} | {error, not_found}.
-lookup(Name) ->
-    case sluice_lock_sup:registered(Name) of
-        {ok, #sluice_lock{sup = Sup} = Lock} ->
-            case is_process_alive(Sup) of
-                true -> {ok, Lock};
-                false -> {error, not_found}
-            end;
-        error ->
-            {error, not_found}
+    case options(Opts, true) of
+        {ok, #{name := Name} = Full} ->
+            %% (started through sluice_lock_sup: a `{sluice_lock, F, A}' tuple
+            %% would read as this module's opaque record)
+            #{id => {sluice_lock, Name}, start => {sluice_lock_sup, start_named, [Full]},
+              type => supervisor};
+        {error, {bad_option, Key}} ->
+            ?BADARG([Opts], 1, lists:flatten(io_lib:format("bad option ~0p", [Key])))
     end.
 
--spec capacity(pos_integer(), map()) -> pos_integer().
-capacity(N, Opts) ->
-    max(N, min(maps:get(max_resources, Opts, max(N, 64)), 4096)).
+%% @doc Starts a lock's supervisor linked to the caller and registers the
+%% lock under option `name' (`{error, {already_started, Pid}}' while
+%% another lock has it), once every slot has its resource.
+-spec start_link(options()) -> {ok, pid()} | {error, term()}.
+start_link(Opts) ->
+    case options(Opts, true) of
+        {ok, Full} ->
+            case sluice_lock_sup:open(Full, {link, self()}) of
+                {ok, _Ref, Sup} -> {ok, Sup};
+                Error -> Error
+            end;
+        {error, _} = Bad ->
+            Bad
+    end.
 
-%% @doc Stops the watchers (each hands its resource back through
-%% `checkin/2'); loans out stay valid until checked in, and nothing more is
-%% lent.
+%% @doc The lock registered under `Name' while it is open.
+-spec lookup(term()) -> {ok, lock()} | {error, not_found}.
+lookup(Name) ->
+    case sluice_lock_sup:lookup(Name) of
+        {ok, Ref} -> {ok, #sluice_lock{ref = Ref}};
+        error -> {error, not_found}
+    end.
+
+%% @doc Stops lending, stops the lock's supervisor and watchers (each hands
+%% its resource back through `checkin/2') and frees its name; loans out
+%% stay valid until checked in. Waits for the lock's own watchers only.
 -spec close(lock()) -> ok.
-close(#sluice_lock{ref = Ref, sup = Sup}) ->
-    _ = sluice_nif:lock_resize(Ref, 0),
-    sluice_lock_sup:stop_lock(Sup).
+close(#sluice_lock{ref = Ref} = Lock) when is_reference(Ref) ->
+    {_, _, _, _, _, Active, _} = nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock], 1),
+    case sluice_lock_sup:row(Ref) of
+        {ok, _} -> sluice_lock_sup:close(Ref);
+        error when Active =:= 0 -> ok;
+        %% (the NIF object of a concurrency limit, retagged)
+        error -> ?BADARG([Lock], 1, ?NOT_A_LOCK)
+    end;
+close(Lock) ->
+    ?BADARG([Lock], 1, ?NOT_A_LOCK).
 
 %% @doc Uses `N' resources: new slots get watchers; the watchers of slots
 %% beyond `N' stop (handing their resource back through `checkin/2'), and
 %% such a slot lent now stops lending when it comes back. `{error,
 %% too_many}' beyond `max_resources'.
 -spec resize(lock(), pos_integer()) -> ok | {error, too_many}.
-resize(#sluice_lock{ref = Ref, sup = Sup}, N) when is_integer(N), N > 0 ->
-    {_, _, _, _, _, _, Capacity} = sluice_nif:lock_info(Ref),
-    case N =< Capacity of
-        true ->
-            _ = sluice_nif:lock_resize(Ref, N),
-            sluice_lock_sup:set_watchers(Sup, Ref, N);
-        false ->
-            {error, too_many}
+resize(#sluice_lock{ref = Ref} = Lock, N) when is_reference(Ref), is_integer(N), N > 0 ->
+    {_, _, _, _, _, Active, Capacity} = nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock, N], 1),
+    Known = sluice_lock_sup:row(Ref) =/= error,
+    if
+        Active =:= 0 -> ?BADARG([Lock, N], 1, "the lock is closed");
+        not Known -> ?BADARG([Lock, N], 1, ?NOT_A_LOCK);
+        N > Capacity -> {error, too_many};
+        true -> _ = sluice_nif:lock_resize(Ref, N), sluice_lock_sup:set_watchers(Ref, N)
     end;
+resize(#sluice_lock{ref = Ref} = Lock, N) when is_reference(Ref) ->
+    ?BADARG([Lock, N], 2, "must be a positive integer");
 resize(Lock, N) ->
-    erlang:error(badarg, [Lock, N]).
+    ?BADARG([Lock, N], 1, ?NOT_A_LOCK).
 
 %% @doc Borrows a resource: `{ok, Ref, Resource}' or `{error, busy}'.
 -spec checkout(lock()) -> {ok, ref(), term()} | {error, busy}.
-checkout(#sluice_lock{ref = Ref}) ->
-    sluice_nif:lock_checkout(Ref).
+checkout(#sluice_lock{ref = Ref} = Lock) ->
+    try sluice_nif:lock_checkout(Ref)
+    catch error:badarg -> ?BADARG([Lock], 1, "not an open lock")
+    end;
+checkout(Lock) ->
+    ?BADARG([Lock], 1, ?NOT_A_LOCK).
 
 %% @doc Hands a loan back: `ok', or `{error, not_lent}' when `Ref' is not
 %% out (handed back already, or its holder died).
 -spec checkin(lock(), ref(), term()) -> ok | {error, not_lent}.
-checkin(#sluice_lock{ref = Ref}, LoanRef, _Resource) ->
-    sluice_nif:lock_checkin(Ref, LoanRef).
+checkin(#sluice_lock{ref = Ref} = Lock, {I, G} = LoanRef, Resource)
+  when is_integer(I), I >= 0, is_integer(G), G >= 0, I < 1 bsl 64, G < 1 bsl 64 ->
+    try sluice_nif:lock_checkin(Ref, LoanRef)
+    catch error:badarg -> ?BADARG([Lock, LoanRef, Resource], 1, ?NOT_A_LOCK)
+    end;
+checkin(#sluice_lock{} = Lock, LoanRef, Resource) ->
+    ?BADARG([Lock, LoanRef, Resource], 2, "not a loan reference");
+checkin(Lock, LoanRef, Resource) ->
+    ?BADARG([Lock, LoanRef, Resource], 1, ?NOT_A_LOCK).
 
 %% @doc Runs `Fun(Resource)' on a borrowed resource and hands it back, also
 %% when `Fun' raises: `Fun''s result, or `{error, busy}'.
@@ -170,12 +216,65 @@ transaction(Lock, Fun) when is_function(Fun, 1) ->
             end;
         {error, busy} = Busy ->
             Busy
-    end.
+    end;
+transaction(Lock, Fun) ->
+    ?BADARG([Lock, Fun], 2, "must be a fun of one argument").
 
 %% @doc Counters: checkouts, busy answers, holder deaths, loans out now,
-%% peak loans out, slots.
+%% peak loans out (never above the slots), slots in use (0 once closed).
 -spec info(lock()) -> #{atom() => non_neg_integer()}.
-info(#sluice_lock{ref = Ref}) ->
-    {Checkouts, Busy, Deaths, InUse, Peak, Slots, _Capacity} = sluice_nif:lock_info(Ref),
+info(#sluice_lock{ref = Ref} = Lock) ->
+    {Checkouts, Busy, Deaths, InUse, Peak, Slots, _Capacity} =
+        nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock], 1),
     #{checkouts => Checkouts, busy => Busy, deaths => Deaths, in_use => InUse, peak => Peak,
-      resources => Slots}.
+      resources => Slots};
+info(Lock) ->
+    ?BADARG([Lock], 1, ?NOT_A_LOCK).
+
+%%% Internals
+
+%% Options checked and completed (`name' mandatory when `Named').
+-spec options(term(), boolean()) -> {ok, map()} | {error, {bad_option, term()}}.
+options(Opts, Named) ->
+    Spec = [{resources, required, sluice_opts:pos_int_upto(?MAX)},
+            {callback, required, fun callback/1},
+            {max_resources, default,
+             fun(V) -> V =:= default orelse (sluice_opts:pos_int_upto(?MAX))(V) end},
+            {name, case Named of true -> required; false -> '$none' end, fun sluice_opts:any/1},
+            {maxr, 10, fun sluice_opts:non_neg_int/1},
+            {maxt, 60, fun sluice_opts:pos_int/1},
+            {init_timeout, 5000, fun sluice_opts:ms/1}],
+    case sluice_opts:validate(Opts, Spec) of
+        {ok, #{resources := N, max_resources := default} = Full} ->
+            {ok, named(Full#{max_resources := max(N, 64)})};
+        {ok, #{resources := N, max_resources := Cap} = Full} when is_integer(Cap), Cap >= N ->
+            {ok, named(Full)};
+        {ok, _} ->
+            {error, {bad_option, max_resources}};
+        {error, _} = Bad ->
+            Bad
+    end.
+
+-spec named(map()) -> map().
+named(#{name := '$none'} = Full) -> maps:remove(name, Full);
+named(Full) -> Full.
+
+%% A callback module that can be loaded and exports init/1 and checkout/2.
+-spec callback(term()) -> boolean().
+callback({Mod, _Args}) when is_atom(Mod) ->
+    code:ensure_loaded(Mod) =:= {module, Mod} andalso erlang:function_exported(Mod, init, 1)
+        andalso erlang:function_exported(Mod, checkout, 2);
+callback(_) ->
+    false.
+
+-spec opened({ok, reference(), pid()} | {error, term()}) -> {ok, lock()} | {error, term()}.
+opened({ok, Ref, _Sup}) -> {ok, #sluice_lock{ref = Ref}};
+opened({error, _} = Error) -> Error.
+
+%% Runs a NIF on a handle: `badarg' from it (a forged or foreign handle)
+%% becomes a message naming argument `Index'.
+-spec nif(fun(() -> T), [term()], pos_integer()) -> T.
+nif(Fun, Args, Index) ->
+    try Fun()
+    catch error:badarg -> ?BADARG(Args, Index, ?NOT_A_LOCK)
+    end.

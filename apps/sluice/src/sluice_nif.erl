@@ -15,7 +15,7 @@
                rate_new/4, rate_check/3, rate_override/3, rate_set_time/2, rate_sweep/1,
                rate_info/1,
                lock_new/2, lock_fill/4, lock_checkout/1, lock_checkin/2, lock_slot/2,
-               lock_resize/2, lock_info/1,
+               lock_resize/2, lock_info/1, lock_empty/1,
                buckets_new/8, box_set_time/2, box_expire/1,
                box_new/5, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
                box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
@@ -109,14 +109,15 @@ drop_new_v1(_Rates) -> erlang:nif_error(nif_not_loaded).
 
 -type rate_spec() :: {pos_integer(), pos_integer(), pos_integer()}.
 
--spec rate_new(rate_spec(), rate_spec() | none, pos_integer(), boolean()) -> reference().
-rate_new(_PerKey, _Global, _MaxKeys, _Manual) -> erlang:nif_error(nif_not_loaded).
+-spec rate_new(rate_spec(), rate_spec() | none, {pos_integer(), non_neg_integer()}, boolean()) ->
+    reference().
+rate_new(_PerKey, _Global, _MaxKeysAndOverrides, _Manual) -> erlang:nif_error(nif_not_loaded).
 
 -spec rate_check(reference(), term(), pos_integer()) ->
-    ok | {error, {retry_after, non_neg_integer()}}.
+    ok | {error, {retry_after | exceeds_burst, non_neg_integer()}}.
 rate_check(_Limiter, _Key, _Cost) -> erlang:nif_error(nif_not_loaded).
 
--spec rate_override(reference(), term(), rate_spec() | none) -> ok.
+-spec rate_override(reference(), term(), rate_spec() | none) -> ok | {error, too_many_overrides}.
 rate_override(_Limiter, _Key, _Spec) -> erlang:nif_error(nif_not_loaded).
 
 -spec rate_set_time(reference(), non_neg_integer()) -> ok.
@@ -126,13 +127,13 @@ rate_set_time(_Limiter, _Ms) -> erlang:nif_error(nif_not_loaded).
 rate_sweep(_Limiter) -> erlang:nif_error(nif_not_loaded).
 
 -spec rate_info(reference()) -> {non_neg_integer(), non_neg_integer(), non_neg_integer(),
-                                 non_neg_integer()}.
+                                 non_neg_integer(), non_neg_integer()}.
 rate_info(_Limiter) -> erlang:nif_error(nif_not_loaded).
 
 -spec lock_new(non_neg_integer(), pos_integer()) -> reference().
 lock_new(_N, _Capacity) -> erlang:nif_error(nif_not_loaded).
 
--spec lock_fill(reference(), non_neg_integer(), term(), pid() | none) -> ok.
+-spec lock_fill(reference(), non_neg_integer(), term(), {pid(), pos_integer()} | none) -> ok.
 lock_fill(_Lock, _Index, _Resource, _Watcher) -> erlang:nif_error(nif_not_loaded).
 
 -spec lock_checkout(reference()) ->
@@ -152,6 +153,9 @@ lock_resize(_Lock, _N) -> erlang:nif_error(nif_not_loaded).
                                  non_neg_integer(), non_neg_integer(), non_neg_integer(),
                                  pos_integer()}.
 lock_info(_Lock) -> erlang:nif_error(nif_not_loaded).
+
+-spec lock_empty(reference()) -> non_neg_integer().
+lock_empty(_Lock) -> erlang:nif_error(nif_not_loaded).
 
 -spec drop_random(float()) -> boolean().
 drop_random(_Rate) -> erlang:nif_error(nif_not_loaded).

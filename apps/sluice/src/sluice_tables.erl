@@ -28,7 +28,8 @@ tables() ->
      {sluice_box_watches, [set]},
      {sluice_lock_names, [set, {read_concurrency, true}]},
      {sluice_groups, [set, {read_concurrency, true}]},
-     {sluice_breaker_subscribers, [set]}].
+     {sluice_breaker_subscribers, [set]},
+     {sluice_locks, [set, {read_concurrency, true}]}].
 
 -spec start_keeper() -> {ok, pid()} | ignore | {error, term()}.
 start_keeper() ->

@@ -11,6 +11,8 @@
 %% stays within `Now + interval * burst'. After every check it verifies:
 %% R1. the answer: `ok' exactly when both the key's limit (or its override)
 %%     and the global one allow it;
+%% R1b. a cost above the key's burst (or the global one) is refused with
+%%     `{exceeds_burst, Burst}', whatever the time, and counted as refused;
 %% R2. `retry_after' is exact, in whole ms rounded up: the wait until the
 %%     refusing limit would allow the request;
 %% R3. info/1: allowed and refused counts, keys held;
@@ -93,7 +95,8 @@ postcondition(S, Call, {Res, Info}) ->
     _ = S2,
     Res =:= ExpRes andalso
         maps:with([allowed, refused], Info) =:= #{allowed => A, refused => R} andalso
-        maps:get(keys, Info) =:= map_size(Tats).
+        maps:get(keys, Info) =:= map_size(Tats) andalso
+        maps:get(overrides, Info) =:= case maps:get(override, S) of none -> 0; _ -> 1 end.
 
 -spec step(map(), tuple()) -> {term(), map()}.
 step(#{now := Now} = S, {call, _, advance, [D]}) ->
@@ -101,6 +104,25 @@ step(#{now := Now} = S, {call, _, advance, [D]}) ->
 step(S, {call, _, check, [Key, Cost]}) ->
     #{now := NowMs, tats := Tats, global_tat := GTat} = S,
     Now = NowMs * ?MS,
+    {_, OwnTol} = OwnRate = rate_of(Key, S),
+    case exceeds(OwnRate, Cost) orelse
+         (maps:get(global, S) =/= none andalso exceeds(ns(maps:get(global, S)), Cost)) of
+        true ->
+            Burst = case exceeds(OwnRate, Cost) of
+                        true -> OwnTol div element(1, OwnRate);
+                        false -> maps:get(burst, maps:get(global, S))
+                    end,
+            {{error, {exceeds_burst, Burst}}, S#{refused := maps:get(refused, S) + 1}};
+        false ->
+            step_admit(S, Key, Cost, Now, Tats, GTat)
+    end.
+
+-spec exceeds({pos_integer(), pos_integer()}, pos_integer()) -> boolean().
+exceeds({Interval, Tolerance}, Cost) -> Cost * Interval > Tolerance.
+
+-spec step_admit(map(), pos_integer(), pos_integer(), non_neg_integer(), map(),
+                 non_neg_integer()) -> {term(), map()}.
+step_admit(#{now := NowMs} = S, Key, Cost, Now, Tats, GTat) ->
     Own = admit(rate_of(Key, S), maps:get(Key, Tats, 0), Now, Cost),
     Global = case maps:get(global, S) of
                  none -> {ok, GTat};

@@ -10,13 +10,21 @@
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([lend_and_refuse/1, transaction_checks_in_on_raise/1, dead_holder_frees_its_slot/1,
          watcher_crash_keeps_the_lock/1, stress_leaves_no_slot_busy/1,
-         under_the_users_supervisor/1]).
+         under_the_users_supervisor/1, survives_a_restart_of_the_lock_service/1,
+         close_stops_a_start_link_lock/1, a_name_in_use_is_refused/1,
+         a_blocking_callback_blocks_no_other_lock/1, peak_and_exclusive_loans/1,
+         holder_deaths_hold_no_scheduler/1, bad_options_are_named/1,
+         bad_arguments_raise_badarg/1, app_stop_hands_resources_back/1]).
 -export([init/1, checkout/2, checkin/2, dead/1, handle_info/2, terminate/2]).
 
 -spec all() -> [atom()].
 all() ->
     [lend_and_refuse, transaction_checks_in_on_raise, dead_holder_frees_its_slot,
-     watcher_crash_keeps_the_lock, stress_leaves_no_slot_busy, under_the_users_supervisor].
+     watcher_crash_keeps_the_lock, stress_leaves_no_slot_busy, under_the_users_supervisor,
+     survives_a_restart_of_the_lock_service, close_stops_a_start_link_lock,
+     a_name_in_use_is_refused, a_blocking_callback_blocks_no_other_lock, peak_and_exclusive_loans,
+     holder_deaths_hold_no_scheduler, bad_options_are_named, bad_arguments_raise_badarg,
+     app_stop_hands_resources_back].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -29,10 +37,15 @@ end_per_suite(_Config) ->
 
 %%% Callbacks: the state is {TestProcess, Incarnation}.
 
+init({block, Test}) ->
+    {ok, {block, Test}};
 init(Test) ->
     Test ! {watcher_up, self()},
     {ok, {Test, erlang:unique_integer([positive])}}.
 
+checkout(none, {block, Test}) ->
+    Test ! {blocked, self()},
+    receive never -> ok end;
 checkout(none, {_Test, Inc} = S) ->
     {ok, {res, self(), Inc}, S}.
 
@@ -197,3 +210,274 @@ wait_gone(Name, Tries) ->
         {error, not_found} -> ok;
         {ok, _} when Tries > 0 -> timer:sleep(10), wait_gone(Name, Tries - 1)
     end.
+
+%% Killing sluice_lock_sup while a holder is out: the lock lends all its
+%% resources again afterwards, no resource still lent was handed back
+%% through checkin/2, and a holder that dies afterwards has its slot
+%% refilled.
+survives_a_restart_of_the_lock_service(_Config) ->
+    Lock = new(2),
+    Self = self(),
+    Holder = spawn(fun() -> Self ! {got, sluice_lock:checkout(Lock)}, receive stop -> ok end end),
+    {ok, _, Lent} = receive {got, G} -> G end,
+    Old = whereis(sluice_lock_sup),
+    exit(Old, kill),
+    New = wait_restarted(sluice_lock_sup, Old, 200),
+    ?assert(is_pid(New)),
+    %% the restarted watchers refill both slots (one lent: it takes its new
+    %% resource when the loan comes back)
+    _ = [receive {watcher_up, _} -> ok after 2000 -> ct:fail(no_watcher_after_restart) end
+         || _ <- [1, 2]],
+    wait_free(Lock, 1, 200),
+    ?assertMatch(#{in_use := 1, resources := 2}, sluice_lock:info(Lock)),
+    exit(Holder, kill),
+    wait_free(Lock, 2, 200),
+    ?assertMatch(#{in_use := 0, resources := 2, deaths := 1}, sluice_lock:info(Lock)),
+    %% the restart handed nothing back: no resource of the lock went to checkin/2
+    receive {checked_back, Lent} = Back -> ct:fail({lent_resource_handed_back, Back})
+    after 0 -> ok
+    end,
+    Loans = take_all(Lock, []),
+    ?assertEqual(2, length(Loans)),
+    _ = [ok = sluice_lock:checkin(Lock, R, X) || {R, X} <- Loans],
+    ok = sluice_lock:close(Lock),
+    _ = [receive {checked_back, _} -> ok after 2000 -> ct:fail(no_checkin_on_close) end
+         || _ <- [1, 2]],
+    flush().
+
+wait_restarted(Name, Old, Tries) ->
+    case whereis(Name) of
+        P when is_pid(P), P =/= Old -> P;
+        _ when Tries > 0 -> timer:sleep(10), wait_restarted(Name, Old, Tries - 1);
+        _ -> ct:fail({not_restarted, Name})
+    end.
+
+flush() ->
+    receive _ -> flush() after 0 -> ok end.
+
+%% close/1 of a lock started from a child spec stops its supervisor and
+%% watchers (each runs checkin/2) and frees its name.
+close_stops_a_start_link_lock(_Config) ->
+    flush(),
+    Opts = #{name => {db, closing}, resources => 2, callback => {?MODULE, self()}},
+    UserSup = sup_of(sluice_lock:child_spec(Opts)),
+    unlink(UserSup),
+    _ = [receive {watcher_up, _} -> ok after 1000 -> ct:fail(no_watcher) end || _ <- [1, 2]],
+    {ok, Lock} = sluice_lock:lookup({db, closing}),
+    [{_, LockSup, supervisor, _}] = supervisor:which_children(UserSup),
+    Watchers = [W || {_, W, _, _} <- supervisor:which_children(LockSup)],
+    ok = sluice_lock:close(Lock),
+    _ = [receive {checked_back, _} -> ok after 2000 -> ct:fail(no_checkin) end || _ <- [1, 2]],
+    ?assertEqual({error, not_found}, sluice_lock:lookup({db, closing})),
+    ?assertNot(is_process_alive(LockSup)),
+    ?assertEqual([], [W || W <- Watchers, is_process_alive(W)]),
+    ?assertEqual([], supervisor:which_children(UserSup)),
+    ?assertError(badarg, sluice_lock:checkout(Lock)),
+    %% the name is free again
+    {ok, _} = supervisor:start_child(UserSup, sluice_lock:child_spec(Opts)),
+    ?assertMatch({ok, _}, sluice_lock:lookup({db, closing})),
+    exit(UserSup, shutdown),
+    wait_gone({db, closing}, 100),
+    flush().
+
+%% A second start_link/1 under a name in use is refused; the first lock
+%% goes on.
+a_name_in_use_is_refused(_Config) ->
+    flush(),
+    Opts = #{name => {db, twice}, resources => 1, callback => {?MODULE, self()}},
+    {ok, Sup} = sluice_lock:start_link(Opts),
+    receive {watcher_up, _} -> ok after 1000 -> ct:fail(no_watcher) end,
+    {ok, Lock} = sluice_lock:lookup({db, twice}),
+    ?assertEqual({error, {already_started, Sup}}, sluice_lock:start_link(Opts)),
+    ?assertEqual({ok, Lock}, sluice_lock:lookup({db, twice})),
+    wait_free(Lock, 1, 100),
+    ok = sluice_lock:close(Lock),
+    ?assertEqual({error, not_found}, sluice_lock:lookup({db, twice})),
+    unlink(Sup),
+    flush().
+
+%% A callback whose checkout/2 never returns: new/1 answers {error,
+%% timeout} after init_timeout, and meanwhile other locks are made and
+%% closed (nothing node-wide waits on the callback).
+a_blocking_callback_blocks_no_other_lock(_Config) ->
+    flush(),
+    Self = self(),
+    Blocked = spawn(fun() ->
+                            Self ! {blocked_new, sluice_lock:new(#{resources => 2,
+                                                                   callback => {?MODULE, {block, Self}},
+                                                                   init_timeout => 1500})}
+                    end),
+    receive {blocked, _} -> ok after 2000 -> ct:fail(callback_never_ran) end,
+    Other = spawn(fun() ->
+                          {ok, L} = sluice_lock:new(#{resources => 1, callback => {?MODULE, Self}}),
+                          {ok, R, X} = sluice_lock:checkout(L),
+                          ok = sluice_lock:checkin(L, R, X),
+                          Self ! {other, sluice_lock:close(L)}
+                  end),
+    receive {other, ok} -> ok
+    after 1000 -> ct:fail({lock_service_blocked, erlang:process_info(Other, current_stacktrace)})
+    end,
+    receive {blocked_new, Res} -> ?assertEqual({error, timeout}, Res)
+    after 3000 -> ct:fail({new_never_returned, erlang:process_info(Blocked, current_stacktrace)})
+    end,
+    flush().
+
+%% 64 processes check out and in a lock of 10 in a loop: no resource is
+%% ever lent to two holders at once (each marks it held with insert_new),
+%% and `peak' never exceeds `resources'.
+peak_and_exclusive_loans(_Config) ->
+    Lock = new(10),
+    Tab = ets:new(held, [public, set, {write_concurrency, true}]),
+    Self = self(),
+    Deadline = erlang:monotonic_time(millisecond) + 1500,
+    Workers = [spawn_link(fun() -> Self ! {done, self(), exclusive(Lock, Tab, Deadline, 0)} end)
+               || _ <- lists:seq(1, 64)],
+    Counts = [receive {done, W, N} -> N end || W <- Workers],
+    ct:pal("pairs ~p", [lists:sum(Counts)]),
+    ?assert(lists:sum(Counts) > 0),
+    #{peak := Peak, in_use := 0, resources := 10} = sluice_lock:info(Lock),
+    ?assert(Peak =< 10),
+    ets:delete(Tab),
+    ok = sluice_lock:close(Lock),
+    flush().
+
+exclusive(Lock, Tab, Deadline, N) ->
+    case erlang:monotonic_time(millisecond) > Deadline of
+        true ->
+            N;
+        false ->
+            case sluice_lock:checkout(Lock) of
+                {ok, R, X} ->
+                    true = ets:insert_new(Tab, {X}) orelse error({lent_twice, X}),
+                    true = ets:delete(Tab, X),
+                    ok = sluice_lock:checkin(Lock, R, X),
+                    exclusive(Lock, Tab, Deadline, N + 1);
+                {error, busy} ->
+                    exclusive(Lock, Tab, Deadline, N)
+            end
+    end.
+
+%% 100 000 processes each check out and in once, then all exit: no
+%% scheduler is held 30 ms (a death removes that holder only), and the
+%% lock still works.
+holder_deaths_hold_no_scheduler(_Config) ->
+    Lock = new(1),
+    Self = self(),
+    Holders = [spawn(fun() ->
+                             once(Lock),
+                             Self ! {ready, self()},
+                             receive stop -> ok end
+                     end) || _ <- lists:seq(1, 100000)],
+    _ = [receive {ready, H} -> ok end || H <- Holders],
+    Long = long_schedules(fun() ->
+                                  Mons = [monitor(process, H) || H <- Holders],
+                                  _ = [H ! stop || H <- Holders],
+                                  _ = [receive {'DOWN', M, _, _, _} -> ok end || M <- Mons]
+                          end, 30),
+    ?assertEqual([], Long),
+    wait_free(Lock, 1, 100),
+    ?assertMatch(#{in_use := 0, deaths := 0}, sluice_lock:info(Lock)),
+    ok = sluice_lock:close(Lock),
+    flush().
+
+%% One checkout and checkin, retried while busy.
+once(Lock) ->
+    case sluice_lock:checkout(Lock) of
+        {ok, R, X} -> ok = sluice_lock:checkin(Lock, R, X);
+        {error, busy} -> erlang:yield(), once(Lock)
+    end.
+
+%% Runs `Fun' under a long_schedule monitor of `Ms'; the events seen.
+long_schedules(Fun, Ms) ->
+    Self = self(),
+    Collector = spawn(fun() -> collect(Self, []) end),
+    Old = erlang:system_monitor(Collector, [{long_schedule, Ms}]),
+    try
+        Fun()
+    after
+        erlang:system_monitor(Old)
+    end,
+    Collector ! {stop, self()},
+    receive {long, Events} -> Events after 5000 -> ct:fail(no_collector) end.
+
+collect(Parent, Acc) ->
+    receive
+        {monitor, _, long_schedule, Info} -> collect(Parent, [Info | Acc]);
+        {stop, Parent} -> Parent ! {long, Acc}
+    end.
+
+bad_options_are_named(_Config) ->
+    CB = {?MODULE, self()},
+    ?assertEqual({error, {bad_option, resources}}, sluice_lock:new(#{resources => 0, callback => CB})),
+    ?assertEqual({error, {bad_option, resources}},
+                 sluice_lock:new(#{resources => 5000, callback => CB})),
+    ?assertEqual({error, {bad_option, resources}}, sluice_lock:new(#{callback => CB})),
+    ?assertEqual({error, {bad_option, callback}}, sluice_lock:new(#{resources => 1})),
+    ?assertEqual({error, {bad_option, callback}},
+                 sluice_lock:new(#{resources => 1, callback => {no_such_module_here, []}})),
+    ?assertEqual({error, {bad_option, callback}},
+                 sluice_lock:new(#{resources => 1, callback => {lists, []}})),
+    ?assertEqual({error, {bad_option, callback}}, sluice_lock:new(#{resources => 1, callback => x})),
+    ?assertEqual({error, {bad_option, resourses}},
+                 sluice_lock:new(#{resourses => 1, callback => CB})),
+    ?assertEqual({error, {bad_option, max_resources}},
+                 sluice_lock:new(#{resources => 10, max_resources => 5, callback => CB})),
+    ?assertEqual({error, {bad_option, maxr}},
+                 sluice_lock:new(#{resources => 1, callback => CB, maxr => -1})),
+    ?assertEqual({error, {bad_option, init_timeout}},
+                 sluice_lock:new(#{resources => 1, callback => CB, init_timeout => 0})),
+    ?assertEqual({error, {bad_option, options}}, sluice_lock:new([{resources, 1}])),
+    ?assertEqual({error, {bad_option, name}}, sluice_lock:start_link(#{resources => 1, callback => CB})),
+    badarg(fun() -> sluice_lock:child_spec(#{resources => 1, callback => CB}) end),
+    badarg(fun() -> sluice_lock:child_spec(not_a_map) end),
+    flush().
+
+bad_arguments_raise_badarg(_Config) ->
+    Lock = new(1),
+    {ok, Limit} = sluice_limit:new_concurrency(#{max => 1}),
+    Forged = {sluice_lock, make_ref()},
+    {ok, R, X} = sluice_lock:checkout(Lock),
+    _ = [begin
+             badarg(fun() -> sluice_lock:checkout(L) end),
+             badarg(fun() -> sluice_lock:checkin(L, R, X) end),
+             badarg(fun() -> sluice_lock:info(L) end),
+             badarg(fun() -> sluice_lock:resize(L, 2) end),
+             badarg(fun() -> sluice_lock:close(L) end),
+             badarg(fun() -> sluice_lock:transaction(L, fun(_) -> ok end) end)
+         end || L <- [Forged, not_a_lock, {sluice_lock, 1}, Limit, {sluice_lock, make_ref(), self()}]],
+    badarg(fun() -> sluice_lock:checkin(Lock, bad_ref, X) end),
+    badarg(fun() -> sluice_lock:checkin(Lock, {-1, 1}, X) end),
+    badarg(fun() -> sluice_lock:checkin(Lock, {1 bsl 64, 1}, X) end),
+    badarg(fun() -> sluice_lock:resize(Lock, 0) end),
+    badarg(fun() -> sluice_lock:resize(Lock, foo) end),
+    badarg(fun() -> sluice_lock:transaction(Lock, not_a_fun) end),
+    ok = sluice_lock:close(Lock),
+    %% closed: no more checkouts or resizes; counters and loans out still work
+    badarg(fun() -> sluice_lock:checkout(Lock) end),
+    badarg(fun() -> sluice_lock:resize(Lock, 1) end),
+    ?assertEqual(ok, sluice_lock:checkin(Lock, R, X)),
+    ?assertMatch(#{resources := 0, in_use := 0}, sluice_lock:info(Lock)),
+    ?assertEqual(ok, sluice_lock:close(Lock)),
+    flush().
+
+badarg(Fun) ->
+    try Fun() of
+        Res -> ct:fail({no_badarg, Res})
+    catch
+        error:badarg:Stack ->
+            [{_, _, _, Info} | _] = Stack,
+            ?assertMatch(#{module := sluice_util, cause := {_, _}},
+                         proplists:get_value(error_info, Info))
+    end.
+
+%% The application stops: each watcher of a new/1 lock hands its resource
+%% back as it stops.
+app_stop_hands_resources_back(_Config) ->
+    flush(),
+    _Lock = new(2),
+    ok = application:stop(sluice),
+    Backs = [receive {checked_back, B} -> B after 2000 -> ct:fail(no_checkin_at_stop) end
+             || _ <- [1, 2]],
+    ?assertEqual(2, length(lists:usort(Backs))),
+    {ok, _} = application:ensure_all_started(sluice),
+    flush().

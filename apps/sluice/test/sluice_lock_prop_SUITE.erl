@@ -190,7 +190,7 @@ kill_helpers() ->
 -spec kill_watcher(non_neg_integer()) -> {term(), map()}.
 kill_watcher(I) ->
     Lock = get(?LOCK),
-    Sup = element(3, Lock),
+    {ok, {_, _, _, Sup}} = sluice_lock_sup:row(element(2, Lock)),
     [W] = [P || {Id, P, _, _} <- supervisor:which_children(Sup), Id =:= I],
     Mon = monitor(process, W),
     exit(W, kill),

@@ -8,30 +8,44 @@
 //! that is at most `now + tau`, and then stored; otherwise it is refused
 //! with `retry_after = new_tat - tau - now` (exact: a request that waits
 //! that long is allowed). Over any window of length `w`, at most
-//! `burst + w / t` cost units are allowed.
+//! `burst + w / t` cost units are allowed. A request whose cost alone
+//! exceeds the burst (`c * t > tau`) can never be allowed: it is refused
+//! as [`Checked::ExceedsBurst`], not told to wait.
 //!
 //! # Keys
 //! Keys are 64-bit hashes (the caller hashes its terms). They live in a
 //! table of [`SHARDS`] shards, each under its own lock, holding at most
-//! `max_keys / SHARDS` keys. A key whose `tat` is not after `now` is at full
-//! allowance, the same as a key never seen: such idle keys are evicted
-//! freely when a shard is full. If none is idle, the key closest to idle
-//! goes (it then gets its full burst back early: the table's bound wins
-//! over exactness, and `evicted` counts it). Memory: about 40 bytes per key.
+//! `max_keys / SHARDS` keys: a vector of `(key, tat)` and a map from key to
+//! its place in it. A key whose `tat` is not after `now` is at full
+//! allowance, the same as a key never seen.
+//!
+//! When a full shard meets a new key, a clock hand looks at the next
+//! [`EVICT_SAMPLE`] entries of the vector (and no more: the cost per call
+//! is bounded whatever `max_keys`): the first idle one gives its place to
+//! the new key, or, if none of them is idle, the one closest to idle does
+//! (it then gets its full burst back early: the table's bound wins over
+//! exactness, and `evicted` counts it). The trade-off: an idle key
+//! elsewhere in the shard may stay while a busy one in the sample goes;
+//! the hand moves on at every eviction, so every entry is looked at in
+//! turn. Memory: about 50 bytes per key (the map's entry and the vector's).
 //!
 //! # Overrides and the global limit
-//! A key may have its own limit (premium accounts); a limiter may also have
-//! a global limit that every allowed request counts against: a request is
-//! allowed only when both its key's limit and the global one allow it, and
-//! then counts in both.
+//! A key may have its own limit (premium accounts), up to `max_overrides`
+//! keys (more are refused, [`TooManyOverrides`]); overrides are never
+//! evicted. A limiter may also have a global limit that every allowed
+//! request counts against: a request is allowed only when both its key's
+//! limit and the global one allow it, and then counts in both.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::sync::{lock, AtomicU64, Mutex, Ordering};
+use crate::sync::{lock, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// Shards of the key table.
 pub const SHARDS: usize = 16;
+
+/// Entries of a full shard an eviction looks at.
+pub const EVICT_SAMPLE: usize = 32;
 
 /// One limit: `limit` per `period` ticks, with a burst of `burst`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,13 +58,26 @@ pub struct Rate {
 
 impl Rate {
     /// `limit` per `period` ticks with `burst` (both at least 1); `None`
-    /// when the interval would be 0 (more than one request per tick).
+    /// when the interval would be 0 (more than one request per tick) or
+    /// the tolerance would not fit in 64 bits.
     pub fn new(limit: u64, period: u64, burst: u64) -> Option<Self> {
         let interval = period / limit.max(1);
-        (interval > 0).then(|| Self {
+        let tolerance = interval.checked_mul(burst.max(1))?;
+        (interval > 0).then_some(Self {
             interval,
-            tolerance: interval.saturating_mul(burst.max(1)),
+            tolerance,
         })
+    }
+
+    /// The burst: most cost units allowed at once.
+    pub fn burst(&self) -> u64 {
+        self.tolerance / self.interval.max(1)
+    }
+
+    /// Whether a request of `cost` can never be allowed (its cost alone
+    /// exceeds the burst).
+    fn exceeded_by(&self, cost: u64) -> bool {
+        cost > self.burst()
     }
 
     /// The new arrival time if a request of `cost` at `now` is allowed with
@@ -75,7 +102,15 @@ pub enum Checked {
     Allowed,
     /// Refused: try again after this many ticks.
     RetryAfter(u64),
+    /// Refused for good: the cost exceeds this burst (the key's, or the
+    /// global limit's), so no wait would do.
+    ExceedsBurst(u64),
 }
+
+/// [`Limiter::set_override`] refused a new override: `max_overrides` keys
+/// have one already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyOverrides;
 
 /// Counters of a limiter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -88,6 +123,8 @@ pub struct RateStats {
     pub evicted: u64,
     /// Keys held now.
     pub keys: u64,
+    /// Keys with a limit of their own.
+    pub overrides: u64,
 }
 
 /// Keys are hashes already: the table uses them as they are.
@@ -112,7 +149,12 @@ type Keyed<V> = HashMap<u64, V, BuildHasherDefault<KeyHasher>>;
 
 #[derive(Default)]
 struct Shard {
-    tats: Keyed<u64>,
+    /// Key to its place in `entries`.
+    index: Keyed<usize>,
+    /// `(key, tat)`, in no order.
+    entries: Vec<(u64, u64)>,
+    /// Where the next eviction starts looking.
+    hand: usize,
     overrides: Keyed<Rate>,
     allowed: u64,
     refused: u64,
@@ -125,18 +167,23 @@ pub struct Limiter {
     global: Option<Rate>,
     global_tat: AtomicU64,
     per_shard: usize,
+    max_overrides: usize,
+    overrides: AtomicUsize,
     shards: Box<[Mutex<Shard>]>,
 }
 
 impl Limiter {
     /// A limiter of `rate` per key (and `global` over all), holding at most
-    /// `max_keys` keys (at least one per shard).
-    pub fn new(rate: Rate, global: Option<Rate>, max_keys: usize) -> Self {
+    /// `max_keys` keys (at least one per shard) and `max_overrides`
+    /// overrides.
+    pub fn new(rate: Rate, global: Option<Rate>, max_keys: usize, max_overrides: usize) -> Self {
         Self {
             rate,
             global,
             global_tat: AtomicU64::new(0),
             per_shard: max_keys.div_ceil(SHARDS).max(1),
+            max_overrides,
+            overrides: AtomicUsize::new(0),
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
         }
     }
@@ -155,8 +202,16 @@ impl Limiter {
         } else {
             shard.overrides.get(&key).copied().unwrap_or(self.rate)
         };
-        let held = shard.tats.get_mut(&key);
-        let tat = held.as_deref().copied().unwrap_or(0);
+        if rate.exceeded_by(cost) {
+            shard.refused += 1;
+            return Checked::ExceedsBurst(rate.burst());
+        }
+        if let Some(global) = self.global.filter(|g| g.exceeded_by(cost)) {
+            shard.refused += 1;
+            return Checked::ExceedsBurst(global.burst());
+        }
+        let held = shard.index.get(&key).copied();
+        let tat = held.map_or(0, |at| shard.entries[at].1);
         let verdict = rate
             .admit(tat, now, cost)
             .and_then(|next| match self.global {
@@ -171,12 +226,11 @@ impl Limiter {
             }
         };
         match held {
-            Some(tat) => *tat = next,
+            Some(at) => shard.entries[at].1 = next,
+            None if shard.entries.len() >= self.per_shard => replace(shard, key, next, now),
             None => {
-                if shard.tats.len() >= self.per_shard {
-                    evict(shard, now);
-                }
-                shard.tats.insert(key, next);
+                shard.index.insert(key, shard.entries.len());
+                shard.entries.push((key, next));
             }
         }
         shard.allowed += 1;
@@ -200,24 +254,55 @@ impl Limiter {
         }
     }
 
-    /// Gives `key` a limit of its own (`None`: the limiter's again).
-    pub fn set_override(&self, key: u64, rate: Option<Rate>) {
+    /// Gives `key` a limit of its own (`None`: the limiter's again);
+    /// refused when `key` has none and `max_overrides` keys have one.
+    pub fn set_override(&self, key: u64, rate: Option<Rate>) -> Result<(), TooManyOverrides> {
         let mut shard = lock(self.shard(key));
         match rate {
-            Some(rate) => shard.overrides.insert(key, rate),
-            None => shard.overrides.remove(&key),
-        };
+            Some(rate) => {
+                if let Some(old) = shard.overrides.get_mut(&key) {
+                    *old = rate;
+                    return Ok(());
+                }
+                if self.overrides.fetch_add(1, Ordering::AcqRel) >= self.max_overrides {
+                    self.overrides.fetch_sub(1, Ordering::AcqRel);
+                    return Err(TooManyOverrides);
+                }
+                shard.overrides.insert(key, rate);
+            }
+            None => {
+                if shard.overrides.remove(&key).is_some() {
+                    self.overrides.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// Forgets the keys idle at `now`; returns how many went.
+    /// Forgets the keys idle at `now`; returns how many went. Looks at
+    /// every key: O(`max_keys`).
     pub fn sweep(&self, now: u64) -> usize {
         self.shards
             .iter()
             .map(|s| {
-                let mut shard = lock(s);
-                let before = shard.tats.len();
-                shard.tats.retain(|_, tat| *tat > now);
-                before - shard.tats.len()
+                let mut guard = lock(s);
+                let shard = &mut *guard;
+                let before = shard.entries.len();
+                let mut at = 0;
+                while at < shard.entries.len() {
+                    let (key, tat) = shard.entries[at];
+                    if tat > now {
+                        at += 1;
+                        continue;
+                    }
+                    shard.entries.swap_remove(at);
+                    shard.index.remove(&key);
+                    if let Some(&(moved, _)) = shard.entries.get(at) {
+                        shard.index.insert(moved, at);
+                    }
+                }
+                shard.hand = 0;
+                before - shard.entries.len()
             })
             .sum()
     }
@@ -229,29 +314,46 @@ impl Limiter {
             acc.allowed += shard.allowed;
             acc.refused += shard.refused;
             acc.evicted += shard.evicted;
-            acc.keys += shard.tats.len() as u64;
+            acc.keys += shard.entries.len() as u64;
+            acc.overrides += shard.overrides.len() as u64;
             acc
         })
     }
 }
 
-/// Makes room in a full shard: idle keys go first (no loss), else the key
-/// closest to idle (counted).
-fn evict(shard: &mut Shard, now: u64) {
-    let before = shard.tats.len();
-    shard.tats.retain(|_, tat| *tat > now);
-    if shard.tats.len() < before {
+/// Gives `key` (at `tat`) the place of a key of the full shard: the
+/// first idle one of the [`EVICT_SAMPLE`] entries from the clock hand (no
+/// loss), else the one of them closest to idle (counted as evicted).
+fn replace(shard: &mut Shard, key: u64, tat: u64, now: u64) {
+    let len = shard.entries.len();
+    if len == 0 {
+        shard.index.insert(key, 0);
+        shard.entries.push((key, tat));
         return;
     }
-    let oldest = shard
-        .tats
-        .iter()
-        .min_by_key(|(_, tat)| **tat)
-        .map(|(k, _)| *k);
-    if let Some(key) = oldest {
-        shard.tats.remove(&key);
+    let start = shard.hand % len;
+    let mut victim = start;
+    let mut idle = false;
+    for step in 0..EVICT_SAMPLE.min(len) {
+        let at = (start + step) % len;
+        let seen = shard.entries[at].1;
+        if seen <= now {
+            victim = at;
+            idle = true;
+            break;
+        }
+        if seen < shard.entries[victim].1 {
+            victim = at;
+        }
+    }
+    if !idle {
         shard.evicted += 1;
     }
+    let (old, _) = shard.entries[victim];
+    shard.index.remove(&old);
+    shard.index.insert(key, victim);
+    shard.entries[victim] = (key, tat);
+    shard.hand = victim + 1;
 }
 
 #[cfg(all(test, not(loom)))]
@@ -259,7 +361,12 @@ mod tests {
     use super::*;
 
     fn limiter(limit: u64, period: u64, burst: u64) -> Limiter {
-        Limiter::new(Rate::new(limit, period, burst).expect("rate"), None, 1000)
+        Limiter::new(
+            Rate::new(limit, period, burst).expect("rate"),
+            None,
+            1000,
+            10,
+        )
     }
 
     #[test]
@@ -288,8 +395,9 @@ mod tests {
             Rate::new(1, 1000, 1).expect("rate"),
             Rate::new(3, 1000, 3),
             1000,
+            10,
         );
-        l.set_override(1, Rate::new(100, 1000, 5));
+        assert_eq!(l.set_override(1, Rate::new(100, 1000, 5)), Ok(()));
         for _ in 0..3 {
             assert_eq!(l.check(1, 1, 0), Checked::Allowed);
         }
@@ -301,7 +409,7 @@ mod tests {
 
     #[test]
     fn the_table_stays_bounded_and_idle_keys_go_first() {
-        let l = Limiter::new(Rate::new(1, 10, 1).expect("rate"), None, SHARDS);
+        let l = Limiter::new(Rate::new(1, 10, 1).expect("rate"), None, SHARDS, 0);
         for key in 0..1000u64 {
             let _ = l.check(key << 32, 1, key * 100);
         }
@@ -309,6 +417,77 @@ mod tests {
         assert!(s.keys <= SHARDS as u64);
         assert_eq!(s.evicted, 0, "every older key was idle when dropped");
         assert_eq!(l.sweep(1_000_000), s.keys as usize);
+    }
+
+    #[test]
+    fn a_cost_above_the_burst_never_passes() {
+        let l = limiter(10, 1000, 3);
+        assert_eq!(l.check(7, 4, 0), Checked::ExceedsBurst(3));
+        assert_eq!(l.check(7, 4, 1_000_000), Checked::ExceedsBurst(3));
+        assert_eq!(
+            l.check(7, 3, 0),
+            Checked::Allowed,
+            "the burst itself passes"
+        );
+        let g = Limiter::new(
+            Rate::new(10, 1000, 50).expect("rate"),
+            Rate::new(10, 1000, 2),
+            1000,
+            0,
+        );
+        assert_eq!(
+            g.check(1, 3, 0),
+            Checked::ExceedsBurst(2),
+            "the global burst"
+        );
+        assert_eq!(l.stats().refused, 2);
+    }
+
+    #[test]
+    fn overrides_are_bounded_and_counted() {
+        let l = limiter(10, 1000, 3);
+        let r = Rate::new(1, 1000, 1);
+        assert_eq!(l.set_override(1, r), Ok(()));
+        assert_eq!(l.set_override(1, r), Ok(()), "a key's override replaced");
+        for k in 2..=10 {
+            assert_eq!(l.set_override(k << 32, r), Ok(()));
+        }
+        assert_eq!(l.set_override(11, r), Err(TooManyOverrides));
+        assert_eq!(l.stats().overrides, 10);
+        assert_eq!(l.set_override(1, None), Ok(()));
+        assert_eq!(l.set_override(1, None), Ok(()));
+        assert_eq!(l.set_override(11, r), Ok(()), "room again");
+        assert_eq!(l.stats().overrides, 10);
+    }
+
+    /// A full shard of busy keys: each new key looks at no more than the
+    /// sample, the table stays at its bound, and the index stays right.
+    #[test]
+    fn eviction_is_bounded_and_keeps_the_table_consistent() {
+        let l = Limiter::new(Rate::new(1, 1000, 1).expect("rate"), None, SHARDS * 100, 0);
+        // every key lands in shard 0 (the shard is picked by the high bits)
+        for k in 0..1000u64 {
+            assert_eq!(l.check(k, 1, 0), Checked::Allowed);
+        }
+        let s = l.stats();
+        assert_eq!(s.keys, 100);
+        assert_eq!(s.evicted, 900, "no key was idle at time 0");
+        let shard = lock(&l.shards[0]);
+        assert_eq!(shard.index.len(), shard.entries.len());
+        for (at, (key, _)) in shard.entries.iter().enumerate() {
+            assert_eq!(shard.index.get(key), Some(&at));
+        }
+        drop(shard);
+        // a key still held answers from its own tat
+        assert!(matches!(l.check(999, 1, 1), Checked::RetryAfter(_)));
+        // idle keys give their place without loss
+        let before = l.stats().evicted;
+        for k in 1000..1100u64 {
+            assert_eq!(l.check(k, 1, 10_000), Checked::Allowed);
+        }
+        assert_eq!(l.stats().evicted, before);
+        assert_eq!(l.sweep(1_000_000), 100);
+        assert_eq!(l.stats().keys, 0);
     }
 
     #[test]

@@ -124,8 +124,9 @@ impl Slots {
                     Ok(_) => {
                         counts.checkouts.fetch_add(1, Ordering::Relaxed);
                         let (in_use, peak) = &self.out.0;
-                        let out = in_use.fetch_add(1, Ordering::Relaxed) + 1;
-                        if out > peak.load(Ordering::Relaxed) {
+                        let out = in_use.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+                        // (`out` may have wrapped for an instant, see `end`)
+                        if out <= self.words.len() as u64 && out > peak.load(Ordering::Relaxed) {
                             peak.fetch_max(out, Ordering::Relaxed);
                         }
                         return Some(Loan { index, generation });
@@ -139,17 +140,24 @@ impl Slots {
     }
 
     /// Ends `loan` from `from` (Lent) to `to`; whether it was still out.
+    ///
+    /// The count of loans out goes down before the slot is freed (and back
+    /// up if the loan was not out), as a checkout counts up only after its
+    /// claim: so the count never exceeds the slots lent at that moment, and
+    /// `peak` never exceeds the slots.
     fn end(&self, loan: Loan, to: u64) -> bool {
         let Some(Padded(word)) = self.words.get(loan.index) else {
             return false;
         };
         let lent = (loan.generation << 2) | LENT;
         let next = (loan.generation << 2) | to;
+        let in_use = &self.out.0 .0;
+        in_use.fetch_sub(1, Ordering::AcqRel);
         let ok = word
             .compare_exchange(lent, next, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
-        if ok {
-            self.out.0 .0.fetch_sub(1, Ordering::Relaxed);
+        if !ok {
+            in_use.fetch_add(1, Ordering::AcqRel);
         }
         ok
     }
@@ -235,7 +243,12 @@ impl Slots {
             checkouts: sum(|c| &c.checkouts),
             busy: sum(|c| &c.busy),
             deaths: self.deaths.load(Ordering::Relaxed),
-            in_use: self.out.0 .0.load(Ordering::Relaxed),
+            // (for an instant, a hand-back that turns out stale counts
+            // down: such a wrapped value reads as 0)
+            in_use: match self.out.0 .0.load(Ordering::Relaxed) {
+                n if n > u64::MAX / 2 => 0,
+                n => n,
+            },
             peak: self.out.0 .1.load(Ordering::Relaxed),
         }
     }
@@ -303,6 +316,39 @@ mod tests {
     }
 }
 
+#[cfg(all(test, not(loom)))]
+mod contention_tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Many threads lending and handing back two slots: the count of loans
+    /// out never reads above the slots, so neither does `peak`.
+    #[test]
+    fn peak_never_exceeds_the_slots() {
+        let s = Arc::new(Slots::new(2, 2));
+        assert!(s.fill(0) && s.fill(1));
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for i in 0..20_000 {
+                        if let Some(l) = s.checkout(t + i, t) {
+                            assert!(s.stats().in_use <= 2);
+                            assert!(s.checkin(l));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let st = s.stats();
+        assert!(st.peak <= 2, "peak {}", st.peak);
+        assert_eq!(st.in_use, 0);
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
@@ -330,6 +376,27 @@ mod loom_tests {
             assert_eq!(st.checkouts, got.iter().filter(|&&g| g).count() as u64);
             assert_eq!(st.checkouts + st.busy, 2);
             assert_eq!(st.in_use, 0);
+        });
+    }
+
+    #[test]
+    fn a_hand_back_and_a_checkout_never_count_two() {
+        loom::model(|| {
+            let s = Arc::new(Slots::new(1, 1));
+            assert!(s.fill(0));
+            let loan = s.checkout(0, 0).expect("free");
+            let t = {
+                let s = s.clone();
+                loom::thread::spawn(move || {
+                    if let Some(l) = s.checkout(0, 1) {
+                        assert!(s.checkin(l));
+                    }
+                })
+            };
+            assert!(s.checkin(loan));
+            t.join().expect("t");
+            assert_eq!(s.stats().peak, 1);
+            assert_eq!(s.stats().in_use, 0);
         });
     }
 

@@ -54,6 +54,8 @@ rustler::atoms! {
     removed,
     gone,
     large,
+    exceeds_burst,
+    too_many_overrides,
     true_ = "true",
     false_ = "false",
 }

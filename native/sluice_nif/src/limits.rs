@@ -17,7 +17,7 @@ pub const LIMITER_KIND: usize = 3;
 static LIMITER_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Identifies the build that lays out [`State`] (see `nif_glue::resource::fingerprint`).
-pub const BUILD: u64 = resource::fingerprint("limiter.v1");
+pub const BUILD: u64 = resource::fingerprint("limiter.v2");
 
 /// Nanoseconds in a millisecond: periods and the manual clock are in ms.
 const MS: u64 = 1_000_000;
@@ -81,13 +81,13 @@ fn now(state: &State) -> u64 {
 }
 
 /// A limiter: `Rate` per key, `Global` (or `none`) over all keys, at most
-/// `MaxKeys` keys, a manual clock when `Manual`.
+/// `MaxKeys` keys and `MaxOverrides` overrides, a manual clock when `Manual`.
 #[rustler::nif]
 fn rate_new<'a>(
     env: Env<'a>,
     per_key: (u64, u64, u64),
     global: Term<'a>,
-    max_keys: u64,
+    (max_keys, max_overrides): (u64, u64),
     manual: bool,
 ) -> NifResult<Term<'a>> {
     let global = if global == atoms::none().encode(env) {
@@ -96,11 +96,12 @@ fn rate_new<'a>(
         Some(rate(global.decode()?)?)
     };
     let max_keys = usize::try_from(max_keys).map_err(|_| Error::BadArg)?;
+    let max_overrides = usize::try_from(max_overrides).map_err(|_| Error::BadArg)?;
     if max_keys == 0 {
         return Err(Error::BadArg);
     }
     let state = Box::new(State {
-        limiter: Limiter::new(rate(per_key)?, global, max_keys),
+        limiter: Limiter::new(rate(per_key)?, global, max_keys, max_overrides),
         clock: manual.then(|| AtomicU64::new(0)),
     });
     Ok(resource::make(
@@ -112,7 +113,8 @@ fn rate_new<'a>(
     ))
 }
 
-/// `ok`, or `{error, {retry_after, Ms}}` (rounded up).
+/// `ok`, `{error, {retry_after, Ms}}` (rounded up), or `{error,
+/// {exceeds_burst, Burst}}` when the cost can never pass.
 #[rustler::nif]
 fn rate_check<'a>(
     env: Env<'a>,
@@ -128,11 +130,15 @@ fn rate_check<'a>(
                 let ms = ns.div_ceil(MS);
                 (atoms::error(), (atoms::retry_after(), ms)).encode(env)
             }
+            Checked::ExceedsBurst(burst) => {
+                (atoms::error(), (atoms::exceeds_burst(), burst)).encode(env)
+            }
         },
     )
 }
 
-/// Gives `Key` a rate of its own, or the limiter's again (`none`).
+/// Gives `Key` a rate of its own, or the limiter's again (`none`): `ok`,
+/// or `{error, too_many_overrides}`.
 #[rustler::nif]
 fn rate_override<'a>(
     env: Env<'a>,
@@ -146,8 +152,10 @@ fn rate_override<'a>(
     } else {
         Some(rate(spec.decode()?)?)
     };
-    l.state.limiter.set_override(key(key_term), rate);
-    Ok(atoms::ok().encode(env))
+    Ok(match l.state.limiter.set_override(key(key_term), rate) {
+        Ok(()) => atoms::ok().encode(env),
+        Err(_) => (atoms::error(), atoms::too_many_overrides()).encode(env),
+    })
 }
 
 /// Moves a manual clock to `Ms` (never back); `badarg` on the system clock.
@@ -159,17 +167,18 @@ fn rate_set_time<'a>(env: Env<'a>, handle: Term<'a>, ms: u64) -> NifResult<Term<
     Ok(atoms::ok().encode(env))
 }
 
-/// Forgets idle keys now; returns how many went.
-#[rustler::nif]
+/// Forgets idle keys now; returns how many went. It looks at every key,
+/// so it runs on a dirty scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
 fn rate_sweep(handle: Term<'_>) -> NifResult<u64> {
     let l = get(handle)?;
     Ok(l.state.limiter.sweep(now(&l.state)) as u64)
 }
 
-/// `{Allowed, Refused, Evicted, Keys}`.
+/// `{Allowed, Refused, Evicted, Keys, Overrides}`.
 #[rustler::nif]
 fn rate_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let l = get(handle)?;
     let s = l.state.limiter.stats();
-    Ok((s.allowed, s.refused, s.evicted, s.keys).encode(env))
+    Ok((s.allowed, s.refused, s.evicted, s.keys, s.overrides).encode(env))
 }

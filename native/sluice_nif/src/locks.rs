@@ -10,10 +10,19 @@
 //! the lock's `down` callback: the slots it held become empty (their
 //! resources may be in a bad state) and their watchers get
 //! `{sluice_lock, dead, Index}` to make them ready again.
+//!
+//! A death costs O(slots), whatever the number of processes ever
+//! monitored: the dead pid names its shard of holders (one map removal),
+//! and each slot keeps its holder's pid word in an atomic, so the slots it
+//! held are found without taking a slot's lock (and none is taken when it
+//! held none).
+//!
+//! A lock with no slot in use (`lock_resize(Lock, 0)`) is closed: a
+//! checkout of it is refused with `badarg`; loans out still come back.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::sync::atomic::AtomicPtr;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rustler::sys::{
@@ -35,7 +44,7 @@ pub const LOCK_KIND: usize = 2;
 static LOCK_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Identifies the build that lays out [`LockState`] (see `nif_glue::resource::fingerprint`).
-pub const BUILD: u64 = resource::fingerprint("lock.v1");
+pub const BUILD: u64 = resource::fingerprint("lock.v2");
 
 /// A lock resource: two words, the state on the heap.
 #[repr(C)]
@@ -53,9 +62,16 @@ struct Padded<T>(T);
 
 struct LockState {
     slots: Slots,
-    data: Box<[Padded<Mutex<SlotData>>]>,
+    data: Box<[Padded<Cell>]>,
     /// Processes this lock monitors (pid word to monitor), by shard.
     holders: [Padded<Mutex<HashMap<u64, ErlNifMonitor>>>; HOLDER_SHARDS],
+}
+
+/// One slot's data, and the pid word of its holder (0: none) readable
+/// without the lock, for a holder's death.
+struct Cell {
+    holder: AtomicU64,
+    data: Mutex<SlotData>,
 }
 
 /// What a slot lends and who looks after it.
@@ -64,6 +80,8 @@ struct SlotData {
     env: *mut ErlNifEnv,
     resource: ErlNifTerm,
     watcher: Option<ErlNifPid>,
+    /// The epoch of the watcher's incarnation (see `lock_fill`).
+    epoch: u64,
     /// The loan out: its generation and its holder's pid word.
     loan: Option<(u64, u64)>,
     /// A resource put while the slot was lent (its watcher restarted): it
@@ -118,23 +136,24 @@ unsafe impl NifResource for SluiceLock {
     }
 
     /// A holder died: its loans end, their slots empty, their watchers are
-    /// told.
-    fn down(&self, _pid: &ErlNifPid, monitor: &ErlNifMonitor) {
-        let mut gone = None;
-        for Padded(shard) in &self.state.holders {
-            let mut holders = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            // SAFETY: both are monitors the VM filled in.
-            let same = |m: &ErlNifMonitor| unsafe { enif_compare_monitors(m, monitor) } == 0;
-            let found = holders.iter().find(|(_, m)| same(m)).map(|(&word, _)| word);
-            if let Some(word) = found {
-                holders.remove(&word);
-                gone = Some(word);
-                break;
+    /// told. Costs one map removal and a look at each slot's holder word.
+    fn down(&self, pid: &ErlNifPid, monitor: &ErlNifMonitor) {
+        let word = pid_word(*pid);
+        {
+            let mut holders = lock_shard(&self.state, word);
+            match holders.get(&word) {
+                // SAFETY: both are monitors the VM filled in.
+                Some(m) if unsafe { enif_compare_monitors(m, monitor) } == 0 => {
+                    holders.remove(&word);
+                }
+                _ => return,
             }
         }
-        let Some(word) = gone else { return };
-        for (index, Padded(data)) in self.state.data.iter().enumerate() {
-            let mut d = slot_data(data);
+        for (index, Padded(cell)) in self.state.data.iter().enumerate() {
+            if cell.holder.load(Ordering::Acquire) != word {
+                continue;
+            }
+            let mut d = slot_data(&cell.data);
             let Some((generation, holder)) = d.loan else {
                 continue;
             };
@@ -142,6 +161,7 @@ unsafe impl NifResource for SluiceLock {
                 continue;
             }
             d.loan = None;
+            cell.holder.store(0, Ordering::Release);
             d.drop_pending();
             if self.state.slots.fail(Loan { index, generation }) {
                 match d.watcher {
@@ -159,6 +179,18 @@ unsafe impl NifResource for SluiceLock {
 
 fn slot_data(m: &Mutex<SlotData>) -> MutexGuard<'_, SlotData> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The pid's term word: it names the process (and its shard of holders).
+fn pid_word(pid: ErlNifPid) -> u64 {
+    // SAFETY: `ErlNifPid` is a transparent wrapper of the pid's term word.
+    unsafe { std::mem::transmute::<ErlNifPid, u64>(pid) }
+}
+
+/// The shard of holders of pid word `word`, locked.
+fn lock_shard(state: &LockState, word: u64) -> MutexGuard<'_, HashMap<u64, ErlNifMonitor>> {
+    let shard = &state.holders[(word >> 4) as usize % HOLDER_SHARDS].0;
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Sends `{sluice_lock, dead, Index}` to a watcher, from any thread.
@@ -182,10 +214,8 @@ fn watch_caller(raw: *mut ErlNifEnv, lock: &SluiceLock) -> u64 {
     let mut me: ErlNifPid = unsafe { std::mem::zeroed() };
     // SAFETY: `raw` is a NIF call's env, a process env: enif_self succeeds.
     unsafe { enif_self(raw, &mut me) };
-    // SAFETY: `ErlNifPid` is a transparent wrapper of the pid's term word.
-    let word = unsafe { std::mem::transmute::<ErlNifPid, u64>(me) };
-    let shard = &lock.state.holders[(word >> 4) as usize % HOLDER_SHARDS].0;
-    let mut holders = shard.lock().unwrap_or_else(PoisonError::into_inner);
+    let word = pid_word(me);
+    let mut holders = lock_shard(&lock.state, word);
     if let Entry::Vacant(vacant) = holders.entry(word) {
         // SAFETY: a monitor is plain data, filled in by the VM.
         let mut mon: ErlNifMonitor = unsafe { std::mem::zeroed() };
@@ -212,15 +242,19 @@ fn lock_new(env: Env<'_>, n: u64, capacity: u64) -> NifResult<Term<'_>> {
     }
     let data = (0..capacity)
         .map(|_| {
-            Padded(Mutex::new(SlotData {
-                env: std::ptr::null_mut(),
-                // SAFETY: a term is a plain word; this one is never read
-                // before `lock_fill` sets it.
-                resource: unsafe { std::mem::zeroed() },
-                watcher: None,
-                loan: None,
-                pending: None,
-            }))
+            Padded(Cell {
+                holder: AtomicU64::new(0),
+                data: Mutex::new(SlotData {
+                    env: std::ptr::null_mut(),
+                    // SAFETY: a term is a plain word; this one is never read
+                    // before `lock_fill` sets it.
+                    resource: unsafe { std::mem::zeroed() },
+                    watcher: None,
+                    epoch: 0,
+                    loan: None,
+                    pending: None,
+                }),
+            })
         })
         .collect();
     let state = Box::new(LockState {
@@ -237,9 +271,11 @@ fn lock_new(env: Env<'_>, n: u64, capacity: u64) -> NifResult<Term<'_>> {
     ))
 }
 
-/// Puts `resource` in slot `index`, looked after by `watcher` (or `none`:
-/// a token lent again at once when its holder dies): an empty or free slot
-/// lends it from now on; a lent one from when the loan comes back.
+/// Puts `resource` in slot `index`, looked after by `watcher`, `{Pid,
+/// Epoch}` (or `none`: a token lent again at once when its holder dies):
+/// an empty or free slot lends it from now on; a lent one from when the
+/// loan comes back. A watcher of an epoch older than the slot's last one
+/// (an incarnation that is stopping) changes nothing.
 #[rustler::nif]
 fn lock_fill<'a>(
     env: Env<'a>,
@@ -250,19 +286,25 @@ fn lock_fill<'a>(
 ) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
     let index = usize::try_from(index).map_err(|_| Error::BadArg)?;
-    let data = &lock.state.data.get(index).ok_or(Error::BadArg)?.0;
+    let data = &lock.state.data.get(index).ok_or(Error::BadArg)?.0.data;
     // SAFETY: a pid is plain data, filled in below before any use.
     let mut pid: ErlNifPid = unsafe { std::mem::zeroed() };
-    let watcher = if watcher == atoms::none().encode(env) {
-        None
-    // SAFETY: `watcher` is a term of this call's env.
-    } else if unsafe { enif_get_local_pid(env.as_c_arg(), watcher.as_c_arg(), &mut pid) } != 0 {
-        Some(pid)
+    let (watcher, epoch) = if watcher == atoms::none().encode(env) {
+        (None, 0)
     } else {
-        return Err(Error::BadArg);
+        let (who, epoch): (Term<'a>, u64) = watcher.decode()?;
+        // SAFETY: `who` is a term of this call's env.
+        if unsafe { enif_get_local_pid(env.as_c_arg(), who.as_c_arg(), &mut pid) } == 0 {
+            return Err(Error::BadArg);
+        }
+        (Some(pid), epoch)
     };
     let slots = &lock.state.slots;
     let mut d = slot_data(data);
+    if epoch < d.epoch {
+        return Ok(atoms::ok().encode(env));
+    }
+    d.epoch = epoch;
     d.watcher = watcher;
     if !slots.is_empty(index) && !slots.reclaim(index) {
         d.drop_pending();
@@ -296,12 +338,18 @@ fn lock_fill<'a>(
 fn lock_checkout<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
     let Some(loan) = lock.state.slots.checkout(thread_u64() as usize, lane()) else {
+        if lock.state.slots.active() == 0 {
+            // closed
+            return Err(Error::BadArg);
+        }
         return Ok((atoms::error(), atoms::busy()).encode(env));
     };
     let raw = env.as_c_arg();
     let holder = watch_caller(raw, lock);
-    let mut d = slot_data(&lock.state.data[loan.index].0);
+    let cell = &lock.state.data[loan.index].0;
+    let mut d = slot_data(&cell.data);
     d.loan = Some((loan.generation, holder));
+    cell.holder.store(holder, Ordering::Release);
     // SAFETY: the slot's env is live and holds `resource` (it was filled
     // before it could be lent).
     let copy = unsafe { Term::new(env, enif_make_copy(raw, d.resource)) };
@@ -315,13 +363,14 @@ fn lock_checkin<'a>(env: Env<'a>, handle: Term<'a>, reference: (u64, u64)) -> Ni
     let lock = get(handle)?;
     let (index, generation) = reference;
     let index = usize::try_from(index).map_err(|_| Error::BadArg)?;
-    let Some(Padded(data)) = lock.state.data.get(index) else {
+    let Some(Padded(cell)) = lock.state.data.get(index) else {
         return Ok((atoms::error(), atoms::not_lent()).encode(env));
     };
-    let mut d = slot_data(data);
+    let mut d = slot_data(&cell.data);
     match d.loan {
         Some((g, _)) if g == generation => {
             d.loan = None;
+            cell.holder.store(0, Ordering::Relaxed);
             d.take_pending();
             let _ = lock.state.slots.checkin(Loan { index, generation });
             Ok(atoms::ok().encode(env))
@@ -335,7 +384,7 @@ fn lock_checkin<'a>(env: Env<'a>, handle: Term<'a>, reference: (u64, u64)) -> Ni
 fn lock_slot(handle: Term<'_>, index: u64) -> NifResult<Atom> {
     let lock = get(handle)?;
     let index = usize::try_from(index).map_err(|_| Error::BadArg)?;
-    let d = slot_data(&lock.state.data.get(index).ok_or(Error::BadArg)?.0);
+    let d = slot_data(&lock.state.data.get(index).ok_or(Error::BadArg)?.0.data);
     Ok(if lock.state.slots.is_empty(index) {
         atoms::empty()
     } else if d.loan.is_some() {
@@ -354,6 +403,14 @@ fn lock_resize(handle: Term<'_>, n: u64) -> NifResult<u64> {
         return Err(Error::BadArg);
     }
     Ok(lock.state.slots.resize(n) as u64)
+}
+
+/// How many slots in use are empty (their resources not made yet).
+#[rustler::nif]
+fn lock_empty(handle: Term<'_>) -> NifResult<u64> {
+    let lock = get(handle)?;
+    let slots = &lock.state.slots;
+    Ok((0..slots.active()).filter(|&i| slots.is_empty(i)).count() as u64)
 }
 
 /// `{Checkouts, Busy, Deaths, InUse, Peak, Slots, Capacity}`.

@@ -1,0 +1,169 @@
+%% Common Test suite of sluice_limit: the answers and bounds the models do
+%% not cover (a cost above the burst, eviction at scale, bounded overrides)
+%% and bad options and arguments.
+-module(sluice_limit_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([a_cost_above_the_burst_never_passes/1, eviction_holds_no_scheduler/1,
+         overrides_are_bounded/1, bad_options_are_named/1, bad_arguments_raise_badarg/1]).
+
+-spec all() -> [atom()].
+all() ->
+    [a_cost_above_the_burst_never_passes, eviction_holds_no_scheduler, overrides_are_bounded,
+     bad_options_are_named, bad_arguments_raise_badarg].
+
+-spec init_per_suite(list()) -> list().
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(sluice),
+    Config.
+
+-spec end_per_suite(list()) -> ok.
+end_per_suite(_Config) ->
+    ok.
+
+%% A request costing more than the burst is refused as such, at any time,
+%% never told to wait; the global limit's burst holds the same way.
+a_cost_above_the_burst_never_passes(_Config) ->
+    {ok, L} = sluice_limit:new_rate(#{limit => 10, period => 1000, burst => 3, clock => manual}),
+    ?assertEqual({error, {exceeds_burst, 3}}, sluice_limit:check(L, k, 4)),
+    ok = sluice_limit:set_time(L, 100000),
+    ?assertEqual({error, {exceeds_burst, 3}}, sluice_limit:check(L, k, 4)),
+    ?assertEqual(ok, sluice_limit:check(L, k, 3)),
+    ?assertEqual({error, {retry_after, 100}}, sluice_limit:check(L, k, 1)),
+    ok = sluice_limit:set_override(L, vip, #{limit => 100, burst => 50}),
+    ?assertEqual(ok, sluice_limit:check(L, vip, 40)),
+    ?assertMatch(#{allowed := 2, refused := 3}, sluice_limit:info(L)),
+    {ok, G} = sluice_limit:new_rate(#{limit => 100, burst => 100, global => #{limit => 10, burst => 5}}),
+    ?assertEqual({error, {exceeds_burst, 5}}, sluice_limit:check(G, k, 6)).
+
+%% A table of 200 000 keys, full of keys that are not idle: new keys each
+%% evict one, and no scheduler is held 20 ms (an eviction looks at a
+%% bounded sample, not the whole shard); the table never exceeds max_keys.
+eviction_holds_no_scheduler(_Config) ->
+    Max = 200000,
+    {ok, L} = sluice_limit:new_rate(#{limit => 1, period => 1000000, max_keys => Max}),
+    fill(L, 0, Max),
+    #{keys := Full} = sluice_limit:info(L),
+    ?assert(Full =< Max),
+    Long = long_schedules(fun() -> fill(L, Max, Max + 100000) end, 20),
+    ?assertEqual([], Long),
+    #{keys := Keys, evicted := Evicted} = sluice_limit:info(L),
+    ct:pal("keys ~p, evicted ~p", [Keys, Evicted]),
+    ?assert(Keys =< Max),
+    ?assert(Evicted >= 100000 - (Max - Full)).
+
+fill(_L, N, N) -> ok;
+fill(L, I, N) -> ok = sluice_limit:check(L, {user, I}), fill(L, I + 1, N).
+
+%% Runs `Fun' under a long_schedule monitor of `Ms'; the events seen.
+long_schedules(Fun, Ms) ->
+    Self = self(),
+    Collector = spawn(fun() -> collect(Self, []) end),
+    Old = erlang:system_monitor(Collector, [{long_schedule, Ms}]),
+    try
+        Fun()
+    after
+        erlang:system_monitor(Old)
+    end,
+    Collector ! {stop, self()},
+    receive {long, Events} -> Events after 5000 -> ct:fail(no_collector) end.
+
+collect(Parent, Acc) ->
+    receive
+        {monitor, _, long_schedule, Info} -> collect(Parent, [Info | Acc]);
+        {stop, Parent} -> Parent ! {long, Acc}
+    end.
+
+%% Overrides count against max_overrides (one more is refused) and show
+%% in info/1; replacing or removing one frees nothing wrongly.
+overrides_are_bounded(_Config) ->
+    {ok, L} = sluice_limit:new_rate(#{limit => 10, max_keys => 16, max_overrides => 100}),
+    Rate = #{limit => 1000},
+    _ = [ok = sluice_limit:set_override(L, {vip, I}, Rate) || I <- lists:seq(1, 100)],
+    ?assertEqual({error, too_many_overrides}, sluice_limit:set_override(L, {vip, 101}, Rate)),
+    ?assertEqual(ok, sluice_limit:set_override(L, {vip, 1}, #{limit => 5})),
+    ?assertMatch(#{overrides := 100, keys := 0}, sluice_limit:info(L)),
+    ok = sluice_limit:set_override(L, {vip, 1}, default),
+    ok = sluice_limit:set_override(L, {vip, 1}, default),
+    ?assertMatch(#{overrides := 99}, sluice_limit:info(L)),
+    ?assertEqual(ok, sluice_limit:set_override(L, {vip, 101}, Rate)),
+    {ok, D} = sluice_limit:new_rate(#{limit => 10, max_keys => 16}),
+    _ = [ok = sluice_limit:set_override(D, I, Rate) || I <- lists:seq(1, 10000)],
+    ?assertEqual({error, too_many_overrides}, sluice_limit:set_override(D, 0, Rate)),
+    ?assertMatch(#{overrides := 10000}, sluice_limit:info(D)).
+
+bad_options_are_named(_Config) ->
+    Bad = fun(Key, Opts) -> ?assertEqual({error, {bad_option, Key}}, sluice_limit:new_rate(Opts)) end,
+    Bad(brust, #{limit => 10, brust => 3}),
+    Bad(limit, #{period => 10}),
+    Bad(limit, #{limit => 0}),
+    Bad(burst, #{limit => 10, burst => 1 bsl 64}),
+    Bad(burst, #{limit => 10, burst => 0}),
+    Bad(max_keys, #{limit => 10, max_keys => 1 bsl 64}),
+    Bad(max_keys, #{limit => 10, max_keys => 0}),
+    Bad(max_overrides, #{limit => 10, max_overrides => -1}),
+    Bad(period, #{limit => 10, period => foo}),
+    Bad(limit, #{limit => 1 bsl 30, period => 1}),
+    Bad(burst, #{limit => 1, period => 1 bsl 39, burst => 1 bsl 39}),
+    Bad(global, #{limit => 10, global => #{limit => foo}}),
+    Bad(global, #{limit => 10, global => #{limit => 1, brust => 2}}),
+    Bad(clock, #{limit => 10, clock => wall}),
+    Bad(options, [{limit, 10}]),
+    {ok, L} = sluice_limit:new_rate(#{limit => 10}),
+    ?assertEqual({error, {bad_option, brust}}, sluice_limit:set_override(L, k, #{limit => 1, brust => 1})),
+    ?assertEqual({error, {bad_option, limit}}, sluice_limit:set_override(L, k, #{})),
+    BadC = fun(Key, Opts) ->
+                   ?assertEqual({error, {bad_option, Key}}, sluice_limit:new_concurrency(Opts))
+           end,
+    BadC(max, #{max => 0}),
+    BadC(max, #{max => 5000}),
+    BadC(max, #{}),
+    BadC(maxx, #{max => 1, maxx => 2}),
+    BadC(max_holders, #{max => 10, max_holders => 5}),
+    BadC(max_holders, #{max => 10, max_holders => 1 bsl 64}),
+    BadC(options, max).
+
+bad_arguments_raise_badarg(_Config) ->
+    {ok, L} = sluice_limit:new_rate(#{limit => 10}),
+    {ok, C} = sluice_limit:new_concurrency(#{max => 1}),
+    {ok, Lock} = sluice_lock:new(#{resources => 1, callback => {sluice_lock_prop_SUITE, []}}),
+    ForgedL = {sluice_limiter, make_ref()},
+    ForgedC = {sluice_limit, make_ref()},
+    _ = [begin
+             badarg(fun() -> sluice_limit:check(X, k) end),
+             badarg(fun() -> sluice_limit:check(X, k, 1) end),
+             badarg(fun() -> sluice_limit:set_override(X, k, default) end),
+             badarg(fun() -> sluice_limit:set_time(X, 1) end),
+             badarg(fun() -> sluice_limit:sweep(X) end)
+         end || X <- [ForgedL, C, Lock, not_a_limiter, {sluice_limiter, 1}]],
+    _ = [begin
+             badarg(fun() -> sluice_limit:acquire(X) end),
+             badarg(fun() -> sluice_limit:run(X, fun() -> ok end) end),
+             badarg(fun() -> sluice_limit:resize(X, 2) end)
+         end || X <- [ForgedC, L, Lock, not_a_limit, {sluice_limit, 1}]],
+    _ = [badarg(fun() -> sluice_limit:info(X) end) || X <- [ForgedC, ForgedL, Lock, x]],
+    badarg(fun() -> sluice_limit:check(L, k, 0) end),
+    badarg(fun() -> sluice_limit:check(L, k, 1 bsl 64) end),
+    badarg(fun() -> sluice_limit:check(L, k, foo) end),
+    badarg(fun() -> sluice_limit:set_override(L, k, foo) end),
+    badarg(fun() -> sluice_limit:set_time(L, 10) end),
+    badarg(fun() -> sluice_limit:set_time(L, -1) end),
+    badarg(fun() -> sluice_limit:release(foo) end),
+    badarg(fun() -> sluice_limit:release({ForgedC, {0, 1}}) end),
+    badarg(fun() -> sluice_limit:release({C, {-1, 1}}) end),
+    badarg(fun() -> sluice_limit:resize(C, 0) end),
+    badarg(fun() -> sluice_limit:run(C, fun(_) -> ok end) end),
+    ok = sluice_lock:close(Lock).
+
+badarg(Fun) ->
+    try Fun() of
+        Res -> ct:fail({no_badarg, Res})
+    catch
+        error:badarg:Stack ->
+            [{_, _, _, Info} | _] = Stack,
+            ?assertMatch(#{module := sluice_util, cause := {_, _}},
+                         proplists:get_value(error_info, Info))
+    end.
