@@ -66,7 +66,7 @@ every_function(_Config) ->
                    ?WHENFAIL(ct:pal("failing call: ~p", [Call]),
                              check(Call, Specs, Tree, Tally))),
     {Time, Result} = timer:tc(proper, quickcheck,
-                              [Prop, [{numtests, Runs}, {to_file, user}, {max_size, 20}]]),
+                              [Prop, [{numtests, Runs}, quiet, {max_size, 20}]]),
     Counts = lists:sort(ets:tab2list(Tally)),
     ct:pal("~p calls in ~.1f s; outcomes: ~p", [Runs, Time / 1.0e6, Counts]),
     ?assertEqual(true, Result),
