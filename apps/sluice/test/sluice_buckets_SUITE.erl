@@ -65,11 +65,18 @@ same_delivery_as_a_box(_Config) ->
     ok = sluice_buckets:active(B, fun(M, S) -> {{ok, {M, S}}, S + 1} end, 0),
     receive {mail, B, [{a, 0}, {b, 1}], 2, 0} -> ok after 1000 -> ct:fail(no_mail) end,
     Self = self(),
-    Helper = spawn(fun() -> receive {sluice_transfer, B, Self, x, give_away} -> Self ! {got, sluice_box:take(B, 5)} end end),
+    %% The helper lives on until the end: its death would close the box.
+    Helper = spawn(fun() ->
+                           receive {sluice_transfer, B, Self, x, give_away} ->
+                                   Self ! {got, sluice_box:take(B, 5)}
+                           end,
+                           receive stop -> ok end
+                   end),
     ok = sluice_buckets:post(B, c),
     ok = sluice_buckets:give_away(B, Helper, x),
     receive {got, Got} -> ?assertEqual({[c], 1, 0}, Got) after 1000 -> ct:fail(no_take) end,
     ?assertEqual({error, not_owner}, sluice_buckets:take(B, 1)),
+    Helper ! stop,
     ok.
 
 -spec clock_is_per_buffer(list()) -> ok.
