@@ -454,18 +454,15 @@ no_long_schedule(_Config) ->
     ?assertEqual(200000, lists:sum(Counts)),
     ?assertEqual([], [C || C <- Counts, C > 1000]),
     Self = self(),
-    Previous = erlang:system_monitor(Self, [{long_schedule, 50}]),
-    try
-        fill(Box, 1, 100000, fun event/1),
-        ok = sluice_box:resize(Box, 1),
-        fill(Box, 1, 100000, fun event/1),
-        ok = sluice_box:resize(Box, 100000),
-        fill(Box, 1, 100000, fun event/1),
-        ok = sluice_box:close(Box)
-    after
-        restore_monitor(Previous)
-    end,
-    ?assertEqual([], flush_long_schedule(Self, [])).
+    Events = sluice_long_schedule:during(50, fun() ->
+                                                     fill(Box, 1, 100000, fun event/1),
+                                                     ok = sluice_box:resize(Box, 1),
+                                                     fill(Box, 1, 100000, fun event/1),
+                                                     ok = sluice_box:resize(Box, 100000),
+                                                     fill(Box, 1, 100000, fun event/1),
+                                                     ok = sluice_box:close(Box)
+                                             end),
+    ?assertEqual([], [E || {Who, _} = E <- Events, Who =:= Self]).
 
 %% How many messages each box_take and box_arm NIF call handed out while
 %% `Fun' ran in this process.
@@ -494,12 +491,3 @@ batches(Acc) ->
             batches(Acc)
     end.
 
-restore_monitor(undefined) -> erlang:system_monitor(undefined);
-restore_monitor({Pid, Opts}) -> erlang:system_monitor(Pid, Opts).
-
-flush_long_schedule(Self, Acc) ->
-    receive
-        {monitor, Self, long_schedule, Info} -> flush_long_schedule(Self, [Info | Acc]);
-        {monitor, _Other, long_schedule, _} -> flush_long_schedule(Self, Acc)
-    after 100 -> Acc
-    end.

@@ -151,7 +151,7 @@ churn_at_scale_holds_no_scheduler(_Config) ->
     Churned = lists:sublist(Names, 1, 1000),
     %% processes holding a breaker-name term, as a node's workers do
     Holders = [spawn_link(fun() -> hold(N) end) || N <- lists:sublist(Names, 1, 200)],
-    Events = with_long_schedule_monitor(20, fun() ->
+    Events = sluice_long_schedule:during(20, fun() ->
         _ = [begin ok = sluice_breaker:remove(N), ok = sluice_breaker:install(N, Opts) end
              || N <- Churned],
         ok
@@ -170,26 +170,6 @@ churn_at_scale_holds_no_scheduler(_Config) ->
 hold(Term) ->
     receive stop -> Term end,
     hold(Term).
-
-%% Runs `Fun' with a long_schedule monitor of `Ms' ms; the events seen.
-with_long_schedule_monitor(Ms, Fun) ->
-    Self = self(),
-    Collector = spawn_link(fun() -> collect([], Self) end),
-    Old = erlang:system_monitor(Collector, [{long_schedule, Ms}]),
-    try Fun() after
-        _ = case Old of
-                undefined -> erlang:system_monitor(undefined);
-                {OldPid, OldOpts} -> erlang:system_monitor(OldPid, OldOpts)
-            end
-    end,
-    Collector ! {done, Self},
-    receive {events, Events} -> Events after 5000 -> ct:fail(no_events) end.
-
-collect(Acc, Parent) ->
-    receive
-        {monitor, _, long_schedule, Info} -> collect([Info | Acc], Parent);
-        {done, Parent} -> Parent ! {events, lists:reverse(Acc)}
-    end.
 
 %% The breaker server killed: the restarted one still raises the alarm of
 %% a breaker blown afterwards and tells the subscribers it had, and puts

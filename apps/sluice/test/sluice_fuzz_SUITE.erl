@@ -55,13 +55,7 @@ every_function(_Config) ->
                false -> 20000;
                N -> list_to_integer(N)
            end,
-    Pool = pool(),
-    Funs = [{M, F, A} || M <- ?MODULES, {F, A} <- M:module_info(exports),
-                         F =/= module_info, F =/= behaviour_info,
-                         not lists:member({M, F, A}, ?INTERNAL)],
-    Specs = maps:from_list([{M, sluice_spec_check:specs(M)} || M <- ?MODULES]),
-    Tree = tree(),
-    Tally = ets:new(fuzz_tally, [public, set]),
+    {Pool, Funs, Specs, Tree, Tally} = setup(),
     Prop = ?FORALL(Call, call(Funs, Pool),
                    ?WHENFAIL(ct:pal("failing call: ~p", [Call]),
                              check(Call, Specs, Tree, Tally))),
@@ -78,13 +72,7 @@ every_function(_Config) ->
 %% calls without stopping at the first wrong one; the wrong outcomes by
 %% function and kind, and how many calls each outcome had.
 survey(N) ->
-    Pool = pool(),
-    Funs = [{M, F, A} || M <- ?MODULES, {F, A} <- M:module_info(exports),
-                         F =/= module_info, F =/= behaviour_info,
-                         not lists:member({M, F, A}, ?INTERNAL)],
-    Specs = maps:from_list([{M, sluice_spec_check:specs(M)} || M <- ?MODULES]),
-    Tree = tree(),
-    Tally = ets:new(fuzz_tally, [public, set]),
+    {Pool, Funs, Specs, Tree, Tally} = setup(),
     put(quiet, true),
     {ok, Calls} = proper_gen:pick(vector(N, call(Funs, Pool)), 20),
     proper:global_state_erase(),
@@ -98,6 +86,15 @@ survey(N) ->
                       end
               end, #{}, Calls),
     {lists:sort(maps:to_list(Wrong)), lists:sort(ets:tab2list(Tally))}.
+
+%% The pool of values, the functions called, their specs, the servers'
+%% pids now, and a table counting outcomes.
+setup() ->
+    Funs = [{M, F, A} || M <- ?MODULES, {F, A} <- M:module_info(exports),
+                         F =/= module_info, F =/= behaviour_info,
+                         not lists:member({M, F, A}, ?INTERNAL)],
+    Specs = maps:from_list([{M, sluice_spec_check:specs(M)} || M <- ?MODULES]),
+    {pool(), Funs, Specs, tree(), ets:new(fuzz_tally, [public, set])}.
 
 %% Runs one call in a process of its own; true when its outcome is allowed.
 check({M, F, Args}, Specs, Tree, Tally) ->

@@ -48,7 +48,7 @@ eviction_holds_no_scheduler(_Config) ->
     fill(L, 0, Max),
     #{keys := Full} = sluice_limit:info(L),
     ?assert(Full =< Max),
-    Long = long_schedules(fun() -> fill(L, Max, Max + 100000) end, 20),
+    Long = sluice_long_schedule:during(20, fun() -> fill(L, Max, Max + 100000) end),
     ?assertEqual([], Long),
     #{keys := Keys, evicted := Evicted} = sluice_limit:info(L),
     ct:pal("keys ~p, evicted ~p", [Keys, Evicted]),
@@ -57,25 +57,6 @@ eviction_holds_no_scheduler(_Config) ->
 
 fill(_L, N, N) -> ok;
 fill(L, I, N) -> ok = sluice_limit:check(L, {user, I}), fill(L, I + 1, N).
-
-%% Runs `Fun' under a long_schedule monitor of `Ms'; the events seen.
-long_schedules(Fun, Ms) ->
-    Self = self(),
-    Collector = spawn(fun() -> collect(Self, []) end),
-    Old = erlang:system_monitor(Collector, [{long_schedule, Ms}]),
-    try
-        Fun()
-    after
-        erlang:system_monitor(Old)
-    end,
-    Collector ! {stop, self()},
-    receive {long, Events} -> Events after 5000 -> ct:fail(no_collector) end.
-
-collect(Parent, Acc) ->
-    receive
-        {monitor, _, long_schedule, Info} -> collect(Parent, [Info | Acc]);
-        {stop, Parent} -> Parent ! {long, Acc}
-    end.
 
 %% Overrides count against max_overrides (one more is refused) and show
 %% in info/1; replacing or removing one frees nothing wrongly.

@@ -369,11 +369,11 @@ holder_deaths_hold_no_scheduler(_Config) ->
                              receive stop -> ok end
                      end) || _ <- lists:seq(1, 100000)],
     _ = [receive {ready, H} -> ok end || H <- Holders],
-    Long = long_schedules(fun() ->
+    Long = sluice_long_schedule:during(30, fun() ->
                                   Mons = [monitor(process, H) || H <- Holders],
                                   _ = [H ! stop || H <- Holders],
                                   _ = [receive {'DOWN', M, _, _, _} -> ok end || M <- Mons]
-                          end, 30),
+                          end),
     ?assertEqual([], Long),
     wait_free(Lock, 1, 100),
     ?assertMatch(#{in_use := 0, deaths := 0}, sluice_lock:info(Lock)),
@@ -385,25 +385,6 @@ once(Lock) ->
     case sluice_lock:checkout(Lock) of
         {ok, R, X} -> ok = sluice_lock:checkin(Lock, R, X);
         {error, busy} -> erlang:yield(), once(Lock)
-    end.
-
-%% Runs `Fun' under a long_schedule monitor of `Ms'; the events seen.
-long_schedules(Fun, Ms) ->
-    Self = self(),
-    Collector = spawn(fun() -> collect(Self, []) end),
-    Old = erlang:system_monitor(Collector, [{long_schedule, Ms}]),
-    try
-        Fun()
-    after
-        erlang:system_monitor(Old)
-    end,
-    Collector ! {stop, self()},
-    receive {long, Events} -> Events after 5000 -> ct:fail(no_collector) end.
-
-collect(Parent, Acc) ->
-    receive
-        {monitor, _, long_schedule, Info} -> collect(Parent, [Info | Acc]);
-        {stop, Parent} -> Parent ! {long, Acc}
     end.
 
 bad_options_are_named(_Config) ->
