@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 
 use rustler::sys::{
     c_int, c_uint, enif_alloc_env, enif_clear_env, enif_free_env, enif_get_tuple, enif_get_uint64,
-    enif_make_copy, enif_make_list_from_array, enif_make_tuple_from_array, ErlNifEnv,
-    ErlNifResourceType, ErlNifTerm,
+    enif_make_copy, enif_make_list_from_array, enif_make_tuple_from_array, enif_make_uint64,
+    enif_schedule_nif, ErlNifEnv, ErlNifResourceType, ErlNifTerm, ERL_NIF_DIRTY_JOB_CPU_BOUND,
 };
 use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
 use sluice_core::buffer::{BufferError, Kind, Posted, Reason};
 use sluice_core::chunks::Backend;
-use sluice_core::mailbox::{Arm, Layout, Taken};
+use sluice_core::mailbox::{Arm, Back, Layout, Taken, LARGE};
 use sluice_core::store::Store;
 
 use crate::atoms;
@@ -55,7 +55,7 @@ pub(crate) const LAYOUT: Layout = Layout {
 /// Identifies the build that lays out [`State`]: boxes are only taken over
 /// by a library built from the same sources by the same compiler (see
 /// `docs/nif-upgrade.md`).
-pub const BUILD: u64 = resource::fingerprint("box.v5");
+pub const BUILD: u64 = resource::fingerprint("box.v6");
 
 static BOX_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 
@@ -306,7 +306,7 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
     // SAFETY: the handle is this call's argument.
     let sbox = unsafe { get(env, args[0]) }.ok_or(Fail::BadArg)?;
     let weight = if dirty {
-        u64::MAX
+        LARGE
     } else {
         // SAFETY: the message is this call's argument.
         match unsafe { terms::measure(env, args[1], terms::WALK_BUDGET) } {
@@ -327,20 +327,24 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
             return Ok(error(env, why).as_c_arg());
         }
     };
+    let answer = match posted {
+        Posted::Stored => atoms::ok(),
+        Posted::Full => atoms::full(),
+    }
+    .as_c_arg();
     if wake != Arm::Off {
         // SAFETY: the handle is a term of this call's env.
         let handle = unsafe { Term::new(env, args[0]) };
         match wake {
             Arm::Active => {
-                let mut batch = take_batch(env, sbox, TAKE_CAP, true);
-                let (items, dropped) = (std::mem::take(&mut batch.copies), batch.dropped);
-                // A dead owner cannot be sent to: what it was sent goes back
-                // into the box, for the heir (or the next owner) to take.
-                if env
-                    .send(&sbox.owner(), mail_term(env, handle, batch))
-                    .is_err()
-                {
-                    sbox.store().give_back(&mut Envs, items, dropped, now());
+                if let Err(dropped) = deliver(env, sbox, handle, dirty, 0) {
+                    // The first message is large: delivered on a dirty
+                    // scheduler, which then answers the post.
+                    let job = [args[0], answer, uint(env, dropped)];
+                    // SAFETY: `env` is this call's; the job's terms are of it.
+                    return Ok(unsafe {
+                        reschedule(env.as_c_arg(), c"box_post", deliver_job, &job)
+                    });
                 }
             }
             _ => {
@@ -350,11 +354,164 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
             }
         }
     }
-    Ok(match posted {
-        Posted::Stored => atoms::ok(),
-        Posted::Full => atoms::full(),
+    Ok(answer)
+}
+
+/// Sends the owner the batch a post owes it when the box was armed
+/// `active` (`{mail, Box, Msgs, Count, Dropped}`, with `earlier` more
+/// drops), or, if the owner is dead, puts it back into the box for the
+/// heir (or the next owner) to take. Not `dirty`: when the first message
+/// is large, nothing is taken and the drops to report are answered, for
+/// a dirty job to deliver (see [`deliver_job`]).
+fn deliver<'a>(
+    env: Env<'a>,
+    sbox: &SluiceBox,
+    handle: Term<'a>,
+    dirty: bool,
+    earlier: u64,
+) -> Result<(), u64> {
+    let mut batch = take_batch(env, sbox, TAKE_CAP, true, dirty);
+    batch.dropped += earlier;
+    if batch.count == 0 && batch.stopped {
+        return Err(batch.dropped);
     }
-    .as_c_arg())
+    let (items, dropped) = (std::mem::take(&mut batch.copies), batch.dropped);
+    if env
+        .send(&sbox.owner(), mail_term(env, handle, batch))
+        .is_err()
+    {
+        sbox.store().give_back(&mut Envs, items, dropped, now());
+    }
+    Ok(())
+}
+
+/// Runs `job` with `args` (terms of `env`) as the rest of the current NIF
+/// call, on a dirty CPU scheduler: the copy of a large message.
+///
+/// # Safety
+/// `env` must be the env of the NIF call being run, and its answer must be
+/// what that call returns.
+unsafe fn reschedule(
+    env: *mut ErlNifEnv,
+    name: &std::ffi::CStr,
+    job: unsafe extern "C" fn(*mut ErlNifEnv, c_int, *const ErlNifTerm) -> ErlNifTerm,
+    args: &[ErlNifTerm],
+) -> ErlNifTerm {
+    // SAFETY: as the contract says; `args` are at most a few terms of `env`,
+    // which the VM copies before this call returns.
+    unsafe {
+        enif_schedule_nif(
+            env,
+            name.as_ptr(),
+            ERL_NIF_DIRTY_JOB_CPU_BOUND as c_int,
+            job,
+            args.len() as c_int,
+            args.as_ptr(),
+        )
+    }
+}
+
+/// An unsigned integer term of `env`.
+fn uint(env: Env<'_>, n: u64) -> ErlNifTerm {
+    // SAFETY: `env` is a live env of this call.
+    unsafe { enif_make_uint64(env.as_c_arg(), n) }
+}
+
+/// Reads argument `i` of a job as an unsigned integer.
+fn uint_arg(env: *mut ErlNifEnv, args: &[ErlNifTerm], i: usize) -> Result<u64, Fail> {
+    let arg = *args.get(i).ok_or(Fail::BadArg)?;
+    let mut n: u64 = 0;
+    // SAFETY: `env` and the argument are this call's.
+    if unsafe { enif_get_uint64(env, arg, &mut n) } == 0 {
+        return Err(Fail::BadArg);
+    }
+    Ok(n)
+}
+
+/// The body of a dirty job, as [`raw_nif!`] runs a raw NIF.
+///
+/// # Safety
+/// `argv` must hold `argc` valid terms of `env`, the env of the call.
+unsafe fn run_job(
+    env: *mut ErlNifEnv,
+    argc: c_int,
+    argv: *const ErlNifTerm,
+    body: fn(*mut ErlNifEnv, &[ErlNifTerm]) -> RawResult,
+) -> ErlNifTerm {
+    // SAFETY: the VM passes the `argc` terms given to `enif_schedule_nif`.
+    let args = unsafe { std::slice::from_raw_parts(argv, usize::try_from(argc).unwrap_or(0)) };
+    // SAFETY: `env` is this call's env.
+    unsafe { nif_glue::raw::run(env, || body(env, args)) }
+}
+
+/// The delivery of a post whose batch starts with a large message, on a
+/// dirty CPU scheduler: `[Handle, Answer, Dropped]`; answers the post's
+/// `Answer`.
+unsafe extern "C" fn deliver_job(
+    env: *mut ErlNifEnv,
+    argc: c_int,
+    argv: *const ErlNifTerm,
+) -> ErlNifTerm {
+    fn body(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+        let handle = *args.first().ok_or(Fail::BadArg)?;
+        let answer = *args.get(1).ok_or(Fail::BadArg)?;
+        // SAFETY: the handle is this call's argument.
+        let sbox = unsafe { get(env, handle) }.ok_or(Fail::BadArg)?;
+        let dropped = uint_arg(env, args, 2)?;
+        let lifetime = ();
+        // SAFETY: `env` is this call's env, valid while `lifetime` lives.
+        let env = unsafe { Env::new(&lifetime, env) };
+        // SAFETY: as above.
+        let handle = unsafe { Term::new(env, handle) };
+        let _ = deliver(env, sbox, handle, true, dropped);
+        Ok(answer)
+    }
+    // SAFETY: the VM calls a job with its env and the arguments scheduled.
+    unsafe { run_job(env, argc, argv, body) }
+}
+
+/// A take's (or an arming's) copy-out whose first message is large, on a
+/// dirty CPU scheduler: `[Handle, N, Dropped]`; answers `{Msgs, Count,
+/// Dropped}` as `box_take/2` does.
+unsafe extern "C" fn take_job(
+    env: *mut ErlNifEnv,
+    argc: c_int,
+    argv: *const ErlNifTerm,
+) -> ErlNifTerm {
+    fn body(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+        let handle = *args.first().ok_or(Fail::BadArg)?;
+        // SAFETY: the handle is this call's argument.
+        let sbox = unsafe { get(env, handle) }.ok_or(Fail::BadArg)?;
+        let n = uint_arg(env, args, 1)?;
+        let dropped = uint_arg(env, args, 2)?;
+        let lifetime = ();
+        // SAFETY: `env` is this call's env, valid while `lifetime` lives.
+        let env = unsafe { Env::new(&lifetime, env) };
+        let n = usize::try_from(n).unwrap_or(TAKE_CAP);
+        let mut batch = take_batch(env, sbox, n, false, true);
+        batch.dropped += dropped;
+        Ok(batch_term(env, batch).as_c_arg())
+    }
+    // SAFETY: the VM calls a job with its env and the arguments scheduled.
+    unsafe { run_job(env, argc, argv, body) }
+}
+
+/// The answer of a take or an arming `active` (`{Msgs, Count, Dropped}`)
+/// for up to `n` messages: taken here, or, when the first message is
+/// large, by [`take_job`] on a dirty CPU scheduler.
+fn take_answer<'a>(env: Env<'a>, handle: Term<'a>, sbox: &SluiceBox, n: usize) -> Term<'a> {
+    let batch = take_batch(env, sbox, n, false, false);
+    if batch.count == 0 && batch.stopped {
+        let job = [
+            handle.as_c_arg(),
+            uint(env, n as u64),
+            uint(env, batch.dropped),
+        ];
+        // SAFETY: `env` is this call's and its answer is returned; the
+        // job's terms are of `env`.
+        return unsafe { Term::new(env, reschedule(env.as_c_arg(), c"box_take", take_job, &job)) };
+    }
+    batch_term(env, batch)
 }
 
 /// Messages copied out of a box: the list, its length, drops since the last delivery.
@@ -362,9 +519,12 @@ struct Batch<'a> {
     msgs: Term<'a>,
     count: usize,
     dropped: u64,
-    /// The messages (terms of the call's env) with their sizes, in delivery
-    /// order: to put back if they reach nobody.
-    copies: Vec<(ErlNifTerm, u64)>,
+    /// The messages (terms of the call's env) with their sizes and large
+    /// marks, in delivery order: to put back if they reach nobody.
+    copies: Vec<Back<ErlNifTerm>>,
+    /// Whether the take stopped before a large message (on a normal
+    /// scheduler only).
+    stopped: bool,
 }
 
 /// Takes up to `max` messages into `env`, within [`TAKE_BUDGET`]: in strides
@@ -372,29 +532,45 @@ struct Batch<'a> {
 /// `env` after it is released (see `Mailbox::take`), so producers are not
 /// held up by the copying. `keep`: also keep the messages with their sizes
 /// in [`Batch::copies`] (for a delivery that may have to be put back).
-fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize, keep: bool) -> Batch<'a> {
+///
+/// A large message (posted by `box_post_dirty/2`) is only copied when
+/// `dirty` (on a dirty scheduler), at most one per stride, the clock read
+/// after each; otherwise the take stops before it ([`Batch::stopped`]).
+fn take_batch<'a>(
+    env: Env<'a>,
+    sbox: &SluiceBox,
+    max: usize,
+    keep: bool,
+    dirty: bool,
+) -> Batch<'a> {
     let raw = env.as_c_arg();
     let max = max.min(TAKE_CAP);
     let start = Instant::now();
     let stamp = now();
     let mut msgs: Vec<ErlNifTerm> = Vec::with_capacity(max.min(sbox.store().len()));
-    let mut sizes: Vec<u64> = Vec::new();
+    let mut sizes: Vec<(u64, bool)> = Vec::new();
     let mut dropped = 0;
     let mut copied: Vec<Taken<ErlNifTerm>> = Vec::new();
+    let large_max = usize::from(dirty);
+    let mut stopped;
     loop {
         let stride = (max - msgs.len()).min(TAKE_STRIDE);
         // One lock per stride: give back the previous stride, take this one.
-        let (taken, fresh) = sbox.store().take(&mut Envs, &copied, stride, stamp);
+        let (taken, fresh, before_large) = sbox
+            .store()
+            .take_limited(&mut Envs, &copied, stride, large_max, stamp);
         dropped += fresh;
         for t in &taken {
             // SAFETY: `raw` is this call's env; the message's storage is
             // pinned until it is given back.
             msgs.push(unsafe { enif_make_copy(raw, t.item()) });
             if keep {
-                sizes.push(t.bytes());
+                sizes.push((t.bytes(), t.large()));
             }
         }
-        let last = taken.len() < stride || msgs.len() >= max || start.elapsed() >= TAKE_BUDGET;
+        stopped = before_large && !dirty;
+        let empty = taken.len() < stride && !before_large;
+        let last = empty || stopped || msgs.len() >= max || start.elapsed() >= TAKE_BUDGET;
         copied = taken;
         if last {
             break;
@@ -412,10 +588,12 @@ fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize, keep: bool) -> Bat
         count,
         dropped,
         copies: if keep {
-            msgs.into_iter().zip(sizes).collect()
+            let items = msgs.into_iter().zip(sizes);
+            items.map(|(m, (bytes, large))| (m, bytes, large)).collect()
         } else {
             Vec::new()
         },
+        stopped,
     }
 }
 
@@ -512,8 +690,8 @@ fn box_take<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Term<'
         Ok(_) => {}
         Err(why) => return Ok(error(env, why)),
     }
-    let batch = take_batch(env, sbox, usize::try_from(n).unwrap_or(TAKE_CAP), false);
-    Ok(batch_term(env, batch))
+    let n = usize::try_from(n).unwrap_or(TAKE_CAP).min(TAKE_CAP);
+    Ok(take_answer(env, handle_term, sbox, n))
 }
 
 /// Arms the box for the owner (`notify` or `active`): `armed` when empty;
@@ -536,19 +714,42 @@ fn box_arm<'a>(env: Env<'a>, handle_term: Term<'a>, mode: Atom) -> NifResult<Ter
         return Ok(atoms::armed().encode(env));
     }
     Ok(match arm {
-        Arm::Active => batch_term(env, take_batch(env, sbox, TAKE_CAP, false)),
+        Arm::Active => take_answer(env, handle_term, sbox, TAKE_CAP),
         _ => atoms::new_data().encode(env),
     })
 }
 
 /// Puts back messages the owner's filter skipped (in delivery order), with
-/// their sizes (`[]` for a box without a byte budget).
+/// their sizes (`[]` for a box without a byte budget); `large` (nothing put
+/// back) when one of them is over [`terms::WALK_BUDGET`] cells: the caller
+/// puts them back with `box_restore_dirty/3`.
 #[rustler::nif]
 fn box_restore<'a>(
     env: Env<'a>,
     handle_term: Term<'a>,
     msgs: Vec<Term<'a>>,
     sizes: Vec<u64>,
+) -> NifResult<Term<'a>> {
+    restore(env, handle_term, msgs, sizes, false)
+}
+
+/// `box_restore/3` on a dirty scheduler, where large messages are copied.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn box_restore_dirty<'a>(
+    env: Env<'a>,
+    handle_term: Term<'a>,
+    msgs: Vec<Term<'a>>,
+    sizes: Vec<u64>,
+) -> NifResult<Term<'a>> {
+    restore(env, handle_term, msgs, sizes, true)
+}
+
+fn restore<'a>(
+    env: Env<'a>,
+    handle_term: Term<'a>,
+    msgs: Vec<Term<'a>>,
+    sizes: Vec<u64>,
+    dirty: bool,
 ) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
     if !sizes.is_empty() && sizes.len() != msgs.len() {
@@ -558,11 +759,16 @@ fn box_restore<'a>(
         Ok(mailbox) => mailbox,
         Err(why) => return Ok(error(env, why)),
     };
-    let items = msgs
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.as_c_arg(), sizes.get(i).copied().unwrap_or(0)))
-        .collect();
+    let mut items: Vec<Back<ErlNifTerm>> = Vec::with_capacity(msgs.len());
+    for (i, m) in msgs.iter().enumerate() {
+        // SAFETY: the message is a term of this call's argument.
+        let size = unsafe { terms::measure(env.as_c_arg(), m.as_c_arg(), terms::WALK_BUDGET) };
+        let large = size == Size::Large;
+        if large && !dirty {
+            return Ok(atoms::large().encode(env));
+        }
+        items.push((m.as_c_arg(), sizes.get(i).copied().unwrap_or(0), large));
+    }
     match mailbox.restore(&mut Envs, items, now()) {
         Ok(()) => Ok(atoms::ok().encode(env)),
         Err(err) => Ok(error(env, closed_or_badarg(err)?)),

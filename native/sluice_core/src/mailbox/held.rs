@@ -112,7 +112,7 @@ impl<B: Backend> Held<'_, B> {
         let i = self.end(front)?;
         let q = &self.ctl.out[i];
         let entry = if front { q.front() } else { q.back() };
-        Some((i, entry.is_some_and(|e| e.large)))
+        Some((i, entry.is_some_and(|e| e.large())))
     }
 
     /// Removes the oldest (`front`) or newest message moved out.
@@ -126,7 +126,7 @@ impl<B: Backend> Held<'_, B> {
     pub(super) fn remove_at(&mut self, i: usize, front: bool) -> Option<(usize, Entry<B::Item>)> {
         let q = self.ctl.out.get_mut(i)?;
         let entry = if front { q.pop_front() } else { q.pop_back() }?;
-        self.ctl.bytes = self.ctl.bytes.saturating_sub(entry.bytes);
+        self.ctl.bytes = self.ctl.bytes.saturating_sub(entry.bytes());
         Some((i, entry))
     }
 

@@ -116,10 +116,35 @@ const KEY_BASE: u64 = 1 << 62;
 struct Entry<I> {
     slot: Slot<I>,
     key: u64,
-    bytes: u64,
-    /// Posted with the weight [`LARGE`]: handed out only by a take that
-    /// allows it.
-    large: bool,
+    /// The message's size (as counted for the byte budget, below 2^63),
+    /// with [`LARGE_BIT`] set for a large message: one word, so that a
+    /// message held costs no more for the mark.
+    sized: u64,
+}
+
+/// The bit of [`Entry::sized`] that marks a message posted with the
+/// weight [`LARGE`], handed out only by a take that allows it.
+const LARGE_BIT: u64 = 1 << 63;
+
+impl<I> Entry<I> {
+    fn new(slot: Slot<I>, key: u64, bytes: u64, large: bool) -> Self {
+        let mark = if large { LARGE_BIT } else { 0 };
+        Self {
+            slot,
+            key,
+            sized: bytes.min(LARGE_BIT - 1) | mark,
+        }
+    }
+
+    /// The message's size, as counted for the byte budget.
+    fn bytes(&self) -> u64 {
+        self.sized & !LARGE_BIT
+    }
+
+    /// Whether the message is large.
+    fn large(&self) -> bool {
+        self.sized & LARGE_BIT != 0
+    }
 }
 
 /// Most lanes a box has.
@@ -235,12 +260,8 @@ impl<B: Backend> Lane<B> {
         } else {
             self.chunks.store(backend, item)
         };
-        self.q.push_back(Entry {
-            slot,
-            key,
-            bytes,
-            large: weight == LARGE,
-        });
+        self.q
+            .push_back(Entry::new(slot, key, bytes, weight == LARGE));
     }
 
     /// Releases slots of this lane (their entries already removed), given
@@ -601,12 +622,12 @@ impl<B: Backend> Mailbox<B> {
                 }
             }
             held.ctl.tally.record_sojourn(sojourn);
-            large += usize::from(entry.large);
+            large += usize::from(entry.large());
             out.push(Taken {
                 slot: entry.slot,
                 home: lane as u64,
-                bytes: entry.bytes,
-                large: entry.large,
+                bytes: entry.bytes(),
+                large: entry.large(),
             });
         }
         let got = out.len() as u64;
@@ -694,13 +715,7 @@ impl<B: Backend> Mailbox<B> {
                         let entries = slots.into_iter().zip(&items).enumerate().rev();
                         for (j, (slot, &(_, bytes, large))) in entries {
                             let key = bottom - n + j as u64;
-                            let entry = Entry {
-                                slot,
-                                key,
-                                bytes,
-                                large,
-                            };
-                            ctl.out[0].push_front(entry);
+                            ctl.out[0].push_front(Entry::new(slot, key, bytes, large));
                         }
                     }
                 }
