@@ -10,6 +10,15 @@
 //! [`TAKE_STRIDE`] messages), and the Erlang side loops for more; a post
 //! stores one message (copying it, like `ets:insert/2`); resize and close,
 //! which may free a whole box, run on dirty schedulers.
+//!
+//! Large messages (over [`terms::WALK_BUDGET`] cells) are copied on dirty
+//! CPU schedulers both ways: `box_post_dirty/2` stores them marked as large
+//! (weight `LARGE`), and a copy-out on a normal scheduler (`box_take/2`,
+//! `box_arm/2`, a post's delivery to an owner armed `active`) stops before
+//! one; if it has copied nothing yet, the call goes on as a dirty job
+//! ([`take_job`], [`deliver_job`], through `enif_schedule_nif`), which
+//! copies at most one large message per stride and reads the clock after
+//! each, and answers what the NIF would have.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
