@@ -11,14 +11,15 @@
          warden_restart_keeps_heirs/1, unreachable_boxes_are_freed/1,
          owed_drops_release_their_terms/1, sub_binaries_do_not_keep_parents/1,
          large_posts_hold_no_scheduler/1, large_deliveries_hold_no_scheduler/1,
-         idle_boxes_are_small/1]).
+         large_skipped_messages_go_back_whole/1, idle_boxes_are_small/1]).
 
 all() ->
     [bad_handles_never_reach_the_warden, buckets_raise_badarg, give_away_to_dead_or_remote,
      active_send_to_dead_owner_goes_back, warden_restart_keeps_heirs,
      unreachable_boxes_are_freed, owed_drops_release_their_terms,
      sub_binaries_do_not_keep_parents, large_posts_hold_no_scheduler,
-     large_deliveries_hold_no_scheduler, idle_boxes_are_small].
+     large_deliveries_hold_no_scheduler, large_skipped_messages_go_back_whole,
+     idle_boxes_are_small].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(sluice),
@@ -396,6 +397,39 @@ large_delivery(How, Opts, List) ->
         sluice_box:info(Box),
     ?assertEqual({N, N, 0}, {Posted, Delivered, Size}),
     ?assertEqual(Posted, Delivered + lists:sum(maps:values(Dropped)) + Size),
+    Owner ! stop.
+
+%% A filter that skips at a 2 M-element list puts it back into the box on
+%% a dirty scheduler (no long_schedule of the owner), and the next take
+%% gets it whole, in order, with the counters reconciled.
+large_skipped_messages_go_back_whole(_Config) ->
+    List = lists:seq(1, 2000000),
+    Self = self(),
+    Owner = spawn(fun() ->
+                          B = receive {box, Box0} -> Box0 end,
+                          Skip = fun({large, _, _}, _St) -> skip;
+                                    (Msg, St) -> {{ok, Msg}, St}
+                                 end,
+                          ok = sluice_box:active(B, Skip, []),
+                          First = receive {mail, B, Msgs, _, _} -> Msgs end,
+                          {Rest, _, _} = sluice_box:take(B, 10),
+                          Self ! {got, self(), First, check_msgs(Rest, 1)},
+                          receive stop -> sluice_box:close(B) end
+                  end),
+    Box = new(#{max => 10, owner => Owner}),
+    [ok = sluice_box:post(Box, nth_message(P, List)) || P <- lists:seq(0, 3)],
+    Old = erlang:system_monitor(self(), [{long_schedule, 10}]),
+    Owner ! {box, Box},
+    Got = receive {got, Owner, F, R} -> {F, R} after 60000 -> ct:fail(not_delivered) end,
+    _ = case Old of
+            undefined -> erlang:system_monitor(undefined);
+            {Pid, MonOpts} -> erlang:system_monitor(Pid, MonOpts)
+        end,
+    Events = flush_long_of([Owner], []),
+    ct:pal("~p; long_schedule events: ~p", [Got, Events]),
+    ?assertEqual({[{small, 1}], 4}, Got),
+    ?assertEqual([], Events),
+    #{posted := 4, delivered := 4, size := 0} = sluice_box:info(Box),
     Owner ! stop.
 
 %% For post_active, each post waits until the owner is armed again, so
