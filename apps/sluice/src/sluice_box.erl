@@ -37,7 +37,13 @@
 %% a dirty scheduler. A post walks its message first, with a budget of
 %% 8192 cells (about 64 KB of heap; a normal message costs a few cells):
 %% a larger message is copied on a dirty scheduler instead of the caller's
-%% (with `max_bytes', it is measured there too, by its encoded size).
+%% (with `max_bytes', it is measured there too, by its encoded size), and
+%% stored marked as large. Large messages are copied on dirty schedulers
+%% both ways: a delivery ({@link take/2}, `active', or a post sending an
+%% owner armed `active' its mail) stops before a large message on the
+%% caller's scheduler and goes on, in the same call, on a dirty CPU
+%% scheduler, which copies it (and a filter's skipped large messages are
+%% put back there too). Shapes, order and counters are the same either way.
 %% A delivery sent by a post to an owner that has just died is put back
 %% into the box, for the heir or the next owner: `delivered' counts only
 %% what was sent to a live owner.

@@ -120,12 +120,21 @@ apply_filter([Msg | Rest] = Msgs, Filter, State, Acc, Count, Filtered) ->
 filtered(_Box, 0) -> ok;
 filtered(Box, N) -> sluice_nif:box_filtered(Box, N).
 
-%% A box closed meanwhile refuses them: they were dropped with it.
+%% A box closed meanwhile refuses them: they were dropped with it. Large
+%% messages are copied back on a dirty scheduler.
 -spec restore({sluice_box:box(), boolean()}, [term()]) -> ok | {error, not_owner | closed}.
 restore({Box, false}, Msgs) ->
-    sluice_nif:box_restore(Box, Msgs, []);
+    restore(Box, Msgs, []);
 restore({Box, true}, Msgs) ->
-    sluice_nif:box_restore(Box, Msgs, [erlang:external_size(M) || M <- Msgs]).
+    restore(Box, Msgs, [erlang:external_size(M) || M <- Msgs]).
+
+-spec restore(sluice_box:box(), [term()], [non_neg_integer()]) ->
+    ok | {error, not_owner | closed}.
+restore(Box, Msgs, Sizes) ->
+    case sluice_nif:box_restore(Box, Msgs, Sizes) of
+        large -> sluice_nif:box_restore_dirty(Box, Msgs, Sizes);
+        Answer -> Answer
+    end.
 
 %% @doc `Msg' with every sub-binary that keeps a much larger binary alive
 %% copied (for a box with a byte budget, which counts a message by its

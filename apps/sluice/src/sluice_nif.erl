@@ -26,7 +26,8 @@
                breaker_melt_name/1, breaker_changes/0, breaker_blown/0, breaker_count/0,
                breaker_queued/0, drop_new_v1/1, breaker_ask_to_run/1,
                breaker_succeed_name/1,
-               box_id/1, box_close_id/1, box_alive_ids/1, box_post_dirty/2, box_small/1]).
+               box_id/1, box_close_id/1, box_alive_ids/1, box_post_dirty/2, box_small/1,
+               box_restore_dirty/3]).
 
 -export(?NIFS).
 -nifs(?NIFS).
@@ -225,8 +226,13 @@ box_take(_Box, _N) -> erlang:nif_error(nif_not_loaded).
     | {error, not_owner | closed}.
 box_arm(_Box, _Mode) -> erlang:nif_error(nif_not_loaded).
 
--spec box_restore(sluice_box:box(), [term()], [non_neg_integer()]) -> ok | {error, not_owner | closed}.
+-spec box_restore(sluice_box:box(), [term()], [non_neg_integer()]) ->
+    ok | large | {error, not_owner | closed}.
 box_restore(_Box, _Msgs, _Sizes) -> erlang:nif_error(nif_not_loaded).
+
+-spec box_restore_dirty(sluice_box:box(), [term()], [non_neg_integer()]) ->
+    ok | {error, not_owner | closed}.
+box_restore_dirty(_Box, _Msgs, _Sizes) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_filtered(sluice_box:box(), non_neg_integer()) -> ok | {error, not_owner | closed}.
 box_filtered(_Box, _N) -> erlang:nif_error(nif_not_loaded).

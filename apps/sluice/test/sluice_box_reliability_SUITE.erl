@@ -10,13 +10,16 @@
          give_away_to_dead_or_remote/1, active_send_to_dead_owner_goes_back/1,
          warden_restart_keeps_heirs/1, unreachable_boxes_are_freed/1,
          owed_drops_release_their_terms/1, sub_binaries_do_not_keep_parents/1,
-         large_posts_hold_no_scheduler/1, idle_boxes_are_small/1]).
+         large_posts_hold_no_scheduler/1, large_deliveries_hold_no_scheduler/1,
+         large_skipped_messages_go_back_whole/1, idle_boxes_are_small/1]).
 
 all() ->
     [bad_handles_never_reach_the_warden, buckets_raise_badarg, give_away_to_dead_or_remote,
      active_send_to_dead_owner_goes_back, warden_restart_keeps_heirs,
      unreachable_boxes_are_freed, owed_drops_release_their_terms,
-     sub_binaries_do_not_keep_parents, large_posts_hold_no_scheduler, idle_boxes_are_small].
+     sub_binaries_do_not_keep_parents, large_posts_hold_no_scheduler,
+     large_deliveries_hold_no_scheduler, large_skipped_messages_go_back_whole,
+     idle_boxes_are_small].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(sluice),
@@ -342,6 +345,149 @@ flush_long(Poster, Acc) ->
     receive
         {monitor, Poster, long_schedule, Info} -> flush_long(Poster, [Info | Acc]);
         {monitor, _, long_schedule, _} -> flush_long(Poster, Acc)
+    after 0 -> lists:reverse(Acc)
+    end.
+
+%% Ten 2 M-element lists, with small messages between them, leave a box
+%% through take/2, through active/1, and sent by the posts themselves to
+%% an owner armed `active`: each is copied out on a dirty scheduler, so no
+%% NIF call holds the owner's or the producer's scheduler (no
+%% long_schedule of 10 ms), and every message arrives whole, in order, with
+%% the counters reconciled.
+large_deliveries_hold_no_scheduler(_Config) ->
+    List = lists:seq(1, 2000000),
+    [large_delivery(How, Opts, List)
+     || How <- [take, active, post_active],
+        Opts <- [#{max => 40}, #{max => 40, max_bytes => 1 bsl 30}]].
+
+%% Message P (from 0) of the 20: {small, I} or {large, I, List}.
+nth_message(P, _List) when P rem 2 =:= 0 -> {small, P div 2 + 1};
+nth_message(P, List) -> {large, P div 2 + 1, List}.
+
+large_delivery(How, Opts, List) ->
+    N = 20,
+    Self = self(),
+    Owner = spawn(fun() ->
+                          receive {box, Box, Producer} -> delivery_owner(How, Box, N, Producer, Self) end
+                  end),
+    Box = new(Opts#{owner => Owner}),
+    Producer = spawn(fun() ->
+                             receive go -> ok end,
+                             [produce(How, Box, nth_message(P, List), P) || P <- lists:seq(0, N - 1)],
+                             Self ! {produced, self()}
+                     end),
+    Old = erlang:system_monitor(self(), [{long_schedule, 10}]),
+    _ = case How of
+            post_active -> ok;
+            %% the box holds everything before the owner takes
+            _ -> Producer ! go, receive {produced, Producer} -> ok after 60000 -> ct:fail(not_posted) end
+        end,
+    Owner ! {box, Box, Producer},
+    How =:= post_active andalso (Producer ! go),
+    Got = receive {got, Owner, Result} -> Result after 120000 -> ct:fail(not_delivered) end,
+    _ = case Old of
+            undefined -> erlang:system_monitor(undefined);
+            {Pid, MonOpts} -> erlang:system_monitor(Pid, MonOpts)
+        end,
+    Events = flush_long_of([Owner, Producer], []),
+    ct:pal("~p ~p: ~p; long_schedule events: ~p", [How, Opts, Got, Events]),
+    ?assertEqual({ok, N}, Got),
+    ?assertEqual([], Events),
+    #{posted := Posted, delivered := Delivered, dropped := Dropped, size := Size} =
+        sluice_box:info(Box),
+    ?assertEqual({N, N, 0}, {Posted, Delivered, Size}),
+    ?assertEqual(Posted, Delivered + lists:sum(maps:values(Dropped)) + Size),
+    Owner ! stop.
+
+%% A filter that skips at a 2 M-element list puts it back into the box on
+%% a dirty scheduler (no long_schedule of the owner), and the next take
+%% gets it whole, in order, with the counters reconciled.
+large_skipped_messages_go_back_whole(_Config) ->
+    List = lists:seq(1, 2000000),
+    Self = self(),
+    Owner = spawn(fun() ->
+                          B = receive {box, Box0} -> Box0 end,
+                          Skip = fun({large, _, _}, _St) -> skip;
+                                    (Msg, St) -> {{ok, Msg}, St}
+                                 end,
+                          ok = sluice_box:active(B, Skip, []),
+                          First = receive {mail, B, Msgs, _, _} -> Msgs end,
+                          {Rest, _, _} = sluice_box:take(B, 10),
+                          Self ! {got, self(), First, check_msgs(Rest, 1)},
+                          receive stop -> sluice_box:close(B) end
+                  end),
+    Box = new(#{max => 10, owner => Owner}),
+    [ok = sluice_box:post(Box, nth_message(P, List)) || P <- lists:seq(0, 3)],
+    Old = erlang:system_monitor(self(), [{long_schedule, 10}]),
+    Owner ! {box, Box},
+    Got = receive {got, Owner, F, R} -> {F, R} after 60000 -> ct:fail(not_delivered) end,
+    _ = case Old of
+            undefined -> erlang:system_monitor(undefined);
+            {Pid, MonOpts} -> erlang:system_monitor(Pid, MonOpts)
+        end,
+    Events = flush_long_of([Owner], []),
+    ct:pal("~p; long_schedule events: ~p", [Got, Events]),
+    ?assertEqual({[{small, 1}], 4}, Got),
+    ?assertEqual([], Events),
+    #{posted := 4, delivered := 4, size := 0} = sluice_box:info(Box),
+    Owner ! stop.
+
+%% For post_active, each post waits until the owner is armed again, so
+%% every message is delivered by the post that stores it.
+produce(post_active, Box, Msg, P) ->
+    receive {armed, P} -> ok end,
+    ok = sluice_box:post(Box, Msg);
+produce(_, Box, Msg, _P) ->
+    ok = sluice_box:post(Box, Msg).
+
+%% The owner checks each message as it arrives (an Erlang loop, which is
+%% preempted like any code) and keeps none of them.
+delivery_owner(How, Box, N, Producer, Test) ->
+    Result = owner_loop(How, Box, 0, N, Producer),
+    Test ! {got, self(), Result},
+    receive stop -> sluice_box:close(Box) end.
+
+owner_loop(_How, _Box, N, N, _) ->
+    {ok, N};
+owner_loop(take, Box, P, N, Producer) ->
+    {Msgs, _, _} = sluice_box:take(Box, N - P),
+    next(take, Box, check_msgs(Msgs, P), N, Producer);
+owner_loop(active, Box, P, N, Producer) ->
+    ok = sluice_box:active(Box),
+    receive {mail, Box, Msgs, _, _} -> next(active, Box, check_msgs(Msgs, P), N, Producer) end;
+owner_loop(post_active, Box, P, N, Producer) ->
+    ok = sluice_box:active(Box),
+    Producer ! {armed, P},
+    receive {mail, Box, Msgs, _, _} -> next(post_active, Box, check_msgs(Msgs, P), N, Producer) end.
+
+next(_How, _Box, {bad, _} = Bad, _N, _Producer) -> Bad;
+next(How, Box, P, N, Producer) -> owner_loop(How, Box, P, N, Producer).
+
+check_msgs([], P) -> P;
+check_msgs([{small, I} | Rest], P) when P rem 2 =:= 0, I =:= P div 2 + 1 -> check_msgs(Rest, P + 1);
+check_msgs([{large, I, L} | Rest], P) when P rem 2 =:= 1, I =:= P div 2 + 1 ->
+    case is_seq(L, 1) of
+        true -> check_msgs(Rest, P + 1);
+        false -> {bad, P}
+    end;
+check_msgs(_, P) -> {bad, P}.
+
+is_seq([], Next) -> Next =:= 2000001;
+is_seq([Next | Rest], Next) -> is_seq(Rest, Next + 1);
+is_seq(_, _) -> false.
+
+%% The long schedules of `Pids', but those of the owner's check loop
+%% (plain Erlang, preempted by reductions: on a loaded machine the OS
+%% may hold its scheduler thread, which no change to sluice can help).
+flush_long_of(Pids, Acc) ->
+    Check = {?MODULE, is_seq, 2},
+    receive
+        {monitor, Pid, long_schedule, Info} ->
+            Own = {proplists:get_value(in, Info), proplists:get_value(out, Info)} =:= {Check, Check},
+            case lists:member(Pid, Pids) andalso not Own of
+                true -> flush_long_of(Pids, [{Pid, Info} | Acc]);
+                false -> flush_long_of(Pids, Acc)
+            end
     after 0 -> lists:reverse(Acc)
     end.
 

@@ -95,6 +95,8 @@ pub struct Config {
 struct Entry<I> {
     slot: Slot<I>,
     at: u64,
+    /// A large message (see [`crate::buffer::LARGE`]).
+    large: bool,
 }
 
 struct Bucket<B: Backend> {
@@ -283,6 +285,19 @@ impl<B: Backend> Buckets<B> {
         item: B::Item,
         now: u64,
     ) -> Result<(Posted, Arm), BufferError> {
+        self.post_marked(backend, item, false, now)
+    }
+
+    /// As [`Buckets::post`], marking the message large or not (see
+    /// [`crate::buffer::LARGE`]): a large one is stored in a region of its
+    /// own, and handed out only by a take that allows it.
+    pub fn post_marked(
+        &self,
+        backend: &mut B,
+        item: B::Item,
+        large: bool,
+        now: u64,
+    ) -> Result<(Posted, Arm), BufferError> {
         let now = self.time(now);
         let mut inner = lock(&self.inner);
         if self.is_closed() {
@@ -316,9 +331,17 @@ impl<B: Backend> Buckets<B> {
             });
         }
         if let Some(bucket) = inner.buckets.back_mut() {
-            let slot = bucket.chunks.store(backend, item);
+            let slot = if large {
+                bucket.chunks.store_alone(backend, item)
+            } else {
+                bucket.chunks.store(backend, item)
+            };
             bucket.newest = bucket.newest.max(now);
-            bucket.items.push_back(Entry { slot, at: now });
+            bucket.items.push_back(Entry {
+                slot,
+                at: now,
+                large,
+            });
         }
         let len = self.len.fetch_add(1, Ordering::AcqRel) + 1;
         inner.tally.peak = inner.tally.peak.max(len);
@@ -350,6 +373,21 @@ impl<B: Backend> Buckets<B> {
         n: usize,
         now: u64,
     ) -> (Vec<Taken<B::Item>>, u64) {
+        let (out, dropped, _) = self.take_limited(backend, release, n, usize::MAX, now);
+        (out, dropped)
+    }
+
+    /// As [`Buckets::take`], handing out at most `large_max` large messages
+    /// (see [`crate::mailbox::Mailbox::take_limited`]); `true` besides when
+    /// it stopped before a large message for that.
+    pub fn take_limited(
+        &self,
+        backend: &mut B,
+        release: &[Taken<B::Item>],
+        n: usize,
+        large_max: usize,
+        now: u64,
+    ) -> (Vec<Taken<B::Item>>, u64, bool) {
         let now = self.time(now);
         let mut inner = lock(&self.inner);
         if !release.is_empty() {
@@ -363,28 +401,37 @@ impl<B: Backend> Buckets<B> {
         }
         if self.is_closed() {
             inner.reap(backend, usize::MAX);
-            return (Vec::new(), 0);
+            return (Vec::new(), 0, false);
         }
         inner.reap(backend, REAP_STEP);
         if n == 0 {
-            return (Vec::new(), 0);
+            return (Vec::new(), 0, false);
         }
         self.expire(&mut inner, now);
         let fifo = self.cfg.within == Within::Fifo;
         let mut out = Vec::new();
+        let (mut large, mut stopped) = (0, false);
         while out.len() < n {
             let Some(i) = inner.head(self.cfg.order) else {
                 break;
             };
+            let items = &inner.buckets[i].items;
+            let next = if fifo { items.front() } else { items.back() };
+            if next.is_some_and(|e| e.large) && large >= large_max {
+                stopped = true;
+                break;
+            }
             let home = inner.buckets[i].id;
             let Some(entry) = inner.pop(backend, i, fifo, false) else {
                 break;
             };
             inner.tally.record_sojourn(now.saturating_sub(entry.at));
+            large += usize::from(entry.large);
             out.push(Taken {
                 slot: entry.slot,
                 home,
                 bytes: 0,
+                large: entry.large,
             });
         }
         let got = out.len() as u64;
@@ -394,7 +441,7 @@ impl<B: Backend> Buckets<B> {
             inner.in_flight += 1;
         }
         let fresh = inner.tally.unreported(0);
-        (out, fresh)
+        (out, fresh, stopped)
     }
 
     /// Puts back messages taken but not consumed, in the order they were
@@ -404,7 +451,7 @@ impl<B: Backend> Buckets<B> {
     pub fn restore(
         &self,
         backend: &mut B,
-        items: Vec<B::Item>,
+        items: Vec<(B::Item, bool)>,
         now: u64,
     ) -> Result<(), BufferError> {
         let now = self.time(now);
@@ -441,13 +488,14 @@ impl<B: Backend> Buckets<B> {
         let fifo = self.cfg.within == Within::Fifo;
         let bucket = &mut inner.buckets[i];
         // The first delivered goes back last, at the end taken from.
-        for &item in items.iter().rev() {
+        for &(item, large) in items.iter().rev() {
             let slot = bucket.chunks.store(backend, item);
             let at = bucket.newest;
+            let entry = Entry { slot, at, large };
             if fifo {
-                bucket.items.push_front(Entry { slot, at });
+                bucket.items.push_front(entry);
             } else {
-                bucket.items.push_back(Entry { slot, at });
+                bucket.items.push_back(entry);
             }
         }
         let len = self.len.fetch_add(n, Ordering::AcqRel) + n;
@@ -466,7 +514,7 @@ impl<B: Backend> Buckets<B> {
 
     /// Puts back a delivery that reached nobody (see
     /// [`crate::mailbox::Mailbox::give_back`]).
-    pub fn give_back(&self, backend: &mut B, items: Vec<B::Item>, dropped: u64, now: u64) {
+    pub fn give_back(&self, backend: &mut B, items: Vec<(B::Item, bool)>, dropped: u64, now: u64) {
         let n = items.len() as u64;
         match self.restore(backend, items, now) {
             Ok(()) => lock(&self.inner).tally.unreport(dropped),
@@ -684,6 +732,37 @@ mod tests {
     }
 
     #[test]
+    fn a_limited_take_stops_before_large_messages() {
+        let mut fake = Fake::default();
+        let b = Buckets::new(
+            cfg(Order::OldestFirst, Within::Fifo, WhenFull::DropOldest),
+            10,
+        )
+        .expect("new");
+        for v in 0..4u64 {
+            b.post_marked(&mut fake, (0, v), v == 1, v).expect("post");
+        }
+        let mut step = |large_max| {
+            let (taken, _, stopped) = b.take_limited(&mut fake, &[], 10, large_max, 5);
+            let values: Vec<u64> = taken.iter().map(|t| t.item().1).collect();
+            let marks: Vec<(u64, bool)> = taken.iter().map(|t| (t.item().1, t.large())).collect();
+            let _ = b.take(&mut fake, &taken, 0, 5);
+            (values, stopped, marks)
+        };
+        assert_eq!(step(0), (vec![0], true, vec![(0, false)]));
+        assert_eq!(step(0), (vec![], true, vec![]));
+        assert_eq!(
+            step(1),
+            (
+                vec![1, 2, 3],
+                false,
+                vec![(1, true), (2, false), (3, false)]
+            )
+        );
+        check(&b);
+    }
+
+    #[test]
     fn restore_puts_back_at_the_head() {
         let mut fake = Fake::default();
         let b = Buckets::new(
@@ -695,7 +774,7 @@ mod tests {
             b.post(&mut fake, (0, v), v * 5).expect("post");
         }
         let (taken, _) = b.take(&mut fake, &[], 3, 21);
-        let skipped: Vec<_> = taken[1..].iter().map(|t| t.item()).collect();
+        let skipped: Vec<_> = taken[1..].iter().map(|t| (t.item(), false)).collect();
         b.filtered(1).expect("filtered");
         b.restore(&mut fake, skipped, 21).expect("restore");
         let _ = b.take(&mut fake, &taken, 0, 21);

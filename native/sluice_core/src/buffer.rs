@@ -99,7 +99,21 @@ pub struct Taken<I> {
     pub(crate) home: u64,
     /// The message's size, as counted for the byte budget.
     pub(crate) bytes: u64,
+    /// Whether the message is large (see [`LARGE`]).
+    pub(crate) large: bool,
 }
+
+/// The weight of a *large* message: one too big to be copied on a normal
+/// scheduler (the NIF decides, by walking it with a budget). A buffer
+/// stores it on its own and marks it, and a take hands out large messages
+/// only when asked to (see `Mailbox::take_limited`), so that the caller
+/// copies them out where a long copy holds nobody up.
+pub const LARGE: u64 = u64::MAX;
+
+/// A message put back into a buffer (a restore, a delivery given back):
+/// the stored message, its size as counted for the byte budget, and
+/// whether it is large.
+pub type Back<I> = (I, u64, bool);
 
 impl<I: Copy> Taken<I> {
     /// The stored message.
@@ -110,6 +124,11 @@ impl<I: Copy> Taken<I> {
     /// The message's size, as counted for the byte budget (0 without one).
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// Whether the message is large (see [`LARGE`]).
+    pub fn large(&self) -> bool {
+        self.large
     }
 }
 

@@ -3,7 +3,7 @@
 //! time buckets ([`Buckets`]).
 
 use crate::buckets::Buckets;
-use crate::buffer::{BufferError, Posted, Taken};
+use crate::buffer::{Back, BufferError, Posted, Taken, LARGE};
 use crate::chunks::Backend;
 use crate::mailbox::{Arm, Mailbox, Snapshot};
 
@@ -47,7 +47,7 @@ impl<B: Backend> Store<B> {
     ) -> Result<(Posted, Arm), BufferError> {
         match self {
             Store::Box(m) => m.post_weighed(backend, lane, item, bytes, weight, now),
-            Store::Buckets(b) => b.post(backend, item, now),
+            Store::Buckets(b) => b.post_marked(backend, item, weight == LARGE, now),
         }
     }
 
@@ -65,6 +65,22 @@ impl<B: Backend> Store<B> {
         }
     }
 
+    /// As [`Store::take`], handing out at most `large_max` large messages
+    /// (see [`Mailbox::take_limited`]).
+    pub fn take_limited(
+        &self,
+        backend: &mut B,
+        release: &[Taken<B::Item>],
+        n: usize,
+        large_max: usize,
+        now: u64,
+    ) -> (Vec<Taken<B::Item>>, u64, bool) {
+        match self {
+            Store::Box(m) => m.take_limited(backend, release, n, large_max, now),
+            Store::Buckets(b) => b.take_limited(backend, release, n, large_max, now),
+        }
+    }
+
     /// Expires what is too old at `now`, as a post or take would first.
     pub fn expire_now(&self, backend: &mut B, now: u64) {
         match self {
@@ -73,32 +89,26 @@ impl<B: Backend> Store<B> {
         }
     }
 
-    /// Puts back messages taken but not consumed, with their sizes.
+    /// Puts back messages taken but not consumed, with their sizes and
+    /// large marks.
     pub fn restore(
         &self,
         backend: &mut B,
-        items: Vec<(B::Item, u64)>,
+        items: Vec<Back<B::Item>>,
         now: u64,
     ) -> Result<(), BufferError> {
         match self {
             Store::Box(m) => m.restore(backend, items, now),
-            Store::Buckets(b) => {
-                b.restore(backend, items.into_iter().map(|(i, _)| i).collect(), now)
-            }
+            Store::Buckets(b) => b.restore(backend, unsized_items(items), now),
         }
     }
 
     /// Puts back a delivery that reached nobody (its owner was dead), with
     /// the drops it reported; counted `Closed` if the store closed meanwhile.
-    pub fn give_back(&self, backend: &mut B, items: Vec<(B::Item, u64)>, dropped: u64, now: u64) {
+    pub fn give_back(&self, backend: &mut B, items: Vec<Back<B::Item>>, dropped: u64, now: u64) {
         match self {
             Store::Box(m) => m.give_back(backend, items, dropped, now),
-            Store::Buckets(b) => b.give_back(
-                backend,
-                items.into_iter().map(|(i, _)| i).collect(),
-                dropped,
-                now,
-            ),
+            Store::Buckets(b) => b.give_back(backend, unsized_items(items), dropped, now),
         }
     }
 
@@ -194,4 +204,12 @@ impl<B: Backend> Store<B> {
             Store::Buckets(b) => b.snapshot(),
         }
     }
+}
+
+/// Messages put back into a buffer of buckets (which has no byte budget).
+fn unsized_items<I>(items: Vec<Back<I>>) -> Vec<(I, bool)> {
+    items
+        .into_iter()
+        .map(|(item, _, large)| (item, large))
+        .collect()
 }

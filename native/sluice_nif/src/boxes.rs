@@ -10,25 +10,35 @@
 //! [`TAKE_STRIDE`] messages), and the Erlang side loops for more; a post
 //! stores one message (copying it, like `ets:insert/2`); resize and close,
 //! which may free a whole box, run on dirty schedulers.
+//!
+//! Large messages (over [`terms::WALK_BUDGET`] cells) are copied on dirty
+//! CPU schedulers both ways: `box_post_dirty/2` stores them marked as large
+//! (weight `LARGE`), and a copy-out on a normal scheduler (`box_take/2`,
+//! `box_arm/2`, a post's delivery to an owner armed `active`) stops before
+//! one; if it has copied nothing yet, the call goes on as a dirty job
+//! (`take_job` and `deliver_job` in `box_take`, through
+//! `enif_schedule_nif`), which
+//! copies at most one large message per stride and reads the clock after
+//! each, and answers what the NIF would have.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustler::sys::{
-    c_int, c_uint, enif_alloc_env, enif_clear_env, enif_free_env, enif_get_tuple, enif_get_uint64,
-    enif_make_copy, enif_make_list_from_array, enif_make_tuple_from_array, ErlNifEnv,
-    ErlNifResourceType, ErlNifTerm,
+    c_int, enif_alloc_env, enif_clear_env, enif_free_env, enif_get_tuple, enif_get_uint64,
+    enif_make_copy, ErlNifEnv, ErlNifResourceType, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
 use sluice_core::buffer::{BufferError, Kind, Posted, Reason};
 use sluice_core::chunks::Backend;
-use sluice_core::mailbox::{Arm, Layout, Taken};
+use sluice_core::mailbox::{Arm, Back, Layout, LARGE};
 use sluice_core::store::Store;
 
 use crate::atoms;
 use crate::box_ids::Registry;
+use crate::box_take::{deliver, deliver_job, reschedule, take_answer, uint};
 use crate::terms::{self, Size};
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
@@ -55,7 +65,7 @@ pub(crate) const LAYOUT: Layout = Layout {
 /// Identifies the build that lays out [`State`]: boxes are only taken over
 /// by a library built from the same sources by the same compiler (see
 /// `docs/nif-upgrade.md`).
-pub const BUILD: u64 = resource::fingerprint("box.v5");
+pub const BUILD: u64 = resource::fingerprint("box.v6");
 
 static BOX_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 
@@ -103,11 +113,11 @@ unsafe impl NifResource for SluiceBox {
 }
 
 impl SluiceBox {
-    fn store(&self) -> &Store<Envs> {
+    pub(crate) fn store(&self) -> &Store<Envs> {
         &self.state.store
     }
 
-    fn owner(&self) -> LocalPid {
+    pub(crate) fn owner(&self) -> LocalPid {
         *self
             .state
             .owner
@@ -212,7 +222,7 @@ pub(crate) fn now() -> u64 {
 ///
 /// # Safety
 /// `term` must belong to `env`; the reference must not outlive the call.
-unsafe fn get<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Option<&'a SluiceBox> {
+pub(crate) unsafe fn get<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Option<&'a SluiceBox> {
     let mut arity: c_int = 0;
     let mut elems: *const ErlNifTerm = std::ptr::null();
     // SAFETY: `env` and `term` are the caller's (contract above).
@@ -306,7 +316,7 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
     // SAFETY: the handle is this call's argument.
     let sbox = unsafe { get(env, args[0]) }.ok_or(Fail::BadArg)?;
     let weight = if dirty {
-        u64::MAX
+        LARGE
     } else {
         // SAFETY: the message is this call's argument.
         match unsafe { terms::measure(env, args[1], terms::WALK_BUDGET) } {
@@ -327,20 +337,24 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
             return Ok(error(env, why).as_c_arg());
         }
     };
+    let answer = match posted {
+        Posted::Stored => atoms::ok(),
+        Posted::Full => atoms::full(),
+    }
+    .as_c_arg();
     if wake != Arm::Off {
         // SAFETY: the handle is a term of this call's env.
         let handle = unsafe { Term::new(env, args[0]) };
         match wake {
             Arm::Active => {
-                let mut batch = take_batch(env, sbox, TAKE_CAP, true);
-                let (items, dropped) = (std::mem::take(&mut batch.copies), batch.dropped);
-                // A dead owner cannot be sent to: what it was sent goes back
-                // into the box, for the heir (or the next owner) to take.
-                if env
-                    .send(&sbox.owner(), mail_term(env, handle, batch))
-                    .is_err()
-                {
-                    sbox.store().give_back(&mut Envs, items, dropped, now());
+                if let Err(dropped) = deliver(env, sbox, handle, dirty, 0) {
+                    // The first message is large: delivered on a dirty
+                    // scheduler, which then answers the post.
+                    let job = [args[0], answer, uint(env, dropped)];
+                    // SAFETY: `env` is this call's; the job's terms are of it.
+                    return Ok(unsafe {
+                        reschedule(env.as_c_arg(), c"box_post", deliver_job, &job)
+                    });
                 }
             }
             _ => {
@@ -350,94 +364,7 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
             }
         }
     }
-    Ok(match posted {
-        Posted::Stored => atoms::ok(),
-        Posted::Full => atoms::full(),
-    }
-    .as_c_arg())
-}
-
-/// Messages copied out of a box: the list, its length, drops since the last delivery.
-struct Batch<'a> {
-    msgs: Term<'a>,
-    count: usize,
-    dropped: u64,
-    /// The messages (terms of the call's env) with their sizes, in delivery
-    /// order: to put back if they reach nobody.
-    copies: Vec<(ErlNifTerm, u64)>,
-}
-
-/// Takes up to `max` messages into `env`, within [`TAKE_BUDGET`]: in strides
-/// of [`TAKE_STRIDE`], each removed under the box's locks and copied into
-/// `env` after it is released (see `Mailbox::take`), so producers are not
-/// held up by the copying. `keep`: also keep the messages with their sizes
-/// in [`Batch::copies`] (for a delivery that may have to be put back).
-fn take_batch<'a>(env: Env<'a>, sbox: &SluiceBox, max: usize, keep: bool) -> Batch<'a> {
-    let raw = env.as_c_arg();
-    let max = max.min(TAKE_CAP);
-    let start = Instant::now();
-    let stamp = now();
-    let mut msgs: Vec<ErlNifTerm> = Vec::with_capacity(max.min(sbox.store().len()));
-    let mut sizes: Vec<u64> = Vec::new();
-    let mut dropped = 0;
-    let mut copied: Vec<Taken<ErlNifTerm>> = Vec::new();
-    loop {
-        let stride = (max - msgs.len()).min(TAKE_STRIDE);
-        // One lock per stride: give back the previous stride, take this one.
-        let (taken, fresh) = sbox.store().take(&mut Envs, &copied, stride, stamp);
-        dropped += fresh;
-        for t in &taken {
-            // SAFETY: `raw` is this call's env; the message's storage is
-            // pinned until it is given back.
-            msgs.push(unsafe { enif_make_copy(raw, t.item()) });
-            if keep {
-                sizes.push(t.bytes());
-            }
-        }
-        let last = taken.len() < stride || msgs.len() >= max || start.elapsed() >= TAKE_BUDGET;
-        copied = taken;
-        if last {
-            break;
-        }
-    }
-    if !copied.is_empty() {
-        let _ = sbox.store().take(&mut Envs, &copied, 0, stamp);
-    }
-    let count = msgs.len();
-    // SAFETY: every element is a term of `raw`; `count` fits (at most TAKE_CAP).
-    let list = unsafe { enif_make_list_from_array(raw, msgs.as_ptr(), count as c_uint) };
-    Batch {
-        // SAFETY: the list was just made in `env`.
-        msgs: unsafe { Term::new(env, list) },
-        count,
-        dropped,
-        copies: if keep {
-            msgs.into_iter().zip(sizes).collect()
-        } else {
-            Vec::new()
-        },
-    }
-}
-
-fn batch_term<'a>(env: Env<'a>, batch: Batch<'a>) -> Term<'a> {
-    (batch.msgs, batch.count, batch.dropped).encode(env)
-}
-
-fn mail_term<'a>(env: Env<'a>, handle: Term<'a>, batch: Batch<'a>) -> Term<'a> {
-    let elems = [
-        atoms::mail().as_c_arg(),
-        handle.as_c_arg(),
-        batch.msgs.as_c_arg(),
-        batch.count.encode(env).as_c_arg(),
-        batch.dropped.encode(env).as_c_arg(),
-    ];
-    // SAFETY: every element is a term of `env`.
-    unsafe {
-        Term::new(
-            env,
-            enif_make_tuple_from_array(env.as_c_arg(), elems.as_ptr(), 5),
-        )
-    }
+    Ok(answer)
 }
 
 /// The box when it is open and the caller owns it.
@@ -512,8 +439,8 @@ fn box_take<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Term<'
         Ok(_) => {}
         Err(why) => return Ok(error(env, why)),
     }
-    let batch = take_batch(env, sbox, usize::try_from(n).unwrap_or(TAKE_CAP), false);
-    Ok(batch_term(env, batch))
+    let n = usize::try_from(n).unwrap_or(TAKE_CAP).min(TAKE_CAP);
+    Ok(take_answer(env, handle_term, sbox, n))
 }
 
 /// Arms the box for the owner (`notify` or `active`): `armed` when empty;
@@ -536,19 +463,42 @@ fn box_arm<'a>(env: Env<'a>, handle_term: Term<'a>, mode: Atom) -> NifResult<Ter
         return Ok(atoms::armed().encode(env));
     }
     Ok(match arm {
-        Arm::Active => batch_term(env, take_batch(env, sbox, TAKE_CAP, false)),
+        Arm::Active => take_answer(env, handle_term, sbox, TAKE_CAP),
         _ => atoms::new_data().encode(env),
     })
 }
 
 /// Puts back messages the owner's filter skipped (in delivery order), with
-/// their sizes (`[]` for a box without a byte budget).
+/// their sizes (`[]` for a box without a byte budget); `large` (nothing put
+/// back) when one of them is over [`terms::WALK_BUDGET`] cells: the caller
+/// puts them back with `box_restore_dirty/3`.
 #[rustler::nif]
 fn box_restore<'a>(
     env: Env<'a>,
     handle_term: Term<'a>,
     msgs: Vec<Term<'a>>,
     sizes: Vec<u64>,
+) -> NifResult<Term<'a>> {
+    restore(env, handle_term, msgs, sizes, false)
+}
+
+/// `box_restore/3` on a dirty scheduler, where large messages are copied.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn box_restore_dirty<'a>(
+    env: Env<'a>,
+    handle_term: Term<'a>,
+    msgs: Vec<Term<'a>>,
+    sizes: Vec<u64>,
+) -> NifResult<Term<'a>> {
+    restore(env, handle_term, msgs, sizes, true)
+}
+
+fn restore<'a>(
+    env: Env<'a>,
+    handle_term: Term<'a>,
+    msgs: Vec<Term<'a>>,
+    sizes: Vec<u64>,
+    dirty: bool,
 ) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
     if !sizes.is_empty() && sizes.len() != msgs.len() {
@@ -558,11 +508,16 @@ fn box_restore<'a>(
         Ok(mailbox) => mailbox,
         Err(why) => return Ok(error(env, why)),
     };
-    let items = msgs
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.as_c_arg(), sizes.get(i).copied().unwrap_or(0)))
-        .collect();
+    let mut items: Vec<Back<ErlNifTerm>> = Vec::with_capacity(msgs.len());
+    for (i, m) in msgs.iter().enumerate() {
+        // SAFETY: the message is a term of this call's argument.
+        let size = unsafe { terms::measure(env.as_c_arg(), m.as_c_arg(), terms::WALK_BUDGET) };
+        let large = size == Size::Large;
+        if large && !dirty {
+            return Ok(atoms::large().encode(env));
+        }
+        items.push((m.as_c_arg(), sizes.get(i).copied().unwrap_or(0), large));
+    }
     match mailbox.restore(&mut Envs, items, now()) {
         Ok(()) => Ok(atoms::ok().encode(env)),
         Err(err) => Ok(error(env, closed_or_badarg(err)?)),

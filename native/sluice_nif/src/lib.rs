@@ -5,6 +5,7 @@
 mod atoms;
 mod box_ids;
 mod box_new;
+mod box_take;
 mod boxes;
 mod breaker_names;
 mod breakers;

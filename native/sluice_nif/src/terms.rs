@@ -6,7 +6,8 @@
 //! a message within it is copied on the caller's scheduler (well under a
 //! millisecond); a larger one is answered with a marker, and the Erlang side
 //! posts it again through the dirty-CPU variant of the post NIF, so no copy
-//! holds a normal scheduler for long. The walk also adds up the bytes of
+//! holds a normal scheduler for long; the box marks it large, and copies it
+//! out on a dirty scheduler too (see `boxes`). The walk also adds up the bytes of
 //! the binaries met, so that a box can tell a heavy message from a light
 //! one (see `Mailbox::post_weighed`).
 

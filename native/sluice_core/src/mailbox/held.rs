@@ -107,12 +107,26 @@ impl<B: Backend> Held<'_, B> {
         }
     }
 
+    /// As [`Held::end`], with whether that message is large.
+    pub(super) fn end_large(&self, front: bool) -> Option<(usize, bool)> {
+        let i = self.end(front)?;
+        let q = &self.ctl.out[i];
+        let entry = if front { q.front() } else { q.back() };
+        Some((i, entry.is_some_and(|e| e.large())))
+    }
+
     /// Removes the oldest (`front`) or newest message moved out.
     pub(super) fn remove(&mut self, front: bool) -> Option<(usize, Entry<B::Item>)> {
         let i = self.end(front)?;
-        let q = &mut self.ctl.out[i];
+        self.remove_at(i, front)
+    }
+
+    /// Removes the oldest (`front`) or newest message moved out of lane
+    /// `i`, the lane [`Held::end`] named.
+    pub(super) fn remove_at(&mut self, i: usize, front: bool) -> Option<(usize, Entry<B::Item>)> {
+        let q = self.ctl.out.get_mut(i)?;
         let entry = if front { q.pop_front() } else { q.pop_back() }?;
-        self.ctl.bytes = self.ctl.bytes.saturating_sub(entry.bytes);
+        self.ctl.bytes = self.ctl.bytes.saturating_sub(entry.bytes());
         Some((i, entry))
     }
 

@@ -67,7 +67,9 @@ use crate::sync::{get_mut, lock, AtomicU64, Mutex, MutexGuard, Ordering, Padded}
 
 pub use crate::arming::Arm;
 use crate::arming::Flags;
-pub use crate::buffer::{BufferError, Kind, Posted, Reason, Stats, Taken, Tally, REASONS};
+pub use crate::buffer::{
+    Back, BufferError, Kind, Posted, Reason, Stats, Taken, Tally, LARGE, REASONS,
+};
 use crate::chunks::{Backend, Chunks, Slot};
 use crate::hist::Histogram;
 use crate::policy::{Codel, Policy};
@@ -114,7 +116,35 @@ const KEY_BASE: u64 = 1 << 62;
 struct Entry<I> {
     slot: Slot<I>,
     key: u64,
-    bytes: u64,
+    /// The message's size (as counted for the byte budget, below 2^63),
+    /// with [`LARGE_BIT`] set for a large message: one word, so that a
+    /// message held costs no more for the mark.
+    sized: u64,
+}
+
+/// The bit of [`Entry::sized`] that marks a message posted with the
+/// weight [`LARGE`], handed out only by a take that allows it.
+const LARGE_BIT: u64 = 1 << 63;
+
+impl<I> Entry<I> {
+    fn new(slot: Slot<I>, key: u64, bytes: u64, large: bool) -> Self {
+        let mark = if large { LARGE_BIT } else { 0 };
+        Self {
+            slot,
+            key,
+            sized: bytes.min(LARGE_BIT - 1) | mark,
+        }
+    }
+
+    /// The message's size, as counted for the byte budget.
+    fn bytes(&self) -> u64 {
+        self.sized & !LARGE_BIT
+    }
+
+    /// Whether the message is large.
+    fn large(&self) -> bool {
+        self.sized & LARGE_BIT != 0
+    }
 }
 
 /// Most lanes a box has.
@@ -220,7 +250,8 @@ impl<B: Backend> Lane<B> {
     }
 
     /// Copies `item` (of weight `weight`) in as the lane's newest message:
-    /// a heavy one in a region of its own, freed as soon as it goes.
+    /// a heavy one in a region of its own, freed as soon as it goes (and
+    /// marked large if its weight is [`LARGE`]).
     fn push(&mut self, backend: &mut B, item: B::Item, bytes: u64, weight: u64, key: u64) {
         let key = key.max(self.last_key + 1);
         self.last_key = key;
@@ -229,7 +260,8 @@ impl<B: Backend> Lane<B> {
         } else {
             self.chunks.store(backend, item)
         };
-        self.q.push_back(Entry { slot, key, bytes });
+        self.q
+            .push_back(Entry::new(slot, key, bytes, weight == LARGE));
     }
 
     /// Releases slots of this lane (their entries already removed), given
@@ -529,6 +561,24 @@ impl<B: Backend> Mailbox<B> {
         n: usize,
         now: u64,
     ) -> (Vec<Taken<B::Item>>, u64) {
+        let (out, dropped, _) = self.take_limited(backend, release, n, usize::MAX, now);
+        (out, dropped)
+    }
+
+    /// As [`Mailbox::take`], handing out at most `large_max` large
+    /// messages (see [`LARGE`]): the take stops before the next large
+    /// message once it has handed out that many, and then answers `true`
+    /// besides (`false` when it stopped for any other reason). With
+    /// `large_max == 0` a take copied out on a normal scheduler stops
+    /// before a message too large to copy there.
+    pub fn take_limited(
+        &self,
+        backend: &mut B,
+        release: &[Taken<B::Item>],
+        n: usize,
+        large_max: usize,
+        now: u64,
+    ) -> (Vec<Taken<B::Item>>, u64, bool) {
         let now = self.time(now);
         let mut held = self.hold();
         if !release.is_empty() {
@@ -541,7 +591,7 @@ impl<B: Backend> Mailbox<B> {
             held.flush(backend);
         }
         if n == 0 || held.closed() {
-            return (Vec::new(), 0);
+            return (Vec::new(), 0, false);
         }
         held.gather();
         if let Some(max_age) = self.policy.max_age {
@@ -549,8 +599,16 @@ impl<B: Backend> Mailbox<B> {
         }
         let front = self.kind != Kind::Stack;
         let mut out = Vec::with_capacity(n.min(held.len() as usize));
+        let (mut large, mut stopped) = (0, false);
         while out.len() < n && held.len() > out.len() as u64 {
-            let Some((lane, entry)) = held.remove(front) else {
+            let Some((i, next_large)) = held.end_large(front) else {
+                break;
+            };
+            if next_large && large >= large_max {
+                stopped = true;
+                break;
+            }
+            let Some((lane, entry)) = held.remove_at(i, front) else {
                 break;
             };
             let sojourn = now.saturating_sub(entry.key.saturating_sub(KEY_BASE));
@@ -564,10 +622,12 @@ impl<B: Backend> Mailbox<B> {
                 }
             }
             held.ctl.tally.record_sojourn(sojourn);
+            large += usize::from(entry.large());
             out.push(Taken {
                 slot: entry.slot,
                 home: lane as u64,
-                bytes: entry.bytes,
+                bytes: entry.bytes(),
+                large: entry.large(),
             });
         }
         let got = out.len() as u64;
@@ -578,7 +638,7 @@ impl<B: Backend> Mailbox<B> {
         }
         let dropped = held.unreported();
         held.flush(backend);
-        (out, dropped)
+        (out, dropped, stopped)
     }
 
     /// Drops, as expired, the messages older than `max_age` at `now` (what a
@@ -599,13 +659,13 @@ impl<B: Backend> Mailbox<B> {
     }
 
     /// Puts back messages taken but not consumed (a filter's `skip`), given
-    /// in the order they were delivered, with their sizes: they are the next
-    /// to be delivered. Posts that filled the box meanwhile make room by the
-    /// kind's rule (counted as overflow).
+    /// in the order they were delivered, with their sizes and large marks:
+    /// they are the next to be delivered. Posts that filled the box
+    /// meanwhile make room by the kind's rule (counted as overflow).
     pub fn restore(
         &self,
         backend: &mut B,
-        items: Vec<(B::Item, u64)>,
+        items: Vec<Back<B::Item>>,
         now: u64,
     ) -> Result<(), BufferError> {
         let now = self.time(now);
@@ -637,8 +697,9 @@ impl<B: Backend> Mailbox<B> {
                         .fold((KEY_BASE + now).max(floor), u64::max);
                     if let Some(lane) = lanes[0].as_mut() {
                         let top = top.max(lane.last_key);
-                        for (j, &(item, bytes)) in items.iter().rev().enumerate() {
-                            lane.push(backend, item, bytes, 0, top + 1 + j as u64);
+                        for (j, &(item, bytes, large)) in items.iter().rev().enumerate() {
+                            let weight = if large { LARGE } else { 0 };
+                            lane.push(backend, item, bytes, weight, top + 1 + j as u64);
                         }
                         self.hot.0.floor.store(lane.last_key, Ordering::Release);
                     }
@@ -650,17 +711,17 @@ impl<B: Backend> Mailbox<B> {
                     if let Some(lane) = lanes[0].as_mut() {
                         let slots = lane
                             .chunks
-                            .store_front(backend, items.iter().map(|&(item, _)| item));
+                            .store_front(backend, items.iter().map(|&(item, _, _)| item));
                         let entries = slots.into_iter().zip(&items).enumerate().rev();
-                        for (j, (slot, &(_, bytes))) in entries {
+                        for (j, (slot, &(_, bytes, large))) in entries {
                             let key = bottom - n + j as u64;
-                            ctl.out[0].push_front(Entry { slot, key, bytes });
+                            ctl.out[0].push_front(Entry::new(slot, key, bytes, large));
                         }
                     }
                 }
             }
         }
-        held.ctl.bytes += items.iter().map(|&(_, bytes)| bytes).sum::<u64>();
+        held.ctl.bytes += items.iter().map(|&(_, bytes, _)| bytes).sum::<u64>();
         let len = held.add_len(n);
         held.ctl.tally.peak = held.ctl.tally.peak.max(len);
         held.gather();
@@ -682,7 +743,7 @@ impl<B: Backend> Mailbox<B> {
     /// [`Mailbox::restore`], with the `dropped` it reported to be reported
     /// again; if the box closed meanwhile, its messages count as dropped
     /// `Closed` instead of delivered.
-    pub fn give_back(&self, backend: &mut B, items: Vec<(B::Item, u64)>, dropped: u64, now: u64) {
+    pub fn give_back(&self, backend: &mut B, items: Vec<Back<B::Item>>, dropped: u64, now: u64) {
         let n = items.len() as u64;
         match self.restore(backend, items, now) {
             Ok(()) => lock(&self.control.0).tally.unreport(dropped),
@@ -902,7 +963,10 @@ mod tests {
             }
             let (taken, dropped) = m.take(&mut fake, &[], 10, 0);
             assert_eq!(dropped, 2);
-            let items = taken.iter().map(|t| (t.item(), t.bytes())).collect();
+            let items = taken
+                .iter()
+                .map(|t| (t.item(), t.bytes(), t.large()))
+                .collect();
             let _ = m.take(&mut fake, &taken, 0, 0);
             m.give_back(&mut fake, items, dropped, 0);
             assert_eq!(m.snapshot().stats.delivered, 0);
@@ -922,7 +986,10 @@ mod tests {
         let m = mailbox(Kind::Queue, 3);
         post(&m, &mut fake, 0, 1, 1);
         let (taken, _) = m.take(&mut fake, &[], 10, 0);
-        let items = taken.iter().map(|t| (t.item(), t.bytes())).collect();
+        let items = taken
+            .iter()
+            .map(|t| (t.item(), t.bytes(), t.large()))
+            .collect();
         let _ = m.take(&mut fake, &taken, 0, 0);
         m.close(&mut fake);
         m.give_back(&mut fake, items, 0, 0);
@@ -943,6 +1010,97 @@ mod tests {
         }
         assert_eq!(take(&m, &mut fake, 10), (vec![19], 19));
         check(&m, &fake);
+    }
+
+    /// Takes with at most `large_max` large messages: their values, and
+    /// whether the take stopped before a large message.
+    fn take_limited(
+        m: &Mailbox<Fake>,
+        fake: &mut Fake,
+        n: usize,
+        large_max: usize,
+    ) -> (Vec<u64>, bool) {
+        let (taken, _, stopped) = m.take_limited(fake, &[], n, large_max, 0);
+        let values = taken.iter().map(|t| t.item().1).collect();
+        let _ = m.take(fake, &taken, 0, 0);
+        (values, stopped)
+    }
+
+    #[test]
+    fn a_limited_take_stops_before_large_messages() {
+        for kind in [Kind::Queue, Kind::Stack] {
+            let mut fake = Fake::default();
+            let m = mailbox(kind, 10);
+            for v in 0..6 {
+                let weight = if v % 3 == 1 { LARGE } else { 0 };
+                m.post_weighed(&mut fake, v as usize % 2, (0, v), 0, weight, v)
+                    .expect("post");
+            }
+            // queue: 0 L1 2 3 L4 5; stack: 5 L4 3 2 L1 0
+            let steps: Vec<(usize, Vec<u64>, bool)> = match kind {
+                Kind::Stack => vec![
+                    (0, vec![5], true),
+                    (0, vec![], true),
+                    (1, vec![4, 3, 2], true),
+                    (1, vec![1, 0], false),
+                ],
+                _ => vec![
+                    (0, vec![0], true),
+                    (0, vec![], true),
+                    (1, vec![1, 2, 3], true),
+                    (1, vec![4, 5], false),
+                ],
+            };
+            for (large_max, want, stopped) in steps {
+                assert_eq!(
+                    take_limited(&m, &mut fake, 10, large_max),
+                    (want, stopped),
+                    "{kind:?}"
+                );
+                check(&m, &fake);
+            }
+            assert!(m.is_empty());
+            let s = m.snapshot().stats;
+            assert_eq!((s.posted, s.delivered), (6, 6));
+        }
+    }
+
+    #[test]
+    fn large_marks_survive_a_give_back_and_a_restore() {
+        for kind in [Kind::Queue, Kind::Stack] {
+            let mut fake = Fake::default();
+            let m = mailbox(kind, 10);
+            m.post_weighed(&mut fake, 0, (0, 1), 0, LARGE, 1)
+                .expect("post");
+            let (taken, dropped, _) = m.take_limited(&mut fake, &[], 10, 1, 2);
+            assert!(taken.iter().all(|t| t.large()));
+            let items = taken
+                .iter()
+                .map(|t| (t.item(), t.bytes(), t.large()))
+                .collect();
+            let _ = m.take(&mut fake, &taken, 0, 3);
+            m.give_back(&mut fake, items, dropped, 4);
+            assert_eq!(
+                take_limited(&m, &mut fake, 10, 0),
+                (vec![], true),
+                "{kind:?}"
+            );
+            let (taken, _, _) = m.take_limited(&mut fake, &[], 10, 1, 5);
+            let items = taken.iter().map(|t| (t.item(), 0, t.large())).collect();
+            m.restore(&mut fake, items, 6).expect("restore");
+            let _ = m.take(&mut fake, &taken, 0, 7);
+            assert_eq!(
+                take_limited(&m, &mut fake, 10, 0),
+                (vec![], true),
+                "{kind:?}"
+            );
+            assert_eq!(
+                take_limited(&m, &mut fake, 10, 1),
+                (vec![1], false),
+                "{kind:?}"
+            );
+            check(&m, &fake);
+        }
     }
 
     #[test]
@@ -1023,7 +1181,7 @@ mod tests {
                 post(&m, &mut fake, v as usize % 3, v, v);
             }
             let (taken, _) = m.take(&mut fake, &[], 3, 10);
-            let skipped: Vec<_> = taken.iter().map(|t| (t.item(), 0)).collect();
+            let skipped: Vec<_> = taken.iter().map(|t| (t.item(), 0, false)).collect();
             let first: Vec<u64> = taken.iter().map(|t| t.item().1).collect();
             m.restore(&mut fake, skipped, 11).expect("restore");
             let _ = m.take(&mut fake, &taken, 0, 12);
@@ -1051,7 +1209,7 @@ mod tests {
         }
         let (taken, _) = m.take(&mut fake, &[], 1, 5);
         post(&m, &mut fake, 1, 3, 6);
-        m.restore(&mut fake, vec![(taken[0].item(), 0)], 7)
+        m.restore(&mut fake, vec![(taken[0].item(), 0, false)], 7)
             .expect("restore");
         let _ = m.take(&mut fake, &taken, 0, 8);
         // the restored message was the oldest: a queue drops it
