@@ -1,8 +1,9 @@
 #!/bin/sh
 # Builds and tests test/consumer, a separate rebar3 project that depends on
-# sluice the way users add it: a git_subdir dependency on apps/sluice of this
-# repository, fetched through a file:// URL at the current HEAD commit. The
-# NIF is built by sluice's own compile hook inside the dependency checkout.
+# sluice and reckon the way users add them: git_subdir dependencies on
+# apps/sluice and apps/reckon of this repository, fetched through a file://
+# URL at the current HEAD commit. Each NIF is built by its app's own compile
+# hook inside its dependency checkout.
 #
 # The project is copied to _build/consumer (recreated on every run, so the
 # dependency is always fetched afresh) and its rebar.config is generated from
@@ -37,16 +38,18 @@ CARGO_TARGET_DIR="$root/target/consumer"
 export CARGO_TARGET_DIR
 [ -x "$HOME/.cargo/bin/cargo" ] && PATH="$PATH:$HOME/.cargo/bin" && export PATH
 
-echo "consumer: sluice from $url at $ref (apps/sluice)"
+echo "consumer: sluice and reckon from $url at $ref (apps/sluice, apps/reckon)"
 cd "$scratch"
 [ $# -gt 0 ] || set -- ct
 rebar3 "$@"
 
-# The library must come from the dependency's own hook, not from this tree.
-# (rebar3 3.19 keeps the whole sparse checkout in lib/sluice, the app in
-# lib/sluice/apps/sluice.)
-dep="$scratch/_build/default/lib/sluice"
-if [ ! -f "$dep/apps/sluice/priv/sluice_nif.so" ] && [ ! -f "$dep/priv/sluice_nif.so" ]; then
-    echo "consumer: no priv/sluice_nif.so in $dep: the dependency's compile hook did not build it" >&2
-    exit 1
-fi
+# Each library must come from its dependency's own hook, not from this tree.
+# (rebar3 3.19 keeps the whole sparse checkout in lib/<app>, the app in
+# lib/<app>/apps/<app>.)
+for app in sluice reckon; do
+    dep="$scratch/_build/default/lib/$app"
+    if [ ! -f "$dep/apps/$app/priv/${app}_nif.so" ] && [ ! -f "$dep/priv/${app}_nif.so" ]; then
+        echo "consumer: no priv/${app}_nif.so in $dep: the dependency's compile hook did not build it" >&2
+        exit 1
+    fi
+done

@@ -12,12 +12,14 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
--export([nif_comes_from_the_dependency/1, counts_reconcile/1, rate_changes_are_seen/1]).
+-export([nif_comes_from_the_dependency/1, reckon_comes_from_the_dependency/1,
+         counts_reconcile/1, rate_changes_are_seen/1]).
 
 -define(EVENTS, 20000).
 
 all() ->
-    [nif_comes_from_the_dependency, counts_reconcile, rate_changes_are_seen].
+    [nif_comes_from_the_dependency, reckon_comes_from_the_dependency, counts_reconcile,
+     rate_changes_are_seen].
 
 init_per_suite(Config) ->
     case application:load(consumer) of
@@ -38,6 +40,22 @@ nif_comes_from_the_dependency(_Config) ->
     Nif = filename:join(code:priv_dir(sluice), "sluice_nif.so"),
     ?assert(filelib:is_regular(Nif)),
     ?assert(is_boolean(sluice_drop:random(0.5))).
+
+%% reckon, the second dependency, built its own library in its own sparse
+%% checkout, and answers a top-N in this node: a process holding a large
+%% heap is first by memory.
+reckon_comes_from_the_dependency(_Config) ->
+    Nif = filename:join(code:priv_dir(reckon), "reckon_nif.so"),
+    ?assert(filelib:is_regular(Nif)),
+    Big = spawn(fun() -> Heap = lists:seq(1, 500000), receive stop -> length(Heap) end end),
+    [{First, Memory, _} | _] = Top = reckon:proc_count(memory, 3),
+    ?assertEqual(3, length(Top)),
+    ?assertEqual(Big, First),
+    ?assert(Memory > 500000 * 16),
+    Big ! stop,
+    {ok, Box} = sluice_box:new(#{max => 10}),
+    ok = sluice_box:post(Box, hello),
+    ?assertEqual({[hello], 1, 0}, sluice_box:take(Box, 1)).
 
 counts_reconcile(_Config) ->
     ok = consumer_server:set_sink(self()),
