@@ -24,7 +24,8 @@
 %% <li>{@link active/3}: as `active/1' through a filter that runs in the
 %%     owner's process, never in a producer's call: `Filter(Msg, State)'
 %%     returns `{{ok, NewMsg}, State2}' (deliver), `{{drop, Msg}, State2}' or
-%%     `{drop, State2}' (counted as dropped by `filter'), or `skip' (stop;
+%%     `{drop, State2}' (counted as dropped by `filter', and in the mail's `Dropped'
+%%     as pobox does), or `skip' (stop;
 %%     this and later messages stay in the box). If the box is empty when
 %%     `active/3' is called there is nothing to filter yet: the owner gets
 %%     `{mail, Box, new_data}' from the first post and calls `active/3'
