@@ -24,7 +24,8 @@
 %% <li>{@link active/3}: as `active/1' through a filter that runs in the
 %%     owner's process, never in a producer's call: `Filter(Msg, State)'
 %%     returns `{{ok, NewMsg}, State2}' (deliver), `{{drop, Msg}, State2}' or
-%%     `{drop, State2}' (counted as dropped by `filter'), or `skip' (stop;
+%%     `{drop, State2}' (counted as dropped by `filter', and in the mail's `Dropped'
+%%     as pobox does), or `skip' (stop;
 %%     this and later messages stay in the box). If the box is empty when
 %%     `active/3' is called there is nothing to filter yet: the owner gets
 %%     `{mail, Box, new_data}' from the first post and calls `active/3'
@@ -109,7 +110,7 @@
          info/1, give_away/3, close/1, child_spec/1, start_link/1, lookup/1, claim/1,
          set_time/2, drop_notices/2]).
 -export([adopt/5, check/2]).
--export_type([box/0, type/0, options/0, filter/0, info/0]).
+-export_type([box/0, type/0, options/0, filter/0, info/0, heir/0]).
 
 -include("sluice_box.hrl").
 -include("sluice_error.hrl").
@@ -127,14 +128,24 @@
 %% `max_age' (ms, default `infinity'), `codel' (`#{target => Ms, interval
 %% => Ms}', defaults 5 and 100, or `none', the default), `red_min',
 %% `red_max' (messages held) and `red_prob' (0.0 to 1.0, default 0.0: off);
-%% `clock' (`system', the default, or `manual': see {@link set_time/2}).
+%% `clock' (`system', the default, or `manual': see {@link set_time/2});
+%% `initial_state' (pobox's `start_link/3' state): `passive' (the default:
+%% nothing is sent until the owner arms the box, so a box made before its
+%% owner is ready to receive sends nothing unasked), or `notify' (armed at
+%% creation: the owner gets `{mail, Box, new_data}' from the first post, as
+%% after {@link notify/1}). A `heir' may be a pid or a name resolved when
+%% the owner dies: a registered name, `{global, Name}' or `{via, Mod,
+%% Name}'; a name that resolves to no live local process means no heir
+%% (the box is closed).
 -type options() :: #{max := pos_integer(), type => type(), owner => pid(),
-                     heir => pid() | none, heir_data => term(),
+                     heir => heir(), heir_data => term(),
+                     initial_state => passive | notify,
                      max_bytes => pos_integer() | infinity, name => term(),
                      max_age => pos_integer() | infinity,
                      codel => none | #{target => pos_integer(), interval => pos_integer()},
                      red_min => non_neg_integer(), red_max => non_neg_integer(),
                      red_prob => float(), clock => system | manual}.
+-type heir() :: pid() | atom() | {global, term()} | {via, module(), term()}.
 -type filter() :: fun((Msg :: term(), State :: term()) ->
                           {{ok, term()}, term()} | {{drop, term()}, term()}
                           | {drop, term()} | skip).
@@ -155,10 +166,11 @@
 new(Opts) ->
     case sluice_box_opts:box(Opts) of
         {ok, #{type := Type, max := Max, max_bytes := MaxBytes, owner := Owner,
-               heir := Heir, heir_data := HeirData} = Full} ->
+               heir := Heir, heir_data := HeirData, initial_state := Initial} = Full} ->
             Sized = MaxBytes =/= infinity,
             Bytes = case Sized of true -> MaxBytes; false -> 0 end,
-            Ref = sluice_nif:box_new(Type, Max, Bytes, Owner, sluice_box_opts:policies(Full)),
+            Ref = sluice_nif:box_new(Type, Max, Bytes, Owner, sluice_box_opts:policies(Full),
+                                     Initial =:= notify),
             {ok, adopt(Ref, Sized, Owner, Heir, HeirData)};
         {error, _} = Error ->
             Error
@@ -177,7 +189,7 @@ set_time(Box, Ms) ->
 %% @private
 %% @doc A handle for the buffer `Ref' made by the NIF library, watched like
 %% a box (`sluice_buckets' makes its buffers this way).
--spec adopt(reference(), boolean(), pid(), pid() | none, term()) -> box().
+-spec adopt(reference(), boolean(), pid(), heir(), term()) -> box().
 adopt(Ref, Sized, Owner, Heir, HeirData) ->
     Box = #sluice_box{ref = Ref, sized = Sized},
     ok = sluice_box_warden:watch(Box, Owner, Heir, HeirData),

@@ -63,6 +63,8 @@ arm(Box, Mode) ->
     end.
 
 %% @doc `active/3': filters what is held now, or arms `notify' when empty.
+%% The mail's `Dropped' counts the messages the filter dropped as well as
+%% the box's own drops since the last take, as pobox does.
 %% `Sized': whether the box has a byte budget (skipped messages put back
 %% are measured again).
 -spec active(sluice_box:box(), boolean(), sluice_box:filter(), term()) ->
@@ -90,11 +92,12 @@ filter({Box, _} = Target, Filter, State, Left, Acc, Count, Dropped) when Left > 
             case apply_filter(Msgs, Filter, State, Acc, Count, 0) of
                 {continue, State2, Acc2, Count2, Filtered} ->
                     _ = filtered(Box, Filtered),
-                    filter(Target, Filter, State2, Left - C, Acc2, Count2, Dropped + D);
+                    filter(Target, Filter, State2, Left - C, Acc2, Count2,
+                           Dropped + D + Filtered);
                 {skip, Rest, Acc2, Count2, Filtered} ->
                     _ = filtered(Box, Filtered),
                     _ = restore(Target, Rest),
-                    {lists:reverse(Acc2), Count2, Dropped + D}
+                    {lists:reverse(Acc2), Count2, Dropped + D + Filtered}
             end;
         {error, _} ->
             {lists:reverse(Acc), Count, Dropped}

@@ -23,8 +23,10 @@
 %% already freed. Records of freed boxes whose owners live on are swept
 %% every ?SWEEP_EVERY new boxes.
 %%
-%% When an owner dies the box passes to its heir, if that is a process other
-%% than the dead owner, with `{sluice_transfer, Box, DeadOwner, HeirData,
+%% When an owner dies the box passes to its heir, if that is a local process
+%% other than the dead owner (a heir given by name, registered, `global' or
+%% `via', is resolved then; a `via' module's `whereis_name/1' runs here, in
+%% a try), with `{sluice_transfer, Box, DeadOwner, HeirData,
 %% Reason}' (the heir stays heir); otherwise the box is closed, its messages
 %% dropped (`closed') and freed.
 -module(sluice_box_warden).
@@ -40,7 +42,7 @@
 -define(SWEEP_CHUNK, 1000).
 
 %% A record of the table.
--type watch() :: {Id :: pos_integer(), Owner :: pid(), Heir :: pid() | none,
+-type watch() :: {Id :: pos_integer(), Owner :: pid(), Heir :: sluice_box:heir() | none,
                   HeirData :: term(), Handle :: sluice_box:box() | undefined,
                   Notices :: pos_integer() | off}.
 %% A box's drop notices: every `interval' ms, the drops counted since the
@@ -63,7 +65,7 @@ start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
 %% @doc Starts watching the owner of a new box.
--spec watch(sluice_box:box(), pid(), pid() | none, term()) -> ok.
+-spec watch(sluice_box:box(), pid(), sluice_box:heir() | none, term()) -> ok.
 watch(Box, Owner, Heir, HeirData) ->
     gen_server:call(?MODULE, {watch, Box, Owner, Heir, HeirData}).
 
@@ -106,7 +108,9 @@ init([]) ->
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
 handle_call({watch, Box, Owner, Heir, HeirData}, _From, S)
-  when is_pid(Owner), node(Owner) =:= node(), Heir =:= none orelse is_pid(Heir) ->
+  when is_pid(Owner), node(Owner) =:= node(),
+       is_pid(Heir) orelse is_atom(Heir) orelse element(1, Heir) =:= global
+       orelse element(1, Heir) =:= via ->
     case sluice_nif:box_id(Box) of
         false ->
             {reply, ok, S};
@@ -232,23 +236,46 @@ forget(Id, S) ->
     true = ets:delete(?TABLE, Id),
     stop_notices(Id, demonitor_owner(Id, S)).
 
-%% The owner of box `Id' died: the box passes to its heir, or is closed.
+%% The owner of box `Id' died: the box passes to its heir (a name is
+%% resolved now), or is closed.
 -spec owner_died(pos_integer(), pid(), term(), #state{}) -> #state{}.
 owner_died(Id, Dead, Reason, S) ->
     case lookup(Id) of
-        {Id, Dead, Heir, HeirData, Box, _} = W when is_pid(Heir), Heir =/= Dead,
-                                                    Box =/= undefined ->
-            case hand_over(W, Box, Heir, S) of
-                {ok, S1} ->
-                    Heir ! {sluice_transfer, Box, Dead, HeirData, Reason},
-                    S1;
-                error ->
-                    forget(Id, S)
+        {Id, Dead, Name, HeirData, Box, _} = W when Name =/= none, Box =/= undefined ->
+            case resolve(Name) of
+                To when is_pid(To), To =/= Dead, node(To) =:= node() ->
+                    pass(W, Box, To, Dead, HeirData, Reason, S);
+                _ ->
+                    shut(W, Box, S)
             end;
         {Id, _, _, _, Box, _} = W ->
             shut(W, Box, S);
         none ->
             S
+    end.
+
+%% The heir's pid: `undefined' for a name no process has. A `via' module
+%% that raises (or answers anything but a pid) names no heir.
+-spec resolve(sluice_box:heir()) -> pid() | undefined.
+resolve(Pid) when is_pid(Pid) -> Pid;
+resolve(Name) when is_atom(Name) -> whereis(Name);
+resolve({global, Name}) -> global:whereis_name(Name);
+resolve({via, Mod, Name}) ->
+    try Mod:whereis_name(Name) of
+        Pid when is_pid(Pid) -> Pid;
+        _ -> undefined
+    catch
+        _:_ -> undefined
+    end.
+
+-spec pass(watch(), sluice_box:box(), pid(), pid(), term(), term(), #state{}) -> #state{}.
+pass({Id, _, _, _, _, _} = W, Box, Heir, Dead, HeirData, Reason, S) ->
+    case hand_over(W, Box, Heir, S) of
+        {ok, S1} ->
+            Heir ! {sluice_transfer, Box, Dead, HeirData, Reason},
+            S1;
+        error ->
+            forget(Id, S)
     end.
 
 %% The owner changes in the NIF first, so the old owner can no longer take.

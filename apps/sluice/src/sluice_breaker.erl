@@ -68,8 +68,15 @@
                      max_reset => pos_integer(), jitter => number(),
                      slow => pos_integer() | infinity, clock => system | manual}.
 
-%% @doc Installs (or replaces) the breaker `Name' (any term).
--spec install(term(), options()) -> ok | {error, {bad_option, term()}}.
+%% @doc Installs (or replaces) the breaker `Name' (any term). `Opts' is a
+%% map of {@link options()} or fuse's tuple `{Strategy, {reset, Ms}}' (the
+%% map `#{strategy => Strategy, reset => Ms}'). A breaker replaced while
+%% disabled ({@link circuit_disable/1}) stays disabled, as in fuse: an
+%% operator's disable outlives an application re-installing its breakers.
+-spec install(term(), options() | {tuple(), {reset, pos_integer()}}) ->
+          ok | {error, {bad_option, term()}}.
+install(Name, {Strategy, {reset, Ms}}) ->
+    install(Name, #{strategy => Strategy, reset => Ms});
 install(Name, Opts) ->
     case sluice_opts:validate(Opts, sluice_breaker_util:option_spec()) of
         {ok, #{strategy := Strategy, reset := Reset, slow := Slow} = O} ->
@@ -83,9 +90,17 @@ install(Name, Opts) ->
             Manual = maps:get(clock, O) =:= manual,
             SlowMs = case Slow of infinity -> 0; _ -> Slow end,
             Ref = sluice_nif:breaker_new(nif_strategy(Strategy), Recovery, Manual),
+            _ = disabled(Name) andalso sluice_nif:breaker_control(Ref, disable) =:= ok,
             sluice_nif:breaker_install(Name, Ref, SlowMs);
         {error, _} = Error ->
             Error
+    end.
+
+-spec disabled(term()) -> boolean().
+disabled(Name) ->
+    case sluice_nif:breaker_lookup(Name) of
+        {Old, _} -> element(1, sluice_nif:breaker_info(Old)) =:= disabled;
+        undefined -> false
     end.
 
 -spec nif_strategy(tuple()) -> tuple().
@@ -101,7 +116,9 @@ nif_strategy(Other) -> Other.
 ask(Name, _Context) ->
     sluice_nif:breaker_ask_name(Name).
 
-%% @doc Reports a failure of the dependency behind `Name'.
+%% @doc Reports a failure of the dependency behind `Name'; `{error,
+%% not_found}' (where fuse answers `ok') when no breaker has that name, so
+%% a misspelt or removed name shows.
 -spec melt(term()) -> ok | {error, not_found}.
 melt(Name) ->
     sluice_nif:breaker_melt_name(Name).

@@ -47,7 +47,8 @@
                      max_age => pos_integer() | infinity,
                      order => newest_first | oldest_first, within => lifo | fifo,
                      when_full => drop_oldest | drop_new, owner => pid(),
-                     heir => pid() | none, heir_data => term(), clock => system | manual}.
+                     heir => sluice_box:heir(), heir_data => term(),
+                     clock => system | manual, initial_state => passive | notify}.
 
 
 %% @doc Creates a buffer of buckets (see the module documentation).
@@ -56,10 +57,10 @@ new(Opts) ->
     case sluice_box_opts:buckets(Opts) of
         {ok, #{max := Max, width := Width, max_age := MaxAge, order := Order,
                within := Within, when_full := WhenFull, owner := Owner, heir := Heir,
-               heir_data := HeirData, clock := Clock}} ->
+               heir_data := HeirData, clock := Clock, initial_state := Initial}} ->
             Age = case MaxAge of infinity -> 0; _ -> MaxAge end,
             Ref = sluice_nif:buckets_new(Max, Width, Age, Order, Within, WhenFull,
-                                         Clock =:= manual, Owner),
+                                         Clock =:= manual, Owner, Initial =:= notify),
             {ok, sluice_box:adopt(Ref, false, Owner, Heir, HeirData)};
         {error, _} = Error ->
             Error

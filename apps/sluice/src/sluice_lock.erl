@@ -64,7 +64,7 @@
 %% come back through {@link checkin/3}.
 -module(sluice_lock).
 
--export([new/1, close/1, checkout/1, checkin/3, transaction/2, info/1, resize/2,
+-export([new/1, close/1, checkout/1, checkout/2, checkin/3, transaction/2, info/1, resize/2,
          child_spec/1, start_link/1, lookup/1]).
 -export_type([lock/0, ref/0, options/0]).
 
@@ -189,6 +189,39 @@ checkout(#sluice_lock{ref = Ref} = Lock) ->
     end;
 checkout(Lock) ->
     ?BADARG([Lock], 1, ?NOT_A_LOCK).
+
+%% @doc As {@link checkout/1}, but while every resource is lent it tries
+%% again, in the caller (pauses of 1 ms doubling up to 50 ms; no process is
+%% messaged), until `Timeout' ms (0 to 2^32-1) have passed, then answers
+%% `{error, busy}'. dispcount's `checkout(Info, Timeout)'.
+-spec checkout(lock(), non_neg_integer()) -> {ok, ref(), term()} | {error, busy}.
+checkout(#sluice_lock{ref = Ref} = Lock, Timeout)
+  when is_integer(Timeout), Timeout >= 0, Timeout < 1 bsl 32 ->
+    case wait(Ref, erlang:monotonic_time(millisecond) + Timeout, 1) of
+        closed -> ?BADARG([Lock, Timeout], 1, "not an open lock");
+        Answer -> Answer
+    end;
+checkout(#sluice_lock{} = Lock, Timeout) ->
+    ?BADARG([Lock, Timeout], 2, "must be a timeout in ms, an integer from 0 to 2^32-1");
+checkout(Lock, Timeout) ->
+    ?BADARG([Lock, Timeout], 1, ?NOT_A_LOCK).
+
+-spec wait(reference(), integer(), pos_integer()) -> {ok, ref(), term()} | {error, busy} | closed.
+wait(Ref, Deadline, Pause) ->
+    try sluice_nif:lock_checkout(Ref) of
+        {error, busy} = Busy ->
+            case Deadline - erlang:monotonic_time(millisecond) of
+                Left when Left > 0 ->
+                    timer:sleep(min(Left, Pause)),
+                    wait(Ref, Deadline, min(2 * Pause, 50));
+                _ ->
+                    Busy
+            end;
+        Loan ->
+            Loan
+    catch
+        error:badarg -> closed
+    end.
 
 %% @doc Hands a loan back: `ok', or `{error, not_lent}' when `Ref' is not
 %% out (handed back already, or its holder died).

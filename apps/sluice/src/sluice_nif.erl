@@ -16,8 +16,8 @@
                rate_info/1,
                lock_new/2, lock_fill/4, lock_checkout/1, lock_checkin/2, lock_slot/2,
                lock_resize/2, lock_info/1, lock_empty/1,
-               buckets_new/8, box_set_time/2, box_expire/1,
-               box_new/5, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
+               buckets_new/9, box_set_time/2, box_expire/1,
+               box_new/6, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
                box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
                box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4,
                drop_counters/1, drop_take_dropped/1, drop_delete/1, lib_info/0,
@@ -188,8 +188,9 @@ lib_info() -> erlang:nif_error(nif_not_loaded).
 induce_panic() -> erlang:nif_error(nif_not_loaded).
 
 -spec buckets_new(pos_integer(), pos_integer(), non_neg_integer(), newest_first | oldest_first,
-                  lifo | fifo, drop_oldest | drop_new, boolean(), pid()) -> reference().
-buckets_new(_Max, _WidthMs, _MaxAgeMs, _Order, _Within, _WhenFull, _Manual, _Owner) ->
+                  lifo | fifo, drop_oldest | drop_new, boolean(), pid(), boolean()) ->
+          reference().
+buckets_new(_Max, _WidthMs, _MaxAgeMs, _Order, _Within, _WhenFull, _Manual, _Owner, _Notify) ->
     erlang:nif_error(nif_not_loaded).
 
 -spec box_expire(sluice_box:box()) -> ok.
@@ -199,11 +200,12 @@ box_expire(_Box) -> erlang:nif_error(nif_not_loaded).
 box_set_time(_Box, _Ms) -> erlang:nif_error(nif_not_loaded).
 
 %% `Policies': `{MaxAgeMs, CodelTargetMs, CodelIntervalMs, RedMin, RedMax,
-%% RedProb, ManualClock}', 0 turning a policy off.
+%% RedProb, ManualClock}', 0 turning a policy off. `Notify': armed for
+%% `{mail, Box, new_data}' to the owner from the first post.
 -spec box_new(queue | stack | keep_old, pos_integer(), non_neg_integer(), pid(),
               {non_neg_integer(), non_neg_integer(), non_neg_integer(), non_neg_integer(),
-               non_neg_integer(), float(), boolean()}) -> reference().
-box_new(_Type, _Max, _MaxBytes, _Owner, _Policies) -> erlang:nif_error(nif_not_loaded).
+               non_neg_integer(), float(), boolean()}, boolean()) -> reference().
+box_new(_Type, _Max, _MaxBytes, _Owner, _Policies, _Notify) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_post_dirty(sluice_box:box(), term()) -> ok | full | {error, closed}.
 box_post_dirty(_Box, _Msg) -> erlang:nif_error(nif_not_loaded).

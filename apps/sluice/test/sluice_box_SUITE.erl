@@ -9,14 +9,17 @@
          resize_counts_drops/1, byte_budget/1, give_away/1, owner_death_heir/1,
          owner_death_closes/1, keeper_claim_and_return/1, refc_binaries_shared/1,
          memory_goes_back/1, concurrent_producers_reconcile/1,
-         no_long_schedule/1]).
+         no_long_schedule/1, initial_state_notify/1, filter_drops_in_mail_count/1,
+         heir_by_name/1, heir_name_unresolved_closes/1]).
 
 all() ->
     [queue_drops_oldest, stack_serves_newest_drops_bottom, keep_old_drops_new,
      closed_box_refuses, bad_options, bad_arguments, non_owner, notify_now_and_later,
      active_now_and_later, active_filter, resize_counts_drops, byte_budget, give_away,
      owner_death_heir, owner_death_closes, keeper_claim_and_return, refc_binaries_shared,
-     memory_goes_back, concurrent_producers_reconcile, no_long_schedule].
+     memory_goes_back, concurrent_producers_reconcile, no_long_schedule,
+     initial_state_notify, filter_drops_in_mail_count, heir_by_name,
+     heir_name_unresolved_closes].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(sluice),
@@ -117,7 +120,10 @@ bad_options(_Config) ->
     ?assertEqual({error, {bad_option, type}}, sluice_box:new(#{max => 1, type => lifo})),
     ?assertEqual({error, {bad_option, colour}}, sluice_box:new(#{max => 1, colour => red})),
     ?assertEqual({error, {bad_option, owner}}, sluice_box:new(#{max => 1, owner => me})),
-    ?assertEqual({error, {bad_option, heir}}, sluice_box:new(#{max => 1, heir => self})),
+    ?assertEqual({error, {bad_option, heir}}, sluice_box:new(#{max => 1, heir => {local, self}})),
+    ?assertEqual({error, {bad_option, heir}}, sluice_box:new(#{max => 1, heir => {via, "m", n}})),
+    ?assertEqual({error, {bad_option, initial_state}},
+                 sluice_box:new(#{max => 1, initial_state => active})),
     ?assertEqual({error, {bad_option, max_bytes}}, sluice_box:new(#{max => 1, max_bytes => 0})).
 
 bad_arguments(_Config) ->
@@ -198,14 +204,14 @@ active_filter(_Config) ->
                 (M, N) -> {{ok, 2 * M}, N - 1}
              end,
     ok = sluice_box:active(Box, Filter, 3),
-    ?assertEqual({mail, Box, [4, 8, 12], 3, 0}, mail(Box)),
+    ?assertEqual({mail, Box, [4, 8, 12], 3, 3}, mail(Box)),
     %% 7 was skipped: it and 8 stay, in place
     ?assertMatch(#{size := 2, dropped := #{filter := 3}}, sluice_box:info(Box)),
     ?assertEqual({[7, 8], 2, 0}, sluice_box:take(Box, 5)),
     %% the other drop shape
     post_all(Box, [1, 2]),
     ok = sluice_box:active(Box, fun(M, S) -> {drop, [M | S]} end, []),
-    ?assertEqual({mail, Box, [], 0, 0}, mail(Box)),
+    ?assertEqual({mail, Box, [], 0, 2}, mail(Box)),
     %% empty box: a notice first, then the filter runs on the next call
     ok = sluice_box:active(Box, Filter, 1),
     ok = sluice_box:post(Box, 10),
@@ -491,3 +497,75 @@ batches(Acc) ->
             batches(Acc)
     end.
 
+
+%% pobox's start_link/3 initial state: `notify' arms the box at creation,
+%% so the owner gets {mail, Box, new_data} from the first post; `passive'
+%% (the default) sends nothing unasked. The same for buckets.
+initial_state_notify(_Config) ->
+    {ok, Box} = sluice_box:new(#{max => 3, initial_state => notify}),
+    ok = sluice_box:post(Box, a),
+    ?assertEqual({mail, Box, new_data}, mail(Box)),
+    ok = sluice_box:post(Box, b),
+    no_mail(Box),
+    {ok, Passive} = sluice_box:new(#{max => 3}),
+    ok = sluice_box:post(Passive, a),
+    no_mail(Passive),
+    Self = self(),
+    Owner = spawn_link(fun() -> receive M -> Self ! {got, M} end end),
+    {ok, Theirs} = sluice_box:new(#{max => 3, owner => Owner, initial_state => notify}),
+    ok = sluice_box:post(Theirs, x),
+    receive {got, Got} -> ?assertEqual({mail, Theirs, new_data}, Got)
+    after 1000 -> ct:fail(no_notice)
+    end,
+    {ok, B} = sluice_buckets:new(#{max => 3, width => 1000, initial_state => notify}),
+    ok = sluice_buckets:post(B, a),
+    ?assertEqual({mail, B, new_data}, mail(B)),
+    ?assertEqual({error, {bad_option, initial_state}},
+                 sluice_buckets:new(#{max => 3, width => 10, initial_state => on})).
+
+%% pobox counts the messages a filter drops in the mail's Dropped, beside
+%% the box's own drops since the previous delivery.
+filter_drops_in_mail_count(_Config) ->
+    Box = new(#{max => 3}),
+    post_all(Box, [1, 2, 3, 4]),
+    ok = sluice_box:active(Box, fun(M, S) when M rem 2 =:= 0 -> {drop, S};
+                                   (M, S) -> {{ok, M}, S} end, nostate),
+    %% 1 overflowed, 2 and 4 filtered
+    ?assertEqual({mail, Box, [3], 1, 3}, mail(Box)),
+    reconciles(Box).
+
+%% A heir may be a name (registered, {global, _}, {via, _, _}), resolved
+%% when the owner dies, as in pobox.
+heir_by_name(_Config) ->
+    Self = self(),
+    Check = fun(Heir, Register, Unregister) ->
+                Owner = spawn(fun() -> receive stop -> exit(crashed) end end),
+                Box = new(#{max => 5, owner => Owner, heir => Heir, heir_data => Heir}),
+                ok = sluice_box:post(Box, 1),
+                Register(),
+                Owner ! stop,
+                receive {sluice_transfer, Box, Owner, Heir, crashed} -> ok
+                after 1000 -> ct:fail({no_transfer, Heir})
+                end,
+                Unregister(),
+                ?assertEqual({[1], 1, 0}, sluice_box:take(Box, 5))
+            end,
+    Check(box_heir_name, fun() -> register(box_heir_name, Self) end,
+          fun() -> unregister(box_heir_name) end),
+    Check({global, box_heir_g}, fun() -> yes = global:register_name(box_heir_g, Self) end,
+          fun() -> global:unregister_name(box_heir_g) end),
+    Check({via, global, box_heir_v}, fun() -> yes = global:register_name(box_heir_v, Self) end,
+          fun() -> global:unregister_name(box_heir_v) end).
+
+%% A heir name that resolves to no process when the owner dies: no heir,
+%% the box is closed.
+heir_name_unresolved_closes(_Config) ->
+    [begin
+         Owner = spawn(fun() -> receive stop -> ok end end),
+         Box = new(#{max => 5, owner => Owner, heir => Heir}),
+         post_all(Box, [1, 2]),
+         Owner ! stop,
+         wait_closed(Box, 100),
+         ?assertMatch(#{dropped := #{closed := 2}}, sluice_box:info(Box))
+     end || Heir <- [no_such_heir, {global, no_such_heir}, {via, no_such_module, x}]],
+    ok.

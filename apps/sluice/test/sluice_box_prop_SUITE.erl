@@ -324,7 +324,8 @@ step(#{dropped := Dropped} = S, {call, _, active_filter, [Spec]}) ->
     {{Msgs, Count, D}, S1} = delivered(Out, S),
     S2 = S1#{held := held_from(Rest, S), arm := off,
              dropped := Dropped#{filter := maps:get(filter, Dropped) + Filtered}},
-    {ok, [{mail, Msgs, Count, D}], S2};
+    %% the mail's Dropped counts the filter's drops too, as pobox does
+    {ok, [{mail, Msgs, Count, D + Filtered}], S2};
 step(#{closed := true} = S, {call, _, give_self, [_]}) ->
     {{error, closed}, [], S};
 step(#{owner := helper} = S, {call, _, give_self, [_]}) ->

@@ -9,13 +9,15 @@
 -export([blow_and_heal/1, run_melts_on_failures/1, names_and_control/1,
          fault_injection_is_counted/1, alarms_and_events/1, eight_processes_reconcile/1,
          churn_at_scale_holds_no_scheduler/1, killed_server_keeps_alarms_and_subscribers/1,
-         idle_server_cost_does_not_grow/1, options_are_validated/1, bad_arguments_raise_badarg/1]).
+         idle_server_cost_does_not_grow/1, options_are_validated/1, bad_arguments_raise_badarg/1,
+         fuse_option_tuples_install/1, reinstall_keeps_disabled/1, melt_unknown_is_not_found/1]).
 
 -spec all() -> [atom()].
 all() -> [blow_and_heal, run_melts_on_failures, names_and_control, fault_injection_is_counted,
           alarms_and_events, eight_processes_reconcile, churn_at_scale_holds_no_scheduler,
           killed_server_keeps_alarms_and_subscribers, idle_server_cost_does_not_grow,
-          options_are_validated, bad_arguments_raise_badarg].
+          options_are_validated, bad_arguments_raise_badarg, fuse_option_tuples_install,
+          reinstall_keeps_disabled, melt_unknown_is_not_found].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -258,3 +260,43 @@ bad_arguments_raise_badarg(_Config) ->
              ?assert(is_list(Why))
          end || {F, Index} <- Cases],
     ok = sluice_breaker:remove(N).
+
+%% fuse's install tuples work unchanged: {{standard, MaxR, MaxT}, {reset, Ms}}
+%% and {{fault_injection, Rate, MaxR, MaxT}, {reset, Ms}}; bad ones are
+%% refused as the map form would be.
+fuse_option_tuples_install(_Config) ->
+    N = {fuse_tuple, 1},
+    ok = sluice_breaker:install(N, {{standard, 1, 10000}, {reset, 60000}}),
+    ok = sluice_breaker:ask(N, sync),
+    [ok = sluice_breaker:melt(N) || _ <- [1, 2]],
+    ?assertEqual(blown, sluice_breaker:ask(N, sync)),
+    F = {fuse_tuple, 2},
+    ok = sluice_breaker:install(F, {{fault_injection, 1.0, 10, 1000}, {reset, 100}}),
+    ?assertEqual(blown, sluice_breaker:ask(F, sync)),
+    ?assertMatch(#{injected := 1}, sluice_breaker:info(F)),
+    ?assertEqual({error, {bad_option, strategy}},
+                 sluice_breaker:install(N, {{standard, -1, 10}, {reset, 10}})),
+    ?assertEqual({error, {bad_option, reset}},
+                 sluice_breaker:install(N, {{standard, 1, 10}, {reset, -5}})),
+    ?assertEqual({error, {bad_option, options}}, sluice_breaker:install(N, {standard, 1, 10})),
+    ok = sluice_breaker:remove(N),
+    ok = sluice_breaker:remove(F).
+
+%% As in fuse, a disabled breaker installed again stays disabled.
+reinstall_keeps_disabled(_Config) ->
+    N = {reinstall, 1},
+    ok = sluice_breaker:install(N, #{}),
+    ok = sluice_breaker:circuit_disable(N),
+    ok = sluice_breaker:install(N, {{standard, 5, 1000}, {reset, 100}}),
+    ?assertEqual(blown, sluice_breaker:ask(N, sync)),
+    ?assertMatch(#{state := disabled}, sluice_breaker:info(N)),
+    ok = sluice_breaker:circuit_enable(N),
+    ok = sluice_breaker:ask(N, sync),
+    ok = sluice_breaker:install(N, #{}),
+    ok = sluice_breaker:ask(N, sync),
+    ok = sluice_breaker:remove(N).
+
+%% A documented difference: melt/1 of a name no breaker has is
+%% {error, not_found} (fuse answers ok), so a misspelt name shows.
+melt_unknown_is_not_found(_Config) ->
+    ?assertEqual({error, not_found}, sluice_breaker:melt({never_installed, 1})).

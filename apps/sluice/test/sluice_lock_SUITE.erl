@@ -14,7 +14,8 @@
          close_stops_a_start_link_lock/1, a_name_in_use_is_refused/1,
          a_blocking_callback_blocks_no_other_lock/1, peak_and_exclusive_loans/1,
          holder_deaths_hold_no_scheduler/1, bad_options_are_named/1,
-         bad_arguments_raise_badarg/1, app_stop_hands_resources_back/1]).
+         bad_arguments_raise_badarg/1, app_stop_hands_resources_back/1,
+         checkout_with_timeout/1, denied_at_start_is_an_error_of_new/1]).
 -export([init/1, checkout/2, checkin/2, dead/1, handle_info/2, terminate/2]).
 
 -spec all() -> [atom()].
@@ -24,7 +25,8 @@ all() ->
      survives_a_restart_of_the_lock_service, close_stops_a_start_link_lock,
      a_name_in_use_is_refused, a_blocking_callback_blocks_no_other_lock, peak_and_exclusive_loans,
      holder_deaths_hold_no_scheduler, bad_options_are_named, bad_arguments_raise_badarg,
-     app_stop_hands_resources_back].
+     app_stop_hands_resources_back, checkout_with_timeout,
+     denied_at_start_is_an_error_of_new].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -39,10 +41,14 @@ end_per_suite(_Config) ->
 
 init({block, Test}) ->
     {ok, {block, Test}};
+init(deny) ->
+    {ok, deny};
 init(Test) ->
     Test ! {watcher_up, self()},
     {ok, {Test, erlang:unique_integer([positive])}}.
 
+checkout(none, deny) ->
+    {error, denied, deny};
 checkout(none, {block, Test}) ->
     Test ! {blocked, self()},
     receive never -> ok end;
@@ -462,3 +468,32 @@ app_stop_hands_resources_back(_Config) ->
     ?assertEqual(2, length(lists:usort(Backs))),
     {ok, _} = application:ensure_all_started(sluice),
     flush().
+
+%% dispcount's checkout(Info, Timeout): tries again while busy until the
+%% timeout, then {error, busy}; gets a resource handed back meanwhile; the
+%% caller sends no message while it waits (no server on the path).
+checkout_with_timeout(_Config) ->
+    Lock = new(1),
+    {ok, R, X} = sluice_lock:checkout(Lock, 0),
+    ?assertEqual({error, busy}, sluice_lock:checkout(Lock, 0)),
+    erlang:trace(self(), true, [send]),
+    ?assertEqual({error, busy}, sluice_lock:checkout(Lock, 30)),
+    erlang:trace(self(), false, [send]),
+    ?assertEqual(none, receive {trace, _, send, _, _} = T -> T after 0 -> none end),
+    Self = self(),
+    spawn_link(fun() -> timer:sleep(20), ok = sluice_lock:checkin(Lock, R, X), Self ! back end),
+    ?assertMatch({ok, _, X}, sluice_lock:checkout(Lock, 5000)),
+    receive back -> ok end,
+    ?assertError(badarg, sluice_lock:checkout(Lock, -1)),
+    ?assertError(badarg, sluice_lock:checkout(Lock, infinity)),
+    ?assertError(badarg, sluice_lock:checkout(not_a_lock, 10)),
+    ok = sluice_lock:close(Lock),
+    ?assertError(badarg, sluice_lock:checkout(Lock, 10)).
+
+%% The documented model: the watcher makes resources ahead of the loans
+%% (From is none), so a callback answering {error, denied, State} at start
+%% gives no lock: new/1 answers an error, and no caller ever sees denied.
+denied_at_start_is_an_error_of_new(_Config) ->
+    ?assertMatch({error, _},
+                 sluice_lock:new(#{resources => 1, callback => {?MODULE, deny},
+                                   init_timeout => 300})).

@@ -3,14 +3,14 @@
 use rustler::{Atom, Env, Error, LocalPid, NifResult, Term};
 use sluice_core::buckets::{Buckets, Config, Order, WhenFull, Within};
 use sluice_core::buffer::Kind;
-use sluice_core::mailbox::Mailbox;
+use sluice_core::mailbox::{Arm, Mailbox};
 use sluice_core::policy::{CodelConfig, Policy, Red};
 use sluice_core::store::Store;
 
 use crate::atoms;
-use crate::boxes::{make, LAYOUT, MS};
+use crate::boxes::{make, Envs, LAYOUT, MS};
 
-/// A box's drop policies as `box_new/5` gets them: `{MaxAgeMs,
+/// A box's drop policies as `box_new/6` gets them: `{MaxAgeMs,
 /// CodelTargetMs, CodelIntervalMs, RedMin, RedMax, RedProb, ManualClock}`,
 /// where 0 (or 0.0) turns a policy off.
 type PolicyArg = (u64, u64, u64, u64, u64, f64, bool);
@@ -45,7 +45,8 @@ fn policy(
     })
 }
 
-/// A new box; `max_bytes` 0 means no byte budget.
+/// A new box; `max_bytes` 0 means no byte budget; `notify`: armed for
+/// `{mail, Box, new_data}` to the owner from the first post.
 #[rustler::nif]
 fn box_new(
     env: Env<'_>,
@@ -54,6 +55,7 @@ fn box_new(
     max_bytes: u64,
     owner: LocalPid,
     policies: PolicyArg,
+    notify: bool,
 ) -> NifResult<Term<'_>> {
     let kind = if kind == atoms::queue() {
         Kind::Queue
@@ -67,15 +69,17 @@ fn box_new(
     let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
     let max_bytes = (max_bytes > 0).then_some(max_bytes);
     let mailbox = Mailbox::new(kind, max, max_bytes, LAYOUT).map_err(|_| Error::BadArg)?;
-    Ok(make(
+    Ok(made(
         env,
         Store::Box(mailbox.with_policy(policy(policies)?)),
         owner,
+        notify,
     ))
 }
 
 /// A new buffer of time buckets: `max_age` 0 means none; a manual clock
-/// starts at 0 and moves with `buckets_set_time/2` only.
+/// starts at 0 and moves with `buckets_set_time/2` only; `notify` as for
+/// `box_new/6`.
 #[rustler::nif]
 #[allow(clippy::too_many_arguments)]
 fn buckets_new(
@@ -88,6 +92,7 @@ fn buckets_new(
     when_full: Atom,
     manual: bool,
     owner: LocalPid,
+    notify: bool,
 ) -> NifResult<Term<'_>> {
     let pick = |a: Atom, yes: Atom, no: Atom| {
         if a == yes {
@@ -123,5 +128,14 @@ fn buckets_new(
     };
     let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
     let buckets = Buckets::new(cfg, max).map_err(|_| Error::BadArg)?;
-    Ok(make(env, Store::Buckets(buckets), owner))
+    Ok(made(env, Store::Buckets(buckets), owner, notify))
+}
+
+/// The handle of a new `store`, armed for `notify` first when asked (it is
+/// empty, so arming cannot find data).
+fn made(env: Env<'_>, store: Store<Envs>, owner: LocalPid, notify: bool) -> Term<'_> {
+    if notify {
+        let _empty = store.arm(Arm::Notify);
+    }
+    make(env, store, owner)
 }
