@@ -2,7 +2,8 @@
 %% functions and argument shapes of recon: replace `recon:' by `reckon:'.
 %%
 %% <h3>Processes</h3>
-%% {@link info/1}, {@link info/2}, {@link proc_count/2}, {@link proc_window/3},
+%% {@link info/1}, {@link info/2}, {@link info/3}, {@link info/4},
+%% {@link proc_count/2}, {@link proc_window/3},
 %% {@link proc_window/4}, {@link bin_leak/1}, {@link get_state/1},
 %% {@link get_state/2}, {@link term_to_pid/1}.
 %%
@@ -37,7 +38,7 @@
 %% says who was born and who died.
 -module(reckon).
 
--export([info/1, info/2, proc_count/2, proc_window/3, proc_window/4, bin_leak/1,
+-export([info/1, info/2, info/3, info/4, proc_count/2, proc_window/3, proc_window/4, bin_leak/1,
          get_state/1, get_state/2, term_to_pid/1]).
 -export([node_stats/4, node_stats_list/2, node_stats_print/2, scheduler_usage/1]).
 -export([port_types/0, port_info/1, port_info/2, inet_count/2, inet_window/3,
@@ -46,6 +47,17 @@
          named_rpc/1, named_rpc/2, named_rpc/3]).
 -export([cluster_proc_count/2, cluster_proc_window/3, cluster_bin_leak/1,
          cluster_inet_count/2, cluster_inet_window/3]).
+
+-include("reckon_error.hrl").
+
+%% Raises, from the calling public function, `badarg' with a message naming
+%% the bad argument, when `Check' is `{Index, Why}'.
+-define(CHECK(Check, Args),
+        case Check of
+            ok -> ok;
+            {Index__, Why__} -> ?RECKON_BADARG(Args, Index__, Why__)
+        end).
+-define(SCAN_CHECK(Fun, Args), ?CHECK(reckon_scan:arg_error(Fun, Args), Args)).
 
 -export_type([pid_term/0, port_term/0, proc_attrs/0, inet_attrs/0, attr_name/0,
               inet_attr_name/0, window_opts/0, window/0, info_type/0, info_key/0,
@@ -89,64 +101,106 @@
 %% monitored_by, dictionary, current_stacktrace) hold at most 1000 elements;
 %% a dictionary value over 10000 words becomes `{reckon_truncated, Words}'.
 -spec info(pid_term()) -> [{info_type(), [{info_key(), term()}]}] | undefined.
-info(PidTerm) -> reckon_proc:info(PidTerm).
+info(PidTerm) ->
+    ?CHECK(reckon_proc:pid_term_error(PidTerm), [PidTerm]),
+    reckon_proc:info(PidTerm).
 
 %% @doc One category, one key or a list of keys of {@link info/1}; any
 %% other key, `messages' included, raises `badarg'.
 -spec info(pid_term(), info_type() | info_key() | [info_key()]) ->
     {info_type(), [{info_key(), term()}]} | {info_key(), term()} | [{info_key(), term()}]
     | undefined.
-info(PidTerm, What) -> reckon_proc:info(PidTerm, What).
+info(PidTerm, What) ->
+    ?CHECK(reckon_proc:info_error(PidTerm, What), [PidTerm, What]),
+    reckon_proc:info(PidTerm, What).
+
+%% @doc {@link info/1} of the pid `<A.B.C>' (recon's `info/3').
+-spec info(non_neg_integer(), non_neg_integer(), non_neg_integer()) ->
+    [{info_type(), [{info_key(), term()}]}] | undefined.
+info(A, B, C) ->
+    ?CHECK(triple_error(A, B, C), [A, B, C]),
+    reckon_proc:info({A, B, C}).
+
+%% @doc {@link info/2} of the pid `<A.B.C>' (recon's `info/4').
+-spec info(non_neg_integer(), non_neg_integer(), non_neg_integer(),
+           info_type() | info_key() | [info_key()]) ->
+    {info_type(), [{info_key(), term()}]} | {info_key(), term()} | [{info_key(), term()}]
+    | undefined.
+info(A, B, C, What) ->
+    ?CHECK(case triple_error(A, B, C) of
+               ok -> case reckon_proc:info_error({A, B, C}, What) of
+                         {2, Why} -> {4, Why};
+                         Other -> Other
+                     end;
+               Error -> Error
+           end, [A, B, C, What]),
+    reckon_proc:info({A, B, C}, What).
 
 %% @doc The `Num' processes with the largest `Attr', largest first.
 -spec proc_count(attr_name(), non_neg_integer()) -> [proc_attrs()].
-proc_count(Attr, Num) -> reckon_scan:proc_count(Attr, Num).
+proc_count(Attr, Num) ->
+    ?SCAN_CHECK(proc_count, [Attr, Num]),
+    reckon_scan:proc_count(Attr, Num).
 
 %% @doc The `Num' processes whose `Attr' grew most over `Time' ms, among
 %% those alive at both ends of the window.
 -spec proc_window(attr_name(), non_neg_integer(), pos_integer()) -> [proc_attrs()].
-proc_window(Attr, Num, Time) -> reckon_scan:proc_window(Attr, Num, Time).
+proc_window(Attr, Num, Time) ->
+    ?SCAN_CHECK(proc_window, [Attr, Num, Time]),
+    reckon_scan:proc_window(Attr, Num, Time).
 
 %% @doc {@link proc_window/3}, also listing the processes born and died
 %% during the window; see {@type window()}.
 -spec proc_window(attr_name(), non_neg_integer(), pos_integer(), window_opts()) -> window().
-proc_window(Attr, Num, Time, Opts) -> reckon_scan:proc_window(Attr, Num, Time, Opts).
+proc_window(Attr, Num, Time, Opts) ->
+    ?SCAN_CHECK(proc_window, [Attr, Num, Time, Opts]),
+    reckon_scan:proc_window(Attr, Num, Time, Opts).
 
 %% @doc The `Num' processes that let go of the most refc binaries when
 %% garbage collected (a leak's suspects); the value is the change in their
 %% count of refc binaries (negative: freed).
 -spec bin_leak(non_neg_integer()) -> [proc_attrs()].
-bin_leak(Num) -> reckon_scan:bin_leak(Num).
+bin_leak(Num) ->
+    ?SCAN_CHECK(bin_leak, [Num]),
+    reckon_scan:bin_leak(Num).
 
 %% @doc The state of a `sys'-compatible process (5 s timeout); see
 %% {@link get_state/2} for its errors.
 -spec get_state(pid_term()) -> term().
-get_state(PidTerm) -> reckon_proc:get_state(PidTerm).
+get_state(PidTerm) ->
+    ?CHECK(reckon_proc:pid_term_error(PidTerm), [PidTerm]),
+    reckon_proc:get_state(PidTerm).
 
 %% @doc The state of a `sys'-compatible process, waiting `Timeout' ms.
 %% Raises `error({noproc, PidTerm})' for a dead or unknown process,
 %% `error({timeout, PidTerm})' when it does not answer in time and
 %% `error({nodedown, Node})' when its node is gone.
 -spec get_state(pid_term(), timeout()) -> term().
-get_state(PidTerm, Timeout) -> reckon_proc:get_state(PidTerm, Timeout).
+get_state(PidTerm, Timeout) ->
+    ?CHECK(case reckon_proc:pid_term_error(PidTerm) of
+               ok when Timeout =:= infinity; is_integer(Timeout), Timeout >= 0 -> ok;
+               ok -> {2, "not a timeout: infinity or an integer >= 0 (ms)"};
+               Error -> Error
+           end, [PidTerm, Timeout]),
+    reckon_proc:get_state(PidTerm, Timeout).
 
 %% @doc The pid a {@type pid_term()} names; `badarg' for a malformed term,
 %% `undefined' for an unknown name.
 -spec term_to_pid(pid_term()) -> pid() | undefined.
-term_to_pid(Term) -> reckon_proc:term_to_pid(Term).
+term_to_pid(Term) ->
+    ?CHECK(reckon_proc:pid_term_error(Term), [Term]),
+    reckon_proc:term_to_pid(Term).
 
 %%% Node
 
 %% @doc Folds `Fun' over `N' samples of node statistics taken `Interval' ms
 %% apart, first to last. Each sample is `{Absolutes, Increments}':
 %% `Absolutes' at the end of the interval are `process_count', `run_queue',
-%% `error_logger_queue_len', `memory_total', `memory_procs', `memory_atoms',
-%% `memory_bin', `memory_ets'; `Increments' over the interval are
-%% `bytes_in', `bytes_out', `gc_count', `gc_words_reclaimed', `reductions'
-%% and `scheduler_usage' (as {@link scheduler_usage/1}). On OTP 25, which
-%% runs no `error_logger' process by default, `error_logger_queue_len' is
-%% the number of log events waiting in `error_logger' (when registered) and
-%% in the processes of `logger' handlers, 0 when there is none.
+%% `memory_total', `memory_procs', `memory_atoms', `memory_bin',
+%% `memory_ets' (no `error_logger_queue_len', as recon on OTP 21 and
+%% later); `Increments' over the interval are `bytes_in', `bytes_out',
+%% `gc_count', `gc_words_reclaimed', `reductions' and `scheduler_usage' (as
+%% {@link scheduler_usage/1}).
 %% `Interval' is at most 3600000 (an hour); `badarg' otherwise, or when `N'
 %% is not a non-negative integer or `Fun' not of arity 2.
 -spec node_stats(N, Interval, Fun, Acc) -> Acc when
@@ -198,12 +252,16 @@ port_info(PortTerm, What) -> reckon_port:port_info(PortTerm, What).
 %% @doc The `Num' inet ports with the largest `Attr' (`cnt': `recv_cnt +
 %% send_cnt'; `oct': `recv_oct + send_oct').
 -spec inet_count(inet_attr_name(), non_neg_integer()) -> [inet_attrs()].
-inet_count(Attr, Num) -> reckon_scan:inet_count(Attr, Num).
+inet_count(Attr, Num) ->
+    ?SCAN_CHECK(inet_count, [Attr, Num]),
+    reckon_scan:inet_count(Attr, Num).
 
 %% @doc The `Num' inet ports whose `Attr' grew most over `Time' ms, among
 %% those open at both ends of the window.
 -spec inet_window(inet_attr_name(), non_neg_integer(), pos_integer()) -> [inet_attrs()].
-inet_window(Attr, Num, Time) -> reckon_scan:inet_window(Attr, Num, Time).
+inet_window(Attr, Num, Time) ->
+    ?SCAN_CHECK(inet_window, [Attr, Num, Time]),
+    reckon_scan:inet_window(Attr, Num, Time).
 
 %% @doc Open TCP ports (`tcp_inet'; sockets of the `socket' backend are not ports).
 -spec tcp() -> [port()].
@@ -276,20 +334,40 @@ named_rpc(Nodes, Fun, Timeout) -> reckon_code:named_rpc(Nodes, Fun, Timeout).
 
 %% @doc {@link proc_count/2} over this node and every connected node, merged.
 -spec cluster_proc_count(attr_name(), non_neg_integer()) -> [proc_attrs()].
-cluster_proc_count(Attr, Num) -> reckon_cluster:proc_count(Attr, Num).
+cluster_proc_count(Attr, Num) ->
+    ?SCAN_CHECK(proc_count, [Attr, Num]),
+    reckon_cluster:proc_count(Attr, Num).
 
 %% @doc {@link proc_window/3} over this node and every connected node, merged.
 -spec cluster_proc_window(attr_name(), non_neg_integer(), pos_integer()) -> [proc_attrs()].
-cluster_proc_window(Attr, Num, Time) -> reckon_cluster:proc_window(Attr, Num, Time).
+cluster_proc_window(Attr, Num, Time) ->
+    ?SCAN_CHECK(proc_window, [Attr, Num, Time]),
+    reckon_cluster:proc_window(Attr, Num, Time).
 
 %% @doc {@link bin_leak/1} over this node and every connected node, merged.
 -spec cluster_bin_leak(non_neg_integer()) -> [proc_attrs()].
-cluster_bin_leak(Num) -> reckon_cluster:bin_leak(Num).
+cluster_bin_leak(Num) ->
+    ?SCAN_CHECK(bin_leak, [Num]),
+    reckon_cluster:bin_leak(Num).
 
 %% @doc {@link inet_count/2} over this node and every connected node, merged.
 -spec cluster_inet_count(inet_attr_name(), non_neg_integer()) -> [inet_attrs()].
-cluster_inet_count(Attr, Num) -> reckon_cluster:inet_count(Attr, Num).
+cluster_inet_count(Attr, Num) ->
+    ?SCAN_CHECK(inet_count, [Attr, Num]),
+    reckon_cluster:inet_count(Attr, Num).
 
 %% @doc {@link inet_window/3} over this node and every connected node, merged.
 -spec cluster_inet_window(inet_attr_name(), non_neg_integer(), pos_integer()) -> [inet_attrs()].
-cluster_inet_window(Attr, Num, Time) -> reckon_cluster:inet_window(Attr, Num, Time).
+cluster_inet_window(Attr, Num, Time) ->
+    ?SCAN_CHECK(inet_window, [Attr, Num, Time]),
+    reckon_cluster:inet_window(Attr, Num, Time).
+
+%%% Argument checks
+
+-spec triple_error(term(), term(), term()) -> ok | {1..3, string()}.
+triple_error(A, B, C) ->
+    Bad = [I || {I, X} <- [{1, A}, {2, B}, {3, C}], not (is_integer(X) andalso X >= 0)],
+    case Bad of
+        [] -> ok;
+        [I | _] -> {I, "not a non-negative integer (the pid <A.B.C>)"}
+    end.

@@ -1,0 +1,119 @@
+%% @doc reckon against recon: the call shapes a recon user types, with the
+%% answers recon gives (or the documented difference), and the messages of
+%% a refused argument.
+-module(reckon_recon_SUITE).
+
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([badarg_names_argument/1, info_three_integers/1, info_binary_keys/1,
+         registered_name_unregistered/1]).
+
+-spec all() -> [atom()].
+all() ->
+    [badarg_names_argument, info_three_integers, info_binary_keys,
+     registered_name_unregistered].
+
+-spec init_per_suite(list()) -> list().
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(reckon),
+    Config.
+
+-spec end_per_suite(list()) -> ok.
+end_per_suite(_Config) ->
+    ok.
+
+%% A refused argument raises badarg from the public function (the top of
+%% the stack), with an error_info message naming the argument.
+-spec badarg_names_argument(list()) -> ok.
+badarg_names_argument(_Config) ->
+    P = idle(),
+    Cases = [{proc_count, 2, 1, fun() -> reckon:proc_count(memroy, 5) end, "memory"},
+             {proc_count, 2, 2, fun() -> reckon:proc_count(memory, -1) end, "integer"},
+             {info, 2, 2, fun() -> reckon:info(P, [memry]) end, "binary_memory"},
+             {info, 2, 2, fun() -> reckon:info(P, messages) end, "never messages"},
+             {info, 2, 1, fun() -> reckon:info(<<"nope">>, memory) end, "pid"},
+             {info, 1, 1, fun() -> reckon:info(42.0) end, "pid"},
+             {info, 3, 2, fun() -> reckon:info(0, x, 0) end, "integer"},
+             {info, 4, 4, fun() -> reckon:info(0, 1, 0, memry) end, "keys"},
+             {proc_window, 3, 3, fun() -> reckon:proc_window(reductions, 5, -3) end,
+              "time"},
+             {proc_window, 4, 4, fun() -> reckon:proc_window(memory, 5, 10, nope) end,
+              "map"},
+             {bin_leak, 1, 1, fun() -> reckon:bin_leak(x) end, "integer"},
+             {inet_count, 2, 1, fun() -> reckon:inet_count(octs, 5) end, "recv_oct"},
+             {inet_window, 3, 3, fun() -> reckon:inet_window(oct, 5, 0) end, "time"},
+             {get_state, 2, 2, fun() -> reckon:get_state(P, -1) end, "timeout"},
+             {term_to_pid, 1, 1, fun() -> reckon:term_to_pid({a, b}) end, "pid"},
+             {cluster_proc_count, 2, 1, fun() -> reckon:cluster_proc_count(x, 5) end,
+              "memory"}],
+    [check_badarg(C) || C <- Cases],
+    P ! stop,
+    ok.
+
+-spec check_badarg({atom(), arity(), pos_integer(), fun(() -> term()), string()}) -> ok.
+check_badarg({Fun, Arity, Index, Call, Word}) ->
+    try Call() of
+        Result -> ct:fail({no_badarg, Fun, Result})
+    catch
+        error:badarg:Stack ->
+            [{reckon, Fun, Args, Info} | _] = Stack,
+            ?assertEqual(Arity, length(Args)),
+            ?assertMatch(#{module := reckon_lib}, proplists:get_value(error_info, Info)),
+            Messages = reckon_lib:format_error(badarg, Stack),
+            ?assertEqual([Index], maps:keys(Messages), Fun),
+            Text = lists:flatten(io_lib:format("~ts", [maps:get(Index, Messages)])),
+            ?assertNotEqual(nomatch, string:find(Text, Word), {Fun, Text}),
+            ok
+    end.
+
+%% recon's info/3 and info/4: the pid as three integers.
+-spec info_three_integers(list()) -> ok.
+info_three_integers(_Config) ->
+    P = idle(),
+    "<" ++ Rest = pid_to_list(P),
+    [A, B, C] = [list_to_integer(X) || X <- string:lexemes(Rest -- ">", ".")],
+    Info = reckon:info(A, B, C),
+    ?assertEqual([meta, signals, location, memory_used, work], [K || {K, _} <- Info]),
+    ?assertMatch({memory, M} when is_integer(M), reckon:info(A, B, C, memory)),
+    ?assertMatch({work, [{reductions, _}]}, reckon:info(A, B, C, work)),
+    ?assertMatch([{status, waiting}, {trap_exit, false}],
+                 reckon:info(A, B, C, [status, trap_exit])),
+    P ! stop,
+    ok.
+
+%% binary_memory and binary, alone or in a list, as recon answers them;
+%% `binary' holds at most 1000 binaries, as the other lists.
+-spec info_binary_keys(list()) -> ok.
+info_binary_keys(_Config) ->
+    Self = self(),
+    P = spawn(fun() ->
+                      Bins = [binary:copy(<<I:32, 0:(100 * 8)>>) || I <- lists:seq(1, 1500)],
+                      Self ! ready,
+                      receive stop -> length(Bins) end
+              end),
+    receive ready -> ok end,
+    {binary_memory, Mem} = reckon:info(P, binary_memory),
+    ?assert(Mem >= 1500 * 104),
+    {binary, Bins} = reckon:info(P, binary),
+    ?assertEqual(1000, length(Bins)),
+    ?assertMatch([{binary, L}, {binary_memory, Mem}] when length(L) =:= 1000,
+                 reckon:info(P, [binary, binary_memory])),
+    P ! stop,
+    ok.
+
+%% recon (process_info/2) gives [] for the name of an unregistered process.
+-spec registered_name_unregistered(list()) -> ok.
+registered_name_unregistered(_Config) ->
+    P = idle(),
+    ?assertEqual([], reckon:info(P, registered_name)),
+    ?assertEqual([{registered_name, []}], reckon:info(P, [registered_name])),
+    true = register(reckon_recon_SUITE_named, P),
+    ?assertEqual({registered_name, reckon_recon_SUITE_named},
+                 reckon:info(P, registered_name)),
+    P ! stop,
+    ok.
+
+-spec idle() -> pid().
+idle() ->
+    spawn(fun() -> receive stop -> ok end end).
