@@ -89,7 +89,7 @@
 %% processes gone by its end, with their value at its start, largest first.
 -type info_type() :: meta | signals | location | memory_used | work.
 -type info_key() :: atom().
--type port_info_type() :: meta | signals | io | memory_used | specific.
+-type port_info_type() :: meta | signals | io | memory_used | type | specific.
 -type port_info_key() :: atom().
 -type stats() :: {[{atom(), term()}], [{atom(), term()}]}.
 %% `{Absolutes, Increments}' of one {@link node_stats/4} interval.
@@ -235,15 +235,17 @@ port_types() -> reckon_port:port_types().
 
 %% @doc What is known of a port, by category: `meta' (`id', `name',
 %% `os_pid', `registered_name' if any), `signals' (`connected', `links',
-%% `monitors'), `io' (`input', `output', and `inet:getstat/1' of a socket),
-%% `memory_used' (`memory', `queue_size') and `specific' (`peername',
-%% `sockname' and `options' of a socket; `[]' otherwise). Lists hold at most
-%% 1000 elements. `undefined' for a closed port or an unknown name.
+%% `monitors'), `io' (`input', `output'), `memory_used' (`memory',
+%% `queue_size') and `type' (`statistics' (`inet:getstat/1'), `peername',
+%% `sockname' and `options' of a socket, those it can answer; `[]'
+%% otherwise), as recon. Lists hold at most 1000 elements. `undefined' for
+%% a closed port or an unknown name.
 -spec port_info(port_term()) -> [{port_info_type(), [{port_info_key(), term()}]}] | undefined.
 port_info(PortTerm) -> reckon_port:port_info(PortTerm).
 
 %% @doc One category, one key or a list of keys of {@link port_info/1}
-%% (also `monitored_by', `parallelism', `locking'); `badarg' for an unknown
+%% (also `monitored_by', `parallelism', `locking', and each statistic alone:
+%% `recv_oct', ...); `specific', as in recon, answers `{type, _}'; `badarg' for an unknown
 %% one, `undefined' for a closed port or an unknown name.
 -spec port_info(port_term(), port_info_type() | port_info_key() | [port_info_key()]) ->
     {port_info_type() | port_info_key(), term()} | [{port_info_key(), term()}] | undefined.

@@ -7,12 +7,12 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([badarg_names_argument/1, info_three_integers/1, info_binary_keys/1,
-         registered_name_unregistered/1]).
+         registered_name_unregistered/1, port_info_shapes/1]).
 
 -spec all() -> [atom()].
 all() ->
     [badarg_names_argument, info_three_integers, info_binary_keys,
-     registered_name_unregistered].
+     registered_name_unregistered, port_info_shapes].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -113,6 +113,28 @@ registered_name_unregistered(_Config) ->
                  reckon:info(P, registered_name)),
     P ! stop,
     ok.
+
+%% recon's categories of port_info/1: `io' is input and output only, the
+%% inet statistics are `statistics' in `type'; `specific' answers `{type, _}'.
+-spec port_info_shapes(list()) -> ok.
+port_info_shapes(_Config) ->
+    {ok, Listen} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}, binary, {active, false}]),
+    {ok, Port} = inet:port(Listen),
+    {ok, Client} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}]),
+    Info = reckon:port_info(Client),
+    ?assertEqual([meta, signals, io, memory_used, type], [C || {C, _} <- Info]),
+    ?assertMatch({io, [{input, _}, {output, _}]}, reckon:port_info(Client, io)),
+    {type, Type} = reckon:port_info(Client, specific),
+    ?assertEqual({type, Type}, reckon:port_info(Client, type)),
+    ?assertEqual([statistics, peername, sockname, options], [K || {K, _} <- Type]),
+    {statistics, Stats} = lists:keyfind(statistics, 1, Type),
+    ?assertEqual(lists:sort([K || {K, _} <- element(2, inet:getstat(Client))]),
+                 lists:sort([K || {K, _} <- Stats])),
+    %% A listening socket has no peer: left out, as recon does.
+    {type, ListenType} = reckon:port_info(Listen, type),
+    ?assertEqual([statistics, sockname, options], [K || {K, _} <- ListenType]),
+    ok = gen_tcp:close(Client),
+    ok = gen_tcp:close(Listen).
 
 -spec idle() -> pid().
 idle() ->
