@@ -29,7 +29,8 @@
 %% chunks, a bounded heap keeps the top N, and names, current functions and
 %% initial calls are fetched for the winners only. Memory is O(N + chunk)
 %% beside the list of processes (a window also keeps its first sample, a few
-%% words per process, in the library). The calling process is skipped; no
+%% words per process, in the library). The calling process (and the server of
+%% its shell, when it is a shell's evaluator) is skipped; no
 %% function reads a mailbox; lists and terms returned are capped.
 %%
 %% Unlike recon, {@link proc_window/3} and {@link inet_window/3} rank only

@@ -273,18 +273,39 @@ details(Pid) ->
 
 %%% Isolation, arguments
 
-%% Runs `Fun(Skip)' in a new process (`Skip': that process and the caller)
-%% and returns its result; the process stops if the caller goes away.
+%% Runs `Fun(Skip)' in a new process and returns its result; the process
+%% stops if the caller goes away. `Skip': that process, the caller and,
+%% when the caller is a shell's evaluator, that shell's server process.
 -spec isolated(fun(([pid()]) -> Result)) -> Result.
 isolated(Fun) ->
     Caller = self(),
+    Skip = shell_servers(Caller),
     {Pid, Ref} = spawn_monitor(fun() ->
                                        put(reckon_caller, erlang:monitor(process, Caller)),
-                                       exit({?MODULE, done, Fun([self(), Caller])})
+                                       exit({?MODULE, done, Fun([self(), Caller | Skip])})
                                end),
     receive
         {'DOWN', Ref, process, Pid, {?MODULE, done, Result}} -> Result;
         {'DOWN', Ref, process, Pid, Reason} -> erlang:error({reckon_scan_failed, Reason})
+    end.
+
+%% The shell server processes linked to `Evaluator' that run it: the
+%% process of `shell' whose dictionary names `Evaluator' as its evaluator.
+-spec shell_servers(pid()) -> [pid()].
+shell_servers(Evaluator) ->
+    {links, Links} = erlang:process_info(Evaluator, links),
+    [P || P <- Links, is_pid(P), node(P) =:= node(), is_shell_server(P, Evaluator)].
+
+-spec is_shell_server(pid(), pid()) -> boolean().
+is_shell_server(Pid, Evaluator) ->
+    case erlang:process_info(Pid, current_function) of
+        {current_function, {shell, _, _}} ->
+            case erlang:process_info(Pid, dictionary) of
+                {dictionary, Dict} -> lists:member({evaluator, Evaluator}, Dict);
+                undefined -> false
+            end;
+        _ ->
+            false
     end.
 
 %% Sleeps `Time' ms, or stops the scan if the caller went away meanwhile.

@@ -7,12 +7,12 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([badarg_names_argument/1, info_three_integers/1, info_binary_keys/1,
-         registered_name_unregistered/1, port_info_shapes/1]).
+         registered_name_unregistered/1, port_info_shapes/1, shell_never_ranked/1]).
 
 -spec all() -> [atom()].
 all() ->
     [badarg_names_argument, info_three_integers, info_binary_keys,
-     registered_name_unregistered, port_info_shapes].
+     registered_name_unregistered, port_info_shapes, shell_never_ranked].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -135,6 +135,26 @@ port_info_shapes(_Config) ->
     ?assertEqual([statistics, sockname, options], [K || {K, _} <- ListenType]),
     ok = gen_tcp:close(Client),
     ok = gen_tcp:close(Listen).
+
+%% In a real shell (an erl whose input is piped), proc_count ranks neither
+%% the evaluator that calls it nor the shell's server process.
+-spec shell_never_ranked(list()) -> ok.
+shell_never_ranked(_Config) ->
+    Erl = os:find_executable("erl"),
+    Ebin = filename:dirname(code:which(reckon)),
+    Input = "application:ensure_all_started(reckon).\n"
+            "[Server] = [P || P <- element(2, process_info(self(), links)),"
+            " element(1, element(2, process_info(P, current_function))) =:= shell],"
+            " Ranked = [X || {X, _, _} <- reckon:proc_count(memory, 10000),"
+            " X =:= Server orelse X =:= self()],"
+            " io:format(\"RANKED=~w~n\", [Ranked]).\n"
+            "halt().\n",
+    File = filename:join(filename:dirname(Ebin), "shell_input.txt"),
+    ok = file:write_file(File, Input),
+    Out = os:cmd(Erl ++ " -pa " ++ Ebin ++ " < " ++ File),
+    ?assertNotEqual(nomatch, string:find(Out, "RANKED=[]\n"), Out),
+    ok = file:delete(File),
+    ok.
 
 -spec idle() -> pid().
 idle() ->
