@@ -58,7 +58,21 @@
             ok -> ok;
             {Index__, Why__} -> ?RECKON_BADARG(Args, Index__, Why__)
         end).
+-define(MODULE_WHY, "not a module name (an atom)").
+-define(NODES_WHY, "not a node name or a list of node names").
+-define(FUN_WHY, "not a fun of arity 0").
 -define(SCAN_CHECK(Fun, Args), ?CHECK(reckon_scan:arg_error(Fun, Args), Args)).
+%% Runs `Expr'; a `badarg' it raises with a reckon message is raised again
+%% from the calling public function, with the same message.
+-define(RELAY(Args, Expr),
+        try Expr
+        catch
+            error:badarg:St__ ->
+                case reckon_error_info(St__) of
+                    #{} = ErrorInfo__ -> erlang:error(badarg, Args, [{error_info, ErrorInfo__}]);
+                    none -> erlang:raise(error, badarg, St__)
+                end
+        end).
 
 -export_type([pid_term/0, port_term/0, proc_attrs/0, inet_attrs/0, attr_name/0,
               inet_attr_name/0, window_opts/0, window/0, info_type/0, info_key/0,
@@ -206,18 +220,21 @@ term_to_pid(Term) ->
 %% is not a non-negative integer or `Fun' not of arity 2.
 -spec node_stats(N, Interval, Fun, Acc) -> Acc when
       N :: non_neg_integer(), Interval :: pos_integer(), Fun :: fun((stats(), Acc) -> Acc).
-node_stats(N, Interval, Fun, Acc) -> reckon_node:node_stats(N, Interval, Fun, Acc).
+node_stats(N, Interval, Fun, Acc) ->
+    ?RELAY([N, Interval, Fun, Acc], reckon_node:node_stats(N, Interval, Fun, Acc)).
 
 %% @doc The `N' samples of {@link node_stats/4}, `Interval' ms apart, first to last.
 -spec node_stats_list(N, Interval) -> [stats()] when
       N :: non_neg_integer(), Interval :: pos_integer().
-node_stats_list(N, Interval) -> reckon_node:node_stats_list(N, Interval).
+node_stats_list(N, Interval) ->
+    ?RELAY([N, Interval], reckon_node:node_stats_list(N, Interval)).
 
 %% @doc Prints the `N' samples of {@link node_stats/4}, `Interval' ms apart,
 %% each as it is taken.
 -spec node_stats_print(N, Interval) -> ok when
       N :: non_neg_integer(), Interval :: pos_integer().
-node_stats_print(N, Interval) -> reckon_node:node_stats_print(N, Interval).
+node_stats_print(N, Interval) ->
+    ?RELAY([N, Interval], reckon_node:node_stats_print(N, Interval)).
 
 %% @doc How busy each scheduler was over the next `Interval' ms (at most an
 %% hour): `ActiveTime / TotalTime' from 0.0 to 1.0, sorted by id. Normal
@@ -226,7 +243,8 @@ node_stats_print(N, Interval) -> reckon_node:node_stats_print(N, Interval).
 %% flag is set only for the call and left as it was, also if the call dies.
 -spec scheduler_usage(Interval) -> [{SchedulerId, Usage}] when
       Interval :: pos_integer(), SchedulerId :: pos_integer(), Usage :: float().
-scheduler_usage(Interval) -> reckon_node:scheduler_usage(Interval).
+scheduler_usage(Interval) ->
+    ?RELAY([Interval], reckon_node:scheduler_usage(Interval)).
 
 %%% Ports
 
@@ -242,7 +260,8 @@ port_types() -> reckon_port:port_types().
 %% otherwise), as recon. Lists hold at most 1000 elements. `undefined' for
 %% a closed port or an unknown name.
 -spec port_info(port_term()) -> [{port_info_type(), [{port_info_key(), term()}]}] | undefined.
-port_info(PortTerm) -> reckon_port:port_info(PortTerm).
+port_info(PortTerm) ->
+    ?RELAY([PortTerm], reckon_port:port_info(PortTerm)).
 
 %% @doc One category, one key or a list of keys of {@link port_info/1}
 %% (also `monitored_by', `parallelism', `locking', and each statistic alone:
@@ -250,7 +269,8 @@ port_info(PortTerm) -> reckon_port:port_info(PortTerm).
 %% one, `undefined' for a closed port or an unknown name.
 -spec port_info(port_term(), port_info_type() | port_info_key() | [port_info_key()]) ->
     {port_info_type() | port_info_key(), term()} | [{port_info_key(), term()}] | undefined.
-port_info(PortTerm, What) -> reckon_port:port_info(PortTerm, What).
+port_info(PortTerm, What) ->
+    ?RELAY([PortTerm, What], reckon_port:port_info(PortTerm, What)).
 
 %% @doc The `Num' inet ports with the largest `Attr' (`cnt': `recv_cnt +
 %% send_cnt'; `oct': `recv_oct + send_oct').
@@ -287,7 +307,8 @@ files() -> reckon_port:files().
 %% `undefined' for a name not registered by a port. A number `N' is the
 %% local `#Port<0.N>', open or not.
 -spec term_to_port(port_term()) -> port() | undefined.
-term_to_port(Term) -> reckon_port:term_to_port(Term).
+term_to_port(Term) ->
+    ?RELAY([Term], reckon_port:term_to_port(Term)).
 
 %%% Code and cluster
 
@@ -296,44 +317,63 @@ term_to_port(Term) -> reckon_port:term_to_port(Term).
 %% names the problem: `{no_beam, M}', `{no_debug_info, M}',
 %% `{stale_beam, M, Path}' (the file is not the loaded version), ...
 -spec source(module()) -> binary() | {error, term()}.
-source(Module) -> reckon_code:source(Module).
+source(Module) ->
+    ?CHECK(first_bad([{1, is_atom(Module), ?MODULE_WHY}]), [Module]),
+    reckon_code:source(Module).
 
 %% @doc Loads the local object code of `Module' on every connected node;
 %% see {@link remote_load/2}.
 -spec remote_load(module()) -> [{node(), term()}].
-remote_load(Module) -> reckon_code:remote_load(Module).
+remote_load(Module) ->
+    ?CHECK(first_bad([{1, is_atom(Module), ?MODULE_WHY}]), [Module]),
+    reckon_code:remote_load(Module).
 
 %% @doc Loads the local object code of `Module' on `Nodes', from memory.
 %% For each node: `{module, Module}', `{error, What}' or `{badrpc, Reason}'.
 -spec remote_load(node() | [node()], module()) -> [{node(), term()}].
-remote_load(Nodes, Module) -> reckon_code:remote_load(Nodes, Module).
+remote_load(Nodes, Module) ->
+    ?CHECK(first_bad([{1, is_nodes(Nodes), ?NODES_WHY}, {2, is_atom(Module), ?MODULE_WHY}]),
+           [Nodes, Module]),
+    reckon_code:remote_load(Nodes, Module).
 
 %% @doc Runs `Fun' on every connected node and this one, waiting at most a
 %% minute (recon waits for ever); `{Results, BadNodes}' as `rpc:multicall/5'.
 -spec rpc(fun(() -> term())) -> {[term()], [node()]}.
-rpc(Fun) -> reckon_code:rpc(Fun).
+rpc(Fun) ->
+    ?CHECK(first_bad([{1, is_function(Fun, 0), ?FUN_WHY}]), [Fun]),
+    reckon_code:rpc(Fun).
 
 %% @doc Runs `Fun' on `Nodes', waiting for every node (no timeout).
 -spec rpc(node() | [node()], fun(() -> term())) -> {[term()], [node()]}.
-rpc(Nodes, Fun) -> reckon_code:rpc(Nodes, Fun).
+rpc(Nodes, Fun) ->
+    ?CHECK(first_bad(rpc_checks(Nodes, Fun)), [Nodes, Fun]),
+    reckon_code:rpc(Nodes, Fun).
 
 %% @doc Runs `Fun' on `Nodes', waiting `Timeout' ms.
 -spec rpc(node() | [node()], fun(() -> term()), timeout()) -> {[term()], [node()]}.
-rpc(Nodes, Fun, Timeout) -> reckon_code:rpc(Nodes, Fun, Timeout).
+rpc(Nodes, Fun, Timeout) ->
+    ?CHECK(first_bad(rpc_checks(Nodes, Fun, Timeout)), [Nodes, Fun, Timeout]),
+    reckon_code:rpc(Nodes, Fun, Timeout).
 
 %% @doc {@link rpc/1}, each result paired with the node that computed it:
 %% `{[{Node, Result}], BadNodes}'.
 -spec named_rpc(fun(() -> term())) -> {[{node(), term()}], [node()]}.
-named_rpc(Fun) -> reckon_code:named_rpc(Fun).
+named_rpc(Fun) ->
+    ?CHECK(first_bad([{1, is_function(Fun, 0), ?FUN_WHY}]), [Fun]),
+    reckon_code:named_rpc(Fun).
 
 %% @doc {@link rpc/2}, each result paired with the node that computed it.
 -spec named_rpc(node() | [node()], fun(() -> term())) -> {[{node(), term()}], [node()]}.
-named_rpc(Nodes, Fun) -> reckon_code:named_rpc(Nodes, Fun).
+named_rpc(Nodes, Fun) ->
+    ?CHECK(first_bad(rpc_checks(Nodes, Fun)), [Nodes, Fun]),
+    reckon_code:named_rpc(Nodes, Fun).
 
 %% @doc {@link rpc/3}, each result paired with the node that computed it.
 -spec named_rpc(node() | [node()], fun(() -> term()), timeout()) ->
     {[{node(), term()}], [node()]}.
-named_rpc(Nodes, Fun, Timeout) -> reckon_code:named_rpc(Nodes, Fun, Timeout).
+named_rpc(Nodes, Fun, Timeout) ->
+    ?CHECK(first_bad(rpc_checks(Nodes, Fun, Timeout)), [Nodes, Fun, Timeout]),
+    reckon_code:named_rpc(Nodes, Fun, Timeout).
 
 %% @doc {@link proc_count/2} over this node and every connected node, merged.
 -spec cluster_proc_count(attr_name(), non_neg_integer()) -> [proc_attrs()].
@@ -366,6 +406,38 @@ cluster_inet_window(Attr, Num, Time) ->
     reckon_cluster:inet_window(Attr, Num, Time).
 
 %%% Argument checks
+
+%% The `error_info' of a badarg raised with a reckon message, `none' for
+%% any other badarg.
+-spec reckon_error_info(erlang:stacktrace()) -> map() | none.
+reckon_error_info([{_, _, _, Info} | _]) ->
+    case proplists:get_value(error_info, Info) of
+        #{module := reckon_lib} = ErrorInfo -> ErrorInfo;
+        _ -> none
+    end;
+reckon_error_info(_Stack) ->
+    none.
+
+-spec first_bad([{pos_integer(), boolean(), string()}]) -> ok | {pos_integer(), string()}.
+first_bad([]) -> ok;
+first_bad([{_, true, _} | Rest]) -> first_bad(Rest);
+first_bad([{Index, false, Why} | _]) -> {Index, Why}.
+
+-spec rpc_checks(term(), term()) -> [{pos_integer(), boolean(), string()}].
+rpc_checks(Nodes, Fun) ->
+    [{1, is_nodes(Nodes), ?NODES_WHY}, {2, is_function(Fun, 0), ?FUN_WHY}].
+
+-spec rpc_checks(term(), term(), term()) -> [{pos_integer(), boolean(), string()}].
+rpc_checks(Nodes, Fun, Timeout) ->
+    rpc_checks(Nodes, Fun)
+        ++ [{3, Timeout =:= infinity orelse (is_integer(Timeout) andalso Timeout >= 0
+                                             andalso Timeout =< 4294967295),
+             "not a timeout: infinity or an integer from 0 to 4294967295 (ms)"}].
+
+-spec is_nodes(term()) -> boolean().
+is_nodes(Node) when is_atom(Node) -> true;
+is_nodes(Nodes) ->
+    try lists:all(fun erlang:is_atom/1, Nodes) catch error:_ -> false end.
 
 -spec triple_error(term(), term(), term()) -> ok | {1..3, string()}.
 triple_error(A, B, C) ->

@@ -30,6 +30,7 @@ end_per_suite(_Config) ->
 -spec badarg_names_argument(list()) -> ok.
 badarg_names_argument(_Config) ->
     P = idle(),
+    {ok, Sock} = gen_udp:open(0),
     Cases = [{proc_count, 2, 1, fun() -> reckon:proc_count(memroy, 5) end, "memory"},
              {proc_count, 2, 2, fun() -> reckon:proc_count(memory, -1) end, "integer"},
              {info, 2, 2, fun() -> reckon:info(P, [memry]) end, "binary_memory"},
@@ -48,8 +49,18 @@ badarg_names_argument(_Config) ->
              {get_state, 2, 2, fun() -> reckon:get_state(P, -1) end, "timeout"},
              {term_to_pid, 1, 1, fun() -> reckon:term_to_pid({a, b}) end, "pid"},
              {cluster_proc_count, 2, 1, fun() -> reckon:cluster_proc_count(x, 5) end,
-              "memory"}],
+              "memory"},
+             {node_stats_list, 2, 1, fun() -> reckon:node_stats_list(-1, 10) end, "integer"},
+             {node_stats, 4, 3, fun() -> reckon:node_stats(1, 10, x, y) end, "arity 2"},
+             {scheduler_usage, 1, 1, fun() -> reckon:scheduler_usage(0) end, "3600000"},
+             {port_info, 2, 2, fun() -> reckon:port_info(Sock, bogus) end, "type"},
+             {term_to_port, 1, 1, fun() -> reckon:term_to_port({x}) end, "port"},
+             {source, 1, 1, fun() -> reckon:source("x") end, "module"},
+             {remote_load, 2, 1, fun() -> reckon:remote_load([1], lists) end, "node"},
+             {rpc, 3, 3, fun() -> reckon:rpc([node()], fun() -> ok end, -1) end, "timeout"},
+             {named_rpc, 1, 1, fun() -> reckon:named_rpc(fun(_) -> ok end) end, "arity 0"}],
     [check_badarg(C) || C <- Cases],
+    ok = gen_udp:close(Sock),
     P ! stop,
     ok.
 
