@@ -135,13 +135,17 @@
 %% does not know is refused), then checks the shape. It also accepts a bare
 %% `{erlang:memory(), allocators()}' term and the raw form
 %% `{erlang:memory(), [{Allocator, erlang:system_info({allocator, Allocator})}]}',
-%% both written with `term_to_binary'. Text files (`file:consult') are not
-%% read: parsing text creates atoms.
+%% both written with `term_to_binary'. It also reads recon's text files
+%% (`~p.' of the snapshot, as `file:consult/1' reads them): every atom the
+%% text names is looked up with `list_to_existing_atom/1' first, and a file
+%% naming an atom the node does not know is refused (`unsafe_or_corrupt')
+%% before the text is scanned, so no atom is created.
 %%
 %% == Differences from recon_alloc ==
 %% Unit and snapshot are node-wide (above) rather than in the process
 %% dictionary; {@link allocators/0} follows the held snapshot and the unit;
-%% the snapshot file is binary; {@link snapshot_save/1} returns
+%% the snapshot file is binary (text files are read too);
+%% {@link snapshot_save/1} returns
 %% `{error, Reason}' instead of raising; {@link set_unit/1} returns `ok'.
 %% Unknown arguments raise `badarg'.
 -module(reckon_alloc).
@@ -170,8 +174,8 @@
 -type load_error() :: not_started | not_a_term_file | unsafe_or_corrupt
                     | {bad_shape, term()} | file:posix() | badarg | terminated
                     | system_limit.
-%% Why {@link snapshot_load/1} refused a file: `not_a_term_file' (not
-%% written by `term_to_binary'), `unsafe_or_corrupt' (truncated, or naming
+%% Why {@link snapshot_load/1} refused a file: `not_a_term_file' (neither
+%% written by `term_to_binary' nor the text of one term), `unsafe_or_corrupt' (truncated, or naming
 %% atoms this node does not know), `{bad_shape, What}' (decoded, but not a
 %% snapshot), a file error, or `not_started'.
 

@@ -8,13 +8,13 @@
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([badarg_names_argument/1, info_three_integers/1, info_binary_keys/1,
          registered_name_unregistered/1, port_info_shapes/1, shell_never_ranked/1,
-         allocated_types_with_literal_alloc/1]).
+         allocated_types_with_literal_alloc/1, snapshot_load_recon_text/1]).
 
 -spec all() -> [atom()].
 all() ->
     [badarg_names_argument, info_three_integers, info_binary_keys,
      registered_name_unregistered, port_info_shapes, shell_never_ranked,
-     allocated_types_with_literal_alloc].
+     allocated_types_with_literal_alloc, snapshot_load_recon_text].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -177,6 +177,35 @@ allocated_types_with_literal_alloc(_Config) ->
     {literal_alloc, Literal} = lists:keyfind(literal_alloc, 1, Types),
     ?assert(Literal > 0),
     ?assertEqual(reckon_alloc:memory(allocated, current), lists:sum([V || {_, V} <- Types])),
+    ok.
+
+%% recon's snapshot files are text (`~p.' of the snapshot, read with
+%% file:consult/1): they load, and one naming an atom the node does not
+%% know is refused without creating it.
+-spec snapshot_load_recon_text(list()) -> ok.
+snapshot_load_recon_text(Config) ->
+    Dir = proplists:get_value(priv_dir, Config),
+    Allocs = [binary_alloc, eheap_alloc, ets_alloc],
+    Snap = {erlang:memory(), [{A, erlang:system_info({allocator, A})} || A <- Allocs]},
+    Text = iolist_to_binary(io_lib:format("~p.~n", [Snap])),
+    Good = filename:join(Dir, "recon.snap"),
+    ok = file:write_file(Good, Text),
+    _ = reckon_alloc:snapshot_clear(),
+    ?assertEqual(undefined, reckon_alloc:snapshot_load(Good)),
+    ?assertEqual(Allocs, [T || {T, _} <- reckon_alloc:memory(allocated_types)]),
+    Unknown = "reckon_recon_SUITE_" ++ integer_to_list(erlang:unique_integer([positive])),
+    Bad = filename:join(Dir, "unknown_atom.snap"),
+    ok = file:write_file(Bad, binary:replace(Text, <<"ets_alloc">>, list_to_binary(Unknown))),
+    Atoms = erlang:system_info(atom_count),
+    ?assertEqual({error, unsafe_or_corrupt}, reckon_alloc:snapshot_load(Bad)),
+    ?assertEqual(Atoms, erlang:system_info(atom_count)),
+    ?assertError(badarg, list_to_existing_atom(Unknown)),
+    Quoted = filename:join(Dir, "quoted_atom.snap"),
+    ok = file:write_file(Quoted, binary:replace(Text, <<"ets_alloc">>,
+                                                list_to_binary("'" ++ Unknown ++ " x'"))),
+    ?assertEqual({error, unsafe_or_corrupt}, reckon_alloc:snapshot_load(Quoted)),
+    ?assertEqual(Atoms, erlang:system_info(atom_count)),
+    _ = reckon_alloc:snapshot_clear(),
     ok.
 
 -spec idle() -> pid().
