@@ -68,7 +68,7 @@
         try Expr
         catch
             error:badarg:St__ ->
-                case reckon_error_info(St__) of
+                case reckon_args:reckon_error_info(St__) of
                     #{} = ErrorInfo__ -> erlang:error(badarg, Args, [{error_info, ErrorInfo__}]);
                     none -> erlang:raise(error, badarg, St__)
                 end
@@ -133,7 +133,7 @@ info(PidTerm, What) ->
 -spec info(non_neg_integer(), non_neg_integer(), non_neg_integer()) ->
     [{info_type(), [{info_key(), term()}]}] | undefined.
 info(A, B, C) ->
-    ?CHECK(triple_error(A, B, C), [A, B, C]),
+    ?CHECK(reckon_args:triple_error(A, B, C), [A, B, C]),
     reckon_proc:info({A, B, C}).
 
 %% @doc {@link info/2} of the pid `<A.B.C>' (recon's `info/4').
@@ -142,7 +142,7 @@ info(A, B, C) ->
     {info_type(), [{info_key(), term()}]} | {info_key(), term()} | [{info_key(), term()}]
     | undefined.
 info(A, B, C, What) ->
-    ?CHECK(case triple_error(A, B, C) of
+    ?CHECK(case reckon_args:triple_error(A, B, C) of
                ok -> case reckon_proc:info_error({A, B, C}, What) of
                          {2, Why} -> {4, Why};
                          Other -> Other
@@ -318,21 +318,22 @@ term_to_port(Term) ->
 %% `{stale_beam, M, Path}' (the file is not the loaded version), ...
 -spec source(module()) -> binary() | {error, term()}.
 source(Module) ->
-    ?CHECK(first_bad([{1, is_atom(Module), ?MODULE_WHY}]), [Module]),
+    ?CHECK(reckon_args:first_bad([{1, is_atom(Module), ?MODULE_WHY}]), [Module]),
     reckon_code:source(Module).
 
 %% @doc Loads the local object code of `Module' on every connected node;
 %% see {@link remote_load/2}.
 -spec remote_load(module()) -> [{node(), term()}].
 remote_load(Module) ->
-    ?CHECK(first_bad([{1, is_atom(Module), ?MODULE_WHY}]), [Module]),
+    ?CHECK(reckon_args:first_bad([{1, is_atom(Module), ?MODULE_WHY}]), [Module]),
     reckon_code:remote_load(Module).
 
 %% @doc Loads the local object code of `Module' on `Nodes', from memory.
 %% For each node: `{module, Module}', `{error, What}' or `{badrpc, Reason}'.
 -spec remote_load(node() | [node()], module()) -> [{node(), term()}].
 remote_load(Nodes, Module) ->
-    ?CHECK(first_bad([{1, is_nodes(Nodes), ?NODES_WHY}, {2, is_atom(Module), ?MODULE_WHY}]),
+    ?CHECK(reckon_args:first_bad([{1, reckon_args:is_nodes(Nodes), ?NODES_WHY},
+                                  {2, is_atom(Module), ?MODULE_WHY}]),
            [Nodes, Module]),
     reckon_code:remote_load(Nodes, Module).
 
@@ -340,39 +341,41 @@ remote_load(Nodes, Module) ->
 %% minute (recon waits for ever); `{Results, BadNodes}' as `rpc:multicall/5'.
 -spec rpc(fun(() -> term())) -> {[term()], [node()]}.
 rpc(Fun) ->
-    ?CHECK(first_bad([{1, is_function(Fun, 0), ?FUN_WHY}]), [Fun]),
+    ?CHECK(reckon_args:first_bad([{1, is_function(Fun, 0), ?FUN_WHY}]), [Fun]),
     reckon_code:rpc(Fun).
 
 %% @doc Runs `Fun' on `Nodes', waiting for every node (no timeout).
 -spec rpc(node() | [node()], fun(() -> term())) -> {[term()], [node()]}.
 rpc(Nodes, Fun) ->
-    ?CHECK(first_bad(rpc_checks(Nodes, Fun)), [Nodes, Fun]),
+    ?CHECK(reckon_args:first_bad(reckon_args:rpc_checks(Nodes, Fun)), [Nodes, Fun]),
     reckon_code:rpc(Nodes, Fun).
 
 %% @doc Runs `Fun' on `Nodes', waiting `Timeout' ms.
 -spec rpc(node() | [node()], fun(() -> term()), timeout()) -> {[term()], [node()]}.
 rpc(Nodes, Fun, Timeout) ->
-    ?CHECK(first_bad(rpc_checks(Nodes, Fun, Timeout)), [Nodes, Fun, Timeout]),
+    ?CHECK(reckon_args:first_bad(reckon_args:rpc_checks(Nodes, Fun, Timeout)),
+           [Nodes, Fun, Timeout]),
     reckon_code:rpc(Nodes, Fun, Timeout).
 
 %% @doc {@link rpc/1}, each result paired with the node that computed it:
 %% `{[{Node, Result}], BadNodes}'.
 -spec named_rpc(fun(() -> term())) -> {[{node(), term()}], [node()]}.
 named_rpc(Fun) ->
-    ?CHECK(first_bad([{1, is_function(Fun, 0), ?FUN_WHY}]), [Fun]),
+    ?CHECK(reckon_args:first_bad([{1, is_function(Fun, 0), ?FUN_WHY}]), [Fun]),
     reckon_code:named_rpc(Fun).
 
 %% @doc {@link rpc/2}, each result paired with the node that computed it.
 -spec named_rpc(node() | [node()], fun(() -> term())) -> {[{node(), term()}], [node()]}.
 named_rpc(Nodes, Fun) ->
-    ?CHECK(first_bad(rpc_checks(Nodes, Fun)), [Nodes, Fun]),
+    ?CHECK(reckon_args:first_bad(reckon_args:rpc_checks(Nodes, Fun)), [Nodes, Fun]),
     reckon_code:named_rpc(Nodes, Fun).
 
 %% @doc {@link rpc/3}, each result paired with the node that computed it.
 -spec named_rpc(node() | [node()], fun(() -> term()), timeout()) ->
     {[{node(), term()}], [node()]}.
 named_rpc(Nodes, Fun, Timeout) ->
-    ?CHECK(first_bad(rpc_checks(Nodes, Fun, Timeout)), [Nodes, Fun, Timeout]),
+    ?CHECK(reckon_args:first_bad(reckon_args:rpc_checks(Nodes, Fun, Timeout)),
+           [Nodes, Fun, Timeout]),
     reckon_code:named_rpc(Nodes, Fun, Timeout).
 
 %% @doc {@link proc_count/2} over this node and every connected node, merged.
@@ -405,44 +408,3 @@ cluster_inet_window(Attr, Num, Time) ->
     ?SCAN_CHECK(inet_window, [Attr, Num, Time]),
     reckon_cluster:inet_window(Attr, Num, Time).
 
-%%% Argument checks
-
-%% The `error_info' of a badarg raised with a reckon message, `none' for
-%% any other badarg.
--spec reckon_error_info(erlang:stacktrace()) -> map() | none.
-reckon_error_info([{_, _, _, Info} | _]) ->
-    case proplists:get_value(error_info, Info) of
-        #{module := reckon_lib} = ErrorInfo -> ErrorInfo;
-        _ -> none
-    end;
-reckon_error_info(_Stack) ->
-    none.
-
--spec first_bad([{pos_integer(), boolean(), string()}]) -> ok | {pos_integer(), string()}.
-first_bad([]) -> ok;
-first_bad([{_, true, _} | Rest]) -> first_bad(Rest);
-first_bad([{Index, false, Why} | _]) -> {Index, Why}.
-
--spec rpc_checks(term(), term()) -> [{pos_integer(), boolean(), string()}].
-rpc_checks(Nodes, Fun) ->
-    [{1, is_nodes(Nodes), ?NODES_WHY}, {2, is_function(Fun, 0), ?FUN_WHY}].
-
--spec rpc_checks(term(), term(), term()) -> [{pos_integer(), boolean(), string()}].
-rpc_checks(Nodes, Fun, Timeout) ->
-    rpc_checks(Nodes, Fun)
-        ++ [{3, Timeout =:= infinity orelse (is_integer(Timeout) andalso Timeout >= 0
-                                             andalso Timeout =< 4294967295),
-             "not a timeout: infinity or an integer from 0 to 4294967295 (ms)"}].
-
--spec is_nodes(term()) -> boolean().
-is_nodes(Node) when is_atom(Node) -> true;
-is_nodes(Nodes) ->
-    try lists:all(fun erlang:is_atom/1, Nodes) catch error:_ -> false end.
-
--spec triple_error(term(), term(), term()) -> ok | {1..3, string()}.
-triple_error(A, B, C) ->
-    Bad = [I || {I, X} <- [{1, A}, {2, B}, {3, C}], not (is_integer(X) andalso X >= 0)],
-    case Bad of
-        [] -> ok;
-        [I | _] -> {I, "not a non-negative integer (the pid <A.B.C>)"}
-    end.
