@@ -26,7 +26,8 @@ end_per_suite(_Config) ->
     ok.
 
 %% A refused argument raises badarg from the public function (the top of
-%% the stack), with an error_info message naming the argument.
+%% the stack, in reckon or reckon_alloc), with an error_info message naming
+%% the argument.
 -spec badarg_names_argument(list()) -> ok.
 badarg_names_argument(_Config) ->
     P = idle(),
@@ -58,7 +59,15 @@ badarg_names_argument(_Config) ->
              {source, 1, 1, fun() -> reckon:source("x") end, "module"},
              {remote_load, 2, 1, fun() -> reckon:remote_load([1], lists) end, "node"},
              {rpc, 3, 3, fun() -> reckon:rpc([node()], fun() -> ok end, -1) end, "timeout"},
-             {named_rpc, 1, 1, fun() -> reckon:named_rpc(fun(_) -> ok end) end, "arity 0"}],
+             {named_rpc, 1, 1, fun() -> reckon:named_rpc(fun(_) -> ok end) end, "arity 0"},
+             {memory, 1, 1, fun() -> reckon_alloc:memory(usedd) end, "allocated_types"},
+             {memory, 2, 2, fun() -> reckon_alloc:memory(used, now) end, "current"},
+             {fragmentation, 1, 1, fun() -> reckon_alloc:fragmentation(x) end, "max"},
+             {sbcs_to_mbcs, 1, 1, fun() -> reckon_alloc:sbcs_to_mbcs(x) end, "max"},
+             {average_block_sizes, 1, 1, fun() -> reckon_alloc:average_block_sizes(x) end,
+              "max"},
+             {allocators, 1, 1, fun() -> reckon_alloc:allocators(type) end, "types"},
+             {set_unit, 1, 1, fun() -> reckon_alloc:set_unit(kb) end, "kilobyte"}],
     [check_badarg(C) || C <- Cases],
     ok = gen_udp:close(Sock),
     P ! stop,
@@ -70,7 +79,8 @@ check_badarg({Fun, Arity, Index, Call, Word}) ->
         Result -> ct:fail({no_badarg, Fun, Result})
     catch
         error:badarg:Stack ->
-            [{reckon, Fun, Args, Info} | _] = Stack,
+            [{Module, Fun, Args, Info} | _] = Stack,
+            ?assert(lists:member(Module, [reckon, reckon_alloc])),
             ?assertEqual(Arity, length(Args)),
             ?assertMatch(#{module := reckon_lib}, proplists:get_value(error_info, Info)),
             Messages = reckon_lib:format_error(badarg, Stack),
