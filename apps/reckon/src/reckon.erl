@@ -2,7 +2,8 @@
 %% functions and argument shapes of recon: replace `recon:' by `reckon:'.
 %%
 %% <h3>Processes</h3>
-%% {@link info/1}, {@link info/2}, {@link proc_count/2}, {@link proc_window/3},
+%% {@link info/1}, {@link info/2}, {@link info/3}, {@link info/4},
+%% {@link proc_count/2}, {@link proc_window/3},
 %% {@link proc_window/4}, {@link bin_leak/1}, {@link get_state/1},
 %% {@link get_state/2}, {@link term_to_pid/1}.
 %%
@@ -28,7 +29,8 @@
 %% chunks, a bounded heap keeps the top N, and names, current functions and
 %% initial calls are fetched for the winners only. Memory is O(N + chunk)
 %% beside the list of processes (a window also keeps its first sample, a few
-%% words per process, in the library). The calling process is skipped; no
+%% words per process, in the library). The calling process (and the server of
+%% its shell, when it is a shell's evaluator) is skipped; no
 %% function reads a mailbox; lists and terms returned are capped.
 %%
 %% Unlike recon, {@link proc_window/3} and {@link inet_window/3} rank only
@@ -37,7 +39,7 @@
 %% says who was born and who died.
 -module(reckon).
 
--export([info/1, info/2, proc_count/2, proc_window/3, proc_window/4, bin_leak/1,
+-export([info/1, info/2, info/3, info/4, proc_count/2, proc_window/3, proc_window/4, bin_leak/1,
          get_state/1, get_state/2, term_to_pid/1]).
 -export([node_stats/4, node_stats_list/2, node_stats_print/2, scheduler_usage/1]).
 -export([port_types/0, port_info/1, port_info/2, inet_count/2, inet_window/3,
@@ -46,6 +48,31 @@
          named_rpc/1, named_rpc/2, named_rpc/3]).
 -export([cluster_proc_count/2, cluster_proc_window/3, cluster_bin_leak/1,
          cluster_inet_count/2, cluster_inet_window/3]).
+
+-include("reckon_error.hrl").
+
+%% Raises, from the calling public function, `badarg' with a message naming
+%% the bad argument, when `Check' is `{Index, Why}'.
+-define(CHECK(Check, Args),
+        case Check of
+            ok -> ok;
+            {Index__, Why__} -> ?RECKON_BADARG(Args, Index__, Why__)
+        end).
+-define(MODULE_WHY, "not a module name (an atom)").
+-define(NODES_WHY, "not a node name or a list of node names").
+-define(FUN_WHY, "not a fun of arity 0").
+-define(SCAN_CHECK(Fun, Args), ?CHECK(reckon_scan:arg_error(Fun, Args), Args)).
+%% Runs `Expr'; a `badarg' it raises with a reckon message is raised again
+%% from the calling public function, with the same message.
+-define(RELAY(Args, Expr),
+        try Expr
+        catch
+            error:badarg:St__ ->
+                case reckon_args:reckon_error_info(St__) of
+                    #{} = ErrorInfo__ -> erlang:error(badarg, Args, [{error_info, ErrorInfo__}]);
+                    none -> erlang:raise(error, badarg, St__)
+                end
+        end).
 
 -export_type([pid_term/0, port_term/0, proc_attrs/0, inet_attrs/0, attr_name/0,
               inet_attr_name/0, window_opts/0, window/0, info_type/0, info_key/0,
@@ -77,7 +104,7 @@
 %% processes gone by its end, with their value at its start, largest first.
 -type info_type() :: meta | signals | location | memory_used | work.
 -type info_key() :: atom().
--type port_info_type() :: meta | signals | io | memory_used | specific.
+-type port_info_type() :: meta | signals | io | memory_used | type | specific.
 -type port_info_key() :: atom().
 -type stats() :: {[{atom(), term()}], [{atom(), term()}]}.
 %% `{Absolutes, Increments}' of one {@link node_stats/4} interval.
@@ -89,80 +116,125 @@
 %% monitored_by, dictionary, current_stacktrace) hold at most 1000 elements;
 %% a dictionary value over 10000 words becomes `{reckon_truncated, Words}'.
 -spec info(pid_term()) -> [{info_type(), [{info_key(), term()}]}] | undefined.
-info(PidTerm) -> reckon_proc:info(PidTerm).
+info(PidTerm) ->
+    ?CHECK(reckon_proc:pid_term_error(PidTerm), [PidTerm]),
+    reckon_proc:info(PidTerm).
 
 %% @doc One category, one key or a list of keys of {@link info/1}; any
 %% other key, `messages' included, raises `badarg'.
 -spec info(pid_term(), info_type() | info_key() | [info_key()]) ->
     {info_type(), [{info_key(), term()}]} | {info_key(), term()} | [{info_key(), term()}]
     | undefined.
-info(PidTerm, What) -> reckon_proc:info(PidTerm, What).
+info(PidTerm, What) ->
+    ?CHECK(reckon_proc:info_error(PidTerm, What), [PidTerm, What]),
+    reckon_proc:info(PidTerm, What).
+
+%% @doc {@link info/1} of the pid `<A.B.C>' (recon's `info/3').
+-spec info(non_neg_integer(), non_neg_integer(), non_neg_integer()) ->
+    [{info_type(), [{info_key(), term()}]}] | undefined.
+info(A, B, C) ->
+    ?CHECK(reckon_args:triple_error(A, B, C), [A, B, C]),
+    reckon_proc:info({A, B, C}).
+
+%% @doc {@link info/2} of the pid `<A.B.C>' (recon's `info/4').
+-spec info(non_neg_integer(), non_neg_integer(), non_neg_integer(),
+           info_type() | info_key() | [info_key()]) ->
+    {info_type(), [{info_key(), term()}]} | {info_key(), term()} | [{info_key(), term()}]
+    | undefined.
+info(A, B, C, What) ->
+    ?CHECK(case reckon_args:triple_error(A, B, C) of
+               ok -> case reckon_proc:info_error({A, B, C}, What) of
+                         {2, Why} -> {4, Why};
+                         Other -> Other
+                     end;
+               Error -> Error
+           end, [A, B, C, What]),
+    reckon_proc:info({A, B, C}, What).
 
 %% @doc The `Num' processes with the largest `Attr', largest first.
 -spec proc_count(attr_name(), non_neg_integer()) -> [proc_attrs()].
-proc_count(Attr, Num) -> reckon_scan:proc_count(Attr, Num).
+proc_count(Attr, Num) ->
+    ?SCAN_CHECK(proc_count, [Attr, Num]),
+    reckon_scan:proc_count(Attr, Num).
 
 %% @doc The `Num' processes whose `Attr' grew most over `Time' ms, among
 %% those alive at both ends of the window.
 -spec proc_window(attr_name(), non_neg_integer(), pos_integer()) -> [proc_attrs()].
-proc_window(Attr, Num, Time) -> reckon_scan:proc_window(Attr, Num, Time).
+proc_window(Attr, Num, Time) ->
+    ?SCAN_CHECK(proc_window, [Attr, Num, Time]),
+    reckon_scan:proc_window(Attr, Num, Time).
 
 %% @doc {@link proc_window/3}, also listing the processes born and died
 %% during the window; see {@type window()}.
 -spec proc_window(attr_name(), non_neg_integer(), pos_integer(), window_opts()) -> window().
-proc_window(Attr, Num, Time, Opts) -> reckon_scan:proc_window(Attr, Num, Time, Opts).
+proc_window(Attr, Num, Time, Opts) ->
+    ?SCAN_CHECK(proc_window, [Attr, Num, Time, Opts]),
+    reckon_scan:proc_window(Attr, Num, Time, Opts).
 
 %% @doc The `Num' processes that let go of the most refc binaries when
 %% garbage collected (a leak's suspects); the value is the change in their
 %% count of refc binaries (negative: freed).
 -spec bin_leak(non_neg_integer()) -> [proc_attrs()].
-bin_leak(Num) -> reckon_scan:bin_leak(Num).
+bin_leak(Num) ->
+    ?SCAN_CHECK(bin_leak, [Num]),
+    reckon_scan:bin_leak(Num).
 
 %% @doc The state of a `sys'-compatible process (5 s timeout); see
 %% {@link get_state/2} for its errors.
 -spec get_state(pid_term()) -> term().
-get_state(PidTerm) -> reckon_proc:get_state(PidTerm).
+get_state(PidTerm) ->
+    ?CHECK(reckon_proc:pid_term_error(PidTerm), [PidTerm]),
+    reckon_proc:get_state(PidTerm).
 
 %% @doc The state of a `sys'-compatible process, waiting `Timeout' ms.
 %% Raises `error({noproc, PidTerm})' for a dead or unknown process,
 %% `error({timeout, PidTerm})' when it does not answer in time and
 %% `error({nodedown, Node})' when its node is gone.
 -spec get_state(pid_term(), timeout()) -> term().
-get_state(PidTerm, Timeout) -> reckon_proc:get_state(PidTerm, Timeout).
+get_state(PidTerm, Timeout) ->
+    ?CHECK(case reckon_proc:pid_term_error(PidTerm) of
+               ok when Timeout =:= infinity; is_integer(Timeout), Timeout >= 0 -> ok;
+               ok -> {2, "not a timeout: infinity or an integer >= 0 (ms)"};
+               Error -> Error
+           end, [PidTerm, Timeout]),
+    reckon_proc:get_state(PidTerm, Timeout).
 
 %% @doc The pid a {@type pid_term()} names; `badarg' for a malformed term,
 %% `undefined' for an unknown name.
 -spec term_to_pid(pid_term()) -> pid() | undefined.
-term_to_pid(Term) -> reckon_proc:term_to_pid(Term).
+term_to_pid(Term) ->
+    ?CHECK(reckon_proc:pid_term_error(Term), [Term]),
+    reckon_proc:term_to_pid(Term).
 
 %%% Node
 
 %% @doc Folds `Fun' over `N' samples of node statistics taken `Interval' ms
 %% apart, first to last. Each sample is `{Absolutes, Increments}':
 %% `Absolutes' at the end of the interval are `process_count', `run_queue',
-%% `error_logger_queue_len', `memory_total', `memory_procs', `memory_atoms',
-%% `memory_bin', `memory_ets'; `Increments' over the interval are
-%% `bytes_in', `bytes_out', `gc_count', `gc_words_reclaimed', `reductions'
-%% and `scheduler_usage' (as {@link scheduler_usage/1}). On OTP 25, which
-%% runs no `error_logger' process by default, `error_logger_queue_len' is
-%% the number of log events waiting in `error_logger' (when registered) and
-%% in the processes of `logger' handlers, 0 when there is none.
+%% `memory_total', `memory_procs', `memory_atoms', `memory_bin',
+%% `memory_ets' (no `error_logger_queue_len', as recon on OTP 21 and
+%% later); `Increments' over the interval are `bytes_in', `bytes_out',
+%% `gc_count', `gc_words_reclaimed', `reductions' and `scheduler_usage' (as
+%% {@link scheduler_usage/1}).
 %% `Interval' is at most 3600000 (an hour); `badarg' otherwise, or when `N'
 %% is not a non-negative integer or `Fun' not of arity 2.
 -spec node_stats(N, Interval, Fun, Acc) -> Acc when
       N :: non_neg_integer(), Interval :: pos_integer(), Fun :: fun((stats(), Acc) -> Acc).
-node_stats(N, Interval, Fun, Acc) -> reckon_node:node_stats(N, Interval, Fun, Acc).
+node_stats(N, Interval, Fun, Acc) ->
+    ?RELAY([N, Interval, Fun, Acc], reckon_node:node_stats(N, Interval, Fun, Acc)).
 
 %% @doc The `N' samples of {@link node_stats/4}, `Interval' ms apart, first to last.
 -spec node_stats_list(N, Interval) -> [stats()] when
       N :: non_neg_integer(), Interval :: pos_integer().
-node_stats_list(N, Interval) -> reckon_node:node_stats_list(N, Interval).
+node_stats_list(N, Interval) ->
+    ?RELAY([N, Interval], reckon_node:node_stats_list(N, Interval)).
 
 %% @doc Prints the `N' samples of {@link node_stats/4}, `Interval' ms apart,
 %% each as it is taken.
 -spec node_stats_print(N, Interval) -> ok when
       N :: non_neg_integer(), Interval :: pos_integer().
-node_stats_print(N, Interval) -> reckon_node:node_stats_print(N, Interval).
+node_stats_print(N, Interval) ->
+    ?RELAY([N, Interval], reckon_node:node_stats_print(N, Interval)).
 
 %% @doc How busy each scheduler was over the next `Interval' ms (at most an
 %% hour): `ActiveTime / TotalTime' from 0.0 to 1.0, sorted by id. Normal
@@ -171,7 +243,8 @@ node_stats_print(N, Interval) -> reckon_node:node_stats_print(N, Interval).
 %% flag is set only for the call and left as it was, also if the call dies.
 -spec scheduler_usage(Interval) -> [{SchedulerId, Usage}] when
       Interval :: pos_integer(), SchedulerId :: pos_integer(), Usage :: float().
-scheduler_usage(Interval) -> reckon_node:scheduler_usage(Interval).
+scheduler_usage(Interval) ->
+    ?RELAY([Interval], reckon_node:scheduler_usage(Interval)).
 
 %%% Ports
 
@@ -181,29 +254,37 @@ port_types() -> reckon_port:port_types().
 
 %% @doc What is known of a port, by category: `meta' (`id', `name',
 %% `os_pid', `registered_name' if any), `signals' (`connected', `links',
-%% `monitors'), `io' (`input', `output', and `inet:getstat/1' of a socket),
-%% `memory_used' (`memory', `queue_size') and `specific' (`peername',
-%% `sockname' and `options' of a socket; `[]' otherwise). Lists hold at most
-%% 1000 elements. `undefined' for a closed port or an unknown name.
+%% `monitors'), `io' (`input', `output'), `memory_used' (`memory',
+%% `queue_size') and `type' (`statistics' (`inet:getstat/1'), `peername',
+%% `sockname' and `options' of a socket, those it can answer; `[]'
+%% otherwise), as recon. Lists hold at most 1000 elements. `undefined' for
+%% a closed port or an unknown name.
 -spec port_info(port_term()) -> [{port_info_type(), [{port_info_key(), term()}]}] | undefined.
-port_info(PortTerm) -> reckon_port:port_info(PortTerm).
+port_info(PortTerm) ->
+    ?RELAY([PortTerm], reckon_port:port_info(PortTerm)).
 
 %% @doc One category, one key or a list of keys of {@link port_info/1}
-%% (also `monitored_by', `parallelism', `locking'); `badarg' for an unknown
+%% (also `monitored_by', `parallelism', `locking', and each statistic alone:
+%% `recv_oct', ...); `specific', as in recon, answers `{type, _}'; `badarg' for an unknown
 %% one, `undefined' for a closed port or an unknown name.
 -spec port_info(port_term(), port_info_type() | port_info_key() | [port_info_key()]) ->
     {port_info_type() | port_info_key(), term()} | [{port_info_key(), term()}] | undefined.
-port_info(PortTerm, What) -> reckon_port:port_info(PortTerm, What).
+port_info(PortTerm, What) ->
+    ?RELAY([PortTerm, What], reckon_port:port_info(PortTerm, What)).
 
 %% @doc The `Num' inet ports with the largest `Attr' (`cnt': `recv_cnt +
 %% send_cnt'; `oct': `recv_oct + send_oct').
 -spec inet_count(inet_attr_name(), non_neg_integer()) -> [inet_attrs()].
-inet_count(Attr, Num) -> reckon_scan:inet_count(Attr, Num).
+inet_count(Attr, Num) ->
+    ?SCAN_CHECK(inet_count, [Attr, Num]),
+    reckon_scan:inet_count(Attr, Num).
 
 %% @doc The `Num' inet ports whose `Attr' grew most over `Time' ms, among
 %% those open at both ends of the window.
 -spec inet_window(inet_attr_name(), non_neg_integer(), pos_integer()) -> [inet_attrs()].
-inet_window(Attr, Num, Time) -> reckon_scan:inet_window(Attr, Num, Time).
+inet_window(Attr, Num, Time) ->
+    ?SCAN_CHECK(inet_window, [Attr, Num, Time]),
+    reckon_scan:inet_window(Attr, Num, Time).
 
 %% @doc Open TCP ports (`tcp_inet'; sockets of the `socket' backend are not ports).
 -spec tcp() -> [port()].
@@ -226,7 +307,8 @@ files() -> reckon_port:files().
 %% `undefined' for a name not registered by a port. A number `N' is the
 %% local `#Port<0.N>', open or not.
 -spec term_to_port(port_term()) -> port() | undefined.
-term_to_port(Term) -> reckon_port:term_to_port(Term).
+term_to_port(Term) ->
+    ?RELAY([Term], reckon_port:term_to_port(Term)).
 
 %%% Code and cluster
 
@@ -235,61 +317,94 @@ term_to_port(Term) -> reckon_port:term_to_port(Term).
 %% names the problem: `{no_beam, M}', `{no_debug_info, M}',
 %% `{stale_beam, M, Path}' (the file is not the loaded version), ...
 -spec source(module()) -> binary() | {error, term()}.
-source(Module) -> reckon_code:source(Module).
+source(Module) ->
+    ?CHECK(reckon_args:first_bad([{1, is_atom(Module), ?MODULE_WHY}]), [Module]),
+    reckon_code:source(Module).
 
 %% @doc Loads the local object code of `Module' on every connected node;
 %% see {@link remote_load/2}.
 -spec remote_load(module()) -> [{node(), term()}].
-remote_load(Module) -> reckon_code:remote_load(Module).
+remote_load(Module) ->
+    ?CHECK(reckon_args:first_bad([{1, is_atom(Module), ?MODULE_WHY}]), [Module]),
+    reckon_code:remote_load(Module).
 
 %% @doc Loads the local object code of `Module' on `Nodes', from memory.
 %% For each node: `{module, Module}', `{error, What}' or `{badrpc, Reason}'.
 -spec remote_load(node() | [node()], module()) -> [{node(), term()}].
-remote_load(Nodes, Module) -> reckon_code:remote_load(Nodes, Module).
+remote_load(Nodes, Module) ->
+    ?CHECK(reckon_args:first_bad([{1, reckon_args:is_nodes(Nodes), ?NODES_WHY},
+                                  {2, is_atom(Module), ?MODULE_WHY}]),
+           [Nodes, Module]),
+    reckon_code:remote_load(Nodes, Module).
 
 %% @doc Runs `Fun' on every connected node and this one, waiting at most a
 %% minute (recon waits for ever); `{Results, BadNodes}' as `rpc:multicall/5'.
 -spec rpc(fun(() -> term())) -> {[term()], [node()]}.
-rpc(Fun) -> reckon_code:rpc(Fun).
+rpc(Fun) ->
+    ?CHECK(reckon_args:first_bad([{1, is_function(Fun, 0), ?FUN_WHY}]), [Fun]),
+    reckon_code:rpc(Fun).
 
 %% @doc Runs `Fun' on `Nodes', waiting for every node (no timeout).
 -spec rpc(node() | [node()], fun(() -> term())) -> {[term()], [node()]}.
-rpc(Nodes, Fun) -> reckon_code:rpc(Nodes, Fun).
+rpc(Nodes, Fun) ->
+    ?CHECK(reckon_args:first_bad(reckon_args:rpc_checks(Nodes, Fun)), [Nodes, Fun]),
+    reckon_code:rpc(Nodes, Fun).
 
 %% @doc Runs `Fun' on `Nodes', waiting `Timeout' ms.
 -spec rpc(node() | [node()], fun(() -> term()), timeout()) -> {[term()], [node()]}.
-rpc(Nodes, Fun, Timeout) -> reckon_code:rpc(Nodes, Fun, Timeout).
+rpc(Nodes, Fun, Timeout) ->
+    ?CHECK(reckon_args:first_bad(reckon_args:rpc_checks(Nodes, Fun, Timeout)),
+           [Nodes, Fun, Timeout]),
+    reckon_code:rpc(Nodes, Fun, Timeout).
 
 %% @doc {@link rpc/1}, each result paired with the node that computed it:
 %% `{[{Node, Result}], BadNodes}'.
 -spec named_rpc(fun(() -> term())) -> {[{node(), term()}], [node()]}.
-named_rpc(Fun) -> reckon_code:named_rpc(Fun).
+named_rpc(Fun) ->
+    ?CHECK(reckon_args:first_bad([{1, is_function(Fun, 0), ?FUN_WHY}]), [Fun]),
+    reckon_code:named_rpc(Fun).
 
 %% @doc {@link rpc/2}, each result paired with the node that computed it.
 -spec named_rpc(node() | [node()], fun(() -> term())) -> {[{node(), term()}], [node()]}.
-named_rpc(Nodes, Fun) -> reckon_code:named_rpc(Nodes, Fun).
+named_rpc(Nodes, Fun) ->
+    ?CHECK(reckon_args:first_bad(reckon_args:rpc_checks(Nodes, Fun)), [Nodes, Fun]),
+    reckon_code:named_rpc(Nodes, Fun).
 
 %% @doc {@link rpc/3}, each result paired with the node that computed it.
 -spec named_rpc(node() | [node()], fun(() -> term()), timeout()) ->
     {[{node(), term()}], [node()]}.
-named_rpc(Nodes, Fun, Timeout) -> reckon_code:named_rpc(Nodes, Fun, Timeout).
+named_rpc(Nodes, Fun, Timeout) ->
+    ?CHECK(reckon_args:first_bad(reckon_args:rpc_checks(Nodes, Fun, Timeout)),
+           [Nodes, Fun, Timeout]),
+    reckon_code:named_rpc(Nodes, Fun, Timeout).
 
 %% @doc {@link proc_count/2} over this node and every connected node, merged.
 -spec cluster_proc_count(attr_name(), non_neg_integer()) -> [proc_attrs()].
-cluster_proc_count(Attr, Num) -> reckon_cluster:proc_count(Attr, Num).
+cluster_proc_count(Attr, Num) ->
+    ?SCAN_CHECK(proc_count, [Attr, Num]),
+    reckon_cluster:proc_count(Attr, Num).
 
 %% @doc {@link proc_window/3} over this node and every connected node, merged.
 -spec cluster_proc_window(attr_name(), non_neg_integer(), pos_integer()) -> [proc_attrs()].
-cluster_proc_window(Attr, Num, Time) -> reckon_cluster:proc_window(Attr, Num, Time).
+cluster_proc_window(Attr, Num, Time) ->
+    ?SCAN_CHECK(proc_window, [Attr, Num, Time]),
+    reckon_cluster:proc_window(Attr, Num, Time).
 
 %% @doc {@link bin_leak/1} over this node and every connected node, merged.
 -spec cluster_bin_leak(non_neg_integer()) -> [proc_attrs()].
-cluster_bin_leak(Num) -> reckon_cluster:bin_leak(Num).
+cluster_bin_leak(Num) ->
+    ?SCAN_CHECK(bin_leak, [Num]),
+    reckon_cluster:bin_leak(Num).
 
 %% @doc {@link inet_count/2} over this node and every connected node, merged.
 -spec cluster_inet_count(inet_attr_name(), non_neg_integer()) -> [inet_attrs()].
-cluster_inet_count(Attr, Num) -> reckon_cluster:inet_count(Attr, Num).
+cluster_inet_count(Attr, Num) ->
+    ?SCAN_CHECK(inet_count, [Attr, Num]),
+    reckon_cluster:inet_count(Attr, Num).
 
 %% @doc {@link inet_window/3} over this node and every connected node, merged.
 -spec cluster_inet_window(inet_attr_name(), non_neg_integer(), pos_integer()) -> [inet_attrs()].
-cluster_inet_window(Attr, Num, Time) -> reckon_cluster:inet_window(Attr, Num, Time).
+cluster_inet_window(Attr, Num, Time) ->
+    ?SCAN_CHECK(inet_window, [Attr, Num, Time]),
+    reckon_cluster:inet_window(Attr, Num, Time).
+

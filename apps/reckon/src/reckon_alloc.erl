@@ -135,13 +135,17 @@
 %% does not know is refused), then checks the shape. It also accepts a bare
 %% `{erlang:memory(), allocators()}' term and the raw form
 %% `{erlang:memory(), [{Allocator, erlang:system_info({allocator, Allocator})}]}',
-%% both written with `term_to_binary'. Text files (`file:consult') are not
-%% read: parsing text creates atoms.
+%% both written with `term_to_binary'. It also reads recon's text files
+%% (`~p.' of the snapshot, as `file:consult/1' reads them): every atom the
+%% text names is looked up with `list_to_existing_atom/1' first, and a file
+%% naming an atom the node does not know is refused (`unsafe_or_corrupt')
+%% before the text is scanned, so no atom is created.
 %%
 %% == Differences from recon_alloc ==
 %% Unit and snapshot are node-wide (above) rather than in the process
 %% dictionary; {@link allocators/0} follows the held snapshot and the unit;
-%% the snapshot file is binary; {@link snapshot_save/1} returns
+%% the snapshot file is binary (text files are read too);
+%% {@link snapshot_save/1} returns
 %% `{error, Reason}' instead of raising; {@link set_unit/1} returns `ok'.
 %% Unknown arguments raise `badarg'.
 -module(reckon_alloc).
@@ -170,8 +174,8 @@
 -type load_error() :: not_started | not_a_term_file | unsafe_or_corrupt
                     | {bad_shape, term()} | file:posix() | badarg | terminated
                     | system_limit.
-%% Why {@link snapshot_load/1} refused a file: `not_a_term_file' (not
-%% written by `term_to_binary'), `unsafe_or_corrupt' (truncated, or naming
+%% Why {@link snapshot_load/1} refused a file: `not_a_term_file' (neither
+%% written by `term_to_binary' nor the text of one term), `unsafe_or_corrupt' (truncated, or naming
 %% atoms this node does not know), `{bad_shape, What}' (decoded, but not a
 %% snapshot), a file error, or `not_started'.
 
@@ -180,6 +184,16 @@
 
 -define(UNIT_KEY, {reckon_alloc, unit}).
 -define(SNAPSHOT_KEY, {reckon_alloc, snapshot}).
+-include("reckon_error.hrl").
+%% Raises, from the calling public function, a `badarg' whose message
+%% names argument `Index' unless `Ok'.
+-define(CHECK(Ok, Args, Index, Why),
+        case Ok of
+            true -> ok;
+            false -> ?RECKON_BADARG(Args, Index, Why)
+        end).
+-define(MOMENT_WHY, "not a moment: current (a fresh read, or the held snapshot) or max").
+-define(KEYS, [used, allocated, unused, usage, allocated_types, allocated_instances]).
 
 %%%===================================================================
 %%% Memory
@@ -191,6 +205,7 @@
             (allocated_types) -> [{allocator(), size()}];
             (allocated_instances) -> [{instance(), size()}].
 memory(Key) ->
+    ?CHECK(lists:member(Key, ?KEYS), [Key], 1, key_why()),
     memory(Key, current).
 
 %% @doc Node-wide memory figure `Key' at `Moment' (see the module doc for
@@ -203,9 +218,8 @@ memory(Key) ->
             (allocated_types, Moment) -> [{allocator(), size()}] when Moment :: moment();
             (allocated_instances, Moment) -> [{instance(), size()}] when Moment :: moment().
 memory(Key, Moment) ->
-    check(lists:member(Key, [used, allocated, unused, usage, allocated_types,
-                             allocated_instances]) andalso is_moment(Moment),
-          [Key, Moment]),
+    ?CHECK(lists:member(Key, ?KEYS), [Key, Moment], 1, key_why()),
+    ?CHECK(is_moment(Moment), [Key, Moment], 2, ?MOMENT_WHY),
     reckon_alloc_calc:memory(Key, Moment, allocs(), factor()).
 
 %%%===================================================================
@@ -222,7 +236,7 @@ memory(Key, Moment) ->
            | mbcs_block_size | mbcs_carriers_size,
       Value :: size().
 fragmentation(Moment) ->
-    check(is_moment(Moment), [Moment]),
+    ?CHECK(is_moment(Moment), [Moment], 1, ?MOMENT_WHY),
     reckon_alloc_calc:fragmentation(Moment, allocs(), factor()).
 
 %% @doc Mean block size in multiblock and single-block carriers per
@@ -231,7 +245,7 @@ fragmentation(Moment) ->
 -spec average_block_sizes(Moment) -> [{allocator(), [{mbcs | sbcs, float()}]}] when
       Moment :: moment().
 average_block_sizes(Moment) ->
-    check(is_moment(Moment), [Moment]),
+    ?CHECK(is_moment(Moment), [Moment], 1, ?MOMENT_WHY),
     reckon_alloc_calc:average_block_sizes(Moment, allocs(), factor()).
 
 %% @doc Blocks in single-block carriers per block in multiblock carriers, for
@@ -241,7 +255,7 @@ average_block_sizes(Moment) ->
       Moment :: moment(),
       Ratio :: float() | infinity.
 sbcs_to_mbcs(Moment) ->
-    check(is_moment(Moment), [Moment]),
+    ?CHECK(is_moment(Moment), [Moment], 1, ?MOMENT_WHY),
     reckon_alloc_calc:sbcs_to_mbcs(Moment, allocs()).
 
 %%%===================================================================
@@ -270,7 +284,7 @@ allocators() ->
 allocators(types) ->
     reckon_alloc_calc:convert(reckon_alloc_calc:by_type(allocs()), factor());
 allocators(Other) ->
-    erlang:error(badarg, [Other]).
+    ?RECKON_BADARG([Other], 1, "not types (the only argument allocators/1 takes)").
 
 %%%===================================================================
 %%% Snapshots
@@ -340,7 +354,8 @@ hold_loaded({error, _} = Error) -> Error.
 %% @doc Sets, node-wide, the unit of every size returned from now on.
 -spec set_unit(Unit) -> ok | {error, not_started} when Unit :: unit().
 set_unit(Unit) ->
-    _ = unit_factor(Unit),
+    ?CHECK(lists:member(Unit, [byte, kilobyte, megabyte, gigabyte]), [Unit], 1,
+           "not a unit: byte, kilobyte, megabyte or gigabyte"),
     reckon_keeper:put(?UNIT_KEY, Unit).
 
 %%%===================================================================
@@ -381,6 +396,7 @@ swap_snapshot(New) ->
 -spec is_moment(term()) -> boolean().
 is_moment(Moment) -> Moment =:= current orelse Moment =:= max.
 
--spec check(boolean(), [term()]) -> ok.
-check(true, _Args) -> ok;
-check(false, Args) -> erlang:error(badarg, Args).
+-spec key_why() -> string().
+key_why() ->
+    "not a memory key; allowed: "
+        ++ lists:flatten(lists:join(", ", [atom_to_list(K) || K <- ?KEYS])).

@@ -150,8 +150,86 @@ decode_file(<<131, _/binary>> = Bin) ->
     catch
         error:badarg -> {error, unsafe_or_corrupt}
     end;
-decode_file(_) ->
-    {error, not_a_term_file}.
+decode_file(Bin) ->
+    decode_text(Bin).
+
+%% A text file as recon's `snapshot_save/1' writes it (`~p.' of the
+%% snapshot, read back with `file:consult/1'). Scanning text creates the
+%% atoms it names, so every atom of the text is first looked up with
+%% `list_to_existing_atom/1': a file naming an atom this node does not know
+%% is refused as `unsafe_or_corrupt' before anything is scanned.
+-spec decode_text(binary()) -> {ok, snapshot()} | {error, decode_error()}.
+decode_text(Bin) ->
+    case unicode:characters_to_list(Bin) of
+        Text when is_list(Text) ->
+            case known_atoms(Text) of
+                true -> parse_text(Text);
+                false -> {error, unsafe_or_corrupt};
+                not_text -> {error, not_a_term_file}
+            end;
+        _ ->
+            {error, not_a_term_file}
+    end.
+
+-spec parse_text(string()) -> {ok, snapshot()} | {error, decode_error()}.
+parse_text(Text) ->
+    case erl_scan:string(Text) of
+        {ok, Tokens, _} ->
+            case erl_parse:parse_term(Tokens) of
+                {ok, Term} -> validate(Term);
+                {error, _} -> {error, not_a_term_file}
+            end;
+        _ ->
+            {error, not_a_term_file}
+    end.
+
+%% `true' when every atom the text names already exists; `not_text' for
+%% what no Erlang term text holds (an unterminated quote, an escape in a
+%% quoted atom).
+-spec known_atoms(string()) -> boolean() | not_text.
+known_atoms([]) ->
+    true;
+known_atoms([$" | Rest]) ->
+    skip_string(Rest);
+known_atoms([$$, _ | Rest]) ->
+    known_atoms(Rest);
+known_atoms([$% | Rest]) ->
+    known_atoms(lists:dropwhile(fun(C) -> C =/= $\n end, Rest));
+known_atoms([$' | Rest]) ->
+    case lists:splitwith(fun(C) -> C =/= $' andalso C =/= $\\ end, Rest) of
+        {Name, [$' | After]} -> existing(Name) andalso known_atoms(After);
+        _ -> not_text
+    end;
+known_atoms([C | Rest]) when C >= $a, C =< $z ->
+    {Name, After} = lists:splitwith(fun is_name_char/1, [C | Rest]),
+    existing(Name) andalso known_atoms(After);
+known_atoms([C | Rest]) when C >= $0, C =< $9 ->
+    %% A number, with its base (16#ff) and exponent (1.0e10) letters.
+    known_atoms(lists:dropwhile(fun(X) -> is_name_char(X) orelse X =:= $# end, Rest));
+known_atoms([C | Rest]) when C >= $A, C =< $Z; C =:= $_ ->
+    {_Variable, After} = lists:splitwith(fun is_name_char/1, Rest),
+    known_atoms(After);
+known_atoms([_ | Rest]) ->
+    known_atoms(Rest).
+
+-spec skip_string(string()) -> boolean() | not_text.
+skip_string([$\\, _ | Rest]) -> skip_string(Rest);
+skip_string([$" | Rest]) -> known_atoms(Rest);
+skip_string([_ | Rest]) -> skip_string(Rest);
+skip_string([]) -> not_text.
+
+-spec is_name_char(char()) -> boolean().
+is_name_char(C) ->
+    (C >= $a andalso C =< $z) orelse (C >= $A andalso C =< $Z)
+        orelse (C >= $0 andalso C =< $9) orelse C =:= $_ orelse C =:= $@.
+
+-spec existing(string()) -> boolean().
+existing(Name) ->
+    try list_to_existing_atom(Name) of
+        _ -> true
+    catch
+        error:badarg -> false
+    end.
 
 %% Accepts the file wrapper, a bare snapshot, or the raw
 %% `[{Allocator, system_info({allocator, Allocator})}]' form.

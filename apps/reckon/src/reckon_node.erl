@@ -6,8 +6,7 @@
 %% <h3>Samples</h3>
 %% A sample is `{Absolutes, Increments}', taken at the end of an interval:
 %% <ul>
-%% <li>`Absolutes': `process_count', `run_queue', `error_logger_queue_len',
-%% `memory_total', `memory_procs' (`processes_used'), `memory_atoms'
+%% <li>`Absolutes': `process_count', `run_queue', `memory_total', `memory_procs' (`processes_used'), `memory_atoms'
 %% (`atom_used'), `memory_bin', `memory_ets', in that order, as they are at
 %% the end of the interval.</li>
 %% <li>`Increments': `bytes_in', `bytes_out' (through all ports),
@@ -18,13 +17,8 @@
 %% Sample `I' ends `I * Interval' ms after the call: the schedule does not
 %% drift with the cost of sampling or of the fold.
 %%
-%% `error_logger_queue_len': OTP 25 runs no `error_logger' process unless
-%% a legacy handler is added, and log events wait in the processes of
-%% `logger' handlers instead (`logger_std_h_default' for the default
-%% handler). The value is the sum of the message queue lengths of
-%% `error_logger' when it is registered and of every `logger' handler
-%% process (those of `logger_std_h' and `logger_disk_log_h'), 0 when there
-%% is none: the log events waiting to be written.
+%% There is no `error_logger_queue_len', as in recon on OTP 21 and later:
+%% `error_logger' is no longer a process that queues every log event.
 %%
 %% <h3>Scheduler usage</h3>
 %% Usage is `ActiveTime / TotalTime' between two
@@ -58,7 +52,7 @@
 -define(MAX_INTERVAL, 3600000).
 
 -type usage() :: [{SchedulerId :: pos_integer(), Usage :: float()}].
--type absolutes() :: [{process_count | run_queue | error_logger_queue_len | memory_total
+-type absolutes() :: [{process_count | run_queue | memory_total
                        | memory_procs | memory_atoms | memory_bin | memory_ets,
                        non_neg_integer()}].
 -type increments() :: [{bytes_in | bytes_out | gc_count | gc_words_reclaimed | reductions,
@@ -166,7 +160,6 @@ absolutes() ->
         erlang:memory([total, processes_used, atom_used, binary, ets]),
     [{process_count, erlang:system_info(process_count)},
      {run_queue, erlang:statistics(run_queue)},
-     {error_logger_queue_len, log_queue_len()},
      {memory_total, Total},
      {memory_procs, Procs},
      {memory_atoms, Atoms},
@@ -189,32 +182,6 @@ increments(#{io := {In0, Out0}, gc := {GCs0, Words0}, reductions := Reds0, wall 
      {gc_words_reclaimed, Words1 - Words0},
      {reductions, Reds1 - Reds0},
      {scheduler_usage, usage(Wall0, Wall1)}].
-
-%% The log events waiting in `error_logger' and in the `logger' handler
-%% processes (registered as `<module>_<id>' by `logger_h_common').
--spec log_queue_len() -> non_neg_integer().
-log_queue_len() ->
-    Handlers = [handler_name(Config) || Config <- logger:get_handler_config()],
-    lists:sum([queue_len(Name) || Name <- [error_logger | Handlers]]).
-
--spec handler_name(logger:handler_config()) -> atom().
-handler_name(#{module := Module, id := Id}) ->
-    try
-        list_to_existing_atom(lists:concat([Module, "_", Id]))
-    catch
-        error:badarg -> undefined
-    end.
-
--spec queue_len(atom()) -> non_neg_integer().
-queue_len(Name) ->
-    case whereis(Name) of
-        undefined -> 0;
-        Pid ->
-            case erlang:process_info(Pid, message_queue_len) of
-                {message_queue_len, Len} -> Len;
-                undefined -> 0
-            end
-    end.
 
 %%% Scheduler usage
 

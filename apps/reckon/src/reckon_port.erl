@@ -30,19 +30,21 @@
 %% <li>`meta': `id', `name', `os_pid', and `registered_name' when the port
 %%     is registered;</li>
 %% <li>`signals': `connected', `links', `monitors';</li>
-%% <li>`io': `input', `output' and, for inet ports, the ten statistics of
-%%     `inet:getstat/1' (`recv_oct', `recv_cnt', `recv_max', `recv_avg',
-%%     `recv_dvi', `send_oct', `send_cnt', `send_max', `send_avg',
-%%     `send_pend');</li>
+%% <li>`io': `input', `output';</li>
 %% <li>`memory_used': `memory', `queue_size';</li>
-%% <li>`specific': for inet ports `peername', `sockname' and `options'
-%%     (`inet:getopts/2' of the options in {@link inet_options/0} that the
-%%     socket supports); `[]' for other ports.</li>
+%% <li>`type' (recon's): for inet ports `statistics' (the ten statistics of
+%%     `inet:getstat/1': `recv_oct', `recv_cnt', `recv_max', `recv_avg',
+%%     `recv_dvi', `send_oct', `send_cnt', `send_max', `send_avg',
+%%     `send_pend'), `peername', `sockname' and `options' (`inet:getopts/2'
+%%     of the options in {@link inet_options/0} that the socket supports),
+%%     each left out when the socket cannot answer it (the `peername' of a
+%%     listening socket); `[]' for other ports.</li>
 %% </ul>
-%% {@link port_info/2} answers one category (`{Category, [{Key, Value}]}'),
+%% {@link port_info/2} answers one category (`{Category, [{Key, Value}]}';
+%% `specific', recon's name for the call, answers `{type, _}'),
 %% one key (`{Key, Value}') or a list of keys (`[{Key, Value}]'). Keys are
-%% those above and the other items of `erlang:port_info/2'
-%% (`monitored_by', `parallelism', `locking'). An inet key of a port that
+%% those above, each statistic alone (`recv_oct', ...) and the other items
+%% of `erlang:port_info/2' (`monitored_by', `parallelism', `locking'). An inet key of a port that
 %% is not a socket, or one the socket cannot answer (the `peername' of a
 %% listening socket), is `undefined'. An unknown key or category raises
 %% `badarg'.
@@ -68,7 +70,7 @@
 
 -export_type([category/0, key/0, info/0]).
 
--type category() :: meta | signals | io | memory_used | specific.
+-type category() :: meta | signals | io | memory_used | type | specific.
 -type key() :: atom().
 -type info() :: [{category(), [{key(), term()}]}].
 
@@ -77,14 +79,16 @@
 -include("reckon_error.hrl").
 -define(BADARG(Args, Index, Why), ?RECKON_BADARG(Args, Index, Why)).
 -define(INET_NAMES, ["tcp_inet", "udp_inet", "sctp_inet"]).
--define(CATEGORIES, [meta, signals, io, memory_used, specific]).
+-define(CATEGORIES, [meta, signals, io, memory_used, type]).
+%% Categories port_info/2 takes: `specific' is recon's call for `type'.
+-define(ASKABLE, [specific | ?CATEGORIES]).
 %% Items of `erlang:port_info/2' this module answers.
 -define(PORT_KEYS, [id, name, os_pid, registered_name, connected, links, monitors,
                     monitored_by, input, output, memory, queue_size, parallelism,
                     locking]).
 -define(STAT_KEYS, [recv_oct, recv_cnt, recv_max, recv_avg, recv_dvi,
                     send_oct, send_cnt, send_max, send_avg, send_pend]).
--define(SOCKET_KEYS, [peername, sockname, options]).
+-define(SOCKET_KEYS, [statistics, peername, sockname, options]).
 %% Items whose value is a list that can grow without bound.
 -define(LIST_KEYS, [links, monitors, monitored_by]).
 
@@ -246,9 +250,9 @@ is_open(Port) ->
 
 -spec check_what(term()) -> ok | {error, string()}.
 check_what(What) when is_atom(What) ->
-    case lists:member(What, ?CATEGORIES) orelse is_key(What) of
+    case lists:member(What, ?ASKABLE) orelse is_key(What) of
         true -> ok;
-        false -> {error, "unknown category or key; categories: " ++ names(?CATEGORIES)
+        false -> {error, "unknown category or key; categories: " ++ names(?ASKABLE)
                          ++ "; keys: " ++ names(all_keys())}
     end;
 check_what(Keys) when is_list(Keys) ->
@@ -278,7 +282,7 @@ names(Atoms) -> lists:flatten(lists:join(", ", [atom_to_list(A) || A <- Atoms]))
 answer(Port, Keys) when is_list(Keys) ->
     values(Port, Keys);
 answer(Port, What) ->
-    case lists:member(What, ?CATEGORIES) of
+    case lists:member(What, ?ASKABLE) of
         true -> category(Port, What);
         false -> hd(values(Port, [What]))
     end.
@@ -293,11 +297,13 @@ category(Port, meta) ->
 category(Port, signals) ->
     {signals, values(Port, [connected, links, monitors])};
 category(Port, io) ->
-    {io, values(Port, [input, output] ++ inet_keys(Port, ?STAT_KEYS))};
+    {io, values(Port, [input, output])};
 category(Port, memory_used) ->
     {memory_used, values(Port, [memory, queue_size])};
 category(Port, specific) ->
-    {specific, values(Port, inet_keys(Port, ?SOCKET_KEYS))}.
+    category(Port, type);
+category(Port, type) ->
+    {type, [KV || {_, V} = KV <- values(Port, inet_keys(Port, ?SOCKET_KEYS)), V =/= undefined]}.
 
 -spec inet_keys(port(), [key()]) -> [key()].
 inet_keys(Port, Keys) ->
@@ -323,6 +329,11 @@ value(Port, Key, Stats) ->
     end.
 
 -spec value(port(), key()) -> term().
+value(Port, statistics) ->
+    case stats(Port) of
+        [] -> undefined;
+        Stats -> [{Key, proplists:get_value(Key, Stats)} || Key <- ?STAT_KEYS]
+    end;
 value(Port, peername) -> socket_call(Port, fun inet:peername/1);
 value(Port, sockname) -> socket_call(Port, fun inet:sockname/1);
 value(Port, options) ->

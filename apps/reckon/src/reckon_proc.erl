@@ -14,7 +14,9 @@
 %%     `total_heap_size', `garbage_collection';</li>
 %% <li>`work': `reductions'.</li>
 %% </ul>
-%% Any other key, `messages' included, is refused with `badarg'.
+%% {@link info/2} also takes the keys `binary' (the refc binaries a process
+%% holds, at most 1000) and `binary_memory' (the sum of their sizes), as
+%% recon does. Any other key, `messages' included, is refused with `badarg'.
 %%
 %% <h3>Caps</h3>
 %% The lists `links', `monitors', `monitored_by', `dictionary' and
@@ -27,6 +29,7 @@
 -module(reckon_proc).
 
 -export([info/1, info/2, get_state/1, get_state/2, term_to_pid/1]).
+-export([info_error/2, pid_term_error/1]).
 
 -define(LIST_CAP, 1000).
 -define(VALUE_WORDS_CAP, 10000).
@@ -100,10 +103,61 @@ valid_keys(_NotAProperList) -> error(badarg).
 
 -spec valid_key(term()) -> info_key().
 valid_key(Key) ->
-    case lists:any(fun({_, Keys}) -> lists:member(Key, Keys) end, categories()) of
+    case is_key(Key) of
         true -> Key;
         false -> error(badarg)
     end.
+
+-spec is_key(term()) -> boolean().
+is_key(Key) ->
+    lists:member(Key, extra_keys())
+        orelse lists:any(fun({_, Keys}) -> lists:member(Key, Keys) end, categories()).
+
+%% Keys of info/2 that belong to no category of info/1 (as in recon).
+-spec extra_keys() -> [info_key(), ...].
+extra_keys() -> [binary, binary_memory].
+
+%% @doc `ok' when `What' is a valid second argument of {@link info/2},
+%% else `{2, Why}' for the message of the public function's `badarg'.
+-spec info_error(term(), term()) -> ok | {1 | 2, string()}.
+info_error(PidTerm, What) ->
+    case pid_term_error(PidTerm) of
+        ok -> what_error(What);
+        Error -> Error
+    end.
+
+-spec what_error(term()) -> ok | {2, string()}.
+what_error(What) ->
+    Ok = case What of
+             _ when is_atom(What) ->
+                 lists:keymember(What, 1, categories()) orelse is_key(What);
+             _ when is_list(What) ->
+                 try lists:all(fun is_key/1, What) catch error:_ -> false end;
+             _ ->
+                 false
+         end,
+    case Ok of
+        true -> ok;
+        false -> {2, "not a category, a key or a list of keys; categories: "
+                  ++ names([C || {C, _} <- categories()]) ++ "; keys: "
+                  ++ names(lists:append([Ks || {_, Ks} <- categories()]) ++ extra_keys())
+                  ++ " (never messages)"}
+    end.
+
+%% @doc `ok' when `Term' is a well-formed `reckon:pid_term()', else `{1, Why}'.
+-spec pid_term_error(term()) -> ok | {1, string()}.
+pid_term_error(Term) ->
+    try term_to_pid(Term) of
+        _ -> ok
+    catch
+        error:badarg ->
+            {1, "not a pid, \"<A.B.C>\", {A, B, C}, a registered name, "
+             "{global, Name} or {via, Module, Name}"}
+    end.
+
+-spec names([atom()]) -> string().
+names(Atoms) ->
+    lists:flatten(lists:join(", ", [atom_to_list(A) || A <- Atoms])).
 
 -spec query_keys(query()) -> [info_key()].
 query_keys({category, _, Keys}) -> Keys;
@@ -113,6 +167,7 @@ query_keys({keys, Keys}) -> Keys.
 -spec answer(query(), [{info_key(), term()}]) ->
     {info_type(), [{info_key(), term()}]} | {info_key(), term()} | [{info_key(), term()}].
 answer({category, Category, _}, Props) -> {Category, Props};
+answer({key, registered_name}, [{registered_name, []}]) -> [];
 answer({key, _}, [Prop]) -> Prop;
 answer({keys, _}, Props) -> Props.
 
@@ -126,12 +181,14 @@ fetch(Pid, Keys) ->
         Props -> [{Key, value(Key, Props)} || Key <- Keys]
     end.
 
-%% The initial call given by proc_lib lives in the dictionary.
+%% The initial call given by proc_lib lives in the dictionary;
+%% `binary_memory' is the sum of the sizes in `binary'.
 -spec fetch_keys([info_key()]) -> [info_key()].
 fetch_keys(Keys) ->
+    Fetched = [case Key of binary_memory -> binary; _ -> Key end || Key <- Keys],
     case lists:member(initial_call, Keys) of
-        true -> lists:usort([dictionary | Keys]);
-        false -> lists:usort(Keys)
+        true -> lists:usort([dictionary | Fetched]);
+        false -> lists:usort(Fetched)
     end.
 
 -spec process_info_of(pid(), [info_key()]) -> [{info_key(), term()}] | undefined.
@@ -147,6 +204,9 @@ value(initial_call, Props) ->
         {_, {M, F, A}} when is_atom(M), is_atom(F), is_integer(A) -> {M, F, A};
         _ -> element(2, lists:keyfind(initial_call, 1, Props))
     end;
+value(binary_memory, Props) ->
+    {binary, Bins} = lists:keyfind(binary, 1, Props),
+    lists:foldl(fun({_, Size, _}, Sum) -> Sum + Size end, 0, Bins);
 value(dictionary, Props) ->
     {dictionary, Dict} = lists:keyfind(dictionary, 1, Props),
     [{Key, cap_value(Value)} || {Key, Value} <- lists:sublist(Dict, ?LIST_CAP)];
@@ -159,7 +219,7 @@ value(Key, Props) ->
 
 -spec is_capped_list(info_key()) -> boolean().
 is_capped_list(Key) ->
-    lists:member(Key, [links, monitors, monitored_by, current_stacktrace]).
+    lists:member(Key, [links, monitors, monitored_by, current_stacktrace, binary]).
 
 -spec cap_value(term()) -> term().
 cap_value(Value) ->

@@ -12,7 +12,7 @@
 -module(reckon_scan).
 
 -export([proc_count/2, proc_window/3, proc_window/4, bin_leak/1,
-         inet_count/2, inet_window/3, check_args/2]).
+         inet_count/2, inet_window/3, check_args/2, arg_error/2]).
 
 %% The scan's process ends by exiting with its result.
 -dialyzer({nowarn_function, isolated/1}).
@@ -273,18 +273,39 @@ details(Pid) ->
 
 %%% Isolation, arguments
 
-%% Runs `Fun(Skip)' in a new process (`Skip': that process and the caller)
-%% and returns its result; the process stops if the caller goes away.
+%% Runs `Fun(Skip)' in a new process and returns its result; the process
+%% stops if the caller goes away. `Skip': that process, the caller and,
+%% when the caller is a shell's evaluator, that shell's server process.
 -spec isolated(fun(([pid()]) -> Result)) -> Result.
 isolated(Fun) ->
     Caller = self(),
+    Skip = shell_servers(Caller),
     {Pid, Ref} = spawn_monitor(fun() ->
                                        put(reckon_caller, erlang:monitor(process, Caller)),
-                                       exit({?MODULE, done, Fun([self(), Caller])})
+                                       exit({?MODULE, done, Fun([self(), Caller | Skip])})
                                end),
     receive
         {'DOWN', Ref, process, Pid, {?MODULE, done, Result}} -> Result;
         {'DOWN', Ref, process, Pid, Reason} -> erlang:error({reckon_scan_failed, Reason})
+    end.
+
+%% The shell server processes linked to `Evaluator' that run it: the
+%% process of `shell' whose dictionary names `Evaluator' as its evaluator.
+-spec shell_servers(pid()) -> [pid()].
+shell_servers(Evaluator) ->
+    {links, Links} = erlang:process_info(Evaluator, links),
+    [P || P <- Links, is_pid(P), node(P) =:= node(), is_shell_server(P, Evaluator)].
+
+-spec is_shell_server(pid(), pid()) -> boolean().
+is_shell_server(Pid, Evaluator) ->
+    case erlang:process_info(Pid, current_function) of
+        {current_function, {shell, _, _}} ->
+            case erlang:process_info(Pid, dictionary) of
+                {dictionary, Dict} -> lists:member({evaluator, Evaluator}, Dict);
+                undefined -> false
+            end;
+        _ ->
+            false
     end.
 
 %% Sleeps `Time' ms, or stops the scan if the caller went away meanwhile.
@@ -300,15 +321,48 @@ wait(Time) ->
 %% @doc Raises `badarg' unless `Args' are valid arguments of the scan `Fun'
 %% (`Num' at most 10 000, `Time' at most an hour).
 -spec check_args(proc_count | proc_window | bin_leak | inet_count | inet_window, [term()]) -> ok.
-check_args(Fun, [Attr, Num]) when Fun =:= proc_count; Fun =:= inet_count ->
-    check(lists:member(Attr, attrs(Fun)) andalso is_num(Num));
-check_args(Fun, [Attr, Num, Time]) when Fun =:= proc_window; Fun =:= inet_window ->
-    check(lists:member(Attr, attrs(Fun)) andalso is_num(Num)
-          andalso is_integer(Time) andalso Time > 0 andalso Time =< ?MAX_TIME);
-check_args(bin_leak, [Num]) ->
-    check(is_num(Num));
-check_args(_, _) ->
-    erlang:error(badarg).
+check_args(Fun, Args) ->
+    check(arg_error(Fun, Args) =:= ok).
+
+%% @doc `ok' when `Args' are valid arguments of the scan `Fun', else the
+%% number of the first bad argument and what it must be (for the message of
+%% the public function's `badarg').
+-spec arg_error(atom(), [term()]) -> ok | {pos_integer(), string()}.
+arg_error(Fun, [Attr | Rest]) when Fun =:= proc_count; Fun =:= inet_count;
+                                   Fun =:= proc_window; Fun =:= inet_window ->
+    case lists:member(Attr, attrs(Fun)) of
+        true -> rest_error(Rest, 2);
+        false -> {1, "not an attribute; allowed: " ++ names(attrs(Fun))}
+    end;
+arg_error(bin_leak, [Num]) ->
+    rest_error([Num], 1);
+arg_error(_, _) ->
+    {1, "not a valid call"}.
+
+%% `Num', then `Time', then window options, from argument number `Index'.
+-spec rest_error([term()], pos_integer()) -> ok | {pos_integer(), string()}.
+rest_error([], _Index) ->
+    ok;
+rest_error([Num | Rest], Index) when Index =< 2 ->
+    case is_num(Num) of
+        true -> rest_error(Rest, Index + 1);
+        false -> {Index, "not an integer from 0 to " ++ integer_to_list(?MAX_NUM)}
+    end;
+rest_error([Time | Rest], 3) ->
+    case is_integer(Time) andalso Time > 0 andalso Time =< ?MAX_TIME of
+        true -> rest_error(Rest, 4);
+        false -> {3, "not a time in ms from 1 to " ++ integer_to_list(?MAX_TIME)}
+    end;
+rest_error([Opts], 4) ->
+    case is_map(Opts) andalso is_list_option(maps:get(list, Opts, 10)) of
+        true -> ok;
+        false -> {4, "not a map #{list => N}, N an integer from 0 to "
+                  ++ integer_to_list(?MAX_NUM)}
+    end.
+
+-spec names([atom()]) -> string().
+names(Atoms) ->
+    lists:flatten(lists:join(", ", [atom_to_list(A) || A <- Atoms])).
 
 -spec attrs(atom()) -> [atom()].
 attrs(Fun) when Fun =:= proc_count; Fun =:= proc_window -> ?PROC_ATTRS;
@@ -317,6 +371,9 @@ attrs(_) -> ?INET_ATTRS.
 -spec is_num(term()) -> boolean().
 is_num(Num) -> is_integer(Num) andalso Num >= 0 andalso Num =< ?MAX_NUM.
 
+-spec is_list_option(term()) -> boolean().
+is_list_option(List) -> is_integer(List) andalso List >= 0 andalso List =< ?MAX_NUM.
+
 -spec list_option(term()) -> non_neg_integer().
 list_option(Opts) when is_map(Opts) ->
     case maps:keys(maps:without([list], Opts)) of
@@ -324,7 +381,7 @@ list_option(Opts) when is_map(Opts) ->
         [Key | _] -> erlang:error({bad_option, Key})
     end,
     List = maps:get(list, Opts, 10),
-    check(is_integer(List) andalso List >= 0 andalso List =< ?MAX_NUM),
+    check(is_list_option(List)),
     List;
 list_option(_) ->
     erlang:error(badarg).

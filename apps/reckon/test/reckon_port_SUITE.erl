@@ -48,6 +48,13 @@ category(Category, Info) ->
     {Category, Values} = lists:keyfind(Category, 1, Info),
     Values.
 
+%% What port_info(P, io) gave before the statistics moved to `type', as
+%% recon has them: input and output, then each statistic.
+io_stats(Port) ->
+    {io, Io} = reckon_port:port_info(Port, io),
+    {statistics, Stats} = reckon_port:port_info(Port, statistics),
+    Io ++ Stats.
+
 get(Key, Values) ->
     {Key, Value} = lists:keyfind(Key, 1, Values),
     Value.
@@ -79,7 +86,8 @@ tcp_io(_Config) ->
     {ok, Got} = gen_tcp:recv(Server, ?PACKETS * 1000, 5000),
     ?assertEqual(?PACKETS * 1000, byte_size(Got)),
 
-    Sent = category(io, reckon_port:port_info(Client)),
+    ClientInfo = reckon_port:port_info(Client),
+    Sent = category(io, ClientInfo) ++ get(statistics, category(type, ClientInfo)),
     ?assertEqual(10000, get(output, Sent)),
     ?assertEqual(10000, get(send_oct, Sent)),
     ?assertEqual(?PACKETS, get(send_cnt, Sent)),
@@ -91,7 +99,7 @@ tcp_io(_Config) ->
                   send_oct, send_cnt, send_max, send_avg, send_pend],
                  [K || {K, _} <- Sent]),
 
-    {io, Received} = reckon_port:port_info(Server, io),
+    Received = io_stats(Server),
     ?assertEqual(10000, get(recv_oct, Received)),
     RecvCnt = get(recv_cnt, Received),
     ?assert(RecvCnt >= 1 andalso RecvCnt =< ?PACKETS),
@@ -100,8 +108,9 @@ tcp_io(_Config) ->
     %% Addresses and options, both ends.
     {ok, ClientAddr} = inet:sockname(Client),
     {ok, ServerAddr} = inet:sockname(Server),
-    {specific, Specific} = reckon_port:port_info(Client, specific),
-    ?assertEqual([peername, sockname, options], [K || {K, _} <- Specific]),
+    {type, Specific} = reckon_port:port_info(Client, specific),
+    ?assertEqual({type, Specific}, reckon_port:port_info(Client, type)),
+    ?assertEqual([statistics, peername, sockname, options], [K || {K, _} <- Specific]),
     ?assertEqual(ServerAddr, get(peername, Specific)),
     ?assertEqual(ClientAddr, get(sockname, Specific)),
     Options = get(options, Specific),
@@ -112,7 +121,7 @@ tcp_io(_Config) ->
 
     %% The other categories.
     Info = reckon_port:port_info(Client),
-    ?assertEqual([meta, signals, io, memory_used, specific], [C || {C, _} <- Info]),
+    ?assertEqual([meta, signals, io, memory_used, type], [C || {C, _} <- Info]),
     Meta = category(meta, Info),
     ?assertEqual([id, name, os_pid], [K || {K, _} <- Meta]),
     ?assertEqual("tcp_inet", get(name, Meta)),
@@ -140,12 +149,12 @@ udp_io(_Config) ->
               {ok, {_, _, Data}} = gen_udp:recv(Receiver, 0, 5000),
               1000 = byte_size(Data)
       end, lists:seq(1, ?PACKETS)),
-    {io, Sent} = reckon_port:port_info(Sender, io),
+    Sent = io_stats(Sender),
     ?assertEqual(10000, get(send_oct, Sent)),
     ?assertEqual(?PACKETS, get(send_cnt, Sent)),
     ?assert(get(output, Sent) >= 10000),   % the driver also counts each address
     ?assertEqual(0, get(recv_cnt, Sent)),
-    {io, Received} = reckon_port:port_info(Receiver, io),
+    Received = io_stats(Receiver),
     ?assertEqual(10000, get(recv_oct, Received)),
     ?assertEqual(?PACKETS, get(recv_cnt, Received)),
     ?assertEqual(1000, get(recv_max, Received)),
@@ -155,8 +164,8 @@ udp_io(_Config) ->
     ?assertEqual([{recv_cnt, ?PACKETS}, {send_cnt, 0}],
                  reckon_port:port_info(Receiver, [recv_cnt, send_cnt])),
     %% An unconnected socket has no peer; UDP has no `nodelay'.
-    {specific, Specific} = reckon_port:port_info(Receiver, specific),
-    ?assertEqual(undefined, get(peername, Specific)),
+    {type, Specific} = reckon_port:port_info(Receiver, type),
+    ?assertEqual(false, lists:keymember(peername, 1, Specific)),
     ?assertEqual(ReceiverAddr, get(sockname, Specific)),
     Options = get(options, Specific),
     ?assertEqual(false, lists:keymember(nodelay, 1, Options)),
@@ -186,7 +195,7 @@ other_owner(_Config) ->
     ok = gen_udp:send(Sender, ?LOOPBACK, Port, <<"abc">>),
     ?assertEqual({connected, Owner}, reckon_port:port_info(Sock, connected)),
     ?assertEqual({send_oct, 3}, reckon_port:port_info(Sender, send_oct)),
-    {io, Io} = reckon_port:port_info(Sock, io),
+    Io = io_stats(Sock),
     ?assertEqual(0, get(send_cnt, Io)),
     Owner ! stop,
     ok = gen_udp:close(Sender).
@@ -204,8 +213,9 @@ non_inet_port(_Config) ->
     ?assert(is_integer(OsPid)),
     ?assertEqual(OsPid, get(os_pid, Meta)),
     ?assertEqual([{input, 12}, {output, 12}], category(io, Info)),
-    ?assertEqual([], category(specific, Info)),
-    ?assertEqual({specific, []}, reckon_port:port_info(Port, specific)),
+    ?assertEqual([], category(type, Info)),
+    ?assertEqual({type, []}, reckon_port:port_info(Port, specific)),
+    ?assertEqual({type, []}, reckon_port:port_info(Port, type)),
     ?assertEqual({recv_oct, undefined}, reckon_port:port_info(Port, recv_oct)),
     ?assertEqual({options, undefined}, reckon_port:port_info(Port, options)),
     ?assertEqual(false, lists:member(Port, reckon_port:of_type(["tcp_inet", "udp_inet",
@@ -337,7 +347,7 @@ closed_port(_Config) ->
     ?assertEqual(Sock, reckon_port:term_to_port(Sock)),
     ?assertEqual(undefined, reckon_port:port_info(Sock)),
     [?assertEqual(undefined, reckon_port:port_info(Sock, What))
-     || What <- [meta, signals, io, memory_used, specific, id, name, recv_oct,
+     || What <- [meta, signals, io, memory_used, type, specific, id, name, recv_oct,
                  peername, options, registered_name, [id, send_oct], []]],
     ?assertEqual(undefined, reckon_port:port_info(N)),
     ?assertEqual(undefined, reckon_port:port_info(erlang:port_to_list(Sock), io)),
@@ -352,7 +362,7 @@ closed_port(_Config) ->
 bad_keys(_Config) ->
     Sock = udp_socket(),
     [?assertError(badarg, reckon_port:port_info(Sock, What))
-     || What <- [bogus, type, statistics, [bogus], [id, bogus], [id | name], [io], 42,
+     || What <- [bogus, stats, [bogus], [id, bogus], [id | name], [io], 42,
                  "id", {id}]],
     #{2 := Why} = badarg_message(fun() -> reckon_port:port_info(Sock, bogus) end),
     ?assertMatch("unknown category or key" ++ _, Why),
@@ -375,7 +385,7 @@ keys_and_categories(_Config) ->
     %% Each category of port_info/1 is port_info/2 of it.
     Info = reckon_port:port_info(Port),
     [?assertEqual(lists:keyfind(C, 1, Info), reckon_port:port_info(Port, C))
-     || C <- [meta, signals, io, memory_used, specific]],
+     || C <- [meta, signals, io, memory_used, type]],
     true = erlang:demonitor(Ref, [flush]),
     port_close(Port).
 
@@ -398,7 +408,7 @@ caps(_Config) ->
     ?assertEqual(1000, length(get(links, category(signals, reckon_port:port_info(Sock))))),
     {monitored_by, By} = reckon_port:port_info(Sock, monitored_by),
     ?assertEqual(1000, length(By)),
-    ?assert(length(get(options, category(specific, reckon_port:port_info(Sock)))) =< 1000),
+    ?assert(length(get(options, category(type, reckon_port:port_info(Sock)))) =< 1000),
     [true = erlang:demonitor(R, [flush]) || R <- Refs],
     [P ! stop || P <- Linkers],
     ok = gen_udp:close(Sock).
@@ -407,7 +417,7 @@ caps(_Config) ->
 facade(_Config) ->
     {Listen, Client, Server} = tcp_pair(),
     ?assertEqual(reckon_port:port_info(Client, meta), reckon:port_info(Client, meta)),
-    ?assertEqual([meta, signals, io, memory_used, specific],
+    ?assertEqual([meta, signals, io, memory_used, type],
                  [C || {C, _} <- reckon:port_info(Client)]),
     ?assertEqual(reckon_port:tcp(), reckon:tcp()),
     ?assertEqual(reckon_port:udp(), reckon:udp()),

@@ -102,7 +102,8 @@ info_shapes(_Config) ->
                  reckon_proc:info(Pid, [trap_exit, status])),
     ?assertEqual([], reckon_proc:info(Pid, [])),
     ?assertEqual({group_leader, group_leader()}, reckon_proc:info(Pid, group_leader)),
-    ?assertEqual({registered_name, []}, reckon_proc:info(Pid, registered_name)),
+    ?assertEqual([], reckon_proc:info(Pid, registered_name)),
+    ?assertEqual([{registered_name, []}], reckon_proc:info(Pid, [registered_name])),
     stop(Pid).
 
 dictionary_entry(_Config) ->
