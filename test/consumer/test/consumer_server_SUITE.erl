@@ -47,7 +47,13 @@ nif_comes_from_the_dependency(_Config) ->
 reckon_comes_from_the_dependency(_Config) ->
     Nif = filename:join(code:priv_dir(reckon), "reckon_nif.so"),
     ?assert(filelib:is_regular(Nif)),
-    Big = spawn(fun() -> Heap = lists:seq(1, 500000), receive stop -> length(Heap) end end),
+    Self = self(),
+    Big = spawn(fun() ->
+                        Heap = lists:seq(1, 500000),
+                        Self ! {built, self()},
+                        receive stop -> length(Heap) end
+                end),
+    receive {built, Big} -> ok end,
     [{First, Memory, _} | _] = Top = reckon:proc_count(memory, 3),
     ?assertEqual(3, length(Top)),
     ?assertEqual(Big, First),
