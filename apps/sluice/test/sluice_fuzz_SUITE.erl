@@ -10,10 +10,7 @@
 %% `badarg' in the caller, that the call returned within 5 s, and that no
 %% sluice server restarted. After all the calls, every tool still answers.
 %% SLUICE_FUZZ_RUNS sets the number of calls (default 20 000).
-%%
-%% The suite is also the callback module of the locks it makes.
 -module(sluice_fuzz_SUITE).
--behaviour(sluice_lock).
 
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
@@ -21,7 +18,6 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([every_function/1, survey/1]).
--export([init/1, checkout/2, checkin/2, dead/1, handle_info/2, terminate/2]).
 
 -define(MODULES, [sluice_drop, sluice_box, sluice_buckets, sluice_lock, sluice_limit,
                   sluice_group, sluice_breaker]).
@@ -38,15 +34,6 @@ init_per_suite(Config) ->
 
 end_per_suite(_Config) ->
     ok.
-
-%%% Lock callbacks
-
-init(Args) -> {ok, Args}.
-checkout(none, S) -> {ok, {res, self()}, S}.
-checkin(_Resource, S) -> {ok, S}.
-dead(S) -> {ok, S}.
-handle_info(_Msg, S) -> {ok, S}.
-terminate(_Reason, _S) -> ok.
 
 %%% The case
 
@@ -165,7 +152,7 @@ still_answers() ->
     {ok, Bu} = sluice_buckets:new(#{max => 10, width => 100}),
     ok = sluice_buckets:post(Bu, x),
     ok = sluice_buckets:close(Bu),
-    {ok, L} = sluice_lock:new(#{resources => 1, callback => {?MODULE, []}}),
+    {ok, L} = sluice_lock:new(#{resources => 1, callback => {sluice_test_lock, []}}),
     ok = wait_until(fun() -> element(1, sluice_lock:checkout(L)) =:= ok end),
     ok = sluice_lock:close(L),
     {ok, R} = sluice_limit:new_rate(#{limit => 10}),
@@ -231,8 +218,8 @@ pool() ->
     {ok, Closed} = sluice_box:new(#{max => 5}),
     ok = sluice_box:close(Closed),
     {ok, Buckets} = sluice_buckets:new(#{max => 50, width => 10, owner => Worker}),
-    {ok, Lock} = sluice_lock:new(#{resources => 2, callback => {?MODULE, []}}),
-    {ok, ClosedLock} = sluice_lock:new(#{resources => 1, callback => {?MODULE, []}}),
+    {ok, Lock} = sluice_lock:new(#{resources => 2, callback => {sluice_test_lock, []}}),
+    {ok, ClosedLock} = sluice_lock:new(#{resources => 1, callback => {sluice_test_lock, []}}),
     ok = sluice_lock:close(ClosedLock),
     {ok, Limiter} = sluice_limit:new_rate(#{limit => 100, max_keys => 64}),
     {ok, Limit} = sluice_limit:new_concurrency(#{max => 3}),
@@ -268,7 +255,7 @@ pool() ->
              true, false, ok, <<>>, <<"bin">>, binary:copy(<<1>>, 100), [], [a], "string",
              [1 | 2], {}, {a}, {standard, 1, 100}, {standard, -1, 0},
              {fault_injection, 0.5, 1, 100}, {failure_rate, 2.0, 1, 100}, {classify, foo},
-             {classify, fun(_) -> melt end}, {?MODULE, []}, {no_such_module, []},
+             {classify, fun(_) -> melt end}, {sluice_test_lock, []}, {no_such_module, []},
              {lists, []}, make_ref(), Self, Worker, Dead, Remote,
              fun() -> ok end, fun() -> {error, x} end, fun(_) -> ok end,
              fun(M, S) -> {{ok, M}, S} end, fun(_, _) -> skip end, fun(_, _, _) -> ok end,
@@ -281,8 +268,8 @@ pool() ->
                  red_prob => 0.5},
                #{max => 5, name => {fuzz, new}}, #{max => 5, width => 10},
                #{max => 5, width => 10, order => oldest_first, within => fifo},
-               #{resources => 1, callback => {?MODULE, []}},
-               #{resources => 1, callback => {?MODULE, []}, name => {fuzz, new}},
+               #{resources => 1, callback => {sluice_test_lock, []}},
+               #{resources => 1, callback => {sluice_test_lock, []}, name => {fuzz, new}},
                #{limit => 10}, #{limit => 10, period => 100, burst => 2},
                #{limit => 10, global => #{limit => 100}}, #{max => 2},
                #{strategy => {standard, 1, 100}, reset => 10},

@@ -114,37 +114,28 @@ bad_arguments_raise_badarg(_Config) ->
     ForgedL = {sluice_limiter, make_ref()},
     ForgedC = {sluice_limit, make_ref()},
     _ = [begin
-             badarg(fun() -> sluice_limit:check(X, k) end),
-             badarg(fun() -> sluice_limit:check(X, k, 1) end),
-             badarg(fun() -> sluice_limit:set_override(X, k, default) end),
-             badarg(fun() -> sluice_limit:set_time(X, 1) end),
-             badarg(fun() -> sluice_limit:sweep(X) end)
+             sluice_assert:badarg(fun() -> sluice_limit:check(X, k) end),
+             sluice_assert:badarg(fun() -> sluice_limit:check(X, k, 1) end),
+             sluice_assert:badarg(fun() -> sluice_limit:set_override(X, k, default) end),
+             sluice_assert:badarg(fun() -> sluice_limit:set_time(X, 1) end),
+             sluice_assert:badarg(fun() -> sluice_limit:sweep(X) end)
          end || X <- [ForgedL, C, Lock, not_a_limiter, {sluice_limiter, 1}]],
     _ = [begin
-             badarg(fun() -> sluice_limit:acquire(X) end),
-             badarg(fun() -> sluice_limit:run(X, fun() -> ok end) end),
-             badarg(fun() -> sluice_limit:resize(X, 2) end)
+             sluice_assert:badarg(fun() -> sluice_limit:acquire(X) end),
+             sluice_assert:badarg(fun() -> sluice_limit:run(X, fun() -> ok end) end),
+             sluice_assert:badarg(fun() -> sluice_limit:resize(X, 2) end)
          end || X <- [ForgedC, L, Lock, not_a_limit, {sluice_limit, 1}]],
-    _ = [badarg(fun() -> sluice_limit:info(X) end) || X <- [ForgedC, ForgedL, Lock, x]],
-    badarg(fun() -> sluice_limit:check(L, k, 0) end),
-    badarg(fun() -> sluice_limit:check(L, k, 1 bsl 64) end),
-    badarg(fun() -> sluice_limit:check(L, k, foo) end),
-    badarg(fun() -> sluice_limit:set_override(L, k, foo) end),
-    badarg(fun() -> sluice_limit:set_time(L, 10) end),
-    badarg(fun() -> sluice_limit:set_time(L, -1) end),
-    badarg(fun() -> sluice_limit:release(foo) end),
-    badarg(fun() -> sluice_limit:release({ForgedC, {0, 1}}) end),
-    badarg(fun() -> sluice_limit:release({C, {-1, 1}}) end),
-    badarg(fun() -> sluice_limit:resize(C, 0) end),
-    badarg(fun() -> sluice_limit:run(C, fun(_) -> ok end) end),
+    _ = [sluice_assert:badarg(fun() -> sluice_limit:info(X) end) || X <- [ForgedC, ForgedL, Lock, x]],
+    sluice_assert:badarg(fun() -> sluice_limit:check(L, k, 0) end),
+    sluice_assert:badarg(fun() -> sluice_limit:check(L, k, 1 bsl 64) end),
+    sluice_assert:badarg(fun() -> sluice_limit:check(L, k, foo) end),
+    sluice_assert:badarg(fun() -> sluice_limit:set_override(L, k, foo) end),
+    sluice_assert:badarg(fun() -> sluice_limit:set_time(L, 10) end),
+    sluice_assert:badarg(fun() -> sluice_limit:set_time(L, -1) end),
+    sluice_assert:badarg(fun() -> sluice_limit:release(foo) end),
+    sluice_assert:badarg(fun() -> sluice_limit:release({ForgedC, {0, 1}}) end),
+    sluice_assert:badarg(fun() -> sluice_limit:release({C, {-1, 1}}) end),
+    sluice_assert:badarg(fun() -> sluice_limit:resize(C, 0) end),
+    sluice_assert:badarg(fun() -> sluice_limit:run(C, fun(_) -> ok end) end),
     ok = sluice_lock:close(Lock).
 
-badarg(Fun) ->
-    try Fun() of
-        Res -> ct:fail({no_badarg, Res})
-    catch
-        error:badarg:Stack ->
-            [{_, _, _, Info} | _] = Stack,
-            ?assertMatch(#{module := sluice_util, cause := {_, _}},
-                         proplists:get_value(error_info, Info))
-    end.

@@ -415,8 +415,8 @@ bad_options_are_named(_Config) ->
                  sluice_lock:new(#{resources => 1, callback => CB, init_timeout => 0})),
     ?assertEqual({error, {bad_option, options}}, sluice_lock:new([{resources, 1}])),
     ?assertEqual({error, {bad_option, name}}, sluice_lock:start_link(#{resources => 1, callback => CB})),
-    badarg(fun() -> sluice_lock:child_spec(#{resources => 1, callback => CB}) end),
-    badarg(fun() -> sluice_lock:child_spec(not_a_map) end),
+    sluice_assert:badarg(fun() -> sluice_lock:child_spec(#{resources => 1, callback => CB}) end),
+    sluice_assert:badarg(fun() -> sluice_lock:child_spec(not_a_map) end),
     flush().
 
 bad_arguments_raise_badarg(_Config) ->
@@ -425,37 +425,27 @@ bad_arguments_raise_badarg(_Config) ->
     Forged = {sluice_lock, make_ref()},
     {ok, R, X} = sluice_lock:checkout(Lock),
     _ = [begin
-             badarg(fun() -> sluice_lock:checkout(L) end),
-             badarg(fun() -> sluice_lock:checkin(L, R, X) end),
-             badarg(fun() -> sluice_lock:info(L) end),
-             badarg(fun() -> sluice_lock:resize(L, 2) end),
-             badarg(fun() -> sluice_lock:close(L) end),
-             badarg(fun() -> sluice_lock:transaction(L, fun(_) -> ok end) end)
+             sluice_assert:badarg(fun() -> sluice_lock:checkout(L) end),
+             sluice_assert:badarg(fun() -> sluice_lock:checkin(L, R, X) end),
+             sluice_assert:badarg(fun() -> sluice_lock:info(L) end),
+             sluice_assert:badarg(fun() -> sluice_lock:resize(L, 2) end),
+             sluice_assert:badarg(fun() -> sluice_lock:close(L) end),
+             sluice_assert:badarg(fun() -> sluice_lock:transaction(L, fun(_) -> ok end) end)
          end || L <- [Forged, not_a_lock, {sluice_lock, 1}, Limit, {sluice_lock, make_ref(), self()}]],
-    badarg(fun() -> sluice_lock:checkin(Lock, bad_ref, X) end),
-    badarg(fun() -> sluice_lock:checkin(Lock, {-1, 1}, X) end),
-    badarg(fun() -> sluice_lock:checkin(Lock, {1 bsl 64, 1}, X) end),
-    badarg(fun() -> sluice_lock:resize(Lock, 0) end),
-    badarg(fun() -> sluice_lock:resize(Lock, foo) end),
-    badarg(fun() -> sluice_lock:transaction(Lock, not_a_fun) end),
+    sluice_assert:badarg(fun() -> sluice_lock:checkin(Lock, bad_ref, X) end),
+    sluice_assert:badarg(fun() -> sluice_lock:checkin(Lock, {-1, 1}, X) end),
+    sluice_assert:badarg(fun() -> sluice_lock:checkin(Lock, {1 bsl 64, 1}, X) end),
+    sluice_assert:badarg(fun() -> sluice_lock:resize(Lock, 0) end),
+    sluice_assert:badarg(fun() -> sluice_lock:resize(Lock, foo) end),
+    sluice_assert:badarg(fun() -> sluice_lock:transaction(Lock, not_a_fun) end),
     ok = sluice_lock:close(Lock),
     %% closed: no more checkouts or resizes; counters and loans out still work
-    badarg(fun() -> sluice_lock:checkout(Lock) end),
-    badarg(fun() -> sluice_lock:resize(Lock, 1) end),
+    sluice_assert:badarg(fun() -> sluice_lock:checkout(Lock) end),
+    sluice_assert:badarg(fun() -> sluice_lock:resize(Lock, 1) end),
     ?assertEqual(ok, sluice_lock:checkin(Lock, R, X)),
     ?assertMatch(#{resources := 0, in_use := 0}, sluice_lock:info(Lock)),
     ?assertEqual(ok, sluice_lock:close(Lock)),
     flush().
-
-badarg(Fun) ->
-    try Fun() of
-        Res -> ct:fail({no_badarg, Res})
-    catch
-        error:badarg:Stack ->
-            [{_, _, _, Info} | _] = Stack,
-            ?assertMatch(#{module := sluice_util, cause := {_, _}},
-                         proplists:get_value(error_info, Info))
-    end.
 
 %% The application stops: each watcher of a new/1 lock hands its resource
 %% back as it stops.

@@ -4,11 +4,7 @@
 %% subscribers, every lock still lends all its resources and refills a slot
 %% whose holder dies, group members that die still leave, a box whose owner
 %% dies still passes to its heir with its messages, and regulation goes on.
-%%
-%% The suite is also the callback module of its locks (resources are
-%% `{res, WatcherPid}').
 -module(sluice_restart_SUITE).
--behaviour(sluice_lock).
 
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
@@ -18,7 +14,6 @@
          kill_drop_server/1, kill_regulator_sup/1, kill_regulator/1, kill_box_warden/1,
          kill_lock_sup/1, kill_group_server/1, kill_breaker_server/1,
          kill_every_server_in_turn/1]).
--export([init/1, checkout/2, checkin/2, dead/1, handle_info/2, terminate/2]).
 
 -define(SERVERS, [sluice_table_heir, sluice_tables, sluice_drop_server,
                   sluice_drop_regulator_sup, sluice_box_warden, sluice_lock_sup,
@@ -50,15 +45,6 @@ end_per_testcase(_Case, Config) ->
     _ = stop_load(?config(load, Config)),
     teardown(?config(world, Config)),
     ok.
-
-%%% Lock callbacks
-
-init(Args) -> {ok, Args}.
-checkout(none, S) -> {ok, {res, self()}, S}.
-checkin(_Resource, S) -> {ok, S}.
-dead(S) -> {ok, S}.
-handle_info(_Msg, S) -> {ok, S}.
-terminate(_Reason, _S) -> ok.
 
 %%% Cases
 
@@ -122,9 +108,9 @@ world() ->
     {ok, Sup} = sluice_test_sup:start_link(
                   [sluice_box:child_spec(#{name => BoxName, max => 10}),
                    sluice_lock:child_spec(#{name => LockName, resources => 2,
-                                            callback => {?MODULE, []}})]),
+                                            callback => {sluice_test_lock, []}})]),
     unlink(Sup),
-    {ok, Lock} = sluice_lock:new(#{resources => 2, callback => {?MODULE, []}}),
+    {ok, Lock} = sluice_lock:new(#{resources => 2, callback => {sluice_test_lock, []}}),
     ok = wait_lends(Lock, 2),
     Group = {restart_group, Tag},
     Members = [spawn(fun() -> receive stop -> ok end end) || _ <- [1, 2, 3]],
@@ -189,7 +175,7 @@ check(#{valve := ValveName, box := Box, owner := Owner, heir := Heir, tag := Tag
     exit(Holder, kill),
     ok = wait_lends(Lock, 2),
     ?assertMatch(#{in_use := 0, resources := 2}, sluice_lock:info(Lock)),
-    {ok, Other} = sluice_lock:new(#{resources => 1, callback => {?MODULE, []}}),
+    {ok, Other} = sluice_lock:new(#{resources => 1, callback => {sluice_test_lock, []}}),
     ok = wait_lends(Other, 1),
     ok = sluice_lock:close(Other),
     %% Groups: members kept; a member that dies leaves.
