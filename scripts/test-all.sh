@@ -4,11 +4,12 @@
 #
 # Counting: each Rust test, eunit test and Common Test case counts as one
 # (cargo's "test result:" lines, rebar3's eunit and ct summaries, the consumer
-# project's ct summary); fmt, clippy, xref, dialyzer, edoc and the release
-# check count as one test each. A step that fails without a test summary
-# (a crash, a suite that does not compile) counts as one failure. Every step
-# runs even after a failure, except that a failed `rebar3 compile` stops the
-# run. Each step's output is kept in _build/test-all/<step>.log.
+# project's ct summary, the Mix consumer's ExUnit summary); fmt, clippy,
+# xref, dialyzer, edoc and the release check count as one test each. A step
+# that fails without a test summary (a crash, a suite that does not compile)
+# counts as one failure. Every step runs even after a failure, except that a
+# failed `rebar3 compile` stops the run. Each step's output is kept in
+# _build/test-all/<step>.log.
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -79,6 +80,11 @@ count_ct() {
     fi
     if [ "$rc" -ne 0 ] || [ $((f + a)) -gt 0 ]; then
         echo "$step: Common Test logs: $logdir/index.html"
+        # Name each failed case and its reason in the closing summary too,
+        # since only the end of a long run may be kept.
+        while read -r line; do
+            failures+=("  ${line:0:400}")
+        done < <(grep -A1 -E '^%%% [A-Za-z0-9_]+ ==> .*(FAILED|auto_skipped)' <<<"$out" | grep -v '^--$' | head -n 20 || true)
     fi
     record
 }
@@ -162,6 +168,24 @@ else
 
     run consumer sh scripts/test-consumer.sh
     count_ct consumer "$root/_build/consumer/_build/test/logs"
+
+    # ExUnit prints "T tests, F failures[, E excluded][, S skipped][, I invalid]"
+    # (T counts all of them).
+    run mix-consumer sh scripts/test-mix-consumer.sh
+    line=$(grep -E '[0-9]+ tests?, [0-9]+ failures?' <<<"$out" | tail -n 1 || true)
+    t=0 f=0 e=0 s=0 i=0
+    if [[ $line =~ ([0-9]+)\ tests? ]]; then t=${BASH_REMATCH[1]}; fi
+    if [[ $line =~ ([0-9]+)\ failures? ]]; then f=${BASH_REMATCH[1]}; fi
+    if [[ $line =~ ([0-9]+)\ excluded ]]; then e=${BASH_REMATCH[1]}; fi
+    if [[ $line =~ ([0-9]+)\ skipped ]]; then s=${BASH_REMATCH[1]}; fi
+    if [[ $line =~ ([0-9]+)\ invalid ]]; then i=${BASH_REMATCH[1]}; fi
+    pass $((t - f - e - s - i))
+    if [ $((f + i)) -gt 0 ]; then
+        fail $((f + i)) "mix-consumer ($f failed, $i invalid)"
+    elif [ "$rc" -ne 0 ] || [ "$t" -eq 0 ]; then
+        fail 1 "mix-consumer (exit $rc, no test summary)"
+    fi
+    record
 
     check release sh scripts/check-release.sh
 fi
