@@ -1,0 +1,443 @@
+//! User metrics: striped counters, gauges, and histograms on `hdrhistogram`,
+//! and the bounded registry that names them.
+//!
+//! A counter is [`STRIPES`] cache-line-apart words; each thread adds to its
+//! own (threads are numbered in order of their first update), and a read
+//! sums them, so concurrent updaters on different schedulers never write
+//! the same line. A histogram is [`HIST_STRIPES`] `hdrhistogram`
+//! histograms under their own locks, chosen the same way, merged on read.
+//!
+//! A gauge is one word (an `f64`'s bits): a `set` must replace the whole
+//! value, which a sum of stripes cannot do atomically against another
+//! `set`, so a gauge is not striped; `add` is a compare-and-swap loop.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+
+use crate::series::MAX_KEY;
+
+/// Counter stripes.
+pub const STRIPES: usize = 16;
+/// Histogram stripes.
+pub const HIST_STRIPES: usize = 4;
+
+static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// The calling thread's number: 0, 1, 2, ... in order of first call.
+fn thread_index() -> usize {
+    THREAD.with(|t| {
+        let mut i = t.get();
+        if i == usize::MAX {
+            i = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+            t.set(i);
+        }
+        i
+    })
+}
+
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded(AtomicU64);
+
+/// A monotonic counter, striped over [`STRIPES`] cache lines.
+pub struct Counter {
+    stripes: [Padded; STRIPES],
+}
+
+impl Default for Counter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Counter {
+    /// A counter at 0.
+    pub fn new() -> Self {
+        Counter {
+            stripes: std::array::from_fn(|_| Padded::default()),
+        }
+    }
+
+    /// Adds `n` (wrapping at 2^64).
+    #[inline]
+    pub fn add(&self, n: u64) {
+        if let Some(s) = self.stripes.get(thread_index() % STRIPES) {
+            s.0.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The sum of every stripe.
+    pub fn value(&self) -> u64 {
+        self.stripes
+            .iter()
+            .fold(0u64, |acc, s| acc.wrapping_add(s.0.load(Ordering::Relaxed)))
+    }
+}
+
+/// A value that is set or moved (an `f64`).
+#[derive(Default)]
+pub struct Gauge(AtomicU64);
+
+impl Gauge {
+    /// A gauge at 0.0.
+    pub fn new() -> Self {
+        Gauge(AtomicU64::new(0f64.to_bits()))
+    }
+
+    /// Sets the value.
+    pub fn set(&self, v: f64) {
+        self.0.store(v.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Adds `d` (negative to subtract).
+    pub fn add(&self, d: f64) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + d).to_bits())
+            });
+    }
+
+    /// The value.
+    pub fn value(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// Why a histogram could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistError {
+    /// `highest` must be at least 2, and `sigfig` from 1 to 3.
+    BadBounds,
+}
+
+/// The values a histogram tracks: 0 to `highest` (larger values are
+/// recorded as `highest`) with `sigfig` significant decimal digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistConfig {
+    /// Largest value told apart from larger ones.
+    pub highest: u64,
+    /// Significant decimal digits kept (1 to 3).
+    pub sigfig: u8,
+}
+
+impl Default for HistConfig {
+    /// An hour in microseconds, 2 significant digits (about 23 KB a stripe).
+    fn default() -> Self {
+        HistConfig {
+            highest: 3_600_000_000,
+            sigfig: 2,
+        }
+    }
+}
+
+/// Percentiles and moments of a histogram.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Percentiles {
+    /// Values recorded.
+    pub count: u64,
+    /// Smallest value (0 when empty).
+    pub min: u64,
+    /// Largest value (0 when empty).
+    pub max: u64,
+    /// Mean value.
+    pub mean: f64,
+    /// 50th, 90th, 99th and 99.9th percentiles.
+    pub p: [u64; 4],
+}
+
+/// A histogram of non-negative integers, striped over [`HIST_STRIPES`] locks.
+pub struct Histo {
+    config: HistConfig,
+    empty: Histogram<u64>,
+    stripes: Vec<Mutex<Histogram<u64>>>,
+}
+
+impl Histo {
+    /// An empty histogram.
+    pub fn new(config: HistConfig) -> Result<Self, HistError> {
+        if config.highest < 2 || !(1..=3).contains(&config.sigfig) {
+            return Err(HistError::BadBounds);
+        }
+        let empty = Histogram::new_with_bounds(1, config.highest, config.sigfig)
+            .map_err(|_| HistError::BadBounds)?;
+        let stripes = (0..HIST_STRIPES)
+            .map(|_| Mutex::new(empty.clone()))
+            .collect();
+        Ok(Histo {
+            config,
+            empty,
+            stripes,
+        })
+    }
+
+    /// The values it tracks.
+    pub fn config(&self) -> HistConfig {
+        self.config
+    }
+
+    /// Records `v` (as `highest` when larger).
+    #[inline]
+    pub fn record(&self, v: u64) {
+        if let Some(s) = self.stripes.get(thread_index() % HIST_STRIPES) {
+            s.lock().saturating_record(v);
+        }
+    }
+
+    /// Every stripe merged into one histogram.
+    pub fn merged(&self) -> Histogram<u64> {
+        let mut out = self.empty.clone();
+        for s in &self.stripes {
+            // Same bounds, so adding cannot fail.
+            let _ = out.add(&*s.lock());
+        }
+        out
+    }
+
+    /// Count, min, max, mean, p50/p90/p99/p99.9.
+    pub fn percentiles(&self) -> Percentiles {
+        percentiles(&self.merged())
+    }
+
+    /// Heap bytes of the counts (every stripe, and the empty template).
+    pub fn heap_bytes(&self) -> usize {
+        self.empty.distinct_values() * std::mem::size_of::<u64>() * (HIST_STRIPES + 1)
+    }
+
+    /// The histogram in HdrHistogram's compressed V2 encoding, base64: what
+    /// `HdrHistogram`'s `decodeFromCompressedByteBuffer`, HdrHistogram_py's
+    /// `HdrHistogram.decode` and the other HdrHistogram tools read.
+    pub fn encode(&self) -> String {
+        encode(&self.merged())
+    }
+}
+
+/// Count, min, max, mean and p50/p90/p99/p99.9 of `h`.
+pub fn percentiles(h: &Histogram<u64>) -> Percentiles {
+    let empty = h.is_empty();
+    Percentiles {
+        count: h.len(),
+        min: if empty { 0 } else { h.min() },
+        max: if empty { 0 } else { h.max() },
+        mean: if empty { 0.0 } else { h.mean() },
+        p: [50.0, 90.0, 99.0, 99.9].map(|q| h.value_at_quantile(q / 100.0)),
+    }
+}
+
+/// `h` in HdrHistogram's compressed V2 encoding, base64 (standard alphabet).
+pub fn encode(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    // Serializing into a Vec fails only for a histogram too large for the
+    // format (counts beyond i64), which then encodes as nothing.
+    if V2DeflateSerializer::new().serialize(h, &mut bytes).is_err() {
+        bytes.clear();
+    }
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes [`encode`]'s form (or an uncompressed V2 one); `None` when it is not one.
+pub fn decode(text: &str) -> Option<Histogram<u64>> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()?;
+    Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
+}
+
+/// A named user metric.
+#[derive(Clone)]
+pub enum Metric {
+    /// A counter.
+    Counter(Arc<Counter>),
+    /// A gauge.
+    Gauge(Arc<Gauge>),
+    /// A histogram.
+    Histogram(Arc<Histo>),
+}
+
+/// The kind of a [`Metric`], to ask the registry for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// [`Metric::Counter`].
+    Counter,
+    /// [`Metric::Gauge`].
+    Gauge,
+    /// [`Metric::Histogram`] with these bounds.
+    Histogram(HistConfig),
+}
+
+impl Metric {
+    fn kind_matches(&self, kind: Kind) -> bool {
+        matches!(
+            (self, kind),
+            (Metric::Counter(_), Kind::Counter)
+                | (Metric::Gauge(_), Kind::Gauge)
+                | (Metric::Histogram(_), Kind::Histogram(_))
+        )
+    }
+}
+
+/// Why the registry did not hand out a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterError {
+    /// The name is taken by a metric of another kind.
+    OtherKind,
+    /// The registry already holds `max_metrics` metrics.
+    Full,
+    /// The key is longer than [`MAX_KEY`] bytes.
+    KeyTooLong,
+    /// The histogram bounds are out of range.
+    BadBounds,
+}
+
+/// User metrics by key, at most `max_metrics` of them.
+pub struct Registry {
+    max_metrics: usize,
+    map: Mutex<HashMap<Vec<u8>, Metric>>,
+    refused: AtomicU64,
+}
+
+impl Registry {
+    /// A registry of at most `max_metrics` metrics.
+    pub fn new(max_metrics: usize) -> Self {
+        Registry {
+            max_metrics,
+            map: Mutex::new(HashMap::new()),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// The metric named `key`, made (of `kind`) if new. A histogram
+    /// already made keeps its bounds.
+    pub fn get_or_make(&self, key: &[u8], kind: Kind) -> Result<Metric, RegisterError> {
+        if key.len() > MAX_KEY {
+            return Err(RegisterError::KeyTooLong);
+        }
+        let mut map = self.map.lock();
+        if let Some(m) = map.get(key) {
+            return if m.kind_matches(kind) {
+                Ok(m.clone())
+            } else {
+                Err(RegisterError::OtherKind)
+            };
+        }
+        if map.len() >= self.max_metrics {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(RegisterError::Full);
+        }
+        let m = match kind {
+            Kind::Counter => Metric::Counter(Arc::new(Counter::new())),
+            Kind::Gauge => Metric::Gauge(Arc::new(Gauge::new())),
+            Kind::Histogram(c) => Metric::Histogram(Arc::new(
+                Histo::new(c).map_err(|_| RegisterError::BadBounds)?,
+            )),
+        };
+        map.insert(key.to_vec(), m.clone());
+        Ok(m)
+    }
+
+    /// Every metric with its key, in no order.
+    pub fn all(&self) -> Vec<(Vec<u8>, Metric)> {
+        self.map
+            .lock()
+            .iter()
+            .map(|(k, m)| (k.clone(), m.clone()))
+            .collect()
+    }
+
+    /// New metrics refused because the registry was full.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_sum_their_stripes_across_threads() {
+        let c = Arc::new(Counter::new());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let c = Arc::clone(&c);
+                std::thread::spawn(move || (0..10_000).for_each(|_| c.add(1)))
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(c.value(), 80_000);
+    }
+
+    #[test]
+    fn gauges_set_and_add() {
+        let g = Gauge::new();
+        g.set(2.5);
+        g.add(-1.0);
+        assert_eq!(g.value(), 1.5);
+    }
+
+    #[test]
+    fn histograms_merge_stripes_and_encode_for_hdr_tools() {
+        let h = Arc::new(Histo::new(HistConfig::default()).unwrap());
+        let threads: Vec<_> = (0..4u64)
+            .map(|k| {
+                let h = Arc::clone(&h);
+                std::thread::spawn(move || (1..=1000u64).for_each(|v| h.record(v * (k + 1))))
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let p = h.percentiles();
+        assert_eq!(p.count, 4000);
+        assert_eq!(p.min, 1);
+        assert!((3960..=4040).contains(&p.max), "{p:?}");
+        let text = h.encode();
+        // The compressed V2 cookie, base64: 0x1c849304 starts "HISTF".
+        assert!(text.starts_with("HISTF"), "{text}");
+        let back = decode(&text).unwrap();
+        assert_eq!(percentiles(&back), p);
+        h.record(u64::MAX);
+        assert_eq!(h.percentiles().count, 4001);
+    }
+
+    #[test]
+    fn registry_is_bounded_and_keeps_kinds() {
+        let r = Registry::new(2);
+        let a = r.get_or_make(b"a", Kind::Counter).unwrap();
+        if let Metric::Counter(c) = &a {
+            c.add(3);
+        }
+        match r.get_or_make(b"a", Kind::Counter) {
+            Ok(Metric::Counter(c)) => assert_eq!(c.value(), 3),
+            _ => panic!("same counter"),
+        }
+        assert_eq!(
+            r.get_or_make(b"a", Kind::Gauge).err(),
+            Some(RegisterError::OtherKind)
+        );
+        r.get_or_make(b"b", Kind::Gauge).unwrap();
+        assert_eq!(
+            r.get_or_make(b"c", Kind::Gauge).err(),
+            Some(RegisterError::Full)
+        );
+        assert_eq!(r.refused(), 1);
+        let bad = HistConfig {
+            highest: 1,
+            sigfig: 2,
+        };
+        let r2 = Registry::new(5);
+        assert_eq!(
+            r2.get_or_make(b"h", Kind::Histogram(bad)).err(),
+            Some(RegisterError::BadBounds)
+        );
+    }
+}
