@@ -3,15 +3,19 @@
 %%
 %% The library is loaded from this application's `priv' directory when the
 %% module is loaded. Loading a newer version of this module runs the
-%% library's `upgrade' callback; it takes over windows in flight when built
-%% from the same sources, and refuses the upgrade (the old code keeps
-%% running) while windows of another layout are in flight.
+%% library's `upgrade' callback; it takes over windows in flight, recorders
+%% and metric handles when built from the same sources, and refuses the
+%% upgrade (the old code keeps running) while objects of another layout live.
 -module(reckon_nif).
 
 -on_load(init/0).
 
 %% Every function the library implements: exported, and declared as NIFs.
--define(NIFS, [top_merge/3, window_new/4, window_add/3, window_finish/1]).
+-define(NIFS, [top_merge/3, window_new/4, window_add/3, window_finish/1,
+               metrics_new/2, metrics_tick/2, metrics_record/4, metrics_metric/5,
+               metric_add/2, metric_set/2, metric_observe/2, metric_value/1,
+               metric_encode/1, metrics_history/3, metrics_keys/1, metrics_summary/1,
+               metrics_info/1]).
 
 -export(?NIFS).
 -nifs(?NIFS).
@@ -46,3 +50,54 @@ window_add(_Window, _Phase, _Pairs) -> erlang:nif_error(nif_not_loaded).
     {[{term(), integer()}], [{term(), integer()}], [{term(), integer()}],
      non_neg_integer(), non_neg_integer()}.
 window_finish(_Window) -> erlang:nif_error(nif_not_loaded).
+
+%% The flight recorder (reckon_metrics, native/reckon_nif/src/metrics.rs).
+%% Keys are binaries (term_to_binary of a series or metric name).
+
+-spec metrics_new(non_neg_integer(), non_neg_integer()) -> reference().
+metrics_new(_MaxSeries, _MaxMetrics) -> erlang:nif_error(nif_not_loaded).
+
+-spec metrics_tick(reference(), [{binary(), number()}]) -> non_neg_integer().
+metrics_tick(_Recorder, _Points) -> erlang:nif_error(nif_not_loaded).
+
+-spec metrics_record(reference(), binary(), non_neg_integer(), number()) ->
+    ok | {error, late | not_finite | key_too_long | full}.
+metrics_record(_Recorder, _Key, _T, _Value) -> erlang:nif_error(nif_not_loaded).
+
+-spec metrics_metric(reference(), binary(), counter | gauge | histogram,
+                     non_neg_integer(), 1..3) ->
+    {ok, reference()} | {error, full | other_kind | key_too_long | bad_bounds}.
+metrics_metric(_Recorder, _Key, _Kind, _Highest, _Sigfig) -> erlang:nif_error(nif_not_loaded).
+
+-spec metric_add(reference(), number()) -> ok.
+metric_add(_Metric, _N) -> erlang:nif_error(nif_not_loaded).
+
+-spec metric_set(reference(), number()) -> ok.
+metric_set(_Metric, _V) -> erlang:nif_error(nif_not_loaded).
+
+-spec metric_observe(reference(), non_neg_integer()) -> ok.
+metric_observe(_Metric, _V) -> erlang:nif_error(nif_not_loaded).
+
+-spec metric_value(reference()) ->
+    non_neg_integer() | float()
+    | {non_neg_integer(), non_neg_integer(), non_neg_integer(), float(), [non_neg_integer()]}.
+metric_value(_Metric) -> erlang:nif_error(nif_not_loaded).
+
+-spec metric_encode(reference()) -> binary().
+metric_encode(_Metric) -> erlang:nif_error(nif_not_loaded).
+
+-spec metrics_history(reference(), binary(), non_neg_integer()) ->
+    [{non_neg_integer(), float(), float(), float(), pos_integer()}] | undefined.
+metrics_history(_Recorder, _Key, _Window) -> erlang:nif_error(nif_not_loaded).
+
+-spec metrics_keys(reference()) -> [binary()].
+metrics_keys(_Recorder) -> erlang:nif_error(nif_not_loaded).
+
+-spec metrics_summary(reference()) -> [{binary(), float() | undefined, Agg, Agg, Agg}]
+      when Agg :: {float(), float(), float(), pos_integer()} | undefined.
+metrics_summary(_Recorder) -> erlang:nif_error(nif_not_loaded).
+
+-spec metrics_info(reference()) ->
+    {non_neg_integer(), non_neg_integer(), non_neg_integer(), non_neg_integer(),
+     non_neg_integer()}.
+metrics_info(_Recorder) -> erlang:nif_error(nif_not_loaded).

@@ -1,6 +1,7 @@
 %% @private
 %% @doc Top supervisor of reckon. The keeper owns the node-wide table of
-%% settings and snapshots (`reckon_alloc''s unit and snapshot).
+%% settings and snapshots (`reckon_alloc''s unit and snapshot); the
+%% metrics sampler (idle unless started) makes the node's recorder.
 -module(reckon_sup).
 -behaviour(supervisor).
 
@@ -13,5 +14,6 @@ start_link() ->
 -spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init([]) ->
     Flags = #{strategy => one_for_one, intensity => 10, period => 10},
-    Children = [#{id => reckon_keeper, start => {reckon_keeper, start_link, []}}],
+    Children = [#{id => reckon_keeper, start => {reckon_keeper, start_link, []}},
+                #{id => reckon_metrics_sampler, start => {reckon_metrics_sampler, start_link, []}}],
     {ok, {Flags, Children}}.

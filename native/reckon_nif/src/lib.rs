@@ -1,5 +1,6 @@
 //! NIF glue of the `reckon` OTP application: the bounded top-N and the
-//! windows of `reckon_scan`, over `reckon_core`. Loaded by the `@private`
+//! windows of `reckon_scan`, over `reckon_core`, and the flight recorder
+//! of `reckon_metrics`, over `reckon_metrics_core`. Loaded by the `@private`
 //! Erlang module `reckon_nif`.
 //!
 //! The Erlang side walks the node's processes (or ports) and hands their
@@ -7,6 +8,7 @@
 //! short and the memory held is O(N + chunk), or the first sample's map for
 //! a window.
 
+mod metrics;
 mod top;
 mod windows;
 
@@ -27,11 +29,17 @@ mod atoms {
     rustler::atoms! { pid, integer, first, second }
 }
 
-/// Opens the window type (creating it, or taking over the windows of an
-/// older build; a build with another layout refuses to load while windows
-/// of the old one are in flight).
+/// Opens the window, recorder and metric types (creating them, or taking
+/// over the objects of an older build; a build with another layout refuses
+/// to load while objects of the old one are alive).
 fn open_resource_types(env: *mut ErlNifEnv) -> bool {
     resource::compatible::<windows::ReckonWindow>()
+        && resource::compatible::<metrics::ReckonRecorder>()
+        && resource::compatible::<metrics::ReckonMetric>()
         // SAFETY: called by the entry's load and upgrade callbacks with their env.
         && unsafe { resource::open::<windows::ReckonWindow>(env) }
+        // SAFETY: as above.
+        && unsafe { resource::open::<metrics::ReckonRecorder>(env) }
+        // SAFETY: as above.
+        && unsafe { resource::open::<metrics::ReckonMetric>(env) }
 }

@@ -1,0 +1,119 @@
+%% @private
+%% @doc Internals of {@link reckon_metrics}: the node's recorder (a
+%% `reckon_nif' resource kept in `persistent_term', made once by the
+%% sampler), the binary keys of series and metrics, the sampler's options
+%% and the shapes returned to the shell.
+%%
+%% Keys are `term_to_binary/1' of a series name, or of `{user, Name,
+%% Labels}' for a user metric, so names are kept as terms and no atom is
+%% ever made from input. Names are read back with `binary_to_term(_,
+%% [safe])'; a key naming an atom this node does not know (a file written by
+%% another node) is returned as `{undecodable, Binary}'.
+-module(reckon_metrics_lib).
+
+-export([recorder/0, ensure_recorder/0, key/1, name/1, user_key/2,
+         validate/1, defaults/0, point/1, summary_row/1]).
+
+-export_type([options/0]).
+
+-define(RECORDER_KEY, {reckon_metrics, recorder}).
+%% Most series or user metrics a recorder may be asked to hold.
+-define(MAX_CAP, 100000).
+
+-type options() :: #{alloc_interval := pos_integer(),
+                     queue_interval := pos_integer(),
+                     queue_top := pos_integer()}.
+%% The sampler's options, with their defaults filled in.
+
+%% @doc The node's recorder, or `undefined' before the sampler first started.
+-spec recorder() -> reference() | undefined.
+recorder() ->
+    persistent_term:get(?RECORDER_KEY, undefined).
+
+%% @doc The node's recorder, made (with the bounds of the reckon application
+%% env `metrics_max_series' and `metrics_max_metrics') if there is none.
+%% Called by the sampler only, so only one process ever makes it.
+-spec ensure_recorder() -> reference().
+ensure_recorder() ->
+    case recorder() of
+        undefined ->
+            Rec = reckon_nif:metrics_new(env_cap(metrics_max_series, 512),
+                                         env_cap(metrics_max_metrics, 256)),
+            persistent_term:put(?RECORDER_KEY, Rec),
+            Rec;
+        Rec ->
+            Rec
+    end.
+
+-spec env_cap(atom(), pos_integer()) -> pos_integer().
+env_cap(Key, Default) ->
+    case application:get_env(reckon, Key, Default) of
+        N when is_integer(N), N >= 1, N =< ?MAX_CAP -> N;
+        Bad ->
+            logger:warning("reckon: ~p = ~p is not an integer in 1..~p; using ~p",
+                           [Key, Bad, ?MAX_CAP, Default], #{domain => [reckon, metrics]}),
+            Default
+    end.
+
+%% @doc The key of series `Name'.
+-spec key(term()) -> binary().
+key(Name) ->
+    term_to_binary(Name).
+
+%% @doc The key of user metric `Name' with `Labels'.
+-spec user_key(term(), term()) -> binary().
+user_key(Name, Labels) ->
+    term_to_binary({user, Name, Labels}).
+
+%% @doc The series name of a key.
+-spec name(binary()) -> term().
+name(Key) ->
+    try binary_to_term(Key, [safe])
+    catch error:badarg -> {undecodable, Key}
+    end.
+
+%% @doc The sampler's default options.
+-spec defaults() -> options().
+defaults() ->
+    #{alloc_interval => 10, queue_interval => 10, queue_top => 5}.
+
+%% @doc `Opts' checked and completed with the defaults, or the first bad
+%% key: unknown keys first, then bad values.
+-spec validate(term()) -> {ok, options()} | {error, {bad_option, term()}} | {error, options}.
+validate(Opts) when is_map(Opts) ->
+    Checks = #{alloc_interval => fun(V) -> in(V, 1, 3600) end,
+               queue_interval => fun(V) -> in(V, 10, 3600) end,
+               queue_top => fun(V) -> in(V, 1, 100) end},
+    case [K || K <- lists:sort(maps:keys(Opts)), not maps:is_key(K, Checks)] of
+        [K | _] ->
+            {error, {bad_option, K}};
+        [] ->
+            Full = maps:merge(defaults(), Opts),
+            case [K || K <- lists:sort(maps:keys(Full)), not (maps:get(K, Checks))(maps:get(K, Full))] of
+                [K | _] -> {error, {bad_option, K}};
+                [] -> {ok, Full}
+            end
+    end;
+validate(_Opts) ->
+    {error, options}.
+
+-spec in(term(), integer(), integer()) -> boolean().
+in(V, Low, High) -> is_integer(V) andalso V >= Low andalso V =< High.
+
+%% @doc A point as the shell sees it.
+-spec point({non_neg_integer(), float(), float(), float(), pos_integer()}) ->
+    reckon_metrics:point().
+point({T, Min, Max, Mean, Count}) ->
+    #{t => T, min => Min, max => Max, mean => Mean, count => Count}.
+
+%% @doc A row of the library's summary as the shell sees it.
+-spec summary_row({binary(), float() | undefined, Agg, Agg, Agg}) ->
+    {term(), reckon_metrics:summary()}
+      when Agg :: {float(), float(), float(), pos_integer()} | undefined.
+summary_row({Key, Last, Minute, Hour, Day}) ->
+    {name(Key), #{last => Last, minute => agg(Minute), hour => agg(Hour), day => agg(Day)}}.
+
+-spec agg({float(), float(), float(), pos_integer()} | undefined) ->
+    reckon_metrics:window_summary() | undefined.
+agg(undefined) -> undefined;
+agg({Min, Max, Mean, Count}) -> #{min => Min, max => Max, mean => Mean, count => Count}.

@@ -1,0 +1,309 @@
+%% Common Test suite of reckon_metrics: user metrics (counters, gauges,
+%% histograms and their encoded form), the recorder's bounds and tiers
+%% through the NIF, and the sampler (values against what the VM reports,
+%% the scheduler_wall_time flag as it was found, restarts that keep the
+%% series). Every assertion is on values, none on time taken.
+-module(reckon_metrics_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, init_per_suite/1, end_per_suite/1, end_per_testcase/2]).
+-export([counters_gauges_histograms/1, striped_counter_from_many_processes/1,
+         names_are_terms_and_make_no_atom/1, kinds_and_bounds/1, bad_arguments/1,
+         series_cap_refuses_and_counts/1, minutes_keep_min_max_mean/1,
+         sampler_records_vm_values/1, sampler_counts_new_processes/1,
+         sampler_finds_long_queues/1, flag_off_restored/1, flag_on_kept/1,
+         restart_keeps_series_and_flag/1, options_refused/1]).
+
+%% These cases pass wrong arguments on purpose.
+-dialyzer({nowarn_function, [bad_arguments/1, options_refused/1, kinds_and_bounds/1]}).
+
+all() ->
+    [counters_gauges_histograms, striped_counter_from_many_processes,
+     names_are_terms_and_make_no_atom, kinds_and_bounds, bad_arguments,
+     series_cap_refuses_and_counts, minutes_keep_min_max_mean,
+     sampler_records_vm_values, sampler_counts_new_processes, sampler_finds_long_queues,
+     flag_off_restored, flag_on_kept, restart_keeps_series_and_flag, options_refused].
+
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(reckon),
+    Config.
+
+end_per_suite(_Config) ->
+    ok.
+
+end_per_testcase(_Case, _Config) ->
+    ok = reckon_metrics:stop(),
+    ok.
+
+%%% User metrics
+
+counters_gauges_histograms(_Config) ->
+    {ok, C} = reckon_metrics:counter(requests, [{code, 200}]),
+    ok = reckon_metrics:inc(C),
+    ok = reckon_metrics:inc(C, 41),
+    ?assertEqual(42, reckon_metrics:value(C)),
+    %% The same name and labels give the same counter.
+    {ok, C2} = reckon_metrics:counter(requests, [{code, 200}]),
+    ok = reckon_metrics:inc(C2),
+    ?assertEqual(43, reckon_metrics:value(C)),
+    {ok, G} = reckon_metrics:gauge(temperature),
+    ok = reckon_metrics:set(G, 20),
+    ok = reckon_metrics:add(G, 1.5),
+    ok = reckon_metrics:inc(G, -0.5),
+    ?assertEqual(21.0, reckon_metrics:value(G)),
+    {ok, H} = reckon_metrics:histogram(latency_us),
+    [ok = reckon_metrics:observe(H, V) || V <- lists:seq(1, 1000)],
+    P = reckon_metrics:percentiles(H),
+    ?assertMatch(#{count := 1000, min := 1}, P),
+    %% Two significant digits: within 1 % of the exact value.
+    ?assert(abs(maps:get(p50, P) - 500) =< 5),
+    ?assert(abs(maps:get(p99, P) - 990) =< 10),
+    ?assertEqual(P, reckon_metrics:value(H)),
+    Encoded = reckon_metrics:encode(H),
+    %% HdrHistogram's compressed V2 cookie (0x1c849314), base64.
+    ?assertMatch(<<"HISTF", _/binary>>, Encoded),
+    <<16#1c849314:32, _/binary>> = base64:decode(Encoded).
+
+striped_counter_from_many_processes(_Config) ->
+    {ok, C} = reckon_metrics:counter(striped, []),
+    {ok, H} = reckon_metrics:histogram(striped_h),
+    Self = self(),
+    Pids = [spawn_link(fun() ->
+                               [begin ok = reckon_metrics:inc(C), ok = reckon_metrics:observe(H, I)
+                                end || I <- lists:seq(1, 5000)],
+                               Self ! {done, self()}
+                       end) || _ <- lists:seq(1, 8)],
+    [receive {done, Pid} -> ok end || Pid <- Pids],
+    ?assertEqual(40000, reckon_metrics:value(C)),
+    ?assertMatch(#{count := 40000, min := 1}, reckon_metrics:percentiles(H)).
+
+names_are_terms_and_make_no_atom(_Config) ->
+    Atoms = erlang:system_info(atom_count),
+    Name = {<<"svc">>, "a name never seen as an atom 7f3a", 12},
+    Labels = #{"path" => <<"/x">>},
+    {ok, C} = reckon_metrics:counter(Name, Labels),
+    ok = reckon_metrics:inc(C, 3),
+    ?assertEqual(Atoms, erlang:system_info(atom_count)),
+    %% An unknown atom in a key read back (a file of another node) is not made.
+    Key = <<131, 100, 0, 20, "no_such_atom_9q8w7e6r">>,
+    ?assertMatch({undecodable, _}, reckon_metrics_lib:name(Key)),
+    ?assertEqual(Atoms, erlang:system_info(atom_count)).
+
+kinds_and_bounds(_Config) ->
+    {ok, _} = reckon_metrics:counter(kind_taken),
+    ?assertEqual({error, other_kind}, reckon_metrics:gauge(kind_taken)),
+    ?assertEqual({error, other_kind}, reckon_metrics:histogram(kind_taken)),
+    ?assertEqual({error, {bad_option, sigfig}},
+                 reckon_metrics:histogram(h_bad, [], #{sigfig => 4})),
+    ?assertEqual({error, {bad_option, highest}},
+                 reckon_metrics:histogram(h_bad, [], #{highest => 1})),
+    ?assertEqual({error, {bad_option, bins}},
+                 reckon_metrics:histogram(h_bad, [], #{bins => 1})),
+    ?assertEqual({error, key_too_long},
+                 reckon_metrics:counter(binary:copy(<<"x">>, 2000))),
+    {ok, H} = reckon_metrics:histogram(h_small, [], #{highest => 1000, sigfig => 3}),
+    ok = reckon_metrics:observe(H, 1 bsl 40),
+    ?assertMatch(#{count := 1, max := Max} when Max >= 1000 andalso Max < 1100,
+                 reckon_metrics:percentiles(H)).
+
+bad_arguments(_Config) ->
+    {ok, C} = reckon_metrics:counter(bad_args_c),
+    {ok, G} = reckon_metrics:gauge(bad_args_g),
+    {ok, H} = reckon_metrics:histogram(bad_args_h),
+    Cases = [{fun() -> reckon_metrics:inc(not_a_handle) end, 1},
+             {fun() -> reckon_metrics:inc(H) end, 1},
+             {fun() -> reckon_metrics:inc(C, -1) end, 2},
+             {fun() -> reckon_metrics:inc(C, 1.5) end, 2},
+             {fun() -> reckon_metrics:inc(G, nan) end, 2},
+             {fun() -> reckon_metrics:set(C, 1) end, 1},
+             {fun() -> reckon_metrics:set(G, "1") end, 2},
+             {fun() -> reckon_metrics:add(H, 1) end, 1},
+             {fun() -> reckon_metrics:observe(H, -1) end, 2},
+             {fun() -> reckon_metrics:observe(H, 1 bsl 64) end, 2},
+             {fun() -> reckon_metrics:observe(C, 1) end, 1},
+             {fun() -> reckon_metrics:value(make_ref()) end, 1},
+             {fun() -> reckon_metrics:percentiles(C) end, 1},
+             {fun() -> reckon_metrics:encode(G) end, 1},
+             {fun() -> reckon_metrics:history(x, 0) end, 2},
+             {fun() -> reckon_metrics:history(x, 30 * 86400 + 1) end, 2}],
+    [begin
+         try F() of
+             Result -> ct:fail({no_badarg, F, Result})
+         catch
+             error:badarg:St ->
+                 [{reckon_metrics, _, _, Info} | _] = St,
+                 ?assertMatch(#{cause := {Index, _}}, proplists:get_value(error_info, Info))
+         end
+     end || {F, Index} <- Cases],
+    ?assertEqual([], reckon_metrics:history(never_recorded, 60)).
+
+%%% The recorder through the NIF (a recorder of its own, with small bounds)
+
+series_cap_refuses_and_counts(_Config) ->
+    Rec = reckon_nif:metrics_new(10, 2),
+    T = erlang:system_time(second),
+    Results = [reckon_nif:metrics_record(Rec, term_to_binary(I), T, I) || I <- lists:seq(1, 1000)],
+    ?assertEqual(10, length([ok || ok <- Results])),
+    ?assertEqual(990, length([full || {error, full} <- Results])),
+    {Series, Refused, Bytes, Bound, _} = reckon_nif:metrics_info(Rec),
+    ?assertEqual({10, 990}, {Series, Refused}),
+    ?assert(Bytes =< Bound),
+    %% A series takes only newer points.
+    ?assertEqual({error, late}, reckon_nif:metrics_record(Rec, term_to_binary(1), T, 5)),
+    {ok, _} = reckon_nif:metrics_metric(Rec, <<"a">>, counter, 0, 1),
+    {ok, _} = reckon_nif:metrics_metric(Rec, <<"b">>, gauge, 0, 1),
+    ?assertEqual({error, full}, reckon_nif:metrics_metric(Rec, <<"c">>, gauge, 0, 1)),
+    ?assertMatch({_, _, _, _, 1}, reckon_nif:metrics_info(Rec)).
+
+minutes_keep_min_max_mean(_Config) ->
+    Rec = reckon_nif:metrics_new(4, 1),
+    %% Two minutes two hours ago: 0..59 then 100..159.
+    T0 = (erlang:system_time(second) - 7200) div 60 * 60,
+    [ok = reckon_nif:metrics_record(Rec, <<"k">>, T0 + I, I) || I <- lists:seq(0, 59)],
+    [ok = reckon_nif:metrics_record(Rec, <<"k">>, T0 + 60 + I, 100 + I) || I <- lists:seq(0, 59)],
+    ok = reckon_nif:metrics_record(Rec, <<"k">>, T0 + 120, 0),
+    [{T0, 0.0, 59.0, Mean0, 60}, {T1, 100.0, 159.0, Mean1, 60}, {_, _, _, _, 1}] =
+        reckon_nif:metrics_history(Rec, <<"k">>, 86400),
+    ?assertEqual({T0 + 60, 29.5, 129.5}, {T1, Mean0, Mean1}),
+    %% The last hour holds none of it.
+    ?assertEqual([], reckon_nif:metrics_history(Rec, <<"k">>, 3600)).
+
+%%% Sampler
+
+sampler_records_vm_values(_Config) ->
+    ok = reckon_metrics:start(#{}),
+    wait_points({memory, total}, 2),
+    [#{mean := Limit} | _] = reckon_metrics:history({limit, process}, 60),
+    ?assertEqual(float(erlang:system_info(process_limit)), Limit),
+    [#{mean := AtomLimit} | _] = reckon_metrics:history({limit, atom}, 60),
+    ?assertEqual(float(erlang:system_info(atom_limit)), AtomLimit),
+    #{mean := Total} = lists:last(reckon_metrics:history({memory, total}, 60)),
+    Now = erlang:memory(total),
+    ?assert(Total > Now * 0.5 andalso Total < Now * 2),
+    Usage = [M || #{mean := M} <- reckon_metrics:history({scheduler_usage, total}, 60)],
+    ?assert(Usage =/= [] andalso lists:all(fun(U) -> U >= 0.0 andalso U =< 1.0 end, Usage)),
+    Reds = [M || #{mean := M} <- reckon_metrics:history(reductions, 60)],
+    ?assert(Reds =/= [] andalso lists:all(fun(R) -> R > 0 end, Reds)),
+    [?assertNotEqual([], reckon_metrics:history(S, 60))
+     || S <- [{run_queue, total}, {run_queue, 1}, {count, ets}, {count, port},
+              gc_count, io_in, context_switches, {memory, binary},
+              {allocator, binary_alloc, carriers_size}]],
+    Summary = maps:from_list(reckon_metrics:summary()),
+    ?assertMatch(#{minute := #{count := N}, hour := #{}, day := #{}} when N >= 2,
+                 maps:get({memory, total}, Summary)),
+    ?assert(lists:member({scheduler_usage, total}, reckon_metrics:series())),
+    #{series := Held, bytes := Bytes, bound_bytes := Bound} = reckon_metrics:info(),
+    ?assert(Held > 40 andalso Bytes =< Bound).
+
+sampler_counts_new_processes(_Config) ->
+    ok = reckon_metrics:start(#{}),
+    Before = erlang:system_info(process_count),
+    Pids = [spawn(fun() -> receive stop -> ok end end) || _ <- lists:seq(1, 2000)],
+    After = erlang:system_info(process_count),
+    T = erlang:system_time(second),
+    %% A tick in a later second than the spawns sees them all.
+    Point = wait_until(fun() ->
+                               [P || #{t := PT} = P <- reckon_metrics:history({count, process}, 60),
+                                     PT > T]
+                       end),
+    #{mean := Count} = Point,
+    [P ! stop || P <- Pids],
+    ?assert(Count >= Before + 2000 - 50 andalso Count =< After + 50, {Count, Before, After}).
+
+sampler_finds_long_queues(_Config) ->
+    Sink = spawn(fun() -> receive stop -> ok end end),
+    [Sink ! {msg, I} || I <- lists:seq(1, 5000)],
+    {message_queue_len, Len} = erlang:process_info(Sink, message_queue_len),
+    %% Queues are scanned at the first tick after a start and every
+    %% queue_interval (10 s) ticks after it.
+    ok = reckon_metrics:start(#{queue_top => 3}),
+    #{mean := Longest} =
+        wait_until(fun() ->
+                           [P || #{mean := M} = P <- reckon_metrics:history({message_queue, 1}, 60),
+                                 M >= Len]
+                   end, 150),
+    exit(Sink, kill),
+    ?assertEqual(float(Len), Longest),
+    ?assertNotEqual([], reckon_metrics:history({message_queue, 3}, 60)).
+
+flag_off_restored(_Config) ->
+    ?assertEqual(undefined, erlang:statistics(scheduler_wall_time)),
+    ok = reckon_metrics:start(#{}),
+    ?assertNotEqual(undefined, erlang:statistics(scheduler_wall_time)),
+    ok = reckon_metrics:start(#{alloc_interval => 5}),
+    ok = reckon_metrics:stop(),
+    ?assertEqual(undefined, erlang:statistics(scheduler_wall_time)).
+
+flag_on_kept(_Config) ->
+    Self = self(),
+    Holder = spawn(fun() ->
+                           _ = erlang:system_flag(scheduler_wall_time, true),
+                           Self ! set,
+                           receive stop -> ok end
+                   end),
+    receive set -> ok end,
+    ok = reckon_metrics:start(#{}),
+    ok = reckon_metrics:stop(),
+    ?assertNotEqual(undefined, erlang:statistics(scheduler_wall_time)),
+    Ref = monitor(process, Holder),
+    Holder ! stop,
+    receive {'DOWN', Ref, _, _, _} -> ok end,
+    ?assertEqual(undefined, erlang:statistics(scheduler_wall_time)).
+
+restart_keeps_series_and_flag(_Config) ->
+    ok = reckon_metrics:start(#{}),
+    wait_points({memory, total}, 1),
+    {ok, C} = reckon_metrics:counter(survives_restart),
+    ok = reckon_metrics:inc(C, 7),
+    Old = whereis(reckon_metrics_sampler),
+    Ref = monitor(process, Old),
+    exit(Old, kill),
+    receive {'DOWN', Ref, _, _, _} -> ok end,
+    New = wait_until(fun() ->
+                             case whereis(reckon_metrics_sampler) of
+                                 undefined -> [];
+                                 P -> [P]
+                             end
+                     end),
+    ?assertNotEqual(Old, New),
+    %% The VM dropped the killed sampler's setting; the new one is off.
+    ?assertEqual(undefined, erlang:statistics(scheduler_wall_time)),
+    ?assertNotEqual([], reckon_metrics:history({memory, total}, 3600)),
+    ?assertEqual(7, reckon_metrics:value(C)),
+    {ok, C2} = reckon_metrics:counter(survives_restart),
+    ?assertEqual(7, reckon_metrics:value(C2)).
+
+options_refused(_Config) ->
+    ?assertEqual({error, {bad_option, foo}}, reckon_metrics:start(#{foo => 1})),
+    ?assertEqual({error, {bad_option, queue_interval}},
+                 reckon_metrics:start(#{queue_interval => 5})),
+    ?assertEqual({error, {bad_option, alloc_interval}},
+                 reckon_metrics:start(#{alloc_interval => 0})),
+    ?assertEqual({error, {bad_option, queue_top}}, reckon_metrics:start(#{queue_top => x})),
+    ?assertEqual({error, options}, reckon_metrics:start([])),
+    ?assertEqual(undefined, erlang:statistics(scheduler_wall_time)).
+
+%%% Helpers
+
+%% Waits (at most 10 s) until series `Series' has `N' points in its last minute.
+wait_points(Series, N) ->
+    wait_until(fun() ->
+                       Points = reckon_metrics:history(Series, 60),
+                       case length(Points) >= N of
+                           true -> [Points];
+                           false -> []
+                       end
+               end).
+
+%% Polls `Fun' every 100 ms (at most 100 times) until it returns a non-empty
+%% list; returns its first element.
+wait_until(Fun) -> wait_until(Fun, 100).
+
+wait_until(Fun, 0) -> ct:fail({timeout, Fun()});
+wait_until(Fun, Left) ->
+    case Fun() of
+        [First | _] -> First;
+        [] -> timer:sleep(100), wait_until(Fun, Left - 1)
+    end.

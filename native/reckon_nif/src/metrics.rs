@@ -1,0 +1,344 @@
+//! The flight recorder of `reckon_metrics` (`reckon_metrics_core`): a
+//! recorder resource, and a handle resource per user metric whose updates
+//! are one short NIF call each.
+//!
+//! | call | what it does |
+//! |---|---|
+//! | `metrics_new(MaxSeries, MaxMetrics)` | a recorder |
+//! | `metrics_tick(R, Points)` | records `[{Key, Number}]` (at most [`MAX_CHUNK`]) at the current second, then every user counter and gauge; the count of points refused |
+//! | `metrics_metric(R, Key, Kind, Highest, Sigfig)` | `{ok, Handle}` of the user metric `Key` (made if new), or `{error, full \| other_kind \| key_too_long \| bad_bounds}` |
+//! | `metric_add(H, N)`, `metric_set(H, V)`, `metric_observe(H, V)` | a counter's add, a gauge's add and set, a histogram's record |
+//! | `metric_value(H)` | a counter's sum, a gauge's value, a histogram's `{Count, Min, Max, Mean, [P50, P90, P99, P999]}` |
+//! | `metric_encode(H)` | a histogram in HdrHistogram's compressed V2 form, base64 |
+//! | `metrics_history(R, Key, Window)` | `[{T, Min, Max, Mean, Count}]` of the last `Window` seconds, or `undefined` |
+//! | `metrics_keys(R)`, `metrics_summary(R)`, `metrics_info(R)` | every key; every series' last minute, hour and day; the store's counts and bytes |
+//!
+//! Keys are binaries (the Erlang side's `term_to_binary` of a name), so no
+//! atom is ever made from them. Both resource types carry a build
+//! fingerprint: only a library of the same build takes them over.
+
+use std::sync::atomic::AtomicPtr;
+use std::sync::Arc;
+
+use nif_glue::resource::{self, Handle, NifResource};
+use reckon_metrics_core::clock::SystemClock;
+use reckon_metrics_core::metric::{HistConfig, Kind, Metric, Percentiles, RegisterError};
+use reckon_metrics_core::series::{Agg, Point, RecordError};
+use reckon_metrics_core::{Config, Recorder};
+use rustler::sys::ErlNifResourceType;
+use rustler::types::binary::NewBinary;
+use rustler::{Atom, Binary, Encoder, Env, Error, ListIterator, NifResult, Term};
+
+use crate::MAX_CHUNK;
+
+/// Live-object counter index of recorders.
+pub const RECORDER_KIND: usize = 1;
+/// Live-object counter index of user-metric handles.
+pub const METRIC_KIND: usize = 2;
+/// Most series or user metrics a recorder may be asked to hold.
+const MAX_CAP: usize = 100_000;
+
+mod atoms {
+    rustler::atoms! {
+        counter, gauge, histogram, full, other_kind, key_too_long, bad_bounds,
+        undefined, late, not_finite
+    }
+}
+
+static RECORDER_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
+static METRIC_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
+
+const RECORDER_BUILD: u64 = resource::fingerprint("recorder.v1");
+const METRIC_BUILD: u64 = resource::fingerprint("metric.v1");
+
+/// A recorder resource: the build fingerprint, then the recorder.
+#[repr(C)]
+pub struct ReckonRecorder {
+    build: u64,
+    recorder: Arc<Recorder>,
+}
+
+// SAFETY: a `#[repr(C)]` payload that starts with its build fingerprint;
+// only a library of the same build takes it over.
+unsafe impl NifResource for ReckonRecorder {
+    const NAME: &'static std::ffi::CStr = c"reckon_recorder.v1";
+    const KIND: usize = RECORDER_KIND;
+    const BUILD: u64 = RECORDER_BUILD;
+    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
+        &RECORDER_TYPE
+    }
+}
+
+/// A user-metric handle: the build fingerprint, then the metric (shared
+/// with the recorder's registry).
+#[repr(C)]
+pub struct ReckonMetric {
+    build: u64,
+    metric: Metric,
+}
+
+// SAFETY: as for `ReckonRecorder`.
+unsafe impl NifResource for ReckonMetric {
+    const NAME: &'static std::ffi::CStr = c"reckon_metric.v1";
+    const KIND: usize = METRIC_KIND;
+    const BUILD: u64 = METRIC_BUILD;
+    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
+        &METRIC_TYPE
+    }
+}
+
+/// A number term as `f64`: a float, or an integer (as the nearest float).
+fn number(term: Term<'_>) -> NifResult<f64> {
+    term.decode::<f64>()
+        .or_else(|_| term.decode::<i64>().map(|i| i as f64))
+        .or_else(|_| term.decode::<u64>().map(|u| u as f64))
+}
+
+fn binary<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
+    NewBinary::from_slice(env, bytes).into()
+}
+
+/// `metrics_new(MaxSeries, MaxMetrics)`: a recorder on the system clock.
+#[rustler::nif]
+fn metrics_new(env: Env<'_>, max_series: usize, max_metrics: usize) -> NifResult<Term<'_>> {
+    if max_series > MAX_CAP || max_metrics > MAX_CAP {
+        return Err(Error::BadArg);
+    }
+    let config = Config {
+        max_series,
+        max_metrics,
+    };
+    Ok(resource::make(
+        env,
+        ReckonRecorder {
+            build: RECORDER_BUILD,
+            recorder: Arc::new(Recorder::new(config, Box::new(SystemClock))),
+        },
+    ))
+}
+
+/// `metrics_tick(R, [{Key, Number}])`: the number of points refused (full
+/// store, late or non-finite point, key too long).
+#[rustler::nif]
+fn metrics_tick<'a>(rec: Handle<'a, ReckonRecorder>, points: ListIterator<'a>) -> NifResult<u64> {
+    let mut decoded: Vec<(Binary<'a>, f64)> = Vec::new();
+    for (i, item) in points.enumerate() {
+        if i >= MAX_CHUNK {
+            return Err(Error::BadArg);
+        }
+        let (key, value): (Binary<'a>, Term<'a>) = item.decode()?;
+        decoded.push((key, number(value)?));
+    }
+    Ok(rec
+        .0
+        .recorder
+        .tick(decoded.iter().map(|(k, v)| (k.as_slice(), *v))))
+}
+
+/// `metrics_record(R, Key, T, Number)`: one point at second `T`; `ok` or
+/// `{error, late | not_finite | key_too_long | full}`.
+#[rustler::nif]
+fn metrics_record<'a>(
+    env: Env<'a>,
+    rec: Handle<'a, ReckonRecorder>,
+    key: Binary<'a>,
+    t: u64,
+    value: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let v = number(value)?;
+    Ok(match rec.0.recorder.record_at(key.as_slice(), t, v) {
+        Ok(()) => rustler::types::atom::ok().encode(env),
+        Err(e) => {
+            let why = match e {
+                RecordError::Late => atoms::late(),
+                RecordError::NotFinite => atoms::not_finite(),
+                RecordError::KeyTooLong => atoms::key_too_long(),
+                RecordError::Full => atoms::full(),
+            };
+            (rustler::types::atom::error(), why).encode(env)
+        }
+    })
+}
+
+/// `metrics_metric(R, Key, counter | gauge | histogram, Highest, Sigfig)`.
+#[rustler::nif]
+fn metrics_metric<'a>(
+    env: Env<'a>,
+    rec: Handle<'a, ReckonRecorder>,
+    key: Binary<'a>,
+    kind: Atom,
+    highest: u64,
+    sigfig: u8,
+) -> NifResult<Term<'a>> {
+    let kind = if kind == atoms::counter() {
+        Kind::Counter
+    } else if kind == atoms::gauge() {
+        Kind::Gauge
+    } else if kind == atoms::histogram() {
+        Kind::Histogram(HistConfig { highest, sigfig })
+    } else {
+        return Err(Error::BadArg);
+    };
+    Ok(
+        match rec.0.recorder.registry().get_or_make(key.as_slice(), kind) {
+            Ok(metric) => {
+                let handle = resource::make(
+                    env,
+                    ReckonMetric {
+                        build: METRIC_BUILD,
+                        metric,
+                    },
+                );
+                (rustler::types::atom::ok(), handle).encode(env)
+            }
+            Err(e) => {
+                let why = match e {
+                    RegisterError::Full => atoms::full(),
+                    RegisterError::OtherKind => atoms::other_kind(),
+                    RegisterError::KeyTooLong => atoms::key_too_long(),
+                    RegisterError::BadBounds => atoms::bad_bounds(),
+                };
+                (rustler::types::atom::error(), why).encode(env)
+            }
+        },
+    )
+}
+
+/// `metric_add(H, N)`: adds a non-negative integer to a counter, or a
+/// number to a gauge; `badarg` for a histogram.
+#[rustler::nif]
+fn metric_add<'a>(handle: Handle<'a, ReckonMetric>, n: Term<'a>) -> NifResult<Atom> {
+    match &handle.0.metric {
+        Metric::Counter(c) => c.add(n.decode::<u64>()?),
+        Metric::Gauge(g) => g.add(number(n)?),
+        Metric::Histogram(_) => return Err(Error::BadArg),
+    }
+    Ok(rustler::types::atom::ok())
+}
+
+/// `metric_set(G, V)`: sets a gauge; `badarg` for another kind.
+#[rustler::nif]
+fn metric_set<'a>(handle: Handle<'a, ReckonMetric>, v: Term<'a>) -> NifResult<Atom> {
+    match &handle.0.metric {
+        Metric::Gauge(g) => g.set(number(v)?),
+        _ => return Err(Error::BadArg),
+    }
+    Ok(rustler::types::atom::ok())
+}
+
+/// `metric_observe(H, V)`: records a non-negative integer in a histogram
+/// (as its highest trackable value when larger); `badarg` for another kind.
+#[rustler::nif]
+fn metric_observe(handle: Handle<'_, ReckonMetric>, v: u64) -> NifResult<Atom> {
+    match &handle.0.metric {
+        Metric::Histogram(h) => h.record(v),
+        _ => return Err(Error::BadArg),
+    }
+    Ok(rustler::types::atom::ok())
+}
+
+fn encode_percentiles(env: Env<'_>, p: Percentiles) -> Term<'_> {
+    (p.count, p.min, p.max, p.mean, p.p.to_vec()).encode(env)
+}
+
+/// `metric_value(H)`: a counter's sum, a gauge's value, or a histogram's
+/// `{Count, Min, Max, Mean, [P50, P90, P99, P999]}`.
+#[rustler::nif]
+fn metric_value<'a>(env: Env<'a>, handle: Handle<'a, ReckonMetric>) -> Term<'a> {
+    match &handle.0.metric {
+        Metric::Counter(c) => c.value().encode(env),
+        Metric::Gauge(g) => g.value().encode(env),
+        Metric::Histogram(h) => encode_percentiles(env, h.percentiles()),
+    }
+}
+
+/// `metric_encode(H)`: a histogram in HdrHistogram's compressed V2
+/// encoding, base64, as a binary; `badarg` for another kind.
+#[rustler::nif]
+fn metric_encode<'a>(env: Env<'a>, handle: Handle<'a, ReckonMetric>) -> NifResult<Term<'a>> {
+    match &handle.0.metric {
+        Metric::Histogram(h) => Ok(binary(env, h.encode().as_bytes())),
+        _ => Err(Error::BadArg),
+    }
+}
+
+fn encode_points<'a>(env: Env<'a>, points: &[Point]) -> Term<'a> {
+    points
+        .iter()
+        .map(|p| (p.t, p.min, p.max, p.mean, p.count))
+        .collect::<Vec<_>>()
+        .encode(env)
+}
+
+/// `metrics_history(R, Key, Window)`: the points of the last `Window`
+/// seconds of series `Key`, oldest first, or `undefined`.
+#[rustler::nif]
+fn metrics_history<'a>(
+    env: Env<'a>,
+    rec: Handle<'a, ReckonRecorder>,
+    key: Binary<'a>,
+    window: u64,
+) -> Term<'a> {
+    match rec.0.recorder.history(key.as_slice(), window) {
+        Some(points) => encode_points(env, &points),
+        None => atoms::undefined().encode(env),
+    }
+}
+
+/// `metrics_keys(R)`: every series' key (dirty: up to `MaxSeries` keys).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn metrics_keys<'a>(env: Env<'a>, rec: Handle<'a, ReckonRecorder>) -> Term<'a> {
+    let keys: Vec<Term<'a>> = rec
+        .0
+        .recorder
+        .keys()
+        .iter()
+        .map(|k| binary(env, k))
+        .collect();
+    keys.encode(env)
+}
+
+fn encode_agg<'a>(env: Env<'a>, agg: &Option<Agg>) -> Term<'a> {
+    match agg {
+        Some(a) => (a.min, a.max, a.mean, a.count).encode(env),
+        None => atoms::undefined().encode(env),
+    }
+}
+
+/// `metrics_summary(R)`: `[{Key, Last, Minute, Hour, Day}]`, each window
+/// `{Min, Max, Mean, Count}` or `undefined`, `Last` a float or
+/// `undefined` (dirty: it reads every series' last hour).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn metrics_summary<'a>(env: Env<'a>, rec: Handle<'a, ReckonRecorder>) -> Term<'a> {
+    let rows: Vec<Term<'a>> = rec
+        .0
+        .recorder
+        .summary()
+        .iter()
+        .map(|s| {
+            let last = match s.last {
+                Some(v) => v.encode(env),
+                None => atoms::undefined().encode(env),
+            };
+            let [m, h, d] = &s.windows;
+            (
+                binary(env, &s.key),
+                last,
+                encode_agg(env, m),
+                encode_agg(env, h),
+                encode_agg(env, d),
+            )
+                .encode(env)
+        })
+        .collect();
+    rows.encode(env)
+}
+
+/// `metrics_info(R)`: `{Series, SeriesRefused, HeapBytes, BoundBytes,
+/// MetricsRefused}`.
+#[rustler::nif]
+fn metrics_info<'a>(env: Env<'a>, rec: Handle<'a, ReckonRecorder>) -> Term<'a> {
+    let (n, refused, held, bound) = rec.0.recorder.store_stats();
+    let metrics_refused = rec.0.recorder.registry().refused();
+    (n, refused, held, bound, metrics_refused).encode(env)
+}
