@@ -38,7 +38,7 @@
 %% most `metrics_max_metrics' user metrics (default 256).
 -module(reckon_metrics).
 
--export([start/1, stop/0, history/2, summary/0, series/0, info/0]).
+-export([start/1, stop/0, history/2, summary/0, series/0, info/0, read_file/1]).
 -export([counter/1, counter/2, gauge/1, gauge/2, histogram/1, histogram/2, histogram/3,
          inc/1, inc/2, set/2, add/2, observe/2, value/1, percentiles/1, encode/1]).
 
@@ -74,9 +74,13 @@
                      hour := window_summary() | undefined, day := window_summary() | undefined}.
 %% A series' newest value and its last minute, hour and day.
 -type options() :: #{alloc_interval => 1..3600, queue_interval => 10..3600,
-                     queue_top => 1..100}.
+                     queue_top => 1..100, file_dir => file:filename_all() | undefined,
+                     file_interval => 1..3600, file_keep => 1..100}.
 %% The sampler's options: how often (s) allocators are read (10), how often
-%% the message queues are scanned (10, at least 10) and how many are kept (5).
+%% the message queues are scanned (10, at least 10) and how many are kept
+%% (5); the directory of the crash-surviving files (`undefined': none), how
+%% often (s) one is written (10: the most a crash loses) and how many are
+%% kept (3).
 -type histogram_options() :: #{highest => pos_integer(), sigfig => 1..3}.
 %% Values tracked: 0 to `highest' (3 600 000 000, an hour in µs; larger
 %% values count as `highest'), with `sigfig' significant digits (2).
@@ -85,7 +89,8 @@
 
 %% @doc Starts (or restarts with new options) the sampler.
 -spec start(Opts) -> ok | {error, Why} when
-      Opts :: options(), Why :: {bad_option, term()} | options | not_started.
+      Opts :: options(),
+      Why :: {bad_option, term()} | options | not_started | {file, Text :: binary()}.
 start(Opts) ->
     case reckon_metrics_lib:validate(Opts) of
         {ok, Full} -> reckon_metrics_sampler:start_sampling(Full);
@@ -145,6 +150,19 @@ info() ->
             #{series => Series, series_refused => Refused, bytes => Bytes,
               bound_bytes => Bound, metrics_refused => MRefused}
     end.
+
+%% @doc One file the sampler wrote (`<file_dir>/reckon_metrics.<N>.mpk',
+%% the highest `N' the newest), as the recorder held it when the file was
+%% written: every series' seconds, minutes and hours in the shapes of
+%% {@link history/2}, and every user metric's value (a histogram's in its
+%% {@link encode/1} form). Atoms this node does not know are not made.
+-spec read_file(Path) -> {ok, #{taken_at := T, series := [{Series, Tiers}],
+                                metrics := [{Metric, number() | binary()}]}}
+                         | {error, {unreadable, Text :: binary()}} when
+      Path :: file:filename_all(), T :: non_neg_integer(), Series :: term(),
+      Tiers :: #{seconds | minutes | hours := [point()]}, Metric :: term().
+read_file(Path) ->
+    reckon_metrics_lib:read_file(Path).
 
 %%% User metrics
 

@@ -12,7 +12,7 @@
 -module(reckon_metrics_lib).
 
 -export([recorder/0, ensure_recorder/0, key/1, name/1, user_key/2,
-         validate/1, defaults/0, point/1, summary_row/1]).
+         validate/1, defaults/0, point/1, summary_row/1, read_file/1]).
 
 -export_type([options/0]).
 
@@ -22,7 +22,10 @@
 
 -type options() :: #{alloc_interval := pos_integer(),
                      queue_interval := pos_integer(),
-                     queue_top := pos_integer()}.
+                     queue_top := pos_integer(),
+                     file_dir := file:filename_all() | undefined,
+                     file_interval := pos_integer(),
+                     file_keep := pos_integer()}.
 %% The sampler's options, with their defaults filled in.
 
 %% @doc The node's recorder, or `undefined' before the sampler first started.
@@ -75,7 +78,8 @@ name(Key) ->
 %% @doc The sampler's default options.
 -spec defaults() -> options().
 defaults() ->
-    #{alloc_interval => 10, queue_interval => 10, queue_top => 5}.
+    #{alloc_interval => 10, queue_interval => 10, queue_top => 5,
+      file_dir => undefined, file_interval => 10, file_keep => 3}.
 
 %% @doc `Opts' checked and completed with the defaults, or the first bad
 %% key: unknown keys first, then bad values.
@@ -83,7 +87,10 @@ defaults() ->
 validate(Opts) when is_map(Opts) ->
     Checks = #{alloc_interval => fun(V) -> in(V, 1, 3600) end,
                queue_interval => fun(V) -> in(V, 10, 3600) end,
-               queue_top => fun(V) -> in(V, 1, 100) end},
+               queue_top => fun(V) -> in(V, 1, 100) end,
+               file_dir => fun(V) -> V =:= undefined orelse is_dir_name(V) end,
+               file_interval => fun(V) -> in(V, 1, 3600) end,
+               file_keep => fun(V) -> in(V, 1, 100) end},
     case [K || K <- lists:sort(maps:keys(Opts)), not maps:is_key(K, Checks)] of
         [K | _] ->
             {error, {bad_option, K}};
@@ -96,6 +103,10 @@ validate(Opts) when is_map(Opts) ->
     end;
 validate(_Opts) ->
     {error, options}.
+
+-spec is_dir_name(term()) -> boolean().
+is_dir_name(V) when is_binary(V) -> byte_size(V) > 0 andalso is_list(unicode:characters_to_list(V));
+is_dir_name(V) -> V =/= [] andalso io_lib:printable_unicode_list(V).
 
 -spec in(term(), integer(), integer()) -> boolean().
 in(V, Low, High) -> is_integer(V) andalso V >= Low andalso V =< High.
@@ -117,3 +128,19 @@ summary_row({Key, Last, Minute, Hour, Day}) ->
     reckon_metrics:window_summary() | undefined.
 agg(undefined) -> undefined;
 agg({Min, Max, Mean, Count}) -> #{min => Min, max => Max, mean => Mean, count => Count}.
+
+%% @doc One file of the sampler's writer, in the shapes of
+%% `reckon_metrics:history/2'.
+-spec read_file(file:filename_all()) -> {ok, map()} | {error, term()}.
+read_file(Path) ->
+    case reckon_nif:metrics_read_file(unicode:characters_to_binary(Path)) of
+        {ok, {TakenAt, Series, Metrics}} ->
+            Points = fun(Ps) -> [point(P) || P <- Ps] end,
+            {ok, #{taken_at => TakenAt,
+                   series => lists:sort([{name(K), #{seconds => Points(S), minutes => Points(M),
+                                                     hours => Points(H)}}
+                                         || {K, S, M, H} <- Series]),
+                   metrics => lists:sort([{name(K), V} || {K, V} <- Metrics])}};
+        {error, Text} ->
+            {error, {unreadable, unicode:characters_to_binary(Text)}}
+    end.

@@ -16,6 +16,9 @@
 %% sampler dies, so the flag is as it was found (on if another process had
 %% set it, as `reckon:scheduler_usage/1' does).
 %%
+%% With `file_dir' set, the recorder's file writer (a Rust thread) is
+%% handed a write every `file_interval' ticks and when sampling stops.
+%%
 %% The server only reads the node: a caller's options are checked in
 %% `reckon_metrics' before they come here.
 -module(reckon_metrics_sampler).
@@ -67,18 +70,28 @@ init([]) ->
         Opts ->
             case reckon_metrics_lib:validate(Opts) of
                 {ok, Full} ->
-                    {ok, begin_sampling(Full, State)};
+                    case begin_sampling(Full, State) of
+                        {ok, On} -> {ok, On};
+                        {error, Why} -> warn(Opts, Why), {ok, State}
+                    end;
                 {error, Why} ->
-                    logger:warning("reckon: metrics_sampler = ~p is refused (~p); "
-                                   "the sampler stays off", [Opts, Why],
-                                   #{domain => [reckon, metrics]}),
+                    warn(Opts, Why),
                     {ok, State}
             end
     end.
 
+-spec warn(term(), term()) -> ok.
+warn(Opts, Why) ->
+    logger:warning("reckon: metrics_sampler = ~p is refused (~p); the sampler stays off",
+                   [Opts, Why], #{domain => [reckon, metrics]}).
+
 -spec handle_call(term(), gen_server:from(), state()) -> {reply, term(), state()}.
 handle_call({start, Opts}, _From, State) ->
-    {reply, ok, begin_sampling(Opts, end_sampling(State))};
+    Off = end_sampling(State),
+    case begin_sampling(Opts, Off) of
+        {ok, On} -> {reply, ok, On};
+        {error, _} = Error -> {reply, Error, Off}
+    end;
 handle_call(stop, _From, State) ->
     {reply, ok, end_sampling(State)};
 handle_call(_Request, _From, State) ->
@@ -101,20 +114,34 @@ terminate(_Reason, State) ->
 
 %%% Sampling on and off
 
--spec begin_sampling(reckon_metrics_lib:options(), state()) -> state().
-begin_sampling(Opts, State) ->
-    _ = erlang:system_flag(scheduler_wall_time, true),
-    schedule(State#{opts := Opts, prev := counters(), ticks := 0}).
+%% Starts the file writer (when `file_dir' is set), then the ticks.
+-spec begin_sampling(reckon_metrics_lib:options(), state()) ->
+    {ok, state()} | {error, {file, binary()}}.
+begin_sampling(#{file_dir := Dir, file_keep := Keep} = Opts, #{rec := Rec} = State) ->
+    Started = case Dir of
+                  undefined -> ok;
+                  _ -> reckon_nif:metrics_file_start(Rec, unicode:characters_to_binary(Dir), Keep)
+              end,
+    case Started of
+        ok ->
+            _ = erlang:system_flag(scheduler_wall_time, true),
+            {ok, schedule(State#{opts := Opts, prev := counters(), ticks := 0})};
+        {error, Text} ->
+            {error, {file, unicode:characters_to_binary(Text)}}
+    end.
 
 -spec end_sampling(state()) -> state().
 end_sampling(#{opts := off} = State) ->
     State;
-end_sampling(#{timer := Timer} = State) ->
-    _ = is_reference(Timer) andalso erlang:cancel_timer(Timer),
+end_sampling(#{rec := Rec, opts := #{file_dir := Dir}} = State) ->
     _ = erlang:system_flag(scheduler_wall_time, false),
+    _ = Dir =/= undefined andalso reckon_nif:metrics_flush(Rec),
+    ok = reckon_nif:metrics_file_stop(Rec),
     State#{opts := off, timer := undefined, prev := #{}}.
 
 %% The next tick, at the middle of the next wall-clock second.
+%% (A tick of an earlier start that is still on its way carries another
+%% reference and is ignored.)
 -spec schedule(state()) -> state().
 schedule(State) ->
     Now = erlang:system_time(millisecond),
@@ -136,6 +163,9 @@ tick(#{rec := Rec, opts := Opts, prev := Prev, ticks := Ticks, keys := Keys} = S
                                   fun() -> queues(maps:get(queue_top, Opts)) end)]),
     {Pairs, Keys1} = keyed(Points, Keys, []),
     _Refused = reckon_nif:metrics_tick(Rec, Pairs),
+    _ = maps:get(file_dir, Opts) =/= undefined
+        andalso (Ticks + 1) rem maps:get(file_interval, Opts) =:= 0
+        andalso reckon_nif:metrics_flush(Rec),
     State#{prev := Now, ticks := Ticks + 1, keys := Keys1}.
 
 -spec if_due(boolean(), fun(() -> [{name(), number()}])) -> [{name(), number()}].

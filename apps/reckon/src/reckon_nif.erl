@@ -15,7 +15,8 @@
                metrics_new/2, metrics_tick/2, metrics_record/4, metrics_metric/5,
                metric_add/2, metric_set/2, metric_observe/2, metric_value/1,
                metric_encode/1, metrics_history/3, metrics_keys/1, metrics_summary/1,
-               metrics_info/1]).
+               metrics_info/1, metrics_file_start/3, metrics_file_stop/1, metrics_flush/1,
+               metrics_file_stats/1, metrics_read_file/1]).
 
 -export(?NIFS).
 -nifs(?NIFS).
@@ -101,3 +102,22 @@ metrics_summary(_Recorder) -> erlang:nif_error(nif_not_loaded).
     {non_neg_integer(), non_neg_integer(), non_neg_integer(), non_neg_integer(),
      non_neg_integer()}.
 metrics_info(_Recorder) -> erlang:nif_error(nif_not_loaded).
+
+-spec metrics_file_start(reference(), binary(), 1..100) -> ok | {error, string()}.
+metrics_file_start(_Recorder, _Dir, _Keep) -> erlang:nif_error(nif_not_loaded).
+
+-spec metrics_file_stop(reference()) -> ok.
+metrics_file_stop(_Recorder) -> erlang:nif_error(nif_not_loaded).
+
+-spec metrics_flush(reference()) -> ok | {error, no_writer}.
+metrics_flush(_Recorder) -> erlang:nif_error(nif_not_loaded).
+
+-spec metrics_file_stats(reference()) ->
+    {non_neg_integer(), non_neg_integer(), binary() | undefined} | undefined.
+metrics_file_stats(_Recorder) -> erlang:nif_error(nif_not_loaded).
+
+-spec metrics_read_file(binary()) ->
+    {ok, {non_neg_integer(), [{binary(), [Point], [Point], [Point]}],
+          [{binary(), number() | binary()}]}} | {error, string()}
+      when Point :: {non_neg_integer(), float(), float(), float(), pos_integer()}.
+metrics_read_file(_Path) -> erlang:nif_error(nif_not_loaded).

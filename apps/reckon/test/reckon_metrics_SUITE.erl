@@ -14,7 +14,8 @@
          series_cap_refuses_and_counts/1, minutes_keep_min_max_mean/1,
          sampler_records_vm_values/1, sampler_counts_new_processes/1,
          sampler_finds_long_queues/1, flag_off_restored/1, flag_on_kept/1,
-         restart_keeps_series_and_flag/1, options_refused/1]).
+         restart_keeps_series_and_flag/1, options_refused/1, file_rotated_and_read_back/1,
+         file_survives_kill_9/1]).
 
 %% These cases pass wrong arguments on purpose.
 -dialyzer({nowarn_function, [bad_arguments/1, options_refused/1, kinds_and_bounds/1]}).
@@ -24,7 +25,8 @@ all() ->
      names_are_terms_and_make_no_atom, kinds_and_bounds, bad_arguments,
      series_cap_refuses_and_counts, minutes_keep_min_max_mean,
      sampler_records_vm_values, sampler_counts_new_processes, sampler_finds_long_queues,
-     flag_off_restored, flag_on_kept, restart_keeps_series_and_flag, options_refused].
+     flag_off_restored, flag_on_kept, restart_keeps_series_and_flag, options_refused,
+     file_rotated_and_read_back, file_survives_kill_9].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reckon),
@@ -284,6 +286,97 @@ options_refused(_Config) ->
     ?assertEqual({error, {bad_option, queue_top}}, reckon_metrics:start(#{queue_top => x})),
     ?assertEqual({error, options}, reckon_metrics:start([])),
     ?assertEqual(undefined, erlang:statistics(scheduler_wall_time)).
+
+%%% The crash-surviving file
+
+file_rotated_and_read_back(Config) ->
+    Dir = filename:join(?config(priv_dir, Config), "rotated"),
+    {ok, G} = reckon_metrics:gauge(in_the_file),
+    ok = reckon_metrics:set(G, 12.5),
+    ok = reckon_metrics:start(#{file_dir => Dir, file_interval => 1, file_keep => 2}),
+    %% Four files written (one a tick), of which two are kept.
+    wait_until(fun() ->
+                       case reckon_nif:metrics_file_stats(reckon_metrics_lib:recorder()) of
+                           {N, 0, _} when N >= 4 -> [N];
+                           _ -> []
+                       end
+               end),
+    ok = reckon_metrics:stop(),
+    {ok, Names} = file:list_dir(Dir),
+    Files = [F || F <- Names, filename:extension(F) =:= ".mpk"],
+    ?assertEqual(2, length(Files), Names),
+    Newest = lists:last(lists:sort(fun(A, B) -> seq(A) =< seq(B) end, Files)),
+    {ok, #{taken_at := At, series := Series, metrics := Metrics}} =
+        reckon_metrics:read_file(filename:join(Dir, Newest)),
+    #{seconds := Secs, minutes := [_ | _]} = proplists:get_value({memory, total}, Series),
+    ?assert(length(Secs) >= 4),
+    #{t := Last} = lists:last(Secs),
+    ?assert(Last =< At),
+    %% The file of the stop holds every tick the recorder holds.
+    ?assertEqual(lists:last(reckon_metrics:history({memory, total}, 3600)), lists:last(Secs)),
+    ?assertEqual(12.5, proplists:get_value({user, in_the_file, []}, Metrics)),
+    ?assertMatch({error, {unreadable, _}}, reckon_metrics:read_file(filename:join(Dir, "none"))),
+    ?assertMatch({error, {file, _}},
+                 reckon_metrics:start(#{file_dir => filename:join(filename:join(Dir, Newest), "x")})),
+    ?assertEqual(undefined, erlang:statistics(scheduler_wall_time)).
+
+seq(File) ->
+    list_to_integer(lists:nth(2, string:split(filename:rootname(File), ".", all))).
+
+%% A node of its own (an OS process) records with a file every second; it
+%% is killed with SIGKILL, and its newest file holds the series up to the
+%% last tick whose write had completed before the kill.
+file_survives_kill_9(Config) ->
+    Config1 = reckon_ct:distribute("metrics_ct_", Config),
+    Dir = filename:join(?config(priv_dir, Config), "killed"),
+    {Peer, Node} = reckon_ct:start_peer("metrics_victim"),
+    try
+        {ok, _} = erpc:call(Node, application, ensure_all_started, [reckon]),
+        ok = erpc:call(Node, reckon_metrics, start, [#{file_dir => Dir, file_interval => 1}]),
+        %% (A handle does not survive a trip through the distribution.)
+        ok = erpc:call(Node, fun() ->
+                                     {ok, C} = reckon_metrics:counter(victim_counter),
+                                     reckon_metrics:inc(C, 5)
+                             end),
+        Stats = fun() -> erpc:call(Node, reckon_nif, metrics_file_stats,
+                                   [erpc:call(Node, reckon_metrics_lib, recorder, [])])
+                end,
+        wait_until(fun() ->
+                           case length(erpc:call(Node, reckon_metrics, history,
+                                                 [{memory, total}, 60])) of
+                               N when N >= 3 -> [N];
+                               _ -> []
+                           end
+                   end),
+        #{t := LastT} = lists:last(erpc:call(Node, reckon_metrics, history,
+                                             [{memory, total}, 60])),
+        {Written0, _, _} = Stats(),
+        %% Two more writes: the second one started after the tick at LastT.
+        wait_until(fun() ->
+                           case Stats() of
+                               {W, _, _} when W >= Written0 + 2 -> [W];
+                               _ -> []
+                           end
+                   end),
+        OsPid = erpc:call(Node, os, getpid, []),
+        erlang:monitor_node(Node, true),
+        _ = os:cmd("kill -9 " ++ OsPid),
+        receive {nodedown, Node} -> ok after 10000 -> ct:fail(still_alive) end,
+        {ok, Names} = file:list_dir(Dir),
+        Files = [F || F <- Names, filename:extension(F) =:= ".mpk"],
+        ?assert(length(Files) >= 1 andalso length(Files) =< 3, Names),
+        Newest = lists:last(lists:sort(fun(A, B) -> seq(A) =< seq(B) end, Files)),
+        {ok, #{series := Series, metrics := Metrics}} =
+            reckon_metrics:read_file(filename:join(Dir, Newest)),
+        #{seconds := Secs} = proplists:get_value({memory, total}, Series),
+        #{t := FileLastT} = lists:last(Secs),
+        ?assert(FileLastT >= LastT, {FileLastT, LastT}),
+        ?assertEqual(5, proplists:get_value({user, victim_counter, []}, Metrics)),
+        ?assertNotEqual(undefined, proplists:get_value({count, process}, Series))
+    after
+        catch peer:stop(Peer),
+        reckon_ct:undistribute(Config1)
+    end.
 
 %%% Helpers
 

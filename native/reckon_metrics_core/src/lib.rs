@@ -1,7 +1,8 @@
 //! The in-node flight recorder of `reckon_metrics`, free of any BEAM
 //! dependency: bounded time series with downsampled tiers ([`series`]),
 //! striped counters, gauges and HdrHistogram histograms ([`metric`]), and
-//! the recorder's state as MessagePack ([`state`]).
+//! the recorder's state as MessagePack ([`state`]), written by a thread of
+//! its own into rotated files ([`file`]).
 //!
 //! A [`Recorder`] holds a [`series::Store`] (at most `max_series` series,
 //! [`series::SERIES_MAX_HEAP`] + [`series::MAX_KEY`] bytes each) and a
@@ -9,6 +10,7 @@
 //! time from a [`clock::Clock`], so tests can simulate a month.
 
 pub mod clock;
+pub mod file;
 pub mod metric;
 pub mod series;
 pub mod state;

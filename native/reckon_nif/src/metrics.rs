@@ -12,18 +12,24 @@
 //! | `metric_encode(H)` | a histogram in HdrHistogram's compressed V2 form, base64 |
 //! | `metrics_history(R, Key, Window)` | `[{T, Min, Max, Mean, Count}]` of the last `Window` seconds, or `undefined` |
 //! | `metrics_keys(R)`, `metrics_summary(R)`, `metrics_info(R)` | every key; every series' last minute, hour and day; the store's counts and bytes |
+//! | `metrics_file_start(R, Dir, Keep)`, `metrics_file_stop(R)` | starts (replacing) or stops the recorder's file writer thread |
+//! | `metrics_flush(R)`, `metrics_file_stats(R)` | hands a write to the writer (never blocks); `{Written, Failed, LastPath}` |
+//! | `metrics_read_file(Path)` | `{ok, {TakenAt, [{Key, Seconds, Minutes, Hours}], [{Key, Value}]}}` of one file |
 //!
 //! Keys are binaries (the Erlang side's `term_to_binary` of a name), so no
 //! atom is ever made from them. Both resource types carry a build
 //! fingerprint: only a library of the same build takes them over.
 
+use std::path::PathBuf;
 use std::sync::atomic::AtomicPtr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use nif_glue::resource::{self, Handle, NifResource};
 use reckon_metrics_core::clock::SystemClock;
+use reckon_metrics_core::file::{self, Writer, MAX_KEEP};
 use reckon_metrics_core::metric::{HistConfig, Kind, Metric, Percentiles, RegisterError};
 use reckon_metrics_core::series::{Agg, Point, RecordError};
+use reckon_metrics_core::state::MetricValue;
 use reckon_metrics_core::{Config, Recorder};
 use rustler::sys::ErlNifResourceType;
 use rustler::types::binary::NewBinary;
@@ -41,14 +47,14 @@ const MAX_CAP: usize = 100_000;
 mod atoms {
     rustler::atoms! {
         counter, gauge, histogram, full, other_kind, key_too_long, bad_bounds,
-        undefined, late, not_finite
+        undefined, late, not_finite, no_writer
     }
 }
 
 static RECORDER_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 static METRIC_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 
-const RECORDER_BUILD: u64 = resource::fingerprint("recorder.v1");
+const RECORDER_BUILD: u64 = resource::fingerprint("recorder.v2");
 const METRIC_BUILD: u64 = resource::fingerprint("metric.v1");
 
 /// A recorder resource: the build fingerprint, then the recorder.
@@ -56,6 +62,7 @@ const METRIC_BUILD: u64 = resource::fingerprint("metric.v1");
 pub struct ReckonRecorder {
     build: u64,
     recorder: Arc<Recorder>,
+    writer: Mutex<Option<Writer>>,
 }
 
 // SAFETY: a `#[repr(C)]` payload that starts with its build fingerprint;
@@ -113,6 +120,7 @@ fn metrics_new(env: Env<'_>, max_series: usize, max_metrics: usize) -> NifResult
         ReckonRecorder {
             build: RECORDER_BUILD,
             recorder: Arc::new(Recorder::new(config, Box::new(SystemClock))),
+            writer: Mutex::new(None),
         },
     ))
 }
@@ -341,4 +349,115 @@ fn metrics_info<'a>(env: Env<'a>, rec: Handle<'a, ReckonRecorder>) -> Term<'a> {
     let (n, refused, held, bound) = rec.0.recorder.store_stats();
     let metrics_refused = rec.0.recorder.registry().refused();
     (n, refused, held, bound, metrics_refused).encode(env)
+}
+
+fn writer_of(rec: &ReckonRecorder) -> NifResult<std::sync::MutexGuard<'_, Option<Writer>>> {
+    rec.writer.lock().map_err(|_| Error::BadArg)
+}
+
+/// `metrics_file_start(R, Dir, Keep)`: a writer thread into directory
+/// `Dir` (made if missing) keeping `Keep` files (1 to 100), replacing the
+/// recorder's writer if it had one; `ok` or `{error, Text}` (dirty IO: it
+/// reads the directory and may wait for the old writer's write).
+#[rustler::nif(schedule = "DirtyIo")]
+fn metrics_file_start<'a>(
+    env: Env<'a>,
+    rec: Handle<'a, ReckonRecorder>,
+    dir: Binary<'a>,
+    keep: usize,
+) -> NifResult<Term<'a>> {
+    if keep == 0 || keep > MAX_KEEP {
+        return Err(Error::BadArg);
+    }
+    let dir = PathBuf::from(String::from_utf8(dir.as_slice().to_vec()).map_err(|_| Error::BadArg)?);
+    let mut slot = writer_of(rec.0)?;
+    drop(slot.take());
+    Ok(
+        match Writer::start(Arc::clone(&rec.0.recorder), dir, keep) {
+            Ok(w) => {
+                *slot = Some(w);
+                rustler::types::atom::ok().encode(env)
+            }
+            Err(e) => (rustler::types::atom::error(), e.to_string()).encode(env),
+        },
+    )
+}
+
+/// `metrics_file_stop(R)`: stops the writer (after its write in progress).
+#[rustler::nif(schedule = "DirtyIo")]
+fn metrics_file_stop(rec: Handle<'_, ReckonRecorder>) -> NifResult<Atom> {
+    let taken = writer_of(rec.0)?.take();
+    drop(taken);
+    Ok(rustler::types::atom::ok())
+}
+
+/// `metrics_flush(R)`: hands a write to the writer thread; `ok`, or
+/// `{error, no_writer}`.
+#[rustler::nif]
+fn metrics_flush<'a>(env: Env<'a>, rec: Handle<'a, ReckonRecorder>) -> NifResult<Term<'a>> {
+    Ok(match writer_of(rec.0)?.as_ref() {
+        Some(w) => {
+            w.flush();
+            rustler::types::atom::ok().encode(env)
+        }
+        None => (rustler::types::atom::error(), atoms::no_writer()).encode(env),
+    })
+}
+
+/// `metrics_file_stats(R)`: `{Written, Failed, LastPath | undefined}`, or
+/// `undefined` without a writer.
+#[rustler::nif]
+fn metrics_file_stats<'a>(env: Env<'a>, rec: Handle<'a, ReckonRecorder>) -> NifResult<Term<'a>> {
+    Ok(match writer_of(rec.0)?.as_ref() {
+        Some(w) => {
+            let s = w.stats();
+            let last = match s.last {
+                Some(p) => binary(env, p.to_string_lossy().as_bytes()),
+                None => atoms::undefined().encode(env),
+            };
+            (s.written, s.failed, last).encode(env)
+        }
+        None => atoms::undefined().encode(env),
+    })
+}
+
+/// `metrics_read_file(Path)`: one file of a writer, as `{ok, {TakenAt,
+/// [{Key, Seconds, Minutes, Hours}], [{Key, Value}]}}` (each tier as
+/// `metrics_history` gives it, up to the file's time; a histogram's value
+/// is its encoded form), or `{error, Text}` (dirty IO).
+#[rustler::nif(schedule = "DirtyIo")]
+fn metrics_read_file<'a>(env: Env<'a>, path: Binary<'a>) -> NifResult<Term<'a>> {
+    let path =
+        PathBuf::from(String::from_utf8(path.as_slice().to_vec()).map_err(|_| Error::BadArg)?);
+    let snap = match file::read(&path) {
+        Ok(s) => s,
+        Err(e) => return Ok((rustler::types::atom::error(), e).encode(env)),
+    };
+    let now = snap.taken_at;
+    let series: Vec<Term<'a>> = snap
+        .series
+        .iter()
+        .map(|(k, s)| {
+            (
+                binary(env, k),
+                encode_points(env, &s.history(now, 3600)),
+                encode_points(env, &s.history(now, 86_400)),
+                encode_points(env, &s.history(now, 30 * 86_400)),
+            )
+                .encode(env)
+        })
+        .collect();
+    let metrics: Vec<Term<'a>> = snap
+        .metrics
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                MetricValue::Counter(c) => c.encode(env),
+                MetricValue::Gauge(g) => g.encode(env),
+                MetricValue::Histogram(h) => binary(env, h.as_bytes()),
+            };
+            (binary(env, k), value).encode(env)
+        })
+        .collect();
+    Ok((rustler::types::atom::ok(), (now, series, metrics)).encode(env))
 }
