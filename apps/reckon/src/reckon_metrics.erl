@@ -18,11 +18,13 @@
 %% and every user counter and gauge under `{user, Name, Labels}'.
 %%
 %% <h3>Queries</h3>
-%% {@link history/2}, {@link summary/0}, {@link series/0}, {@link info/0}.
+%% {@link history/2}, {@link summary/0}, {@link series/0}, {@link info/0},
+%% and {@link read_file/1} for the files the sampler writes (`file_dir').
 %%
 %% <h3>User metrics</h3>
-%% {@link counter/1,2}, {@link gauge/1,2}, {@link histogram/1,2,3} make (or
-%% find) a metric and return its handle; {@link inc/1,2}, {@link set/2},
+%% {@link counter/1}, {@link counter/2}, {@link gauge/1}, {@link gauge/2},
+%% {@link histogram/1}, {@link histogram/2}, {@link histogram/3} make (or
+%% find) a metric and return its handle; {@link inc/1}, {@link inc/2}, {@link set/2},
 %% {@link add/2}, {@link observe/2} update it, each one NIF call on the
 %% caller's scheduler (counters and histograms are striped, so updaters on
 %% different schedulers do not contend); {@link value/1},

@@ -55,3 +55,23 @@ impl<C: Clock + ?Sized> Clock for Arc<C> {
         (**self).now_secs()
     }
 }
+
+/// The clock a recorder reads: an enum rather than a `dyn Clock`, so that
+/// a recorder taken over by a newer instance of its NIF library holds no
+/// vtable pointer into the library that made it.
+#[derive(Debug, Clone)]
+pub enum AnyClock {
+    /// The system's wall clock.
+    System(SystemClock),
+    /// A clock tests move by hand.
+    Manual(Arc<ManualClock>),
+}
+
+impl Clock for AnyClock {
+    fn now_secs(&self) -> u64 {
+        match self {
+            AnyClock::System(c) => c.now_secs(),
+            AnyClock::Manual(c) => c.now_secs(),
+        }
+    }
+}

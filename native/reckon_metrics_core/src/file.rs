@@ -167,7 +167,7 @@ pub fn read(path: &Path) -> Result<Snapshot, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
+    use crate::clock::{AnyClock, ManualClock};
     use crate::Config;
 
     fn wait_written(w: &Writer, n: u64) {
@@ -187,7 +187,7 @@ mod tests {
         let clock = Arc::new(ManualClock::new(1_700_000_000));
         let rec = Arc::new(Recorder::new(
             Config::default(),
-            Box::new(Arc::clone(&clock)),
+            AnyClock::Manual(Arc::clone(&clock)),
         ));
         let w = Writer::start(Arc::clone(&rec), dir.clone(), 3).unwrap();
         for i in 0..6u64 {

@@ -17,7 +17,7 @@ pub mod state;
 
 use parking_lot::Mutex;
 
-use clock::Clock;
+use clock::{AnyClock, Clock};
 use metric::{Metric, Registry};
 use series::{Agg, Point, RecordError, Store};
 use state::{MetricValue, Snapshot};
@@ -55,12 +55,12 @@ pub struct Summary {
 pub struct Recorder {
     store: Mutex<Store>,
     registry: Registry,
-    clock: Box<dyn Clock>,
+    clock: AnyClock,
 }
 
 impl Recorder {
     /// A recorder with `config`'s bounds reading `clock`.
-    pub fn new(config: Config, clock: Box<dyn Clock>) -> Self {
+    pub fn new(config: Config, clock: AnyClock) -> Self {
         Recorder {
             store: Mutex::new(Store::new(config.max_series)),
             registry: Registry::new(config.max_metrics),
@@ -173,7 +173,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use clock::ManualClock;
+    use clock::{AnyClock, ManualClock};
     use metric::{HistConfig, Kind};
 
     const T0: u64 = 1_700_000_000;
@@ -186,7 +186,7 @@ mod tests {
                 max_series: 8,
                 max_metrics: 4,
             },
-            Box::new(Arc::clone(&clock)),
+            AnyClock::Manual(Arc::clone(&clock)),
         );
         let Ok(Metric::Counter(c)) = rec.registry().get_or_make(b"user", Kind::Counter) else {
             panic!("counter")
@@ -212,7 +212,7 @@ mod tests {
     #[test]
     fn a_snapshot_reads_back() {
         let clock = Arc::new(ManualClock::new(T0));
-        let rec = Recorder::new(Config::default(), Box::new(Arc::clone(&clock)));
+        let rec = Recorder::new(Config::default(), AnyClock::Manual(Arc::clone(&clock)));
         let Ok(Metric::Histogram(h)) = rec
             .registry()
             .get_or_make(b"h", Kind::Histogram(HistConfig::default()))

@@ -312,7 +312,11 @@ impl Registry {
     pub fn new(max_metrics: usize) -> Self {
         Registry {
             max_metrics,
-            map: Mutex::new(HashMap::new()),
+            // Room for one entry from the start: an empty `HashMap` points
+            // at a static of the library that made it, which a recorder
+            // taken over by a newer library instance must not (see
+            // docs/nif-upgrade.md).
+            map: Mutex::new(HashMap::with_capacity(1)),
             refused: AtomicU64::new(0),
         }
     }

@@ -382,7 +382,7 @@ impl Store {
     pub fn new(max_series: usize) -> Self {
         Store {
             max_series,
-            map: HashMap::with_capacity(max_series),
+            map: HashMap::with_capacity(max_series.max(1)),
             refused: 0,
             late: 0,
         }

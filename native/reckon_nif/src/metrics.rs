@@ -25,7 +25,7 @@ use std::sync::atomic::AtomicPtr;
 use std::sync::{Arc, Mutex};
 
 use nif_glue::resource::{self, Handle, NifResource};
-use reckon_metrics_core::clock::SystemClock;
+use reckon_metrics_core::clock::{AnyClock, SystemClock};
 use reckon_metrics_core::file::{self, Writer, MAX_KEEP};
 use reckon_metrics_core::metric::{HistConfig, Kind, Metric, Percentiles, RegisterError};
 use reckon_metrics_core::series::{Agg, Point, RecordError};
@@ -119,7 +119,7 @@ fn metrics_new(env: Env<'_>, max_series: usize, max_metrics: usize) -> NifResult
         env,
         ReckonRecorder {
             build: RECORDER_BUILD,
-            recorder: Arc::new(Recorder::new(config, Box::new(SystemClock))),
+            recorder: Arc::new(Recorder::new(config, AnyClock::System(SystemClock))),
             writer: Mutex::new(None),
         },
     ))
