@@ -40,7 +40,8 @@
 %% most `metrics_max_metrics' user metrics (default 256).
 -module(reckon_metrics).
 
--export([start/1, stop/0, history/2, summary/0, series/0, info/0, read_file/1]).
+-export([start/1, stop/0, history/2, summary/0, series/0, info/0, read_file/1,
+         prometheus_text/0]).
 -export([counter/1, counter/2, gauge/1, gauge/2, histogram/1, histogram/2, histogram/3,
          inc/1, inc/2, set/2, add/2, observe/2, value/1, percentiles/1, encode/1]).
 
@@ -165,6 +166,15 @@ info() ->
       Tiers :: #{seconds | minutes | hours := [point()]}, Metric :: term().
 read_file(Path) ->
     reckon_metrics_lib:read_file(Path).
+
+%% @doc Every series' newest value and every user metric in the Prometheus
+%% text format (0.0.4): sampler series as `erlang_vm_*' gauges with labels,
+%% user counters as `<name>_total', histograms as Prometheus histograms;
+%% a user metric whose name is not an atom, string or binary, or whose
+%% labels are not a list of `{Key, Value}', is left out.
+-spec prometheus_text() -> iodata().
+prometheus_text() ->
+    reckon_metrics_prom:render().
 
 %%% User metrics
 

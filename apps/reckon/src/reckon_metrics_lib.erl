@@ -12,7 +12,7 @@
 -module(reckon_metrics_lib).
 
 -export([recorder/0, ensure_recorder/0, key/1, name/1, user_key/2,
-         validate/1, defaults/0, point/1, summary_row/1, read_file/1]).
+         validate/1, defaults/0, point/1, summary_row/1, read_file/1, user_metrics/1]).
 
 -export_type([options/0]).
 
@@ -144,3 +144,11 @@ read_file(Path) ->
         {error, Text} ->
             {error, {unreadable, unicode:characters_to_binary(Text)}}
     end.
+
+%% @doc Every user metric of `Rec' by name (`{user, Name, Labels}'), with its
+%% kind and value (a histogram's as Prometheus buckets).
+-spec user_metrics(reference()) ->
+    [{term(), {counter, non_neg_integer()} | {gauge, float()}
+              | {histogram, {non_neg_integer(), float(), [{pos_integer(), non_neg_integer()}]}}}].
+user_metrics(Rec) ->
+    [{name(K), {Kind, V}} || {K, Kind, V} <- reckon_nif:metrics_user(Rec)].

@@ -16,7 +16,7 @@
                metric_add/2, metric_set/2, metric_observe/2, metric_value/1,
                metric_encode/1, metrics_history/3, metrics_keys/1, metrics_summary/1,
                metrics_info/1, metrics_file_start/3, metrics_file_stop/1, metrics_flush/1,
-               metrics_file_stats/1, metrics_read_file/1]).
+               metrics_file_stats/1, metrics_read_file/1, metrics_user/1]).
 
 -export(?NIFS).
 -nifs(?NIFS).
@@ -121,3 +121,8 @@ metrics_file_stats(_Recorder) -> erlang:nif_error(nif_not_loaded).
           [{binary(), number() | binary()}]}} | {error, string()}
       when Point :: {non_neg_integer(), float(), float(), float(), pos_integer()}.
 metrics_read_file(_Path) -> erlang:nif_error(nif_not_loaded).
+
+-spec metrics_user(reference()) ->
+    [{binary(), counter, non_neg_integer()} | {binary(), gauge, float()}
+     | {binary(), histogram, {non_neg_integer(), float(), [{pos_integer(), non_neg_integer()}]}}].
+metrics_user(_Recorder) -> erlang:nif_error(nif_not_loaded).

@@ -15,7 +15,7 @@
          sampler_records_vm_values/1, sampler_counts_new_processes/1,
          sampler_finds_long_queues/1, flag_off_restored/1, flag_on_kept/1,
          restart_keeps_series_and_flag/1, options_refused/1, file_rotated_and_read_back/1,
-         file_survives_kill_9/1]).
+         file_survives_kill_9/1, prometheus_text_passes_promtool/1]).
 
 %% These cases pass wrong arguments on purpose.
 -dialyzer({nowarn_function, [bad_arguments/1, options_refused/1, kinds_and_bounds/1]}).
@@ -26,7 +26,7 @@ all() ->
      series_cap_refuses_and_counts, minutes_keep_min_max_mean,
      sampler_records_vm_values, sampler_counts_new_processes, sampler_finds_long_queues,
      flag_off_restored, flag_on_kept, restart_keeps_series_and_flag, options_refused,
-     file_rotated_and_read_back, file_survives_kill_9].
+     file_rotated_and_read_back, file_survives_kill_9, prometheus_text_passes_promtool].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reckon),
@@ -55,7 +55,7 @@ counters_gauges_histograms(_Config) ->
     ok = reckon_metrics:add(G, 1.5),
     ok = reckon_metrics:inc(G, -0.5),
     ?assertEqual(21.0, reckon_metrics:value(G)),
-    {ok, H} = reckon_metrics:histogram(latency_us),
+    {ok, H} = reckon_metrics:histogram(latency),
     [ok = reckon_metrics:observe(H, V) || V <- lists:seq(1, 1000)],
     P = reckon_metrics:percentiles(H),
     ?assertMatch(#{count := 1000, min := 1}, P),
@@ -70,7 +70,7 @@ counters_gauges_histograms(_Config) ->
 
 striped_counter_from_many_processes(_Config) ->
     {ok, C} = reckon_metrics:counter(striped, []),
-    {ok, H} = reckon_metrics:histogram(striped_h),
+    {ok, H} = reckon_metrics:histogram(striped_hist),
     Self = self(),
     Pids = [spawn_link(fun() ->
                                [begin ok = reckon_metrics:inc(C), ok = reckon_metrics:observe(H, I)
@@ -113,7 +113,7 @@ kinds_and_bounds(_Config) ->
 bad_arguments(_Config) ->
     {ok, C} = reckon_metrics:counter(bad_args_c),
     {ok, G} = reckon_metrics:gauge(bad_args_g),
-    {ok, H} = reckon_metrics:histogram(bad_args_h),
+    {ok, H} = reckon_metrics:histogram(bad_args_hist),
     Cases = [{fun() -> reckon_metrics:inc(not_a_handle) end, 1},
              {fun() -> reckon_metrics:inc(H) end, 1},
              {fun() -> reckon_metrics:inc(C, -1) end, 2},
@@ -377,6 +377,33 @@ file_survives_kill_9(Config) ->
         catch peer:stop(Peer),
         reckon_ct:undistribute(Config1)
     end.
+
+%%% Exports
+
+%% The text passes Prometheus's own checker (promtool, Debian's
+%% `prometheus' package, installed by scripts/ensure-deps.sh).
+prometheus_text_passes_promtool(Config) ->
+    {ok, C} = reckon_metrics:counter(<<"Http Requests">>, [{code, 200}, {path, "/a\"b"}]),
+    ok = reckon_metrics:inc(C, 3),
+    {ok, G} = reckon_metrics:gauge(pool_size),
+    ok = reckon_metrics:set(G, 10),
+    {ok, H} = reckon_metrics:histogram(db_query_latency),
+    [ok = reckon_metrics:observe(H, V) || V <- [3, 40, 40, 700, 9000]],
+    ok = reckon_metrics:start(#{}),
+    wait_points({memory, total}, 1),
+    Text = iolist_to_binary(reckon_metrics:prometheus_text()),
+    File = filename:join(?config(priv_dir, Config), "metrics.prom"),
+    ok = file:write_file(File, Text),
+    Out = os:cmd("promtool check metrics < " ++ File ++ " 2>&1; echo exit=$?"),
+    ?assertEqual("exit=0", lists:last(string:lexemes(Out, "\n")), {Out, Text}),
+    [?assertMatch({_, _}, binary:match(Text, Line), Line)
+     || Line <- [<<"http_requests_total{code=\"200\",path=\"/a\\\"b\"} 3\n">>,
+                 <<"pool_size 10.0\n">>,
+                 <<"db_query_latency_bucket{le=\"50\"} 3\n">>,
+                 <<"db_query_latency_bucket{le=\"+Inf\"} 5\n">>,
+                 <<"db_query_latency_count 5\n">>,
+                 <<"# TYPE erlang_vm_memory_bytes gauge\n">>,
+                 <<"erlang_vm_objects_limit{type=\"process\"} ">>]].
 
 %%% Helpers
 

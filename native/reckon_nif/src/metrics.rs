@@ -14,6 +14,7 @@
 //! | `metrics_keys(R)`, `metrics_summary(R)`, `metrics_info(R)` | every key; every series' last minute, hour and day; the store's counts and bytes |
 //! | `metrics_file_start(R, Dir, Keep)`, `metrics_file_stop(R)` | starts (replacing) or stops the recorder's file writer thread |
 //! | `metrics_flush(R)`, `metrics_file_stats(R)` | hands a write to the writer (never blocks); `{Written, Failed, LastPath}` |
+//! | `metrics_user(R)` | every user metric's value (a histogram's as Prometheus buckets) |
 //! | `metrics_read_file(Path)` | `{ok, {TakenAt, [{Key, Seconds, Minutes, Hours}], [{Key, Value}]}}` of one file |
 //!
 //! Keys are binaries (the Erlang side's `term_to_binary` of a name), so no
@@ -460,4 +461,60 @@ fn metrics_read_file<'a>(env: Env<'a>, path: Binary<'a>) -> NifResult<Term<'a>> 
         })
         .collect();
     Ok((rustler::types::atom::ok(), (now, series, metrics)).encode(env))
+}
+
+/// The buckets of `h` in the Prometheus shape: `{Count, Sum, [{Le,
+/// CumulativeCount}]}` at 1, 2, 5, 10, 20, 50, ... up to its highest
+/// trackable value; `Sum` is count × mean, as exact as the histogram's
+/// precision.
+fn buckets<'a>(env: Env<'a>, h: &reckon_metrics_core::metric::Histo) -> Term<'a> {
+    let merged = h.merged();
+    let highest = h.config().highest;
+    let mut bounds = Vec::new();
+    let mut decade: u64 = 1;
+    'outer: loop {
+        for step in [1u64, 2, 5] {
+            let Some(le) = decade.checked_mul(step) else {
+                break 'outer;
+            };
+            if le > highest {
+                break 'outer;
+            }
+            bounds.push((le, merged.count_between(0, le)));
+        }
+        match decade.checked_mul(10) {
+            Some(d) => decade = d,
+            None => break,
+        }
+    }
+    let count = merged.len();
+    let sum = if count == 0 {
+        0.0
+    } else {
+        merged.mean() * count as f64
+    };
+    (count, sum, bounds).encode(env)
+}
+
+/// `metrics_user(R)`: every user metric as `{Key, counter, Sum}`, `{Key,
+/// gauge, Value}` or `{Key, histogram, {Count, Sum, [{Le, Cumulative}]}}`
+/// (dirty: up to `MaxMetrics` histograms are merged).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn metrics_user<'a>(env: Env<'a>, rec: Handle<'a, ReckonRecorder>) -> Term<'a> {
+    let rows: Vec<Term<'a>> = rec
+        .0
+        .recorder
+        .registry()
+        .all()
+        .iter()
+        .map(|(k, m)| {
+            let key = binary(env, k);
+            match m {
+                Metric::Counter(c) => (key, atoms::counter(), c.value()).encode(env),
+                Metric::Gauge(g) => (key, atoms::gauge(), g.value()).encode(env),
+                Metric::Histogram(h) => (key, atoms::histogram(), buckets(env, h)).encode(env),
+            }
+        })
+        .collect();
+    rows.encode(env)
 }
