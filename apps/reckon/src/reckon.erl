@@ -90,9 +90,15 @@
 %% A `process_info/2' item with an integer value: `memory', `reductions',
 %% `message_queue_len', `total_heap_size', `heap_size', `stack_size', ...
 -type inet_attr_name() :: recv_cnt | recv_oct | send_cnt | send_oct | cnt | oct.
+%% An `inet:getstat/1' counter to rank ports by: bytes (`_oct') or packets
+%% (`_cnt') received, sent, or both (`oct', `cnt').
 -type proc_attrs() :: {pid(), Value :: integer(),
                        [Name :: atom() | {current_function, mfa()} | {initial_call, mfa()}]}.
+%% A ranked process: its pid, the value it was ranked by, and its
+%% registered name (if any), current function and initial call.
 -type inet_attrs() :: {port(), Value :: integer(), [{atom(), term()}]}.
+%% A ranked port: the port, the value it was ranked by, and the counters
+%% that make it up (`recv_oct', `send_oct', ...).
 -type window_opts() :: #{list => non_neg_integer()}.
 %% `list': how many born and died processes {@link proc_window/4} lists
 %% (default 10; they are all counted).
@@ -103,9 +109,17 @@
 %% that appeared during the window, with their value at its end. `died':
 %% processes gone by its end, with their value at its start, largest first.
 -type info_type() :: meta | signals | location | memory_used | work.
+%% A category of {@link info/1}: `meta', `signals', `location',
+%% `memory_used' or `work', as recon's.
 -type info_key() :: atom().
+%% A `process_info/2' key of one of those categories (`memory',
+%% `current_stacktrace', ...; never `messages').
 -type port_info_type() :: meta | signals | io | memory_used | type | specific.
+%% A category of {@link port_info/1}; `specific' is recon's name for
+%% `type'.
 -type port_info_key() :: atom().
+%% An `erlang:port_info/2' key, or a statistic of a socket (`recv_oct',
+%% ...), as {@link port_info/2} takes.
 -type stats() :: {[{atom(), term()}], [{atom(), term()}]}.
 %% `{Absolutes, Increments}' of one {@link node_stats/4} interval.
 

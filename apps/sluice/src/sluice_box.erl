@@ -118,7 +118,22 @@
 -define(NOT_A_BOX, "must be a box handle").
 
 -opaque box() :: #sluice_box{}.
+%% A handle on a box (or a buffer of buckets), from {@link new/1},
+%% {@link start_link/1} or {@link lookup/1}. It is a term: any process may
+%% post to it; only the owner takes.
 -type type() :: queue | stack | keep_old.
+%% What a full box does and in which order it delivers: `queue' (oldest
+%% first; a post to a full box drops the oldest), `stack' (newest first; a
+%% post to a full box drops the oldest) or `keep_old' (oldest first; a post
+%% to a full box is dropped).
+-type options() :: #{max := pos_integer(), type => type(), owner => pid(),
+                     heir => heir(), heir_data => term(),
+                     initial_state => passive | notify,
+                     max_bytes => pos_integer() | infinity, name => term(),
+                     max_age => pos_integer() | infinity,
+                     codel => none | #{target => pos_integer(), interval => pos_integer()},
+                     red_min => non_neg_integer(), red_max => non_neg_integer(),
+                     red_prob => float(), clock => system | manual}.
 %% `max' (mandatory): most messages held; `type' (default `queue');
 %% `owner' (default: the caller); `heir' (default `none') and `heir_data'
 %% (default `undefined'); `max_bytes' (default `infinity'): most bytes held,
@@ -137,20 +152,17 @@
 %% the owner dies: a registered name, `{global, Name}' or `{via, Mod,
 %% Name}'; a name that resolves to no live local process means no heir
 %% (the box is closed).
--type options() :: #{max := pos_integer(), type => type(), owner => pid(),
-                     heir => heir(), heir_data => term(),
-                     initial_state => passive | notify,
-                     max_bytes => pos_integer() | infinity, name => term(),
-                     max_age => pos_integer() | infinity,
-                     codel => none | #{target => pos_integer(), interval => pos_integer()},
-                     red_min => non_neg_integer(), red_max => non_neg_integer(),
-                     red_prob => float(), clock => system | manual}.
 -type heir() :: pid() | atom() | {global, term()} | {via, module(), term()}.
+%% Who gets the box when its owner dies: a pid, or a name resolved then
+%% (registered, `{global, Name}', `{via, Mod, Name}').
 -type filter() :: fun((Msg :: term(), State :: term()) ->
                           {{ok, term()}, term()} | {{drop, term()}, term()}
                           | {drop, term()} | skip).
-%% Counters since creation; sojourn times (time from post to delivery) in
-%% microseconds.
+%% The filter of {@link active/3}, run in the owner: called with each
+%% message and the filter's state, it delivers `NewMsg' (`{{ok, NewMsg},
+%% State2}'), drops the message, counted as `filter' (`{{drop, Msg},
+%% State2}' or `{drop, State2}'), or stops (`skip': this and later messages
+%% stay in the box).
 -type info() :: #{type := type() | buckets, posted := non_neg_integer(),
                   delivered := non_neg_integer(),
                   dropped := #{overflow | resize | filter | closed | expired | early
@@ -160,6 +172,8 @@
                   max_bytes := pos_integer() | infinity, owner := pid(),
                   closed := boolean(),
                   sojourn := #{p50 | p99 | max => non_neg_integer()}}.
+%% Counters since creation; sojourn times (time from post to delivery) in
+%% microseconds.
 
 %% @doc Creates a box (see {@link options()}).
 -spec new(options()) -> {ok, box()} | {error, {bad_option, term()}}.

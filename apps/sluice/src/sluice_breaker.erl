@@ -49,6 +49,10 @@
          circuit_enable/1, info/1, set_time/2, subscribe/0, unsubscribe/0]).
 -export_type([options/0]).
 
+-type options() :: #{strategy => tuple(), reset => pos_integer() | manual,
+                     probes => pos_integer(), backoff => number(),
+                     max_reset => pos_integer(), jitter => number(),
+                     slow => pos_integer() | infinity, clock => system | manual}.
 %% `strategy' (default `{standard, 10, 10000}'): `{standard, MaxR, MaxT}'
 %% (blown on the melt after `MaxR' melts within `MaxT' ms),
 %% `{fault_injection, Rate, MaxR, MaxT}' (as standard, and asks of a closed
@@ -60,13 +64,9 @@
 %% (at least 1) the delay grows by at each failed probe, up to `max_reset'
 %% (default 10 times `reset'); `jitter' (default 0.0): fraction of the delay
 %% added at random; `slow' (default `infinity'): ms after which a {@link
-%% run/3} counts as failed; `clock': `system' or `manual' ({@link
+%% run/3} counts as failed; `clock' (default `system') or `manual' ({@link
 %% set_time/2}). Unknown keys and bad values are refused with
 %% `{error, {bad_option, Key}}'.
--type options() :: #{strategy => tuple(), reset => pos_integer() | manual,
-                     probes => pos_integer(), backoff => number(),
-                     max_reset => pos_integer(), jitter => number(),
-                     slow => pos_integer() | infinity, clock => system | manual}.
 
 %% @doc Installs (or replaces) the breaker `Name' (any term). `Opts' is a
 %% map of {@link options()} or fuse's tuple `{Strategy, {reset, Ms}}' (the

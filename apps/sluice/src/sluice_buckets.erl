@@ -43,12 +43,19 @@
 -export_type([buckets/0, options/0]).
 
 -type buckets() :: sluice_box:box().
+%% A buffer of buckets: a {@link sluice_box:box()} handle, used with this
+%% module's functions or with `sluice_box''s.
 -type options() :: #{max := pos_integer(), width := pos_integer(),
                      max_age => pos_integer() | infinity,
                      order => newest_first | oldest_first, within => lifo | fifo,
                      when_full => drop_oldest | drop_new, owner => pid(),
                      heir => sluice_box:heir(), heir_data => term(),
                      clock => system | manual, initial_state => passive | notify}.
+%% `max' and `width' (mandatory), `max_age' (default `infinity'), `order'
+%% (default `newest_first'), `within' (default `lifo'), `when_full'
+%% (default `drop_oldest'), `owner', `heir', `heir_data', `initial_state'
+%% (as for {@link sluice_box:options()}) and `clock' (default `system'):
+%% see "Options" above.
 
 
 %% @doc Creates a buffer of buckets (see the module documentation).

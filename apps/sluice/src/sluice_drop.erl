@@ -58,28 +58,35 @@
 -define(NOT_A_VALVE, "not a valve handle (or a handle of another kind)").
 
 -opaque valve() :: #sluice_valve{}.
+%% A handle on a named valve, from {@link new/2} or {@link lookup/1}; every
+%% function also takes the valve's {@link name()}.
 -type name() :: term().
+%% The name of a valve: any term (no atom is made from it), unique on the
+%% node.
 -type priority() :: term().
-%% A keep probability in [0.0, 1.0]; integers 0 and 1 are accepted too.
+%% A class of messages with its own keep rate (any term, `default' for
+%% {@link ask/1}); at most 16 per valve.
 -type rate() :: number().
-%% `rate' (default 1.0) is the keep rate of priority `default'; `rates' sets
-%% further priorities (at most 16 in all; its `default' entry wins over
-%% `rate'); `regulate' starts a regulator, see {@link regulation()}.
+%% A keep probability in [0.0, 1.0]; integers 0 and 1 are accepted too.
 -type options() :: #{rate => rate(),
                      rates => #{priority() => rate()},
                      regulate => regulation()}.
-%% `signal' (mandatory): a fun returning the load; `low' and `high'
-%% (mandatory, `low' below `high'): where the factor starts falling and where it
-%% reaches `min_rate' (default 0.0); `interval': sampling period in ms
-%% (default 100); `priorities': which priorities follow the signal
-%% (default: all).
+%% `rate' (default 1.0) is the keep rate of priority `default'; `rates' sets
+%% further priorities (at most 16 in all; its `default' entry wins over
+%% `rate'); `regulate' starts a regulator, see {@link regulation()}.
 -type regulation() :: #{signal := fun(() -> number()),
                         low := number(),
                         high := number(),
                         min_rate => rate(),
                         interval => pos_integer(),
                         priorities => [priority()]}.
+%% `signal' (mandatory): a fun returning the load; `low' and `high'
+%% (mandatory, `low' below `high'): where the factor starts falling and where it
+%% reaches `min_rate' (default 0.0); `interval': sampling period in ms
+%% (default 100); `priorities': which priorities follow the signal
+%% (default: all).
 -type valve_ref() :: valve() | name().
+%% A valve's handle or its name.
 
 %% @doc `true' with probability `Rate': send the message; `false': drop it.
 -spec random(Rate :: rate()) -> boolean().

@@ -54,24 +54,28 @@
 -record(sluice_limiter, {ref :: reference()}).
 -record(sluice_limit, {ref :: reference()}).
 
--opaque limiter() :: #sluice_limiter{}.
--opaque limit() :: #sluice_limit{}.
--opaque token() :: {limit(), {non_neg_integer(), pos_integer()}}.
-
 %% Most holders a concurrency limit can be resized to.
 -define(MAX_HOLDERS, 4096).
 -define(NOT_LIMITER, "not a rate limiter").
 -define(NOT_LIMIT, "not a concurrency limit").
 -define(U64(X), (is_integer(X) andalso X >= 0 andalso X < 1 bsl 64)).
+
+-opaque limiter() :: #sluice_limiter{}.
+%% A rate limiter, from {@link new_rate/1}.
+-opaque limit() :: #sluice_limit{}.
+%% A concurrency limit, from {@link new_concurrency/1}.
+-opaque token() :: {limit(), {non_neg_integer(), pos_integer()}}.
+%% A place held under a concurrency limit: what {@link acquire/1} returns
+%% and {@link release/1} gives back.
+-type rate_options() :: #{limit := pos_integer(), period => pos_integer(),
+                          burst => pos_integer(), global => map() | none,
+                          max_keys => pos_integer(), max_overrides => non_neg_integer(),
+                          clock => system | manual}.
 %% `limit' (mandatory) requests per `period' ms (default 1000) with a burst
 %% of `burst' (default `limit'); `global': a limit over all keys (`#{limit,
 %% period, burst}', default none); `max_keys' (default 100 000);
 %% `max_overrides' (default 10 000); `clock': `system' (default) or
 %% `manual' ({@link set_time/2}, for tests).
--type rate_options() :: #{limit := pos_integer(), period => pos_integer(),
-                          burst => pos_integer(), global => map() | none,
-                          max_keys => pos_integer(), max_overrides => non_neg_integer(),
-                          clock => system | manual}.
 
 %% @doc A rate limiter (see {@link rate_options()}).
 -spec new_rate(rate_options()) -> {ok, limiter()} | {error, {bad_option, term()}}.

@@ -86,7 +86,15 @@
 -define(NOT_A_LOCK, "not a lock (or a lock of another build)").
 
 -opaque lock() :: #sluice_lock{}.
+%% A handle on a lock, from {@link new/1} or {@link lookup/1}; it stays
+%% valid across restarts of the lock's watchers and supervisors.
 -opaque ref() :: {non_neg_integer(), pos_integer()}.
+%% A loan: what {@link checkout/1} returns with the resource and
+%% {@link checkin/3} takes back (the slot and the loan's number).
+-type options() :: #{resources := pos_integer(), callback := {module(), term()},
+                     max_resources => pos_integer(), name => term(),
+                     maxr => non_neg_integer(), maxt => pos_integer(),
+                     init_timeout => pos_integer()}.
 %% `resources' (mandatory, at most 4096): how many slots; `callback'
 %% (mandatory): `{Module, Args}'; `max_resources' (default the larger of
 %% `resources' and 64, at most 4096, at least `resources'): how far
@@ -95,10 +103,6 @@
 %% `maxt' (default 10 restarts in 60 s): the watchers' restart intensity;
 %% `init_timeout' (default 5000 ms): how long {@link new/1} waits for the
 %% first resources.
--type options() :: #{resources := pos_integer(), callback := {module(), term()},
-                     max_resources => pos_integer(), name => term(),
-                     maxr => non_neg_integer(), maxt => pos_integer(),
-                     init_timeout => pos_integer()}.
 
 %% @doc Starts a lock and its watchers under sluice's supervisor, once every
 %% slot has its resource (see the module documentation).
