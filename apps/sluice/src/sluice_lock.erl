@@ -106,7 +106,7 @@
 
 %% @doc Starts a lock and its watchers under sluice's supervisor, once every
 %% slot has its resource (see the module documentation).
--spec new(options()) -> {ok, lock()} | {error, term()}.
+-spec new(Opts) -> {ok, lock()} | {error, term()} when Opts :: options().
 new(Opts) ->
     case options(Opts, false) of
         {ok, Full} -> opened(sluice_lock_sup:open(Full, new));
@@ -116,7 +116,7 @@ new(Opts) ->
 %% @doc A child spec for the user's supervisor: the lock's supervisor (and
 %% its watchers) run under it; `name' (any term) is mandatory, to
 %% {@link lookup/1} the lock by. Raises `badarg' for bad options.
--spec child_spec(options()) -> supervisor:child_spec().
+-spec child_spec(Opts) -> supervisor:child_spec() when Opts :: options().
 child_spec(Opts) ->
     case options(Opts, true) of
         {ok, #{name := Name} = Full} ->
@@ -131,7 +131,7 @@ child_spec(Opts) ->
 %% @doc Starts a lock's supervisor linked to the caller and registers the
 %% lock under option `name' (`{error, {already_started, Pid}}' while
 %% another lock has it), once every slot has its resource.
--spec start_link(options()) -> {ok, pid()} | {error, term()}.
+-spec start_link(Opts) -> {ok, pid()} | {error, term()} when Opts :: options().
 start_link(Opts) ->
     case options(Opts, true) of
         {ok, Full} ->
@@ -144,7 +144,7 @@ start_link(Opts) ->
     end.
 
 %% @doc The lock registered under `Name' while it is open.
--spec lookup(term()) -> {ok, lock()} | {error, not_found}.
+-spec lookup(Name) -> {ok, lock()} | {error, not_found} when Name :: term().
 lookup(Name) ->
     case sluice_lock_sup:lookup(Name) of
         {ok, Ref} -> {ok, #sluice_lock{ref = Ref}};
@@ -154,7 +154,7 @@ lookup(Name) ->
 %% @doc Stops lending, stops the lock's supervisor and watchers (each hands
 %% its resource back through `checkin/2') and frees its name; loans out
 %% stay valid until checked in. Waits for the lock's own watchers only.
--spec close(lock()) -> ok.
+-spec close(Lock) -> ok when Lock :: lock().
 close(#sluice_lock{ref = Ref} = Lock) when is_reference(Ref) ->
     {_, _, _, _, _, Active, _} = nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock], 1),
     case sluice_lock_sup:row(Ref) of
@@ -170,7 +170,7 @@ close(Lock) ->
 %% beyond `N' stop (handing their resource back through `checkin/2'), and
 %% such a slot lent now stops lending when it comes back. `{error,
 %% too_many}' beyond `max_resources'.
--spec resize(lock(), pos_integer()) -> ok | {error, too_many}.
+-spec resize(Lock, N) -> ok | {error, too_many} when Lock :: lock(), N :: pos_integer().
 resize(#sluice_lock{ref = Ref} = Lock, N) when is_reference(Ref), is_integer(N), N > 0 ->
     {_, _, _, _, _, Active, Capacity} = nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock, N], 1),
     Known = sluice_lock_sup:row(Ref) =/= error,
@@ -186,7 +186,7 @@ resize(Lock, N) ->
     ?BADARG([Lock, N], 1, ?NOT_A_LOCK).
 
 %% @doc Borrows a resource: `{ok, Ref, Resource}' or `{error, busy}'.
--spec checkout(lock()) -> {ok, ref(), term()} | {error, busy}.
+-spec checkout(Lock) -> {ok, ref(), term()} | {error, busy} when Lock :: lock().
 checkout(#sluice_lock{ref = Ref} = Lock) ->
     try sluice_nif:lock_checkout(Ref)
     catch error:badarg -> ?BADARG([Lock], 1, "not an open lock")
@@ -198,7 +198,9 @@ checkout(Lock) ->
 %% again, in the caller (pauses of 1 ms doubling up to 50 ms; no process is
 %% messaged), until `Timeout' ms (0 to 2^32-1) have passed, then answers
 %% `{error, busy}'. dispcount's `checkout(Info, Timeout)'.
--spec checkout(lock(), non_neg_integer()) -> {ok, ref(), term()} | {error, busy}.
+-spec checkout(Lock, Timeout) -> {ok, ref(), term()} | {error, busy} when
+      Lock :: lock(),
+      Timeout :: non_neg_integer().
 checkout(#sluice_lock{ref = Ref} = Lock, Timeout)
   when is_integer(Timeout), Timeout >= 0, Timeout < 1 bsl 32 ->
     case wait(Ref, erlang:monotonic_time(millisecond) + Timeout, 1) of
@@ -229,7 +231,10 @@ wait(Ref, Deadline, Pause) ->
 
 %% @doc Hands a loan back: `ok', or `{error, not_lent}' when `Ref' is not
 %% out (handed back already, or its holder died).
--spec checkin(lock(), ref(), term()) -> ok | {error, not_lent}.
+-spec checkin(Lock, LoanRef, Resource) -> ok | {error, not_lent} when
+      Lock :: lock(),
+      LoanRef :: ref(),
+      Resource :: term().
 checkin(#sluice_lock{ref = Ref} = Lock, {I, G} = LoanRef, Resource)
   when is_integer(I), I >= 0, is_integer(G), G >= 0, I < 1 bsl 64, G < 1 bsl 64 ->
     try sluice_nif:lock_checkin(Ref, LoanRef)
@@ -242,7 +247,9 @@ checkin(Lock, LoanRef, Resource) ->
 
 %% @doc Runs `Fun(Resource)' on a borrowed resource and hands it back, also
 %% when `Fun' raises: `Fun''s result, or `{error, busy}'.
--spec transaction(lock(), fun((term()) -> Result)) -> Result | {error, busy}.
+-spec transaction(Lock, Fun) -> Result | {error, busy} when
+      Lock :: lock(),
+      Fun :: fun((term()) -> Result).
 transaction(Lock, Fun) when is_function(Fun, 1) ->
     case checkout(Lock) of
         {ok, LoanRef, Resource} ->
@@ -259,7 +266,7 @@ transaction(Lock, Fun) ->
 
 %% @doc Counters: checkouts, busy answers, holder deaths, loans out now,
 %% peak loans out (never above the slots), slots in use (0 once closed).
--spec info(lock()) -> #{atom() => non_neg_integer()}.
+-spec info(Lock) -> #{atom() => non_neg_integer()} when Lock :: lock().
 info(#sluice_lock{ref = Ref} = Lock) ->
     {Checkouts, Busy, Deaths, InUse, Peak, Slots, _Capacity} =
         nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock], 1),
