@@ -4,7 +4,10 @@
 %% Checks the HTML that `rebar3 edoc' wrote (apps/*/doc) against the
 %% sources: every type of every public module (the modules edoc documented,
 %% listed in apps/<app>/doc/edoc-info) is on its module's page with a
-%% description of its own, and a few descriptions say what they must.
+%% description of its own, and a few descriptions say what they must; no
+%% page links to a page that is not there (a `@private' module's), and
+%% each `child_spec/1' links to the public functions and types it starts
+%% with.
 %%
 %% edoc attaches the plain `%%' comment that follows a `-type' or `-opaque'
 %% to it; a comment written above a type lands under the type before it
@@ -20,11 +23,12 @@ main(Args) ->
                [] -> lists:sort(filelib:wildcard("apps/*"));
                _ -> Args
            end,
-    Problems = lists:append([app(App) || App <- Apps]) ++ facts(),
+    Problems = lists:append([app(App) ++ links(App) || App <- Apps]) ++ facts()
+        ++ child_specs(),
     _ = [io:format("~s~n", [P]) || P <- Problems],
     case Problems of
         [] ->
-            io:format("edoc types: every type of ~b public modules has its own description~n",
+            io:format("edoc types: every type of ~b public modules has its own description; links and child specs checked~n",
                       [length(lists:append([modules(App) || App <- Apps]))]);
         _ ->
             io:format("edoc types: ~b problems~n", [length(Problems)]),
@@ -92,6 +96,38 @@ shown(Page) ->
 text(Html) ->
     NoTags = re:replace(Html, "<[^>]*>", "", [global, {return, binary}]),
     string:trim(re:replace(NoTags, "\\s+", " ", [global, {return, list}])).
+
+%% Links from the pages of public modules to other pages of the docs
+%% (`{@link Module}' of a `@private' module makes a link to no page).
+links(App) ->
+    Dir = filename:join(App, "doc"),
+    [io_lib:format("~s: links to ~s, which is not a page", [Page, Target])
+     || M <- modules(App),
+        Page <- [filename:join(Dir, atom_to_list(M) ++ ".html")],
+        {ok, Bin} <- [file:read_file(Page)],
+        {match, Hrefs} <- [re:run(Bin, "href=\"([^\"#:/]+\\.html)", [global, {capture, all_but_first, list}])],
+        [Target] <- lists:usort(Hrefs),
+        not filelib:is_regular(filename:join(Dir, Target))].
+
+%% A public `child_spec/1' says what it starts: its description links to
+%% `start_link/1', `lookup/1' and the `options()' type of its module.
+child_specs() ->
+    [io_lib:format("~s: child_spec/1 does not link to ~s", [Page, Anchor])
+     || Page <- ["apps/sluice/doc/sluice_box.html", "apps/sluice/doc/sluice_lock.html"],
+        Section <- [function(Page, "child_spec-1")],
+        Anchor <- ["#start_link-1", "#lookup-1", "#type-options"],
+        string:find(Section, "href=\"" ++ Anchor ++ "\"") =:= nomatch].
+
+%% The HTML of one function's section.
+function(Page, Anchor) ->
+    case file:read_file(Page) of
+        {ok, Bin} ->
+            case binary:split(Bin, list_to_binary("<a name=\"" ++ Anchor ++ "\">")) of
+                [_, Rest] -> binary_to_list(hd(binary:split(Rest, <<"<h3">>)));
+                [_] -> ""
+            end;
+        {error, _} -> ""
+    end.
 
 %% What particular descriptions must say.
 facts() ->

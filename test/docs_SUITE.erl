@@ -3,7 +3,8 @@
 %% module comment) of sluice and reckon has a -spec naming its arguments
 %% (recon's style: `-spec close(Box) -> ok when Box :: box().'), and the
 %% fuzz suite's reader of specs (sluice_spec_check) follows `when'
-%% constraints. That each type's description sits under its own type in
+%% constraints; docs/architecture.md and the README's layout name only
+%% crates, modules and functions that exist, and every crate. That each type's description sits under its own type in
 %% the HTML is checked by scripts/check-edoc-types.escript after
 %% `rebar3 edoc'.
 -module(docs_SUITE).
@@ -12,10 +13,12 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
--export([public_modules/1, public_specs_name_arguments/1, spec_check_reads_when/1]).
+-export([public_modules/1, public_specs_name_arguments/1, spec_check_reads_when/1,
+         docs_name_what_exists/1]).
 
 all() ->
-    [public_modules, public_specs_name_arguments, spec_check_reads_when].
+    [public_modules, public_specs_name_arguments, spec_check_reads_when,
+     docs_name_what_exists].
 
 init_per_suite(Config) ->
     _ = [application:load(A) || A <- [sluice, reckon]],
@@ -48,6 +51,42 @@ spec_check_reads_when(_Config) ->
     ?assertNot(sluice_spec_check:returns(Specs, {usage, 1}, {a, 2})),
     ?assert(sluice_spec_check:returns(Specs, {close, 1}, {error, not_owner})),
     ?assertNot(sluice_spec_check:returns(Specs, {close, 1}, {error, closed})).
+
+%% Every `native/Crate' named in docs/architecture.md or the README is a
+%% crate and every crate is named in both; every `Module:Function' of
+%% sluice or reckon named in docs/architecture.md is an exported function.
+docs_name_what_exists(_Config) ->
+    Root = root(filename:dirname(proplists:get_value(source, ?MODULE:module_info(compile)))),
+    Crates = lists:sort([filename:basename(D) || D <- filelib:wildcard(filename:join(Root, "native/*")),
+                                                 filelib:is_regular(filename:join(D, "Cargo.toml"))]),
+    ?assertNotEqual([], Crates),
+    {ok, Arch} = file:read_file(filename:join(Root, "docs/architecture.md")),
+    {ok, Readme} = file:read_file(filename:join(Root, "README.md")),
+    [_, Layout] = binary:split(Readme, <<"\n## Layout\n">>),
+    _ = [?assertEqual({Doc, Crates}, {Doc, named_crates(Text)})
+         || {Doc, Text} <- [{architecture, Arch}, {readme_layout, Layout}]],
+    {match, Calls} = re:run(Arch, "\\b((?:sluice|reckon)[a-z_]*):([a-z_]+)(?:/([0-9]))?",
+                            [global, {capture, all_but_first, list}]),
+    ?assert(length(Calls) > 5),
+    Missing = [C || [M, F | A] <- Calls, C <- [{M, F, A}], not exported(M, F, A)],
+    ?assertEqual([], Missing).
+
+%% The umbrella's directory: the first above `Dir' with native/ and docs/.
+root(Dir) ->
+    case filelib:is_dir(filename:join(Dir, "native")) andalso filelib:is_dir(filename:join(Dir, "docs")) of
+        true -> Dir;
+        false when Dir =/= "/" -> root(filename:dirname(Dir))
+    end.
+
+named_crates(Text) ->
+    {match, Names} = re:run(Text, "native/([a-z_]+)", [global, {capture, all_but_first, list}]),
+    lists:usort(lists:append(Names)).
+
+exported(M, F, A) ->
+    Mod = list_to_atom(M),
+    {module, Mod} =:= code:ensure_loaded(Mod) andalso
+        lists:any(fun({F1, A1}) -> atom_to_list(F1) =:= F andalso (A =:= [] orelse [integer_to_list(A1)] =:= A) end,
+                  Mod:module_info(exports)).
 
 public() ->
     [M || App <- [sluice, reckon],

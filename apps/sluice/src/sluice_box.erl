@@ -98,7 +98,8 @@
 %% handle to any more (no name, no heir) is freed even while its owner
 %% lives: sluice keeps a handle only of a box with a heir or drop notices,
 %% which is reachable by design. Under a supervisor, use
-%% {@link child_spec/1}: see `sluice_box_keeper'.
+%% {@link child_spec/1}: a supervised process keeps the box under a name,
+%% and consumers {@link claim/1} it.
 %%
 %% == Errors ==
 %% A value that is not a box handle, or a bad argument, raises `badarg'
@@ -348,8 +349,16 @@ close(Box) ->
     ok = check(Box, [Box]),
     sluice_box_warden:close(Box, self()).
 
-%% @doc A child spec for a box kept by a supervised process (see
-%% `sluice_box_keeper'); `name' is mandatory.
+%% @doc A child spec for the user's supervisor: it starts, with
+%% {@link start_link/1}, a process that makes the box of `Opts' (see
+%% {@link options()}; `name' is mandatory) and keeps it under that name.
+%% Producers find the box with {@link lookup/1}. Unless `owner' is given
+%% the keeping process owns the box, and unless `heir' is given it is the
+%% heir: a consumer becomes the owner with {@link claim/1}, and when that
+%% consumer dies the box (with what it holds) returns to the keeping
+%% process until the restarted consumer claims it again. When the
+%% supervisor stops the child, the box is closed and its name freed.
+%% Raises `badarg' for options without a name.
 -spec child_spec(Opts) -> supervisor:child_spec() when Opts :: options().
 child_spec(#{name := Name} = Opts) ->
     #{id => {sluice_box, Name}, start => {?MODULE, start_link, [Opts]}};

@@ -113,9 +113,15 @@ new(Opts) ->
         {error, _} = Bad -> Bad
     end.
 
-%% @doc A child spec for the user's supervisor: the lock's supervisor (and
-%% its watchers) run under it; `name' (any term) is mandatory, to
-%% {@link lookup/1} the lock by. Raises `badarg' for bad options.
+%% @doc A child spec for the user's supervisor: it starts, with
+%% {@link start_link/1}, the lock of `Opts' (see {@link options()}): the
+%% lock's own supervisor, under the user's, with one watcher per slot,
+%% started once every slot has its resource. `name' (any term) is
+%% mandatory: callers find the lock with {@link lookup/1} and then
+%% {@link checkout/1} and {@link checkin/3} on it. When the user's
+%% supervisor stops the child, each watcher hands its resource back
+%% (`checkin/2' of the callback module) and the lock lends no more.
+%% Raises `badarg' for bad options.
 -spec child_spec(Opts) -> supervisor:child_spec() when Opts :: options().
 child_spec(Opts) ->
     case options(Opts, true) of
