@@ -28,7 +28,8 @@ main(Args) ->
     _ = [io:format("~s~n", [P]) || P <- Problems],
     case Problems of
         [] ->
-            io:format("edoc types: every type of ~b public modules has its own description; links and child specs checked~n",
+            io:format("edoc types: every type of ~b public modules has its own description; "
+                      "links and child specs checked~n",
                       [length(lists:append([modules(App) || App <- Apps]))]);
         _ ->
             io:format("edoc types: ~b problems~n", [length(Problems)]),
@@ -83,7 +84,8 @@ types(App, Src) ->
 shown(Page) ->
     Parts = tl(binary:split(Page, <<"<h3 class=\"typedecl\">">>, [global])),
     [begin
-         {match, [Name]} = re:run(Part, "^<a name=\"type-([^\"]+)\">", [{capture, all_but_first, list}]),
+         {match, [Name]} = re:run(Part, "^<a name=\"type-([^\"]+)\">",
+                                  [{capture, all_but_first, list}]),
          Body = hd(re:split(Part, "<h[23][ >]", [{return, binary}])),
          AfterDecl = case binary:split(Body, <<"</p>">>) of
                          [_Heading, Rest] -> Rest;
@@ -105,7 +107,8 @@ links(App) ->
      || M <- modules(App),
         Page <- [filename:join(Dir, atom_to_list(M) ++ ".html")],
         {ok, Bin} <- [file:read_file(Page)],
-        {match, Hrefs} <- [re:run(Bin, "href=\"([^\"#:/]+\\.html)", [global, {capture, all_but_first, list}])],
+        {match, Hrefs} <- [re:run(Bin, "href=\"([^\"#:/]+\\.html)",
+                                  [global, {capture, all_but_first, list}])],
         [Target] <- lists:usort(Hrefs),
         not filelib:is_regular(filename:join(Dir, Target))].
 
@@ -132,7 +135,8 @@ function(Page, Anchor) ->
 %% What particular descriptions must say.
 facts() ->
     [P || {Page, Type, Words} <- [{"apps/sluice/doc/sluice_breaker.html", "options",
-                                   ["reset (default 10000)", "strategy (default {standard, 10, 10000})"]},
+                                   ["reset (default 10000)",
+                                    "strategy (default {standard, 10, 10000})"]},
                                   {"apps/sluice/doc/sluice_box.html", "options",
                                    ["max (mandatory)", "max_bytes (default infinity)"]},
                                   {"apps/sluice/doc/sluice_lock.html", "options",

@@ -4,9 +4,9 @@
 %% (recon's style: `-spec close(Box) -> ok when Box :: box().'), and the
 %% fuzz suite's reader of specs (sluice_spec_check) follows `when'
 %% constraints; docs/architecture.md and the README's layout name only
-%% crates, modules and functions that exist, and every crate. That each type's description sits under its own type in
-%% the HTML is checked by scripts/check-edoc-types.escript after
-%% `rebar3 edoc'.
+%% crates, modules and functions that exist, and every crate. That each
+%% type's description sits under its own type in the HTML is checked by
+%% scripts/check-edoc-types.escript after `rebar3 edoc'.
 -module(docs_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
@@ -57,8 +57,9 @@ spec_check_reads_when(_Config) ->
 %% sluice or reckon named in docs/architecture.md is an exported function.
 docs_name_what_exists(_Config) ->
     Root = root(filename:dirname(proplists:get_value(source, ?MODULE:module_info(compile)))),
-    Crates = lists:sort([filename:basename(D) || D <- filelib:wildcard(filename:join(Root, "native/*")),
-                                                 filelib:is_regular(filename:join(D, "Cargo.toml"))]),
+    Crates = lists:sort([filename:basename(D)
+                         || D <- filelib:wildcard(filename:join(Root, "native/*")),
+                            filelib:is_regular(filename:join(D, "Cargo.toml"))]),
     ?assertNotEqual([], Crates),
     {ok, Arch} = file:read_file(filename:join(Root, "docs/architecture.md")),
     {ok, Readme} = file:read_file(filename:join(Root, "README.md")),
@@ -73,7 +74,7 @@ docs_name_what_exists(_Config) ->
 
 %% The umbrella's directory: the first above `Dir' with native/ and docs/.
 root(Dir) ->
-    case filelib:is_dir(filename:join(Dir, "native")) andalso filelib:is_dir(filename:join(Dir, "docs")) of
+    case lists:all(fun(D) -> filelib:is_dir(filename:join(Dir, D)) end, ["native", "docs"]) of
         true -> Dir;
         false when Dir =/= "/" -> root(filename:dirname(Dir))
     end.
@@ -85,8 +86,10 @@ named_crates(Text) ->
 exported(M, F, A) ->
     Mod = list_to_atom(M),
     {module, Mod} =:= code:ensure_loaded(Mod) andalso
-        lists:any(fun({F1, A1}) -> atom_to_list(F1) =:= F andalso (A =:= [] orelse [integer_to_list(A1)] =:= A) end,
-                  Mod:module_info(exports)).
+        lists:any(fun({F1, A1}) ->
+                          atom_to_list(F1) =:= F
+                              andalso (A =:= [] orelse [integer_to_list(A1)] =:= A)
+                  end, Mod:module_info(exports)).
 
 public() ->
     [M || App <- [sluice, reckon],
