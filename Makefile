@@ -5,10 +5,11 @@
 #   make test    every check and test; ends with "N passed, M failed"
 #   make demo    flood a slow consumer: unprotected, through a valve, through a box
 #   make bench   benchmarks (BENCH_ONLY=drop make bench for one suite)
+#   make docs    API documentation: apps/sluice/doc/index.html, apps/reckon/doc/index.html
 #   make clean   remove build output
 
 .POSIX:
-.PHONY: all deps test demo bench clean
+.PHONY: all deps test demo bench docs clean
 
 all: test
 
@@ -24,6 +25,9 @@ demo: deps
 # BENCH_ONLY reaches scripts/bench.sh from the environment or the make command line.
 bench: deps
 	sh scripts/bench.sh
+
+docs: deps
+	rebar3 edoc
 
 # Generated files only (apps/*/doc may also hold hand-written overview.edoc).
 clean:
