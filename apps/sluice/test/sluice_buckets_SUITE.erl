@@ -113,7 +113,7 @@ expired_storage_goes_back(_Config) ->
 
 -spec regions(sluice_buckets:buckets()) -> #{regions := non_neg_integer()}.
 regions(B) ->
-    {_, {_Type, _Bytes, _MaxBytes, Regions, _Owner, _Closed}} = sluice_nif:box_info(B),
+    #{regions := Regions} = sluice_nif:box_info(B),
     #{regions => Regions}.
 
 %% Summaries of drops, at most one per interval and reason, only when there
