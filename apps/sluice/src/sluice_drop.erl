@@ -148,7 +148,7 @@ set_rate(#sluice_valve{ref = Ref, priorities = Prios} = V, Priority, Rate) when 
         {_, error} ->
             ?BADARG([V, Priority, Rate], 3, "rate must be a number in [0.0, 1.0]");
         {#{Priority := Index}, {ok, R}} ->
-            try sluice_nif:drop_set(Ref, Index, false, R) of
+            try sluice_nif:drop_set(Ref, Index, rate, R) of
                 {error, unknown_priority} -> ?BADARG([V, Priority, Rate], 1, ?NOT_A_VALVE);
                 Answer -> Answer
             catch error:badarg -> ?BADARG([V, Priority, Rate], 1, ?NOT_A_VALVE)

@@ -202,7 +202,7 @@ call({regulate, Name, Regulation}) ->
                 [P | _] ->
                     {error, {bad_option, {priorities, P}}};
                 [] ->
-                    _ = [sluice_nif:drop_set(Valve#sluice_valve.ref, I, true, 1.0)
+                    _ = [sluice_nif:drop_set(Valve#sluice_valve.ref, I, factor, 1.0)
                          || I <- maps:values(Prios)],
                     install(Name, Valve, Regulation)
             end;

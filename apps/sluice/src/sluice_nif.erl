@@ -193,9 +193,9 @@ drop_new(_Rates) -> erlang:nif_error(nif_not_loaded).
     ok | drop | {error, not_found | unknown_priority}.
 drop_ask(_Valve, _Priority) -> erlang:nif_error(nif_not_loaded).
 
--spec drop_set(reference(), non_neg_integer(), boolean(), float()) ->
+-spec drop_set(reference(), non_neg_integer(), rate | factor, float()) ->
     ok | {error, not_found | unknown_priority | bad_rate}.
-drop_set(_Valve, _Priority, _IsFactor, _Value) -> erlang:nif_error(nif_not_loaded).
+drop_set(_Valve, _Priority, _What, _Value) -> erlang:nif_error(nif_not_loaded).
 
 -spec drop_counters(reference()) ->
     [#{rate | factor := float(), kept | dropped := non_neg_integer()}] | {error, not_found}.

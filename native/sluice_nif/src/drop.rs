@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicPtr;
 use rustler::sys::{
     c_ulong, enif_get_double, enif_get_ulong, ErlNifEnv, ErlNifResourceType, ErlNifTerm,
 };
-use rustler::{Encoder, Env, Error, NifResult, Term};
+use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
 use sluice_core::drop::{Valve, ValveError, ValveOf, ValveV1};
 use sluice_core::rng::{chance, thread_u64};
 
@@ -163,16 +163,24 @@ fn drop_new_v1(env: Env<'_>, rates: Vec<f64>) -> Term<'_> {
     }
 }
 
-/// Sets the owner's rate (`factor = false`) or the regulator's factor:
-/// `ok`, or `{error, not_found | unknown_priority | bad_rate}`.
+/// `drop_set(Valve, Priority, rate | factor, Value)`: sets the owner's
+/// rate or the regulator's factor of `Priority`: `ok`, or `{error,
+/// not_found | unknown_priority | bad_rate}`.
 #[rustler::nif]
 fn drop_set<'a>(
     env: Env<'a>,
     valve: ValveRef<'a>,
     prio: usize,
-    factor: bool,
+    what: Atom,
     value: f64,
 ) -> NifResult<Term<'a>> {
+    let factor = if what == atoms::factor() {
+        true
+    } else if what == atoms::rate() {
+        false
+    } else {
+        return Err(Error::BadArg);
+    };
     let set = on_valve!(valve.0, v => if factor {
         v.set_factor(prio, value)
     } else {
