@@ -11,7 +11,13 @@
 -on_load(init/0).
 
 %% Every function the library implements: exported, and declared as NIFs.
--define(NIFS, [top_merge/3, window_new/4, window_add/3, window_finish/1]).
+-define(NIFS, [top_merge/3, window_new/1, window_add/3, window_finish/1]).
+
+-type window_opts() :: #{kind := pid | integer, n := non_neg_integer(),
+                         cap := non_neg_integer(), expected := non_neg_integer()}.
+-type window_found() :: #{top := [{term(), integer()}], born := [{term(), integer()}],
+                          died := [{term(), integer()}], born_count := non_neg_integer(),
+                          died_count := non_neg_integer()}.
 
 -export(?NIFS).
 -nifs(?NIFS).
@@ -35,14 +41,13 @@ priv_dir() ->
     [{term(), integer()}].
 top_merge(_N, _Top, _Pairs) -> erlang:nif_error(nif_not_loaded).
 
--spec window_new(pid | integer, non_neg_integer(), non_neg_integer(), non_neg_integer()) ->
-    reference().
-window_new(_Kind, _N, _Cap, _Expected) -> erlang:nif_error(nif_not_loaded).
+%% A window keyed by pids or port numbers (`kind'), ranking `n', listing
+%% `cap' born and died, with room for `expected' keys.
+-spec window_new(window_opts()) -> reference().
+window_new(_Opts) -> erlang:nif_error(nif_not_loaded).
 
 -spec window_add(reference(), first | second, [{pid() | non_neg_integer(), integer()}]) -> ok.
 window_add(_Window, _Phase, _Pairs) -> erlang:nif_error(nif_not_loaded).
 
--spec window_finish(reference()) ->
-    {[{term(), integer()}], [{term(), integer()}], [{term(), integer()}],
-     non_neg_integer(), non_neg_integer()}.
+-spec window_finish(reference()) -> window_found().
 window_finish(_Window) -> erlang:nif_error(nif_not_loaded).

@@ -180,13 +180,12 @@
 -spec new(Opts) -> {ok, box()} | {error, {bad_option, term()}} when Opts :: options().
 new(Opts) ->
     case sluice_box_opts:box(Opts) of
-        {ok, #{type := Type, max := Max, max_bytes := MaxBytes, owner := Owner,
-               heir := Heir, heir_data := HeirData, initial_state := Initial} = Full} ->
-            Sized = MaxBytes =/= infinity,
-            Bytes = case Sized of true -> MaxBytes; false -> 0 end,
-            Ref = sluice_nif:box_new(Type, Max, Bytes, Owner, sluice_box_opts:policies(Full),
-                                     Initial =:= notify),
-            {ok, adopt(Ref, Sized, Owner, Heir, HeirData)};
+        {ok, #{max_bytes := MaxBytes, owner := Owner, heir := Heir,
+               heir_data := HeirData} = Full} ->
+            case sluice_box_opts:made(sluice_nif:box_new(sluice_box_opts:nif_box(Full))) of
+                {ok, Ref} -> {ok, adopt(Ref, MaxBytes =/= infinity, Owner, Heir, HeirData)};
+                {error, _} = Refused -> Refused
+            end;
         {error, _} = Error ->
             Error
     end.
@@ -296,18 +295,10 @@ usage(Box) ->
 %% @doc Counters and sojourn-time percentiles (see {@link info()}).
 -spec info(Box) -> info() when Box :: box().
 info(Box) ->
-    {{Posted, Delivered, {Over, Resize, Filter, Closed, Expired, Early}, Size, Max, Peak,
-      {P50, P99, PMax}},
-     {Type, Bytes, MaxBytes, _Regions, Owner, IsClosed}} =
+    #{sojourn := Ns} = Info =
         try sluice_nif:box_info(Box) catch error:badarg -> ?BADARG([Box], 1, ?NOT_A_BOX) end,
-    Us = fun(Ns) -> erlang:convert_time_unit(Ns, nanosecond, microsecond) end,
-    #{type => Type, posted => Posted, delivered => Delivered,
-      dropped => #{overflow => Over, resize => Resize, filter => Filter, closed => Closed,
-                   expired => Expired, early => Early},
-      size => Size, max => Max, peak => Peak, bytes => Bytes,
-      max_bytes => case MaxBytes of 0 -> infinity; _ -> MaxBytes end,
-      owner => Owner, closed => IsClosed,
-      sojourn => #{p50 => Us(P50), p99 => Us(P99), max => Us(PMax)}}.
+    Us = fun(_, T) -> erlang:convert_time_unit(T, nanosecond, microsecond) end,
+    maps:remove(regions, Info#{sojourn := maps:map(Us, Ns)}).
 
 %% @doc Every `Interval' ms, sends the box's owner (whoever it is then)
 %% `{sluice_dropped, Box, Reason, Count}' for each reason (`overflow',

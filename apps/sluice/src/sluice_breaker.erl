@@ -86,11 +86,13 @@ install(Name, Opts) ->
                            #{max_reset := default} -> min(10 * Delay, (1 bsl 40) - 1);
                            #{max_reset := M} -> M
                        end,
-            Recovery = {Delay, maps:get(probes, O), float(maps:get(backoff, O)), MaxReset,
-                        float(maps:get(jitter, O))},
-            Manual = maps:get(clock, O) =:= manual,
             SlowMs = case Slow of infinity -> 0; _ -> Slow end,
-            Ref = sluice_nif:breaker_new(nif_strategy(Strategy), Recovery, Manual),
+            Ref = sluice_nif:breaker_new(#{strategy => nif_strategy(Strategy), delay => Delay,
+                                           probes => maps:get(probes, O),
+                                           backoff => float(maps:get(backoff, O)),
+                                           max_delay => MaxReset,
+                                           jitter => float(maps:get(jitter, O)),
+                                           manual_clock => maps:get(clock, O) =:= manual}),
             _ = disabled(Name) andalso sluice_nif:breaker_control(Ref, disable) =:= ok,
             sluice_nif:breaker_install(Name, Ref, SlowMs);
         {error, _} = Error ->
@@ -100,15 +102,17 @@ install(Name, Opts) ->
 -spec disabled(term()) -> boolean().
 disabled(Name) ->
     case sluice_nif:breaker_lookup(Name) of
-        {Old, _} -> element(1, sluice_nif:breaker_info(Old)) =:= disabled;
+        {Old, _} -> maps:get(state, sluice_nif:breaker_info(Old)) =:= disabled;
         undefined -> false
     end.
 
--spec nif_strategy(tuple()) -> tuple().
-nif_strategy({fault_injection, Rate, MaxR, MaxT}) -> {fault_injection, float(Rate), MaxR, MaxT};
+%% The strategy map of `sluice_nif:breaker_new/1'.
+-spec nif_strategy(tuple()) -> #{type := atom(), atom() => number()}.
+nif_strategy({standard, MaxR, MaxT}) -> #{type => standard, max_r => MaxR, max_t => MaxT};
+nif_strategy({fault_injection, Rate, MaxR, MaxT}) ->
+    #{type => fault_injection, rate => float(Rate), max_r => MaxR, max_t => MaxT};
 nif_strategy({failure_rate, Ratio, MinCalls, Window}) ->
-    {failure_rate, float(Ratio), MinCalls, Window};
-nif_strategy(Other) -> Other.
+    #{type => failure_rate, ratio => float(Ratio), min_calls => MinCalls, window => Window}.
 
 %% @doc `ok' (go ahead), `blown', or `{error, not_found}'. `Context' is
 %% accepted for fuse's shape (`sync', `async_dirty'); every ask is the same
@@ -184,10 +188,7 @@ remove(Name) ->
 info(Name) ->
     case sluice_nif:breaker_lookup(Name) of
         {Ref, _} ->
-            {State, {Asks, Ok, Blown, Injected, Melts, Trips, Probes}} =
-                sluice_nif:breaker_info(Ref),
-            #{state => State, asks => Asks, ok => Ok, blown => Blown, injected => Injected,
-              melts => Melts, trips => Trips, probes => Probes};
+            sluice_nif:breaker_info(Ref);
         undefined ->
             {error, not_found}
     end.
@@ -211,9 +212,10 @@ unsubscribe() ->
 set_time(Name, Ms) when is_integer(Ms), Ms >= 0, Ms < 1 bsl 40 ->
     case sluice_nif:breaker_lookup(Name) of
         {Ref, _} ->
-            try sluice_nif:breaker_set_time(Ref, Ms)
-            catch error:badarg ->
-                ?BADARG([Name, Ms], 1, "is a breaker on the system clock (not clock => manual)")
+            case sluice_nif:breaker_set_time(Ref, Ms) of
+                ok -> ok;
+                {error, system_clock} ->
+                    ?BADARG([Name, Ms], 1, "is a breaker on the system clock (not clock => manual)")
             end;
         undefined ->
             {error, not_found}

@@ -62,13 +62,11 @@
 -spec new(Opts) -> {ok, buckets()} | {error, {bad_option, term()}} when Opts :: options().
 new(Opts) ->
     case sluice_box_opts:buckets(Opts) of
-        {ok, #{max := Max, width := Width, max_age := MaxAge, order := Order,
-               within := Within, when_full := WhenFull, owner := Owner, heir := Heir,
-               heir_data := HeirData, clock := Clock, initial_state := Initial}} ->
-            Age = case MaxAge of infinity -> 0; _ -> MaxAge end,
-            Ref = sluice_nif:buckets_new(Max, Width, Age, Order, Within, WhenFull,
-                                         Clock =:= manual, Owner, Initial =:= notify),
-            {ok, sluice_box:adopt(Ref, false, Owner, Heir, HeirData)};
+        {ok, #{owner := Owner, heir := Heir, heir_data := HeirData} = Full} ->
+            case sluice_box_opts:made(sluice_nif:buckets_new(sluice_box_opts:nif_buckets(Full))) of
+                {ok, Ref} -> {ok, sluice_box:adopt(Ref, false, Owner, Heir, HeirData)};
+                {error, _} = Refused -> Refused
+            end;
         {error, _} = Error ->
             Error
     end.

@@ -117,7 +117,9 @@ delete(Valve) ->
 %% @doc Asks the valve for priority `default': `ok' to send, `drop' to drop.
 -spec ask(Valve) -> ok | drop | {error, not_found} when Valve :: valve_ref().
 ask(#sluice_valve{ref = Ref, default = Index} = V) ->
-    try sluice_nif:drop_ask(Ref, Index)
+    try sluice_nif:drop_ask(Ref, Index) of
+        {error, unknown_priority} -> ?BADARG([V], 1, ?NOT_A_VALVE);
+        Answer -> Answer
     catch error:badarg -> ?BADARG([V], 1, ?NOT_A_VALVE)
     end;
 ask(Name) ->
@@ -130,7 +132,9 @@ ask(Name) ->
 ask(#sluice_valve{ref = Ref, priorities = Prios} = V, Priority) when is_map(Prios) ->
     case Prios of
         #{Priority := Index} ->
-            try sluice_nif:drop_ask(Ref, Index)
+            try sluice_nif:drop_ask(Ref, Index) of
+                {error, unknown_priority} -> ?BADARG([V, Priority], 1, ?NOT_A_VALVE);
+                Answer -> Answer
             catch error:badarg -> ?BADARG([V, Priority], 1, ?NOT_A_VALVE)
             end;
         #{} ->
@@ -158,7 +162,9 @@ set_rate(#sluice_valve{ref = Ref, priorities = Prios} = V, Priority, Rate) when 
         {_, error} ->
             ?BADARG([V, Priority, Rate], 3, "rate must be a number in [0.0, 1.0]");
         {#{Priority := Index}, {ok, R}} ->
-            try sluice_nif:drop_set(Ref, Index, false, R)
+            try sluice_nif:drop_set(Ref, Index, rate, R) of
+                {error, unknown_priority} -> ?BADARG([V, Priority, Rate], 1, ?NOT_A_VALVE);
+                Answer -> Answer
             catch error:badarg -> ?BADARG([V, Priority, Rate], 1, ?NOT_A_VALVE)
             end;
         {#{}, _} ->
@@ -187,7 +193,8 @@ counters(#sluice_valve{ref = Ref, name = Name, priorities = Prios}) ->
         Rows ->
             PerPrio = maps:map(
                         fun(_, I) ->
-                                {Rate, Factor, Kept, Dropped} = lists:nth(I + 1, Rows),
+                                #{rate := Rate, factor := Factor, kept := Kept,
+                                  dropped := Dropped} = lists:nth(I + 1, Rows),
                                 #{rate => Rate, effective_rate => Rate * Factor,
                                   asked => Kept + Dropped, kept => Kept, dropped => Dropped}
                         end, Prios),

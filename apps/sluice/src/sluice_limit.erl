@@ -96,9 +96,13 @@ new_rate(Opts) ->
                     Bad;
                 PerKey ->
                     G = case Global of none -> none; _ -> spec(Global) end,
-                    Ref = sluice_nif:rate_new(PerKey, G, {MaxKeys, MaxOverrides},
-                                              Clock =:= manual),
-                    {ok, #sluice_limiter{ref = Ref}}
+                    case sluice_nif:rate_new(#{per_key => PerKey, global => G,
+                                               max_keys => MaxKeys,
+                                               max_overrides => MaxOverrides,
+                                               manual_clock => Clock =:= manual}) of
+                        {error, too_fine} -> {error, {bad_option, limit}};
+                        Ref -> {ok, #sluice_limiter{ref = Ref}}
+                    end
             end;
         {error, _} = Bad ->
             Bad
@@ -163,7 +167,12 @@ set_override(#sluice_limiter{} = L, Key, Rate) when Rate =:= default; is_map(Rat
     Spec = case Rate of default -> none; _ -> spec(Rate) end,
     case Spec of
         {error, _} = Bad -> Bad;
-        _ -> limiter_nif(fun(Ref) -> sluice_nif:rate_override(Ref, Key, Spec) end, L, [L, Key, Rate])
+        _ ->
+            case limiter_nif(fun(Ref) -> sluice_nif:rate_override(Ref, Key, Spec) end, L,
+                             [L, Key, Rate]) of
+                {error, too_fine} -> {error, {bad_option, limit}};
+                Answer -> Answer
+            end
     end;
 set_override(#sluice_limiter{} = L, Key, Rate) ->
     ?BADARG([L, Key, Rate], 3, "must be a rate map or default");
@@ -173,8 +182,10 @@ set_override(L, Key, Rate) ->
 %% @doc Moves a manual clock to `Ms' milliseconds (never back).
 -spec set_time(Limiter, Ms) -> ok when Limiter :: limiter(), Ms :: non_neg_integer().
 set_time(#sluice_limiter{} = L, Ms) when ?U64(Ms) ->
-    try limiter_nif(fun(Ref) -> sluice_nif:rate_set_time(Ref, Ms) end, L, [L, Ms])
-    catch error:badarg -> ?BADARG([L, Ms], 1, "not a rate limiter with a manual clock")
+    case limiter_nif(fun(Ref) -> sluice_nif:rate_set_time(Ref, Ms) end, L, [L, Ms]) of
+        ok -> ok;
+        {error, system_clock} ->
+            ?BADARG([L, Ms], 1, "is a rate limiter on the system clock (not clock => manual)")
     end;
 set_time(#sluice_limiter{} = L, Ms) ->
     ?BADARG([L, Ms], 2, "must be a non-negative integer");
@@ -218,7 +229,9 @@ new_concurrency(Opts) ->
 acquire(#sluice_limit{ref = Ref} = Limit) ->
     try sluice_nif:lock_checkout(Ref) of
         {ok, Loan, _Token} -> {ok, {Limit, Loan}};
-        {error, busy} -> {error, limit}
+        {error, busy} -> {error, limit};
+        %% (a limit never has 0 places: the object of a closed lock, retagged)
+        {error, closed} -> ?BADARG([Limit], 1, ?NOT_LIMIT)
     catch
         error:badarg -> ?BADARG([Limit], 1, ?NOT_LIMIT)
     end;
@@ -259,7 +272,7 @@ run(Limit, Fun) ->
       Limit :: limit(),
       Max :: pos_integer().
 resize(#sluice_limit{ref = Ref} = Limit, Max) when is_integer(Max), Max > 0 ->
-    {_, _, _, _, _, Old, Cap} = limit_nif(fun sluice_nif:lock_info/1, Limit, [Limit, Max]),
+    #{slots := Old, capacity := Cap} = limit_nif(fun sluice_nif:lock_info/1, Limit, [Limit, Max]),
     %% (a limit never has 0 places; a lock's object, retagged, is refused)
     Lock = Old =:= 0 orelse sluice_lock_sup:row(Ref) =/= error,
     case Max =< Cap of
@@ -286,13 +299,10 @@ resize(Limit, Max) ->
 %% `max'), and `max'.
 -spec info(Limiter) -> #{atom() => non_neg_integer()} when Limiter :: limiter() | limit().
 info(#sluice_limiter{} = L) ->
-    {Allowed, Refused, Evicted, Keys, Overrides} =
-        limiter_nif(fun sluice_nif:rate_info/1, L, [L]),
-    #{allowed => Allowed, refused => Refused, evicted => Evicted, keys => Keys,
-      overrides => Overrides};
+    limiter_nif(fun sluice_nif:rate_info/1, L, [L]);
 info(#sluice_limit{} = L) ->
-    {Acquired, Refused, Deaths, Held, Peak, Max, _Cap} =
-        limit_nif(fun sluice_nif:lock_info/1, L, [L]),
+    #{checkouts := Acquired, busy := Refused, deaths := Deaths, in_use := Held, peak := Peak,
+      slots := Max} = limit_nif(fun sluice_nif:lock_info/1, L, [L]),
     #{acquired => Acquired, refused => Refused, deaths => Deaths, held => Held, peak => Peak,
       max => Max};
 info(L) ->

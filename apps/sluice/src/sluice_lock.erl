@@ -84,6 +84,7 @@
 
 -define(MAX, 4096).
 -define(NOT_A_LOCK, "not a lock (or a lock of another build)").
+-define(CLOSED, "the lock is closed").
 
 -opaque lock() :: #sluice_lock{}.
 %% A handle on a lock, from {@link new/1} or {@link lookup/1}; it stays
@@ -162,7 +163,7 @@ lookup(Name) ->
 %% stay valid until checked in. Waits for the lock's own watchers only.
 -spec close(Lock) -> ok when Lock :: lock().
 close(#sluice_lock{ref = Ref} = Lock) when is_reference(Ref) ->
-    {_, _, _, _, _, Active, _} = nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock], 1),
+    #{slots := Active} = nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock], 1),
     case sluice_lock_sup:row(Ref) of
         {ok, _} -> sluice_lock_sup:close(Ref);
         error when Active =:= 0 -> ok;
@@ -178,10 +179,11 @@ close(Lock) ->
 %% too_many}' beyond `max_resources'.
 -spec resize(Lock, N) -> ok | {error, too_many} when Lock :: lock(), N :: pos_integer().
 resize(#sluice_lock{ref = Ref} = Lock, N) when is_reference(Ref), is_integer(N), N > 0 ->
-    {_, _, _, _, _, Active, Capacity} = nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock, N], 1),
+    #{slots := Active, capacity := Capacity} =
+        nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock, N], 1),
     Known = sluice_lock_sup:row(Ref) =/= error,
     if
-        Active =:= 0 -> ?BADARG([Lock, N], 1, "the lock is closed");
+        Active =:= 0 -> ?BADARG([Lock, N], 1, ?CLOSED);
         not Known -> ?BADARG([Lock, N], 1, ?NOT_A_LOCK);
         N > Capacity -> {error, too_many};
         true -> _ = sluice_nif:lock_resize(Ref, N), sluice_lock_sup:set_watchers(Ref, N)
@@ -194,8 +196,10 @@ resize(Lock, N) ->
 %% @doc Borrows a resource: `{ok, Ref, Resource}' or `{error, busy}'.
 -spec checkout(Lock) -> {ok, ref(), term()} | {error, busy} when Lock :: lock().
 checkout(#sluice_lock{ref = Ref} = Lock) ->
-    try sluice_nif:lock_checkout(Ref)
-    catch error:badarg -> ?BADARG([Lock], 1, "not an open lock")
+    try sluice_nif:lock_checkout(Ref) of
+        {error, closed} -> ?BADARG([Lock], 1, ?CLOSED);
+        Answer -> Answer
+    catch error:badarg -> ?BADARG([Lock], 1, ?NOT_A_LOCK)
     end;
 checkout(Lock) ->
     ?BADARG([Lock], 1, ?NOT_A_LOCK).
@@ -210,7 +214,8 @@ checkout(Lock) ->
 checkout(#sluice_lock{ref = Ref} = Lock, Timeout)
   when is_integer(Timeout), Timeout >= 0, Timeout < 1 bsl 32 ->
     case wait(Ref, erlang:monotonic_time(millisecond) + Timeout, 1) of
-        closed -> ?BADARG([Lock, Timeout], 1, "not an open lock");
+        {error, closed} -> ?BADARG([Lock, Timeout], 1, ?CLOSED);
+        badarg -> ?BADARG([Lock, Timeout], 1, ?NOT_A_LOCK);
         Answer -> Answer
     end;
 checkout(#sluice_lock{} = Lock, Timeout) ->
@@ -218,7 +223,8 @@ checkout(#sluice_lock{} = Lock, Timeout) ->
 checkout(Lock, Timeout) ->
     ?BADARG([Lock, Timeout], 1, ?NOT_A_LOCK).
 
--spec wait(reference(), integer(), pos_integer()) -> {ok, ref(), term()} | {error, busy} | closed.
+-spec wait(reference(), integer(), pos_integer()) ->
+    {ok, ref(), term()} | {error, busy | closed} | badarg.
 wait(Ref, Deadline, Pause) ->
     try sluice_nif:lock_checkout(Ref) of
         {error, busy} = Busy ->
@@ -229,10 +235,10 @@ wait(Ref, Deadline, Pause) ->
                 _ ->
                     Busy
             end;
-        Loan ->
-            Loan
+        Answer ->
+            Answer
     catch
-        error:badarg -> closed
+        error:badarg -> badarg
     end.
 
 %% @doc Hands a loan back: `ok', or `{error, not_lent}' when `Ref' is not
@@ -274,10 +280,8 @@ transaction(Lock, Fun) ->
 %% peak loans out (never above the slots), slots in use (0 once closed).
 -spec info(Lock) -> #{atom() => non_neg_integer()} when Lock :: lock().
 info(#sluice_lock{ref = Ref} = Lock) ->
-    {Checkouts, Busy, Deaths, InUse, Peak, Slots, _Capacity} =
-        nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock], 1),
-    #{checkouts => Checkouts, busy => Busy, deaths => Deaths, in_use => InUse, peak => Peak,
-      resources => Slots};
+    #{slots := Slots} = Info = nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock], 1),
+    (maps:with([checkouts, busy, deaths, in_use, peak], Info))#{resources => Slots};
 info(Lock) ->
     ?BADARG([Lock], 1, ?NOT_A_LOCK).
 

@@ -2,6 +2,7 @@
 //! share, so each is glue only:
 //! - [`alloc::VmAlloc`]: a global allocator through `enif_alloc`, so the
 //!   library's memory shows in `erlang:memory()`;
+//! - [`map`]: options maps in and answers out with atom keys;
 //! - [`raw_nif!`]: NIFs that read `argv` directly, with the panic guard;
 //! - [`resource`]: resource types opened with takeover, so a newer build of
 //!   a library keeps the objects of an older one working;
@@ -10,5 +11,6 @@
 
 pub mod alloc;
 pub mod entry;
+pub mod map;
 pub mod raw;
 pub mod resource;

@@ -3,9 +3,9 @@
 //!
 //! | call | what it does |
 //! |---|---|
-//! | `window_new(Kind, N, Cap, Expected)` | a window keyed by local pids (`pid`) or by non-negative integers (`integer`, port numbers), ranking `N`, listing `Cap` born and died, with room for `Expected` keys |
+//! | `window_new(#{kind, n, cap, expected})` | a window keyed by local pids (`kind => pid`) or by non-negative integers (`integer`, port numbers), ranking `n`, listing `cap` born and died, with room for `expected` keys |
 //! | `window_add(W, first \| second, Pairs)` | a chunk of `{Key, Value}` pairs of one sample; no `first` chunk after a `second` one |
-//! | `window_finish(W)` | `{Top, Born, Died, BornCount, DiedCount}` (dirty scheduler: it walks what is left of the map); the window is then spent |
+//! | `window_finish(W)` | `#{top, born, died, born_count, died_count}` (dirty scheduler: it walks what is left of the map); the window is then spent |
 //!
 //! A window made by an older build of this library is taken over only by
 //! the same build (see `nif_glue::resource::compatible`).
@@ -13,6 +13,7 @@
 use std::sync::atomic::AtomicPtr;
 use std::sync::Mutex;
 
+use nif_glue::map::{self, field};
 use nif_glue::resource::{self, Handle, NifResource};
 use reckon_core::window::{Diff, Window};
 use rustler::sys::ErlNifResourceType;
@@ -55,15 +56,14 @@ unsafe impl NifResource for ReckonWindow {
     }
 }
 
-/// `window_new(pid | integer, N, Cap, Expected)`.
+/// `window_new(#{kind => pid | integer, n, cap, expected})`; `badarg` for
+/// a missing or mistyped key.
 #[rustler::nif]
-fn window_new(
-    env: Env<'_>,
-    kind: Atom,
-    n: usize,
-    cap: usize,
-    expected: usize,
-) -> NifResult<Term<'_>> {
+fn window_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
+    let kind: Atom = field(opts, atoms::kind())?;
+    let n: usize = field(opts, atoms::n())?;
+    let cap: usize = field(opts, atoms::cap())?;
+    let expected: usize = field(opts, atoms::expected())?;
     if n > MAX_N || cap > MAX_N {
         return Err(Error::BadArg);
     }
@@ -139,27 +139,29 @@ fn window_add<'a>(
     }
 }
 
-fn encode<'a, K: Encoder>(env: Env<'a>, diff: Diff<K>) -> Term<'a> {
-    (
-        diff.top,
-        diff.born,
-        diff.died,
-        diff.born_count,
-        diff.died_count,
+fn encode<'a, K: Encoder>(env: Env<'a>, diff: Diff<K>) -> NifResult<Term<'a>> {
+    map::of(
+        env,
+        &[
+            (atoms::top(), diff.top.encode(env)),
+            (atoms::born(), diff.born.encode(env)),
+            (atoms::died(), diff.died.encode(env)),
+            (atoms::born_count(), diff.born_count.encode(env)),
+            (atoms::died_count(), diff.died_count.encode(env)),
+        ],
     )
-        .encode(env)
 }
 
-/// `window_finish(W)`: `{Top, Born, Died, BornCount, DiedCount}`; `Top` the
-/// `N` keys of both samples by growth (largest first), `Born` and `Died`
-/// `{Key, Value}` (at most `Cap` each; the died largest first). The window
+/// `window_finish(W)`: `#{top, born, died, born_count, died_count}`; `top` the
+/// `n` keys of both samples by growth (largest first), `born` and `died`
+/// `{Key, Value}` (at most `cap` each; the died largest first). The window
 /// is spent afterwards (`badarg`).
 #[rustler::nif(schedule = "DirtyCpu")]
 fn window_finish<'a>(env: Env<'a>, window: Handle<'a, ReckonWindow>) -> NifResult<Term<'a>> {
     let taken = window.0.state.lock().map_err(|_| Error::BadArg)?.take();
     match taken {
-        Some(Keyed::Pids(w)) => Ok(encode(env, w.finish())),
-        Some(Keyed::Integers(w)) => Ok(encode(env, w.finish())),
+        Some(Keyed::Pids(w)) => encode(env, w.finish()),
+        Some(Keyed::Integers(w)) => encode(env, w.finish()),
         None => Err(Error::BadArg),
     }
 }

@@ -31,7 +31,7 @@ use rustler::sys::{
     enif_make_copy, ErlNifEnv, ErlNifResourceType, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
-use sluice_core::buffer::{BufferError, Kind, Posted, Reason};
+use sluice_core::buffer::{Kind, Posted, Reason};
 use sluice_core::chunks::Backend;
 use sluice_core::mailbox::{Arm, Back, Layout, LARGE};
 use sluice_core::store::Store;
@@ -40,6 +40,7 @@ use crate::atoms;
 use crate::box_ids::Registry;
 use crate::box_take::{deliver, deliver_job, reschedule, take_answer, uint};
 use crate::terms::{self, Size};
+use nif_glue::map;
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
 use nif_glue::resource::{self, NifResource};
@@ -251,13 +252,6 @@ fn error(env: Env<'_>, why: Atom) -> Term<'_> {
     (atoms::error(), why).encode(env)
 }
 
-fn closed_or_badarg(err: BufferError) -> Result<Atom, Error> {
-    match err {
-        BufferError::Closed => Ok(atoms::closed()),
-        _ => Err(Error::BadArg),
-    }
-}
-
 raw_nif!("box_post", 2, box_post2);
 raw_nif!("box_post", 3, box_post3);
 
@@ -333,8 +327,7 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
     let (posted, wake) = match outcome {
         Ok(done) => done,
         Err(err) => {
-            let why = closed_or_badarg(err).map_err(|_| Fail::BadArg)?;
-            return Ok(error(env, why).as_c_arg());
+            return Ok(error(env, atoms::buffer_error(err)).as_c_arg());
         }
     };
     let answer = match posted {
@@ -502,7 +495,7 @@ fn restore<'a>(
 ) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
     if !sizes.is_empty() && sizes.len() != msgs.len() {
-        return Err(Error::BadArg);
+        return Ok(error(env, atoms::sizes_mismatch()));
     }
     let mailbox = match owned(env, sbox) {
         Ok(mailbox) => mailbox,
@@ -520,11 +513,12 @@ fn restore<'a>(
     }
     match mailbox.restore(&mut Envs, items, now()) {
         Ok(()) => Ok(atoms::ok().encode(env)),
-        Err(err) => Ok(error(env, closed_or_badarg(err)?)),
+        Err(err) => Ok(error(env, atoms::buffer_error(err))),
     }
 }
 
-/// Counts `n` delivered messages as dropped by the owner's filter.
+/// Counts `n` delivered messages as dropped by the owner's filter: `ok`,
+/// or `{error, not_delivered}` when fewer were delivered.
 #[rustler::nif]
 fn box_filtered<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
@@ -532,8 +526,10 @@ fn box_filtered<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Te
         Ok(mailbox) => mailbox,
         Err(why) => return Ok(error(env, why)),
     };
-    mailbox.filtered(n).map_err(|_| Error::BadArg)?;
-    Ok(atoms::ok().encode(env))
+    match mailbox.filtered(n) {
+        Ok(()) => Ok(atoms::ok().encode(env)),
+        Err(err) => Ok(error(env, atoms::buffer_error(err))),
+    }
 }
 
 /// Changes the bound (dropping per type when shrinking). Shrinking a large
@@ -544,7 +540,7 @@ fn box_resize<'a>(env: Env<'a>, handle_term: Term<'a>, max: u64) -> NifResult<Te
     let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
     match sbox.store().resize(&mut Envs, max) {
         Ok(()) => Ok(atoms::ok().encode(env)),
-        Err(err) => Ok(error(env, closed_or_badarg(err)?)),
+        Err(err) => Ok(error(env, atoms::buffer_error(err))),
     }
 }
 
@@ -556,35 +552,37 @@ fn box_usage<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     Ok((mailbox.len(), mailbox.max()).encode(env))
 }
 
-/// `{{Posted, Delivered, {Overflow, Resize, Filter, Closed}, Size, Max, Peak,
-/// {P50, P99, MaxSojourn}}, {Type, Bytes, MaxBytes, Regions, Owner, Closed}}`;
-/// sojourn times in nanoseconds, `MaxBytes` 0 when there is no byte budget.
+/// `#{type, posted, delivered, dropped => #{overflow, resize, filter,
+/// closed, expired, early}, size, max, peak, sojourn => #{p50, p99, max},
+/// bytes, max_bytes, regions, owner, closed}`: sojourn times in
+/// nanoseconds, `max_bytes` `infinity` when there is no byte budget.
 #[rustler::nif]
 fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
     let m = sbox.store();
     let snap = m.snapshot();
     let s = &snap.stats;
-    let d = |r: Reason| s.dropped[r as usize];
-    let dropped = (
-        d(Reason::Overflow),
-        d(Reason::Resize),
-        d(Reason::Filter),
-        d(Reason::Closed),
-        d(Reason::Expired),
-        d(Reason::Early),
-    );
+    let d = |r: Reason| s.dropped[r as usize].encode(env);
+    let dropped = map::of(
+        env,
+        &[
+            (atoms::overflow(), d(Reason::Overflow)),
+            (atoms::resize(), d(Reason::Resize)),
+            (atoms::filter(), d(Reason::Filter)),
+            (atoms::closed(), d(Reason::Closed)),
+            (atoms::expired(), d(Reason::Expired)),
+            (atoms::early(), d(Reason::Early)),
+        ],
+    )?;
     let h = &snap.sojourn;
-    let sojourn = (h.percentile(50.0), h.percentile(99.0), h.max());
-    let counts = (
-        s.posted,
-        s.delivered,
-        dropped,
-        snap.len,
-        snap.max,
-        s.peak,
-        sojourn,
-    );
+    let sojourn = map::of(
+        env,
+        &[
+            (atoms::p50(), h.percentile(50.0).encode(env)),
+            (atoms::p99(), h.percentile(99.0).encode(env)),
+            (atoms::max(), h.max().encode(env)),
+        ],
+    )?;
     let kind = match m {
         Store::Box(b) => match b.kind() {
             Kind::Queue => atoms::queue(),
@@ -593,15 +591,28 @@ fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
         },
         Store::Buckets(_) => atoms::buckets(),
     };
-    let more = (
-        kind,
-        snap.bytes,
-        m.max_bytes().unwrap_or(0),
-        snap.regions,
-        sbox.owner(),
-        m.is_closed(),
-    );
-    Ok((counts, more).encode(env))
+    let max_bytes = match m.max_bytes() {
+        Some(b) => b.encode(env),
+        None => atoms::infinity().encode(env),
+    };
+    map::of(
+        env,
+        &[
+            (atoms::type_(), kind.encode(env)),
+            (atoms::posted(), s.posted.encode(env)),
+            (atoms::delivered(), s.delivered.encode(env)),
+            (atoms::dropped(), dropped),
+            (atoms::size(), snap.len.encode(env)),
+            (atoms::max(), snap.max.encode(env)),
+            (atoms::peak(), s.peak.encode(env)),
+            (atoms::sojourn(), sojourn),
+            (atoms::bytes(), snap.bytes.encode(env)),
+            (atoms::max_bytes(), max_bytes),
+            (atoms::regions(), snap.regions.encode(env)),
+            (atoms::owner(), sbox.owner().encode(env)),
+            (atoms::closed(), m.is_closed().encode(env)),
+        ],
+    )
 }
 
 /// Makes `owner` the owner (the caller is trusted: the Erlang side checks).

@@ -12,6 +12,7 @@ use sluice_core::rng::thread_u64;
 
 use crate::atoms;
 use crate::breaker_names::{noting, Name};
+use nif_glue::map::{self, field};
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
 use nif_glue::resource::{self, Handle, NifResource};
@@ -118,47 +119,54 @@ pub(crate) fn state_atom(state: State) -> Atom {
     }
 }
 
-/// A breaker: `{standard, MaxR, MaxTMs}`, `{fault_injection, Rate, MaxR,
-/// MaxTMs}` or `{failure_rate, Ratio, MinCalls, WindowMs}`; recovery
-/// `{DelayMs (0: manual), Probes, Backoff, MaxDelayMs, Jitter}`.
-#[rustler::nif]
-fn breaker_new<'a>(
-    env: Env<'a>,
-    strategy: Term<'a>,
-    recovery: (u64, u32, f64, u64, f64),
-    manual: bool,
-) -> NifResult<Term<'a>> {
-    let strategy = if let Ok((tag, max_r, max_t)) = strategy.decode::<(Atom, u32, u64)>() {
-        if tag != atoms::standard() {
-            return Err(Error::BadArg);
-        }
-        Strategy::Standard {
-            max_r,
-            max_t: ms(max_t)?,
-        }
-    } else if let Ok((tag, a, b, c)) = strategy.decode::<(Atom, f64, u64, u64)>() {
-        if !(0.0..=1.0).contains(&a) {
-            return Err(Error::BadArg);
-        }
-        if tag == atoms::fault_injection() {
-            Strategy::FaultInjection {
-                rate: a,
-                max_r: u32::try_from(b).map_err(|_| Error::BadArg)?,
-                max_t: ms(c)?,
-            }
-        } else if tag == atoms::failure_rate() {
-            Strategy::FailureRate {
-                ratio: a,
-                min_calls: b,
-                window: ms(c)?,
-            }
+/// A breaker's strategy from its map: `#{type => standard, max_r, max_t}`,
+/// `#{type => fault_injection, rate, max_r, max_t}` or `#{type =>
+/// failure_rate, ratio, min_calls, window}` (times in ms).
+fn strategy(map: Term<'_>) -> NifResult<Strategy> {
+    let tag: Atom = field(map, atoms::type_())?;
+    let fraction = |key: Atom| -> NifResult<f64> {
+        let v: f64 = field(map, key)?;
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
         } else {
-            return Err(Error::BadArg);
+            Err(Error::BadArg)
         }
-    } else {
-        return Err(Error::BadArg);
     };
-    let (delay, probes, backoff, max_delay, jitter) = recovery;
+    if tag == atoms::standard() {
+        Ok(Strategy::Standard {
+            max_r: field(map, atoms::max_r())?,
+            max_t: ms(field(map, atoms::max_t())?)?,
+        })
+    } else if tag == atoms::fault_injection() {
+        Ok(Strategy::FaultInjection {
+            rate: fraction(atoms::rate())?,
+            max_r: field(map, atoms::max_r())?,
+            max_t: ms(field(map, atoms::max_t())?)?,
+        })
+    } else if tag == atoms::failure_rate() {
+        Ok(Strategy::FailureRate {
+            ratio: fraction(atoms::ratio())?,
+            min_calls: field(map, atoms::min_calls())?,
+            window: ms(field(map, atoms::window())?)?,
+        })
+    } else {
+        Err(Error::BadArg)
+    }
+}
+
+/// `breaker_new(Opts)`: a breaker, from the map `#{strategy => Strategy
+/// (see [`strategy`]), delay (ms, 0: manual reset), probes, backoff,
+/// max_delay (ms), jitter, manual_clock}`; `badarg` for a missing or
+/// mistyped key.
+#[rustler::nif]
+fn breaker_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
+    let strategy = strategy(field(opts, atoms::strategy())?)?;
+    let delay: u64 = field(opts, atoms::delay())?;
+    let probes: u32 = field(opts, atoms::probes())?;
+    let backoff: f64 = field(opts, atoms::backoff())?;
+    let max_delay: u64 = field(opts, atoms::max_delay())?;
+    let jitter: f64 = field(opts, atoms::jitter())?;
+    let manual: bool = field(opts, atoms::manual_clock())?;
     if !(backoff >= 1.0 && backoff.is_finite() && (0.0..=1.0).contains(&jitter)) {
         return Err(Error::BadArg);
     }
@@ -265,22 +273,35 @@ fn breaker_control(handle: Term<'_>, what: Atom) -> NifResult<Atom> {
     Ok(atoms::ok())
 }
 
-/// Moves a manual clock to `Ms` (never back); `badarg` on the system clock.
+/// Moves a manual clock to `Ms` (never back); `{error, system_clock}` for
+/// a breaker on the system clock.
 #[rustler::nif]
-fn breaker_set_time(handle: Term<'_>, ms_now: u64) -> NifResult<Atom> {
+fn breaker_set_time<'a>(env: Env<'a>, handle: Term<'a>, ms_now: u64) -> NifResult<Term<'a>> {
     let b = get(handle)?;
-    let clock = b.inner.clock.as_ref().ok_or(Error::BadArg)?;
+    let Some(clock) = b.inner.clock.as_ref() else {
+        return Ok(atoms::error_of(env, atoms::system_clock()));
+    };
     clock.fetch_max(ms_now.saturating_mul(MS), Ordering::AcqRel);
-    Ok(atoms::ok())
+    Ok(atoms::ok().encode(env))
 }
 
-/// `{State, {Asks, Ok, Blown, Injected, Melts, Trips, Probes}}`.
+/// `#{state, asks, ok, blown, injected, melts, trips, probes}`.
 #[rustler::nif]
 fn breaker_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let b = get(handle)?;
     let s = b.inner.breaker.stats();
-    let counts = (
-        s.asks, s.ok, s.blown, s.injected, s.melts, s.trips, s.probes,
-    );
-    Ok((state_atom(b.inner.breaker.state()), counts).encode(env))
+    let state = state_atom(b.inner.breaker.state());
+    map::of(
+        env,
+        &[
+            (atoms::state(), state.encode(env)),
+            (atoms::asks(), s.asks.encode(env)),
+            (atoms::ok(), s.ok.encode(env)),
+            (atoms::blown(), s.blown.encode(env)),
+            (atoms::injected(), s.injected.encode(env)),
+            (atoms::melts(), s.melts.encode(env)),
+            (atoms::trips(), s.trips.encode(env)),
+            (atoms::probes(), s.probes.encode(env)),
+        ],
+    )
 }

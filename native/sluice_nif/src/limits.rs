@@ -5,10 +5,11 @@
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use rustler::sys::{enif_hash, ErlNifHash, ErlNifResourceType};
-use rustler::{Encoder, Env, Error, NifResult, Term};
+use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
 use sluice_core::gcra::{Checked, Limiter, Rate};
 
 use crate::atoms;
+use nif_glue::map::{self, field};
 use nif_glue::resource::{self, Handle, NifResource};
 
 /// Live-object counter index of rate limiters.
@@ -63,13 +64,23 @@ fn key(term: Term<'_>) -> u64 {
     (hi << 32) | (lo & 0xffff_ffff)
 }
 
-/// `{Limit, PeriodMs, Burst}` as a rate; `badarg` when finer than 1 ns.
-fn rate((limit, period_ms, burst): (u64, u64, u64)) -> NifResult<Rate> {
+/// `{Limit, PeriodMs, Burst}` as a rate: `Err(too_fine)` when its
+/// interval would be finer than 1 ns (or its burst longer than 2^64 ns);
+/// `badarg` for a zero limit or burst or a period over 2^64 ns.
+fn rate((limit, period_ms, burst): (u64, u64, u64)) -> NifResult<Result<Rate, Atom>> {
     let period = period_ms.checked_mul(MS).ok_or(Error::BadArg)?;
     if limit == 0 || burst == 0 {
         return Err(Error::BadArg);
     }
-    Rate::new(limit, period, burst).ok_or(Error::BadArg)
+    Ok(Rate::new(limit, period, burst).ok_or(atoms::too_fine()))
+}
+
+/// A rate argument: `none`, or a rate as [`rate`] decodes it.
+fn rate_or_none<'a>(env: Env<'a>, term: Term<'a>) -> NifResult<Result<Option<Rate>, Atom>> {
+    if term == atoms::none().encode(env) {
+        return Ok(Ok(None));
+    }
+    Ok(rate(term.decode()?)?.map(Some))
 }
 
 /// The time to use: the system's monotonic clock, or a manual one.
@@ -80,28 +91,28 @@ fn now(state: &State) -> u64 {
     }
 }
 
-/// A limiter: `Rate` per key, `Global` (or `none`) over all keys, at most
-/// `MaxKeys` keys and `MaxOverrides` overrides, a manual clock when `Manual`.
+/// `rate_new(Opts)`: a limiter, from the map `#{per_key => {Limit,
+/// PeriodMs, Burst}, global => {Limit, PeriodMs, Burst} | none, max_keys,
+/// max_overrides, manual_clock}`; `{error, too_fine}` for a rate finer
+/// than 1 ns, `badarg` for a missing or mistyped key.
 #[rustler::nif]
-fn rate_new<'a>(
-    env: Env<'a>,
-    per_key: (u64, u64, u64),
-    global: Term<'a>,
-    (max_keys, max_overrides): (u64, u64),
-    manual: bool,
-) -> NifResult<Term<'a>> {
-    let global = if global == atoms::none().encode(env) {
-        None
-    } else {
-        Some(rate(global.decode()?)?)
-    };
+fn rate_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
+    let per_key = rate(field(opts, atoms::per_key())?)?;
+    let global = rate_or_none(env, field(opts, atoms::global())?)?;
+    let max_keys: u64 = field(opts, atoms::max_keys())?;
+    let max_overrides: u64 = field(opts, atoms::max_overrides())?;
+    let manual: bool = field(opts, atoms::manual_clock())?;
     let max_keys = usize::try_from(max_keys).map_err(|_| Error::BadArg)?;
     let max_overrides = usize::try_from(max_overrides).map_err(|_| Error::BadArg)?;
     if max_keys == 0 {
         return Err(Error::BadArg);
     }
+    let (per_key, global) = match (per_key, global) {
+        (Ok(per_key), Ok(global)) => (per_key, global),
+        (Err(why), _) | (_, Err(why)) => return Ok(atoms::error_of(env, why)),
+    };
     let state = Box::new(State {
-        limiter: Limiter::new(rate(per_key)?, global, max_keys, max_overrides),
+        limiter: Limiter::new(per_key, global, max_keys, max_overrides),
         clock: manual.then(|| AtomicU64::new(0)),
     });
     Ok(resource::make(
@@ -138,7 +149,7 @@ fn rate_check<'a>(
 }
 
 /// Gives `Key` a rate of its own, or the limiter's again (`none`): `ok`,
-/// or `{error, too_many_overrides}`.
+/// `{error, too_many_overrides}`, or `{error, too_fine}` (see [`rate`]).
 #[rustler::nif]
 fn rate_override<'a>(
     env: Env<'a>,
@@ -147,10 +158,9 @@ fn rate_override<'a>(
     spec: Term<'a>,
 ) -> NifResult<Term<'a>> {
     let l = get(handle)?;
-    let rate = if spec == atoms::none().encode(env) {
-        None
-    } else {
-        Some(rate(spec.decode()?)?)
+    let rate = match rate_or_none(env, spec)? {
+        Ok(rate) => rate,
+        Err(why) => return Ok(atoms::error_of(env, why)),
     };
     Ok(match l.state.limiter.set_override(key(key_term), rate) {
         Ok(()) => atoms::ok().encode(env),
@@ -158,11 +168,14 @@ fn rate_override<'a>(
     })
 }
 
-/// Moves a manual clock to `Ms` (never back); `badarg` on the system clock.
+/// Moves a manual clock to `Ms` (never back); `{error, system_clock}` for
+/// a limiter on the system clock.
 #[rustler::nif]
 fn rate_set_time<'a>(env: Env<'a>, handle: Term<'a>, ms: u64) -> NifResult<Term<'a>> {
     let l = get(handle)?;
-    let clock = l.state.clock.as_ref().ok_or(Error::BadArg)?;
+    let Some(clock) = l.state.clock.as_ref() else {
+        return Ok(atoms::error_of(env, atoms::system_clock()));
+    };
     clock.fetch_max(ms.saturating_mul(MS), Ordering::AcqRel);
     Ok(atoms::ok().encode(env))
 }
@@ -175,10 +188,19 @@ fn rate_sweep(handle: Term<'_>) -> NifResult<u64> {
     Ok(l.state.limiter.sweep(now(&l.state)) as u64)
 }
 
-/// `{Allowed, Refused, Evicted, Keys, Overrides}`.
+/// `#{allowed, refused, evicted, keys, overrides}`.
 #[rustler::nif]
 fn rate_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let l = get(handle)?;
     let s = l.state.limiter.stats();
-    Ok((s.allowed, s.refused, s.evicted, s.keys, s.overrides).encode(env))
+    map::of(
+        env,
+        &[
+            (atoms::allowed(), s.allowed.encode(env)),
+            (atoms::refused(), s.refused.encode(env)),
+            (atoms::evicted(), s.evicted.encode(env)),
+            (atoms::keys(), s.keys.encode(env)),
+            (atoms::overrides(), s.overrides.encode(env)),
+        ],
+    )
 }

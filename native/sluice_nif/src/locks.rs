@@ -18,7 +18,11 @@
 //! held none).
 //!
 //! A lock with no slot in use (`lock_resize(Lock, 0)`) is closed: a
-//! checkout of it is refused with `badarg`; loans out still come back.
+//! checkout of it is answered `{error, closed}`; loans out still come back.
+//!
+//! `badarg` means a handle that is not a lock or an argument of the wrong
+//! type; a slot index beyond the slots in use is `{error, no_slot}`, a size
+//! beyond the capacity `{error, over_capacity}`.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -30,12 +34,13 @@ use rustler::sys::{
     enif_make_copy, enif_monitor_process, enif_self, enif_send, ErlNifEnv, ErlNifMonitor,
     ErlNifPid, ErlNifResourceType, ErlNifTerm,
 };
-use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
+use rustler::{Encoder, Env, Error, NifResult, Term};
 use sluice_core::rng::thread_u64;
 use sluice_core::slots::{Loan, Slots, MAX_SLOTS};
 
 use crate::atoms;
 use crate::boxes::lane;
+use nif_glue::map;
 use nif_glue::resource::{self, Handle, NifResource};
 
 /// Live-object counter index of locks.
@@ -275,7 +280,8 @@ fn lock_new(env: Env<'_>, n: u64, capacity: u64) -> NifResult<Term<'_>> {
 /// Epoch}` (or `none`: a token lent again at once when its holder dies):
 /// an empty or free slot lends it from now on; a lent one from when the
 /// loan comes back. A watcher of an epoch older than the slot's last one
-/// (an incarnation that is stopping) changes nothing.
+/// (an incarnation that is stopping) changes nothing. `{error, no_slot}`
+/// when `index` is not a slot in use.
 #[rustler::nif]
 fn lock_fill<'a>(
     env: Env<'a>,
@@ -285,8 +291,13 @@ fn lock_fill<'a>(
     watcher: Term<'a>,
 ) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
-    let index = usize::try_from(index).map_err(|_| Error::BadArg)?;
-    let data = &lock.state.data.get(index).ok_or(Error::BadArg)?.0.data;
+    let Some((index, Padded(cell))) = usize::try_from(index)
+        .ok()
+        .and_then(|i| Some((i, lock.state.data.get(i)?)))
+    else {
+        return Ok(atoms::error_of(env, atoms::no_slot()));
+    };
+    let data = &cell.data;
     // SAFETY: a pid is plain data, filled in below before any use.
     let mut pid: ErlNifPid = unsafe { std::mem::zeroed() };
     let (watcher, epoch) = if watcher == atoms::none().encode(env) {
@@ -327,20 +338,20 @@ fn lock_fill<'a>(
     // SAFETY: `d.env` is live; `resource` is a term of this call's env.
     d.resource = unsafe { enif_make_copy(d.env, resource.as_c_arg()) };
     if !slots.fill(index) {
-        return Err(Error::BadArg);
+        return Ok(atoms::error_of(env, atoms::no_slot()));
     }
     Ok(atoms::ok().encode(env))
 }
 
-/// `{ok, {Index, Generation}, Resource}` or `{error, busy}`; the caller is
-/// monitored until it checks in.
+/// `{ok, {Index, Generation}, Resource}`, `{error, busy}`, or `{error,
+/// closed}` when no slot is in use; the caller is monitored until it
+/// checks in.
 #[rustler::nif]
 fn lock_checkout<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
     let Some(loan) = lock.state.slots.checkout(thread_u64() as usize, lane()) else {
         if lock.state.slots.active() == 0 {
-            // closed
-            return Err(Error::BadArg);
+            return Ok(atoms::error_of(env, atoms::closed()));
         }
         return Ok((atoms::error(), atoms::busy()).encode(env));
     };
@@ -379,30 +390,39 @@ fn lock_checkin<'a>(env: Env<'a>, handle: Term<'a>, reference: (u64, u64)) -> Ni
     }
 }
 
-/// `empty`, `free` or `lent`: the state of slot `index`.
+/// `empty`, `free` or `lent`: the state of slot `index`; `{error,
+/// no_slot}` beyond the capacity.
 #[rustler::nif]
-fn lock_slot(handle: Term<'_>, index: u64) -> NifResult<Atom> {
+fn lock_slot<'a>(env: Env<'a>, handle: Term<'a>, index: u64) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
-    let index = usize::try_from(index).map_err(|_| Error::BadArg)?;
-    let d = slot_data(&lock.state.data.get(index).ok_or(Error::BadArg)?.0.data);
+    let Some((index, Padded(cell))) = usize::try_from(index)
+        .ok()
+        .and_then(|i| Some((i, lock.state.data.get(i)?)))
+    else {
+        return Ok(atoms::error_of(env, atoms::no_slot()));
+    };
+    let d = slot_data(&cell.data);
     Ok(if lock.state.slots.is_empty(index) {
         atoms::empty()
     } else if d.loan.is_some() {
         atoms::lent()
     } else {
         atoms::free()
-    })
+    }
+    .encode(env))
 }
 
-/// Uses the first `n` slots; returns `n`.
+/// Uses the first `n` slots; returns `n`, or `{error, over_capacity}`
+/// beyond the capacity.
 #[rustler::nif]
-fn lock_resize(handle: Term<'_>, n: u64) -> NifResult<u64> {
+fn lock_resize<'a>(env: Env<'a>, handle: Term<'a>, n: u64) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
-    let n = usize::try_from(n).map_err(|_| Error::BadArg)?;
-    if n > lock.state.slots.capacity() {
-        return Err(Error::BadArg);
+    match usize::try_from(n) {
+        Ok(n) if n <= lock.state.slots.capacity() => {
+            Ok((lock.state.slots.resize(n) as u64).encode(env))
+        }
+        _ => Ok(atoms::error_of(env, atoms::over_capacity())),
     }
-    Ok(lock.state.slots.resize(n) as u64)
 }
 
 /// How many slots in use are empty (their resources not made yet).
@@ -413,20 +433,23 @@ fn lock_empty(handle: Term<'_>) -> NifResult<u64> {
     Ok((0..slots.active()).filter(|&i| slots.is_empty(i)).count() as u64)
 }
 
-/// `{Checkouts, Busy, Deaths, InUse, Peak, Slots, Capacity}`.
+/// `#{checkouts, busy, deaths, in_use, peak, slots, capacity}`: `slots`
+/// the slots in use (0 once closed).
 #[rustler::nif]
 fn lock_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
     let s = lock.state.slots.stats();
     let slots = &lock.state.slots;
-    Ok((
-        s.checkouts,
-        s.busy,
-        s.deaths,
-        s.in_use,
-        s.peak,
-        slots.active() as u64,
-        slots.capacity() as u64,
+    map::of(
+        env,
+        &[
+            (atoms::checkouts(), s.checkouts.encode(env)),
+            (atoms::busy(), s.busy.encode(env)),
+            (atoms::deaths(), s.deaths.encode(env)),
+            (atoms::in_use(), s.in_use.encode(env)),
+            (atoms::peak(), s.peak.encode(env)),
+            (atoms::slots(), (slots.active() as u64).encode(env)),
+            (atoms::capacity(), (slots.capacity() as u64).encode(env)),
+        ],
     )
-        .encode(env))
 }
