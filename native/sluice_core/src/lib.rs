@@ -17,5 +17,4 @@ pub mod names;
 pub mod policy;
 pub mod rng;
 pub mod slots;
-pub mod store;
 mod sync;

@@ -5,10 +5,9 @@ use sluice_core::buckets::{Buckets, Config, Order, WhenFull, Within};
 use sluice_core::buffer::Kind;
 use sluice_core::mailbox::{Arm, Mailbox};
 use sluice_core::policy::{CodelConfig, Policy, Red};
-use sluice_core::store::Store;
 
 use crate::atoms;
-use crate::boxes::{make, Envs, LAYOUT, MS};
+use crate::boxes::{make, Store, LAYOUT, MS};
 
 /// A box's drop policies as `box_new/6` gets them: `{MaxAgeMs,
 /// CodelTargetMs, CodelIntervalMs, RedMin, RedMax, RedProb, ManualClock}`,
@@ -71,7 +70,7 @@ fn box_new(
     let mailbox = Mailbox::new(kind, max, max_bytes, LAYOUT).map_err(|_| Error::BadArg)?;
     Ok(made(
         env,
-        Store::Box(mailbox.with_policy(policy(policies)?)),
+        Box::new(mailbox.with_policy(policy(policies)?)),
         owner,
         notify,
     ))
@@ -128,12 +127,12 @@ fn buckets_new(
     };
     let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
     let buckets = Buckets::new(cfg, max).map_err(|_| Error::BadArg)?;
-    Ok(made(env, Store::Buckets(buckets), owner, notify))
+    Ok(made(env, Box::new(buckets), owner, notify))
 }
 
 /// The handle of a new `store`, armed for `notify` first when asked (it is
 /// empty, so arming cannot find data).
-fn made(env: Env<'_>, store: Store<Envs>, owner: LocalPid, notify: bool) -> Term<'_> {
+fn made(env: Env<'_>, store: Box<Store>, owner: LocalPid, notify: bool) -> Term<'_> {
     if notify {
         let _empty = store.arm(Arm::Notify);
     }
