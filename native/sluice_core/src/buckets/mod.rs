@@ -349,9 +349,7 @@ impl<B: Backend> Buffer<B> for Buckets<B> {
         Ok((posted, self.flags.take_arm()))
     }
 
-    /// Drops the buckets too old at `now` and frees a few pieces of removed
-    /// ones: what a post or take does first, for a timer to call when
-    /// nobody posts or takes.
+    /// Also frees a few pieces of removed buckets.
     fn expire_now(&self, backend: &mut B, now: u64) {
         let now = self.time(now);
         let mut inner = lock(&self.inner);
@@ -427,10 +425,7 @@ impl<B: Backend> Buffer<B> for Buckets<B> {
         (out, fresh, stopped)
     }
 
-    /// Puts back messages taken but not consumed, in the order they were
-    /// delivered: they are the next to be delivered (at the delivery end of
-    /// the first bucket). Posts that filled the buffer meanwhile make room
-    /// by the overflow rule.
+    /// At the delivery end of the first bucket; sizes are ignored.
     fn restore(
         &self,
         backend: &mut B,
@@ -490,7 +485,6 @@ impl<B: Backend> Buffer<B> for Buckets<B> {
         Ok(())
     }
 
-    /// Counts `n` delivered messages as dropped by the owner's filter.
     fn filtered(&self, n: u64) -> Result<(), BufferError> {
         lock(&self.inner).tally.filtered(n)
     }
@@ -503,7 +497,7 @@ impl<B: Backend> Buffer<B> for Buckets<B> {
         }
     }
 
-    /// Changes the bound; shrinking drops by the overflow rule, as resize.
+    /// Shrinking drops by the overflow rule.
     fn resize(&self, backend: &mut B, max: usize) -> Result<(), BufferError> {
         if max == 0 {
             return Err(BufferError::ZeroMax);
@@ -520,8 +514,6 @@ impl<B: Backend> Buffer<B> for Buckets<B> {
         Ok(())
     }
 
-    /// Closes the buffer: every message held is dropped (`Closed`) and its
-    /// storage freed (once no take is in flight); later posts are refused.
     fn close(&self, backend: &mut B) {
         let mut inner = lock(&self.inner);
         if !self.flags.close() {
@@ -534,7 +526,6 @@ impl<B: Backend> Buffer<B> for Buckets<B> {
         inner.reap(backend, usize::MAX);
     }
 
-    /// Frees all storage now: for when nothing can use the buffer any more.
     fn dispose(&mut self, backend: &mut B) {
         let inner = get_mut(&mut self.inner);
         while !inner.buckets.is_empty() {
@@ -544,14 +535,12 @@ impl<B: Backend> Buffer<B> for Buckets<B> {
         inner.reap(backend, usize::MAX);
     }
 
-    /// Arms the buffer; `false` (unarmed) when it holds data already.
     fn arm(&self, mode: Arm) -> bool {
         // Under the lock posts count under: no wake-up is lost.
         let _inner = lock(&self.inner);
         self.flags.arm(mode, !self.is_empty())
     }
 
-    /// Disarms the buffer.
     fn disarm(&self) {
         self.flags.disarm();
     }
@@ -560,21 +549,18 @@ impl<B: Backend> Buffer<B> for Buckets<B> {
         self.clock.fetch_max(now, Ordering::AcqRel);
     }
 
-    /// Messages held now (expired buckets count until a call expires them).
+    /// Expired buckets count until a call expires them.
     fn len(&self) -> usize {
         self.len.load(Ordering::Acquire) as usize
     }
 
-    /// The bound.
     fn max(&self) -> usize {
         self.max.load(Ordering::Acquire) as usize
     }
 
-    /// Whether the buffer was closed.
     fn is_closed(&self) -> bool {
         self.flags.is_closed()
     }
-    /// Counters, size and storage.
     fn snapshot(&self) -> Snapshot {
         let inner = lock(&self.inner);
         let buckets = inner.buckets.iter().chain(&inner.reap);

@@ -291,12 +291,6 @@ impl<B: Backend> Buffer<B> for Mailbox<B> {
         }
     }
 
-    /// As [`Buffer::take`], handing out at most `large_max` large
-    /// messages (see [`LARGE`]): the take stops before the next large
-    /// message once it has handed out that many, and then answers `true`
-    /// besides (`false` when it stopped for any other reason). With
-    /// `large_max == 0` a take copied out on a normal scheduler stops
-    /// before a message too large to copy there.
     fn take_limited(
         &self,
         backend: &mut B,
@@ -367,9 +361,7 @@ impl<B: Backend> Buffer<B> for Mailbox<B> {
         (out, dropped, stopped)
     }
 
-    /// Drops, as expired, the messages older than `max_age` at `now` (what a
-    /// take does first), for a timer to call when nobody takes; nothing
-    /// without an age limit.
+    /// Nothing without an age limit.
     fn expire_now(&self, backend: &mut B, now: u64) {
         let Some(max_age) = self.policy.max_age else {
             return;
@@ -384,10 +376,8 @@ impl<B: Backend> Buffer<B> for Mailbox<B> {
         held.flush(backend);
     }
 
-    /// Puts back messages taken but not consumed (a filter's `skip`), given
-    /// in the order they were delivered, with their sizes and large marks:
-    /// they are the next to be delivered. Posts that filled the box
-    /// meanwhile make room by the kind's rule (counted as overflow).
+    /// Posts that filled the box meanwhile make room by the kind's rule
+    /// (counted as overflow).
     fn restore(
         &self,
         backend: &mut B,
@@ -460,15 +450,10 @@ impl<B: Backend> Buffer<B> for Mailbox<B> {
         Ok(())
     }
 
-    /// Counts `n` delivered messages as dropped by the owner's filter.
     fn filtered(&self, n: u64) -> Result<(), BufferError> {
         lock(&self.control.0).tally.filtered(n)
     }
 
-    /// Puts back a delivery that reached nobody (its owner was dead): as
-    /// [`Buffer::restore`], with the `dropped` it reported to be reported
-    /// again; if the box closed meanwhile, its messages count as dropped
-    /// `Closed` instead of delivered.
     fn give_back(&self, backend: &mut B, items: Vec<Back<B::Item>>, dropped: u64, now: u64) {
         let n = items.len() as u64;
         match self.restore(backend, items, now) {
@@ -477,9 +462,8 @@ impl<B: Backend> Buffer<B> for Mailbox<B> {
         }
     }
 
-    /// Changes the bound (refused once closed); when shrinking, drops per
-    /// kind (the oldest for `Queue` and `Stack`, the newest for `KeepOld`)
-    /// as `Resize`.
+    /// Shrinking drops per kind: the oldest for `Queue` and `Stack`, the
+    /// newest for `KeepOld`.
     fn resize(&self, backend: &mut B, max: usize) -> Result<(), BufferError> {
         if max == 0 {
             return Err(BufferError::ZeroMax);
@@ -496,9 +480,6 @@ impl<B: Backend> Buffer<B> for Mailbox<B> {
         Ok(())
     }
 
-    /// Closes the box: every message held is dropped (`Closed`), its storage
-    /// freed (when the take in flight finishes, if any), and later posts are
-    /// refused.
     fn close(&self, backend: &mut B) {
         let mut held = self.hold();
         if !self.hot.0.flags.close() {
@@ -512,8 +493,6 @@ impl<B: Backend> Buffer<B> for Mailbox<B> {
         held.flush(backend);
     }
 
-    /// Frees all storage now, takes in flight or not: for when nothing can
-    /// use the box any more (its destructor).
     fn dispose(&mut self, backend: &mut B) {
         for lane in self.lanes.get_mut().into_iter().flat_map(|l| l.iter_mut()) {
             let lane = get_mut(&mut lane.0);
@@ -525,14 +504,11 @@ impl<B: Backend> Buffer<B> for Mailbox<B> {
         ctl.freed.iter_mut().for_each(Vec::clear);
     }
 
-    /// Arms the box; returns `false` (and leaves it unarmed) when it holds
-    /// data already, so the caller delivers at once.
     fn arm(&self, mode: Arm) -> bool {
         // No post is between counting its message and reading the arming.
         let _lanes = self.lock_lanes();
         self.hot.0.flags.arm(mode, !self.is_empty())
     }
-    /// Disarms the box.
     fn disarm(&self) {
         self.hot.0.flags.disarm();
     }
@@ -541,17 +517,14 @@ impl<B: Backend> Buffer<B> for Mailbox<B> {
         self.clock.fetch_max(now, Ordering::AcqRel);
     }
 
-    /// Messages held now.
     fn len(&self) -> usize {
         self.len.0.load(Ordering::Acquire) as usize
     }
 
-    /// The bound.
     fn max(&self) -> usize {
         self.hot.0.max.load(Ordering::Acquire) as usize
     }
 
-    /// The byte budget, if any.
     fn max_bytes(&self) -> Option<u64> {
         self.max_bytes
     }
@@ -560,12 +533,11 @@ impl<B: Backend> Buffer<B> for Mailbox<B> {
         Some(self.kind)
     }
 
-    /// Whether the box was closed.
     fn is_closed(&self) -> bool {
         self.hot.0.flags.is_closed()
     }
 
-    /// Counters, size and storage, read under every lock.
+    /// Read under every lock.
     fn snapshot(&self) -> Snapshot {
         let held = self.hold();
         let lanes = self.lock_made_lanes();
