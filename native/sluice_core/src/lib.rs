@@ -5,6 +5,7 @@
 //! are passed in where a test needs to control them.
 
 pub mod arming;
+pub mod batch;
 pub mod breaker;
 pub mod buckets;
 pub mod buffer;
@@ -17,5 +18,4 @@ pub mod names;
 pub mod policy;
 pub mod rng;
 pub mod slots;
-pub mod store;
 mod sync;

@@ -6,10 +6,9 @@ use sluice_core::buckets::{Buckets, Config, Order, WhenFull, Within};
 use sluice_core::buffer::Kind;
 use sluice_core::mailbox::{Arm, Mailbox};
 use sluice_core::policy::{CodelConfig, Policy, Red};
-use sluice_core::store::Store;
 
 use crate::atoms;
-use crate::boxes::{make, Envs, LAYOUT, MS};
+use crate::boxes::{make, Store, LAYOUT, MS};
 
 /// A box's drop policies from the options map of `box_new/1`: `max_age`,
 /// `codel_target`, `codel_interval` (ms, 0 turns a policy off), `red_min`,
@@ -74,7 +73,7 @@ fn box_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
     match Mailbox::new(kind, max, max_bytes, LAYOUT) {
         Ok(mailbox) => Ok(made(
             env,
-            Store::Box(mailbox.with_policy(policy)),
+            Box::new(mailbox.with_policy(policy)),
             owner,
             notify,
         )),
@@ -129,14 +128,14 @@ fn buckets_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
     let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
     let (owner, notify) = (field(opts, atoms::owner())?, field(opts, atoms::notify())?);
     match Buckets::new(cfg, max) {
-        Ok(buckets) => Ok(made(env, Store::Buckets(buckets), owner, notify)),
+        Ok(buckets) => Ok(made(env, Box::new(buckets), owner, notify)),
         Err(err) => Ok(atoms::error_of(env, atoms::buffer_error(err))),
     }
 }
 
 /// The handle of a new `store`, armed for `notify` first when asked (it is
 /// empty, so arming cannot find data).
-fn made(env: Env<'_>, store: Store<Envs>, owner: LocalPid, notify: bool) -> Term<'_> {
+fn made(env: Env<'_>, store: Box<Store>, owner: LocalPid, notify: bool) -> Term<'_> {
     if notify {
         let _empty = store.arm(Arm::Notify);
     }

@@ -31,10 +31,9 @@ use rustler::sys::{
     enif_make_copy, ErlNifEnv, ErlNifResourceType, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
-use sluice_core::buffer::{Kind, Posted, Reason};
+use sluice_core::buffer::{Buffer, Kind, Posted, Reason};
 use sluice_core::chunks::Backend;
 use sluice_core::mailbox::{Arm, Back, Layout, LARGE};
-use sluice_core::store::Store;
 
 use crate::atoms;
 use crate::box_ids::Registry;
@@ -80,10 +79,13 @@ pub struct SluiceBox {
     state: Arc<State>,
 }
 
+/// What a box handle holds: a box of lanes or a buffer of time buckets.
+pub(crate) type Store = dyn Buffer<Envs> + Send + Sync;
+
 struct State {
     /// The box's number in [`REGISTRY`], never reused.
     id: u64,
-    store: Store<Envs>,
+    store: Box<Store>,
     owner: Mutex<LocalPid>,
     /// The owner's pid term, read without locking by a take.
     owner_word: AtomicU64,
@@ -114,8 +116,8 @@ unsafe impl NifResource for SluiceBox {
 }
 
 impl SluiceBox {
-    pub(crate) fn store(&self) -> &Store<Envs> {
-        &self.state.store
+    pub(crate) fn store(&self) -> &Store {
+        &*self.state.store
     }
 
     pub(crate) fn owner(&self) -> LocalPid {
@@ -361,7 +363,7 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
 }
 
 /// The box when it is open and the caller owns it.
-fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<&'b Store<Envs>, Atom> {
+fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<&'b Store, Atom> {
     if sbox.store().is_closed() {
         return Err(atoms::closed());
     }
@@ -372,7 +374,7 @@ fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<&'b Store<Envs>, Atom>
 }
 
 /// A new box of `store`, owned by `owner`, in the registry.
-pub(crate) fn make(env: Env<'_>, store: Store<Envs>, owner: LocalPid) -> Term<'_> {
+pub(crate) fn make(env: Env<'_>, store: Box<Store>, owner: LocalPid) -> Term<'_> {
     let id = REGISTRY.next_id(now());
     let state = Arc::new(State {
         id,
@@ -408,11 +410,7 @@ fn box_expire<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
 #[rustler::nif]
 fn box_set_time<'a>(env: Env<'a>, handle_term: Term<'a>, ms: u64) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
-    let ns = ms.saturating_mul(MS);
-    match sbox.store() {
-        Store::Buckets(b) => b.set_time(ns),
-        Store::Box(m) => m.set_time(ns),
-    }
+    sbox.store().set_time(ms.saturating_mul(MS));
     Ok(atoms::ok().encode(env))
 }
 
@@ -583,13 +581,11 @@ fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
             (atoms::max(), h.max().encode(env)),
         ],
     )?;
-    let kind = match m {
-        Store::Box(b) => match b.kind() {
-            Kind::Queue => atoms::queue(),
-            Kind::Stack => atoms::stack(),
-            Kind::KeepOld => atoms::keep_old(),
-        },
-        Store::Buckets(_) => atoms::buckets(),
+    let kind = match m.kind() {
+        Some(Kind::Queue) => atoms::queue(),
+        Some(Kind::Stack) => atoms::stack(),
+        Some(Kind::KeepOld) => atoms::keep_old(),
+        None => atoms::buckets(),
     };
     let max_bytes = match m.max_bytes() {
         Some(b) => b.encode(env),
