@@ -260,7 +260,11 @@ fn lock_new(env: Env<'_>, n: u64, capacity: u64) -> NifResult<Term<'_>> {
     let state = Box::new(LockState {
         slots: Slots::new(n, capacity),
         data,
-        holders: std::array::from_fn(|_| Padded(Mutex::new(HashMap::new()))),
+        // Room for one holder from the start (a map never shrinks): an
+        // empty `HashMap` points at a static of the library that made it,
+        // which is gone once a newer library took the lock over and the
+        // old one was unloaded (see `docs/nif-upgrade.md`).
+        holders: std::array::from_fn(|_| Padded(Mutex::new(HashMap::with_capacity(1)))),
     });
     Ok(resource::make(
         env,
