@@ -7,13 +7,15 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
--export([upgrade_keeps_breaker_names/1, upgrade_takes_over_limits/1]).
+-export([upgrade_keeps_breaker_names/1, versioned_resources_are_counted/1,
+         upgrade_takes_over_limits/1]).
 -export([panic_is_an_exception/1, resources_are_freed/1, upgrade_takes_over_valves/1,
          upgrade_takes_over_boxes/1]).
 
 all() ->
     [panic_is_an_exception, resources_are_freed, upgrade_takes_over_valves,
-     upgrade_takes_over_boxes, upgrade_keeps_breaker_names, upgrade_takes_over_limits].
+     upgrade_takes_over_boxes, upgrade_keeps_breaker_names, versioned_resources_are_counted,
+     upgrade_takes_over_limits].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(sluice),
@@ -215,6 +217,9 @@ breaker_upgrade_scenario(Config) ->
     ok = sluice_breaker:remove(N),
     ?assertEqual({error, not_found}, sluice_breaker:ask(N, sync)).
 
+%% Live objects of every kind whose state is laid out by the compiler.
+-define(VERSIONED, [sluice_box, sluice_lock, sluice_limiter, sluice_breaker]).
+
 live(Kind) -> proplists:get_value(Kind, maps:get(live, lib_info())).
 
 %% Collects garbage everywhere until `Kind''s live count is `Want' (or tries run out).
@@ -226,6 +231,28 @@ settle_kind(Kind, Want, Tries) ->
         _ when Tries > 0 -> timer:sleep(20), settle_kind(Kind, Want, Tries - 1);
         Other -> Other
     end.
+
+%% Every versioned kind (boxes, locks, rate limiters, breakers) is counted
+%% live from its constructor to its destructor, and reported by lib_info/0.
+versioned_resources_are_counted(_Config) ->
+    Base = maps:from_list([{K, settle_kind(K, live(K))} || K <- ?VERSIONED]),
+    ?assert(lists:all(fun is_integer/1, maps:values(Base))),
+    Made = in_process(
+             fun() ->
+                     Three = lists:seq(1, 3),
+                     Boxes = [ok_value(sluice_box:new(#{max => 10})) || _ <- Three],
+                     Limits = [ok_value(sluice_limit:new_concurrency(#{max => 2})) || _ <- Three],
+                     Rates = [ok_value(sluice_limit:new_rate(#{limit => 5})) || _ <- Three],
+                     Names = [{counted, I} || I <- Three],
+                     [ok = sluice_breaker:install(N, #{}) || N <- Names],
+                     Live = maps:from_list([{K, live(K)} || K <- ?VERSIONED]),
+                     [ok = sluice_box:close(B) || B <- Boxes],
+                     [ok = sluice_breaker:remove(N) || N <- Names],
+                     {Live, length(Limits ++ Rates)}
+             end),
+    ?assertEqual({maps:map(fun(_, N) -> N + 3 end, Base), 6}, Made),
+    [?assertEqual({K, N}, {K, settle_kind(K, N)}) || {K, N} <- maps:to_list(Base)],
+    ok.
 
 %% A concurrency limit (a lock) and a rate limiter across a library
 %% upgrade: the place held before is freed by the new library's `down'
@@ -275,6 +302,9 @@ limits_upgrade_scenario(Config) ->
     end,
     ?assertMatch(#{allowed := 258, refused := 1, overrides := 1}, sluice_limit:info(Rate)),
     ?assertMatch(#{deaths := 1}, sluice_limit:info(Limit)).
+
+-spec ok_value({ok, T}) -> T.
+ok_value({ok, Value}) -> Value.
 
 wait_acquire(Limit, Tries) ->
     case sluice_limit:acquire(Limit) of

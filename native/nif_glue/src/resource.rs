@@ -13,10 +13,11 @@
 //!    carries a layout version (`sluice_valve.v1`); a build that changes a
 //!    layout registers a new name and keeps opening the old one, converting.
 //!    A payload whose layout is the compiler's (a box: a mutex around Rust
-//!    collections) declares a [`NifResource::BUILD`] fingerprint instead, and
-//!    a library whose fingerprint differs refuses to load while objects of
-//!    that kind are alive ([`compatible`]): the upgrade fails cleanly and the
-//!    old code keeps running;
+//!    collections) is kept behind a [`crate::versioned::Versioned`], which
+//!    declares a [`NifResource::BUILD`] fingerprint instead, and a library
+//!    whose fingerprint differs refuses to load while objects of that kind
+//!    are alive ([`compatible`]): the upgrade fails cleanly and the old
+//!    code keeps running;
 //! 2. library-wide bookkeeping ([`Shared`]) is a `#[repr(C)]` block passed from
 //!    the old instance to the new one through `priv_data`, reference-counted
 //!    so whichever instance is unloaded last frees it.
@@ -189,6 +190,12 @@ pub unsafe trait NifResource: Sized + Send + Sync + 'static {
     fn slot() -> &'static AtomicPtr<ErlNifResourceType>;
     /// A process this object monitors (`enif_monitor_process`) went down.
     fn down(&self, _pid: &ErlNifPid, _monitor: &ErlNifMonitor) {}
+    /// Whether this build can take over live objects made by the build
+    /// with fingerprint `build` (see `versioned::Payload::migration`);
+    /// none can today.
+    fn migrates_from(_build: u64) -> bool {
+        false
+    }
 }
 
 unsafe extern "C" fn down<T: NifResource>(
@@ -213,9 +220,17 @@ pub fn object<T: NifResource>(value: &T) -> *const c_void {
 }
 
 unsafe extern "C" fn destroy<T: NifResource>(_env: *mut ErlNifEnv, obj: *mut c_void) {
+    let value = payload::<T>(obj);
+    // An object of another build (made by an older library after this one
+    // took the type over) is not a `T` of this build: it is let go without
+    // dropping its state (a leak, never a misread).
     // SAFETY: the VM calls this once per object of type T, after the last
-    // reference is gone; the object was initialised by `make`.
-    unsafe { ptr::drop_in_place(payload::<T>(obj)) };
+    // reference is gone; the object was initialised by some build's `make`,
+    // and a payload with a fingerprint starts with it in every build.
+    if T::BUILD == 0 || unsafe { value.cast::<u64>().read() } == T::BUILD {
+        // SAFETY: as above; made by this build, so a `T`.
+        unsafe { ptr::drop_in_place(value) };
+    }
     count(T::KIND, -1);
 }
 
@@ -248,13 +263,15 @@ extern "C" {
 }
 
 /// Whether this library may take over the live objects of `T`: there are
-/// none, or they were made by a build with the same [`NifResource::BUILD`].
+/// none, or they were made by a build with the same [`NifResource::BUILD`]
+/// (or one it migrates from: [`NifResource::migrates_from`]).
 /// Records this build's fingerprint as the one that lays out `T`'s objects.
 pub fn compatible<T: NifResource>() -> bool {
     let Some(s) = shared() else { return true };
     let kind = T::KIND % KINDS;
     let made_by = s.builds[kind].load(Ordering::Acquire);
-    if s.live[kind].load(Ordering::Acquire) > 0 && made_by != 0 && made_by != T::BUILD {
+    let foreign = made_by != 0 && made_by != T::BUILD && !T::migrates_from(made_by);
+    if s.live[kind].load(Ordering::Acquire) > 0 && foreign {
         return false;
     }
     s.builds[kind].store(T::BUILD, Ordering::Release);

@@ -8,7 +8,8 @@ use sluice_core::policy::{CodelConfig, Policy, Red};
 use sluice_core::store::Store;
 
 use crate::atoms;
-use crate::boxes::{make, Envs, LAYOUT, MS};
+use crate::boxes::{make, Envs, LAYOUT};
+use nif_glue::clock::MS;
 
 /// A box's drop policies as `box_new/6` gets them: `{MaxAgeMs,
 /// CodelTargetMs, CodelIntervalMs, RedMin, RedMax, RedProb, ManualClock}`,

@@ -35,8 +35,8 @@ use std::sync::OnceLock;
 
 use rustler::sys::{
     enif_alloc_env, enif_free_env, enif_hash, enif_is_identical, enif_keep_resource,
-    enif_make_copy, enif_make_resource, enif_make_tuple_from_array, enif_make_uint64,
-    enif_release_resource, ErlNifEnv, ErlNifHash, ErlNifTerm,
+    enif_make_copy, enif_make_tuple_from_array, enif_make_uint64, enif_release_resource, ErlNifEnv,
+    ErlNifHash, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, NifResult, Term};
 use sluice_core::breaker::{Breaker, State};
@@ -126,8 +126,7 @@ unsafe impl Sync for Kept {}
 
 impl Kept {
     fn new(b: &SluiceBreaker) -> Self {
-        const { assert!(std::mem::align_of::<SluiceBreaker>() <= 8) };
-        let obj = resource::object(b);
+        let obj = b.object();
         // SAFETY: `b` is a live breaker resource (8-byte aligned, so at the
         // start of its object); one more reference keeps it alive until
         // `drop` releases it.
@@ -286,18 +285,10 @@ fn breaker_remove(name: Term<'_>) -> bool {
     }
 }
 
-/// A new term for the resource `b`, in `env`.
-fn handle_term<'a>(env: Env<'a>, b: &SluiceBreaker) -> Term<'a> {
-    let obj = resource::object(b);
-    // SAFETY: `b` is a live resource object; the term takes its own
-    // reference, valid in the calling env.
-    unsafe { Term::new(env, enif_make_resource(env.as_c_arg(), obj.cast_mut())) }
-}
-
 /// `{Breaker, SlowMs}` of the breaker `Name`, or `undefined`.
 #[rustler::nif]
 fn breaker_lookup<'a>(env: Env<'a>, name: Term<'a>) -> Term<'a> {
-    let found = with_name(name.as_c_arg(), |b| (handle_term(env, b), b.slow()));
+    let found = with_name(name.as_c_arg(), |b| (b.term(env), b.slow()));
     match found {
         Some(pair) => pair.encode(env),
         None => atoms::undefined().encode(env),
