@@ -119,7 +119,7 @@ fn shared() -> Option<&'static Shared> {
 /// first field should say which build laid it out (a [`fingerprint`]), so
 /// a build of another layout leaves it alone. `None` before the first load.
 pub fn ext(i: usize) -> Option<&'static AtomicPtr<c_void>> {
-    shared().map(|s| &s.ext[i % EXTS])
+    shared().and_then(|s| s.ext.get(i % EXTS))
 }
 
 /// How many library instances attached to the shared block so far; 1 for the
@@ -135,22 +135,22 @@ pub fn instances() -> u64 {
 
 /// Objects of resource kind `kind` alive now, across every instance.
 pub fn live(kind: usize) -> i64 {
-    shared().map_or(0, |s| s.live[kind % KINDS].load(Ordering::Relaxed))
+    let counter = shared().and_then(|s| s.live.get(kind % KINDS));
+    counter.map_or(0, |c| c.load(Ordering::Relaxed))
 }
 
 fn count(kind: usize, delta: i64) {
-    if let Some(s) = shared() {
-        s.live[kind % KINDS].fetch_add(delta, Ordering::Relaxed);
+    if let Some(c) = shared().and_then(|s| s.live.get(kind % KINDS)) {
+        c.fetch_add(delta, Ordering::Relaxed);
     }
 }
 
 /// FNV-1a of `bytes`, continuing from `hash`.
-const fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
-    let mut i = 0;
-    while i < bytes.len() {
-        hash ^= bytes[i] as u64;
+const fn fnv1a(mut hash: u64, mut bytes: &[u8]) -> u64 {
+    while let [byte, rest @ ..] = bytes {
+        hash ^= *byte as u64;
         hash = hash.wrapping_mul(0x0100_0000_01b3);
-        i += 1;
+        bytes = rest;
     }
     hash
 }
@@ -269,12 +269,15 @@ extern "C" {
 pub fn compatible<T: NifResource>() -> bool {
     let Some(s) = shared() else { return true };
     let kind = T::KIND % KINDS;
-    let made_by = s.builds[kind].load(Ordering::Acquire);
+    let (Some(builds), Some(live)) = (s.builds.get(kind), s.live.get(kind)) else {
+        return false; // not reached: `kind` is below `KINDS`
+    };
+    let made_by = builds.load(Ordering::Acquire);
     let foreign = made_by != 0 && made_by != T::BUILD && !T::migrates_from(made_by);
-    if s.live[kind].load(Ordering::Acquire) > 0 && foreign {
+    if live.load(Ordering::Acquire) > 0 && foreign {
         return false;
     }
-    s.builds[kind].store(T::BUILD, Ordering::Release);
+    builds.store(T::BUILD, Ordering::Release);
     true
 }
 

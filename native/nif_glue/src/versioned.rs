@@ -108,7 +108,11 @@ unsafe impl<T: Payload> NifResource for Versioned<T> {
     const BUILD: u64 = resource::fingerprint(T::LAYOUT);
     const MONITORS: bool = T::MONITORS;
     fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
-        &TYPES[T::KIND % KINDS]
+        const { assert!(T::KIND < KINDS, "a versioned kind indexes its type slot") };
+        match TYPES.get(T::KIND) {
+            Some(slot) => slot,
+            None => unreachable!("checked at compile time"),
+        }
     }
     fn down(&self, pid: &ErlNifPid, monitor: &ErlNifMonitor) {
         self.state.down(pid, monitor);

@@ -216,9 +216,12 @@ fn box_post3(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 }
 
 fn sized_arg(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> Result<u64, Fail> {
+    let [_, _, arg] = *args else {
+        return Err(Fail::BadArg);
+    };
     let mut bytes: u64 = 0;
     // SAFETY: `env` and the argument are this call's.
-    if unsafe { enif_get_uint64(env, args[2], &mut bytes) } == 0 {
+    if unsafe { enif_get_uint64(env, arg, &mut bytes) } == 0 {
         return Err(Fail::BadArg);
     }
     Ok(bytes)
@@ -255,13 +258,16 @@ fn box_small<'a>(env: Env<'a>, msg: Term<'a>) -> bool {
 /// A post; `dirty`: on a dirty scheduler, where a large message may be
 /// copied (it then settles the drops it causes at once, as a heavy message).
 fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> RawResult {
+    let [box_arg, msg, ..] = *args else {
+        return Err(Fail::BadArg);
+    };
     // SAFETY: the handle is this call's argument.
-    let sbox = unsafe { get(env, args[0]) }.ok_or(Fail::BadArg)?;
+    let sbox = unsafe { get(env, box_arg) }.ok_or(Fail::BadArg)?;
     let weight = if dirty {
         LARGE
     } else {
         // SAFETY: the message is this call's argument.
-        match unsafe { terms::measure(env, args[1], terms::WALK_BUDGET) } {
+        match unsafe { terms::measure(env, msg, terms::WALK_BUDGET) } {
             Size::Small { weight, .. } => weight,
             Size::Large => return Ok(atoms::large().as_c_arg()),
         }
@@ -269,9 +275,9 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
     let lifetime = ();
     // SAFETY: `env` is this call's env, valid while `lifetime` lives.
     let env = unsafe { Env::new(&lifetime, env) };
-    let outcome =
-        sbox.store()
-            .post_weighed(&mut Envs, lane::current(), args[1], bytes, weight, now());
+    let outcome = sbox
+        .store()
+        .post_weighed(&mut Envs, lane::current(), msg, bytes, weight, now());
     let (posted, wake) = match outcome {
         Ok(done) => done,
         Err(err) => {
@@ -286,13 +292,13 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
     .as_c_arg();
     if wake != Arm::Off {
         // SAFETY: the handle is a term of this call's env.
-        let handle = unsafe { Term::new(env, args[0]) };
+        let handle = unsafe { Term::new(env, box_arg) };
         match wake {
             Arm::Active => {
                 if let Err(dropped) = deliver(env, sbox, handle, dirty, 0) {
                     // The first message is large: delivered on a dirty
                     // scheduler, which then answers the post.
-                    let job = [args[0], answer, uint(env, dropped)];
+                    let job = [box_arg, answer, uint(env, dropped)];
                     // SAFETY: `env` is this call's; the job's terms are of it.
                     return Ok(unsafe {
                         reschedule(env.as_c_arg(), c"box_post", deliver_job, &job)
@@ -498,7 +504,7 @@ fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     let m = sbox.store();
     let snap = m.snapshot();
     let s = &snap.stats;
-    let d = |r: Reason| s.dropped[r as usize];
+    let d = |r: Reason| s.dropped_by(r);
     let dropped = (
         d(Reason::Overflow),
         d(Reason::Resize),

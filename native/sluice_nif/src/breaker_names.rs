@@ -44,7 +44,7 @@ use sluice_core::names::{Changes, NameMap};
 
 use crate::atoms;
 use crate::breakers::{self, SluiceBreaker, BUILD};
-use nif_glue::raw::RawResult;
+use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
 use nif_glue::resource;
 
@@ -229,7 +229,10 @@ raw_nif!("breaker_succeed_name", 1, breaker_succeed_name);
 
 /// `breaker_ask_name(Name)`: `ok`, `blown` or `{error, not_found}`.
 fn breaker_ask_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    Ok(match with_name(args[0], breakers::ask) {
+    let [name] = *args else {
+        return Err(Fail::BadArg);
+    };
+    Ok(match with_name(name, breakers::ask) {
         Some(answer) => answer.as_c_arg(),
         None => not_found(env),
     })
@@ -237,7 +240,10 @@ fn breaker_ask_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 
 /// `breaker_melt_name(Name)`: `ok` or `{error, not_found}`.
 fn breaker_melt_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    Ok(match with_name(args[0], breakers::melt) {
+    let [name] = *args else {
+        return Err(Fail::BadArg);
+    };
+    Ok(match with_name(name, breakers::melt) {
         Some(_) => atoms::ok().as_c_arg(),
         None => not_found(env),
     })
@@ -299,7 +305,10 @@ fn breaker_lookup<'a>(env: Env<'a>, name: Term<'a>) -> Term<'a> {
 /// call through, `blown`, or `{error, not_found}`; the outcome is then
 /// reported by name (`breaker_melt_name/1`, `breaker_succeed_name/1`).
 fn breaker_ask_to_run(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    let found = with_name(args[0], |b| {
+    let [name] = *args else {
+        return Err(Fail::BadArg);
+    };
+    let found = with_name(name, |b| {
         (breakers::ask(b) == atoms::ok()).then(|| b.slow())
     });
     Ok(match found {
@@ -312,7 +321,10 @@ fn breaker_ask_to_run(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 
 /// `breaker_succeed_name(Name)`: reports a success; `ok` or `{error, not_found}`.
 fn breaker_succeed_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    Ok(match with_name(args[0], |b| noting(b, Breaker::succeed)) {
+    let [name] = *args else {
+        return Err(Fail::BadArg);
+    };
+    Ok(match with_name(name, |b| noting(b, Breaker::succeed)) {
         Some(_) => atoms::ok().as_c_arg(),
         None => not_found(env),
     })

@@ -209,13 +209,19 @@ pub(crate) fn melt(b: &SluiceBreaker) -> State {
 /// `breaker_ask(Breaker)`: `ok` (a probe of a half-open breaker too) or
 /// `blown`.
 fn breaker_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    let b = raw_get(env, args[0])?;
+    let [handle] = *args else {
+        return Err(Fail::BadArg);
+    };
+    let b = raw_get(env, handle)?;
     Ok(ask(b).as_c_arg())
 }
 
 /// `breaker_melt(Breaker)`: reports a failure; returns the state after it.
 fn breaker_melt(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    let b = raw_get(env, args[0])?;
+    let [handle] = *args else {
+        return Err(Fail::BadArg);
+    };
+    let b = raw_get(env, handle)?;
     Ok(state_atom(melt(b)).as_c_arg())
 }
 

@@ -178,7 +178,9 @@ fn pid_word(pid: ErlNifPid) -> u64 {
 
 /// The shard of holders of pid word `word`, locked.
 fn lock_shard(state: &LockState, word: u64) -> MutexGuard<'_, HashMap<u64, ErlNifMonitor>> {
-    let shard = &state.holders[(word >> 4) as usize % HOLDER_SHARDS].0;
+    let Some(Padded(shard)) = state.holders.get((word >> 4) as usize % HOLDER_SHARDS) else {
+        unreachable!("an index modulo the number of shards")
+    };
     shard.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -333,7 +335,11 @@ fn lock_checkout<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     };
     let raw = env.as_c_arg();
     let holder = watch_caller(raw, lock);
-    let cell = &lock.data[loan.index].0;
+    let Some(Padded(cell)) = lock.data.get(loan.index) else {
+        // Not reached: the slots and their data have the same capacity.
+        let _ = lock.slots.checkin(loan);
+        return Err(Error::BadArg);
+    };
     let mut d = slot_data(&cell.data);
     d.loan = Some((loan.generation, holder));
     cell.holder.store(holder, Ordering::Release);
