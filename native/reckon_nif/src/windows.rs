@@ -10,13 +10,11 @@
 //! A window made by an older build of this library is taken over only by
 //! the same build (see `nif_glue::resource::compatible`).
 
-use std::sync::atomic::AtomicPtr;
 use std::sync::Mutex;
 
 use nif_glue::map::{self, field};
-use nif_glue::resource::{self, Handle, NifResource};
+use nif_glue::versioned::{Payload, Versioned};
 use reckon_core::window::{Diff, Window};
-use rustler::sys::ErlNifResourceType;
 use rustler::{Atom, Encoder, Env, Error, ListIterator, LocalPid, NifResult, Term};
 
 use crate::{atoms, MAX_CHUNK, MAX_N};
@@ -26,34 +24,24 @@ pub const WINDOW_KIND: usize = 0;
 /// Most keys a window reserves room for up front.
 const MAX_EXPECTED: usize = 1 << 24;
 
-static WINDOW_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
-
-/// Identifies the build that lays out [`Keyed`].
-const BUILD: u64 = resource::fingerprint("window.v1");
-
 /// The keys of one window.
 enum Keyed {
     Pids(Window<LocalPid>),
     Integers(Window<u64>),
 }
 
-/// A window resource: the build fingerprint, then the window until
-/// `window_finish` takes it.
-#[repr(C)]
-pub struct ReckonWindow {
-    build: u64,
-    state: Mutex<Option<Keyed>>,
-}
+/// A window resource: its state behind the versioned wrapper.
+pub type ReckonWindow = Versioned<State>;
 
-// SAFETY: a `#[repr(C)]` payload that starts with its `BUILD` fingerprint;
-// only a library of the same build takes it over.
-unsafe impl NifResource for ReckonWindow {
-    const NAME: &'static std::ffi::CStr = c"reckon_window.v1";
+/// A window's state: the window until `window_finish` takes it.
+pub struct State(Mutex<Option<Keyed>>);
+
+// SAFETY: `window.v2` names this layout of `State` (v2: on the heap,
+// behind the versioned wrapper, where v1 was inline); bumped with it.
+unsafe impl Payload for State {
+    const NAME: &'static std::ffi::CStr = c"reckon_window.v2";
     const KIND: usize = WINDOW_KIND;
-    const BUILD: u64 = BUILD;
-    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
-        &WINDOW_TYPE
-    }
+    const LAYOUT: &'static str = "window.v2";
 }
 
 /// `window_new(#{kind => pid | integer, n, cap, expected})`; `badarg` for
@@ -75,13 +63,7 @@ fn window_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
     } else {
         return Err(Error::BadArg);
     };
-    Ok(resource::make(
-        env,
-        ReckonWindow {
-            build: BUILD,
-            state: Mutex::new(Some(keyed)),
-        },
-    ))
+    Ok(ReckonWindow::make(env, State(Mutex::new(Some(keyed)))))
 }
 
 /// Decodes a chunk: at most [`MAX_CHUNK`] `{Key, Value}` pairs.
@@ -115,7 +97,7 @@ where
 /// `second` one, or a spent window.
 #[rustler::nif]
 fn window_add<'a>(
-    window: Handle<'a, ReckonWindow>,
+    window: &'a ReckonWindow,
     phase: Atom,
     pairs: ListIterator<'a>,
 ) -> NifResult<Atom> {
@@ -126,7 +108,7 @@ fn window_add<'a>(
     } else {
         return Err(Error::BadArg);
     };
-    let mut guard = window.0.state.lock().map_err(|_| Error::BadArg)?;
+    let mut guard = window.0.lock().map_err(|_| Error::BadArg)?;
     let added = match guard.as_mut() {
         Some(Keyed::Pids(w)) => add(w, first, pairs)?,
         Some(Keyed::Integers(w)) => add(w, first, pairs)?,
@@ -157,8 +139,8 @@ fn encode<'a, K: Encoder>(env: Env<'a>, diff: Diff<K>) -> NifResult<Term<'a>> {
 /// `{Key, Value}` (at most `cap` each; the died largest first). The window
 /// is spent afterwards (`badarg`).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn window_finish<'a>(env: Env<'a>, window: Handle<'a, ReckonWindow>) -> NifResult<Term<'a>> {
-    let taken = window.0.state.lock().map_err(|_| Error::BadArg)?.take();
+fn window_finish<'a>(env: Env<'a>, window: &'a ReckonWindow) -> NifResult<Term<'a>> {
+    let taken = window.0.lock().map_err(|_| Error::BadArg)?.take();
     match taken {
         Some(Keyed::Pids(w)) => encode(env, w.finish()),
         Some(Keyed::Integers(w)) => encode(env, w.finish()),

@@ -92,6 +92,11 @@ impl Stats {
     pub fn dropped_total(&self) -> u64 {
         self.dropped.iter().sum()
     }
+
+    /// Dropped messages for `reason`.
+    pub fn dropped_by(&self, reason: Reason) -> u64 {
+        self.dropped[reason as usize]
+    }
 }
 
 /// A message handed out by a take, valid until given back.
@@ -370,4 +375,28 @@ pub trait Buffer<B: Backend> {
 
     /// Counters, size and storage.
     fn snapshot(&self) -> Snapshot;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_by_reads_each_reasons_counter() {
+        let stats = Stats {
+            dropped: [1, 2, 3, 4, 5, 6],
+            ..Stats::default()
+        };
+        let reasons = [
+            Reason::Overflow,
+            Reason::Resize,
+            Reason::Filter,
+            Reason::Closed,
+            Reason::Expired,
+            Reason::Early,
+        ];
+        let got: Vec<u64> = reasons.iter().map(|&r| stats.dropped_by(r)).collect();
+        assert_eq!(got, vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(stats.dropped_total(), 21);
+    }
 }

@@ -8,7 +8,8 @@ use sluice_core::mailbox::{Arm, Mailbox};
 use sluice_core::policy::{CodelConfig, Policy, Red};
 
 use crate::atoms;
-use crate::boxes::{make, Store, LAYOUT, MS};
+use crate::boxes::{make, Store, LAYOUT};
+use nif_glue::clock::MS;
 
 /// A box's drop policies from the options map of `box_new/1`: `max_age`,
 /// `codel_target`, `codel_interval` (ms, 0 turns a policy off), `red_min`,

@@ -12,7 +12,8 @@ use rustler::{Encoder, Env, Term};
 use sluice_core::batch::{Batch, Budget, Request};
 
 use crate::atoms;
-use crate::boxes::{get, now, Envs, SluiceBox, TAKE_BUDGET, TAKE_CAP, TAKE_STRIDE};
+use crate::boxes::{get, Envs, SluiceBox, TAKE_BUDGET, TAKE_CAP, TAKE_STRIDE};
+use nif_glue::clock::now;
 use nif_glue::raw::{Fail, RawResult};
 
 /// Sends the owner the batch a post owes it when the box was armed

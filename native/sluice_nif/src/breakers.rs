@@ -2,45 +2,38 @@
 //! An ask or a melt is one call here: no timer, no message; the state
 //! changes when a call finds it due, against the monotonic clock.
 
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use rustler::sys::{ErlNifEnv, ErlNifResourceType, ErlNifTerm};
+use rustler::sys::{ErlNifEnv, ErlNifTerm};
 use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
 use sluice_core::breaker::{Answer, Breaker, Recovery, State, Strategy};
 use sluice_core::rng::thread_u64;
 
 use crate::atoms;
 use crate::breaker_names::{noting, Name};
+use nif_glue::clock::{self, MS};
 use nif_glue::map::{self, field};
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
-use nif_glue::resource::{self, Handle, NifResource};
+use nif_glue::versioned::{Payload, Versioned};
 
 /// Live-object counter index of breakers.
 pub const BREAKER_KIND: usize = 4;
 
-static BREAKER_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
-
-/// Identifies the build that lays out [`Inner`] (see `nif_glue::resource::fingerprint`).
-pub const BUILD: u64 = resource::fingerprint("breaker.v2");
-
-/// Nanoseconds in a millisecond: options and the manual clock are in ms.
-const MS: u64 = 1_000_000;
+/// Identifies the build that lays out [`Inner`] (see `nif_glue::versioned`).
+pub const BUILD: u64 = SluiceBreaker::BUILD;
 
 /// Breakers blown by a melt since this library was loaded: the breaker
 /// server reads it on its own timer to learn, without any message, that
 /// some breaker blew.
 static TRIPS: AtomicU64 = AtomicU64::new(0);
 
-/// A breaker resource: two words, the state on the heap.
-#[repr(C)]
-pub struct SluiceBreaker {
-    build: u64,
-    inner: Box<Inner>,
-}
+/// A breaker resource: its state behind the versioned wrapper.
+pub type SluiceBreaker = Versioned<Inner>;
 
-struct Inner {
+/// A breaker's state.
+pub struct Inner {
     breaker: Breaker,
     /// The time of a breaker with a manual clock (ns), or `None`.
     clock: Option<AtomicU64>,
@@ -53,53 +46,50 @@ struct Inner {
     /// Whether it waits in the change queue (so it is queued once).
     queued: AtomicBool,
 }
-// SAFETY: the first field (`build`) is fixed; the rest is only used by a
-// library whose `BUILD` matches, which `upgrade` checks before taking over.
-unsafe impl NifResource for SluiceBreaker {
+// SAFETY: `breaker.v3` names this layout of `Inner` (v3: held by an
+// `Arc`); bumped with it.
+unsafe impl Payload for Inner {
     const NAME: &'static std::ffi::CStr = c"sluice_breaker.v1";
     const KIND: usize = BREAKER_KIND;
-    const BUILD: u64 = BUILD;
-    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
-        &BREAKER_TYPE
-    }
+    const LAYOUT: &'static str = "breaker.v3";
 }
 
-impl SluiceBreaker {
+impl Inner {
     /// The breaker.
     pub(crate) fn breaker(&self) -> &Breaker {
-        &self.inner.breaker
+        &self.breaker
     }
     /// The name it was installed under, once installed.
     pub(crate) fn name(&self) -> Option<&Name> {
-        self.inner.name.get()
+        self.name.get()
     }
     /// Names it (once: `false` when it already has a name) with `slow`.
     pub(crate) fn name_it(&self, name: Name, slow_ms: u64) -> bool {
-        self.inner.slow.store(slow_ms, Ordering::Relaxed);
-        self.inner.name.set(name).is_ok()
+        self.slow.store(slow_ms, Ordering::Relaxed);
+        self.name.set(name).is_ok()
     }
     /// `slow` in ms, 0 for `infinity`.
     pub(crate) fn slow(&self) -> u64 {
-        self.inner.slow.load(Ordering::Relaxed)
+        self.slow.load(Ordering::Relaxed)
     }
     /// Whether the name map holds it.
     pub(crate) fn installed(&self) -> &AtomicBool {
-        &self.inner.installed
+        &self.installed
     }
     /// Whether it waits in the change queue.
     pub(crate) fn queued(&self) -> &AtomicBool {
-        &self.inner.queued
+        &self.queued
     }
 }
 
 pub(crate) fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceBreaker> {
-    Ok(term.decode::<Handle<'a, SluiceBreaker>>()?.0)
+    SluiceBreaker::get(term)
 }
 
 fn now(b: &SluiceBreaker) -> u64 {
-    match &b.inner.clock {
+    match &b.clock {
         Some(clock) => clock.load(Ordering::Acquire),
-        None => crate::boxes::now(),
+        None => clock::now(),
     }
 }
 
@@ -177,21 +167,15 @@ fn breaker_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
         max_delay: ms(max_delay.max(delay))?,
         jitter,
     };
-    let inner = Box::new(Inner {
+    let inner = Inner {
         breaker: Breaker::new(strategy, recovery),
         clock: manual.then(|| AtomicU64::new(0)),
         slow: AtomicU64::new(0),
         name: OnceLock::new(),
         installed: AtomicBool::new(false),
         queued: AtomicBool::new(false),
-    });
-    Ok(resource::make(
-        env,
-        SluiceBreaker {
-            build: BUILD,
-            inner,
-        },
-    ))
+    };
+    Ok(SluiceBreaker::make(env, inner))
 }
 
 /// A counter stripe for the calling thread, from where its stack is:
@@ -206,7 +190,7 @@ fn stripe() -> usize {
 fn raw_get<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Result<&'a SluiceBreaker, Fail> {
     // SAFETY: `term` is an argument of the running call, whose env is
     // `env`; the reference does not outlive the call.
-    unsafe { resource::get(env, term) }.ok_or(Fail::BadArg)
+    unsafe { SluiceBreaker::from_raw(env, term) }.ok_or(Fail::BadArg)
 }
 
 raw_nif!("breaker_ask", 1, breaker_ask);
@@ -233,13 +217,19 @@ pub(crate) fn melt(b: &SluiceBreaker) -> State {
 /// `breaker_ask(Breaker)`: `ok` (a probe of a half-open breaker too) or
 /// `blown`.
 fn breaker_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    let b = raw_get(env, args[0])?;
+    let [handle] = *args else {
+        return Err(Fail::BadArg);
+    };
+    let b = raw_get(env, handle)?;
     Ok(ask(b).as_c_arg())
 }
 
 /// `breaker_melt(Breaker)`: reports a failure; returns the state after it.
 fn breaker_melt(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    let b = raw_get(env, args[0])?;
+    let [handle] = *args else {
+        return Err(Fail::BadArg);
+    };
+    let b = raw_get(env, handle)?;
     Ok(state_atom(melt(b)).as_c_arg())
 }
 
@@ -278,7 +268,7 @@ fn breaker_control(handle: Term<'_>, what: Atom) -> NifResult<Atom> {
 #[rustler::nif]
 fn breaker_set_time<'a>(env: Env<'a>, handle: Term<'a>, ms_now: u64) -> NifResult<Term<'a>> {
     let b = get(handle)?;
-    let Some(clock) = b.inner.clock.as_ref() else {
+    let Some(clock) = b.clock.as_ref() else {
         return Ok(atoms::error_of(env, atoms::system_clock()));
     };
     clock.fetch_max(ms_now.saturating_mul(MS), Ordering::AcqRel);
@@ -289,8 +279,8 @@ fn breaker_set_time<'a>(env: Env<'a>, handle: Term<'a>, ms_now: u64) -> NifResul
 #[rustler::nif]
 fn breaker_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let b = get(handle)?;
-    let s = b.inner.breaker.stats();
-    let state = state_atom(b.inner.breaker.state());
+    let s = b.breaker.stats();
+    let state = state_atom(b.breaker.state());
     map::of(
         env,
         &[

@@ -105,9 +105,12 @@ raw_nif!("drop_ask", 2, drop_ask);
 
 /// `drop_random(Rate)`: `true` with probability `Rate` (a float in [0, 1]).
 fn drop_random(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let [rate_arg] = *args else {
+        return Err(Fail::BadArg);
+    };
     let mut rate: f64 = -1.0;
     // SAFETY: `env` and the argument are this call's.
-    if unsafe { enif_get_double(env, args[0], &mut rate) } == 0 || !(0.0..=1.0).contains(&rate) {
+    if unsafe { enif_get_double(env, rate_arg, &mut rate) } == 0 || !(0.0..=1.0).contains(&rate) {
         return Err(Fail::BadArg);
     }
     let keep = chance(rate, thread_u64());
@@ -122,11 +125,14 @@ fn drop_random(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 /// `drop_ask(Valve, Priority)`: `ok` (keep), `drop`, `{error, not_found}`
 /// when the valve was deleted, or `{error, unknown_priority}`.
 fn drop_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let [valve_arg, prio_arg] = *args else {
+        return Err(Fail::BadArg);
+    };
     // SAFETY: the term is this call's, and the reference does not leave it.
-    let valve = unsafe { raw_valve(env, args[0]) }.ok_or(Fail::BadArg)?;
+    let valve = unsafe { raw_valve(env, valve_arg) }.ok_or(Fail::BadArg)?;
     let mut prio: c_ulong = 0;
     // SAFETY: `env` and the argument are this call's.
-    if unsafe { enif_get_ulong(env, args[1], &mut prio) } == 0 {
+    if unsafe { enif_get_ulong(env, prio_arg, &mut prio) } == 0 {
         return Err(Fail::BadArg);
     }
     match on_valve!(valve, v => v.ask(prio as usize)) {

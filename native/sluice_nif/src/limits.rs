@@ -2,53 +2,40 @@
 //! `sluice_core::gcra`, keys being any term hashed here (64 bits from two
 //! salted 32-bit hashes of the VM's).
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustler::sys::{enif_hash, ErlNifHash, ErlNifResourceType};
+use rustler::sys::{enif_hash, ErlNifHash};
 use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
 use sluice_core::gcra::{Checked, Limiter, Rate};
 
 use crate::atoms;
+use nif_glue::clock::{self, MS};
 use nif_glue::map::{self, field};
-use nif_glue::resource::{self, Handle, NifResource};
+use nif_glue::versioned::{Payload, Versioned};
 
 /// Live-object counter index of rate limiters.
 pub const LIMITER_KIND: usize = 3;
 
-static LIMITER_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
+/// A rate limiter resource: its state behind the versioned wrapper.
+pub type SluiceLimiter = Versioned<State>;
 
-/// Identifies the build that lays out [`State`] (see `nif_glue::resource::fingerprint`).
-pub const BUILD: u64 = resource::fingerprint("limiter.v2");
-
-/// Nanoseconds in a millisecond: periods and the manual clock are in ms.
-const MS: u64 = 1_000_000;
-
-/// A rate limiter resource: two words, the state on the heap.
-#[repr(C)]
-pub struct SluiceLimiter {
-    build: u64,
-    state: Box<State>,
-}
-
-struct State {
+/// A rate limiter's state.
+pub struct State {
     limiter: Limiter,
     /// The time of a limiter with a manual clock (ns), or `None`.
     clock: Option<AtomicU64>,
 }
 
-// SAFETY: the first field (`build`) is fixed; the rest is only used by a
-// library whose `BUILD` matches, which `upgrade` checks before taking over.
-unsafe impl NifResource for SluiceLimiter {
+// SAFETY: `limiter.v3` names this layout of `State` (v3: held by an
+// `Arc`); bumped with it.
+unsafe impl Payload for State {
     const NAME: &'static std::ffi::CStr = c"sluice_limiter.v1";
     const KIND: usize = LIMITER_KIND;
-    const BUILD: u64 = BUILD;
-    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
-        &LIMITER_TYPE
-    }
+    const LAYOUT: &'static str = "limiter.v3";
 }
 
 fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceLimiter> {
-    Ok(term.decode::<Handle<'a, SluiceLimiter>>()?.0)
+    SluiceLimiter::get(term)
 }
 
 /// A 64-bit hash of any term.
@@ -87,7 +74,7 @@ fn rate_or_none<'a>(env: Env<'a>, term: Term<'a>) -> NifResult<Result<Option<Rat
 fn now(state: &State) -> u64 {
     match &state.clock {
         Some(clock) => clock.load(Ordering::Acquire),
-        None => crate::boxes::now(),
+        None => clock::now(),
     }
 }
 
@@ -111,17 +98,11 @@ fn rate_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
         (Ok(per_key), Ok(global)) => (per_key, global),
         (Err(why), _) | (_, Err(why)) => return Ok(atoms::error_of(env, why)),
     };
-    let state = Box::new(State {
+    let state = State {
         limiter: Limiter::new(per_key, global, max_keys, max_overrides),
         clock: manual.then(|| AtomicU64::new(0)),
-    });
-    Ok(resource::make(
-        env,
-        SluiceLimiter {
-            build: BUILD,
-            state,
-        },
-    ))
+    };
+    Ok(SluiceLimiter::make(env, state))
 }
 
 /// `ok`, `{error, {retry_after, Ms}}` (rounded up), or `{error,
@@ -134,18 +115,16 @@ fn rate_check<'a>(
     cost: u64,
 ) -> NifResult<Term<'a>> {
     let l = get(handle)?;
-    Ok(
-        match l.state.limiter.check(key(key_term), cost, now(&l.state)) {
-            Checked::Allowed => atoms::ok().encode(env),
-            Checked::RetryAfter(ns) => {
-                let ms = ns.div_ceil(MS);
-                (atoms::error(), (atoms::retry_after(), ms)).encode(env)
-            }
-            Checked::ExceedsBurst(burst) => {
-                (atoms::error(), (atoms::exceeds_burst(), burst)).encode(env)
-            }
-        },
-    )
+    Ok(match l.limiter.check(key(key_term), cost, now(l)) {
+        Checked::Allowed => atoms::ok().encode(env),
+        Checked::RetryAfter(ns) => {
+            let ms = ns.div_ceil(MS);
+            (atoms::error(), (atoms::retry_after(), ms)).encode(env)
+        }
+        Checked::ExceedsBurst(burst) => {
+            (atoms::error(), (atoms::exceeds_burst(), burst)).encode(env)
+        }
+    })
 }
 
 /// Gives `Key` a rate of its own, or the limiter's again (`none`): `ok`,
@@ -162,7 +141,7 @@ fn rate_override<'a>(
         Ok(rate) => rate,
         Err(why) => return Ok(atoms::error_of(env, why)),
     };
-    Ok(match l.state.limiter.set_override(key(key_term), rate) {
+    Ok(match l.limiter.set_override(key(key_term), rate) {
         Ok(()) => atoms::ok().encode(env),
         Err(_) => (atoms::error(), atoms::too_many_overrides()).encode(env),
     })
@@ -173,7 +152,7 @@ fn rate_override<'a>(
 #[rustler::nif]
 fn rate_set_time<'a>(env: Env<'a>, handle: Term<'a>, ms: u64) -> NifResult<Term<'a>> {
     let l = get(handle)?;
-    let Some(clock) = l.state.clock.as_ref() else {
+    let Some(clock) = l.clock.as_ref() else {
         return Ok(atoms::error_of(env, atoms::system_clock()));
     };
     clock.fetch_max(ms.saturating_mul(MS), Ordering::AcqRel);
@@ -185,14 +164,14 @@ fn rate_set_time<'a>(env: Env<'a>, handle: Term<'a>, ms: u64) -> NifResult<Term<
 #[rustler::nif(schedule = "DirtyCpu")]
 fn rate_sweep(handle: Term<'_>) -> NifResult<u64> {
     let l = get(handle)?;
-    Ok(l.state.limiter.sweep(now(&l.state)) as u64)
+    Ok(l.limiter.sweep(now(l)) as u64)
 }
 
 /// `#{allowed, refused, evicted, keys, overrides}`.
 #[rustler::nif]
 fn rate_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let l = get(handle)?;
-    let s = l.state.limiter.stats();
+    let s = l.limiter.stats();
     map::of(
         env,
         &[

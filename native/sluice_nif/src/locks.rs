@@ -26,37 +26,28 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rustler::sys::{
     enif_alloc_env, enif_clear_env, enif_compare_monitors, enif_free_env, enif_get_local_pid,
     enif_make_copy, enif_monitor_process, enif_self, enif_send, ErlNifEnv, ErlNifMonitor,
-    ErlNifPid, ErlNifResourceType, ErlNifTerm,
+    ErlNifPid, ErlNifTerm,
 };
 use rustler::{Encoder, Env, Error, NifResult, Term};
 use sluice_core::rng::thread_u64;
 use sluice_core::slots::{Loan, Slots, MAX_SLOTS};
 
 use crate::atoms;
-use crate::boxes::lane;
+use nif_glue::lane;
 use nif_glue::map;
-use nif_glue::resource::{self, Handle, NifResource};
+use nif_glue::versioned::{Payload, Versioned};
 
 /// Live-object counter index of locks.
 pub const LOCK_KIND: usize = 2;
 
-static LOCK_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
-
-/// Identifies the build that lays out [`LockState`] (see `nif_glue::resource::fingerprint`).
-pub const BUILD: u64 = resource::fingerprint("lock.v2");
-
-/// A lock resource: two words, the state on the heap.
-#[repr(C)]
-pub struct SluiceLock {
-    build: u64,
-    state: Box<LockState>,
-}
+/// A lock resource: its state behind the versioned wrapper.
+pub type SluiceLock = Versioned<LockState>;
 
 /// Shards of the set of monitored holders.
 const HOLDER_SHARDS: usize = 16;
@@ -65,7 +56,8 @@ const HOLDER_SHARDS: usize = 16;
 #[repr(align(128))]
 struct Padded<T>(T);
 
-struct LockState {
+/// A lock's state.
+pub struct LockState {
     slots: Slots,
     data: Box<[Padded<Cell>]>,
     /// Processes this lock monitors (pid word to monitor), by shard.
@@ -129,23 +121,20 @@ impl Drop for SlotData {
     }
 }
 
-// SAFETY: the first field (`build`) is fixed; the rest is only used by a
-// library whose `BUILD` matches, which `upgrade` checks before taking over.
-unsafe impl NifResource for SluiceLock {
+// SAFETY: `lock.v3` names this layout of `LockState` (v3: held by an
+// `Arc`); bumped with it.
+unsafe impl Payload for LockState {
     const NAME: &'static std::ffi::CStr = c"sluice_lock.v1";
     const KIND: usize = LOCK_KIND;
-    const BUILD: u64 = BUILD;
+    const LAYOUT: &'static str = "lock.v3";
     const MONITORS: bool = true;
-    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
-        &LOCK_TYPE
-    }
 
     /// A holder died: its loans end, their slots empty, their watchers are
     /// told. Costs one map removal and a look at each slot's holder word.
     fn down(&self, pid: &ErlNifPid, monitor: &ErlNifMonitor) {
         let word = pid_word(*pid);
         {
-            let mut holders = lock_shard(&self.state, word);
+            let mut holders = lock_shard(self, word);
             match holders.get(&word) {
                 // SAFETY: both are monitors the VM filled in.
                 Some(m) if unsafe { enif_compare_monitors(m, monitor) } == 0 => {
@@ -154,7 +143,7 @@ unsafe impl NifResource for SluiceLock {
                 _ => return,
             }
         }
-        for (index, Padded(cell)) in self.state.data.iter().enumerate() {
+        for (index, Padded(cell)) in self.data.iter().enumerate() {
             if cell.holder.load(Ordering::Acquire) != word {
                 continue;
             }
@@ -168,13 +157,13 @@ unsafe impl NifResource for SluiceLock {
             d.loan = None;
             cell.holder.store(0, Ordering::Release);
             d.drop_pending();
-            if self.state.slots.fail(Loan { index, generation }) {
+            if self.slots.fail(Loan { index, generation }) {
                 match d.watcher {
                     Some(watcher) => tell_dead(&watcher, index),
                     // Nobody to make it ready: its resource is a plain
                     // token, lent again at once.
                     None => {
-                        let _ = self.state.slots.fill(index);
+                        let _ = self.slots.fill(index);
                     }
                 }
             }
@@ -194,7 +183,9 @@ fn pid_word(pid: ErlNifPid) -> u64 {
 
 /// The shard of holders of pid word `word`, locked.
 fn lock_shard(state: &LockState, word: u64) -> MutexGuard<'_, HashMap<u64, ErlNifMonitor>> {
-    let shard = &state.holders[(word >> 4) as usize % HOLDER_SHARDS].0;
+    let Some(Padded(shard)) = state.holders.get((word >> 4) as usize % HOLDER_SHARDS) else {
+        unreachable!("an index modulo the number of shards")
+    };
     shard.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -220,13 +211,13 @@ fn watch_caller(raw: *mut ErlNifEnv, lock: &SluiceLock) -> u64 {
     // SAFETY: `raw` is a NIF call's env, a process env: enif_self succeeds.
     unsafe { enif_self(raw, &mut me) };
     let word = pid_word(me);
-    let mut holders = lock_shard(&lock.state, word);
+    let mut holders = lock_shard(lock, word);
     if let Entry::Vacant(vacant) = holders.entry(word) {
         // SAFETY: a monitor is plain data, filled in by the VM.
         let mut mon: ErlNifMonitor = unsafe { std::mem::zeroed() };
         // SAFETY: the object is the lock's resource, alive while the call's
         // handle term is; `me` is the (live) caller.
-        if unsafe { enif_monitor_process(raw, resource::object(lock), &me, &mut mon) } == 0 {
+        if unsafe { enif_monitor_process(raw, lock.object(), &me, &mut mon) } == 0 {
             vacant.insert(mon);
         }
     }
@@ -234,7 +225,7 @@ fn watch_caller(raw: *mut ErlNifEnv, lock: &SluiceLock) -> u64 {
 }
 
 fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceLock> {
-    Ok(term.decode::<Handle<'a, SluiceLock>>()?.0)
+    SluiceLock::get(term)
 }
 
 /// A lock of `n` slots (room for `capacity`), all empty.
@@ -262,18 +253,16 @@ fn lock_new(env: Env<'_>, n: u64, capacity: u64) -> NifResult<Term<'_>> {
             })
         })
         .collect();
-    let state = Box::new(LockState {
+    let state = LockState {
         slots: Slots::new(n, capacity),
         data,
-        holders: std::array::from_fn(|_| Padded(Mutex::new(HashMap::new()))),
-    });
-    Ok(resource::make(
-        env,
-        SluiceLock {
-            build: BUILD,
-            state,
-        },
-    ))
+        // Room for one holder from the start (a map never shrinks): an
+        // empty `HashMap` points at a static of the library that made it,
+        // which is gone once a newer library took the lock over and the
+        // old one was unloaded (see `docs/nif-upgrade.md`).
+        holders: std::array::from_fn(|_| Padded(Mutex::new(HashMap::with_capacity(1)))),
+    };
+    Ok(SluiceLock::make(env, state))
 }
 
 /// Puts `resource` in slot `index`, looked after by `watcher`, `{Pid,
@@ -293,7 +282,7 @@ fn lock_fill<'a>(
     let lock = get(handle)?;
     let Some((index, Padded(cell))) = usize::try_from(index)
         .ok()
-        .and_then(|i| Some((i, lock.state.data.get(i)?)))
+        .and_then(|i| Some((i, lock.data.get(i)?)))
     else {
         return Ok(atoms::error_of(env, atoms::no_slot()));
     };
@@ -310,7 +299,7 @@ fn lock_fill<'a>(
         }
         (Some(pid), epoch)
     };
-    let slots = &lock.state.slots;
+    let slots = &lock.slots;
     let mut d = slot_data(data);
     if epoch < d.epoch {
         return Ok(atoms::ok().encode(env));
@@ -349,15 +338,19 @@ fn lock_fill<'a>(
 #[rustler::nif]
 fn lock_checkout<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
-    let Some(loan) = lock.state.slots.checkout(thread_u64() as usize, lane()) else {
-        if lock.state.slots.active() == 0 {
+    let Some(loan) = lock.slots.checkout(thread_u64() as usize, lane::current()) else {
+        if lock.slots.active() == 0 {
             return Ok(atoms::error_of(env, atoms::closed()));
         }
         return Ok((atoms::error(), atoms::busy()).encode(env));
     };
     let raw = env.as_c_arg();
     let holder = watch_caller(raw, lock);
-    let cell = &lock.state.data[loan.index].0;
+    let Some(Padded(cell)) = lock.data.get(loan.index) else {
+        // Not reached: the slots and their data have the same capacity.
+        let _ = lock.slots.checkin(loan);
+        return Err(Error::BadArg);
+    };
     let mut d = slot_data(&cell.data);
     d.loan = Some((loan.generation, holder));
     cell.holder.store(holder, Ordering::Release);
@@ -374,7 +367,7 @@ fn lock_checkin<'a>(env: Env<'a>, handle: Term<'a>, reference: (u64, u64)) -> Ni
     let lock = get(handle)?;
     let (index, generation) = reference;
     let index = usize::try_from(index).map_err(|_| Error::BadArg)?;
-    let Some(Padded(cell)) = lock.state.data.get(index) else {
+    let Some(Padded(cell)) = lock.data.get(index) else {
         return Ok((atoms::error(), atoms::not_lent()).encode(env));
     };
     let mut d = slot_data(&cell.data);
@@ -383,7 +376,7 @@ fn lock_checkin<'a>(env: Env<'a>, handle: Term<'a>, reference: (u64, u64)) -> Ni
             d.loan = None;
             cell.holder.store(0, Ordering::Relaxed);
             d.take_pending();
-            let _ = lock.state.slots.checkin(Loan { index, generation });
+            let _ = lock.slots.checkin(Loan { index, generation });
             Ok(atoms::ok().encode(env))
         }
         _ => Ok((atoms::error(), atoms::not_lent()).encode(env)),
@@ -397,12 +390,12 @@ fn lock_slot<'a>(env: Env<'a>, handle: Term<'a>, index: u64) -> NifResult<Term<'
     let lock = get(handle)?;
     let Some((index, Padded(cell))) = usize::try_from(index)
         .ok()
-        .and_then(|i| Some((i, lock.state.data.get(i)?)))
+        .and_then(|i| Some((i, lock.data.get(i)?)))
     else {
         return Ok(atoms::error_of(env, atoms::no_slot()));
     };
     let d = slot_data(&cell.data);
-    Ok(if lock.state.slots.is_empty(index) {
+    Ok(if lock.slots.is_empty(index) {
         atoms::empty()
     } else if d.loan.is_some() {
         atoms::lent()
@@ -418,9 +411,7 @@ fn lock_slot<'a>(env: Env<'a>, handle: Term<'a>, index: u64) -> NifResult<Term<'
 fn lock_resize<'a>(env: Env<'a>, handle: Term<'a>, n: u64) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
     match usize::try_from(n) {
-        Ok(n) if n <= lock.state.slots.capacity() => {
-            Ok((lock.state.slots.resize(n) as u64).encode(env))
-        }
+        Ok(n) if n <= lock.slots.capacity() => Ok((lock.slots.resize(n) as u64).encode(env)),
         _ => Ok(atoms::error_of(env, atoms::over_capacity())),
     }
 }
@@ -429,7 +420,7 @@ fn lock_resize<'a>(env: Env<'a>, handle: Term<'a>, n: u64) -> NifResult<Term<'a>
 #[rustler::nif]
 fn lock_empty(handle: Term<'_>) -> NifResult<u64> {
     let lock = get(handle)?;
-    let slots = &lock.state.slots;
+    let slots = &lock.slots;
     Ok((0..slots.active()).filter(|&i| slots.is_empty(i)).count() as u64)
 }
 
@@ -438,8 +429,8 @@ fn lock_empty(handle: Term<'_>) -> NifResult<u64> {
 #[rustler::nif]
 fn lock_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
-    let s = lock.state.slots.stats();
-    let slots = &lock.state.slots;
+    let s = lock.slots.stats();
+    let slots = &lock.slots;
     map::of(
         env,
         &[
