@@ -11,7 +11,8 @@
 -on_load(init/0).
 
 %% Every function the library implements: exported, and declared as NIFs.
--define(NIFS, [top_merge/3, window_new/4, window_add/3, window_finish/1]).
+-define(NIFS, [top_merge/3, window_new/4, window_add/3, window_finish/1,
+               dump_analyze/3]).
 
 -export(?NIFS).
 -nifs(?NIFS).
@@ -46,3 +47,8 @@ window_add(_Window, _Phase, _Pairs) -> erlang:nif_error(nif_not_loaded).
     {[{term(), integer()}], [{term(), integer()}], [{term(), integer()}],
      non_neg_integer(), non_neg_integer()}.
 window_finish(_Window) -> erlang:nif_error(nif_not_loaded).
+
+%% The report of the crash dump at `Path' (dirty IO scheduler); see reckon_dump.
+-spec dump_analyze(binary(), 1..1000, non_neg_integer()) ->
+    {ok, reckon_dump:report()} | {error, file:posix()}.
+dump_analyze(_Path, _Top, _Threshold) -> erlang:nif_error(nif_not_loaded).
