@@ -69,12 +69,25 @@ arg_error(crashdump, [File, Opts]) ->
 
 -spec file_error(term()) -> ok | {1, string()}.
 file_error(File) ->
-    try path(File) of
-        <<>> -> {1, "not a file name: empty"};
+    try {proper(File), path(File)} of
+        {false, _} -> {1, "not a file name: an improper list"};
+        {true, <<>>} -> {1, "not a file name: empty"};
         _ -> ok
     catch
         error:_ -> {1, "not a file name (a string, binary or atom)"}
     end.
+
+%% Whether `File' is a binary, an atom, or a proper deep list of
+%% characters, atoms and binaries.
+-spec proper(term()) -> boolean().
+proper(File) when is_binary(File); is_atom(File) -> true;
+proper(File) -> proper_list(File).
+
+-spec proper_list(term()) -> boolean().
+proper_list([]) -> true;
+proper_list([H | T]) when is_integer(H); is_atom(H); is_binary(H) -> proper_list(T);
+proper_list([H | T]) when is_list(H) -> proper_list(H) andalso proper_list(T);
+proper_list(_) -> false.
 
 -spec opts_error(term()) -> ok | {2, string()}.
 opts_error(Opts) when is_map(Opts) ->
@@ -95,9 +108,11 @@ good_opt(_, _) -> false.
 -spec path(file:filename_all()) -> binary().
 path(File) when is_binary(File) ->
     File;
-path(File) ->
+path(File) when is_list(File); is_atom(File) ->
     case unicode:characters_to_binary(filename:flatten(File), unicode,
                                       file:native_name_encoding()) of
         Bin when is_binary(Bin) -> Bin;
         _ -> erlang:error(badarg)
-    end.
+    end;
+path(_File) ->
+    erlang:error(badarg).
