@@ -7,7 +7,7 @@
 use std::io::{self, Read};
 
 /// Bytes read from the input at a time.
-pub const READ_BUF: usize = 256 * 1024;
+pub const READ_BUF: usize = 64 * 1024;
 /// Most bytes of one line that are kept (the rest is counted, not kept).
 pub const MAX_LINE: usize = 64 * 1024;
 
