@@ -654,7 +654,7 @@ impl Analyzer {
                 count: c,
             })
             .collect();
-        types.sort_by(|a, b| b.count.cmp(&a.count));
+        types.sort_by_key(|t| std::cmp::Reverse(t.count));
         if self.atoms.count.is_none() {
             self.atoms.count = self.atom_entries;
         }

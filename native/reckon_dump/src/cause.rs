@@ -16,11 +16,7 @@ fn near(count: u64, limit: Option<u64>) -> Option<u64> {
 }
 
 fn percent(part: u64, whole: u64) -> u64 {
-    if whole == 0 {
-        0
-    } else {
-        part.saturating_mul(100) / whole
-    }
+    part.saturating_mul(100).checked_div(whole).unwrap_or(0)
 }
 
 fn who(p: &ProcEntry) -> String {

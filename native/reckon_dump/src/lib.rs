@@ -62,7 +62,7 @@ pub fn analyze_measured<R: Read>(input: R, opts: &Options) -> (Report, usize) {
             Ok(Some(line)) => {
                 lines = line.number;
                 a.line(&line);
-                if lines % 65_536 == 0 {
+                if lines & 0xFFFF == 0 {
                     peak = peak.max(a.footprint() + reader.footprint());
                 }
             }
