@@ -97,12 +97,19 @@ fn value_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// `Key: value` split, `None` when the line has no `": "` (nor ends in `:`).
+/// `Key: value` split at the first `": "` (or a final `:`), `None` when
+/// there is neither.
 fn key_value(text: &[u8]) -> Option<(&[u8], &[u8])> {
-    if let Some(pos) = memchr::memmem::find(text, b": ") {
-        return Some((text.get(..pos)?, text.get(pos + 2..)?));
+    let mut from = 0;
+    while let Some(p) = memchr::memchr(b':', text.get(from..)?) {
+        let at = from + p;
+        match text.get(at + 1) {
+            Some(b' ') => return Some((text.get(..at)?, text.get(at + 2..)?)),
+            None => return Some((text.get(..at)?, &b""[..])),
+            Some(_) => from = at + 1,
+        }
     }
-    text.strip_suffix(b":").map(|k| (k, &b""[..]))
+    None
 }
 
 /// The `m:f/a` inside the parentheses of a `Program counter` line.
