@@ -2,6 +2,7 @@
 # there (scripts/ensure-deps.sh installs Erlang from Debian packages when it
 # can, and otherwise says what to install).
 #
+#   make         builds target/release/reckon-dump, then runs make test
 #   make test    every check and test; ends with "N passed, M failed"
 #   make demo    flood a slow consumer: unprotected, through a valve, through a box
 #   make bench   benchmarks (BENCH_ONLY=drop make bench for one suite)
@@ -9,9 +10,14 @@
 #   make clean   remove build output
 
 .POSIX:
-.PHONY: all deps test demo bench docs clean
+.PHONY: all deps reckon-dump test demo bench docs clean
 
-all: test
+# The default target also builds the reckon-dump binary (target/release/).
+all: reckon-dump test
+
+reckon-dump:
+	cargo build --release --locked -p reckon_cli
+	@echo "reckon-dump: target/release/reckon-dump (or: cargo install --path native/reckon_cli)"
 
 deps:
 	sh scripts/ensure-deps.sh

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Checks that everything sluice needs to build and test is installed:
 # Erlang/OTP >= 25 with the applications the tests use, rebar3, git, make,
-# a C linker, a Rust toolchain with rustfmt and clippy, and Elixir's mix (for
-# the Mix consumer test).
+# a C linker, a Rust toolchain with rustfmt and clippy, Elixir's mix (for
+# the Mix consumer test) and python3 (its json module checks reckon-dump's
+# JSON in the crash-dump suite).
 #
 # On Debian/Ubuntu (apt-get present) missing Erlang pieces are installed from
 # the distribution's erlang-* packages (with sudo when not root). Elsewhere,
@@ -13,7 +14,7 @@ set -eu
 # Debian packages that provide everything below (no hex.pm needed).
 apt_packages="erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer
 erlang-proper erlang-proper-dev erlang-eunit erlang-tools erlang-runtime-tools
-erlang-reltool git make gcc libc6-dev elixir"
+erlang-reltool git make gcc libc6-dev elixir python3"
 # OTP applications the build, tests, docs and release use.
 otp_apps="common_test dialyzer proper eunit tools runtime_tools reltool edoc xmerl sasl"
 min_otp=25
@@ -26,7 +27,7 @@ esac
 
 # Prints what is missing on the Erlang side, one item per line.
 missing_erlang() {
-    for cmd in erl rebar3 git make cc mix; do
+    for cmd in erl rebar3 git make cc mix python3; do
         command -v "$cmd" >/dev/null 2>&1 || echo "$cmd"
     done
     command -v erl >/dev/null 2>&1 || return 0

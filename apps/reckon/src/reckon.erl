@@ -24,6 +24,10 @@
 %% {@link cluster_bin_leak/1}, {@link cluster_inet_count/2},
 %% {@link cluster_inet_window/3}.
 %%
+%% <h3>After a crash</h3>
+%% {@link crashdump/1}, {@link crashdump/2} (the `reckon-dump' parser) and
+%% {@link app_deps/0}.
+%%
 %% <h3>How it stays light</h3>
 %% Top-N and windows stream: values go to the `reckon_nif' library in
 %% chunks, a bounded heap keeps the top N, and names, current functions and
@@ -46,6 +50,7 @@
          tcp/0, udp/0, sctp/0, files/0, term_to_port/1]).
 -export([source/1, remote_load/1, remote_load/2, rpc/1, rpc/2, rpc/3,
          named_rpc/1, named_rpc/2, named_rpc/3]).
+-export([crashdump/1, crashdump/2, app_deps/0]).
 -export([cluster_proc_count/2, cluster_proc_window/3, cluster_bin_leak/1,
          cluster_inet_count/2, cluster_inet_window/3]).
 
@@ -470,3 +475,30 @@ cluster_inet_window(Attr, Num, Time) ->
     ?SCAN_CHECK(inet_window, [Attr, Num, Time]),
     reckon_cluster:inet_window(Attr, Num, Time).
 
+
+%%% After a crash
+
+%% @doc {@link crashdump/2} with the default options.
+-spec crashdump(File) -> {ok, Report} | {error, Posix}
+              when File :: file:filename_all(), Report :: reckon_dump:report(),
+                   Posix :: file:posix().
+crashdump(File) ->
+    ?CHECK(reckon_dump:arg_error(crashdump, [File]), [File]),
+    reckon_dump:analyze(File, #{}).
+
+%% @doc What the crash dump in `File' says, and the likely cause of the
+%% crash, read in bounded memory on a dirty IO scheduler by the parser of the
+%% `reckon-dump' binary (the same figures as its JSON); see
+%% {@link reckon_dump} for the report and {@type reckon_dump:opts()}.
+-spec crashdump(File, Opts) -> {ok, Report} | {error, Posix}
+              when File :: file:filename_all(), Opts :: reckon_dump:opts(),
+                   Report :: reckon_dump:report(), Posix :: file:posix().
+crashdump(File, Opts) ->
+    ?CHECK(reckon_dump:arg_error(crashdump, [File, Opts]), [File, Opts]),
+    reckon_dump:analyze(File, Opts).
+
+%% @doc The dependency graph of the loaded applications as DOT text (render
+%% it with `dot -Tsvg'): library applications (no `mod') are boxes.
+-spec app_deps() -> Dot when Dot :: binary().
+app_deps() ->
+    reckon_app_deps:dot().

@@ -11,7 +11,8 @@
 -on_load(init/0).
 
 %% Every function the library implements: exported, and declared as NIFs.
--define(NIFS, [top_merge/3, window_new/1, window_add/3, window_finish/1]).
+-define(NIFS, [top_merge/3, window_new/1, window_add/3, window_finish/1,
+               dump_analyze/3]).
 
 -type window_opts() :: #{kind := pid | integer, n := non_neg_integer(),
                          cap := non_neg_integer(), expected := non_neg_integer()}.
@@ -51,3 +52,8 @@ window_add(_Window, _Phase, _Pairs) -> erlang:nif_error(nif_not_loaded).
 
 -spec window_finish(reference()) -> window_found().
 window_finish(_Window) -> erlang:nif_error(nif_not_loaded).
+
+%% The report of the crash dump at `Path' (dirty IO scheduler); see reckon_dump.
+-spec dump_analyze(binary(), 1..1000, non_neg_integer()) ->
+    {ok, reckon_dump:report()} | {error, file:posix()}.
+dump_analyze(_Path, _Top, _Threshold) -> erlang:nif_error(nif_not_loaded).

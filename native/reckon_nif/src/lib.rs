@@ -7,6 +7,7 @@
 //! short and the memory held is O(N + chunk), or the first sample's map for
 //! a window.
 
+mod dump;
 mod top;
 mod windows;
 
