@@ -2,8 +2,9 @@
 # Checks that everything sluice needs to build and test is installed:
 # Erlang/OTP >= 25 with the applications the tests use, rebar3, git, make,
 # a C linker, a Rust toolchain with rustfmt and clippy, Elixir's mix (for
-# the Mix consumer test) and python3 (its json module checks reckon-dump's
-# JSON in the crash-dump suite).
+# the Mix consumer test), python3 (its json module checks reckon-dump's
+# JSON in the crash-dump suite) and GNU time (the crash-dump bench reads
+# peak memory through /usr/bin/time).
 #
 # On Debian/Ubuntu (apt-get present) missing Erlang pieces are installed from
 # the distribution's erlang-* packages (with sudo when not root). Elsewhere,
@@ -14,7 +15,7 @@ set -eu
 # Debian packages that provide everything below (no hex.pm needed).
 apt_packages="erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer
 erlang-proper erlang-proper-dev erlang-eunit erlang-tools erlang-runtime-tools
-erlang-reltool git make gcc libc6-dev elixir python3"
+erlang-reltool git make gcc libc6-dev elixir python3 time"
 # OTP applications the build, tests, docs and release use.
 otp_apps="common_test dialyzer proper eunit tools runtime_tools reltool edoc xmerl sasl"
 min_otp=25
@@ -30,6 +31,7 @@ missing_erlang() {
     for cmd in erl rebar3 git make cc mix python3; do
         command -v "$cmd" >/dev/null 2>&1 || echo "$cmd"
     done
+    [ -x /usr/bin/time ] || echo /usr/bin/time
     command -v erl >/dev/null 2>&1 || return 0
     # One VM start checks the OTP release, each application and the headers
     # erlang-dev and erlang-proper-dev provide.
@@ -61,6 +63,7 @@ ensure-deps: no apt-get here; please install:
   - rebar3 >= 3.19 (https://rebar3.org/docs/getting-started/)
   - git, make and a C compiler/linker (cc)
   - Elixir >= 1.14 with mix (only for the Mix consumer test in make test)
+  - python3 (for the crash-dump suite) and GNU time as /usr/bin/time (for make bench)
 EOF
         exit 1
     fi
