@@ -2,15 +2,22 @@
 # there (scripts/ensure-deps.sh installs Erlang from Debian packages when it
 # can, and otherwise says what to install).
 #
+#   make         builds target/release/reckon-dump, then runs make test
 #   make test    every check and test; ends with "N passed, M failed"
 #   make demo    flood a slow consumer: unprotected, through a valve, through a box
 #   make bench   benchmarks (BENCH_ONLY=drop make bench for one suite)
+#   make docs    API documentation: apps/sluice/doc/index.html, apps/reckon/doc/index.html
 #   make clean   remove build output
 
 .POSIX:
-.PHONY: all deps test demo bench clean
+.PHONY: all deps reckon-dump test demo bench docs clean
 
-all: test
+# The default target also builds the reckon-dump binary (target/release/).
+all: reckon-dump test
+
+reckon-dump:
+	cargo build --release --locked -p reckon_cli
+	@echo "reckon-dump: target/release/reckon-dump (or: cargo install --path native/reckon_cli)"
 
 deps:
 	sh scripts/ensure-deps.sh
@@ -24,6 +31,9 @@ demo: deps
 # BENCH_ONLY reaches scripts/bench.sh from the environment or the make command line.
 bench: deps
 	sh scripts/bench.sh
+
+docs: deps
+	rebar3 edoc
 
 # Generated files only (apps/*/doc may also hold hand-written overview.edoc).
 clean:

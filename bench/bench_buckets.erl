@@ -135,7 +135,7 @@ reap(B, Calls, Ns) ->
 
 -spec regions(sluice_box:box()) -> non_neg_integer().
 regions(B) ->
-    {_, {_Type, _Bytes, _MaxBytes, Regions, _Owner, _Closed}} = sluice_nif:box_info(B),
+    #{regions := Regions} = sluice_nif:box_info(B),
     Regions.
 
 %% Nanoseconds to keep the messages young enough out of a list of 100 000

@@ -2,7 +2,10 @@
 # Checks that everything sluice needs to build and test is installed:
 # Erlang/OTP >= 25 with the applications the tests use, rebar3, git, make,
 # a C linker, a Rust toolchain with rustfmt and clippy, Elixir's mix (for
-# the Mix consumer test) and Prometheus's promtool (for reckon_metrics).
+# the Mix consumer test), python3 (its json module checks reckon-dump's
+# JSON in the crash-dump suite), GNU time (the crash-dump bench reads
+# peak memory through /usr/bin/time) and Prometheus (promtool and the
+# server, for the reckon_metrics tests).
 #
 # On Debian/Ubuntu (apt-get present) missing Erlang pieces are installed from
 # the distribution's erlang-* packages (with sudo when not root). Elsewhere,
@@ -13,7 +16,7 @@ set -eu
 # Debian packages that provide everything below (no hex.pm needed).
 apt_packages="erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer
 erlang-proper erlang-proper-dev erlang-eunit erlang-tools erlang-runtime-tools
-erlang-reltool git make gcc libc6-dev elixir prometheus"
+erlang-reltool git make gcc libc6-dev elixir python3 time prometheus"
 # OTP applications the build, tests, docs and release use.
 otp_apps="common_test dialyzer proper eunit tools runtime_tools reltool edoc xmerl sasl"
 min_otp=25
@@ -26,9 +29,10 @@ esac
 
 # Prints what is missing on the Erlang side, one item per line.
 missing_erlang() {
-    for cmd in erl rebar3 git make cc mix promtool; do
+    for cmd in erl rebar3 git make cc mix python3 promtool prometheus; do
         command -v "$cmd" >/dev/null 2>&1 || echo "$cmd"
     done
+    [ -x /usr/bin/time ] || echo /usr/bin/time
     command -v erl >/dev/null 2>&1 || return 0
     # One VM start checks the OTP release, each application and the headers
     # erlang-dev and erlang-proper-dev provide.
@@ -60,7 +64,8 @@ ensure-deps: no apt-get here; please install:
   - rebar3 >= 3.19 (https://rebar3.org/docs/getting-started/)
   - git, make and a C compiler/linker (cc)
   - Elixir >= 1.14 with mix (only for the Mix consumer test in make test)
-  - Prometheus's promtool (only for the reckon_metrics tests in make test)
+  - python3 (for the crash-dump suite) and GNU time as /usr/bin/time (for make bench)
+  - Prometheus (promtool and the prometheus server, for the reckon_metrics tests)
 EOF
         exit 1
     fi

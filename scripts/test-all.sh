@@ -5,7 +5,8 @@
 # Counting: each Rust test, eunit test and Common Test case counts as one
 # (cargo's "test result:" lines, rebar3's eunit and ct summaries, the consumer
 # project's ct summary, the Mix consumer's ExUnit summary); fmt, clippy,
-# xref, dialyzer, edoc and the release check count as one test each. A step
+# xref, dialyzer, edoc, the check of edoc's type descriptions and the release
+# check count as one test each. A step
 # that fails without a test summary (a crash, a suite that does not compile)
 # counts as one failure. Every step runs even after a failure, except that a
 # failed `rebar3 compile` stops the run. Each step's output is kept in
@@ -136,6 +137,9 @@ else
         fail 1 "edoc"
     fi
     record
+    # Every type of every public module has its own description in that
+    # HTML, and the options types name their keys and defaults.
+    check edoc-types escript scripts/check-edoc-types.escript
 
     # eunit prints "T tests, F failures[, S skipped][, C cancelled]" (T counts
     # all four) or "0 tests".

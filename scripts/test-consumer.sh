@@ -12,33 +12,8 @@
 # Usage: sh scripts/test-consumer.sh [rebar3 command, default: ct]
 set -eu
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-src="$root/test/consumer"
-scratch="$root/_build/consumer"
-url="file://$root"
-ref=$(git -C "$root" rev-parse HEAD)
-
-# The dependency is the committed tree: say so if apps/ or native/ differ.
-if ! git -C "$root" diff --quiet HEAD -- apps native Cargo.toml Cargo.lock; then
-    echo "consumer: note: uncommitted changes in apps/ or native/ are not part of this test (it fetches $ref)"
-fi
-
-rm -rf "$scratch"
-mkdir -p "$scratch"
-cp -R "$src/src" "$src/test" "$scratch/"
-sed -e "s|@SLUICE_URL@|$url|" -e "s|@SLUICE_REF@|$ref|" \
-    "$src/rebar.config.template" >"$scratch/rebar.config"
-
-# A cargo target directory of its own, kept under target/ across runs (the
-# hook honours CARGO_TARGET_DIR). Not target/ itself: a cdylib's output name
-# has no hash, so the dependency's build (of HEAD) would replace
-# target/release/libsluice_nif.so, and cargo, finding this tree's build still
-# fresh, would then install that file into apps/sluice/priv.
-CARGO_TARGET_DIR="$root/target/consumer"
-export CARGO_TARGET_DIR
-[ -x "$HOME/.cargo/bin/cargo" ] && PATH="$PATH:$HOME/.cargo/bin" && export PATH
-
-echo "consumer: sluice and reckon from $url at $ref (apps/sluice, apps/reckon)"
+. "$(dirname "$0")/consumer-setup.sh"
+consumer_setup consumer rebar.config.template rebar.config src test
 cd "$scratch"
 [ $# -gt 0 ] || set -- ct
 rebar3 "$@"

@@ -14,37 +14,17 @@
 # Usage: sh scripts/test-mix-consumer.sh [mix task, default: test]
 set -eu
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-src="$root/test/mix_consumer"
-scratch="$root/_build/mix_consumer"
-url="file://$root"
-ref=$(git -C "$root" rev-parse HEAD)
-
 for cmd in mix rebar3; do
     if ! command -v "$cmd" >/dev/null 2>&1; then
         echo "mix_consumer: $cmd not found (scripts/ensure-deps.sh installs it)" >&2
         exit 1
     fi
 done
-if ! git -C "$root" diff --quiet HEAD -- apps native Cargo.toml Cargo.lock; then
-    echo "mix_consumer: note: uncommitted changes in apps/ or native/ are not part of this test (it fetches $ref)"
-fi
-
-rm -rf "$scratch"
-mkdir -p "$scratch"
-cp -R "$src/lib" "$src/test" "$scratch/"
-sed -e "s|@SLUICE_URL@|$url|" -e "s|@SLUICE_REF@|$ref|" \
-    "$src/mix.exs.template" >"$scratch/mix.exs"
-
-# Cargo's build cache of its own, as for the rebar3 consumer (see
-# scripts/test-consumer.sh for why it is not target/ itself).
-CARGO_TARGET_DIR="$root/target/consumer"
+. "$(dirname "$0")/consumer-setup.sh"
+consumer_setup mix_consumer mix.exs.template mix.exs lib test
 MIX_REBAR3=$(command -v rebar3)
 MIX_ENV=test
-export CARGO_TARGET_DIR MIX_REBAR3 MIX_ENV
-[ -x "$HOME/.cargo/bin/cargo" ] && PATH="$PATH:$HOME/.cargo/bin" && export PATH
-
-echo "mix_consumer: sluice and reckon from $url at $ref (apps/sluice, apps/reckon)"
+export MIX_REBAR3 MIX_ENV
 cd "$scratch"
 # git's progress lines are kept out of the output unless the fetch fails.
 if ! mix deps.get >deps.log 2>&1; then

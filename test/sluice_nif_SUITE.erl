@@ -7,13 +7,15 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
--export([upgrade_keeps_breaker_names/1]).
+-export([upgrade_keeps_breaker_names/1, versioned_resources_are_counted/1,
+         upgrade_takes_over_limits/1]).
 -export([panic_is_an_exception/1, resources_are_freed/1, upgrade_takes_over_valves/1,
          upgrade_takes_over_boxes/1]).
 
 all() ->
     [panic_is_an_exception, resources_are_freed, upgrade_takes_over_valves,
-     upgrade_takes_over_boxes, upgrade_keeps_breaker_names].
+     upgrade_takes_over_boxes, upgrade_keeps_breaker_names, versioned_resources_are_counted,
+     upgrade_takes_over_limits].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(sluice),
@@ -214,3 +216,110 @@ breaker_upgrade_scenario(Config) ->
     ?assertEqual(ok, sluice_breaker:ask(N, sync)),
     ok = sluice_breaker:remove(N),
     ?assertEqual({error, not_found}, sluice_breaker:ask(N, sync)).
+
+%% Live objects of every kind whose state is laid out by the compiler.
+-define(VERSIONED, [sluice_box, sluice_lock, sluice_limiter, sluice_breaker]).
+
+live(Kind) -> proplists:get_value(Kind, maps:get(live, lib_info())).
+
+%% Collects garbage everywhere until `Kind''s live count is `Want' (or tries run out).
+settle_kind(Kind, Want) -> settle_kind(Kind, Want, 100).
+settle_kind(Kind, Want, Tries) ->
+    _ = [erlang:garbage_collect(P) || P <- processes()],
+    case live(Kind) of
+        Want -> Want;
+        _ when Tries > 0 -> timer:sleep(20), settle_kind(Kind, Want, Tries - 1);
+        Other -> Other
+    end.
+
+%% `Kind''s live count once it stays the same across two looks 100 ms
+%% apart (removed breakers are freed when the breaker server drains its
+%% change queue, every 50 ms).
+steady(Kind, Last, Tries) ->
+    _ = [erlang:garbage_collect(P) || P <- processes()],
+    timer:sleep(100),
+    case live(Kind) of
+        Last -> Last;
+        Now when Tries > 0 -> steady(Kind, Now, Tries - 1);
+        Now -> ct:fail({never_steady, Kind, Now})
+    end.
+
+%% Every versioned kind (boxes, locks, rate limiters, breakers) is counted
+%% live from its constructor to its destructor, and reported by lib_info/0.
+versioned_resources_are_counted(_Config) ->
+    Base = maps:from_list([{K, steady(K, live(K), 50)} || K <- ?VERSIONED]),
+    ?assert(lists:all(fun is_integer/1, maps:values(Base))),
+    Made = in_process(
+             fun() ->
+                     Three = lists:seq(1, 3),
+                     Boxes = [ok_value(sluice_box:new(#{max => 10})) || _ <- Three],
+                     Limits = [ok_value(sluice_limit:new_concurrency(#{max => 2})) || _ <- Three],
+                     Rates = [ok_value(sluice_limit:new_rate(#{limit => 5})) || _ <- Three],
+                     Names = [{counted, I} || I <- Three],
+                     [ok = sluice_breaker:install(N, #{}) || N <- Names],
+                     Live = maps:from_list([{K, live(K)} || K <- ?VERSIONED]),
+                     [ok = sluice_box:close(B) || B <- Boxes],
+                     [ok = sluice_breaker:remove(N) || N <- Names],
+                     {Live, length(Limits ++ Rates)}
+             end),
+    ?assertEqual({maps:map(fun(_, N) -> N + 3 end, Base), 6}, Made),
+    [?assertEqual({K, N}, {K, settle_kind(K, N)}) || {K, N} <- maps:to_list(Base)],
+    ok.
+
+%% A concurrency limit (a lock) and a rate limiter across a library
+%% upgrade: the place held before is freed by the new library's `down'
+%% callback when its holder dies, the limiter's allowance carries on, and
+%% both are freed by the library loaded last.
+upgrade_takes_over_limits(Config) ->
+    Base = [{K, live(K)} || K <- [sluice_lock, sluice_limiter]],
+    in_process(fun() -> limits_upgrade_scenario(Config) end),
+    [?assertEqual({K, N}, {K, settle_kind(K, N)}) || {K, N} <- Base],
+    ok.
+
+limits_upgrade_scenario(Config) ->
+    OrigEbin = filename:join(code:lib_dir(sluice), "ebin"),
+    {ok, Limit} = sluice_limit:new_concurrency(#{max => 1}),
+    {ok, Rate} = sluice_limit:new_rate(#{limit => 1, period => 60000, clock => manual}),
+    ok = sluice_limit:check(Rate, key),
+    Parent = self(),
+    Holder = spawn(fun() ->
+                           {ok, _} = sluice_limit:acquire(Limit),
+                           Parent ! held,
+                           receive stop -> ok end
+                   end),
+    receive held -> ok end,
+    {error, limit} = sluice_limit:acquire(Limit),
+    try
+        _ = install_copy(?config(priv_dir, Config), "97.0.0"),
+        ?assertEqual({module, sluice_nif}, code:load_file(sluice_nif)),
+        _ = code:purge(sluice_nif),
+        ?assertMatch(#{instances := 1}, lib_info()),
+        ?assertEqual({error, limit}, sluice_limit:acquire(Limit)),
+        ?assertMatch({error, {retry_after, _}}, sluice_limit:check(Rate, key)),
+        %% keys new to every shard of the limiter, and overrides
+        [ok = sluice_limit:check(Rate, {fresh, I}) || I <- lists:seq(1, 256)],
+        ok = sluice_limit:set_override(Rate, premium, #{limit => 5, period => 1000}),
+        [ok = sluice_limit:set_override(Rate, {fresh, I}, default) || I <- lists:seq(1, 256)],
+        %% the holder dies under the new library: its down callback frees the place
+        Ref = monitor(process, Holder),
+        Holder ! stop,
+        receive {'DOWN', Ref, process, Holder, _} -> ok end,
+        ?assertMatch({ok, _}, wait_acquire(Limit, 100)),
+        ok = sluice_limit:set_time(Rate, 60000),
+        ?assertEqual(ok, sluice_limit:check(Rate, key))
+    after
+        true = code:replace_path(sluice, OrigEbin),
+        {module, sluice_nif} = code:load_file(sluice_nif),
+        _ = code:purge(sluice_nif)
+    end,
+    ?assertMatch(#{allowed := 258, refused := 1, overrides := 1}, sluice_limit:info(Rate)),
+    ?assertMatch(#{deaths := 1}, sluice_limit:info(Limit)).
+
+-spec ok_value({ok, T}) -> T.
+ok_value({ok, Value}) -> Value.
+
+wait_acquire(Limit, Tries) ->
+    case sluice_limit:acquire(Limit) of
+        {error, limit} when Tries > 0 -> timer:sleep(10), wait_acquire(Limit, Tries - 1);
+        Answer -> Answer
+    end.

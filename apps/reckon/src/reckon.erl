@@ -24,6 +24,10 @@
 %% {@link cluster_bin_leak/1}, {@link cluster_inet_count/2},
 %% {@link cluster_inet_window/3}.
 %%
+%% <h3>After a crash</h3>
+%% {@link crashdump/1}, {@link crashdump/2} (the `reckon-dump' parser) and
+%% {@link app_deps/0}.
+%%
 %% <h3>How it stays light</h3>
 %% Top-N and windows stream: values go to the `reckon_nif' library in
 %% chunks, a bounded heap keeps the top N, and names, current functions and
@@ -46,6 +50,7 @@
          tcp/0, udp/0, sctp/0, files/0, term_to_port/1]).
 -export([source/1, remote_load/1, remote_load/2, rpc/1, rpc/2, rpc/3,
          named_rpc/1, named_rpc/2, named_rpc/3]).
+-export([crashdump/1, crashdump/2, app_deps/0]).
 -export([cluster_proc_count/2, cluster_proc_window/3, cluster_bin_leak/1,
          cluster_inet_count/2, cluster_inet_window/3]).
 
@@ -90,9 +95,15 @@
 %% A `process_info/2' item with an integer value: `memory', `reductions',
 %% `message_queue_len', `total_heap_size', `heap_size', `stack_size', ...
 -type inet_attr_name() :: recv_cnt | recv_oct | send_cnt | send_oct | cnt | oct.
+%% An `inet:getstat/1' counter to rank ports by: bytes (`_oct') or packets
+%% (`_cnt') received, sent, or both (`oct', `cnt').
 -type proc_attrs() :: {pid(), Value :: integer(),
                        [Name :: atom() | {current_function, mfa()} | {initial_call, mfa()}]}.
+%% A ranked process: its pid, the value it was ranked by, and its
+%% registered name (if any), current function and initial call.
 -type inet_attrs() :: {port(), Value :: integer(), [{atom(), term()}]}.
+%% A ranked port: the port, the value it was ranked by, and the counters
+%% that make it up (`recv_oct', `send_oct', ...).
 -type window_opts() :: #{list => non_neg_integer()}.
 %% `list': how many born and died processes {@link proc_window/4} lists
 %% (default 10; they are all counted).
@@ -103,9 +114,17 @@
 %% that appeared during the window, with their value at its end. `died':
 %% processes gone by its end, with their value at its start, largest first.
 -type info_type() :: meta | signals | location | memory_used | work.
+%% A category of {@link info/1}: `meta', `signals', `location',
+%% `memory_used' or `work', as recon's.
 -type info_key() :: atom().
+%% A `process_info/2' key of one of those categories (`memory',
+%% `current_stacktrace', ...; never `messages').
 -type port_info_type() :: meta | signals | io | memory_used | type | specific.
+%% A category of {@link port_info/1}; `specific' is recon's name for
+%% `type'.
 -type port_info_key() :: atom().
+%% An `erlang:port_info/2' key, or a statistic of a socket (`recv_oct',
+%% ...), as {@link port_info/2} takes.
 -type stats() :: {[{atom(), term()}], [{atom(), term()}]}.
 %% `{Absolutes, Increments}' of one {@link node_stats/4} interval.
 
@@ -115,32 +134,40 @@
 %% `undefined' when it is dead or the name unknown. Lists (links, monitors,
 %% monitored_by, dictionary, current_stacktrace) hold at most 1000 elements;
 %% a dictionary value over 10000 words becomes `{reckon_truncated, Words}'.
--spec info(pid_term()) -> [{info_type(), [{info_key(), term()}]}] | undefined.
+-spec info(PidTerm) -> [{info_type(), [{info_key(), term()}]}] | undefined when
+      PidTerm :: pid_term().
 info(PidTerm) ->
     ?CHECK(reckon_proc:pid_term_error(PidTerm), [PidTerm]),
     reckon_proc:info(PidTerm).
 
 %% @doc One category, one key or a list of keys of {@link info/1}; any
 %% other key, `messages' included, raises `badarg'.
--spec info(pid_term(), info_type() | info_key() | [info_key()]) ->
+-spec info(PidTerm, What) ->
     {info_type(), [{info_key(), term()}]} | {info_key(), term()} | [{info_key(), term()}]
-    | undefined.
+    | undefined when
+      PidTerm :: pid_term(),
+      What :: info_type() | info_key() | [info_key()].
 info(PidTerm, What) ->
     ?CHECK(reckon_proc:info_error(PidTerm, What), [PidTerm, What]),
     reckon_proc:info(PidTerm, What).
 
 %% @doc {@link info/1} of the pid `<A.B.C>' (recon's `info/3').
--spec info(non_neg_integer(), non_neg_integer(), non_neg_integer()) ->
-    [{info_type(), [{info_key(), term()}]}] | undefined.
+-spec info(A, B, C) -> [{info_type(), [{info_key(), term()}]}] | undefined when
+      A :: non_neg_integer(),
+      B :: non_neg_integer(),
+      C :: non_neg_integer().
 info(A, B, C) ->
     ?CHECK(reckon_args:triple_error(A, B, C), [A, B, C]),
     reckon_proc:info({A, B, C}).
 
 %% @doc {@link info/2} of the pid `<A.B.C>' (recon's `info/4').
--spec info(non_neg_integer(), non_neg_integer(), non_neg_integer(),
-           info_type() | info_key() | [info_key()]) ->
+-spec info(A, B, C, What) ->
     {info_type(), [{info_key(), term()}]} | {info_key(), term()} | [{info_key(), term()}]
-    | undefined.
+    | undefined when
+      A :: non_neg_integer(),
+      B :: non_neg_integer(),
+      C :: non_neg_integer(),
+      What :: info_type() | info_key() | [info_key()].
 info(A, B, C, What) ->
     ?CHECK(case reckon_args:triple_error(A, B, C) of
                ok -> case reckon_proc:info_error({A, B, C}, What) of
@@ -152,21 +179,30 @@ info(A, B, C, What) ->
     reckon_proc:info({A, B, C}, What).
 
 %% @doc The `Num' processes with the largest `Attr', largest first.
--spec proc_count(attr_name(), non_neg_integer()) -> [proc_attrs()].
+-spec proc_count(Attr, Num) -> [proc_attrs()] when
+      Attr :: attr_name(),
+      Num :: non_neg_integer().
 proc_count(Attr, Num) ->
     ?SCAN_CHECK(proc_count, [Attr, Num]),
     reckon_scan:proc_count(Attr, Num).
 
 %% @doc The `Num' processes whose `Attr' grew most over `Time' ms, among
 %% those alive at both ends of the window.
--spec proc_window(attr_name(), non_neg_integer(), pos_integer()) -> [proc_attrs()].
+-spec proc_window(Attr, Num, Time) -> [proc_attrs()] when
+      Attr :: attr_name(),
+      Num :: non_neg_integer(),
+      Time :: pos_integer().
 proc_window(Attr, Num, Time) ->
     ?SCAN_CHECK(proc_window, [Attr, Num, Time]),
     reckon_scan:proc_window(Attr, Num, Time).
 
 %% @doc {@link proc_window/3}, also listing the processes born and died
 %% during the window; see {@type window()}.
--spec proc_window(attr_name(), non_neg_integer(), pos_integer(), window_opts()) -> window().
+-spec proc_window(Attr, Num, Time, Opts) -> window() when
+      Attr :: attr_name(),
+      Num :: non_neg_integer(),
+      Time :: pos_integer(),
+      Opts :: window_opts().
 proc_window(Attr, Num, Time, Opts) ->
     ?SCAN_CHECK(proc_window, [Attr, Num, Time, Opts]),
     reckon_scan:proc_window(Attr, Num, Time, Opts).
@@ -174,14 +210,14 @@ proc_window(Attr, Num, Time, Opts) ->
 %% @doc The `Num' processes that let go of the most refc binaries when
 %% garbage collected (a leak's suspects); the value is the change in their
 %% count of refc binaries (negative: freed).
--spec bin_leak(non_neg_integer()) -> [proc_attrs()].
+-spec bin_leak(Num) -> [proc_attrs()] when Num :: non_neg_integer().
 bin_leak(Num) ->
     ?SCAN_CHECK(bin_leak, [Num]),
     reckon_scan:bin_leak(Num).
 
 %% @doc The state of a `sys'-compatible process (5 s timeout); see
 %% {@link get_state/2} for its errors.
--spec get_state(pid_term()) -> term().
+-spec get_state(PidTerm) -> term() when PidTerm :: pid_term().
 get_state(PidTerm) ->
     ?CHECK(reckon_proc:pid_term_error(PidTerm), [PidTerm]),
     reckon_proc:get_state(PidTerm).
@@ -190,7 +226,9 @@ get_state(PidTerm) ->
 %% Raises `error({noproc, PidTerm})' for a dead or unknown process,
 %% `error({timeout, PidTerm})' when it does not answer in time and
 %% `error({nodedown, Node})' when its node is gone.
--spec get_state(pid_term(), timeout()) -> term().
+-spec get_state(PidTerm, Timeout) -> term() when
+      PidTerm :: pid_term(),
+      Timeout :: timeout().
 get_state(PidTerm, Timeout) ->
     ?CHECK(case reckon_proc:pid_term_error(PidTerm) of
                ok when Timeout =:= infinity; is_integer(Timeout), Timeout >= 0 -> ok;
@@ -201,7 +239,7 @@ get_state(PidTerm, Timeout) ->
 
 %% @doc The pid a {@type pid_term()} names; `badarg' for a malformed term,
 %% `undefined' for an unknown name.
--spec term_to_pid(pid_term()) -> pid() | undefined.
+-spec term_to_pid(Term) -> pid() | undefined when Term :: pid_term().
 term_to_pid(Term) ->
     ?CHECK(reckon_proc:pid_term_error(Term), [Term]),
     reckon_proc:term_to_pid(Term).
@@ -259,7 +297,8 @@ port_types() -> reckon_port:port_types().
 %% `sockname' and `options' of a socket, those it can answer; `[]'
 %% otherwise), as recon. Lists hold at most 1000 elements. `undefined' for
 %% a closed port or an unknown name.
--spec port_info(port_term()) -> [{port_info_type(), [{port_info_key(), term()}]}] | undefined.
+-spec port_info(PortTerm) -> [{port_info_type(), [{port_info_key(), term()}]}] | undefined when
+      PortTerm :: port_term().
 port_info(PortTerm) ->
     ?RELAY([PortTerm], reckon_port:port_info(PortTerm)).
 
@@ -267,21 +306,28 @@ port_info(PortTerm) ->
 %% (also `monitored_by', `parallelism', `locking', and each statistic alone:
 %% `recv_oct', ...); `specific', as in recon, answers `{type, _}'; `badarg' for an unknown
 %% one, `undefined' for a closed port or an unknown name.
--spec port_info(port_term(), port_info_type() | port_info_key() | [port_info_key()]) ->
-    {port_info_type() | port_info_key(), term()} | [{port_info_key(), term()}] | undefined.
+-spec port_info(PortTerm, What) ->
+    {port_info_type() | port_info_key(), term()} | [{port_info_key(), term()}] | undefined when
+      PortTerm :: port_term(),
+      What :: port_info_type() | port_info_key() | [port_info_key()].
 port_info(PortTerm, What) ->
     ?RELAY([PortTerm, What], reckon_port:port_info(PortTerm, What)).
 
 %% @doc The `Num' inet ports with the largest `Attr' (`cnt': `recv_cnt +
 %% send_cnt'; `oct': `recv_oct + send_oct').
--spec inet_count(inet_attr_name(), non_neg_integer()) -> [inet_attrs()].
+-spec inet_count(Attr, Num) -> [inet_attrs()] when
+      Attr :: inet_attr_name(),
+      Num :: non_neg_integer().
 inet_count(Attr, Num) ->
     ?SCAN_CHECK(inet_count, [Attr, Num]),
     reckon_scan:inet_count(Attr, Num).
 
 %% @doc The `Num' inet ports whose `Attr' grew most over `Time' ms, among
 %% those open at both ends of the window.
--spec inet_window(inet_attr_name(), non_neg_integer(), pos_integer()) -> [inet_attrs()].
+-spec inet_window(Attr, Num, Time) -> [inet_attrs()] when
+      Attr :: inet_attr_name(),
+      Num :: non_neg_integer(),
+      Time :: pos_integer().
 inet_window(Attr, Num, Time) ->
     ?SCAN_CHECK(inet_window, [Attr, Num, Time]),
     reckon_scan:inet_window(Attr, Num, Time).
@@ -306,7 +352,7 @@ files() -> reckon_port:files().
 %% @doc The port a {@type port_term()} names; `badarg' for a malformed term,
 %% `undefined' for a name not registered by a port. A number `N' is the
 %% local `#Port<0.N>', open or not.
--spec term_to_port(port_term()) -> port() | undefined.
+-spec term_to_port(Term) -> port() | undefined when Term :: port_term().
 term_to_port(Term) ->
     ?RELAY([Term], reckon_port:term_to_port(Term)).
 
@@ -316,21 +362,23 @@ term_to_port(Term) ->
 %% UTF-8 text (print it with the `~ts' control sequence). `{error, Reason}'
 %% names the problem: `{no_beam, M}', `{no_debug_info, M}',
 %% `{stale_beam, M, Path}' (the file is not the loaded version), ...
--spec source(module()) -> binary() | {error, term()}.
+-spec source(Module) -> binary() | {error, term()} when Module :: module().
 source(Module) ->
     ?CHECK(reckon_args:first_bad([{1, is_atom(Module), ?MODULE_WHY}]), [Module]),
     reckon_code:source(Module).
 
 %% @doc Loads the local object code of `Module' on every connected node;
 %% see {@link remote_load/2}.
--spec remote_load(module()) -> [{node(), term()}].
+-spec remote_load(Module) -> [{node(), term()}] when Module :: module().
 remote_load(Module) ->
     ?CHECK(reckon_args:first_bad([{1, is_atom(Module), ?MODULE_WHY}]), [Module]),
     reckon_code:remote_load(Module).
 
 %% @doc Loads the local object code of `Module' on `Nodes', from memory.
 %% For each node: `{module, Module}', `{error, What}' or `{badrpc, Reason}'.
--spec remote_load(node() | [node()], module()) -> [{node(), term()}].
+-spec remote_load(Nodes, Module) -> [{node(), term()}] when
+      Nodes :: node() | [node()],
+      Module :: module().
 remote_load(Nodes, Module) ->
     ?CHECK(reckon_args:first_bad([{1, reckon_args:is_nodes(Nodes), ?NODES_WHY},
                                   {2, is_atom(Module), ?MODULE_WHY}]),
@@ -339,19 +387,24 @@ remote_load(Nodes, Module) ->
 
 %% @doc Runs `Fun' on every connected node and this one, waiting at most a
 %% minute (recon waits for ever); `{Results, BadNodes}' as `rpc:multicall/5'.
--spec rpc(fun(() -> term())) -> {[term()], [node()]}.
+-spec rpc(Fun) -> {[term()], [node()]} when Fun :: fun(() -> term()).
 rpc(Fun) ->
     ?CHECK(reckon_args:first_bad([{1, is_function(Fun, 0), ?FUN_WHY}]), [Fun]),
     reckon_code:rpc(Fun).
 
 %% @doc Runs `Fun' on `Nodes', waiting for every node (no timeout).
--spec rpc(node() | [node()], fun(() -> term())) -> {[term()], [node()]}.
+-spec rpc(Nodes, Fun) -> {[term()], [node()]} when
+      Nodes :: node() | [node()],
+      Fun :: fun(() -> term()).
 rpc(Nodes, Fun) ->
     ?CHECK(reckon_args:first_bad(reckon_args:rpc_checks(Nodes, Fun)), [Nodes, Fun]),
     reckon_code:rpc(Nodes, Fun).
 
 %% @doc Runs `Fun' on `Nodes', waiting `Timeout' ms.
--spec rpc(node() | [node()], fun(() -> term()), timeout()) -> {[term()], [node()]}.
+-spec rpc(Nodes, Fun, Timeout) -> {[term()], [node()]} when
+      Nodes :: node() | [node()],
+      Fun :: fun(() -> term()),
+      Timeout :: timeout().
 rpc(Nodes, Fun, Timeout) ->
     ?CHECK(reckon_args:first_bad(reckon_args:rpc_checks(Nodes, Fun, Timeout)),
            [Nodes, Fun, Timeout]),
@@ -359,52 +412,93 @@ rpc(Nodes, Fun, Timeout) ->
 
 %% @doc {@link rpc/1}, each result paired with the node that computed it:
 %% `{[{Node, Result}], BadNodes}'.
--spec named_rpc(fun(() -> term())) -> {[{node(), term()}], [node()]}.
+-spec named_rpc(Fun) -> {[{node(), term()}], [node()]} when Fun :: fun(() -> term()).
 named_rpc(Fun) ->
     ?CHECK(reckon_args:first_bad([{1, is_function(Fun, 0), ?FUN_WHY}]), [Fun]),
     reckon_code:named_rpc(Fun).
 
 %% @doc {@link rpc/2}, each result paired with the node that computed it.
--spec named_rpc(node() | [node()], fun(() -> term())) -> {[{node(), term()}], [node()]}.
+-spec named_rpc(Nodes, Fun) -> {[{node(), term()}], [node()]} when
+      Nodes :: node() | [node()],
+      Fun :: fun(() -> term()).
 named_rpc(Nodes, Fun) ->
     ?CHECK(reckon_args:first_bad(reckon_args:rpc_checks(Nodes, Fun)), [Nodes, Fun]),
     reckon_code:named_rpc(Nodes, Fun).
 
 %% @doc {@link rpc/3}, each result paired with the node that computed it.
--spec named_rpc(node() | [node()], fun(() -> term()), timeout()) ->
-    {[{node(), term()}], [node()]}.
+-spec named_rpc(Nodes, Fun, Timeout) -> {[{node(), term()}], [node()]} when
+      Nodes :: node() | [node()],
+      Fun :: fun(() -> term()),
+      Timeout :: timeout().
 named_rpc(Nodes, Fun, Timeout) ->
     ?CHECK(reckon_args:first_bad(reckon_args:rpc_checks(Nodes, Fun, Timeout)),
            [Nodes, Fun, Timeout]),
     reckon_code:named_rpc(Nodes, Fun, Timeout).
 
 %% @doc {@link proc_count/2} over this node and every connected node, merged.
--spec cluster_proc_count(attr_name(), non_neg_integer()) -> [proc_attrs()].
+-spec cluster_proc_count(Attr, Num) -> [proc_attrs()] when
+      Attr :: attr_name(),
+      Num :: non_neg_integer().
 cluster_proc_count(Attr, Num) ->
     ?SCAN_CHECK(proc_count, [Attr, Num]),
     reckon_cluster:proc_count(Attr, Num).
 
 %% @doc {@link proc_window/3} over this node and every connected node, merged.
--spec cluster_proc_window(attr_name(), non_neg_integer(), pos_integer()) -> [proc_attrs()].
+-spec cluster_proc_window(Attr, Num, Time) -> [proc_attrs()] when
+      Attr :: attr_name(),
+      Num :: non_neg_integer(),
+      Time :: pos_integer().
 cluster_proc_window(Attr, Num, Time) ->
     ?SCAN_CHECK(proc_window, [Attr, Num, Time]),
     reckon_cluster:proc_window(Attr, Num, Time).
 
 %% @doc {@link bin_leak/1} over this node and every connected node, merged.
--spec cluster_bin_leak(non_neg_integer()) -> [proc_attrs()].
+-spec cluster_bin_leak(Num) -> [proc_attrs()] when Num :: non_neg_integer().
 cluster_bin_leak(Num) ->
     ?SCAN_CHECK(bin_leak, [Num]),
     reckon_cluster:bin_leak(Num).
 
 %% @doc {@link inet_count/2} over this node and every connected node, merged.
--spec cluster_inet_count(inet_attr_name(), non_neg_integer()) -> [inet_attrs()].
+-spec cluster_inet_count(Attr, Num) -> [inet_attrs()] when
+      Attr :: inet_attr_name(),
+      Num :: non_neg_integer().
 cluster_inet_count(Attr, Num) ->
     ?SCAN_CHECK(inet_count, [Attr, Num]),
     reckon_cluster:inet_count(Attr, Num).
 
 %% @doc {@link inet_window/3} over this node and every connected node, merged.
--spec cluster_inet_window(inet_attr_name(), non_neg_integer(), pos_integer()) -> [inet_attrs()].
+-spec cluster_inet_window(Attr, Num, Time) -> [inet_attrs()] when
+      Attr :: inet_attr_name(),
+      Num :: non_neg_integer(),
+      Time :: pos_integer().
 cluster_inet_window(Attr, Num, Time) ->
     ?SCAN_CHECK(inet_window, [Attr, Num, Time]),
     reckon_cluster:inet_window(Attr, Num, Time).
 
+
+%%% After a crash
+
+%% @doc {@link crashdump/2} with the default options.
+-spec crashdump(File) -> {ok, Report} | {error, Posix}
+              when File :: file:filename_all(), Report :: reckon_dump:report(),
+                   Posix :: file:posix().
+crashdump(File) ->
+    ?CHECK(reckon_dump:arg_error(crashdump, [File]), [File]),
+    reckon_dump:analyze(File, #{}).
+
+%% @doc What the crash dump in `File' says, and the likely cause of the
+%% crash, read in bounded memory on a dirty IO scheduler by the parser of the
+%% `reckon-dump' binary (the same figures as its JSON); see
+%% {@link reckon_dump} for the report and {@type reckon_dump:opts()}.
+-spec crashdump(File, Opts) -> {ok, Report} | {error, Posix}
+              when File :: file:filename_all(), Opts :: reckon_dump:opts(),
+                   Report :: reckon_dump:report(), Posix :: file:posix().
+crashdump(File, Opts) ->
+    ?CHECK(reckon_dump:arg_error(crashdump, [File, Opts]), [File, Opts]),
+    reckon_dump:analyze(File, Opts).
+
+%% @doc The dependency graph of the loaded applications as DOT text (render
+%% it with `dot -Tsvg'): library applications (no `mod') are boxes.
+-spec app_deps() -> Dot when Dot :: binary().
+app_deps() ->
+    reckon_app_deps:dot().

@@ -161,10 +161,14 @@
 -type instance() :: non_neg_integer().
 %% Instance number: 0 serves non-scheduler threads, N scheduler N.
 -type allocdata(T) :: {{allocator(), instance()}, T}.
+%% A value `T' of one instance of an allocator.
 -type allocdata_types(T) :: {{allocator(), [instance()]}, T}.
+%% A value `T' of an allocator type, summed over the instances listed.
 -type moment() :: current | max.
 %% `current': the present figures; `max': the peaks since the node started.
 -type unit() :: byte | kilobyte | megabyte | gigabyte.
+%% The unit of sizes, set by {@link set_unit/1} for the whole node
+%% (default `byte').
 -type size() :: non_neg_integer() | float().
 %% Bytes (integer) or bytes divided by the unit set with {@link set_unit/1}.
 -type memory() :: [{atom(), non_neg_integer()}].

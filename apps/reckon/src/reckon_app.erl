@@ -1,4 +1,5 @@
-%% @doc The reckon application: starts {@link reckon_sup}.
+%% @private
+%% @doc The reckon application: starts `reckon_sup'.
 -module(reckon_app).
 -behaviour(application).
 

@@ -11,12 +11,19 @@
 -on_load(init/0).
 
 %% Every function the library implements: exported, and declared as NIFs.
--define(NIFS, [top_merge/3, window_new/4, window_add/3, window_finish/1,
+-define(NIFS, [top_merge/3, window_new/1, window_add/3, window_finish/1,
+               dump_analyze/3,
                metrics_new/2, metrics_tick/2, metrics_record/4, metrics_metric/5,
                metric_add/2, metric_set/2, metric_observe/2, metric_value/1,
                metric_encode/1, metrics_history/3, metrics_keys/1, metrics_summary/1,
                metrics_info/1, metrics_file_start/3, metrics_file_stop/1, metrics_flush/1,
                metrics_file_stats/1, metrics_read_file/1, metrics_user/1]).
+
+-type window_opts() :: #{kind := pid | integer, n := non_neg_integer(),
+                         cap := non_neg_integer(), expected := non_neg_integer()}.
+-type window_found() :: #{top := [{term(), integer()}], born := [{term(), integer()}],
+                          died := [{term(), integer()}], born_count := non_neg_integer(),
+                          died_count := non_neg_integer()}.
 
 -export(?NIFS).
 -nifs(?NIFS).
@@ -40,17 +47,21 @@ priv_dir() ->
     [{term(), integer()}].
 top_merge(_N, _Top, _Pairs) -> erlang:nif_error(nif_not_loaded).
 
--spec window_new(pid | integer, non_neg_integer(), non_neg_integer(), non_neg_integer()) ->
-    reference().
-window_new(_Kind, _N, _Cap, _Expected) -> erlang:nif_error(nif_not_loaded).
+%% A window keyed by pids or port numbers (`kind'), ranking `n', listing
+%% `cap' born and died, with room for `expected' keys.
+-spec window_new(window_opts()) -> reference().
+window_new(_Opts) -> erlang:nif_error(nif_not_loaded).
 
 -spec window_add(reference(), first | second, [{pid() | non_neg_integer(), integer()}]) -> ok.
 window_add(_Window, _Phase, _Pairs) -> erlang:nif_error(nif_not_loaded).
 
--spec window_finish(reference()) ->
-    {[{term(), integer()}], [{term(), integer()}], [{term(), integer()}],
-     non_neg_integer(), non_neg_integer()}.
+-spec window_finish(reference()) -> window_found().
 window_finish(_Window) -> erlang:nif_error(nif_not_loaded).
+
+%% The report of the crash dump at `Path' (dirty IO scheduler); see reckon_dump.
+-spec dump_analyze(binary(), 1..1000, non_neg_integer()) ->
+    {ok, reckon_dump:report()} | {error, file:posix()}.
+dump_analyze(_Path, _Top, _Threshold) -> erlang:nif_error(nif_not_loaded).
 
 %% The flight recorder (reckon_metrics, native/reckon_nif/src/metrics.rs).
 %% Keys are binaries (term_to_binary of a series or metric name).

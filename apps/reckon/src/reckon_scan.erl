@@ -57,12 +57,11 @@ proc_window(Attr, Num, Time, Opts) ->
     List = list_option(Opts),
     isolated(fun(Skip) ->
                      Entry = fun(P) -> keyed(P, proc_value(P, Attr)) end,
-                     W = reckon_nif:window_new(pid, Num, List,
-                                               erlang:system_info(process_count)),
-                     {Top, Born, Died, BornCount, DiedCount} =
+                     W = reckon_nif:window_new(#{kind => pid, n => Num, cap => List,
+                                                 expected => erlang:system_info(process_count)}),
+                     #{top := Top, born := Born} = Found =
                          window(W, Time, fun(Add) -> fold_procs(Entry, Skip, Add, ok) end),
-                     #{top => with_details(Top), born => with_details(Born), died => Died,
-                       born_count => BornCount, died_count => DiedCount}
+                     Found#{top := with_details(Top), born := with_details(Born)}
              end).
 
 %% @doc The `Num' processes that freed the most refc binaries when garbage
@@ -97,11 +96,12 @@ inet_window(Attr, Num, Time) ->
     check_args(inet_window, [Attr, Num, Time]),
     isolated(fun(_Skip) ->
                      Entry = fun(P) -> inet_value_by_number(P, Attr) end,
-                     W = reckon_nif:window_new(integer, Num, 0, length(erlang:ports())),
+                     W = reckon_nif:window_new(#{kind => integer, n => Num, cap => 0,
+                                                 expected => length(erlang:ports())}),
                      Sample = fun(Add) ->
                                       fold_chunks(reckon_port:of_type(?INET_NAMES), Entry, Add, ok)
                               end,
-                     {Top, _, _, _, _} = window(W, Time, Sample),
+                     #{top := Top} = window(W, Time, Sample),
                      [{Port, V, inet_details(Port, Attr)}
                       || {Number, V} <- Top, Port <- [reckon_port:term_to_port(Number)],
                          is_port(Port)]
@@ -118,7 +118,8 @@ top(Num) ->
 %% Takes the two samples of window `W', `Time' ms apart: `Sample(Add)'
 %% folds `Add' over every chunk of one sample. What the window found.
 -spec window(reference(), pos_integer(), fun((fun((list(), ok) -> ok)) -> ok)) ->
-    {list(), list(), list(), non_neg_integer(), non_neg_integer()}.
+    #{top := list(), born := list(), died := list(), born_count := non_neg_integer(),
+      died_count := non_neg_integer()}.
 window(W, Time, Sample) ->
     ok = Sample(fun(Pairs, ok) -> reckon_nif:window_add(W, first, Pairs) end),
     wait(Time),

@@ -6,6 +6,7 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, suite/0, init_per_testcase/2, end_per_testcase/2]).
+-export([window_shapes_are_maps/1]).
 -export([memory_top_is_exact/1, mailbox_top_is_exact/1, binary_memory_is_summed/1,
          caller_is_skipped/1, window_ranks_growth/1, died_never_ranked/1,
          born_and_died_listed/1, bin_leak_finds_garbage/1, inet_count_values/1,
@@ -18,7 +19,8 @@
 all() ->
     [memory_top_is_exact, mailbox_top_is_exact, binary_memory_is_summed, caller_is_skipped,
      window_ranks_growth, died_never_ranked, born_and_died_listed, bin_leak_finds_garbage,
-     inet_count_values, inet_window_growth, bad_arguments].
+     inet_count_values, inet_window_growth, bad_arguments,
+     window_shapes_are_maps].
 
 suite() ->
     [{timetrap, {seconds, 60}}].
@@ -250,3 +252,18 @@ bad_arguments(_Config) ->
            fun() -> reckon:inet_window(oct, 3, 3600001) end],
     [?assertError(badarg, F()) || F <- Bad],
     ?assertError({bad_option, foo}, reckon:proc_window(reductions, 3, 100, #{foo => 1})).
+
+%% A window is made from one options map and answers one map with atom
+%% keys; a missing or mistyped key is badarg.
+window_shapes_are_maps(_Config) ->
+    Opts = #{kind => integer, n => 2, cap => 2, expected => 4},
+    W = reckon_nif:window_new(Opts),
+    ok = reckon_nif:window_add(W, first, [{1, 10}, {2, 10}]),
+    ok = reckon_nif:window_add(W, second, [{1, 15}, {3, 1}]),
+    ?assertEqual(#{top => [{1, 5}], born => [{3, 1}], died => [{2, 10}], born_count => 1,
+                   died_count => 1},
+                 reckon_nif:window_finish(W)),
+    _ = [?assertError(badarg, reckon_nif:window_new(maps:remove(K, Opts)))
+         || K <- maps:keys(Opts)],
+    ?assertError(badarg, reckon_nif:window_new(Opts#{kind := port})),
+    ?assertError(badarg, reckon_nif:window_new(Opts#{n := -1})).

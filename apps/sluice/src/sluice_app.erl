@@ -1,4 +1,5 @@
-%% @doc The sluice application: starts {@link sluice_sup}.
+%% @private
+%% @doc The sluice application: starts `sluice_sup'.
 -module(sluice_app).
 -behaviour(application).
 

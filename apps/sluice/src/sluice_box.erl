@@ -98,7 +98,8 @@
 %% handle to any more (no name, no heir) is freed even while its owner
 %% lives: sluice keeps a handle only of a box with a heir or drop notices,
 %% which is reachable by design. Under a supervisor, use
-%% {@link child_spec/1}: see `sluice_box_keeper'.
+%% {@link child_spec/1}: a supervised process keeps the box under a name,
+%% and consumers {@link claim/1} it.
 %%
 %% == Errors ==
 %% A value that is not a box handle, or a bad argument, raises `badarg'
@@ -118,7 +119,22 @@
 -define(NOT_A_BOX, "must be a box handle").
 
 -opaque box() :: #sluice_box{}.
+%% A handle on a box (or a buffer of buckets), from {@link new/1},
+%% {@link start_link/1} or {@link lookup/1}. It is a term: any process may
+%% post to it; only the owner takes.
 -type type() :: queue | stack | keep_old.
+%% What a full box does and in which order it delivers: `queue' (oldest
+%% first; a post to a full box drops the oldest), `stack' (newest first; a
+%% post to a full box drops the oldest) or `keep_old' (oldest first; a post
+%% to a full box is dropped).
+-type options() :: #{max := pos_integer(), type => type(), owner => pid(),
+                     heir => heir(), heir_data => term(),
+                     initial_state => passive | notify,
+                     max_bytes => pos_integer() | infinity, name => term(),
+                     max_age => pos_integer() | infinity,
+                     codel => none | #{target => pos_integer(), interval => pos_integer()},
+                     red_min => non_neg_integer(), red_max => non_neg_integer(),
+                     red_prob => float(), clock => system | manual}.
 %% `max' (mandatory): most messages held; `type' (default `queue');
 %% `owner' (default: the caller); `heir' (default `none') and `heir_data'
 %% (default `undefined'); `max_bytes' (default `infinity'): most bytes held,
@@ -137,20 +153,17 @@
 %% the owner dies: a registered name, `{global, Name}' or `{via, Mod,
 %% Name}'; a name that resolves to no live local process means no heir
 %% (the box is closed).
--type options() :: #{max := pos_integer(), type => type(), owner => pid(),
-                     heir => heir(), heir_data => term(),
-                     initial_state => passive | notify,
-                     max_bytes => pos_integer() | infinity, name => term(),
-                     max_age => pos_integer() | infinity,
-                     codel => none | #{target => pos_integer(), interval => pos_integer()},
-                     red_min => non_neg_integer(), red_max => non_neg_integer(),
-                     red_prob => float(), clock => system | manual}.
 -type heir() :: pid() | atom() | {global, term()} | {via, module(), term()}.
+%% Who gets the box when its owner dies: a pid, or a name resolved then
+%% (registered, `{global, Name}', `{via, Mod, Name}').
 -type filter() :: fun((Msg :: term(), State :: term()) ->
                           {{ok, term()}, term()} | {{drop, term()}, term()}
                           | {drop, term()} | skip).
-%% Counters since creation; sojourn times (time from post to delivery) in
-%% microseconds.
+%% The filter of {@link active/3}, run in the owner: called with each
+%% message and the filter's state, it delivers `NewMsg' (`{{ok, NewMsg},
+%% State2}'), drops the message, counted as `filter' (`{{drop, Msg},
+%% State2}' or `{drop, State2}'), or stops (`skip': this and later messages
+%% stay in the box).
 -type info() :: #{type := type() | buckets, posted := non_neg_integer(),
                   delivered := non_neg_integer(),
                   dropped := #{overflow | resize | filter | closed | expired | early
@@ -160,18 +173,19 @@
                   max_bytes := pos_integer() | infinity, owner := pid(),
                   closed := boolean(),
                   sojourn := #{p50 | p99 | max => non_neg_integer()}}.
+%% Counters since creation; sojourn times (time from post to delivery) in
+%% microseconds.
 
 %% @doc Creates a box (see {@link options()}).
--spec new(options()) -> {ok, box()} | {error, {bad_option, term()}}.
+-spec new(Opts) -> {ok, box()} | {error, {bad_option, term()}} when Opts :: options().
 new(Opts) ->
     case sluice_box_opts:box(Opts) of
-        {ok, #{type := Type, max := Max, max_bytes := MaxBytes, owner := Owner,
-               heir := Heir, heir_data := HeirData, initial_state := Initial} = Full} ->
-            Sized = MaxBytes =/= infinity,
-            Bytes = case Sized of true -> MaxBytes; false -> 0 end,
-            Ref = sluice_nif:box_new(Type, Max, Bytes, Owner, sluice_box_opts:policies(Full),
-                                     Initial =:= notify),
-            {ok, adopt(Ref, Sized, Owner, Heir, HeirData)};
+        {ok, #{max_bytes := MaxBytes, owner := Owner, heir := Heir,
+               heir_data := HeirData} = Full} ->
+            case sluice_box_opts:made(sluice_nif:box_new(sluice_box_opts:nif_box(Full))) of
+                {ok, Ref} -> {ok, adopt(Ref, MaxBytes =/= infinity, Owner, Heir, HeirData)};
+                {error, _} = Refused -> Refused
+            end;
         {error, _} = Error ->
             Error
     end.
@@ -180,7 +194,7 @@ new(Opts) ->
 %% milliseconds (it starts at 0 and never goes back; a box on the system
 %% clock ignores this). For tests and simulations of `max_age', `codel'
 %% and the sojourn times in {@link info/1}.
--spec set_time(box(), non_neg_integer()) -> ok.
+-spec set_time(Box, Ms) -> ok when Box :: box(), Ms :: non_neg_integer().
 set_time(Box, Ms) when is_integer(Ms), Ms >= 0, Ms < 1 bsl 64 ->
     try sluice_nif:box_set_time(Box, Ms) catch error:badarg -> ?BADARG([Box, Ms], 1, ?NOT_A_BOX) end;
 set_time(Box, Ms) ->
@@ -189,7 +203,12 @@ set_time(Box, Ms) ->
 %% @private
 %% @doc A handle for the buffer `Ref' made by the NIF library, watched like
 %% a box (`sluice_buckets' makes its buffers this way).
--spec adopt(reference(), boolean(), pid(), heir(), term()) -> box().
+-spec adopt(Ref, Sized, Owner, Heir, HeirData) -> box() when
+      Ref :: reference(),
+      Sized :: boolean(),
+      Owner :: pid(),
+      Heir :: heir(),
+      HeirData :: term().
 adopt(Ref, Sized, Owner, Heir, HeirData) ->
     Box = #sluice_box{ref = Ref, sized = Sized},
     ok = sluice_box_warden:watch(Box, Owner, Heir, HeirData),
@@ -198,7 +217,7 @@ adopt(Ref, Sized, Owner, Heir, HeirData) ->
 %% @private
 %% @doc Raises `badarg' for argument 1 of the current call (`Args') unless
 %% `Box' is a box handle.
--spec check(term(), [term()]) -> ok.
+-spec check(Box, Args) -> ok when Box :: term(), Args :: [term()].
 check(Box, Args) ->
     case sluice_nif:box_id(Box) of
         false -> ?BADARG(Args, 1, ?NOT_A_BOX);
@@ -207,7 +226,7 @@ check(Box, Args) ->
 
 %% @doc Offers `Msg': `ok' (stored), `full' (a message was dropped to keep
 %% the bound: an old one, or this one for `keep_old'), `{error, closed}'.
--spec post(box(), term()) -> ok | full | {error, closed}.
+-spec post(Box, Msg) -> ok | full | {error, closed} when Box :: box(), Msg :: term().
 post(#sluice_box{sized = true} = Box, Msg0) ->
     Msg = sluice_box_deliver:unshare(Msg0),
     %% A large message is measured and copied on a dirty scheduler.
@@ -228,8 +247,10 @@ post(Box, Msg) ->
     end.
 
 %% @doc Takes up to `N' messages, in delivery order.
--spec take(box(), pos_integer()) ->
-    {[term()], non_neg_integer(), non_neg_integer()} | {error, not_owner | closed}.
+-spec take(Box, N) ->
+    {[term()], non_neg_integer(), non_neg_integer()} | {error, not_owner | closed} when
+      Box :: box(),
+      N :: pos_integer().
 take(Box, N) when is_integer(N), N > 0 ->
     ok = check(Box, [Box, N]),
     sluice_box_deliver:take(Box, N);
@@ -237,19 +258,22 @@ take(Box, N) ->
     ?BADARG([Box, N], 2, "must be a positive integer").
 
 %% @doc Asks for `{mail, Box, new_data}' once messages are there.
--spec notify(box()) -> ok | {error, not_owner | closed}.
+-spec notify(Box) -> ok | {error, not_owner | closed} when Box :: box().
 notify(Box) ->
     ok = check(Box, [Box]),
     sluice_box_deliver:arm(Box, notify).
 
 %% @doc Asks for `{mail, Box, Msgs, Count, Dropped}' once, with every message.
--spec active(box()) -> ok | {error, not_owner | closed}.
+-spec active(Box) -> ok | {error, not_owner | closed} when Box :: box().
 active(Box) ->
     ok = check(Box, [Box]),
     sluice_box_deliver:arm(Box, active).
 
 %% @doc As {@link active/1}, through `Filter' (see the module documentation).
--spec active(box(), filter(), term()) -> ok | {error, not_owner | closed}.
+-spec active(Box, Filter, FilterState) -> ok | {error, not_owner | closed} when
+      Box :: box(),
+      Filter :: filter(),
+      FilterState :: term().
 active(Box, Filter, FilterState) when is_function(Filter, 2) ->
     ok = check(Box, [Box, Filter, FilterState]),
     sluice_box_deliver:active(Box, Box#sluice_box.sized, Filter, FilterState);
@@ -257,32 +281,24 @@ active(Box, Filter, FilterState) ->
     ?BADARG([Box, Filter, FilterState], 2, "must be a fun of arity 2").
 
 %% @doc Changes `max'; shrinking drops per type (counted as `resize').
--spec resize(box(), pos_integer()) -> ok | {error, closed}.
+-spec resize(Box, Max) -> ok | {error, closed} when Box :: box(), Max :: pos_integer().
 resize(Box, Max) when is_integer(Max), Max > 0, Max < 1 bsl 40 ->
     try sluice_nif:box_resize(Box, Max) catch error:badarg -> ?BADARG([Box, Max], 1, ?NOT_A_BOX) end;
 resize(Box, Max) ->
     ?BADARG([Box, Max], 2, "must be a positive integer below 2^40").
 
 %% @doc `{Size, Max}'.
--spec usage(box()) -> {non_neg_integer(), pos_integer()}.
+-spec usage(Box) -> {non_neg_integer(), pos_integer()} when Box :: box().
 usage(Box) ->
     try sluice_nif:box_usage(Box) catch error:badarg -> ?BADARG([Box], 1, ?NOT_A_BOX) end.
 
 %% @doc Counters and sojourn-time percentiles (see {@link info()}).
--spec info(box()) -> info().
+-spec info(Box) -> info() when Box :: box().
 info(Box) ->
-    {{Posted, Delivered, {Over, Resize, Filter, Closed, Expired, Early}, Size, Max, Peak,
-      {P50, P99, PMax}},
-     {Type, Bytes, MaxBytes, _Regions, Owner, IsClosed}} =
+    #{sojourn := Ns} = Info =
         try sluice_nif:box_info(Box) catch error:badarg -> ?BADARG([Box], 1, ?NOT_A_BOX) end,
-    Us = fun(Ns) -> erlang:convert_time_unit(Ns, nanosecond, microsecond) end,
-    #{type => Type, posted => Posted, delivered => Delivered,
-      dropped => #{overflow => Over, resize => Resize, filter => Filter, closed => Closed,
-                   expired => Expired, early => Early},
-      size => Size, max => Max, peak => Peak, bytes => Bytes,
-      max_bytes => case MaxBytes of 0 -> infinity; _ -> MaxBytes end,
-      owner => Owner, closed => IsClosed,
-      sojourn => #{p50 => Us(P50), p99 => Us(P99), max => Us(PMax)}}.
+    Us = fun(_, T) -> erlang:convert_time_unit(T, nanosecond, microsecond) end,
+    maps:remove(regions, Info#{sojourn := maps:map(Us, Ns)}).
 
 %% @doc Every `Interval' ms, sends the box's owner (whoever it is then)
 %% `{sluice_dropped, Box, Reason, Count}' for each reason (`overflow',
@@ -290,7 +306,9 @@ info(Box) ->
 %% summary, if any; `off' stops. Owner only. The summaries come from a
 %% timer in sluice's own process, never from a post. While notices are on,
 %% sluice keeps a handle to the box (it is not freed until they stop).
--spec drop_notices(box(), pos_integer() | off) -> ok | {error, not_owner | closed}.
+-spec drop_notices(Box, Interval) -> ok | {error, not_owner | closed} when
+      Box :: box(),
+      Interval :: pos_integer() | off.
 drop_notices(Box, Interval) when Interval =:= off; is_integer(Interval), Interval > 0,
                                                    Interval < 1 bsl 32 ->
     ok = check(Box, [Box, Interval]),
@@ -302,7 +320,10 @@ drop_notices(Box, Interval) ->
 %% `{sluice_transfer, Box, self(), Data, give_away}'. To a dead process
 %% the answer is `{error, noproc}' and to a process of another node
 %% `{error, not_local}': the caller keeps the box and every message.
--spec give_away(box(), pid(), term()) -> ok | {error, not_owner | closed | noproc | not_local}.
+-spec give_away(Box, NewOwner, Data) -> ok | {error, not_owner | closed | noproc | not_local} when
+      Box :: box(),
+      NewOwner :: pid(),
+      Data :: term().
 give_away(Box, NewOwner, Data) when is_pid(NewOwner) ->
     ok = check(Box, [Box, NewOwner, Data]),
     case node(NewOwner) =:= node() of
@@ -314,32 +335,41 @@ give_away(Box, NewOwner, Data) ->
 
 %% @doc Closes the box: held messages are dropped (`closed') and freed,
 %% later posts get `{error, closed}'.
--spec close(box()) -> ok | {error, not_owner}.
+-spec close(Box) -> ok | {error, not_owner} when Box :: box().
 close(Box) ->
     ok = check(Box, [Box]),
     sluice_box_warden:close(Box, self()).
 
-%% @doc A child spec for a box kept by a supervised process (see
-%% `sluice_box_keeper'); `name' is mandatory.
--spec child_spec(options()) -> supervisor:child_spec().
+%% @doc A child spec for the user's supervisor: it starts, with
+%% {@link start_link/1}, a process that makes the box of `Opts' (see
+%% {@link options()}; `name' is mandatory) and keeps it under that name.
+%% Producers find the box with {@link lookup/1}. Unless `owner' is given
+%% the keeping process owns the box, and unless `heir' is given it is the
+%% heir: a consumer becomes the owner with {@link claim/1}, and when that
+%% consumer dies the box (with what it holds) returns to the keeping
+%% process until the restarted consumer claims it again. When the
+%% supervisor stops the child, the box is closed and its name freed.
+%% Raises `badarg' for options without a name.
+-spec child_spec(Opts) -> supervisor:child_spec() when Opts :: options().
 child_spec(#{name := Name} = Opts) ->
     #{id => {sluice_box, Name}, start => {?MODULE, start_link, [Opts]}};
 child_spec(Opts) ->
     ?BADARG([Opts], 1, "options must be a map with a name").
 
 %% @doc Starts the process keeping the box named by option `name'.
--spec start_link(options()) -> {ok, pid()} | {error, term()}.
+-spec start_link(Opts) -> {ok, pid()} | {error, term()} when Opts :: options().
 start_link(Opts) ->
     sluice_box_keeper:start_link(Opts).
 
 %% @doc The box started under `Name' by {@link start_link/1}.
--spec lookup(term()) -> {ok, box()} | {error, not_found}.
+-spec lookup(Name) -> {ok, box()} | {error, not_found} when Name :: term().
 lookup(Name) ->
     sluice_box_keeper:lookup(Name).
 
 %% @doc Makes the caller the owner of the box kept under `Name', when its
 %% keeper owns it (at start, and after an owner died): the caller gets
 %% `{sluice_transfer, Box, Keeper, Name, give_away}'.
--spec claim(term()) -> {ok, box()} | {error, not_found | {owned_by, pid()}}.
+-spec claim(Name) -> {ok, box()} | {error, not_found | {owned_by, pid()}} when
+      Name :: term().
 claim(Name) ->
     sluice_box_keeper:claim(Name).

@@ -3,7 +3,7 @@
 %% checked with `sluice_opts' in the caller.
 -module(sluice_box_opts).
 
--export([box/1, buckets/1, policies/1]).
+-export([box/1, buckets/1, nif_box/1, nif_buckets/1, made/1]).
 
 %% @doc The options of `sluice_box:new/1' checked, with their defaults
 %% (the owner: the caller).
@@ -36,17 +36,41 @@ codel(none) -> true;
 codel(#{} = V) -> maps:size(maps:without([target, interval], V)) =:= 0
                       andalso lists:all(fun sluice_opts:ms/1, maps:values(V)).
 
-%% @doc The NIF's policy tuple (see `sluice_nif:box_new/6').
--spec policies(map()) -> {non_neg_integer(), non_neg_integer(), non_neg_integer(),
-                          non_neg_integer(), non_neg_integer(), float(), boolean()}.
-policies(#{max_age := MaxAge, codel := Codel, red_min := RedMin, red_max := RedMax,
-           red_prob := RedProb, clock := Clock}) ->
-    Age = case MaxAge of infinity -> 0; _ -> MaxAge end,
+%% @doc The options map of `sluice_nif:box_new/1', from the checked
+%% options: 0 turns a limit or a policy off.
+-spec nif_box(map()) -> #{atom() => term()}.
+nif_box(#{type := Type, max := Max, max_bytes := MaxBytes, owner := Owner,
+          initial_state := Initial, max_age := MaxAge, codel := Codel, red_min := RedMin,
+          red_max := RedMax, red_prob := RedProb, clock := Clock}) ->
     {Target, Interval} = case Codel of
                              none -> {0, 0};
                              #{} -> {maps:get(target, Codel, 5), maps:get(interval, Codel, 100)}
                          end,
-    {Age, Target, Interval, RedMin, RedMax, float(RedProb), Clock =:= manual}.
+    #{type => Type, max => Max, max_bytes => off(MaxBytes), owner => Owner,
+      notify => Initial =:= notify, max_age => off(MaxAge), codel_target => Target,
+      codel_interval => Interval, red_min => RedMin, red_max => RedMax,
+      red_prob => float(RedProb), manual_clock => Clock =:= manual}.
+
+%% @doc The options map of `sluice_nif:buckets_new/1', from the checked
+%% options.
+-spec nif_buckets(map()) -> #{atom() => term()}.
+nif_buckets(#{max := Max, width := Width, max_age := MaxAge, order := Order, within := Within,
+              when_full := WhenFull, owner := Owner, clock := Clock,
+              initial_state := Initial}) ->
+    #{max => Max, width => Width, max_age => off(MaxAge), order => Order, within => Within,
+      when_full => WhenFull, manual_clock => Clock =:= manual, owner => Owner,
+      notify => Initial =:= notify}.
+
+-spec off(infinity | non_neg_integer()) -> non_neg_integer().
+off(infinity) -> 0;
+off(N) -> N.
+
+%% @doc What `sluice_nif:box_new/1' or `buckets_new/1' answered, for the
+%% caller of `new/1': `{ok, Ref}', or the option that the library refused
+%% (`{error, zero_max}': a bound of 0).
+-spec made(reference() | {error, zero_max}) -> {ok, reference()} | {error, {bad_option, max}}.
+made({error, zero_max}) -> {error, {bad_option, max}};
+made(Ref) -> {ok, Ref}.
 
 %% @doc The options of `sluice_buckets:new/1' checked, with their defaults
 %% (the owner: the caller).

@@ -374,9 +374,9 @@ watch_of(Box, S) ->
             case lookup(Id) of
                 none ->
                     try sluice_nif:box_info(Box) of
-                        {_, {_, _, _, _, _, true}} ->
+                        #{closed := true} ->
                             closed;
-                        {_, {_, _, _, _, Owner, false}} ->
+                        #{owner := Owner, closed := false} ->
                             W = {Id, Owner, none, undefined, Box, off},
                             {W, put_watch(W, monitor_owner(Id, Owner, S))}
                     catch

@@ -49,6 +49,10 @@
          circuit_enable/1, info/1, set_time/2, subscribe/0, unsubscribe/0]).
 -export_type([options/0]).
 
+-type options() :: #{strategy => tuple(), reset => pos_integer() | manual,
+                     probes => pos_integer(), backoff => number(),
+                     max_reset => pos_integer(), jitter => number(),
+                     slow => pos_integer() | infinity, clock => system | manual}.
 %% `strategy' (default `{standard, 10, 10000}'): `{standard, MaxR, MaxT}'
 %% (blown on the melt after `MaxR' melts within `MaxT' ms),
 %% `{fault_injection, Rate, MaxR, MaxT}' (as standard, and asks of a closed
@@ -60,21 +64,18 @@
 %% (at least 1) the delay grows by at each failed probe, up to `max_reset'
 %% (default 10 times `reset'); `jitter' (default 0.0): fraction of the delay
 %% added at random; `slow' (default `infinity'): ms after which a {@link
-%% run/3} counts as failed; `clock': `system' or `manual' ({@link
+%% run/3} counts as failed; `clock' (default `system') or `manual' ({@link
 %% set_time/2}). Unknown keys and bad values are refused with
 %% `{error, {bad_option, Key}}'.
--type options() :: #{strategy => tuple(), reset => pos_integer() | manual,
-                     probes => pos_integer(), backoff => number(),
-                     max_reset => pos_integer(), jitter => number(),
-                     slow => pos_integer() | infinity, clock => system | manual}.
 
 %% @doc Installs (or replaces) the breaker `Name' (any term). `Opts' is a
 %% map of {@link options()} or fuse's tuple `{Strategy, {reset, Ms}}' (the
 %% map `#{strategy => Strategy, reset => Ms}'). A breaker replaced while
 %% disabled ({@link circuit_disable/1}) stays disabled, as in fuse: an
 %% operator's disable outlives an application re-installing its breakers.
--spec install(term(), options() | {tuple(), {reset, pos_integer()}}) ->
-          ok | {error, {bad_option, term()}}.
+-spec install(Name, Opts) -> ok | {error, {bad_option, term()}} when
+      Name :: term(),
+      Opts :: options() | {tuple(), {reset, pos_integer()}}.
 install(Name, {Strategy, {reset, Ms}}) ->
     install(Name, #{strategy => Strategy, reset => Ms});
 install(Name, Opts) ->
@@ -85,11 +86,13 @@ install(Name, Opts) ->
                            #{max_reset := default} -> min(10 * Delay, (1 bsl 40) - 1);
                            #{max_reset := M} -> M
                        end,
-            Recovery = {Delay, maps:get(probes, O), float(maps:get(backoff, O)), MaxReset,
-                        float(maps:get(jitter, O))},
-            Manual = maps:get(clock, O) =:= manual,
             SlowMs = case Slow of infinity -> 0; _ -> Slow end,
-            Ref = sluice_nif:breaker_new(nif_strategy(Strategy), Recovery, Manual),
+            Ref = sluice_nif:breaker_new(#{strategy => nif_strategy(Strategy), delay => Delay,
+                                           probes => maps:get(probes, O),
+                                           backoff => float(maps:get(backoff, O)),
+                                           max_delay => MaxReset,
+                                           jitter => float(maps:get(jitter, O)),
+                                           manual_clock => maps:get(clock, O) =:= manual}),
             _ = disabled(Name) andalso sluice_nif:breaker_control(Ref, disable) =:= ok,
             sluice_nif:breaker_install(Name, Ref, SlowMs);
         {error, _} = Error ->
@@ -99,27 +102,31 @@ install(Name, Opts) ->
 -spec disabled(term()) -> boolean().
 disabled(Name) ->
     case sluice_nif:breaker_lookup(Name) of
-        {Old, _} -> element(1, sluice_nif:breaker_info(Old)) =:= disabled;
+        {Old, _} -> maps:get(state, sluice_nif:breaker_info(Old)) =:= disabled;
         undefined -> false
     end.
 
--spec nif_strategy(tuple()) -> tuple().
-nif_strategy({fault_injection, Rate, MaxR, MaxT}) -> {fault_injection, float(Rate), MaxR, MaxT};
+%% The strategy map of `sluice_nif:breaker_new/1'.
+-spec nif_strategy(tuple()) -> #{type := atom(), atom() => number()}.
+nif_strategy({standard, MaxR, MaxT}) -> #{type => standard, max_r => MaxR, max_t => MaxT};
+nif_strategy({fault_injection, Rate, MaxR, MaxT}) ->
+    #{type => fault_injection, rate => float(Rate), max_r => MaxR, max_t => MaxT};
 nif_strategy({failure_rate, Ratio, MinCalls, Window}) ->
-    {failure_rate, float(Ratio), MinCalls, Window};
-nif_strategy(Other) -> Other.
+    #{type => failure_rate, ratio => float(Ratio), min_calls => MinCalls, window => Window}.
 
 %% @doc `ok' (go ahead), `blown', or `{error, not_found}'. `Context' is
 %% accepted for fuse's shape (`sync', `async_dirty'); every ask is the same
 %% one NIF call.
--spec ask(term(), term()) -> ok | blown | {error, not_found}.
+-spec ask(Name, Context) -> ok | blown | {error, not_found} when
+      Name :: term(),
+      Context :: term().
 ask(Name, _Context) ->
     sluice_nif:breaker_ask_name(Name).
 
 %% @doc Reports a failure of the dependency behind `Name'; `{error,
 %% not_found}' (where fuse answers `ok') when no breaker has that name, so
 %% a misspelt or removed name shows.
--spec melt(term()) -> ok | {error, not_found}.
+-spec melt(Name) -> ok | {error, not_found} when Name :: term().
 melt(Name) ->
     sluice_nif:breaker_melt_name(Name).
 
@@ -129,7 +136,10 @@ melt(Name) ->
 %% a half-open breaker). Returns `Fun''s result, `blown' or
 %% `{error, not_found}'. With `{classify, Classifier}' as `Context',
 %% `Classifier(Result)' says `ok' or `melt' instead.
--spec run(term(), fun(() -> Result), term()) -> Result | blown | {error, not_found}.
+-spec run(Name, Fun, Context) -> Result | blown | {error, not_found} when
+      Name :: term(),
+      Fun :: fun(() -> Result),
+      Context :: term().
 run(Name, Fun, Context) when is_function(Fun, 0) ->
     Classify = case Context of
                    {classify, F} when is_function(F, 1) -> F;
@@ -146,15 +156,15 @@ run(Name, Fun, Context) ->
     ?BADARG([Name, Fun, Context], 2, "must be a fun of arity 0").
 
 %% @doc Heals the breaker and forgets its melts.
--spec reset(term()) -> ok | {error, not_found}.
+-spec reset(Name) -> ok | {error, not_found} when Name :: term().
 reset(Name) -> control(Name, reset).
 
 %% @doc Blows the breaker until {@link circuit_enable/1}.
--spec circuit_disable(term()) -> ok | {error, not_found}.
+-spec circuit_disable(Name) -> ok | {error, not_found} when Name :: term().
 circuit_disable(Name) -> control(Name, disable).
 
 %% @doc Ends {@link circuit_disable/1}: the breaker is healed.
--spec circuit_enable(term()) -> ok | {error, not_found}.
+-spec circuit_enable(Name) -> ok | {error, not_found} when Name :: term().
 circuit_enable(Name) -> control(Name, enable).
 
 -spec control(term(), reset | disable | enable) -> ok | {error, not_found}.
@@ -165,7 +175,7 @@ control(Name, What) ->
     end.
 
 %% @doc Removes the breaker.
--spec remove(term()) -> ok | {error, not_found}.
+-spec remove(Name) -> ok | {error, not_found} when Name :: term().
 remove(Name) ->
     case sluice_nif:breaker_remove(Name) of
         true -> ok;
@@ -174,14 +184,11 @@ remove(Name) ->
 
 %% @doc The state (`closed', `open', `half_open', `disabled') and counters:
 %% asks, ok, blown (injected included), injected, melts, trips, probes.
--spec info(term()) -> #{atom() => term()} | {error, not_found}.
+-spec info(Name) -> #{atom() => term()} | {error, not_found} when Name :: term().
 info(Name) ->
     case sluice_nif:breaker_lookup(Name) of
         {Ref, _} ->
-            {State, {Asks, Ok, Blown, Injected, Melts, Trips, Probes}} =
-                sluice_nif:breaker_info(Ref),
-            #{state => State, asks => Asks, ok => Ok, blown => Blown, injected => Injected,
-              melts => Melts, trips => Trips, probes => Probes};
+            sluice_nif:breaker_info(Ref);
         undefined ->
             {error, not_found}
     end.
@@ -199,13 +206,16 @@ unsubscribe() ->
 
 %% @doc Moves a manual clock to `Ms' milliseconds (never back); `badarg'
 %% for a breaker on the system clock.
--spec set_time(term(), non_neg_integer()) -> ok | {error, not_found}.
+-spec set_time(Name, Ms) -> ok | {error, not_found} when
+      Name :: term(),
+      Ms :: non_neg_integer().
 set_time(Name, Ms) when is_integer(Ms), Ms >= 0, Ms < 1 bsl 40 ->
     case sluice_nif:breaker_lookup(Name) of
         {Ref, _} ->
-            try sluice_nif:breaker_set_time(Ref, Ms)
-            catch error:badarg ->
-                ?BADARG([Name, Ms], 1, "is a breaker on the system clock (not clock => manual)")
+            case sluice_nif:breaker_set_time(Ref, Ms) of
+                ok -> ok;
+                {error, system_clock} ->
+                    ?BADARG([Name, Ms], 1, "is a breaker on the system clock (not clock => manual)")
             end;
         undefined ->
             {error, not_found}

@@ -43,88 +43,107 @@
 -export_type([buckets/0, options/0]).
 
 -type buckets() :: sluice_box:box().
+%% A buffer of buckets: a {@link sluice_box:box()} handle, used with this
+%% module's functions or with `sluice_box''s.
 -type options() :: #{max := pos_integer(), width := pos_integer(),
                      max_age => pos_integer() | infinity,
                      order => newest_first | oldest_first, within => lifo | fifo,
                      when_full => drop_oldest | drop_new, owner => pid(),
                      heir => sluice_box:heir(), heir_data => term(),
                      clock => system | manual, initial_state => passive | notify}.
+%% `max' and `width' (mandatory), `max_age' (default `infinity'), `order'
+%% (default `newest_first'), `within' (default `lifo'), `when_full'
+%% (default `drop_oldest'), `owner', `heir', `heir_data', `initial_state'
+%% (as for {@link sluice_box:options()}) and `clock' (default `system'):
+%% see "Options" above.
 
 
 %% @doc Creates a buffer of buckets (see the module documentation).
--spec new(options()) -> {ok, buckets()} | {error, {bad_option, term()}}.
+-spec new(Opts) -> {ok, buckets()} | {error, {bad_option, term()}} when Opts :: options().
 new(Opts) ->
     case sluice_box_opts:buckets(Opts) of
-        {ok, #{max := Max, width := Width, max_age := MaxAge, order := Order,
-               within := Within, when_full := WhenFull, owner := Owner, heir := Heir,
-               heir_data := HeirData, clock := Clock, initial_state := Initial}} ->
-            Age = case MaxAge of infinity -> 0; _ -> MaxAge end,
-            Ref = sluice_nif:buckets_new(Max, Width, Age, Order, Within, WhenFull,
-                                         Clock =:= manual, Owner, Initial =:= notify),
-            {ok, sluice_box:adopt(Ref, false, Owner, Heir, HeirData)};
+        {ok, #{owner := Owner, heir := Heir, heir_data := HeirData} = Full} ->
+            case sluice_box_opts:made(sluice_nif:buckets_new(sluice_box_opts:nif_buckets(Full))) of
+                {ok, Ref} -> {ok, sluice_box:adopt(Ref, false, Owner, Heir, HeirData)};
+                {error, _} = Refused -> Refused
+            end;
         {error, _} = Error ->
             Error
     end.
 
 %% @doc Offers `Msg': `ok' (stored), `full' (a message was dropped to keep
 %% the bound), `{error, closed}'. Expired buckets go first.
--spec post(buckets(), term()) -> ok | full | {error, closed}.
+-spec post(Buckets, Msg) -> ok | full | {error, closed} when
+      Buckets :: buckets(),
+      Msg :: term().
 post(Buckets, Msg) ->
     sluice_box:post(Buckets, Msg).
 
 %% @doc As {@link sluice_box:set_time/2}: moves a manual clock.
--spec set_time(buckets(), non_neg_integer()) -> ok.
+-spec set_time(Buckets, Ms) -> ok when Buckets :: buckets(), Ms :: non_neg_integer().
 set_time(Buckets, Ms) ->
     sluice_box:set_time(Buckets, Ms).
 
 %% @doc As {@link sluice_box:take/2}.
--spec take(buckets(), pos_integer()) ->
-    {[term()], non_neg_integer(), non_neg_integer()} | {error, not_owner | closed}.
+-spec take(Buckets, N) ->
+    {[term()], non_neg_integer(), non_neg_integer()} | {error, not_owner | closed} when
+      Buckets :: buckets(),
+      N :: pos_integer().
 take(Buckets, N) ->
     sluice_box:take(Buckets, N).
 
 %% @doc As {@link sluice_box:notify/1}.
--spec notify(buckets()) -> ok | {error, not_owner | closed}.
+-spec notify(Buckets) -> ok | {error, not_owner | closed} when Buckets :: buckets().
 notify(Buckets) ->
     sluice_box:notify(Buckets).
 
 %% @doc As {@link sluice_box:active/1}.
--spec active(buckets()) -> ok | {error, not_owner | closed}.
+-spec active(Buckets) -> ok | {error, not_owner | closed} when Buckets :: buckets().
 active(Buckets) ->
     sluice_box:active(Buckets).
 
 %% @doc As {@link sluice_box:active/3}.
--spec active(buckets(), sluice_box:filter(), term()) -> ok | {error, not_owner | closed}.
+-spec active(Buckets, Filter, FilterState) -> ok | {error, not_owner | closed} when
+      Buckets :: buckets(),
+      Filter :: sluice_box:filter(),
+      FilterState :: term().
 active(Buckets, Filter, FilterState) ->
     sluice_box:active(Buckets, Filter, FilterState).
 
 %% @doc As {@link sluice_box:resize/2}.
--spec resize(buckets(), pos_integer()) -> ok | {error, closed}.
+-spec resize(Buckets, Max) -> ok | {error, closed} when
+      Buckets :: buckets(),
+      Max :: pos_integer().
 resize(Buckets, Max) ->
     sluice_box:resize(Buckets, Max).
 
 %% @doc As {@link sluice_box:usage/1}.
--spec usage(buckets()) -> {non_neg_integer(), pos_integer()}.
+-spec usage(Buckets) -> {non_neg_integer(), pos_integer()} when Buckets :: buckets().
 usage(Buckets) ->
     sluice_box:usage(Buckets).
 
 %% @doc As {@link sluice_box:info/1}; `type' is `buckets'.
--spec info(buckets()) -> sluice_box:info().
+-spec info(Buckets) -> sluice_box:info() when Buckets :: buckets().
 info(Buckets) ->
     sluice_box:info(Buckets).
 
 %% @doc As {@link sluice_box:give_away/3}.
--spec give_away(buckets(), pid(), term()) ->
-    ok | {error, not_owner | closed | noproc | not_local}.
+-spec give_away(Buckets, NewOwner, Data) ->
+    ok | {error, not_owner | closed | noproc | not_local} when
+      Buckets :: buckets(),
+      NewOwner :: pid(),
+      Data :: term().
 give_away(Buckets, NewOwner, Data) ->
     sluice_box:give_away(Buckets, NewOwner, Data).
 
 %% @doc As {@link sluice_box:drop_notices/2}.
--spec drop_notices(buckets(), pos_integer() | off) -> ok | {error, not_owner | closed}.
+-spec drop_notices(Buckets, Interval) -> ok | {error, not_owner | closed} when
+      Buckets :: buckets(),
+      Interval :: pos_integer() | off.
 drop_notices(Buckets, Interval) ->
     sluice_box:drop_notices(Buckets, Interval).
 
 %% @doc As {@link sluice_box:close/1}.
--spec close(buckets()) -> ok | {error, not_owner}.
+-spec close(Buckets) -> ok | {error, not_owner} when Buckets :: buckets().
 close(Buckets) ->
     sluice_box:close(Buckets).

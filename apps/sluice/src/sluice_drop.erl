@@ -58,31 +58,38 @@
 -define(NOT_A_VALVE, "not a valve handle (or a handle of another kind)").
 
 -opaque valve() :: #sluice_valve{}.
+%% A handle on a named valve, from {@link new/2} or {@link lookup/1}; every
+%% function also takes the valve's {@link name()}.
 -type name() :: term().
+%% The name of a valve: any term (no atom is made from it), unique on the
+%% node.
 -type priority() :: term().
-%% A keep probability in [0.0, 1.0]; integers 0 and 1 are accepted too.
+%% A class of messages with its own keep rate (any term, `default' for
+%% {@link ask/1}); at most 16 per valve.
 -type rate() :: number().
-%% `rate' (default 1.0) is the keep rate of priority `default'; `rates' sets
-%% further priorities (at most 16 in all; its `default' entry wins over
-%% `rate'); `regulate' starts a regulator, see {@link regulation()}.
+%% A keep probability in [0.0, 1.0]; integers 0 and 1 are accepted too.
 -type options() :: #{rate => rate(),
                      rates => #{priority() => rate()},
                      regulate => regulation()}.
-%% `signal' (mandatory): a fun returning the load; `low' and `high'
-%% (mandatory, `low' below `high'): where the factor starts falling and where it
-%% reaches `min_rate' (default 0.0); `interval': sampling period in ms
-%% (default 100); `priorities': which priorities follow the signal
-%% (default: all).
+%% `rate' (default 1.0) is the keep rate of priority `default'; `rates' sets
+%% further priorities (at most 16 in all; its `default' entry wins over
+%% `rate'); `regulate' starts a regulator, see {@link regulation()}.
 -type regulation() :: #{signal := fun(() -> number()),
                         low := number(),
                         high := number(),
                         min_rate => rate(),
                         interval => pos_integer(),
                         priorities => [priority()]}.
+%% `signal' (mandatory): a fun returning the load; `low' and `high'
+%% (mandatory, `low' below `high'): where the factor starts falling and where it
+%% reaches `min_rate' (default 0.0); `interval': sampling period in ms
+%% (default 100); `priorities': which priorities follow the signal
+%% (default: all).
 -type valve_ref() :: valve() | name().
+%% A valve's handle or its name.
 
 %% @doc `true' with probability `Rate': send the message; `false': drop it.
--spec random(Rate :: rate()) -> boolean().
+-spec random(Rate) -> boolean() when Rate :: rate().
 random(Rate) when is_float(Rate), Rate >= 0.0, Rate =< 1.0 ->
     sluice_nif:drop_random(Rate);
 random(Rate) when Rate =:= 0; Rate =:= 1 ->
@@ -91,8 +98,9 @@ random(Rate) ->
     ?BADARG([Rate], 1, "rate must be a number in [0.0, 1.0]").
 
 %% @doc Creates the valve `Name' (see {@link options()}).
--spec new(Name :: name(), Opts :: options()) ->
-    {ok, valve()} | {error, already_exists | {bad_option, term()}}.
+-spec new(Name, Opts) -> {ok, valve()} | {error, already_exists | {bad_option, term()}} when
+      Name :: name(),
+      Opts :: options().
 new(Name, Opts) when is_map(Opts) ->
     case sluice_drop_server:validate(Opts) of
         {ok, Rates, Regulation} -> sluice_drop_server:new(Name, Rates, Regulation);
@@ -102,25 +110,31 @@ new(Name, Opts) ->
     ?BADARG([Name, Opts], 2, "options must be a map").
 
 %% @doc Deletes a valve: its handles answer `{error, not_found}' from now on.
--spec delete(Valve :: valve_ref()) -> ok | {error, not_found}.
+-spec delete(Valve) -> ok | {error, not_found} when Valve :: valve_ref().
 delete(Valve) ->
     sluice_drop_server:delete(name_of(Valve)).
 
 %% @doc Asks the valve for priority `default': `ok' to send, `drop' to drop.
--spec ask(Valve :: valve_ref()) -> ok | drop | {error, not_found}.
+-spec ask(Valve) -> ok | drop | {error, not_found} when Valve :: valve_ref().
 ask(#sluice_valve{ref = Ref, default = Index} = V) ->
-    try sluice_nif:drop_ask(Ref, Index)
+    try sluice_nif:drop_ask(Ref, Index) of
+        {error, unknown_priority} -> ?BADARG([V], 1, ?NOT_A_VALVE);
+        Answer -> Answer
     catch error:badarg -> ?BADARG([V], 1, ?NOT_A_VALVE)
     end;
 ask(Name) ->
     with(Name, fun ask/1).
 
 %% @doc Asks the valve for priority `Priority'.
--spec ask(Valve :: valve_ref(), Priority :: priority()) -> ok | drop | {error, not_found}.
+-spec ask(Valve, Priority) -> ok | drop | {error, not_found} when
+      Valve :: valve_ref(),
+      Priority :: priority().
 ask(#sluice_valve{ref = Ref, priorities = Prios} = V, Priority) when is_map(Prios) ->
     case Prios of
         #{Priority := Index} ->
-            try sluice_nif:drop_ask(Ref, Index)
+            try sluice_nif:drop_ask(Ref, Index) of
+                {error, unknown_priority} -> ?BADARG([V, Priority], 1, ?NOT_A_VALVE);
+                Answer -> Answer
             catch error:badarg -> ?BADARG([V, Priority], 1, ?NOT_A_VALVE)
             end;
         #{} ->
@@ -132,19 +146,25 @@ ask(Name, Priority) ->
     with(Name, fun(V) -> ask(V, Priority) end).
 
 %% @doc Sets the keep rate of priority `default'; every caller sees it at once.
--spec set_rate(Valve :: valve_ref(), Rate :: rate()) -> ok | {error, not_found}.
+-spec set_rate(Valve, Rate) -> ok | {error, not_found} when
+      Valve :: valve_ref(),
+      Rate :: rate().
 set_rate(Valve, Rate) ->
     set_rate(Valve, default, Rate).
 
 %% @doc Sets the keep rate of `Priority'.
--spec set_rate(Valve :: valve_ref(), Priority :: priority(), Rate :: rate()) ->
-    ok | {error, not_found}.
+-spec set_rate(Valve, Priority, Rate) -> ok | {error, not_found} when
+      Valve :: valve_ref(),
+      Priority :: priority(),
+      Rate :: rate().
 set_rate(#sluice_valve{ref = Ref, priorities = Prios} = V, Priority, Rate) when is_map(Prios) ->
     case {Prios, sluice_util:rate(Rate)} of
         {_, error} ->
             ?BADARG([V, Priority, Rate], 3, "rate must be a number in [0.0, 1.0]");
         {#{Priority := Index}, {ok, R}} ->
-            try sluice_nif:drop_set(Ref, Index, false, R)
+            try sluice_nif:drop_set(Ref, Index, rate, R) of
+                {error, unknown_priority} -> ?BADARG([V, Priority, Rate], 1, ?NOT_A_VALVE);
+                Answer -> Answer
             catch error:badarg -> ?BADARG([V, Priority, Rate], 1, ?NOT_A_VALVE)
             end;
         {#{}, _} ->
@@ -157,7 +177,7 @@ set_rate(Name, Priority, Rate) ->
 
 %% @doc Counters and rates: totals and, per priority, the rate set, the
 %% effective rate (after regulation), asked, kept and dropped.
--spec info(Valve :: valve_ref()) -> map() | {error, not_found}.
+-spec info(Valve) -> map() | {error, not_found} when Valve :: valve_ref().
 info(#sluice_valve{} = V) ->
     try counters(V)
     catch error:_ -> ?BADARG([V], 1, ?NOT_A_VALVE)
@@ -173,7 +193,8 @@ counters(#sluice_valve{ref = Ref, name = Name, priorities = Prios}) ->
         Rows ->
             PerPrio = maps:map(
                         fun(_, I) ->
-                                {Rate, Factor, Kept, Dropped} = lists:nth(I + 1, Rows),
+                                #{rate := Rate, factor := Factor, kept := Kept,
+                                  dropped := Dropped} = lists:nth(I + 1, Rows),
                                 #{rate => Rate, effective_rate => Rate * Factor,
                                   asked => Kept + Dropped, kept => Kept, dropped => Dropped}
                         end, Prios),
@@ -184,7 +205,8 @@ counters(#sluice_valve{ref = Ref, name = Name, priorities = Prios}) ->
     end.
 
 %% @doc How many asks were dropped since the previous call (all priorities).
--spec take_dropped(Valve :: valve_ref()) -> non_neg_integer() | {error, not_found}.
+-spec take_dropped(Valve) -> non_neg_integer() | {error, not_found} when
+      Valve :: valve_ref().
 take_dropped(#sluice_valve{ref = Ref} = V) ->
     try sluice_nif:drop_take_dropped(Ref)
     catch error:badarg -> ?BADARG([V], 1, ?NOT_A_VALVE)
@@ -193,8 +215,9 @@ take_dropped(Name) ->
     with(Name, fun take_dropped/1).
 
 %% @doc Starts, replaces (a map) or stops (`none') the valve's regulator.
--spec regulate(Valve :: valve_ref(), regulation() | none) ->
-    ok | {error, not_found | {bad_option, term()}}.
+-spec regulate(Valve, Regulation) -> ok | {error, not_found | {bad_option, term()}} when
+      Valve :: valve_ref(),
+      Regulation :: regulation() | none.
 regulate(Valve, Regulation) ->
     case sluice_drop_server:validate_regulation(Regulation) of
         {ok, Valid} -> sluice_drop_server:regulate(name_of(Valve), Valid);
@@ -202,7 +225,7 @@ regulate(Valve, Regulation) ->
     end.
 
 %% @doc The handle of the valve named `Name'.
--spec lookup(Name :: name()) -> {ok, valve()} | {error, not_found}.
+-spec lookup(Name) -> {ok, valve()} | {error, not_found} when Name :: name().
 lookup(Name) ->
     sluice_drop_server:lookup(Name).
 

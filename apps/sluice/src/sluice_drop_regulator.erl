@@ -70,7 +70,7 @@ apply_load(Ref, Prios, Load, Reg, State) ->
     try factor(Load, Reg) of
         F ->
             Regulated = maps:get(priorities, Reg, maps:keys(Prios)),
-            _ = [sluice_nif:drop_set(Ref, maps:get(P, Prios), true, F) || P <- Regulated],
+            _ = [sluice_nif:drop_set(Ref, maps:get(P, Prios), factor, F) || P <- Regulated],
             State#state{failing = false}
     catch
         Class:Reason -> failing(State, {Class, Reason})

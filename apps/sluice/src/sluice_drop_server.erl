@@ -170,13 +170,18 @@ call({new, Name, Rates, Regulation}) ->
         true ->
             {error, already_exists};
         false ->
-            Prios = maps:from_list(lists:zip([P || {P, _} <- Rates], lists:seq(0, length(Rates) - 1))),
-            Valve = #sluice_valve{ref = sluice_nif:drop_new([R || {_, R} <- Rates]),
-                                  name = Name, priorities = Prios,
-                                  default = maps:get(default, Prios)},
-            case install(Name, Valve, Regulation) of
-                ok -> {ok, Valve};
-                {error, _} = Error -> Error
+            case sluice_nif:drop_new([R || {_, R} <- Rates]) of
+                {error, Reason} ->
+                    {error, {bad_option, refused_option(Reason)}};
+                Ref ->
+                    Prios = maps:from_list(lists:zip([P || {P, _} <- Rates],
+                                                     lists:seq(0, length(Rates) - 1))),
+                    Valve = #sluice_valve{ref = Ref, name = Name, priorities = Prios,
+                                          default = maps:get(default, Prios)},
+                    case install(Name, Valve, Regulation) of
+                        ok -> {ok, Valve};
+                        {error, _} = Error -> Error
+                    end
             end
     end;
 call({delete, Name}) ->
@@ -197,7 +202,7 @@ call({regulate, Name, Regulation}) ->
                 [P | _] ->
                     {error, {bad_option, {priorities, P}}};
                 [] ->
-                    _ = [sluice_nif:drop_set(Valve#sluice_valve.ref, I, true, 1.0)
+                    _ = [sluice_nif:drop_set(Valve#sluice_valve.ref, I, factor, 1.0)
                          || I <- maps:values(Prios)],
                     install(Name, Valve, Regulation)
             end;
@@ -206,6 +211,13 @@ call({regulate, Name, Regulation}) ->
     end;
 call(_Request) ->
     {error, unknown_call}.
+
+%% The option a valve's rates were refused for by the NIF library (the
+%% caller checked them: only a check out of step with the library's).
+-spec refused_option(no_priorities | too_many_priorities | bad_rate) -> term().
+refused_option(no_priorities) -> rates;
+refused_option(too_many_priorities) -> {rates, too_many_priorities};
+refused_option(bad_rate) -> rate.
 
 -spec handle_cast(term(), nil) -> {noreply, nil}.
 handle_cast(_Msg, State) ->

@@ -16,32 +16,34 @@
 
 %% @doc Adds `Pid' (a local process) to group `Name'; joining twice is the
 %% same as once.
--spec join(term(), pid()) -> ok.
+-spec join(Name, Pid) -> ok when Name :: term(), Pid :: pid().
 join(Name, Pid) when is_pid(Pid), node(Pid) =:= node() ->
     sluice_group_server:join(Name, Pid);
 join(Name, Pid) ->
     ?BADARG([Name, Pid], 2, "must be the pid of a process of this node").
 
 %% @doc Removes `Pid' from group `Name'.
--spec leave(term(), pid()) -> ok.
+-spec leave(Name, Pid) -> ok when Name :: term(), Pid :: pid().
 leave(Name, Pid) when is_pid(Pid) ->
     sluice_group_server:leave(Name, Pid);
 leave(Name, Pid) ->
     ?BADARG([Name, Pid], 2, "must be a pid").
 
 %% @doc The members of group `Name'.
--spec members(term()) -> [pid()].
+-spec members(Name) -> [pid()] when Name :: term().
 members(Name) ->
     tuple_to_list(sluice_group_server:members(Name)).
 
 %% @doc A member drawn at random: `{ok, Pid}' or `{error, empty}'.
--spec pick(term()) -> {ok, pid()} | {error, empty}.
+-spec pick(Name) -> {ok, pid()} | {error, empty} when Name :: term().
 pick(Name) ->
     pick(Name, random).
 
 %% @doc A member drawn at random (`random'), or the one with the shorter
 %% message queue of two drawn at random (`best_of_two').
--spec pick(term(), random | best_of_two) -> {ok, pid()} | {error, empty}.
+-spec pick(Name, How) -> {ok, pid()} | {error, empty} when
+      Name :: term(),
+      How :: random | best_of_two.
 pick(Name, How) when How =/= random, How =/= best_of_two ->
     ?BADARG([Name, How], 2, "must be random or best_of_two");
 pick(Name, How) ->

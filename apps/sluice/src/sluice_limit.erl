@@ -54,27 +54,32 @@
 -record(sluice_limiter, {ref :: reference()}).
 -record(sluice_limit, {ref :: reference()}).
 
--opaque limiter() :: #sluice_limiter{}.
--opaque limit() :: #sluice_limit{}.
--opaque token() :: {limit(), {non_neg_integer(), pos_integer()}}.
-
 %% Most holders a concurrency limit can be resized to.
 -define(MAX_HOLDERS, 4096).
 -define(NOT_LIMITER, "not a rate limiter").
 -define(NOT_LIMIT, "not a concurrency limit").
 -define(U64(X), (is_integer(X) andalso X >= 0 andalso X < 1 bsl 64)).
+
+-opaque limiter() :: #sluice_limiter{}.
+%% A rate limiter, from {@link new_rate/1}.
+-opaque limit() :: #sluice_limit{}.
+%% A concurrency limit, from {@link new_concurrency/1}.
+-opaque token() :: {limit(), {non_neg_integer(), pos_integer()}}.
+%% A place held under a concurrency limit: what {@link acquire/1} returns
+%% and {@link release/1} gives back.
+-type rate_options() :: #{limit := pos_integer(), period => pos_integer(),
+                          burst => pos_integer(), global => map() | none,
+                          max_keys => pos_integer(), max_overrides => non_neg_integer(),
+                          clock => system | manual}.
 %% `limit' (mandatory) requests per `period' ms (default 1000) with a burst
 %% of `burst' (default `limit'); `global': a limit over all keys (`#{limit,
 %% period, burst}', default none); `max_keys' (default 100 000);
 %% `max_overrides' (default 10 000); `clock': `system' (default) or
 %% `manual' ({@link set_time/2}, for tests).
--type rate_options() :: #{limit := pos_integer(), period => pos_integer(),
-                          burst => pos_integer(), global => map() | none,
-                          max_keys => pos_integer(), max_overrides => non_neg_integer(),
-                          clock => system | manual}.
 
 %% @doc A rate limiter (see {@link rate_options()}).
--spec new_rate(rate_options()) -> {ok, limiter()} | {error, {bad_option, term()}}.
+-spec new_rate(Opts) -> {ok, limiter()} | {error, {bad_option, term()}} when
+      Opts :: rate_options().
 new_rate(Opts) ->
     Spec = [{limit, required, fun sluice_opts:pos_int/1},
             {period, 1000, fun sluice_opts:ms/1},
@@ -91,9 +96,13 @@ new_rate(Opts) ->
                     Bad;
                 PerKey ->
                     G = case Global of none -> none; _ -> spec(Global) end,
-                    Ref = sluice_nif:rate_new(PerKey, G, {MaxKeys, MaxOverrides},
-                                              Clock =:= manual),
-                    {ok, #sluice_limiter{ref = Ref}}
+                    case sluice_nif:rate_new(#{per_key => PerKey, global => G,
+                                               max_keys => MaxKeys,
+                                               max_overrides => MaxOverrides,
+                                               manual_clock => Clock =:= manual}) of
+                        {error, too_fine} -> {error, {bad_option, limit}};
+                        Ref -> {ok, #sluice_limiter{ref = Ref}}
+                    end
             end;
         {error, _} = Bad ->
             Bad
@@ -120,8 +129,9 @@ spec(Rate) ->
 
 %% @doc Checks a request for `Key': `ok' (counted), `{error, {retry_after,
 %% Ms}}', or `{error, {exceeds_burst, Burst}}' (see the module doc).
--spec check(limiter(), term()) ->
-    ok | {error, {retry_after | exceeds_burst, non_neg_integer()}}.
+-spec check(Limiter, Key) -> ok | {error, {retry_after | exceeds_burst, non_neg_integer()}} when
+      Limiter :: limiter(),
+      Key :: term().
 check(#sluice_limiter{ref = Ref} = L, Key) ->
     try sluice_nif:rate_check(Ref, Key, 1)
     catch error:badarg -> ?BADARG([L, Key], 1, ?NOT_LIMITER)
@@ -130,8 +140,11 @@ check(L, Key) ->
     ?BADARG([L, Key], 1, ?NOT_LIMITER).
 
 %% @doc As {@link check/2} for a request that costs `Cost' units.
--spec check(limiter(), term(), pos_integer()) ->
-    ok | {error, {retry_after | exceeds_burst, non_neg_integer()}}.
+-spec check(Limiter, Key, Cost) ->
+    ok | {error, {retry_after | exceeds_burst, non_neg_integer()}} when
+      Limiter :: limiter(),
+      Key :: term(),
+      Cost :: pos_integer().
 check(#sluice_limiter{ref = Ref} = L, Key, Cost)
   when is_integer(Cost), Cost > 0, Cost < 1 bsl 64 ->
     try sluice_nif:rate_check(Ref, Key, Cost)
@@ -145,13 +158,21 @@ check(L, Key, Cost) ->
 %% @doc Gives `Key' a limit of its own (`#{limit, period, burst}'), or the
 %% limiter's again (`default'); `{error, too_many_overrides}' when
 %% `max_overrides' keys have one already.
--spec set_override(limiter(), term(), map() | default) ->
-    ok | {error, {bad_option, term()} | too_many_overrides}.
+-spec set_override(Limiter, Key, Rate) ->
+    ok | {error, {bad_option, term()} | too_many_overrides} when
+      Limiter :: limiter(),
+      Key :: term(),
+      Rate :: map() | default.
 set_override(#sluice_limiter{} = L, Key, Rate) when Rate =:= default; is_map(Rate) ->
     Spec = case Rate of default -> none; _ -> spec(Rate) end,
     case Spec of
         {error, _} = Bad -> Bad;
-        _ -> limiter_nif(fun(Ref) -> sluice_nif:rate_override(Ref, Key, Spec) end, L, [L, Key, Rate])
+        _ ->
+            case limiter_nif(fun(Ref) -> sluice_nif:rate_override(Ref, Key, Spec) end, L,
+                             [L, Key, Rate]) of
+                {error, too_fine} -> {error, {bad_option, limit}};
+                Answer -> Answer
+            end
     end;
 set_override(#sluice_limiter{} = L, Key, Rate) ->
     ?BADARG([L, Key, Rate], 3, "must be a rate map or default");
@@ -159,10 +180,12 @@ set_override(L, Key, Rate) ->
     ?BADARG([L, Key, Rate], 1, ?NOT_LIMITER).
 
 %% @doc Moves a manual clock to `Ms' milliseconds (never back).
--spec set_time(limiter(), non_neg_integer()) -> ok.
+-spec set_time(Limiter, Ms) -> ok when Limiter :: limiter(), Ms :: non_neg_integer().
 set_time(#sluice_limiter{} = L, Ms) when ?U64(Ms) ->
-    try limiter_nif(fun(Ref) -> sluice_nif:rate_set_time(Ref, Ms) end, L, [L, Ms])
-    catch error:badarg -> ?BADARG([L, Ms], 1, "not a rate limiter with a manual clock")
+    case limiter_nif(fun(Ref) -> sluice_nif:rate_set_time(Ref, Ms) end, L, [L, Ms]) of
+        ok -> ok;
+        {error, system_clock} ->
+            ?BADARG([L, Ms], 1, "is a rate limiter on the system clock (not clock => manual)")
     end;
 set_time(#sluice_limiter{} = L, Ms) ->
     ?BADARG([L, Ms], 2, "must be a non-negative integer");
@@ -170,7 +193,7 @@ set_time(L, Ms) ->
     ?BADARG([L, Ms], 1, ?NOT_LIMITER).
 
 %% @doc Forgets the keys whose allowance is full again; how many went.
--spec sweep(limiter()) -> non_neg_integer().
+-spec sweep(Limiter) -> non_neg_integer() when Limiter :: limiter().
 sweep(#sluice_limiter{} = L) ->
     limiter_nif(fun sluice_nif:rate_sweep/1, L, [L]);
 sweep(L) ->
@@ -178,8 +201,8 @@ sweep(L) ->
 
 %% @doc A concurrency limit of `max' holders at once (`max_holders', default
 %% the larger of `max' and 64, bounds {@link resize/2}).
--spec new_concurrency(#{max := pos_integer(), max_holders => pos_integer()}) ->
-    {ok, limit()} | {error, {bad_option, term()}}.
+-spec new_concurrency(Opts) -> {ok, limit()} | {error, {bad_option, term()}} when
+      Opts :: #{max := pos_integer(), max_holders => pos_integer()}.
 new_concurrency(Opts) ->
     Spec = [{max, required, sluice_opts:pos_int_upto(?MAX_HOLDERS)},
             {max_holders, default,
@@ -202,11 +225,13 @@ new_concurrency(Opts) ->
 
 %% @doc Takes a place under the limit: `{ok, Token}', or `{error, limit}'
 %% at once when `max' holders hold one.
--spec acquire(limit()) -> {ok, token()} | {error, limit}.
+-spec acquire(Limit) -> {ok, token()} | {error, limit} when Limit :: limit().
 acquire(#sluice_limit{ref = Ref} = Limit) ->
     try sluice_nif:lock_checkout(Ref) of
         {ok, Loan, _Token} -> {ok, {Limit, Loan}};
-        {error, busy} -> {error, limit}
+        {error, busy} -> {error, limit};
+        %% (a limit never has 0 places: the object of a closed lock, retagged)
+        {error, closed} -> ?BADARG([Limit], 1, ?NOT_LIMIT)
     catch
         error:badarg -> ?BADARG([Limit], 1, ?NOT_LIMIT)
     end;
@@ -215,7 +240,7 @@ acquire(Limit) ->
 
 %% @doc Gives a place back: `ok', or `{error, not_held}' when the token was
 %% released already.
--spec release(token()) -> ok | {error, not_held}.
+-spec release(Token) -> ok | {error, not_held} when Token :: token().
 release({#sluice_limit{ref = Ref}, {I, G} = Loan} = Token) when ?U64(I), ?U64(G) ->
     try sluice_nif:lock_checkin(Ref, Loan) of
         ok -> ok;
@@ -228,7 +253,9 @@ release(Token) ->
 
 %% @doc Runs `Fun()' under the limit and releases, also when it raises:
 %% `Fun''s result, or `{error, limit}'.
--spec run(limit(), fun(() -> Result)) -> Result | {error, limit}.
+-spec run(Limit, Fun) -> Result | {error, limit} when
+      Limit :: limit(),
+      Fun :: fun(() -> Result).
 run(Limit, Fun) when is_function(Fun, 0) ->
     case acquire(Limit) of
         {ok, Token} ->
@@ -241,9 +268,11 @@ run(Limit, Fun) ->
 
 %% @doc Changes `max' (up to `max_holders'); places above it held now are
 %% lost when released.
--spec resize(limit(), pos_integer()) -> ok | {error, too_many}.
+-spec resize(Limit, Max) -> ok | {error, too_many} when
+      Limit :: limit(),
+      Max :: pos_integer().
 resize(#sluice_limit{ref = Ref} = Limit, Max) when is_integer(Max), Max > 0 ->
-    {_, _, _, _, _, Old, Cap} = limit_nif(fun sluice_nif:lock_info/1, Limit, [Limit, Max]),
+    #{slots := Old, capacity := Cap} = limit_nif(fun sluice_nif:lock_info/1, Limit, [Limit, Max]),
     %% (a limit never has 0 places; a lock's object, retagged, is refused)
     Lock = Old =:= 0 orelse sluice_lock_sup:row(Ref) =/= error,
     case Max =< Cap of
@@ -268,15 +297,12 @@ resize(Limit, Max) ->
 %% concurrency limit: places acquired and refused, holders that died
 %% holding one, places held now, the most held at once (never above
 %% `max'), and `max'.
--spec info(limiter() | limit()) -> #{atom() => non_neg_integer()}.
+-spec info(Limiter) -> #{atom() => non_neg_integer()} when Limiter :: limiter() | limit().
 info(#sluice_limiter{} = L) ->
-    {Allowed, Refused, Evicted, Keys, Overrides} =
-        limiter_nif(fun sluice_nif:rate_info/1, L, [L]),
-    #{allowed => Allowed, refused => Refused, evicted => Evicted, keys => Keys,
-      overrides => Overrides};
+    limiter_nif(fun sluice_nif:rate_info/1, L, [L]);
 info(#sluice_limit{} = L) ->
-    {Acquired, Refused, Deaths, Held, Peak, Max, _Cap} =
-        limit_nif(fun sluice_nif:lock_info/1, L, [L]),
+    #{checkouts := Acquired, busy := Refused, deaths := Deaths, in_use := Held, peak := Peak,
+      slots := Max} = limit_nif(fun sluice_nif:lock_info/1, L, [L]),
     #{acquired => Acquired, refused => Refused, deaths => Deaths, held => Held, peak => Peak,
       max => Max};
 info(L) ->

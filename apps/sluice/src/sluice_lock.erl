@@ -84,9 +84,18 @@
 
 -define(MAX, 4096).
 -define(NOT_A_LOCK, "not a lock (or a lock of another build)").
+-define(CLOSED, "the lock is closed").
 
 -opaque lock() :: #sluice_lock{}.
+%% A handle on a lock, from {@link new/1} or {@link lookup/1}; it stays
+%% valid across restarts of the lock's watchers and supervisors.
 -opaque ref() :: {non_neg_integer(), pos_integer()}.
+%% A loan: what {@link checkout/1} returns with the resource and
+%% {@link checkin/3} takes back (the slot and the loan's number).
+-type options() :: #{resources := pos_integer(), callback := {module(), term()},
+                     max_resources => pos_integer(), name => term(),
+                     maxr => non_neg_integer(), maxt => pos_integer(),
+                     init_timeout => pos_integer()}.
 %% `resources' (mandatory, at most 4096): how many slots; `callback'
 %% (mandatory): `{Module, Args}'; `max_resources' (default the larger of
 %% `resources' and 64, at most 4096, at least `resources'): how far
@@ -95,24 +104,26 @@
 %% `maxt' (default 10 restarts in 60 s): the watchers' restart intensity;
 %% `init_timeout' (default 5000 ms): how long {@link new/1} waits for the
 %% first resources.
--type options() :: #{resources := pos_integer(), callback := {module(), term()},
-                     max_resources => pos_integer(), name => term(),
-                     maxr => non_neg_integer(), maxt => pos_integer(),
-                     init_timeout => pos_integer()}.
 
 %% @doc Starts a lock and its watchers under sluice's supervisor, once every
 %% slot has its resource (see the module documentation).
--spec new(options()) -> {ok, lock()} | {error, term()}.
+-spec new(Opts) -> {ok, lock()} | {error, term()} when Opts :: options().
 new(Opts) ->
     case options(Opts, false) of
         {ok, Full} -> opened(sluice_lock_sup:open(Full, new));
         {error, _} = Bad -> Bad
     end.
 
-%% @doc A child spec for the user's supervisor: the lock's supervisor (and
-%% its watchers) run under it; `name' (any term) is mandatory, to
-%% {@link lookup/1} the lock by. Raises `badarg' for bad options.
--spec child_spec(options()) -> supervisor:child_spec().
+%% @doc A child spec for the user's supervisor: it starts, with
+%% {@link start_link/1}, the lock of `Opts' (see {@link options()}): the
+%% lock's own supervisor, under the user's, with one watcher per slot,
+%% started once every slot has its resource. `name' (any term) is
+%% mandatory: callers find the lock with {@link lookup/1} and then
+%% {@link checkout/1} and {@link checkin/3} on it. When the user's
+%% supervisor stops the child, each watcher hands its resource back
+%% (`checkin/2' of the callback module) and the lock lends no more.
+%% Raises `badarg' for bad options.
+-spec child_spec(Opts) -> supervisor:child_spec() when Opts :: options().
 child_spec(Opts) ->
     case options(Opts, true) of
         {ok, #{name := Name} = Full} ->
@@ -127,7 +138,7 @@ child_spec(Opts) ->
 %% @doc Starts a lock's supervisor linked to the caller and registers the
 %% lock under option `name' (`{error, {already_started, Pid}}' while
 %% another lock has it), once every slot has its resource.
--spec start_link(options()) -> {ok, pid()} | {error, term()}.
+-spec start_link(Opts) -> {ok, pid()} | {error, term()} when Opts :: options().
 start_link(Opts) ->
     case options(Opts, true) of
         {ok, Full} ->
@@ -140,7 +151,7 @@ start_link(Opts) ->
     end.
 
 %% @doc The lock registered under `Name' while it is open.
--spec lookup(term()) -> {ok, lock()} | {error, not_found}.
+-spec lookup(Name) -> {ok, lock()} | {error, not_found} when Name :: term().
 lookup(Name) ->
     case sluice_lock_sup:lookup(Name) of
         {ok, Ref} -> {ok, #sluice_lock{ref = Ref}};
@@ -150,9 +161,9 @@ lookup(Name) ->
 %% @doc Stops lending, stops the lock's supervisor and watchers (each hands
 %% its resource back through `checkin/2') and frees its name; loans out
 %% stay valid until checked in. Waits for the lock's own watchers only.
--spec close(lock()) -> ok.
+-spec close(Lock) -> ok when Lock :: lock().
 close(#sluice_lock{ref = Ref} = Lock) when is_reference(Ref) ->
-    {_, _, _, _, _, Active, _} = nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock], 1),
+    #{slots := Active} = nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock], 1),
     case sluice_lock_sup:row(Ref) of
         {ok, _} -> sluice_lock_sup:close(Ref);
         error when Active =:= 0 -> ok;
@@ -166,12 +177,13 @@ close(Lock) ->
 %% beyond `N' stop (handing their resource back through `checkin/2'), and
 %% such a slot lent now stops lending when it comes back. `{error,
 %% too_many}' beyond `max_resources'.
--spec resize(lock(), pos_integer()) -> ok | {error, too_many}.
+-spec resize(Lock, N) -> ok | {error, too_many} when Lock :: lock(), N :: pos_integer().
 resize(#sluice_lock{ref = Ref} = Lock, N) when is_reference(Ref), is_integer(N), N > 0 ->
-    {_, _, _, _, _, Active, Capacity} = nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock, N], 1),
+    #{slots := Active, capacity := Capacity} =
+        nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock, N], 1),
     Known = sluice_lock_sup:row(Ref) =/= error,
     if
-        Active =:= 0 -> ?BADARG([Lock, N], 1, "the lock is closed");
+        Active =:= 0 -> ?BADARG([Lock, N], 1, ?CLOSED);
         not Known -> ?BADARG([Lock, N], 1, ?NOT_A_LOCK);
         N > Capacity -> {error, too_many};
         true -> _ = sluice_nif:lock_resize(Ref, N), sluice_lock_sup:set_watchers(Ref, N)
@@ -182,10 +194,12 @@ resize(Lock, N) ->
     ?BADARG([Lock, N], 1, ?NOT_A_LOCK).
 
 %% @doc Borrows a resource: `{ok, Ref, Resource}' or `{error, busy}'.
--spec checkout(lock()) -> {ok, ref(), term()} | {error, busy}.
+-spec checkout(Lock) -> {ok, ref(), term()} | {error, busy} when Lock :: lock().
 checkout(#sluice_lock{ref = Ref} = Lock) ->
-    try sluice_nif:lock_checkout(Ref)
-    catch error:badarg -> ?BADARG([Lock], 1, "not an open lock")
+    try sluice_nif:lock_checkout(Ref) of
+        {error, closed} -> ?BADARG([Lock], 1, ?CLOSED);
+        Answer -> Answer
+    catch error:badarg -> ?BADARG([Lock], 1, ?NOT_A_LOCK)
     end;
 checkout(Lock) ->
     ?BADARG([Lock], 1, ?NOT_A_LOCK).
@@ -194,11 +208,14 @@ checkout(Lock) ->
 %% again, in the caller (pauses of 1 ms doubling up to 50 ms; no process is
 %% messaged), until `Timeout' ms (0 to 2^32-1) have passed, then answers
 %% `{error, busy}'. dispcount's `checkout(Info, Timeout)'.
--spec checkout(lock(), non_neg_integer()) -> {ok, ref(), term()} | {error, busy}.
+-spec checkout(Lock, Timeout) -> {ok, ref(), term()} | {error, busy} when
+      Lock :: lock(),
+      Timeout :: non_neg_integer().
 checkout(#sluice_lock{ref = Ref} = Lock, Timeout)
   when is_integer(Timeout), Timeout >= 0, Timeout < 1 bsl 32 ->
     case wait(Ref, erlang:monotonic_time(millisecond) + Timeout, 1) of
-        closed -> ?BADARG([Lock, Timeout], 1, "not an open lock");
+        {error, closed} -> ?BADARG([Lock, Timeout], 1, ?CLOSED);
+        badarg -> ?BADARG([Lock, Timeout], 1, ?NOT_A_LOCK);
         Answer -> Answer
     end;
 checkout(#sluice_lock{} = Lock, Timeout) ->
@@ -206,7 +223,8 @@ checkout(#sluice_lock{} = Lock, Timeout) ->
 checkout(Lock, Timeout) ->
     ?BADARG([Lock, Timeout], 1, ?NOT_A_LOCK).
 
--spec wait(reference(), integer(), pos_integer()) -> {ok, ref(), term()} | {error, busy} | closed.
+-spec wait(reference(), integer(), pos_integer()) ->
+    {ok, ref(), term()} | {error, busy | closed} | badarg.
 wait(Ref, Deadline, Pause) ->
     try sluice_nif:lock_checkout(Ref) of
         {error, busy} = Busy ->
@@ -217,15 +235,18 @@ wait(Ref, Deadline, Pause) ->
                 _ ->
                     Busy
             end;
-        Loan ->
-            Loan
+        Answer ->
+            Answer
     catch
-        error:badarg -> closed
+        error:badarg -> badarg
     end.
 
 %% @doc Hands a loan back: `ok', or `{error, not_lent}' when `Ref' is not
 %% out (handed back already, or its holder died).
--spec checkin(lock(), ref(), term()) -> ok | {error, not_lent}.
+-spec checkin(Lock, LoanRef, Resource) -> ok | {error, not_lent} when
+      Lock :: lock(),
+      LoanRef :: ref(),
+      Resource :: term().
 checkin(#sluice_lock{ref = Ref} = Lock, {I, G} = LoanRef, Resource)
   when is_integer(I), I >= 0, is_integer(G), G >= 0, I < 1 bsl 64, G < 1 bsl 64 ->
     try sluice_nif:lock_checkin(Ref, LoanRef)
@@ -238,7 +259,9 @@ checkin(Lock, LoanRef, Resource) ->
 
 %% @doc Runs `Fun(Resource)' on a borrowed resource and hands it back, also
 %% when `Fun' raises: `Fun''s result, or `{error, busy}'.
--spec transaction(lock(), fun((term()) -> Result)) -> Result | {error, busy}.
+-spec transaction(Lock, Fun) -> Result | {error, busy} when
+      Lock :: lock(),
+      Fun :: fun((term()) -> Result).
 transaction(Lock, Fun) when is_function(Fun, 1) ->
     case checkout(Lock) of
         {ok, LoanRef, Resource} ->
@@ -255,12 +278,10 @@ transaction(Lock, Fun) ->
 
 %% @doc Counters: checkouts, busy answers, holder deaths, loans out now,
 %% peak loans out (never above the slots), slots in use (0 once closed).
--spec info(lock()) -> #{atom() => non_neg_integer()}.
+-spec info(Lock) -> #{atom() => non_neg_integer()} when Lock :: lock().
 info(#sluice_lock{ref = Ref} = Lock) ->
-    {Checkouts, Busy, Deaths, InUse, Peak, Slots, _Capacity} =
-        nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock], 1),
-    #{checkouts => Checkouts, busy => Busy, deaths => Deaths, in_use => InUse, peak => Peak,
-      resources => Slots};
+    #{slots := Slots} = Info = nif(fun() -> sluice_nif:lock_info(Ref) end, [Lock], 1),
+    (maps:with([checkouts, busy, deaths, in_use, peak], Info))#{resources => Slots};
 info(Lock) ->
     ?BADARG([Lock], 1, ?NOT_A_LOCK).
 

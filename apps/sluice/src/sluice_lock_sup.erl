@@ -262,7 +262,7 @@ init({lock, Ref}) ->
     case ets:update_element(?LOCKS, Ref, {4, self()}) andalso row(Ref) of
         {ok, {_, Kind, #{callback := Callback, maxr := MaxR, maxt := MaxT}, _}} ->
             Flags = #{strategy => one_for_one, intensity => MaxR, period => MaxT},
-            {_, _, _, _, _, N, _} = sluice_nif:lock_info(Ref),
+            #{slots := N} = sluice_nif:lock_info(Ref),
             Epoch = erlang:unique_integer([monotonic, positive]),
             {ok, {Flags, [watcher(Ref, I, Callback, Epoch, Kind) || I <- lists:seq(0, N - 1)]}};
         _ ->

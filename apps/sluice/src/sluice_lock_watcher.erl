@@ -116,7 +116,7 @@ terminate(Reason, #w{state = State, resource = Resource} = W) ->
 %% Whether the slot goes for good (see the module documentation).
 -spec for_good(term(), #w{}) -> boolean().
 for_good(Reason, #w{lock = Lock, index = I, kind = Kind}) ->
-    {_, _, _, _, _, Active, _} = sluice_nif:lock_info(Lock),
+    #{slots := Active} = sluice_nif:lock_info(Lock),
     I >= Active orelse
         case Kind of
             new ->

@@ -10,14 +10,14 @@
 -on_load(init/0).
 
 %% Every function the library implements: exported, and declared as NIFs.
--define(NIFS, [breaker_new/3, breaker_ask/1, breaker_melt/1, breaker_succeed/1, breaker_trips/0,
+-define(NIFS, [breaker_new/1, breaker_ask/1, breaker_melt/1, breaker_succeed/1, breaker_trips/0,
                breaker_control/2, breaker_set_time/2, breaker_info/1,
-               rate_new/4, rate_check/3, rate_override/3, rate_set_time/2, rate_sweep/1,
+               rate_new/1, rate_check/3, rate_override/3, rate_set_time/2, rate_sweep/1,
                rate_info/1,
                lock_new/2, lock_fill/4, lock_checkout/1, lock_checkin/2, lock_slot/2,
                lock_resize/2, lock_info/1, lock_empty/1,
-               buckets_new/9, box_set_time/2, box_expire/1,
-               box_new/6, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
+               buckets_new/1, box_set_time/2, box_expire/1,
+               box_new/1, box_post/2, box_post/3, box_take/2, box_arm/2, box_restore/3,
                box_filtered/2, box_resize/2, box_usage/1, box_info/1, box_set_owner/2,
                box_close/1, drop_random/1, drop_new/1, drop_ask/2, drop_set/4,
                drop_counters/1, drop_take_dropped/1, drop_delete/1, lib_info/0,
@@ -45,20 +45,38 @@ priv_dir() ->
             Dir
     end.
 
--type breaker_state() :: closed | open | half_open | disabled.
+%% Every shape that crosses the library's boundary is an atom, a tuple of
+%% at most three fields or a map with atom keys; a semantic refusal is
+%% `{error, Reason}' (`badarg' means a handle of another kind or a term of
+%% the wrong type). The one exception is the public mail of an `active'
+%% box, `{mail, Box, Msgs, Count, Dropped}' (pobox's shape).
 
--spec breaker_new(tuple(), {non_neg_integer(), pos_integer(), float(), non_neg_integer(), float()},
-                  boolean()) -> reference().
-breaker_new(_Strategy, _Recovery, _Manual) -> erlang:nif_error(nif_not_loaded).
+-type breaker_state() :: closed | open | half_open | disabled.
+%% Times in ms; `delay' 0: reset by hand only.
+-type breaker_opts() :: #{strategy := breaker_strategy(), delay := non_neg_integer(),
+                          probes := pos_integer(), backoff := float(),
+                          max_delay := non_neg_integer(), jitter := float(),
+                          manual_clock := boolean()}.
+-type breaker_strategy() ::
+        #{type := standard, max_r := non_neg_integer(), max_t := non_neg_integer()}
+      | #{type := fault_injection, rate := float(), max_r := non_neg_integer(),
+          max_t := non_neg_integer()}
+      | #{type := failure_rate, ratio := float(), min_calls := non_neg_integer(),
+          window := non_neg_integer()}.
+-type breaker_info() :: #{state := breaker_state(), asks | ok | blown | injected | melts | trips
+                                                    | probes := non_neg_integer()}.
+
+-spec breaker_new(breaker_opts()) -> reference().
+breaker_new(_Opts) -> erlang:nif_error(nif_not_loaded).
 
 -spec breaker_ask(reference()) -> ok | blown.
 breaker_ask(_Breaker) -> erlang:nif_error(nif_not_loaded).
 
 -spec breaker_melt(reference()) -> breaker_state().
+breaker_melt(_Breaker) -> erlang:nif_error(nif_not_loaded).
 
 -spec breaker_trips() -> non_neg_integer().
 breaker_trips() -> erlang:nif_error(nif_not_loaded).
-breaker_melt(_Breaker) -> erlang:nif_error(nif_not_loaded).
 
 -spec breaker_succeed(reference()) -> breaker_state().
 breaker_succeed(_Breaker) -> erlang:nif_error(nif_not_loaded).
@@ -66,10 +84,10 @@ breaker_succeed(_Breaker) -> erlang:nif_error(nif_not_loaded).
 -spec breaker_control(reference(), reset | disable | enable) -> ok.
 breaker_control(_Breaker, _What) -> erlang:nif_error(nif_not_loaded).
 
--spec breaker_set_time(reference(), non_neg_integer()) -> ok.
+-spec breaker_set_time(reference(), non_neg_integer()) -> ok | {error, system_clock}.
 breaker_set_time(_Breaker, _Ms) -> erlang:nif_error(nif_not_loaded).
 
--spec breaker_info(reference()) -> {breaker_state(), tuple()}.
+-spec breaker_info(reference()) -> breaker_info().
 breaker_info(_Breaker) -> erlang:nif_error(nif_not_loaded).
 
 -spec breaker_install(term(), reference(), non_neg_integer()) -> ok.
@@ -105,54 +123,59 @@ breaker_ask_to_run(_Name) -> erlang:nif_error(nif_not_loaded).
 -spec breaker_succeed_name(term()) -> ok | {error, not_found}.
 breaker_succeed_name(_Name) -> erlang:nif_error(nif_not_loaded).
 
--spec drop_new_v1([float()]) -> reference().
+-spec drop_new_v1([float()]) -> reference() | {error, valve_refusal()}.
 drop_new_v1(_Rates) -> erlang:nif_error(nif_not_loaded).
 
+%% `{Limit, PeriodMs, Burst}'.
 -type rate_spec() :: {pos_integer(), pos_integer(), pos_integer()}.
+-type rate_opts() :: #{per_key := rate_spec(), global := rate_spec() | none,
+                       max_keys := pos_integer(), max_overrides := non_neg_integer(),
+                       manual_clock := boolean()}.
 
--spec rate_new(rate_spec(), rate_spec() | none, {pos_integer(), non_neg_integer()}, boolean()) ->
-    reference().
-rate_new(_PerKey, _Global, _MaxKeysAndOverrides, _Manual) -> erlang:nif_error(nif_not_loaded).
+-spec rate_new(rate_opts()) -> reference() | {error, too_fine}.
+rate_new(_Opts) -> erlang:nif_error(nif_not_loaded).
 
 -spec rate_check(reference(), term(), pos_integer()) ->
     ok | {error, {retry_after | exceeds_burst, non_neg_integer()}}.
 rate_check(_Limiter, _Key, _Cost) -> erlang:nif_error(nif_not_loaded).
 
--spec rate_override(reference(), term(), rate_spec() | none) -> ok | {error, too_many_overrides}.
+-spec rate_override(reference(), term(), rate_spec() | none) ->
+    ok | {error, too_many_overrides | too_fine}.
 rate_override(_Limiter, _Key, _Spec) -> erlang:nif_error(nif_not_loaded).
 
--spec rate_set_time(reference(), non_neg_integer()) -> ok.
+-spec rate_set_time(reference(), non_neg_integer()) -> ok | {error, system_clock}.
 rate_set_time(_Limiter, _Ms) -> erlang:nif_error(nif_not_loaded).
 
 -spec rate_sweep(reference()) -> non_neg_integer().
 rate_sweep(_Limiter) -> erlang:nif_error(nif_not_loaded).
 
--spec rate_info(reference()) -> {non_neg_integer(), non_neg_integer(), non_neg_integer(),
-                                 non_neg_integer(), non_neg_integer()}.
+-spec rate_info(reference()) ->
+    #{allowed | refused | evicted | keys | overrides := non_neg_integer()}.
 rate_info(_Limiter) -> erlang:nif_error(nif_not_loaded).
 
 -spec lock_new(non_neg_integer(), pos_integer()) -> reference().
 lock_new(_N, _Capacity) -> erlang:nif_error(nif_not_loaded).
 
--spec lock_fill(reference(), non_neg_integer(), term(), {pid(), pos_integer()} | none) -> ok.
+-spec lock_fill(reference(), non_neg_integer(), term(), {pid(), pos_integer()} | none) ->
+    ok | {error, no_slot}.
 lock_fill(_Lock, _Index, _Resource, _Watcher) -> erlang:nif_error(nif_not_loaded).
 
 -spec lock_checkout(reference()) ->
-    {ok, {non_neg_integer(), pos_integer()}, term()} | {error, busy}.
+    {ok, {non_neg_integer(), pos_integer()}, term()} | {error, busy | closed}.
 lock_checkout(_Lock) -> erlang:nif_error(nif_not_loaded).
 
 -spec lock_checkin(reference(), {non_neg_integer(), pos_integer()}) -> ok | {error, not_lent}.
 lock_checkin(_Lock, _Ref) -> erlang:nif_error(nif_not_loaded).
 
--spec lock_slot(reference(), non_neg_integer()) -> empty | free | lent.
+-spec lock_slot(reference(), non_neg_integer()) -> empty | free | lent | {error, no_slot}.
 lock_slot(_Lock, _Index) -> erlang:nif_error(nif_not_loaded).
 
--spec lock_resize(reference(), non_neg_integer()) -> non_neg_integer().
+-spec lock_resize(reference(), non_neg_integer()) -> non_neg_integer() | {error, over_capacity}.
 lock_resize(_Lock, _N) -> erlang:nif_error(nif_not_loaded).
 
--spec lock_info(reference()) -> {non_neg_integer(), non_neg_integer(), non_neg_integer(),
-                                 non_neg_integer(), non_neg_integer(), non_neg_integer(),
-                                 pos_integer()}.
+%% `slots': the slots in use (0 once closed).
+-spec lock_info(reference()) ->
+    #{checkouts | busy | deaths | in_use | peak | slots | capacity := non_neg_integer()}.
 lock_info(_Lock) -> erlang:nif_error(nif_not_loaded).
 
 -spec lock_empty(reference()) -> non_neg_integer().
@@ -161,17 +184,21 @@ lock_empty(_Lock) -> erlang:nif_error(nif_not_loaded).
 -spec drop_random(float()) -> boolean().
 drop_random(_Rate) -> erlang:nif_error(nif_not_loaded).
 
--spec drop_new([float()]) -> reference().
+-type valve_refusal() :: no_priorities | too_many_priorities | bad_rate.
+
+-spec drop_new([float()]) -> reference() | {error, valve_refusal()}.
 drop_new(_Rates) -> erlang:nif_error(nif_not_loaded).
 
--spec drop_ask(reference(), non_neg_integer()) -> ok | drop | {error, not_found}.
+-spec drop_ask(reference(), non_neg_integer()) ->
+    ok | drop | {error, not_found | unknown_priority}.
 drop_ask(_Valve, _Priority) -> erlang:nif_error(nif_not_loaded).
 
--spec drop_set(reference(), non_neg_integer(), boolean(), float()) -> ok | {error, not_found}.
-drop_set(_Valve, _Priority, _IsFactor, _Value) -> erlang:nif_error(nif_not_loaded).
+-spec drop_set(reference(), non_neg_integer(), rate | factor, float()) ->
+    ok | {error, not_found | unknown_priority | bad_rate}.
+drop_set(_Valve, _Priority, _What, _Value) -> erlang:nif_error(nif_not_loaded).
 
 -spec drop_counters(reference()) ->
-    [{float(), float(), non_neg_integer(), non_neg_integer()}] | {error, not_found}.
+    [#{rate | factor := float(), kept | dropped := non_neg_integer()}] | {error, not_found}.
 drop_counters(_Valve) -> erlang:nif_error(nif_not_loaded).
 
 -spec drop_take_dropped(reference()) -> non_neg_integer().
@@ -187,11 +214,15 @@ lib_info() -> erlang:nif_error(nif_not_loaded).
 -spec induce_panic() -> no_return().
 induce_panic() -> erlang:nif_error(nif_not_loaded).
 
--spec buckets_new(pos_integer(), pos_integer(), non_neg_integer(), newest_first | oldest_first,
-                  lifo | fifo, drop_oldest | drop_new, boolean(), pid(), boolean()) ->
-          reference().
-buckets_new(_Max, _WidthMs, _MaxAgeMs, _Order, _Within, _WhenFull, _Manual, _Owner, _Notify) ->
-    erlang:nif_error(nif_not_loaded).
+%% Times in ms, `max_age' 0: none; `notify': armed for `{mail, Box,
+%% new_data}' to the owner from the first post.
+-type buckets_opts() :: #{max := pos_integer(), width := pos_integer(),
+                          max_age := non_neg_integer(), order := newest_first | oldest_first,
+                          within := lifo | fifo, when_full := drop_oldest | drop_new,
+                          manual_clock := boolean(), owner := pid(), notify := boolean()}.
+
+-spec buckets_new(buckets_opts()) -> reference() | {error, zero_max}.
+buckets_new(_Opts) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_expire(sluice_box:box()) -> ok.
 box_expire(_Box) -> erlang:nif_error(nif_not_loaded).
@@ -199,13 +230,26 @@ box_expire(_Box) -> erlang:nif_error(nif_not_loaded).
 -spec box_set_time(sluice_box:box(), non_neg_integer()) -> ok.
 box_set_time(_Box, _Ms) -> erlang:nif_error(nif_not_loaded).
 
-%% `Policies': `{MaxAgeMs, CodelTargetMs, CodelIntervalMs, RedMin, RedMax,
-%% RedProb, ManualClock}', 0 turning a policy off. `Notify': armed for
-%% `{mail, Box, new_data}' to the owner from the first post.
--spec box_new(queue | stack | keep_old, pos_integer(), non_neg_integer(), pid(),
-              {non_neg_integer(), non_neg_integer(), non_neg_integer(), non_neg_integer(),
-               non_neg_integer(), float(), boolean()}, boolean()) -> reference().
-box_new(_Type, _Max, _MaxBytes, _Owner, _Policies, _Notify) -> erlang:nif_error(nif_not_loaded).
+%% Times in ms, 0 turning a limit or a policy off; `notify' as for
+%% `buckets_new/1'.
+-type box_opts() :: #{type := queue | stack | keep_old, max := pos_integer(),
+                      max_bytes := non_neg_integer(), owner := pid(), notify := boolean(),
+                      max_age := non_neg_integer(), codel_target := non_neg_integer(),
+                      codel_interval := non_neg_integer(), red_min := non_neg_integer(),
+                      red_max := non_neg_integer(), red_prob := float(),
+                      manual_clock := boolean()}.
+%% Sojourn times in ns.
+-type box_info() :: #{type := queue | stack | keep_old | buckets,
+                      posted | delivered | size | max | peak | bytes | regions
+                      := non_neg_integer(),
+                      dropped := #{overflow | resize | filter | closed | expired | early
+                                   := non_neg_integer()},
+                      sojourn := #{p50 | p99 | max := non_neg_integer()},
+                      max_bytes := pos_integer() | infinity, owner := pid(),
+                      closed := boolean()}.
+
+-spec box_new(box_opts()) -> reference() | {error, zero_max}.
+box_new(_Opts) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_post_dirty(sluice_box:box(), term()) -> ok | full | {error, closed}.
 box_post_dirty(_Box, _Msg) -> erlang:nif_error(nif_not_loaded).
@@ -229,23 +273,24 @@ box_take(_Box, _N) -> erlang:nif_error(nif_not_loaded).
 box_arm(_Box, _Mode) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_restore(sluice_box:box(), [term()], [non_neg_integer()]) ->
-    ok | large | {error, not_owner | closed}.
+    ok | large | {error, not_owner | closed | not_delivered | sizes_mismatch}.
 box_restore(_Box, _Msgs, _Sizes) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_restore_dirty(sluice_box:box(), [term()], [non_neg_integer()]) ->
-    ok | {error, not_owner | closed}.
+    ok | {error, not_owner | closed | not_delivered | sizes_mismatch}.
 box_restore_dirty(_Box, _Msgs, _Sizes) -> erlang:nif_error(nif_not_loaded).
 
--spec box_filtered(sluice_box:box(), non_neg_integer()) -> ok | {error, not_owner | closed}.
+-spec box_filtered(sluice_box:box(), non_neg_integer()) ->
+    ok | {error, not_owner | closed | not_delivered}.
 box_filtered(_Box, _N) -> erlang:nif_error(nif_not_loaded).
 
--spec box_resize(sluice_box:box(), pos_integer()) -> ok | {error, closed}.
+-spec box_resize(sluice_box:box(), pos_integer()) -> ok | {error, closed | zero_max}.
 box_resize(_Box, _Max) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_usage(sluice_box:box()) -> {non_neg_integer(), pos_integer()}.
 box_usage(_Box) -> erlang:nif_error(nif_not_loaded).
 
--spec box_info(sluice_box:box()) -> {tuple(), tuple()}.
+-spec box_info(sluice_box:box()) -> box_info().
 box_info(_Box) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_id(term()) -> pos_integer() | false.

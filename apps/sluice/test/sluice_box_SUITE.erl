@@ -3,6 +3,7 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1, init/1]).
+-export([box_new_takes_one_options_map/1, box_info_is_a_map/1, resize_to_zero_is_named/1, filtered_beyond_delivered_is_named/1, restore_sizes_mismatch_is_named/1]).
 -export([queue_drops_oldest/1, stack_serves_newest_drops_bottom/1, keep_old_drops_new/1,
          closed_box_refuses/1, bad_options/1, bad_arguments/1, non_owner/1,
          notify_now_and_later/1, active_now_and_later/1, active_filter/1,
@@ -19,7 +20,8 @@ all() ->
      owner_death_heir, owner_death_closes, keeper_claim_and_return, refc_binaries_shared,
      memory_goes_back, concurrent_producers_reconcile, no_long_schedule,
      initial_state_notify, filter_drops_in_mail_count, heir_by_name,
-     heir_name_unresolved_closes].
+     heir_name_unresolved_closes,
+     box_new_takes_one_options_map, box_info_is_a_map, resize_to_zero_is_named, filtered_beyond_delivered_is_named, restore_sizes_mismatch_is_named].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(sluice),
@@ -573,3 +575,59 @@ heir_name_unresolved_closes(_Config) ->
          ?assertMatch(#{dropped := #{closed := 2}}, sluice_box:info(Box))
      end || Heir <- [no_such_heir, {global, no_such_heir}, {via, no_such_module, x}]],
     ok.
+
+%% The NIF takes the box's options as one map with atom keys; a bound of 0
+%% (a core error) is the named reason `zero_max', which new/1 reports as
+%% the option `max'; a missing or mistyped key is `badarg'.
+box_new_takes_one_options_map(_Config) ->
+    {ok, Full} = sluice_box_opts:box(#{max => 4, max_bytes => 1000, codel => #{}}),
+    Opts = sluice_box_opts:nif_box(Full),
+    Box = #{} = sluice_nif:box_info({sluice_box, sluice_nif:box_new(Opts), true}),
+    ?assertMatch(#{type := queue, max := 4, max_bytes := 1000, size := 0}, Box),
+    ?assertEqual({error, zero_max}, sluice_nif:box_new(Opts#{max := 0})),
+    ?assertEqual({error, {bad_option, max}}, sluice_box_opts:made({error, zero_max})),
+    _ = [?assertError(badarg, sluice_nif:box_new(maps:remove(K, Opts))) || K <- maps:keys(Opts)],
+    ?assertError(badarg, sluice_nif:box_new(Opts#{type := fifo})),
+    ?assertError(badarg, sluice_nif:box_new(Opts#{red_prob := 2.0})),
+    ?assertError(badarg, sluice_nif:box_new([{max, 4}])).
+
+%% box_info/1 answers a map with atom keys; info/1 is the public one, in
+%% microseconds and without the storage regions.
+box_info_is_a_map(_Config) ->
+    {ok, Box} = sluice_box:new(#{max => 2}),
+    [ok, ok, full] = [sluice_box:post(Box, M) || M <- [a, b, c]],
+    ?assertMatch(#{type := queue, posted := 3, size := 2, max := 2, max_bytes := infinity,
+                   dropped := #{overflow := 1}, sojourn := #{p50 := _, p99 := _, max := _},
+                   regions := _, closed := false},
+                 sluice_nif:box_info(Box)),
+    Info = sluice_box:info(Box),
+    ?assertNot(is_map_key(regions, Info)),
+    ?assertMatch(#{posted := 3, dropped := #{overflow := 1}, max_bytes := infinity}, Info).
+
+%% A resize to 0 (BufferError::ZeroMax) is `{error, zero_max}' from the
+%% NIF; the facade refuses it first, naming the argument.
+resize_to_zero_is_named(_Config) ->
+    {ok, Box} = sluice_box:new(#{max => 2}),
+    ?assertEqual({error, zero_max}, sluice_nif:box_resize(Box, 0)),
+    sluice_assert:badarg(fun() -> sluice_box:resize(Box, 0) end, 2,
+                         "must be a positive integer below 2^40").
+
+%% Counting more filtered messages than were delivered
+%% (BufferError::NotDelivered) is `{error, not_delivered}', not a badarg.
+filtered_beyond_delivered_is_named(_Config) ->
+    {ok, Box} = sluice_box:new(#{max => 2}),
+    ok = sluice_box:post(Box, a),
+    ?assertEqual({error, not_delivered}, sluice_nif:box_filtered(Box, 1)),
+    {[a], 1, 0} = sluice_box:take(Box, 1),
+    ?assertEqual(ok, sluice_nif:box_filtered(Box, 1)),
+    ?assertEqual({error, not_delivered}, sluice_nif:box_filtered(Box, 1)),
+    ?assertEqual({error, not_delivered}, sluice_nif:box_restore(Box, [a], [])).
+
+%% Sizes that do not go with the messages put back are
+%% `{error, sizes_mismatch}'.
+restore_sizes_mismatch_is_named(_Config) ->
+    {ok, Box} = sluice_box:new(#{max => 4, max_bytes => 1000}),
+    ok = sluice_box:post(Box, a),
+    {[a], 1, 0} = sluice_box:take(Box, 1),
+    ?assertEqual({error, sizes_mismatch}, sluice_nif:box_restore(Box, [a, b], [4])),
+    ?assertEqual(ok, sluice_nif:box_restore(Box, [a], [erlang:external_size(a)])).

@@ -6,6 +6,7 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([set_time_on_the_system_clock_is_named/1]).
 -export([blow_and_heal/1, run_melts_on_failures/1, names_and_control/1,
          fault_injection_is_counted/1, alarms_and_events/1, eight_processes_reconcile/1,
          churn_at_scale_holds_no_scheduler/1, killed_server_keeps_alarms_and_subscribers/1,
@@ -17,7 +18,8 @@ all() -> [blow_and_heal, run_melts_on_failures, names_and_control, fault_injecti
           alarms_and_events, eight_processes_reconcile, churn_at_scale_holds_no_scheduler,
           killed_server_keeps_alarms_and_subscribers, idle_server_cost_does_not_grow,
           options_are_validated, bad_arguments_raise_badarg, fuse_option_tuples_install,
-          reinstall_keeps_disabled, melt_unknown_is_not_found].
+          reinstall_keeps_disabled, melt_unknown_is_not_found,
+     set_time_on_the_system_clock_is_named].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -301,3 +303,28 @@ reinstall_keeps_disabled(_Config) ->
 %% {error, not_found} (fuse answers ok), so a misspelt name shows.
 melt_unknown_is_not_found(_Config) ->
     ?assertEqual({error, not_found}, sluice_breaker:melt({never_installed, 1})).
+
+%% Moving the clock of a breaker on the system clock is `{error,
+%% system_clock}' from the NIF (it was a bare badarg); set_time/2 raises
+%% badarg with a message naming the option. The breaker's options are one
+%% map, its counters a map.
+set_time_on_the_system_clock_is_named(_Config) ->
+    Opts = #{strategy => #{type => standard, max_r => 1, max_t => 1000}, delay => 100,
+             probes => 1, backoff => 1.0, max_delay => 1000, jitter => 0.0,
+             manual_clock => false},
+    Ref = sluice_nif:breaker_new(Opts),
+    ?assertEqual({error, system_clock}, sluice_nif:breaker_set_time(Ref, 5)),
+    ?assertMatch(#{state := closed, asks := 0, ok := 0, blown := 0, injected := 0, melts := 0,
+                   trips := 0, probes := 0},
+                 sluice_nif:breaker_info(Ref)),
+    _ = [?assertError(badarg, sluice_nif:breaker_new(maps:remove(K, Opts)))
+         || K <- maps:keys(Opts)],
+    ?assertError(badarg, sluice_nif:breaker_new(Opts#{strategy := {standard, 1, 1000}})),
+    _ = sluice_nif:breaker_new(Opts#{strategy := #{type => fault_injection, rate => 0.5,
+                                                   max_r => 1, max_t => 10}}),
+    _ = sluice_nif:breaker_new(Opts#{strategy := #{type => failure_rate, ratio => 0.5,
+                                                   min_calls => 1, window => 10}}),
+    ok = sluice_breaker:install(system_clock_breaker, #{}),
+    sluice_assert:badarg(fun() -> sluice_breaker:set_time(system_clock_breaker, 5) end, 1,
+                         "is a breaker on the system clock (not clock => manual)"),
+    ok = sluice_breaker:remove(system_clock_breaker).

@@ -6,13 +6,15 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([buckets_new_takes_one_options_map/1]).
 -export([bad_options/1, burst_expires_whole_buckets/1, same_delivery_as_a_box/1,
          clock_is_per_buffer/1, expired_storage_goes_back/1, drop_notices/1]).
 
 -spec all() -> [atom()].
 all() ->
     [bad_options, burst_expires_whole_buckets, same_delivery_as_a_box, clock_is_per_buffer,
-     expired_storage_goes_back, drop_notices].
+     expired_storage_goes_back, drop_notices,
+     buckets_new_takes_one_options_map].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -113,7 +115,7 @@ expired_storage_goes_back(_Config) ->
 
 -spec regions(sluice_buckets:buckets()) -> #{regions := non_neg_integer()}.
 regions(B) ->
-    {_, {_Type, _Bytes, _MaxBytes, Regions, _Owner, _Closed}} = sluice_nif:box_info(B),
+    #{regions := Regions} = sluice_nif:box_info(B),
     #{regions => Regions}.
 
 %% Summaries of drops, at most one per interval and reason, only when there
@@ -152,3 +154,17 @@ notices(B, Deadline, Acc) ->
                            #{}, Acc),
         lists:sort(maps:to_list(Sums))
     end.
+
+%% The NIF takes a buffer's options as one map; a bound of 0
+%% (BufferError::ZeroMax) is the named reason `zero_max', reported by new/1
+%% as the option `max'; a missing or mistyped key is `badarg'.
+buckets_new_takes_one_options_map(_Config) ->
+    {ok, Full} = sluice_box_opts:buckets(#{max => 3, width => 10}),
+    Opts = sluice_box_opts:nif_buckets(Full),
+    B = {sluice_box, sluice_nif:buckets_new(Opts), false},
+    ?assertMatch(#{type := buckets, max := 3, size := 0}, sluice_nif:box_info(B)),
+    ?assertEqual({error, zero_max}, sluice_nif:buckets_new(Opts#{max := 0})),
+    _ = [?assertError(badarg, sluice_nif:buckets_new(maps:remove(K, Opts)))
+         || K <- maps:keys(Opts)],
+    ?assertError(badarg, sluice_nif:buckets_new(Opts#{order := sideways})),
+    ?assertError(badarg, sluice_nif:buckets_new(Opts#{width := 0})).

@@ -5,8 +5,11 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
+-define(NOT_A_VALVE, "not a valve handle (or a handle of another kind)").
+
 -export([all/0, groups/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
+-export([valve_errors_are_named/1]).
 -export([random_fraction/1, random_extremes/1, ask_fraction/1, priorities/1,
          counters_and_take_dropped/1, set_rate_is_visible_to_all/1,
          names_are_any_term/1, lookup_does_not_message/1, outlives_creator/1,
@@ -26,7 +29,8 @@ groups() ->
      {valves, [], [priorities, counters_and_take_dropped, set_rate_is_visible_to_all,
                    names_are_any_term, lookup_does_not_message, outlives_creator,
                    delete_and_not_found, idle_valves_are_small, first_layout_is_served]},
-     {errors, [], [bad_input, bad_options, improper_priorities_leave_the_server_up,
+     {errors, [], [valve_errors_are_named,
+                   bad_input, bad_options, improper_priorities_leave_the_server_up,
                    forged_handles_raise_badarg]},
      {regulation, [], [regulation_curve, regulation_follows_signal,
                        regulation_spares_priorities, regulation_survives_bad_signal,
@@ -410,3 +414,27 @@ first_layout_is_served(_Config) ->
     ?assertEqual(ok, sluice_drop:ask(V, default)),
     ?assertEqual(1, sluice_drop:take_dropped(V)),
     ?assertMatch(#{asked := 2, kept := 1, dropped := 1}, sluice_drop:info(V)).
+
+%% The valve's errors (sluice_core::drop::ValveError) are named reasons
+%% from the NIF where they were bare badargs: rates a valve cannot have,
+%% a priority it does not have, a bad rate; its counters are maps.
+valve_errors_are_named(_Config) ->
+    ?assertEqual({error, no_priorities}, sluice_nif:drop_new([])),
+    ?assertEqual({error, too_many_priorities}, sluice_nif:drop_new(lists:duplicate(17, 1.0))),
+    ?assertEqual({error, bad_rate}, sluice_nif:drop_new([1.5])),
+    Ref = sluice_nif:drop_new([1.0, 0.0]),
+    ?assertEqual({error, unknown_priority}, sluice_nif:drop_ask(Ref, 2)),
+    ?assertEqual({error, unknown_priority}, sluice_nif:drop_set(Ref, 2, rate, 0.5)),
+    ?assertEqual({error, bad_rate}, sluice_nif:drop_set(Ref, 0, factor, 2.0)),
+    ?assertError(badarg, sluice_nif:drop_set(Ref, 0, true, 0.5)),
+    ok = sluice_nif:drop_set(Ref, 1, rate, 0.5),
+    ?assertEqual([#{rate => 1.0, factor => 1.0, kept => 0, dropped => 0},
+                  #{rate => 0.5, factor => 1.0, kept => 0, dropped => 0}],
+                 sluice_nif:drop_counters(Ref)),
+    %% a handle whose priority index is not the valve's: badarg naming it
+    V = {sluice_valve, Ref, forged, #{default => 0, high => 5}, 5},
+    sluice_assert:badarg(fun() -> sluice_drop:ask(V) end, 1, ?NOT_A_VALVE),
+    sluice_assert:badarg(fun() -> sluice_drop:ask(V, high) end, 1, ?NOT_A_VALVE),
+    sluice_assert:badarg(fun() -> sluice_drop:set_rate(V, high, 0.5) end, 1, ?NOT_A_VALVE),
+    ok = sluice_nif:drop_delete(Ref),
+    ?assertEqual({error, not_found}, sluice_nif:drop_ask(Ref, 0)).

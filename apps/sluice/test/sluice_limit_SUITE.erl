@@ -7,13 +7,15 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([set_time_on_the_system_clock_is_named/1, a_rate_finer_than_a_nanosecond_is_named/1]).
 -export([a_cost_above_the_burst_never_passes/1, eviction_holds_no_scheduler/1,
          overrides_are_bounded/1, bad_options_are_named/1, bad_arguments_raise_badarg/1]).
 
 -spec all() -> [atom()].
 all() ->
     [a_cost_above_the_burst_never_passes, eviction_holds_no_scheduler, overrides_are_bounded,
-     bad_options_are_named, bad_arguments_raise_badarg].
+     bad_options_are_named, bad_arguments_raise_badarg,
+     set_time_on_the_system_clock_is_named, a_rate_finer_than_a_nanosecond_is_named].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -142,3 +144,33 @@ bad_arguments_raise_badarg(_Config) ->
     sluice_assert:badarg(fun() -> sluice_limit:run(C, fun(_) -> ok end) end),
     ok = sluice_lock:close(Lock).
 
+%% Moving the clock of a limiter on the system clock is `{error,
+%% system_clock}' from the NIF (it was a bare badarg); set_time/2 raises
+%% badarg with a message naming the option to set.
+set_time_on_the_system_clock_is_named(_Config) ->
+    {ok, L} = sluice_limit:new_rate(#{limit => 10}),
+    ?assertEqual({error, system_clock}, sluice_nif:rate_set_time(element(2, L), 5)),
+    sluice_assert:badarg(fun() -> sluice_limit:set_time(L, 5) end, 1,
+                         "is a rate limiter on the system clock (not clock => manual)"),
+    {ok, M} = sluice_limit:new_rate(#{limit => 10, clock => manual}),
+    ok = sluice_limit:set_time(M, 5).
+
+%% A rate finer than 1 ns (gcra::Rate::new refusing it) is `{error,
+%% too_fine}' from the NIF, for a limiter and for an override; the facade
+%% refuses such a rate first as the option `limit'. The limiter's options
+%% are one map, its counters a map.
+a_rate_finer_than_a_nanosecond_is_named(_Config) ->
+    Opts = #{per_key => {10, 1000, 10}, global => none, max_keys => 10, max_overrides => 1,
+             manual_clock => false},
+    Ref = sluice_nif:rate_new(Opts),
+    ?assertEqual(#{allowed => 0, refused => 0, evicted => 0, keys => 0, overrides => 0},
+                 sluice_nif:rate_info(Ref)),
+    ?assertEqual({error, too_fine}, sluice_nif:rate_new(Opts#{per_key := {2000000, 1, 1}})),
+    ?assertEqual({error, too_fine}, sluice_nif:rate_new(Opts#{global := {2000000, 1, 1}})),
+    ?assertEqual({error, too_fine}, sluice_nif:rate_override(Ref, k, {2000000, 1, 1})),
+    _ = [?assertError(badarg, sluice_nif:rate_new(maps:remove(K, Opts))) || K <- maps:keys(Opts)],
+    ?assertEqual({error, {bad_option, limit}},
+                 sluice_limit:new_rate(#{limit => 2000000, period => 1})),
+    {ok, L} = sluice_limit:new_rate(#{limit => 10}),
+    ?assertEqual({error, {bad_option, limit}},
+                 sluice_limit:set_override(L, k, #{limit => 2000000, period => 1})).

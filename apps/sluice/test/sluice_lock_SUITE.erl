@@ -8,6 +8,7 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([checkout_of_a_closed_lock_is_named/1, slots_beyond_the_lock_are_named/1]).
 -export([lend_and_refuse/1, transaction_checks_in_on_raise/1, dead_holder_frees_its_slot/1,
          watcher_crash_keeps_the_lock/1, stress_leaves_no_slot_busy/1,
          under_the_users_supervisor/1, survives_a_restart_of_the_lock_service/1,
@@ -26,7 +27,8 @@ all() ->
      a_name_in_use_is_refused, a_blocking_callback_blocks_no_other_lock, peak_and_exclusive_loans,
      holder_deaths_hold_no_scheduler, bad_options_are_named, bad_arguments_raise_badarg,
      app_stop_hands_resources_back, checkout_with_timeout,
-     denied_at_start_is_an_error_of_new].
+     denied_at_start_is_an_error_of_new,
+     checkout_of_a_closed_lock_is_named, slots_beyond_the_lock_are_named].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -493,3 +495,34 @@ denied_at_start_is_an_error_of_new(_Config) ->
     ?assertMatch({error, _},
                  sluice_lock:new(#{resources => 1, callback => {?MODULE, deny},
                                    init_timeout => 300})).
+
+%% A checkout of a closed lock is `{error, closed}' from the NIF (it was a
+%% bare badarg); the facade raises badarg with a message saying so.
+checkout_of_a_closed_lock_is_named(_Config) ->
+    Lock = new(1),
+    Ref = element(2, Lock),
+    ok = sluice_lock:close(Lock),
+    ?assertEqual({error, closed}, sluice_nif:lock_checkout(Ref)),
+    sluice_assert:badarg(fun() -> sluice_lock:checkout(Lock) end, 1, "the lock is closed"),
+    sluice_assert:badarg(fun() -> sluice_lock:checkout(Lock, 10) end, 1, "the lock is closed"),
+    sluice_assert:badarg(fun() -> sluice_lock:checkout({sluice_lock, make_ref()}) end, 1,
+                         "not a lock (or a lock of another build)").
+
+%% A slot index beyond the lock is `{error, no_slot}', a size beyond its
+%% capacity `{error, over_capacity}' (both were bare badargs); lock_info/1
+%% is a map.
+slots_beyond_the_lock_are_named(_Config) ->
+    Ref = sluice_nif:lock_new(1, 2),
+    ?assertEqual({error, no_slot}, sluice_nif:lock_fill(Ref, 2, token, none)),
+    ?assertEqual({error, no_slot}, sluice_nif:lock_fill(Ref, 1, token, none)),
+    ?assertEqual(ok, sluice_nif:lock_fill(Ref, 0, token, none)),
+    ?assertEqual({error, no_slot}, sluice_nif:lock_slot(Ref, 2)),
+    ?assertEqual(empty, sluice_nif:lock_slot(Ref, 1)),
+    ?assertEqual({error, over_capacity}, sluice_nif:lock_resize(Ref, 3)),
+    ?assertEqual(2, sluice_nif:lock_resize(Ref, 2)),
+    ?assertEqual(#{checkouts => 0, busy => 0, deaths => 0, in_use => 0, peak => 0, slots => 2,
+                   capacity => 2},
+                 sluice_nif:lock_info(Ref)),
+    Lock = new(1),
+    ?assertEqual({error, too_many}, sluice_lock:resize(Lock, 65)),
+    ok = sluice_lock:close(Lock).

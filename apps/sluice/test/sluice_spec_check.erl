@@ -37,8 +37,28 @@ forms(Module) ->
         beam_lib:chunks(code:which(Module), [abstract_code]),
     Forms.
 
-return_type({type, _, bounded_fun, [Fun, _Constraints]}) -> return_type(Fun);
+%% A `when' clause's variables are replaced by their types (`-spec f(X) ->
+%% R when R :: ok | full' checks `ok | full'); unconstrained variables
+%% accept any value.
+return_type({type, _, bounded_fun, [Fun, Constraints]}) ->
+    Bounds = maps:from_list([{V, T} || {type, _, constraint, [{atom, _, is_subtype}, [{var, _, V}, T]]}
+                                           <- Constraints]),
+    bind(return_type(Fun), Bounds, 4);
 return_type({type, _, 'fun', [_Args, Return]}) -> Return.
+
+bind({var, _, V} = Var, Bounds, Depth) when Depth > 0 ->
+    case Bounds of
+        #{V := T} -> bind(T, Bounds, Depth - 1);
+        #{} -> Var
+    end;
+bind({type, A, Name, Args}, Bounds, Depth) when is_list(Args) ->
+    {type, A, Name, [bind(T, Bounds, Depth) || T <- Args]};
+bind({ann_type, A, [Var, T]}, Bounds, Depth) ->
+    {ann_type, A, [Var, bind(T, Bounds, Depth)]};
+bind({paren_type, A, [T]}, Bounds, Depth) ->
+    {paren_type, A, [bind(T, Bounds, Depth)]};
+bind(T, _Bounds, _Depth) ->
+    T.
 
 types() ->
     {ok, Mods} = application:get_key(sluice, modules),

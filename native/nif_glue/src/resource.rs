@@ -13,10 +13,11 @@
 //!    carries a layout version (`sluice_valve.v1`); a build that changes a
 //!    layout registers a new name and keeps opening the old one, converting.
 //!    A payload whose layout is the compiler's (a box: a mutex around Rust
-//!    collections) declares a [`NifResource::BUILD`] fingerprint instead, and
-//!    a library whose fingerprint differs refuses to load while objects of
-//!    that kind are alive ([`compatible`]): the upgrade fails cleanly and the
-//!    old code keeps running;
+//!    collections) is kept behind a [`crate::versioned::Versioned`], which
+//!    declares a [`NifResource::BUILD`] fingerprint instead, and a library
+//!    whose fingerprint differs refuses to load while objects of that kind
+//!    are alive ([`compatible`]): the upgrade fails cleanly and the old
+//!    code keeps running;
 //! 2. library-wide bookkeeping ([`Shared`]) is a `#[repr(C)]` block passed from
 //!    the old instance to the new one through `priv_data`, reference-counted
 //!    so whichever instance is unloaded last frees it.
@@ -118,7 +119,7 @@ fn shared() -> Option<&'static Shared> {
 /// first field should say which build laid it out (a [`fingerprint`]), so
 /// a build of another layout leaves it alone. `None` before the first load.
 pub fn ext(i: usize) -> Option<&'static AtomicPtr<c_void>> {
-    shared().map(|s| &s.ext[i % EXTS])
+    shared().and_then(|s| s.ext.get(i % EXTS))
 }
 
 /// How many library instances attached to the shared block so far; 1 for the
@@ -134,22 +135,22 @@ pub fn instances() -> u64 {
 
 /// Objects of resource kind `kind` alive now, across every instance.
 pub fn live(kind: usize) -> i64 {
-    shared().map_or(0, |s| s.live[kind % KINDS].load(Ordering::Relaxed))
+    let counter = shared().and_then(|s| s.live.get(kind % KINDS));
+    counter.map_or(0, |c| c.load(Ordering::Relaxed))
 }
 
 fn count(kind: usize, delta: i64) {
-    if let Some(s) = shared() {
-        s.live[kind % KINDS].fetch_add(delta, Ordering::Relaxed);
+    if let Some(c) = shared().and_then(|s| s.live.get(kind % KINDS)) {
+        c.fetch_add(delta, Ordering::Relaxed);
     }
 }
 
 /// FNV-1a of `bytes`, continuing from `hash`.
-const fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
-    let mut i = 0;
-    while i < bytes.len() {
-        hash ^= bytes[i] as u64;
+const fn fnv1a(mut hash: u64, mut bytes: &[u8]) -> u64 {
+    while let [byte, rest @ ..] = bytes {
+        hash ^= *byte as u64;
         hash = hash.wrapping_mul(0x0100_0000_01b3);
-        i += 1;
+        bytes = rest;
     }
     hash
 }
@@ -189,6 +190,12 @@ pub unsafe trait NifResource: Sized + Send + Sync + 'static {
     fn slot() -> &'static AtomicPtr<ErlNifResourceType>;
     /// A process this object monitors (`enif_monitor_process`) went down.
     fn down(&self, _pid: &ErlNifPid, _monitor: &ErlNifMonitor) {}
+    /// Whether this build can take over live objects made by the build
+    /// with fingerprint `build` (see `versioned::Payload::migration`);
+    /// none can today.
+    fn migrates_from(_build: u64) -> bool {
+        false
+    }
 }
 
 unsafe extern "C" fn down<T: NifResource>(
@@ -213,9 +220,17 @@ pub fn object<T: NifResource>(value: &T) -> *const c_void {
 }
 
 unsafe extern "C" fn destroy<T: NifResource>(_env: *mut ErlNifEnv, obj: *mut c_void) {
+    let value = payload::<T>(obj);
+    // An object of another build (made by an older library after this one
+    // took the type over) is not a `T` of this build: it is let go without
+    // dropping its state (a leak, never a misread).
     // SAFETY: the VM calls this once per object of type T, after the last
-    // reference is gone; the object was initialised by `make`.
-    unsafe { ptr::drop_in_place(payload::<T>(obj)) };
+    // reference is gone; the object was initialised by some build's `make`,
+    // and a payload with a fingerprint starts with it in every build.
+    if T::BUILD == 0 || unsafe { value.cast::<u64>().read() } == T::BUILD {
+        // SAFETY: as above; made by this build, so a `T`.
+        unsafe { ptr::drop_in_place(value) };
+    }
     count(T::KIND, -1);
 }
 
@@ -248,16 +263,21 @@ extern "C" {
 }
 
 /// Whether this library may take over the live objects of `T`: there are
-/// none, or they were made by a build with the same [`NifResource::BUILD`].
+/// none, or they were made by a build with the same [`NifResource::BUILD`]
+/// (or one it migrates from: [`NifResource::migrates_from`]).
 /// Records this build's fingerprint as the one that lays out `T`'s objects.
 pub fn compatible<T: NifResource>() -> bool {
     let Some(s) = shared() else { return true };
     let kind = T::KIND % KINDS;
-    let made_by = s.builds[kind].load(Ordering::Acquire);
-    if s.live[kind].load(Ordering::Acquire) > 0 && made_by != 0 && made_by != T::BUILD {
+    let (Some(builds), Some(live)) = (s.builds.get(kind), s.live.get(kind)) else {
+        return false; // not reached: `kind` is below `KINDS`
+    };
+    let made_by = builds.load(Ordering::Acquire);
+    let foreign = made_by != 0 && made_by != T::BUILD && !T::migrates_from(made_by);
+    if live.load(Ordering::Acquire) > 0 && foreign {
         return false;
     }
-    s.builds[kind].store(T::BUILD, Ordering::Release);
+    builds.store(T::BUILD, Ordering::Release);
     true
 }
 

@@ -81,10 +81,14 @@ pub struct Diff<K> {
 impl<K: Hash + Ord> Window<K> {
     /// An empty window ranking `n` keys and listing at most `cap` born and
     /// `cap` died keys, with room for `expected` keys in the first sample
-    /// (so the first sample's chunks do not rehash the map).
+    /// (so the first sample's chunks do not rehash the map). The map has a
+    /// table of its own from the start (room for one key at least): an
+    /// empty `HashMap` points at a static of the code that made it, and a
+    /// window may outlive that code (a NIF library's window, taken over by
+    /// a newer library after the old one is unloaded).
     pub fn new(n: usize, cap: usize, expected: usize) -> Self {
         let mut before = WordMap::default();
-        before.reserve(expected);
+        before.reserve(expected.max(1));
         Self {
             before,
             phase: Phase::First,
@@ -151,6 +155,12 @@ impl<K: Hash + Ord> Window<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_map_is_allocated_from_the_start() {
+        let w: Window<u64> = Window::new(2, 10, 0);
+        assert!(w.before.capacity() >= 1);
+    }
 
     #[test]
     fn ranks_growth_of_the_survivors_only() {

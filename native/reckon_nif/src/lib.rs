@@ -8,6 +8,7 @@
 //! short and the memory held is O(N + chunk), or the first sample's map for
 //! a window.
 
+mod dump;
 mod metrics;
 mod top;
 mod windows;
@@ -25,8 +26,13 @@ pub const MAX_CHUNK: usize = 4096;
 /// Most entries a top-N, or a list of born or died keys, may hold.
 pub const MAX_N: usize = 100_000;
 
+/// Atoms of the NIF answers, and the keys of the maps crossing the boundary.
 mod atoms {
-    rustler::atoms! { pid, integer, first, second }
+    rustler::atoms! {
+        pid, integer, first, second,
+        kind, n, cap, expected,
+        top, born, died, born_count, died_count,
+    }
 }
 
 /// Opens the window, recorder and metric types (creating them, or taking

@@ -31,10 +31,10 @@ fn top_merge<'a>(
         best.push(keys.len(), value);
         keys.push(key);
     }
-    let out: Vec<(Term<'a>, i64)> = best
+    let out = best
         .into_sorted()
         .into_iter()
-        .map(|(k, v)| (keys[k], v))
-        .collect();
+        .map(|(k, v)| keys.get(k).map(|&key| (key, v)).ok_or(Error::BadArg))
+        .collect::<NifResult<Vec<(Term<'a>, i64)>>>()?;
     Ok(out.encode(env))
 }

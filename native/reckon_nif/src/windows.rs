@@ -3,19 +3,18 @@
 //!
 //! | call | what it does |
 //! |---|---|
-//! | `window_new(Kind, N, Cap, Expected)` | a window keyed by local pids (`pid`) or by non-negative integers (`integer`, port numbers), ranking `N`, listing `Cap` born and died, with room for `Expected` keys |
+//! | `window_new(#{kind, n, cap, expected})` | a window keyed by local pids (`kind => pid`) or by non-negative integers (`integer`, port numbers), ranking `n`, listing `cap` born and died, with room for `expected` keys |
 //! | `window_add(W, first \| second, Pairs)` | a chunk of `{Key, Value}` pairs of one sample; no `first` chunk after a `second` one |
-//! | `window_finish(W)` | `{Top, Born, Died, BornCount, DiedCount}` (dirty scheduler: it walks what is left of the map); the window is then spent |
+//! | `window_finish(W)` | `#{top, born, died, born_count, died_count}` (dirty scheduler: it walks what is left of the map); the window is then spent |
 //!
 //! A window made by an older build of this library is taken over only by
 //! the same build (see `nif_glue::resource::compatible`).
 
-use std::sync::atomic::AtomicPtr;
 use std::sync::Mutex;
 
-use nif_glue::resource::{self, Handle, NifResource};
+use nif_glue::map::{self, field};
+use nif_glue::versioned::{Payload, Versioned};
 use reckon_core::window::{Diff, Window};
-use rustler::sys::ErlNifResourceType;
 use rustler::{Atom, Encoder, Env, Error, ListIterator, LocalPid, NifResult, Term};
 
 use crate::{atoms, MAX_CHUNK, MAX_N};
@@ -25,45 +24,34 @@ pub const WINDOW_KIND: usize = 0;
 /// Most keys a window reserves room for up front.
 const MAX_EXPECTED: usize = 1 << 24;
 
-static WINDOW_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
-
-/// Identifies the build that lays out [`Keyed`].
-const BUILD: u64 = resource::fingerprint("window.v1");
-
 /// The keys of one window.
 enum Keyed {
     Pids(Window<LocalPid>),
     Integers(Window<u64>),
 }
 
-/// A window resource: the build fingerprint, then the window until
-/// `window_finish` takes it.
-#[repr(C)]
-pub struct ReckonWindow {
-    build: u64,
-    state: Mutex<Option<Keyed>>,
-}
+/// A window resource: its state behind the versioned wrapper.
+pub type ReckonWindow = Versioned<State>;
 
-// SAFETY: a `#[repr(C)]` payload that starts with its `BUILD` fingerprint;
-// only a library of the same build takes it over.
-unsafe impl NifResource for ReckonWindow {
-    const NAME: &'static std::ffi::CStr = c"reckon_window.v1";
+/// A window's state: the window until `window_finish` takes it.
+pub struct State(Mutex<Option<Keyed>>);
+
+// SAFETY: `window.v2` names this layout of `State` (v2: on the heap,
+// behind the versioned wrapper, where v1 was inline); bumped with it.
+unsafe impl Payload for State {
+    const NAME: &'static std::ffi::CStr = c"reckon_window.v2";
     const KIND: usize = WINDOW_KIND;
-    const BUILD: u64 = BUILD;
-    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
-        &WINDOW_TYPE
-    }
+    const LAYOUT: &'static str = "window.v2";
 }
 
-/// `window_new(pid | integer, N, Cap, Expected)`.
+/// `window_new(#{kind => pid | integer, n, cap, expected})`; `badarg` for
+/// a missing or mistyped key.
 #[rustler::nif]
-fn window_new(
-    env: Env<'_>,
-    kind: Atom,
-    n: usize,
-    cap: usize,
-    expected: usize,
-) -> NifResult<Term<'_>> {
+fn window_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
+    let kind: Atom = field(opts, atoms::kind())?;
+    let n: usize = field(opts, atoms::n())?;
+    let cap: usize = field(opts, atoms::cap())?;
+    let expected: usize = field(opts, atoms::expected())?;
     if n > MAX_N || cap > MAX_N {
         return Err(Error::BadArg);
     }
@@ -75,13 +63,7 @@ fn window_new(
     } else {
         return Err(Error::BadArg);
     };
-    Ok(resource::make(
-        env,
-        ReckonWindow {
-            build: BUILD,
-            state: Mutex::new(Some(keyed)),
-        },
-    ))
+    Ok(ReckonWindow::make(env, State(Mutex::new(Some(keyed)))))
 }
 
 /// Decodes a chunk: at most [`MAX_CHUNK`] `{Key, Value}` pairs.
@@ -115,7 +97,7 @@ where
 /// `second` one, or a spent window.
 #[rustler::nif]
 fn window_add<'a>(
-    window: Handle<'a, ReckonWindow>,
+    window: &'a ReckonWindow,
     phase: Atom,
     pairs: ListIterator<'a>,
 ) -> NifResult<Atom> {
@@ -126,7 +108,7 @@ fn window_add<'a>(
     } else {
         return Err(Error::BadArg);
     };
-    let mut guard = window.0.state.lock().map_err(|_| Error::BadArg)?;
+    let mut guard = window.0.lock().map_err(|_| Error::BadArg)?;
     let added = match guard.as_mut() {
         Some(Keyed::Pids(w)) => add(w, first, pairs)?,
         Some(Keyed::Integers(w)) => add(w, first, pairs)?,
@@ -139,27 +121,29 @@ fn window_add<'a>(
     }
 }
 
-fn encode<'a, K: Encoder>(env: Env<'a>, diff: Diff<K>) -> Term<'a> {
-    (
-        diff.top,
-        diff.born,
-        diff.died,
-        diff.born_count,
-        diff.died_count,
+fn encode<'a, K: Encoder>(env: Env<'a>, diff: Diff<K>) -> NifResult<Term<'a>> {
+    map::of(
+        env,
+        &[
+            (atoms::top(), diff.top.encode(env)),
+            (atoms::born(), diff.born.encode(env)),
+            (atoms::died(), diff.died.encode(env)),
+            (atoms::born_count(), diff.born_count.encode(env)),
+            (atoms::died_count(), diff.died_count.encode(env)),
+        ],
     )
-        .encode(env)
 }
 
-/// `window_finish(W)`: `{Top, Born, Died, BornCount, DiedCount}`; `Top` the
-/// `N` keys of both samples by growth (largest first), `Born` and `Died`
-/// `{Key, Value}` (at most `Cap` each; the died largest first). The window
+/// `window_finish(W)`: `#{top, born, died, born_count, died_count}`; `top` the
+/// `n` keys of both samples by growth (largest first), `born` and `died`
+/// `{Key, Value}` (at most `cap` each; the died largest first). The window
 /// is spent afterwards (`badarg`).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn window_finish<'a>(env: Env<'a>, window: Handle<'a, ReckonWindow>) -> NifResult<Term<'a>> {
-    let taken = window.0.state.lock().map_err(|_| Error::BadArg)?.take();
+fn window_finish<'a>(env: Env<'a>, window: &'a ReckonWindow) -> NifResult<Term<'a>> {
+    let taken = window.0.lock().map_err(|_| Error::BadArg)?.take();
     match taken {
-        Some(Keyed::Pids(w)) => Ok(encode(env, w.finish())),
-        Some(Keyed::Integers(w)) => Ok(encode(env, w.finish())),
+        Some(Keyed::Pids(w)) => encode(env, w.finish()),
+        Some(Keyed::Integers(w)) => encode(env, w.finish()),
         None => Err(Error::BadArg),
     }
 }

@@ -1,6 +1,8 @@
 //! The vocabulary of bounded buffers with pobox's three policies: `queue`,
-//! `stack` and `keep_old` (the buffers themselves are
-//! [`crate::mailbox::Mailbox`]es).
+//! `stack` and `keep_old`, and the interface every buffer an owner holds
+//! behind a box handle implements ([`Buffer`]: a box of lanes,
+//! [`crate::mailbox::Mailbox`], or a buffer of time buckets,
+//! [`crate::buckets::Buckets`]).
 //!
 //! Every kind delivers and drops at one of the two ends of its messages in
 //! arrival order (front = oldest, back = newest):
@@ -14,7 +16,8 @@
 //! A stack that drops its *bottom* keeps the newest messages, which is what a
 //! latency-bound consumer wants; pobox's stack replaces its top instead.
 
-use crate::chunks::Slot;
+use crate::arming::Arm;
+use crate::chunks::{Backend, Slot};
 use crate::hist::Histogram;
 
 /// The buffer's drop and delivery policy; see the module table.
@@ -89,6 +92,11 @@ impl Stats {
     pub fn dropped_total(&self) -> u64 {
         self.dropped.iter().sum()
     }
+
+    /// Dropped messages for `reason`.
+    pub fn dropped_by(&self, reason: Reason) -> u64 {
+        self.dropped[reason as usize]
+    }
 }
 
 /// A message handed out by a take, valid until given back.
@@ -106,7 +114,7 @@ pub struct Taken<I> {
 /// The weight of a *large* message: one too big to be copied on a normal
 /// scheduler (the NIF decides, by walking it with a budget). A buffer
 /// stores it on its own and marks it, and a take hands out large messages
-/// only when asked to (see `Mailbox::take_limited`), so that the caller
+/// only when asked to (see `Buffer::take_limited`), so that the caller
 /// copies them out where a long copy holds nobody up.
 pub const LARGE: u64 = u64::MAX;
 
@@ -204,5 +212,191 @@ impl Tally {
         let fresh = total.saturating_sub(self.reported);
         self.reported = total;
         fresh
+    }
+}
+
+/// A picture of a buffer for `info`.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Counters since the buffer was made.
+    pub stats: Stats,
+    /// Messages held.
+    pub len: usize,
+    /// The bound.
+    pub max: usize,
+    /// Bytes held, as counted for the byte budget.
+    pub bytes: u64,
+    /// Storage regions allocated.
+    pub regions: usize,
+    /// Sojourn times of delivered messages.
+    pub sojourn: Histogram,
+}
+
+/// A bounded buffer of messages stored through a [`Backend`], with one
+/// owner who takes them out: what a box handle holds, whatever the
+/// buffer's layout. Implemented by [`crate::mailbox::Mailbox`] (lanes,
+/// pobox's policies, a byte budget) and [`crate::buckets::Buckets`] (time
+/// buckets: one lane, no byte budget, sizes ignored).
+///
+/// Times are in the caller's ticks (nanoseconds in the NIF); a buffer made
+/// with a manual clock ignores them and uses [`Buffer::set_time`]'s.
+/// Counters, after every call: `posted == delivered + dropped (all
+/// reasons) + len`, and `peak >= len`.
+pub trait Buffer<B: Backend> {
+    /// Offers `item` (of size `bytes`, arriving at `now`) from lane `lane`
+    /// (any number; a buffer with fewer lanes takes it modulo theirs). It
+    /// is copied into the buffer's storage only when kept. Returns the
+    /// outcome and the wake-up to perform ([`Arm::Off`] for none).
+    fn post(
+        &self,
+        backend: &mut B,
+        lane: usize,
+        item: B::Item,
+        bytes: u64,
+        now: u64,
+    ) -> Result<(Posted, Arm), BufferError> {
+        self.post_weighed(backend, lane, item, bytes, 0, now)
+    }
+
+    /// As [`Buffer::post`], with the bytes the message's copy keeps alive
+    /// (`weight`; [`LARGE`] marks a large message, stored on its own and
+    /// handed out only by a take that allows it).
+    fn post_weighed(
+        &self,
+        backend: &mut B,
+        lane: usize,
+        item: B::Item,
+        bytes: u64,
+        weight: u64,
+        now: u64,
+    ) -> Result<(Posted, Arm), BufferError>;
+
+    /// Gives back the messages of the previous take (`release`, once
+    /// copied) and hands out at most `n` more in delivery order, recording
+    /// their sojourn times against `now`. Returns them with the drops not
+    /// reported yet. Messages handed out stay valid until given back by the
+    /// next call (with `n == 0` to only give back), whatever other calls
+    /// (posts, resizes, a close) do meanwhile.
+    fn take(
+        &self,
+        backend: &mut B,
+        release: &[Taken<B::Item>],
+        n: usize,
+        now: u64,
+    ) -> (Vec<Taken<B::Item>>, u64) {
+        let (out, dropped, _) = self.take_limited(backend, release, n, usize::MAX, now);
+        (out, dropped)
+    }
+
+    /// As [`Buffer::take`], handing out at most `large_max` large messages
+    /// (see [`LARGE`]): the take stops before the next large message once
+    /// it has handed out that many, and then answers `true` besides
+    /// (`false` when it stopped for any other reason). With `large_max ==
+    /// 0` a take copied out on a normal scheduler stops before a message
+    /// too large to copy there.
+    fn take_limited(
+        &self,
+        backend: &mut B,
+        release: &[Taken<B::Item>],
+        n: usize,
+        large_max: usize,
+        now: u64,
+    ) -> (Vec<Taken<B::Item>>, u64, bool);
+
+    /// Drops what is too old at `now` (what a post or take does first),
+    /// for a timer to call when nobody posts or takes.
+    fn expire_now(&self, backend: &mut B, now: u64);
+
+    /// Puts back messages taken but not consumed (a filter's `skip`), given
+    /// in the order they were delivered, with their sizes and large marks:
+    /// they are the next to be delivered. Posts that filled the buffer
+    /// meanwhile make room by its overflow rule.
+    fn restore(
+        &self,
+        backend: &mut B,
+        items: Vec<Back<B::Item>>,
+        now: u64,
+    ) -> Result<(), BufferError>;
+
+    /// Puts back a delivery that reached nobody (its owner was dead): as
+    /// [`Buffer::restore`], with the `dropped` it reported to be reported
+    /// again; if the buffer closed meanwhile, its messages count as dropped
+    /// `Closed` instead of delivered.
+    fn give_back(&self, backend: &mut B, items: Vec<Back<B::Item>>, dropped: u64, now: u64);
+
+    /// Counts `n` delivered messages as dropped by the owner's filter.
+    fn filtered(&self, n: u64) -> Result<(), BufferError>;
+
+    /// Changes the bound (refused once closed); shrinking drops by the
+    /// buffer's rule, counted as `Resize`.
+    fn resize(&self, backend: &mut B, max: usize) -> Result<(), BufferError>;
+
+    /// Closes the buffer: every message held is dropped (`Closed`), its
+    /// storage freed (once no take is in flight), and later posts are
+    /// refused.
+    fn close(&self, backend: &mut B);
+
+    /// Frees all storage now, takes in flight or not: for when nothing can
+    /// use the buffer any more (its destructor).
+    fn dispose(&mut self, backend: &mut B);
+
+    /// Arms the buffer; returns `false` (and leaves it unarmed) when it
+    /// holds data already, so the caller delivers at once.
+    fn arm(&self, mode: Arm) -> bool;
+
+    /// Disarms the buffer.
+    fn disarm(&self);
+
+    /// Sets the manual clock (ignored unless the buffer has one); time
+    /// never goes back.
+    fn set_time(&self, now: u64);
+
+    /// Messages held now.
+    fn len(&self) -> usize;
+
+    /// Whether no message is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bound.
+    fn max(&self) -> usize;
+
+    /// The byte budget, if any.
+    fn max_bytes(&self) -> Option<u64> {
+        None
+    }
+
+    /// The box's policy, or `None` for a buffer of time buckets.
+    fn kind(&self) -> Option<Kind>;
+
+    /// Whether the buffer was closed.
+    fn is_closed(&self) -> bool;
+
+    /// Counters, size and storage.
+    fn snapshot(&self) -> Snapshot;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_by_reads_each_reasons_counter() {
+        let stats = Stats {
+            dropped: [1, 2, 3, 4, 5, 6],
+            ..Stats::default()
+        };
+        let reasons = [
+            Reason::Overflow,
+            Reason::Resize,
+            Reason::Filter,
+            Reason::Closed,
+            Reason::Expired,
+            Reason::Early,
+        ];
+        let got: Vec<u64> = reasons.iter().map(|&r| stats.dropped_by(r)).collect();
+        assert_eq!(got, vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(stats.dropped_total(), 21);
     }
 }

@@ -161,6 +161,21 @@ struct Shard {
     evicted: u64,
 }
 
+impl Shard {
+    /// An empty shard whose maps have room for one entry from the start
+    /// (a map never shrinks): an empty `HashMap` points at a static of the
+    /// code that made it, and a limiter may outlive that code (a NIF
+    /// library's limiter, taken over by a newer library after the old one
+    /// is unloaded).
+    fn new() -> Self {
+        Self {
+            index: Keyed::with_capacity_and_hasher(1, Default::default()),
+            overrides: Keyed::with_capacity_and_hasher(1, Default::default()),
+            ..Self::default()
+        }
+    }
+}
+
 /// A per-key rate limiter; see the module documentation.
 pub struct Limiter {
     rate: Rate,
@@ -184,7 +199,7 @@ impl Limiter {
             per_shard: max_keys.div_ceil(SHARDS).max(1),
             max_overrides,
             overrides: AtomicUsize::new(0),
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
         }
     }
 
@@ -458,6 +473,17 @@ mod tests {
         assert_eq!(l.set_override(1, None), Ok(()));
         assert_eq!(l.set_override(11, r), Ok(()), "room again");
         assert_eq!(l.stats().overrides, 10);
+    }
+
+    /// No map of a new limiter is the empty singleton (a static of the
+    /// code that made it): each has a table of its own.
+    #[test]
+    fn maps_are_allocated_from_the_start() {
+        let l = limiter(10, 1000, 3);
+        for shard in l.shards.iter() {
+            let shard = lock(shard);
+            assert!(shard.index.capacity() >= 1 && shard.overrides.capacity() >= 1);
+        }
     }
 
     /// A full shard of busy keys: each new key looks at no more than the

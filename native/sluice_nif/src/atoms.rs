@@ -1,4 +1,10 @@
-//! Atoms used by the NIF answers.
+//! Atoms used by the NIF answers: the keys of every map crossing the NIF
+//! boundary (options in, info out) and the reasons of `{error, Reason}`,
+//! with the one mapping of each core error variant to its reason.
+
+use rustler::{Atom, Encoder, Env, Term};
+use sluice_core::buffer::BufferError;
+use sluice_core::drop::ValveError;
 
 rustler::atoms! {
     ok,
@@ -58,4 +64,110 @@ rustler::atoms! {
     too_many_overrides,
     true_ = "true",
     false_ = "false",
+    infinity,
+    // Keys of the maps of boxes and buffers of buckets.
+    type_ = "type",
+    max,
+    max_bytes,
+    owner,
+    max_age,
+    codel_target,
+    codel_interval,
+    red_min,
+    red_max,
+    red_prob,
+    manual_clock,
+    width,
+    order,
+    within,
+    when_full,
+    posted,
+    delivered,
+    dropped,
+    overflow,
+    resize,
+    filter,
+    expired,
+    early,
+    size,
+    peak,
+    bytes,
+    regions,
+    sojourn,
+    p50,
+    p99,
+    // Keys of the maps of locks and limits.
+    checkouts,
+    deaths,
+    in_use,
+    slots,
+    capacity,
+    per_key,
+    global,
+    max_keys,
+    max_overrides,
+    allowed,
+    refused,
+    evicted,
+    keys,
+    overrides,
+    // Keys of the maps of breakers and valves.
+    strategy,
+    state,
+    rate,
+    max_r,
+    max_t,
+    ratio,
+    min_calls,
+    window,
+    delay,
+    probes,
+    backoff,
+    max_delay,
+    jitter,
+    asks,
+    injected,
+    melts,
+    trips,
+    factor,
+    kept,
+    // Reasons of `{error, Reason}` (see the functions below).
+    zero_max,
+    zero_max_bytes,
+    not_delivered,
+    no_priorities,
+    too_many_priorities,
+    bad_rate,
+    unknown_priority,
+    no_slot,
+    over_capacity,
+    system_clock,
+    too_fine,
+    sizes_mismatch,
+}
+
+/// `{error, Reason}`.
+pub fn error_of(env: Env<'_>, reason: Atom) -> Term<'_> {
+    (error(), reason).encode(env)
+}
+
+/// The reason naming a buffer's error (`sluice_core::buffer`).
+pub fn buffer_error(err: BufferError) -> Atom {
+    match err {
+        BufferError::ZeroMax => zero_max(),
+        BufferError::ZeroMaxBytes => zero_max_bytes(),
+        BufferError::Closed => closed(),
+        BufferError::NotDelivered => not_delivered(),
+    }
+}
+
+/// The reason naming a valve's error (`sluice_core::drop`).
+pub fn valve_error(err: ValveError) -> Atom {
+    match err {
+        ValveError::NoPriorities => no_priorities(),
+        ValveError::TooManyPriorities => too_many_priorities(),
+        ValveError::BadRate => bad_rate(),
+        ValveError::UnknownPriority => unknown_priority(),
+        ValveError::Deleted => not_found(),
+    }
 }

@@ -1,23 +1,26 @@
 //! The NIFs that make boxes and buffers of buckets (see `boxes`).
 
+use nif_glue::map::field;
 use rustler::{Atom, Env, Error, LocalPid, NifResult, Term};
 use sluice_core::buckets::{Buckets, Config, Order, WhenFull, Within};
 use sluice_core::buffer::Kind;
 use sluice_core::mailbox::{Arm, Mailbox};
 use sluice_core::policy::{CodelConfig, Policy, Red};
-use sluice_core::store::Store;
 
 use crate::atoms;
-use crate::boxes::{make, Envs, LAYOUT, MS};
+use crate::boxes::{make, Store, LAYOUT};
+use nif_glue::clock::MS;
 
-/// A box's drop policies as `box_new/6` gets them: `{MaxAgeMs,
-/// CodelTargetMs, CodelIntervalMs, RedMin, RedMax, RedProb, ManualClock}`,
-/// where 0 (or 0.0) turns a policy off.
-type PolicyArg = (u64, u64, u64, u64, u64, f64, bool);
-
-fn policy(
-    (max_age, target, interval, red_min, red_max, prob, manual): PolicyArg,
-) -> NifResult<Policy> {
+/// A box's drop policies from the options map of `box_new/1`: `max_age`,
+/// `codel_target`, `codel_interval` (ms, 0 turns a policy off), `red_min`,
+/// `red_max`, `red_prob` (0.0: off) and `manual_clock`.
+fn policy(opts: Term<'_>) -> NifResult<Policy> {
+    let max_age: u64 = field(opts, atoms::max_age())?;
+    let target: u64 = field(opts, atoms::codel_target())?;
+    let interval: u64 = field(opts, atoms::codel_interval())?;
+    let red_min: u64 = field(opts, atoms::red_min())?;
+    let red_max: u64 = field(opts, atoms::red_max())?;
+    let prob: f64 = field(opts, atoms::red_prob())?;
     let ns = |ms: u64| ms.checked_mul(MS).ok_or(Error::BadArg);
     if !(0.0..=1.0).contains(&prob) || red_min > red_max {
         return Err(Error::BadArg);
@@ -41,22 +44,18 @@ fn policy(
             max: red_max,
             prob,
         }),
-        manual_clock: manual,
+        manual_clock: field(opts, atoms::manual_clock())?,
     })
 }
 
-/// A new box; `max_bytes` 0 means no byte budget; `notify`: armed for
-/// `{mail, Box, new_data}` to the owner from the first post.
+/// `box_new(Opts)`: a new box, from the map `#{type => queue | stack |
+/// keep_old, max, max_bytes (0: no byte budget), owner, notify}` and the
+/// policy keys of [`policy`]; `notify`: armed for `{mail, Box, new_data}`
+/// to the owner from the first post. `{error, zero_max}` for a bound of 0;
+/// `badarg` for a missing or mistyped key.
 #[rustler::nif]
-fn box_new(
-    env: Env<'_>,
-    kind: Atom,
-    max: u64,
-    max_bytes: u64,
-    owner: LocalPid,
-    policies: PolicyArg,
-    notify: bool,
-) -> NifResult<Term<'_>> {
+fn box_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
+    let kind: Atom = field(opts, atoms::type_())?;
     let kind = if kind == atoms::queue() {
         Kind::Queue
     } else if kind == atoms::stack() {
@@ -66,35 +65,33 @@ fn box_new(
     } else {
         return Err(Error::BadArg);
     };
+    let max: u64 = field(opts, atoms::max())?;
     let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
+    let max_bytes: u64 = field(opts, atoms::max_bytes())?;
     let max_bytes = (max_bytes > 0).then_some(max_bytes);
-    let mailbox = Mailbox::new(kind, max, max_bytes, LAYOUT).map_err(|_| Error::BadArg)?;
-    Ok(made(
-        env,
-        Store::Box(mailbox.with_policy(policy(policies)?)),
-        owner,
-        notify,
-    ))
+    let policy = policy(opts)?;
+    let (owner, notify) = (field(opts, atoms::owner())?, field(opts, atoms::notify())?);
+    match Mailbox::new(kind, max, max_bytes, LAYOUT) {
+        Ok(mailbox) => Ok(made(
+            env,
+            Box::new(mailbox.with_policy(policy)),
+            owner,
+            notify,
+        )),
+        Err(err) => Ok(atoms::error_of(env, atoms::buffer_error(err))),
+    }
 }
 
-/// A new buffer of time buckets: `max_age` 0 means none; a manual clock
-/// starts at 0 and moves with `buckets_set_time/2` only; `notify` as for
-/// `box_new/6`.
+/// `buckets_new(Opts)`: a new buffer of time buckets, from the map `#{max,
+/// width (ms, at least 1), max_age (ms, 0: none), order => newest_first |
+/// oldest_first, within => lifo | fifo, when_full => drop_oldest |
+/// drop_new, manual_clock, owner, notify}`. A manual clock starts at 0 and
+/// moves with `box_set_time/2` only; `notify` as for `box_new/1`. `{error,
+/// zero_max}` for a bound of 0; `badarg` for a missing or mistyped key.
 #[rustler::nif]
-#[allow(clippy::too_many_arguments)]
-fn buckets_new(
-    env: Env<'_>,
-    max: u64,
-    width_ms: u64,
-    max_age_ms: u64,
-    order: Atom,
-    within: Atom,
-    when_full: Atom,
-    manual: bool,
-    owner: LocalPid,
-    notify: bool,
-) -> NifResult<Term<'_>> {
-    let pick = |a: Atom, yes: Atom, no: Atom| {
+fn buckets_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
+    let pick = |key: Atom, yes: Atom, no: Atom| {
+        let a: Atom = field(opts, key)?;
         if a == yes {
             Ok(true)
         } else if a == no {
@@ -103,9 +100,11 @@ fn buckets_new(
             Err(Error::BadArg)
         }
     };
-    let newest = pick(order, atoms::newest_first(), atoms::oldest_first())?;
-    let lifo = pick(within, atoms::lifo(), atoms::fifo())?;
-    let oldest = pick(when_full, atoms::drop_oldest(), atoms::drop_new())?;
+    let newest = pick(atoms::order(), atoms::newest_first(), atoms::oldest_first())?;
+    let lifo = pick(atoms::within(), atoms::lifo(), atoms::fifo())?;
+    let oldest = pick(atoms::when_full(), atoms::drop_oldest(), atoms::drop_new())?;
+    let width_ms: u64 = field(opts, atoms::width())?;
+    let max_age_ms: u64 = field(opts, atoms::max_age())?;
     if width_ms == 0 || width_ms > u64::MAX / MS || max_age_ms > u64::MAX / MS {
         return Err(Error::BadArg);
     }
@@ -123,17 +122,21 @@ fn buckets_new(
         } else {
             WhenFull::DropNew
         },
-        manual_clock: manual,
+        manual_clock: field(opts, atoms::manual_clock())?,
         per_chunk: LAYOUT.per_chunk,
     };
+    let max: u64 = field(opts, atoms::max())?;
     let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
-    let buckets = Buckets::new(cfg, max).map_err(|_| Error::BadArg)?;
-    Ok(made(env, Store::Buckets(buckets), owner, notify))
+    let (owner, notify) = (field(opts, atoms::owner())?, field(opts, atoms::notify())?);
+    match Buckets::new(cfg, max) {
+        Ok(buckets) => Ok(made(env, Box::new(buckets), owner, notify)),
+        Err(err) => Ok(atoms::error_of(env, atoms::buffer_error(err))),
+    }
 }
 
 /// The handle of a new `store`, armed for `notify` first when asked (it is
 /// empty, so arming cannot find data).
-fn made(env: Env<'_>, store: Store<Envs>, owner: LocalPid, notify: bool) -> Term<'_> {
+fn made(env: Env<'_>, store: Box<Store>, owner: LocalPid, notify: bool) -> Term<'_> {
     if notify {
         let _empty = store.arm(Arm::Notify);
     }

@@ -1,8 +1,7 @@
 //! Copying messages out of a box into the caller's env: the batches of
 //! `box_take/2`, `box_arm/2` and a post's delivery to an owner armed
-//! `active`, and the dirty jobs that copy large messages (see `boxes`).
-
-use std::time::Instant;
+//! `active` (the loop is `sluice_core::batch`; here are its terms), and the
+//! dirty jobs that copy large messages (see `boxes`).
 
 use rustler::sys::{
     c_int, c_uint, enif_get_uint64, enif_make_copy, enif_make_list_from_array,
@@ -10,10 +9,11 @@ use rustler::sys::{
     ERL_NIF_DIRTY_JOB_CPU_BOUND,
 };
 use rustler::{Encoder, Env, Term};
-use sluice_core::mailbox::{Back, Taken};
+use sluice_core::batch::{Batch, Budget, Request};
 
 use crate::atoms;
-use crate::boxes::{get, now, Envs, SluiceBox, TAKE_BUDGET, TAKE_CAP, TAKE_STRIDE};
+use crate::boxes::{get, Envs, SluiceBox, TAKE_BUDGET, TAKE_CAP, TAKE_STRIDE};
+use nif_glue::clock::now;
 use nif_glue::raw::{Fail, RawResult};
 
 /// Sends the owner the batch a post owes it when the box was armed
@@ -29,17 +29,23 @@ pub(crate) fn deliver<'a>(
     dirty: bool,
     earlier: u64,
 ) -> Result<(), u64> {
-    let mut batch = take_batch(env, sbox, TAKE_CAP, true, dirty);
-    batch.dropped += earlier;
-    if batch.count == 0 && batch.stopped {
+    let req = Request {
+        max: TAKE_CAP,
+        large: dirty,
+        keep: true,
+        dropped: earlier,
+    };
+    let batch = take_batch(env, sbox, req);
+    if batch.wants_large() {
         return Err(batch.dropped);
     }
-    let (items, dropped) = (std::mem::take(&mut batch.copies), batch.dropped);
     if env
-        .send(&sbox.owner(), mail_term(env, handle, batch))
+        .send(&sbox.owner(), mail_term(env, handle, &batch))
         .is_err()
     {
-        sbox.store().give_back(&mut Envs, items, dropped, now());
+        let dropped = batch.dropped;
+        sbox.store()
+            .give_back(&mut Envs, batch.into_back(), dropped, now());
     }
     Ok(())
 }
@@ -146,10 +152,13 @@ unsafe extern "C" fn take_job(
         let lifetime = ();
         // SAFETY: `env` is this call's env, valid while `lifetime` lives.
         let env = unsafe { Env::new(&lifetime, env) };
-        let n = usize::try_from(n).unwrap_or(TAKE_CAP);
-        let mut batch = take_batch(env, sbox, n, false, true);
-        batch.dropped += dropped;
-        Ok(batch_term(env, batch).as_c_arg())
+        let req = Request {
+            max: usize::try_from(n).unwrap_or(TAKE_CAP),
+            large: true,
+            keep: false,
+            dropped,
+        };
+        Ok(batch_term(env, &take_batch(env, sbox, req)).as_c_arg())
     }
     // SAFETY: the VM calls a job with its env and the arguments scheduled.
     unsafe { run_job(env, argc, argv, body) }
@@ -164,8 +173,14 @@ pub(crate) fn take_answer<'a>(
     sbox: &SluiceBox,
     n: usize,
 ) -> Term<'a> {
-    let batch = take_batch(env, sbox, n, false, false);
-    if batch.count == 0 && batch.stopped {
+    let req = Request {
+        max: n,
+        large: false,
+        keep: false,
+        dropped: 0,
+    };
+    let batch = take_batch(env, sbox, req);
+    if batch.wants_large() {
         let job = [
             handle.as_c_arg(),
             uint(env, n as u64),
@@ -175,102 +190,50 @@ pub(crate) fn take_answer<'a>(
         // job's terms are of `env`.
         return unsafe { Term::new(env, reschedule(env.as_c_arg(), c"box_take", take_job, &job)) };
     }
-    batch_term(env, batch)
+    batch_term(env, &batch)
 }
 
-/// Messages copied out of a box: the list, its length, drops since the last delivery.
-pub(crate) struct Batch<'a> {
-    msgs: Term<'a>,
-    count: usize,
-    dropped: u64,
-    /// The messages (terms of the call's env) with their sizes and large
-    /// marks, in delivery order: to put back if they reach nobody.
-    copies: Vec<Back<ErlNifTerm>>,
-    /// Whether the take stopped before a large message (on a normal
-    /// scheduler only).
-    stopped: bool,
-}
+/// How much one copy-out does on the caller's scheduler (see `boxes`).
+const TAKE: Budget = Budget {
+    cap: TAKE_CAP,
+    stride: TAKE_STRIDE,
+    time: TAKE_BUDGET.as_nanos() as u64,
+};
 
-/// Takes up to `max` messages into `env`, within [`TAKE_BUDGET`]: in strides
-/// of [`TAKE_STRIDE`], each removed under the box's locks and copied into
-/// `env` after it is released (see `Mailbox::take`), so producers are not
-/// held up by the copying. `keep`: also keep the messages with their sizes
-/// in [`Batch::copies`] (for a delivery that may have to be put back).
-///
-/// A large message (posted by `box_post_dirty/2`) is only copied when
-/// `dirty` (on a dirty scheduler), at most one per stride, the clock read
-/// after each; otherwise the take stops before it ([`Batch::stopped`]).
-pub(crate) fn take_batch<'a>(
-    env: Env<'a>,
-    sbox: &SluiceBox,
-    max: usize,
-    keep: bool,
-    dirty: bool,
-) -> Batch<'a> {
+/// Takes a batch into `env` as `req` asks, within [`TAKE`] (see
+/// `sluice_core::batch`): each message is copied into `env` while the box
+/// is unlocked, so producers are not held up by the copying.
+fn take_batch(env: Env<'_>, sbox: &SluiceBox, req: Request) -> Batch<ErlNifTerm> {
     let raw = env.as_c_arg();
-    let max = max.min(TAKE_CAP);
-    let start = Instant::now();
-    let stamp = now();
-    let mut msgs: Vec<ErlNifTerm> = Vec::with_capacity(max.min(sbox.store().len()));
-    let mut sizes: Vec<(u64, bool)> = Vec::new();
-    let mut dropped = 0;
-    let mut copied: Vec<Taken<ErlNifTerm>> = Vec::new();
-    let large_max = usize::from(dirty);
-    let mut stopped;
-    loop {
-        let stride = (max - msgs.len()).min(TAKE_STRIDE);
-        // One lock per stride: give back the previous stride, take this one.
-        let (taken, fresh, before_large) = sbox
-            .store()
-            .take_limited(&mut Envs, &copied, stride, large_max, stamp);
-        dropped += fresh;
-        for t in &taken {
-            // SAFETY: `raw` is this call's env; the message's storage is
-            // pinned until it is given back.
-            msgs.push(unsafe { enif_make_copy(raw, t.item()) });
-            if keep {
-                sizes.push((t.bytes(), t.large()));
-            }
-        }
-        stopped = before_large && !dirty;
-        let empty = taken.len() < stride && !before_large;
-        let last = empty || stopped || msgs.len() >= max || start.elapsed() >= TAKE_BUDGET;
-        copied = taken;
-        if last {
-            break;
-        }
-    }
-    if !copied.is_empty() {
-        let _ = sbox.store().take(&mut Envs, &copied, 0, stamp);
-    }
-    let count = msgs.len();
-    // SAFETY: every element is a term of `raw`; `count` fits (at most TAKE_CAP).
-    let list = unsafe { enif_make_list_from_array(raw, msgs.as_ptr(), count as c_uint) };
-    Batch {
-        // SAFETY: the list was just made in `env`.
-        msgs: unsafe { Term::new(env, list) },
-        count,
-        dropped,
-        copies: if keep {
-            let items = msgs.into_iter().zip(sizes);
-            items.map(|(m, (bytes, large))| (m, bytes, large)).collect()
-        } else {
-            Vec::new()
-        },
-        stopped,
+    // SAFETY: `raw` is this call's env; the core copies each message while
+    // its storage is pinned (until it is given back).
+    let copy = |item| unsafe { enif_make_copy(raw, item) };
+    TAKE.take(sbox.store(), &mut Envs, req, now, copy)
+}
+
+/// The messages of `batch` as a list of `env`.
+fn list<'a>(env: Env<'a>, batch: &Batch<ErlNifTerm>) -> Term<'a> {
+    let msgs = &batch.copies;
+    // SAFETY: every element is a term of `env`; the count fits (at most
+    // TAKE_CAP).
+    unsafe {
+        let list = enif_make_list_from_array(env.as_c_arg(), msgs.as_ptr(), msgs.len() as c_uint);
+        Term::new(env, list)
     }
 }
 
-pub(crate) fn batch_term<'a>(env: Env<'a>, batch: Batch<'a>) -> Term<'a> {
-    (batch.msgs, batch.count, batch.dropped).encode(env)
+/// `{Msgs, Count, Dropped}`.
+fn batch_term<'a>(env: Env<'a>, batch: &Batch<ErlNifTerm>) -> Term<'a> {
+    (list(env, batch), batch.copies.len(), batch.dropped).encode(env)
 }
 
-fn mail_term<'a>(env: Env<'a>, handle: Term<'a>, batch: Batch<'a>) -> Term<'a> {
+/// `{mail, Box, Msgs, Count, Dropped}`.
+fn mail_term<'a>(env: Env<'a>, handle: Term<'a>, batch: &Batch<ErlNifTerm>) -> Term<'a> {
     let elems = [
         atoms::mail().as_c_arg(),
         handle.as_c_arg(),
-        batch.msgs.as_c_arg(),
-        batch.count.encode(env).as_c_arg(),
+        list(env, batch).as_c_arg(),
+        batch.copies.len().encode(env).as_c_arg(),
         batch.dropped.encode(env).as_c_arg(),
     ];
     // SAFETY: every element is a term of `env`.

@@ -21,28 +21,29 @@
 //! copies at most one large message per stride and reads the clock after
 //! each, and answers what the NIF would have.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rustler::sys::{
     c_int, enif_alloc_env, enif_clear_env, enif_free_env, enif_get_tuple, enif_get_uint64,
-    enif_make_copy, ErlNifEnv, ErlNifResourceType, ErlNifTerm,
+    enif_make_copy, ErlNifEnv, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
-use sluice_core::buffer::{BufferError, Kind, Posted, Reason};
+use sluice_core::buffer::{Buffer, Kind, Posted, Reason};
 use sluice_core::chunks::Backend;
 use sluice_core::mailbox::{Arm, Back, Layout, LARGE};
-use sluice_core::store::Store;
 
 use crate::atoms;
 use crate::box_ids::Registry;
 use crate::box_take::{deliver, deliver_job, reschedule, take_answer, uint};
 use crate::terms::{self, Size};
+use nif_glue::clock::{self, now};
+use nif_glue::lane;
+use nif_glue::map;
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
-use nif_glue::resource::{self, NifResource};
+use nif_glue::versioned::{Payload, Versioned};
 
 /// Live-object counter index of boxes.
 pub const BOX_KIND: usize = 1;
@@ -62,27 +63,19 @@ pub(crate) const LAYOUT: Layout = Layout {
     per_chunk: 128,
 };
 
-/// Identifies the build that lays out [`State`]: boxes are only taken over
-/// by a library built from the same sources by the same compiler (see
-/// `docs/nif-upgrade.md`).
-pub const BUILD: u64 = resource::fingerprint("box.v6");
+/// A box resource: its state behind the versioned wrapper, so boxes are
+/// only taken over by a library built from the same sources by the same
+/// compiler (see `docs/nif-upgrade.md`).
+pub type SluiceBox = Versioned<State>;
 
-static BOX_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
+/// What a box handle holds: a box of lanes or a buffer of time buckets.
+pub(crate) type Store = dyn Buffer<Envs> + Send + Sync;
 
-/// A box resource: two words. The state lives on the heap, where its
-/// alignment is honoured (resource memory is only 8-byte aligned); its
-/// layout is the compiler's, so the library refuses to take over boxes made
-/// by another build (see `BUILD`).
-#[repr(C)]
-pub struct SluiceBox {
-    build: u64,
-    state: Arc<State>,
-}
-
-struct State {
+/// A box's state.
+pub struct State {
     /// The box's number in [`REGISTRY`], never reused.
     id: u64,
-    store: Store<Envs>,
+    store: Box<Store>,
     owner: Mutex<LocalPid>,
     /// The owner's pid term, read without locking by a take.
     owner_word: AtomicU64,
@@ -101,43 +94,30 @@ impl Drop for State {
 /// it alive, so a box no process holds a handle to is freed.
 static REGISTRY: Registry<State> = Registry::new();
 
-// SAFETY: the first field (`build`) is fixed; the rest is only used by a
-// library whose `BUILD` matches, which `upgrade` checks before taking over.
-unsafe impl NifResource for SluiceBox {
+// SAFETY: `box.v6` names this layout of `State`; bumped with it.
+unsafe impl Payload for State {
     const NAME: &'static std::ffi::CStr = c"sluice_box.v1";
     const KIND: usize = BOX_KIND;
-    const BUILD: u64 = BUILD;
-    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
-        &BOX_TYPE
-    }
+    const LAYOUT: &'static str = "box.v6";
 }
 
-impl SluiceBox {
-    pub(crate) fn store(&self) -> &Store<Envs> {
-        &self.state.store
+impl State {
+    pub(crate) fn store(&self) -> &Store {
+        &*self.store
     }
 
     pub(crate) fn owner(&self) -> LocalPid {
-        *self
-            .state
-            .owner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        *self.owner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn owned_by(&self, env: Env<'_>, pid: &LocalPid) -> bool {
-        self.state.owner_word.load(Ordering::Acquire) == pid_word(env, pid)
+        self.owner_word.load(Ordering::Acquire) == pid_word(env, pid)
     }
 
     fn set_owner(&self, env: Env<'_>, owner: LocalPid) {
-        let mut slot = self
-            .state
-            .owner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.owner.lock().unwrap_or_else(PoisonError::into_inner);
         *slot = owner;
-        self.state
-            .owner_word
+        self.owner_word
             .store(pid_word(env, &owner), Ordering::Release);
     }
 }
@@ -147,21 +127,6 @@ fn pid_word(env: Env<'_>, pid: &LocalPid) -> u64 {
     let term = pid.encode(env).as_c_arg();
     // SAFETY: `ErlNifTerm` is a transparent wrapper of a machine word.
     unsafe { std::mem::transmute::<ErlNifTerm, usize>(term) as u64 }
-}
-
-/// The lane of the calling thread: threads are numbered as they first post
-/// (also the stripe of a lock's counters).
-pub(crate) fn lane() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static LANE: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    LANE.with(|lane| {
-        if lane.get() == usize::MAX {
-            lane.set(NEXT.fetch_add(1, Ordering::Relaxed));
-        }
-        lane.get()
-    })
 }
 
 /// Process-independent envs as chunk regions.
@@ -198,26 +163,6 @@ impl Backend for Envs {
     }
 }
 
-/// Nanoseconds on the system's monotonic clock (`CLOCK_MONOTONIC`): one
-/// clock for every instance of this library, so arrival keys made before an
-/// upgrade compare with those made after.
-pub(crate) fn now() -> u64 {
-    #[repr(C)]
-    struct Timespec {
-        sec: i64,
-        nsec: i64,
-    }
-    extern "C" {
-        fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
-    }
-    const CLOCK_MONOTONIC: c_int = 1;
-    let mut ts = Timespec { sec: 0, nsec: 0 };
-    // SAFETY: `ts` is a valid `struct timespec` (two 64-bit fields on the
-    // 64-bit Linux targets this library is built for).
-    unsafe { clock_gettime(CLOCK_MONOTONIC, &mut ts) };
-    (ts.sec as u64).wrapping_mul(1_000_000_000) + ts.nsec as u64
-}
-
 /// The box behind a handle `{sluice_box, Ref, Sized}` of the calling env.
 ///
 /// # Safety
@@ -232,7 +177,7 @@ pub(crate) unsafe fn get<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Option<&'
     // SAFETY: the tuple has three elements.
     let (reference, sized) = unsafe { (*elems.add(1), *elems.add(2)) };
     // SAFETY: as above.
-    let sbox: &SluiceBox = unsafe { resource::get(env, reference) }?;
+    let sbox = unsafe { SluiceBox::from_raw(env, reference) }?;
     // The handle's `Sized` must be the box's: a post passes sizes by it.
     let lifetime = ();
     // SAFETY: `env` is the caller's, valid while `lifetime` lives.
@@ -251,13 +196,6 @@ fn error(env: Env<'_>, why: Atom) -> Term<'_> {
     (atoms::error(), why).encode(env)
 }
 
-fn closed_or_badarg(err: BufferError) -> Result<Atom, Error> {
-    match err {
-        BufferError::Closed => Ok(atoms::closed()),
-        _ => Err(Error::BadArg),
-    }
-}
-
 raw_nif!("box_post", 2, box_post2);
 raw_nif!("box_post", 3, box_post3);
 
@@ -274,9 +212,12 @@ fn box_post3(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 }
 
 fn sized_arg(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> Result<u64, Fail> {
+    let [_, _, arg] = *args else {
+        return Err(Fail::BadArg);
+    };
     let mut bytes: u64 = 0;
     // SAFETY: `env` and the argument are this call's.
-    if unsafe { enif_get_uint64(env, args[2], &mut bytes) } == 0 {
+    if unsafe { enif_get_uint64(env, arg, &mut bytes) } == 0 {
         return Err(Fail::BadArg);
     }
     Ok(bytes)
@@ -313,13 +254,16 @@ fn box_small<'a>(env: Env<'a>, msg: Term<'a>) -> bool {
 /// A post; `dirty`: on a dirty scheduler, where a large message may be
 /// copied (it then settles the drops it causes at once, as a heavy message).
 fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> RawResult {
+    let [box_arg, msg, ..] = *args else {
+        return Err(Fail::BadArg);
+    };
     // SAFETY: the handle is this call's argument.
-    let sbox = unsafe { get(env, args[0]) }.ok_or(Fail::BadArg)?;
+    let sbox = unsafe { get(env, box_arg) }.ok_or(Fail::BadArg)?;
     let weight = if dirty {
         LARGE
     } else {
         // SAFETY: the message is this call's argument.
-        match unsafe { terms::measure(env, args[1], terms::WALK_BUDGET) } {
+        match unsafe { terms::measure(env, msg, terms::WALK_BUDGET) } {
             Size::Small { weight, .. } => weight,
             Size::Large => return Ok(atoms::large().as_c_arg()),
         }
@@ -329,12 +273,11 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
     let env = unsafe { Env::new(&lifetime, env) };
     let outcome = sbox
         .store()
-        .post_weighed(&mut Envs, lane(), args[1], bytes, weight, now());
+        .post_weighed(&mut Envs, lane::current(), msg, bytes, weight, now());
     let (posted, wake) = match outcome {
         Ok(done) => done,
         Err(err) => {
-            let why = closed_or_badarg(err).map_err(|_| Fail::BadArg)?;
-            return Ok(error(env, why).as_c_arg());
+            return Ok(error(env, atoms::buffer_error(err)).as_c_arg());
         }
     };
     let answer = match posted {
@@ -344,13 +287,13 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
     .as_c_arg();
     if wake != Arm::Off {
         // SAFETY: the handle is a term of this call's env.
-        let handle = unsafe { Term::new(env, args[0]) };
+        let handle = unsafe { Term::new(env, box_arg) };
         match wake {
             Arm::Active => {
                 if let Err(dropped) = deliver(env, sbox, handle, dirty, 0) {
                     // The first message is large: delivered on a dirty
                     // scheduler, which then answers the post.
-                    let job = [args[0], answer, uint(env, dropped)];
+                    let job = [box_arg, answer, uint(env, dropped)];
                     // SAFETY: `env` is this call's; the job's terms are of it.
                     return Ok(unsafe {
                         reschedule(env.as_c_arg(), c"box_post", deliver_job, &job)
@@ -368,7 +311,7 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
 }
 
 /// The box when it is open and the caller owns it.
-fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<&'b Store<Envs>, Atom> {
+fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<&'b Store, Atom> {
     if sbox.store().is_closed() {
         return Err(atoms::closed());
     }
@@ -379,7 +322,7 @@ fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<&'b Store<Envs>, Atom>
 }
 
 /// A new box of `store`, owned by `owner`, in the registry.
-pub(crate) fn make(env: Env<'_>, store: Store<Envs>, owner: LocalPid) -> Term<'_> {
+pub(crate) fn make(env: Env<'_>, store: Box<Store>, owner: LocalPid) -> Term<'_> {
     let id = REGISTRY.next_id(now());
     let state = Arc::new(State {
         id,
@@ -388,17 +331,8 @@ pub(crate) fn make(env: Env<'_>, store: Store<Envs>, owner: LocalPid) -> Term<'_
         owner_word: AtomicU64::new(pid_word(env, &owner)),
     });
     REGISTRY.insert(id, &state);
-    resource::make(
-        env,
-        SluiceBox {
-            build: BUILD,
-            state,
-        },
-    )
+    SluiceBox::make(env, state)
 }
-
-/// Nanoseconds in a millisecond: bucket options and the manual clock are in ms.
-pub(crate) const MS: u64 = 1_000_000;
 
 /// Expires what is too old now (age limit, time buckets), as the next post
 /// or take would: for the timer of drop notices. Bounded like a take: the
@@ -415,11 +349,7 @@ fn box_expire<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
 #[rustler::nif]
 fn box_set_time<'a>(env: Env<'a>, handle_term: Term<'a>, ms: u64) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
-    let ns = ms.saturating_mul(MS);
-    match sbox.store() {
-        Store::Buckets(b) => b.set_time(ns),
-        Store::Box(m) => m.set_time(ns),
-    }
+    sbox.store().set_time(ms.saturating_mul(clock::MS));
     Ok(atoms::ok().encode(env))
 }
 
@@ -502,7 +432,7 @@ fn restore<'a>(
 ) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
     if !sizes.is_empty() && sizes.len() != msgs.len() {
-        return Err(Error::BadArg);
+        return Ok(error(env, atoms::sizes_mismatch()));
     }
     let mailbox = match owned(env, sbox) {
         Ok(mailbox) => mailbox,
@@ -520,11 +450,12 @@ fn restore<'a>(
     }
     match mailbox.restore(&mut Envs, items, now()) {
         Ok(()) => Ok(atoms::ok().encode(env)),
-        Err(err) => Ok(error(env, closed_or_badarg(err)?)),
+        Err(err) => Ok(error(env, atoms::buffer_error(err))),
     }
 }
 
-/// Counts `n` delivered messages as dropped by the owner's filter.
+/// Counts `n` delivered messages as dropped by the owner's filter: `ok`,
+/// or `{error, not_delivered}` when fewer were delivered.
 #[rustler::nif]
 fn box_filtered<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
@@ -532,8 +463,10 @@ fn box_filtered<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Te
         Ok(mailbox) => mailbox,
         Err(why) => return Ok(error(env, why)),
     };
-    mailbox.filtered(n).map_err(|_| Error::BadArg)?;
-    Ok(atoms::ok().encode(env))
+    match mailbox.filtered(n) {
+        Ok(()) => Ok(atoms::ok().encode(env)),
+        Err(err) => Ok(error(env, atoms::buffer_error(err))),
+    }
 }
 
 /// Changes the bound (dropping per type when shrinking). Shrinking a large
@@ -544,7 +477,7 @@ fn box_resize<'a>(env: Env<'a>, handle_term: Term<'a>, max: u64) -> NifResult<Te
     let max = usize::try_from(max).map_err(|_| Error::BadArg)?;
     match sbox.store().resize(&mut Envs, max) {
         Ok(()) => Ok(atoms::ok().encode(env)),
-        Err(err) => Ok(error(env, closed_or_badarg(err)?)),
+        Err(err) => Ok(error(env, atoms::buffer_error(err))),
     }
 }
 
@@ -556,52 +489,65 @@ fn box_usage<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     Ok((mailbox.len(), mailbox.max()).encode(env))
 }
 
-/// `{{Posted, Delivered, {Overflow, Resize, Filter, Closed}, Size, Max, Peak,
-/// {P50, P99, MaxSojourn}}, {Type, Bytes, MaxBytes, Regions, Owner, Closed}}`;
-/// sojourn times in nanoseconds, `MaxBytes` 0 when there is no byte budget.
+/// `#{type, posted, delivered, dropped => #{overflow, resize, filter,
+/// closed, expired, early}, size, max, peak, sojourn => #{p50, p99, max},
+/// bytes, max_bytes, regions, owner, closed}`: sojourn times in
+/// nanoseconds, `max_bytes` `infinity` when there is no byte budget.
 #[rustler::nif]
 fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
     let m = sbox.store();
     let snap = m.snapshot();
     let s = &snap.stats;
-    let d = |r: Reason| s.dropped[r as usize];
-    let dropped = (
-        d(Reason::Overflow),
-        d(Reason::Resize),
-        d(Reason::Filter),
-        d(Reason::Closed),
-        d(Reason::Expired),
-        d(Reason::Early),
-    );
+    let d = |r: Reason| s.dropped_by(r).encode(env);
+    let dropped = map::of(
+        env,
+        &[
+            (atoms::overflow(), d(Reason::Overflow)),
+            (atoms::resize(), d(Reason::Resize)),
+            (atoms::filter(), d(Reason::Filter)),
+            (atoms::closed(), d(Reason::Closed)),
+            (atoms::expired(), d(Reason::Expired)),
+            (atoms::early(), d(Reason::Early)),
+        ],
+    )?;
     let h = &snap.sojourn;
-    let sojourn = (h.percentile(50.0), h.percentile(99.0), h.max());
-    let counts = (
-        s.posted,
-        s.delivered,
-        dropped,
-        snap.len,
-        snap.max,
-        s.peak,
-        sojourn,
-    );
-    let kind = match m {
-        Store::Box(b) => match b.kind() {
-            Kind::Queue => atoms::queue(),
-            Kind::Stack => atoms::stack(),
-            Kind::KeepOld => atoms::keep_old(),
-        },
-        Store::Buckets(_) => atoms::buckets(),
+    let sojourn = map::of(
+        env,
+        &[
+            (atoms::p50(), h.percentile(50.0).encode(env)),
+            (atoms::p99(), h.percentile(99.0).encode(env)),
+            (atoms::max(), h.max().encode(env)),
+        ],
+    )?;
+    let kind = match m.kind() {
+        Some(Kind::Queue) => atoms::queue(),
+        Some(Kind::Stack) => atoms::stack(),
+        Some(Kind::KeepOld) => atoms::keep_old(),
+        None => atoms::buckets(),
     };
-    let more = (
-        kind,
-        snap.bytes,
-        m.max_bytes().unwrap_or(0),
-        snap.regions,
-        sbox.owner(),
-        m.is_closed(),
-    );
-    Ok((counts, more).encode(env))
+    let max_bytes = match m.max_bytes() {
+        Some(b) => b.encode(env),
+        None => atoms::infinity().encode(env),
+    };
+    map::of(
+        env,
+        &[
+            (atoms::type_(), kind.encode(env)),
+            (atoms::posted(), s.posted.encode(env)),
+            (atoms::delivered(), s.delivered.encode(env)),
+            (atoms::dropped(), dropped),
+            (atoms::size(), snap.len.encode(env)),
+            (atoms::max(), snap.max.encode(env)),
+            (atoms::peak(), s.peak.encode(env)),
+            (atoms::sojourn(), sojourn),
+            (atoms::bytes(), snap.bytes.encode(env)),
+            (atoms::max_bytes(), max_bytes),
+            (atoms::regions(), snap.regions.encode(env)),
+            (atoms::owner(), sbox.owner().encode(env)),
+            (atoms::closed(), m.is_closed().encode(env)),
+        ],
+    )
 }
 
 /// Makes `owner` the owner (the caller is trusted: the Erlang side checks).
@@ -630,7 +576,7 @@ fn box_close<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
 fn box_id<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
     // SAFETY: `term` is an argument of this call, valid while `env` is.
     match unsafe { get(env.as_c_arg(), term.as_c_arg()) } {
-        Some(sbox) => sbox.state.id.encode(env),
+        Some(sbox) => sbox.id.encode(env),
         None => atoms::false_().encode(env),
     }
 }

@@ -35,8 +35,8 @@ use std::sync::OnceLock;
 
 use rustler::sys::{
     enif_alloc_env, enif_free_env, enif_hash, enif_is_identical, enif_keep_resource,
-    enif_make_copy, enif_make_resource, enif_make_tuple_from_array, enif_make_uint64,
-    enif_release_resource, ErlNifEnv, ErlNifHash, ErlNifTerm,
+    enif_make_copy, enif_make_tuple_from_array, enif_make_uint64, enif_release_resource, ErlNifEnv,
+    ErlNifHash, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, NifResult, Term};
 use sluice_core::breaker::{Breaker, State};
@@ -44,7 +44,7 @@ use sluice_core::names::{Changes, NameMap};
 
 use crate::atoms;
 use crate::breakers::{self, SluiceBreaker, BUILD};
-use nif_glue::raw::RawResult;
+use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
 use nif_glue::resource;
 
@@ -126,8 +126,7 @@ unsafe impl Sync for Kept {}
 
 impl Kept {
     fn new(b: &SluiceBreaker) -> Self {
-        const { assert!(std::mem::align_of::<SluiceBreaker>() <= 8) };
-        let obj = resource::object(b);
+        let obj = b.object();
         // SAFETY: `b` is a live breaker resource (8-byte aligned, so at the
         // start of its object); one more reference keeps it alive until
         // `drop` releases it.
@@ -230,7 +229,10 @@ raw_nif!("breaker_succeed_name", 1, breaker_succeed_name);
 
 /// `breaker_ask_name(Name)`: `ok`, `blown` or `{error, not_found}`.
 fn breaker_ask_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    Ok(match with_name(args[0], breakers::ask) {
+    let [name] = *args else {
+        return Err(Fail::BadArg);
+    };
+    Ok(match with_name(name, breakers::ask) {
         Some(answer) => answer.as_c_arg(),
         None => not_found(env),
     })
@@ -238,7 +240,10 @@ fn breaker_ask_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 
 /// `breaker_melt_name(Name)`: `ok` or `{error, not_found}`.
 fn breaker_melt_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    Ok(match with_name(args[0], breakers::melt) {
+    let [name] = *args else {
+        return Err(Fail::BadArg);
+    };
+    Ok(match with_name(name, breakers::melt) {
         Some(_) => atoms::ok().as_c_arg(),
         None => not_found(env),
     })
@@ -286,18 +291,10 @@ fn breaker_remove(name: Term<'_>) -> bool {
     }
 }
 
-/// A new term for the resource `b`, in `env`.
-fn handle_term<'a>(env: Env<'a>, b: &SluiceBreaker) -> Term<'a> {
-    let obj = resource::object(b);
-    // SAFETY: `b` is a live resource object; the term takes its own
-    // reference, valid in the calling env.
-    unsafe { Term::new(env, enif_make_resource(env.as_c_arg(), obj.cast_mut())) }
-}
-
 /// `{Breaker, SlowMs}` of the breaker `Name`, or `undefined`.
 #[rustler::nif]
 fn breaker_lookup<'a>(env: Env<'a>, name: Term<'a>) -> Term<'a> {
-    let found = with_name(name.as_c_arg(), |b| (handle_term(env, b), b.slow()));
+    let found = with_name(name.as_c_arg(), |b| (b.term(env), b.slow()));
     match found {
         Some(pair) => pair.encode(env),
         None => atoms::undefined().encode(env),
@@ -308,7 +305,10 @@ fn breaker_lookup<'a>(env: Env<'a>, name: Term<'a>) -> Term<'a> {
 /// call through, `blown`, or `{error, not_found}`; the outcome is then
 /// reported by name (`breaker_melt_name/1`, `breaker_succeed_name/1`).
 fn breaker_ask_to_run(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    let found = with_name(args[0], |b| {
+    let [name] = *args else {
+        return Err(Fail::BadArg);
+    };
+    let found = with_name(name, |b| {
         (breakers::ask(b) == atoms::ok()).then(|| b.slow())
     });
     Ok(match found {
@@ -321,7 +321,10 @@ fn breaker_ask_to_run(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 
 /// `breaker_succeed_name(Name)`: reports a success; `ok` or `{error, not_found}`.
 fn breaker_succeed_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    Ok(match with_name(args[0], |b| noting(b, Breaker::succeed)) {
+    let [name] = *args else {
+        return Err(Fail::BadArg);
+    };
+    Ok(match with_name(name, |b| noting(b, Breaker::succeed)) {
         Some(_) => atoms::ok().as_c_arg(),
         None => not_found(env),
     })

@@ -2,44 +2,38 @@
 //! An ask or a melt is one call here: no timer, no message; the state
 //! changes when a call finds it due, against the monotonic clock.
 
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use rustler::sys::{ErlNifEnv, ErlNifResourceType, ErlNifTerm};
+use rustler::sys::{ErlNifEnv, ErlNifTerm};
 use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
 use sluice_core::breaker::{Answer, Breaker, Recovery, State, Strategy};
 use sluice_core::rng::thread_u64;
 
 use crate::atoms;
 use crate::breaker_names::{noting, Name};
+use nif_glue::clock::{self, MS};
+use nif_glue::map::{self, field};
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
-use nif_glue::resource::{self, Handle, NifResource};
+use nif_glue::versioned::{Payload, Versioned};
 
 /// Live-object counter index of breakers.
 pub const BREAKER_KIND: usize = 4;
 
-static BREAKER_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
-
-/// Identifies the build that lays out [`Inner`] (see `nif_glue::resource::fingerprint`).
-pub const BUILD: u64 = resource::fingerprint("breaker.v2");
-
-/// Nanoseconds in a millisecond: options and the manual clock are in ms.
-const MS: u64 = 1_000_000;
+/// Identifies the build that lays out [`Inner`] (see `nif_glue::versioned`).
+pub const BUILD: u64 = SluiceBreaker::BUILD;
 
 /// Breakers blown by a melt since this library was loaded: the breaker
 /// server reads it on its own timer to learn, without any message, that
 /// some breaker blew.
 static TRIPS: AtomicU64 = AtomicU64::new(0);
 
-/// A breaker resource: two words, the state on the heap.
-#[repr(C)]
-pub struct SluiceBreaker {
-    build: u64,
-    inner: Box<Inner>,
-}
+/// A breaker resource: its state behind the versioned wrapper.
+pub type SluiceBreaker = Versioned<Inner>;
 
-struct Inner {
+/// A breaker's state.
+pub struct Inner {
     breaker: Breaker,
     /// The time of a breaker with a manual clock (ns), or `None`.
     clock: Option<AtomicU64>,
@@ -52,53 +46,50 @@ struct Inner {
     /// Whether it waits in the change queue (so it is queued once).
     queued: AtomicBool,
 }
-// SAFETY: the first field (`build`) is fixed; the rest is only used by a
-// library whose `BUILD` matches, which `upgrade` checks before taking over.
-unsafe impl NifResource for SluiceBreaker {
+// SAFETY: `breaker.v3` names this layout of `Inner` (v3: held by an
+// `Arc`); bumped with it.
+unsafe impl Payload for Inner {
     const NAME: &'static std::ffi::CStr = c"sluice_breaker.v1";
     const KIND: usize = BREAKER_KIND;
-    const BUILD: u64 = BUILD;
-    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
-        &BREAKER_TYPE
-    }
+    const LAYOUT: &'static str = "breaker.v3";
 }
 
-impl SluiceBreaker {
+impl Inner {
     /// The breaker.
     pub(crate) fn breaker(&self) -> &Breaker {
-        &self.inner.breaker
+        &self.breaker
     }
     /// The name it was installed under, once installed.
     pub(crate) fn name(&self) -> Option<&Name> {
-        self.inner.name.get()
+        self.name.get()
     }
     /// Names it (once: `false` when it already has a name) with `slow`.
     pub(crate) fn name_it(&self, name: Name, slow_ms: u64) -> bool {
-        self.inner.slow.store(slow_ms, Ordering::Relaxed);
-        self.inner.name.set(name).is_ok()
+        self.slow.store(slow_ms, Ordering::Relaxed);
+        self.name.set(name).is_ok()
     }
     /// `slow` in ms, 0 for `infinity`.
     pub(crate) fn slow(&self) -> u64 {
-        self.inner.slow.load(Ordering::Relaxed)
+        self.slow.load(Ordering::Relaxed)
     }
     /// Whether the name map holds it.
     pub(crate) fn installed(&self) -> &AtomicBool {
-        &self.inner.installed
+        &self.installed
     }
     /// Whether it waits in the change queue.
     pub(crate) fn queued(&self) -> &AtomicBool {
-        &self.inner.queued
+        &self.queued
     }
 }
 
 pub(crate) fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceBreaker> {
-    Ok(term.decode::<Handle<'a, SluiceBreaker>>()?.0)
+    SluiceBreaker::get(term)
 }
 
 fn now(b: &SluiceBreaker) -> u64 {
-    match &b.inner.clock {
+    match &b.clock {
         Some(clock) => clock.load(Ordering::Acquire),
-        None => crate::boxes::now(),
+        None => clock::now(),
     }
 }
 
@@ -118,47 +109,54 @@ pub(crate) fn state_atom(state: State) -> Atom {
     }
 }
 
-/// A breaker: `{standard, MaxR, MaxTMs}`, `{fault_injection, Rate, MaxR,
-/// MaxTMs}` or `{failure_rate, Ratio, MinCalls, WindowMs}`; recovery
-/// `{DelayMs (0: manual), Probes, Backoff, MaxDelayMs, Jitter}`.
-#[rustler::nif]
-fn breaker_new<'a>(
-    env: Env<'a>,
-    strategy: Term<'a>,
-    recovery: (u64, u32, f64, u64, f64),
-    manual: bool,
-) -> NifResult<Term<'a>> {
-    let strategy = if let Ok((tag, max_r, max_t)) = strategy.decode::<(Atom, u32, u64)>() {
-        if tag != atoms::standard() {
-            return Err(Error::BadArg);
-        }
-        Strategy::Standard {
-            max_r,
-            max_t: ms(max_t)?,
-        }
-    } else if let Ok((tag, a, b, c)) = strategy.decode::<(Atom, f64, u64, u64)>() {
-        if !(0.0..=1.0).contains(&a) {
-            return Err(Error::BadArg);
-        }
-        if tag == atoms::fault_injection() {
-            Strategy::FaultInjection {
-                rate: a,
-                max_r: u32::try_from(b).map_err(|_| Error::BadArg)?,
-                max_t: ms(c)?,
-            }
-        } else if tag == atoms::failure_rate() {
-            Strategy::FailureRate {
-                ratio: a,
-                min_calls: b,
-                window: ms(c)?,
-            }
+/// A breaker's strategy from its map: `#{type => standard, max_r, max_t}`,
+/// `#{type => fault_injection, rate, max_r, max_t}` or `#{type =>
+/// failure_rate, ratio, min_calls, window}` (times in ms).
+fn strategy(map: Term<'_>) -> NifResult<Strategy> {
+    let tag: Atom = field(map, atoms::type_())?;
+    let fraction = |key: Atom| -> NifResult<f64> {
+        let v: f64 = field(map, key)?;
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
         } else {
-            return Err(Error::BadArg);
+            Err(Error::BadArg)
         }
-    } else {
-        return Err(Error::BadArg);
     };
-    let (delay, probes, backoff, max_delay, jitter) = recovery;
+    if tag == atoms::standard() {
+        Ok(Strategy::Standard {
+            max_r: field(map, atoms::max_r())?,
+            max_t: ms(field(map, atoms::max_t())?)?,
+        })
+    } else if tag == atoms::fault_injection() {
+        Ok(Strategy::FaultInjection {
+            rate: fraction(atoms::rate())?,
+            max_r: field(map, atoms::max_r())?,
+            max_t: ms(field(map, atoms::max_t())?)?,
+        })
+    } else if tag == atoms::failure_rate() {
+        Ok(Strategy::FailureRate {
+            ratio: fraction(atoms::ratio())?,
+            min_calls: field(map, atoms::min_calls())?,
+            window: ms(field(map, atoms::window())?)?,
+        })
+    } else {
+        Err(Error::BadArg)
+    }
+}
+
+/// `breaker_new(Opts)`: a breaker, from the map `#{strategy => Strategy
+/// (see [`strategy`]), delay (ms, 0: manual reset), probes, backoff,
+/// max_delay (ms), jitter, manual_clock}`; `badarg` for a missing or
+/// mistyped key.
+#[rustler::nif]
+fn breaker_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
+    let strategy = strategy(field(opts, atoms::strategy())?)?;
+    let delay: u64 = field(opts, atoms::delay())?;
+    let probes: u32 = field(opts, atoms::probes())?;
+    let backoff: f64 = field(opts, atoms::backoff())?;
+    let max_delay: u64 = field(opts, atoms::max_delay())?;
+    let jitter: f64 = field(opts, atoms::jitter())?;
+    let manual: bool = field(opts, atoms::manual_clock())?;
     if !(backoff >= 1.0 && backoff.is_finite() && (0.0..=1.0).contains(&jitter)) {
         return Err(Error::BadArg);
     }
@@ -169,21 +167,15 @@ fn breaker_new<'a>(
         max_delay: ms(max_delay.max(delay))?,
         jitter,
     };
-    let inner = Box::new(Inner {
+    let inner = Inner {
         breaker: Breaker::new(strategy, recovery),
         clock: manual.then(|| AtomicU64::new(0)),
         slow: AtomicU64::new(0),
         name: OnceLock::new(),
         installed: AtomicBool::new(false),
         queued: AtomicBool::new(false),
-    });
-    Ok(resource::make(
-        env,
-        SluiceBreaker {
-            build: BUILD,
-            inner,
-        },
-    ))
+    };
+    Ok(SluiceBreaker::make(env, inner))
 }
 
 /// A counter stripe for the calling thread, from where its stack is:
@@ -198,7 +190,7 @@ fn stripe() -> usize {
 fn raw_get<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Result<&'a SluiceBreaker, Fail> {
     // SAFETY: `term` is an argument of the running call, whose env is
     // `env`; the reference does not outlive the call.
-    unsafe { resource::get(env, term) }.ok_or(Fail::BadArg)
+    unsafe { SluiceBreaker::from_raw(env, term) }.ok_or(Fail::BadArg)
 }
 
 raw_nif!("breaker_ask", 1, breaker_ask);
@@ -225,13 +217,19 @@ pub(crate) fn melt(b: &SluiceBreaker) -> State {
 /// `breaker_ask(Breaker)`: `ok` (a probe of a half-open breaker too) or
 /// `blown`.
 fn breaker_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    let b = raw_get(env, args[0])?;
+    let [handle] = *args else {
+        return Err(Fail::BadArg);
+    };
+    let b = raw_get(env, handle)?;
     Ok(ask(b).as_c_arg())
 }
 
 /// `breaker_melt(Breaker)`: reports a failure; returns the state after it.
 fn breaker_melt(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    let b = raw_get(env, args[0])?;
+    let [handle] = *args else {
+        return Err(Fail::BadArg);
+    };
+    let b = raw_get(env, handle)?;
     Ok(state_atom(melt(b)).as_c_arg())
 }
 
@@ -265,22 +263,35 @@ fn breaker_control(handle: Term<'_>, what: Atom) -> NifResult<Atom> {
     Ok(atoms::ok())
 }
 
-/// Moves a manual clock to `Ms` (never back); `badarg` on the system clock.
+/// Moves a manual clock to `Ms` (never back); `{error, system_clock}` for
+/// a breaker on the system clock.
 #[rustler::nif]
-fn breaker_set_time(handle: Term<'_>, ms_now: u64) -> NifResult<Atom> {
+fn breaker_set_time<'a>(env: Env<'a>, handle: Term<'a>, ms_now: u64) -> NifResult<Term<'a>> {
     let b = get(handle)?;
-    let clock = b.inner.clock.as_ref().ok_or(Error::BadArg)?;
+    let Some(clock) = b.clock.as_ref() else {
+        return Ok(atoms::error_of(env, atoms::system_clock()));
+    };
     clock.fetch_max(ms_now.saturating_mul(MS), Ordering::AcqRel);
-    Ok(atoms::ok())
+    Ok(atoms::ok().encode(env))
 }
 
-/// `{State, {Asks, Ok, Blown, Injected, Melts, Trips, Probes}}`.
+/// `#{state, asks, ok, blown, injected, melts, trips, probes}`.
 #[rustler::nif]
 fn breaker_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let b = get(handle)?;
-    let s = b.inner.breaker.stats();
-    let counts = (
-        s.asks, s.ok, s.blown, s.injected, s.melts, s.trips, s.probes,
-    );
-    Ok((state_atom(b.inner.breaker.state()), counts).encode(env))
+    let s = b.breaker.stats();
+    let state = state_atom(b.breaker.state());
+    map::of(
+        env,
+        &[
+            (atoms::state(), state.encode(env)),
+            (atoms::asks(), s.asks.encode(env)),
+            (atoms::ok(), s.ok.encode(env)),
+            (atoms::blown(), s.blown.encode(env)),
+            (atoms::injected(), s.injected.encode(env)),
+            (atoms::melts(), s.melts.encode(env)),
+            (atoms::trips(), s.trips.encode(env)),
+            (atoms::probes(), s.probes.encode(env)),
+        ],
+    )
 }

@@ -5,11 +5,12 @@ use std::sync::atomic::AtomicPtr;
 use rustler::sys::{
     c_ulong, enif_get_double, enif_get_ulong, ErlNifEnv, ErlNifResourceType, ErlNifTerm,
 };
-use rustler::{Encoder, Env, Error, NifResult, Term};
+use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
 use sluice_core::drop::{Valve, ValveError, ValveOf, ValveV1};
 use sluice_core::rng::{chance, thread_u64};
 
 use crate::atoms;
+use nif_glue::map;
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
 use nif_glue::resource::{self, NifResource};
@@ -94,11 +95,9 @@ impl<'a> rustler::Decoder<'a> for ValveRef<'a> {
     }
 }
 
-fn failure<'a>(env: Env<'a>, err: ValveError) -> NifResult<Term<'a>> {
-    match err {
-        ValveError::Deleted => Ok((atoms::error(), atoms::not_found()).encode(env)),
-        _ => Err(Error::BadArg),
-    }
+/// `{error, Reason}` naming a valve's error (`not_found` once deleted).
+fn failure(env: Env<'_>, err: ValveError) -> Term<'_> {
+    atoms::error_of(env, atoms::valve_error(err))
 }
 
 raw_nif!("drop_random", 1, drop_random);
@@ -106,9 +105,12 @@ raw_nif!("drop_ask", 2, drop_ask);
 
 /// `drop_random(Rate)`: `true` with probability `Rate` (a float in [0, 1]).
 fn drop_random(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let [rate_arg] = *args else {
+        return Err(Fail::BadArg);
+    };
     let mut rate: f64 = -1.0;
     // SAFETY: `env` and the argument are this call's.
-    if unsafe { enif_get_double(env, args[0], &mut rate) } == 0 || !(0.0..=1.0).contains(&rate) {
+    if unsafe { enif_get_double(env, rate_arg, &mut rate) } == 0 || !(0.0..=1.0).contains(&rate) {
         return Err(Fail::BadArg);
     }
     let keep = chance(rate, thread_u64());
@@ -120,14 +122,17 @@ fn drop_random(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     .as_c_arg())
 }
 
-/// `drop_ask(Valve, Priority)`: `ok` (keep), `drop`, or `{error, not_found}`
-/// when the valve was deleted.
+/// `drop_ask(Valve, Priority)`: `ok` (keep), `drop`, `{error, not_found}`
+/// when the valve was deleted, or `{error, unknown_priority}`.
 fn drop_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let [valve_arg, prio_arg] = *args else {
+        return Err(Fail::BadArg);
+    };
     // SAFETY: the term is this call's, and the reference does not leave it.
-    let valve = unsafe { raw_valve(env, args[0]) }.ok_or(Fail::BadArg)?;
+    let valve = unsafe { raw_valve(env, valve_arg) }.ok_or(Fail::BadArg)?;
     let mut prio: c_ulong = 0;
     // SAFETY: `env` and the argument are this call's.
-    if unsafe { enif_get_ulong(env, args[1], &mut prio) } == 0 {
+    if unsafe { enif_get_ulong(env, prio_arg, &mut prio) } == 0 {
         return Err(Fail::BadArg);
     }
     match on_valve!(valve, v => v.ask(prio as usize)) {
@@ -137,38 +142,51 @@ fn drop_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
             let lifetime = ();
             // SAFETY: `env` is this call's env, valid while `lifetime` lives.
             let env = unsafe { Env::new(&lifetime, env) };
-            failure(env, err)
-                .map(|t| t.as_c_arg())
-                .map_err(|_| Fail::BadArg)
+            Ok(failure(env, err).as_c_arg())
         }
     }
 }
 
-/// A new valve resource with one priority per rate.
+/// A new valve resource with one priority per rate; `{error,
+/// no_priorities | too_many_priorities | bad_rate}` for rates it cannot
+/// have.
 #[rustler::nif]
-fn drop_new(env: Env<'_>, rates: Vec<f64>) -> NifResult<Term<'_>> {
-    let valve = Valve::new(&rates).map_err(|_| Error::BadArg)?;
-    Ok(resource::make(env, SluiceValve(valve)))
+fn drop_new(env: Env<'_>, rates: Vec<f64>) -> Term<'_> {
+    match Valve::new(&rates) {
+        Ok(valve) => resource::make(env, SluiceValve(valve)),
+        Err(err) => failure(env, err),
+    }
 }
 
 /// A valve of the first layout (every stripe inline), as libraries before
 /// `sluice_valve.v2` made them: for tests that such valves are still served
 /// and for the bench's reference of what an idle valve cost.
 #[rustler::nif]
-fn drop_new_v1(env: Env<'_>, rates: Vec<f64>) -> NifResult<Term<'_>> {
-    let valve = ValveV1::new(&rates).map_err(|_| Error::BadArg)?;
-    Ok(resource::make(env, SluiceValveV1(valve)))
+fn drop_new_v1(env: Env<'_>, rates: Vec<f64>) -> Term<'_> {
+    match ValveV1::new(&rates) {
+        Ok(valve) => resource::make(env, SluiceValveV1(valve)),
+        Err(err) => failure(env, err),
+    }
 }
 
-/// Sets the owner's rate (`factor = false`) or the regulator's factor.
+/// `drop_set(Valve, Priority, rate | factor, Value)`: sets the owner's
+/// rate or the regulator's factor of `Priority`: `ok`, or `{error,
+/// not_found | unknown_priority | bad_rate}`.
 #[rustler::nif]
 fn drop_set<'a>(
     env: Env<'a>,
     valve: ValveRef<'a>,
     prio: usize,
-    factor: bool,
+    what: Atom,
     value: f64,
 ) -> NifResult<Term<'a>> {
+    let factor = if what == atoms::factor() {
+        true
+    } else if what == atoms::rate() {
+        false
+    } else {
+        return Err(Error::BadArg);
+    };
     let set = on_valve!(valve.0, v => if factor {
         v.set_factor(prio, value)
     } else {
@@ -176,11 +194,12 @@ fn drop_set<'a>(
     });
     match set {
         Ok(()) => Ok(atoms::ok().encode(env)),
-        Err(err) => failure(env, err),
+        Err(err) => Ok(failure(env, err)),
     }
 }
 
-/// `[{Rate, Factor, Kept, Dropped}]`, one entry per priority, in order.
+/// `[#{rate, factor, kept, dropped}]`, one map per priority, in order, or
+/// `{error, not_found}`.
 #[rustler::nif]
 fn drop_counters<'a>(env: Env<'a>, valve: ValveRef<'a>) -> NifResult<Term<'a>> {
     on_valve!(valve.0, v => counters(env, v))
@@ -191,14 +210,22 @@ fn counters<'a, S: sluice_core::drop::Stripes>(
     v: &ValveOf<S>,
 ) -> NifResult<Term<'a>> {
     if v.is_deleted() {
-        return failure(env, ValveError::Deleted);
+        return Ok(failure(env, ValveError::Deleted));
     }
-    let rows: Vec<(f64, f64, u64, u64)> = (0..v.priorities())
+    let rows = (0..v.priorities())
         .map(|p| {
             let c = v.counts(p);
-            (v.rate(p), v.factor(p), c.kept, c.dropped)
+            map::of(
+                env,
+                &[
+                    (atoms::rate(), v.rate(p).encode(env)),
+                    (atoms::factor(), v.factor(p).encode(env)),
+                    (atoms::kept(), c.kept.encode(env)),
+                    (atoms::dropped(), c.dropped.encode(env)),
+                ],
+            )
         })
-        .collect();
+        .collect::<NifResult<Vec<Term<'a>>>>()?;
     Ok(rows.encode(env))
 }
 

@@ -64,6 +64,10 @@ fn lib_info(env: Env<'_>) -> NifResult<Term<'_>> {
             atoms::sluice_limiter(),
             resource::live(limits::LIMITER_KIND),
         ),
+        (
+            atoms::sluice_breaker(),
+            resource::live(breakers::BREAKER_KIND),
+        ),
     ];
     Ok(vec![
         (atoms::generation(), resource::generation().encode(env)),

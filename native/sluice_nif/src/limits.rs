@@ -2,52 +2,40 @@
 //! `sluice_core::gcra`, keys being any term hashed here (64 bits from two
 //! salted 32-bit hashes of the VM's).
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustler::sys::{enif_hash, ErlNifHash, ErlNifResourceType};
-use rustler::{Encoder, Env, Error, NifResult, Term};
+use rustler::sys::{enif_hash, ErlNifHash};
+use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
 use sluice_core::gcra::{Checked, Limiter, Rate};
 
 use crate::atoms;
-use nif_glue::resource::{self, Handle, NifResource};
+use nif_glue::clock::{self, MS};
+use nif_glue::map::{self, field};
+use nif_glue::versioned::{Payload, Versioned};
 
 /// Live-object counter index of rate limiters.
 pub const LIMITER_KIND: usize = 3;
 
-static LIMITER_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
+/// A rate limiter resource: its state behind the versioned wrapper.
+pub type SluiceLimiter = Versioned<State>;
 
-/// Identifies the build that lays out [`State`] (see `nif_glue::resource::fingerprint`).
-pub const BUILD: u64 = resource::fingerprint("limiter.v2");
-
-/// Nanoseconds in a millisecond: periods and the manual clock are in ms.
-const MS: u64 = 1_000_000;
-
-/// A rate limiter resource: two words, the state on the heap.
-#[repr(C)]
-pub struct SluiceLimiter {
-    build: u64,
-    state: Box<State>,
-}
-
-struct State {
+/// A rate limiter's state.
+pub struct State {
     limiter: Limiter,
     /// The time of a limiter with a manual clock (ns), or `None`.
     clock: Option<AtomicU64>,
 }
 
-// SAFETY: the first field (`build`) is fixed; the rest is only used by a
-// library whose `BUILD` matches, which `upgrade` checks before taking over.
-unsafe impl NifResource for SluiceLimiter {
+// SAFETY: `limiter.v3` names this layout of `State` (v3: held by an
+// `Arc`); bumped with it.
+unsafe impl Payload for State {
     const NAME: &'static std::ffi::CStr = c"sluice_limiter.v1";
     const KIND: usize = LIMITER_KIND;
-    const BUILD: u64 = BUILD;
-    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
-        &LIMITER_TYPE
-    }
+    const LAYOUT: &'static str = "limiter.v3";
 }
 
 fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceLimiter> {
-    Ok(term.decode::<Handle<'a, SluiceLimiter>>()?.0)
+    SluiceLimiter::get(term)
 }
 
 /// A 64-bit hash of any term.
@@ -63,54 +51,58 @@ fn key(term: Term<'_>) -> u64 {
     (hi << 32) | (lo & 0xffff_ffff)
 }
 
-/// `{Limit, PeriodMs, Burst}` as a rate; `badarg` when finer than 1 ns.
-fn rate((limit, period_ms, burst): (u64, u64, u64)) -> NifResult<Rate> {
+/// `{Limit, PeriodMs, Burst}` as a rate: `Err(too_fine)` when its
+/// interval would be finer than 1 ns (or its burst longer than 2^64 ns);
+/// `badarg` for a zero limit or burst or a period over 2^64 ns.
+fn rate((limit, period_ms, burst): (u64, u64, u64)) -> NifResult<Result<Rate, Atom>> {
     let period = period_ms.checked_mul(MS).ok_or(Error::BadArg)?;
     if limit == 0 || burst == 0 {
         return Err(Error::BadArg);
     }
-    Rate::new(limit, period, burst).ok_or(Error::BadArg)
+    Ok(Rate::new(limit, period, burst).ok_or(atoms::too_fine()))
+}
+
+/// A rate argument: `none`, or a rate as [`rate`] decodes it.
+fn rate_or_none<'a>(env: Env<'a>, term: Term<'a>) -> NifResult<Result<Option<Rate>, Atom>> {
+    if term == atoms::none().encode(env) {
+        return Ok(Ok(None));
+    }
+    Ok(rate(term.decode()?)?.map(Some))
 }
 
 /// The time to use: the system's monotonic clock, or a manual one.
 fn now(state: &State) -> u64 {
     match &state.clock {
         Some(clock) => clock.load(Ordering::Acquire),
-        None => crate::boxes::now(),
+        None => clock::now(),
     }
 }
 
-/// A limiter: `Rate` per key, `Global` (or `none`) over all keys, at most
-/// `MaxKeys` keys and `MaxOverrides` overrides, a manual clock when `Manual`.
+/// `rate_new(Opts)`: a limiter, from the map `#{per_key => {Limit,
+/// PeriodMs, Burst}, global => {Limit, PeriodMs, Burst} | none, max_keys,
+/// max_overrides, manual_clock}`; `{error, too_fine}` for a rate finer
+/// than 1 ns, `badarg` for a missing or mistyped key.
 #[rustler::nif]
-fn rate_new<'a>(
-    env: Env<'a>,
-    per_key: (u64, u64, u64),
-    global: Term<'a>,
-    (max_keys, max_overrides): (u64, u64),
-    manual: bool,
-) -> NifResult<Term<'a>> {
-    let global = if global == atoms::none().encode(env) {
-        None
-    } else {
-        Some(rate(global.decode()?)?)
-    };
+fn rate_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
+    let per_key = rate(field(opts, atoms::per_key())?)?;
+    let global = rate_or_none(env, field(opts, atoms::global())?)?;
+    let max_keys: u64 = field(opts, atoms::max_keys())?;
+    let max_overrides: u64 = field(opts, atoms::max_overrides())?;
+    let manual: bool = field(opts, atoms::manual_clock())?;
     let max_keys = usize::try_from(max_keys).map_err(|_| Error::BadArg)?;
     let max_overrides = usize::try_from(max_overrides).map_err(|_| Error::BadArg)?;
     if max_keys == 0 {
         return Err(Error::BadArg);
     }
-    let state = Box::new(State {
-        limiter: Limiter::new(rate(per_key)?, global, max_keys, max_overrides),
+    let (per_key, global) = match (per_key, global) {
+        (Ok(per_key), Ok(global)) => (per_key, global),
+        (Err(why), _) | (_, Err(why)) => return Ok(atoms::error_of(env, why)),
+    };
+    let state = State {
+        limiter: Limiter::new(per_key, global, max_keys, max_overrides),
         clock: manual.then(|| AtomicU64::new(0)),
-    });
-    Ok(resource::make(
-        env,
-        SluiceLimiter {
-            build: BUILD,
-            state,
-        },
-    ))
+    };
+    Ok(SluiceLimiter::make(env, state))
 }
 
 /// `ok`, `{error, {retry_after, Ms}}` (rounded up), or `{error,
@@ -123,22 +115,20 @@ fn rate_check<'a>(
     cost: u64,
 ) -> NifResult<Term<'a>> {
     let l = get(handle)?;
-    Ok(
-        match l.state.limiter.check(key(key_term), cost, now(&l.state)) {
-            Checked::Allowed => atoms::ok().encode(env),
-            Checked::RetryAfter(ns) => {
-                let ms = ns.div_ceil(MS);
-                (atoms::error(), (atoms::retry_after(), ms)).encode(env)
-            }
-            Checked::ExceedsBurst(burst) => {
-                (atoms::error(), (atoms::exceeds_burst(), burst)).encode(env)
-            }
-        },
-    )
+    Ok(match l.limiter.check(key(key_term), cost, now(l)) {
+        Checked::Allowed => atoms::ok().encode(env),
+        Checked::RetryAfter(ns) => {
+            let ms = ns.div_ceil(MS);
+            (atoms::error(), (atoms::retry_after(), ms)).encode(env)
+        }
+        Checked::ExceedsBurst(burst) => {
+            (atoms::error(), (atoms::exceeds_burst(), burst)).encode(env)
+        }
+    })
 }
 
 /// Gives `Key` a rate of its own, or the limiter's again (`none`): `ok`,
-/// or `{error, too_many_overrides}`.
+/// `{error, too_many_overrides}`, or `{error, too_fine}` (see [`rate`]).
 #[rustler::nif]
 fn rate_override<'a>(
     env: Env<'a>,
@@ -147,22 +137,24 @@ fn rate_override<'a>(
     spec: Term<'a>,
 ) -> NifResult<Term<'a>> {
     let l = get(handle)?;
-    let rate = if spec == atoms::none().encode(env) {
-        None
-    } else {
-        Some(rate(spec.decode()?)?)
+    let rate = match rate_or_none(env, spec)? {
+        Ok(rate) => rate,
+        Err(why) => return Ok(atoms::error_of(env, why)),
     };
-    Ok(match l.state.limiter.set_override(key(key_term), rate) {
+    Ok(match l.limiter.set_override(key(key_term), rate) {
         Ok(()) => atoms::ok().encode(env),
         Err(_) => (atoms::error(), atoms::too_many_overrides()).encode(env),
     })
 }
 
-/// Moves a manual clock to `Ms` (never back); `badarg` on the system clock.
+/// Moves a manual clock to `Ms` (never back); `{error, system_clock}` for
+/// a limiter on the system clock.
 #[rustler::nif]
 fn rate_set_time<'a>(env: Env<'a>, handle: Term<'a>, ms: u64) -> NifResult<Term<'a>> {
     let l = get(handle)?;
-    let clock = l.state.clock.as_ref().ok_or(Error::BadArg)?;
+    let Some(clock) = l.clock.as_ref() else {
+        return Ok(atoms::error_of(env, atoms::system_clock()));
+    };
     clock.fetch_max(ms.saturating_mul(MS), Ordering::AcqRel);
     Ok(atoms::ok().encode(env))
 }
@@ -172,13 +164,22 @@ fn rate_set_time<'a>(env: Env<'a>, handle: Term<'a>, ms: u64) -> NifResult<Term<
 #[rustler::nif(schedule = "DirtyCpu")]
 fn rate_sweep(handle: Term<'_>) -> NifResult<u64> {
     let l = get(handle)?;
-    Ok(l.state.limiter.sweep(now(&l.state)) as u64)
+    Ok(l.limiter.sweep(now(l)) as u64)
 }
 
-/// `{Allowed, Refused, Evicted, Keys, Overrides}`.
+/// `#{allowed, refused, evicted, keys, overrides}`.
 #[rustler::nif]
 fn rate_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let l = get(handle)?;
-    let s = l.state.limiter.stats();
-    Ok((s.allowed, s.refused, s.evicted, s.keys, s.overrides).encode(env))
+    let s = l.limiter.stats();
+    map::of(
+        env,
+        &[
+            (atoms::allowed(), s.allowed.encode(env)),
+            (atoms::refused(), s.refused.encode(env)),
+            (atoms::evicted(), s.evicted.encode(env)),
+            (atoms::keys(), s.keys.encode(env)),
+            (atoms::overrides(), s.overrides.encode(env)),
+        ],
+    )
 }

@@ -18,40 +18,36 @@
 //! held none).
 //!
 //! A lock with no slot in use (`lock_resize(Lock, 0)`) is closed: a
-//! checkout of it is refused with `badarg`; loans out still come back.
+//! checkout of it is answered `{error, closed}`; loans out still come back.
+//!
+//! `badarg` means a handle that is not a lock or an argument of the wrong
+//! type; a slot index beyond the slots in use is `{error, no_slot}`, a size
+//! beyond the capacity `{error, over_capacity}`.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rustler::sys::{
     enif_alloc_env, enif_clear_env, enif_compare_monitors, enif_free_env, enif_get_local_pid,
     enif_make_copy, enif_monitor_process, enif_self, enif_send, ErlNifEnv, ErlNifMonitor,
-    ErlNifPid, ErlNifResourceType, ErlNifTerm,
+    ErlNifPid, ErlNifTerm,
 };
-use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
+use rustler::{Encoder, Env, Error, NifResult, Term};
 use sluice_core::rng::thread_u64;
 use sluice_core::slots::{Loan, Slots, MAX_SLOTS};
 
 use crate::atoms;
-use crate::boxes::lane;
-use nif_glue::resource::{self, Handle, NifResource};
+use nif_glue::lane;
+use nif_glue::map;
+use nif_glue::versioned::{Payload, Versioned};
 
 /// Live-object counter index of locks.
 pub const LOCK_KIND: usize = 2;
 
-static LOCK_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
-
-/// Identifies the build that lays out [`LockState`] (see `nif_glue::resource::fingerprint`).
-pub const BUILD: u64 = resource::fingerprint("lock.v2");
-
-/// A lock resource: two words, the state on the heap.
-#[repr(C)]
-pub struct SluiceLock {
-    build: u64,
-    state: Box<LockState>,
-}
+/// A lock resource: its state behind the versioned wrapper.
+pub type SluiceLock = Versioned<LockState>;
 
 /// Shards of the set of monitored holders.
 const HOLDER_SHARDS: usize = 16;
@@ -60,7 +56,8 @@ const HOLDER_SHARDS: usize = 16;
 #[repr(align(128))]
 struct Padded<T>(T);
 
-struct LockState {
+/// A lock's state.
+pub struct LockState {
     slots: Slots,
     data: Box<[Padded<Cell>]>,
     /// Processes this lock monitors (pid word to monitor), by shard.
@@ -124,23 +121,20 @@ impl Drop for SlotData {
     }
 }
 
-// SAFETY: the first field (`build`) is fixed; the rest is only used by a
-// library whose `BUILD` matches, which `upgrade` checks before taking over.
-unsafe impl NifResource for SluiceLock {
+// SAFETY: `lock.v3` names this layout of `LockState` (v3: held by an
+// `Arc`); bumped with it.
+unsafe impl Payload for LockState {
     const NAME: &'static std::ffi::CStr = c"sluice_lock.v1";
     const KIND: usize = LOCK_KIND;
-    const BUILD: u64 = BUILD;
+    const LAYOUT: &'static str = "lock.v3";
     const MONITORS: bool = true;
-    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
-        &LOCK_TYPE
-    }
 
     /// A holder died: its loans end, their slots empty, their watchers are
     /// told. Costs one map removal and a look at each slot's holder word.
     fn down(&self, pid: &ErlNifPid, monitor: &ErlNifMonitor) {
         let word = pid_word(*pid);
         {
-            let mut holders = lock_shard(&self.state, word);
+            let mut holders = lock_shard(self, word);
             match holders.get(&word) {
                 // SAFETY: both are monitors the VM filled in.
                 Some(m) if unsafe { enif_compare_monitors(m, monitor) } == 0 => {
@@ -149,7 +143,7 @@ unsafe impl NifResource for SluiceLock {
                 _ => return,
             }
         }
-        for (index, Padded(cell)) in self.state.data.iter().enumerate() {
+        for (index, Padded(cell)) in self.data.iter().enumerate() {
             if cell.holder.load(Ordering::Acquire) != word {
                 continue;
             }
@@ -163,13 +157,13 @@ unsafe impl NifResource for SluiceLock {
             d.loan = None;
             cell.holder.store(0, Ordering::Release);
             d.drop_pending();
-            if self.state.slots.fail(Loan { index, generation }) {
+            if self.slots.fail(Loan { index, generation }) {
                 match d.watcher {
                     Some(watcher) => tell_dead(&watcher, index),
                     // Nobody to make it ready: its resource is a plain
                     // token, lent again at once.
                     None => {
-                        let _ = self.state.slots.fill(index);
+                        let _ = self.slots.fill(index);
                     }
                 }
             }
@@ -189,7 +183,9 @@ fn pid_word(pid: ErlNifPid) -> u64 {
 
 /// The shard of holders of pid word `word`, locked.
 fn lock_shard(state: &LockState, word: u64) -> MutexGuard<'_, HashMap<u64, ErlNifMonitor>> {
-    let shard = &state.holders[(word >> 4) as usize % HOLDER_SHARDS].0;
+    let Some(Padded(shard)) = state.holders.get((word >> 4) as usize % HOLDER_SHARDS) else {
+        unreachable!("an index modulo the number of shards")
+    };
     shard.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -215,13 +211,13 @@ fn watch_caller(raw: *mut ErlNifEnv, lock: &SluiceLock) -> u64 {
     // SAFETY: `raw` is a NIF call's env, a process env: enif_self succeeds.
     unsafe { enif_self(raw, &mut me) };
     let word = pid_word(me);
-    let mut holders = lock_shard(&lock.state, word);
+    let mut holders = lock_shard(lock, word);
     if let Entry::Vacant(vacant) = holders.entry(word) {
         // SAFETY: a monitor is plain data, filled in by the VM.
         let mut mon: ErlNifMonitor = unsafe { std::mem::zeroed() };
         // SAFETY: the object is the lock's resource, alive while the call's
         // handle term is; `me` is the (live) caller.
-        if unsafe { enif_monitor_process(raw, resource::object(lock), &me, &mut mon) } == 0 {
+        if unsafe { enif_monitor_process(raw, lock.object(), &me, &mut mon) } == 0 {
             vacant.insert(mon);
         }
     }
@@ -229,7 +225,7 @@ fn watch_caller(raw: *mut ErlNifEnv, lock: &SluiceLock) -> u64 {
 }
 
 fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceLock> {
-    Ok(term.decode::<Handle<'a, SluiceLock>>()?.0)
+    SluiceLock::get(term)
 }
 
 /// A lock of `n` slots (room for `capacity`), all empty.
@@ -257,25 +253,24 @@ fn lock_new(env: Env<'_>, n: u64, capacity: u64) -> NifResult<Term<'_>> {
             })
         })
         .collect();
-    let state = Box::new(LockState {
+    let state = LockState {
         slots: Slots::new(n, capacity),
         data,
-        holders: std::array::from_fn(|_| Padded(Mutex::new(HashMap::new()))),
-    });
-    Ok(resource::make(
-        env,
-        SluiceLock {
-            build: BUILD,
-            state,
-        },
-    ))
+        // Room for one holder from the start (a map never shrinks): an
+        // empty `HashMap` points at a static of the library that made it,
+        // which is gone once a newer library took the lock over and the
+        // old one was unloaded (see `docs/nif-upgrade.md`).
+        holders: std::array::from_fn(|_| Padded(Mutex::new(HashMap::with_capacity(1)))),
+    };
+    Ok(SluiceLock::make(env, state))
 }
 
 /// Puts `resource` in slot `index`, looked after by `watcher`, `{Pid,
 /// Epoch}` (or `none`: a token lent again at once when its holder dies):
 /// an empty or free slot lends it from now on; a lent one from when the
 /// loan comes back. A watcher of an epoch older than the slot's last one
-/// (an incarnation that is stopping) changes nothing.
+/// (an incarnation that is stopping) changes nothing. `{error, no_slot}`
+/// when `index` is not a slot in use.
 #[rustler::nif]
 fn lock_fill<'a>(
     env: Env<'a>,
@@ -285,8 +280,13 @@ fn lock_fill<'a>(
     watcher: Term<'a>,
 ) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
-    let index = usize::try_from(index).map_err(|_| Error::BadArg)?;
-    let data = &lock.state.data.get(index).ok_or(Error::BadArg)?.0.data;
+    let Some((index, Padded(cell))) = usize::try_from(index)
+        .ok()
+        .and_then(|i| Some((i, lock.data.get(i)?)))
+    else {
+        return Ok(atoms::error_of(env, atoms::no_slot()));
+    };
+    let data = &cell.data;
     // SAFETY: a pid is plain data, filled in below before any use.
     let mut pid: ErlNifPid = unsafe { std::mem::zeroed() };
     let (watcher, epoch) = if watcher == atoms::none().encode(env) {
@@ -299,7 +299,7 @@ fn lock_fill<'a>(
         }
         (Some(pid), epoch)
     };
-    let slots = &lock.state.slots;
+    let slots = &lock.slots;
     let mut d = slot_data(data);
     if epoch < d.epoch {
         return Ok(atoms::ok().encode(env));
@@ -327,26 +327,30 @@ fn lock_fill<'a>(
     // SAFETY: `d.env` is live; `resource` is a term of this call's env.
     d.resource = unsafe { enif_make_copy(d.env, resource.as_c_arg()) };
     if !slots.fill(index) {
-        return Err(Error::BadArg);
+        return Ok(atoms::error_of(env, atoms::no_slot()));
     }
     Ok(atoms::ok().encode(env))
 }
 
-/// `{ok, {Index, Generation}, Resource}` or `{error, busy}`; the caller is
-/// monitored until it checks in.
+/// `{ok, {Index, Generation}, Resource}`, `{error, busy}`, or `{error,
+/// closed}` when no slot is in use; the caller is monitored until it
+/// checks in.
 #[rustler::nif]
 fn lock_checkout<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
-    let Some(loan) = lock.state.slots.checkout(thread_u64() as usize, lane()) else {
-        if lock.state.slots.active() == 0 {
-            // closed
-            return Err(Error::BadArg);
+    let Some(loan) = lock.slots.checkout(thread_u64() as usize, lane::current()) else {
+        if lock.slots.active() == 0 {
+            return Ok(atoms::error_of(env, atoms::closed()));
         }
         return Ok((atoms::error(), atoms::busy()).encode(env));
     };
     let raw = env.as_c_arg();
     let holder = watch_caller(raw, lock);
-    let cell = &lock.state.data[loan.index].0;
+    let Some(Padded(cell)) = lock.data.get(loan.index) else {
+        // Not reached: the slots and their data have the same capacity.
+        let _ = lock.slots.checkin(loan);
+        return Err(Error::BadArg);
+    };
     let mut d = slot_data(&cell.data);
     d.loan = Some((loan.generation, holder));
     cell.holder.store(holder, Ordering::Release);
@@ -363,7 +367,7 @@ fn lock_checkin<'a>(env: Env<'a>, handle: Term<'a>, reference: (u64, u64)) -> Ni
     let lock = get(handle)?;
     let (index, generation) = reference;
     let index = usize::try_from(index).map_err(|_| Error::BadArg)?;
-    let Some(Padded(cell)) = lock.state.data.get(index) else {
+    let Some(Padded(cell)) = lock.data.get(index) else {
         return Ok((atoms::error(), atoms::not_lent()).encode(env));
     };
     let mut d = slot_data(&cell.data);
@@ -372,61 +376,71 @@ fn lock_checkin<'a>(env: Env<'a>, handle: Term<'a>, reference: (u64, u64)) -> Ni
             d.loan = None;
             cell.holder.store(0, Ordering::Relaxed);
             d.take_pending();
-            let _ = lock.state.slots.checkin(Loan { index, generation });
+            let _ = lock.slots.checkin(Loan { index, generation });
             Ok(atoms::ok().encode(env))
         }
         _ => Ok((atoms::error(), atoms::not_lent()).encode(env)),
     }
 }
 
-/// `empty`, `free` or `lent`: the state of slot `index`.
+/// `empty`, `free` or `lent`: the state of slot `index`; `{error,
+/// no_slot}` beyond the capacity.
 #[rustler::nif]
-fn lock_slot(handle: Term<'_>, index: u64) -> NifResult<Atom> {
+fn lock_slot<'a>(env: Env<'a>, handle: Term<'a>, index: u64) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
-    let index = usize::try_from(index).map_err(|_| Error::BadArg)?;
-    let d = slot_data(&lock.state.data.get(index).ok_or(Error::BadArg)?.0.data);
-    Ok(if lock.state.slots.is_empty(index) {
+    let Some((index, Padded(cell))) = usize::try_from(index)
+        .ok()
+        .and_then(|i| Some((i, lock.data.get(i)?)))
+    else {
+        return Ok(atoms::error_of(env, atoms::no_slot()));
+    };
+    let d = slot_data(&cell.data);
+    Ok(if lock.slots.is_empty(index) {
         atoms::empty()
     } else if d.loan.is_some() {
         atoms::lent()
     } else {
         atoms::free()
-    })
+    }
+    .encode(env))
 }
 
-/// Uses the first `n` slots; returns `n`.
+/// Uses the first `n` slots; returns `n`, or `{error, over_capacity}`
+/// beyond the capacity.
 #[rustler::nif]
-fn lock_resize(handle: Term<'_>, n: u64) -> NifResult<u64> {
+fn lock_resize<'a>(env: Env<'a>, handle: Term<'a>, n: u64) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
-    let n = usize::try_from(n).map_err(|_| Error::BadArg)?;
-    if n > lock.state.slots.capacity() {
-        return Err(Error::BadArg);
+    match usize::try_from(n) {
+        Ok(n) if n <= lock.slots.capacity() => Ok((lock.slots.resize(n) as u64).encode(env)),
+        _ => Ok(atoms::error_of(env, atoms::over_capacity())),
     }
-    Ok(lock.state.slots.resize(n) as u64)
 }
 
 /// How many slots in use are empty (their resources not made yet).
 #[rustler::nif]
 fn lock_empty(handle: Term<'_>) -> NifResult<u64> {
     let lock = get(handle)?;
-    let slots = &lock.state.slots;
+    let slots = &lock.slots;
     Ok((0..slots.active()).filter(|&i| slots.is_empty(i)).count() as u64)
 }
 
-/// `{Checkouts, Busy, Deaths, InUse, Peak, Slots, Capacity}`.
+/// `#{checkouts, busy, deaths, in_use, peak, slots, capacity}`: `slots`
+/// the slots in use (0 once closed).
 #[rustler::nif]
 fn lock_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
-    let s = lock.state.slots.stats();
-    let slots = &lock.state.slots;
-    Ok((
-        s.checkouts,
-        s.busy,
-        s.deaths,
-        s.in_use,
-        s.peak,
-        slots.active() as u64,
-        slots.capacity() as u64,
+    let s = lock.slots.stats();
+    let slots = &lock.slots;
+    map::of(
+        env,
+        &[
+            (atoms::checkouts(), s.checkouts.encode(env)),
+            (atoms::busy(), s.busy.encode(env)),
+            (atoms::deaths(), s.deaths.encode(env)),
+            (atoms::in_use(), s.in_use.encode(env)),
+            (atoms::peak(), s.peak.encode(env)),
+            (atoms::slots(), (slots.active() as u64).encode(env)),
+            (atoms::capacity(), (slots.capacity() as u64).encode(env)),
+        ],
     )
-        .encode(env))
 }

@@ -135,11 +135,12 @@ impl Stack {
     }
 
     fn push(&mut self, t: ErlNifTerm) {
-        if self.len < INLINE && self.more.is_empty() {
-            self.inline[self.len] = MaybeUninit::new(t);
-            self.len += 1;
-        } else {
-            self.more.push(t);
+        match self.inline.get_mut(self.len) {
+            Some(slot) if self.more.is_empty() => {
+                *slot = MaybeUninit::new(t);
+                self.len += 1;
+            }
+            _ => self.more.push(t),
         }
     }
 
@@ -151,8 +152,9 @@ impl Stack {
             return None;
         }
         self.len -= 1;
+        let slot = self.inline.get(self.len)?;
         // SAFETY: the first `len + 1` inline slots were written by `push`.
-        Some(unsafe { self.inline[self.len].assume_init() })
+        Some(unsafe { slot.assume_init() })
     }
 }
 

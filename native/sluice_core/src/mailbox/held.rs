@@ -5,7 +5,8 @@
 use std::collections::VecDeque;
 
 use super::{
-    lock, trim, Backend, Control, Entry, Mailbox, MutexGuard, Ordering, Reason, Slot, KEY_BASE,
+    lock, trim, Backend, Buffer, Control, Entry, Mailbox, MutexGuard, Ordering, Reason, Slot,
+    KEY_BASE,
 };
 
 /// Slots as runs of (chunk id, count) of consecutive slots sharing a chunk.

@@ -39,9 +39,10 @@ use std::collections::VecDeque;
 use crate::sync::{get_mut, lock, AtomicU64, Mutex, Ordering};
 
 use crate::arming::{Arm, Flags};
-use crate::buffer::{BufferError, Posted, Reason, Stats, Taken, Tally};
+use crate::buffer::{
+    Back, Buffer, BufferError, Kind, Posted, Reason, Snapshot, Stats, Taken, Tally, LARGE,
+};
 use crate::chunks::{Backend, Chunks, Slot};
-use crate::mailbox::Snapshot;
 
 /// Pieces of removed buckets freed per call.
 pub const REAP_STEP: usize = 8;
@@ -245,12 +246,6 @@ impl<B: Backend> Buckets<B> {
         }
     }
 
-    /// Sets the manual clock (ignored unless the buffer has one); time
-    /// never goes back.
-    pub fn set_time(&self, now: u64) {
-        self.clock.fetch_max(now, Ordering::AcqRel);
-    }
-
     /// Drops the buckets too old at `now`, whole; returns how many messages.
     fn expire(&self, inner: &mut Inner<B>, now: u64) -> u64 {
         let Some(max_age) = self.cfg.max_age else {
@@ -277,27 +272,31 @@ impl<B: Backend> Buckets<B> {
             });
     }
 
-    /// Offers `item` arriving at `now`. Returns the outcome and the wake-up
-    /// to perform.
-    pub fn post(
-        &self,
-        backend: &mut B,
-        item: B::Item,
-        now: u64,
-    ) -> Result<(Posted, Arm), BufferError> {
-        self.post_marked(backend, item, false, now)
+    /// The configuration.
+    pub fn config(&self) -> Config {
+        self.cfg
     }
 
-    /// As [`Buckets::post`], marking the message large or not (see
-    /// [`crate::buffer::LARGE`]): a large one is stored in a region of its
-    /// own, and handed out only by a take that allows it.
-    pub fn post_marked(
+    /// Buckets held now.
+    pub fn buckets(&self) -> usize {
+        lock(&self.inner).buckets.len()
+    }
+}
+
+impl<B: Backend> Buffer<B> for Buckets<B> {
+    /// One lane and no byte budget: `lane` and `bytes` are ignored; a
+    /// message of weight [`LARGE`] is stored in a region of its own, and
+    /// handed out only by a take that allows it.
+    fn post_weighed(
         &self,
         backend: &mut B,
+        _lane: usize,
         item: B::Item,
-        large: bool,
+        _bytes: u64,
+        weight: u64,
         now: u64,
     ) -> Result<(Posted, Arm), BufferError> {
+        let large = weight == LARGE;
         let now = self.time(now);
         let mut inner = lock(&self.inner);
         if self.is_closed() {
@@ -350,10 +349,8 @@ impl<B: Backend> Buckets<B> {
         Ok((posted, self.flags.take_arm()))
     }
 
-    /// Drops the buckets too old at `now` and frees a few pieces of removed
-    /// ones: what a post or take does first, for a timer to call when
-    /// nobody posts or takes.
-    pub fn expire_now(&self, backend: &mut B, now: u64) {
+    /// Also frees a few pieces of removed buckets.
+    fn expire_now(&self, backend: &mut B, now: u64) {
         let now = self.time(now);
         let mut inner = lock(&self.inner);
         if !self.is_closed() {
@@ -362,25 +359,9 @@ impl<B: Backend> Buckets<B> {
         }
     }
 
-    /// Gives back the messages of the previous take and hands out at most
-    /// `n` more in delivery order, after expiring what is too old at `now`.
-    /// Returns them with the drops (overflow, resize, expired) since the
-    /// previous take; they stay valid until given back.
-    pub fn take(
-        &self,
-        backend: &mut B,
-        release: &[Taken<B::Item>],
-        n: usize,
-        now: u64,
-    ) -> (Vec<Taken<B::Item>>, u64) {
-        let (out, dropped, _) = self.take_limited(backend, release, n, usize::MAX, now);
-        (out, dropped)
-    }
-
-    /// As [`Buckets::take`], handing out at most `large_max` large messages
-    /// (see [`crate::mailbox::Mailbox::take_limited`]); `true` besides when
-    /// it stopped before a large message for that.
-    pub fn take_limited(
+    /// Expires what is too old at `now` first; the drops reported include
+    /// the expired ones.
+    fn take_limited(
         &self,
         backend: &mut B,
         release: &[Taken<B::Item>],
@@ -444,14 +425,11 @@ impl<B: Backend> Buckets<B> {
         (out, fresh, stopped)
     }
 
-    /// Puts back messages taken but not consumed, in the order they were
-    /// delivered: they are the next to be delivered (at the delivery end of
-    /// the first bucket). Posts that filled the buffer meanwhile make room
-    /// by the overflow rule.
-    pub fn restore(
+    /// At the delivery end of the first bucket; sizes are ignored.
+    fn restore(
         &self,
         backend: &mut B,
-        items: Vec<(B::Item, bool)>,
+        items: Vec<Back<B::Item>>,
         now: u64,
     ) -> Result<(), BufferError> {
         let now = self.time(now);
@@ -488,7 +466,7 @@ impl<B: Backend> Buckets<B> {
         let fifo = self.cfg.within == Within::Fifo;
         let bucket = &mut inner.buckets[i];
         // The first delivered goes back last, at the end taken from.
-        for &(item, large) in items.iter().rev() {
+        for &(item, _, large) in items.iter().rev() {
             let slot = bucket.chunks.store(backend, item);
             let at = bucket.newest;
             let entry = Entry { slot, at, large };
@@ -507,14 +485,11 @@ impl<B: Backend> Buckets<B> {
         Ok(())
     }
 
-    /// Counts `n` delivered messages as dropped by the owner's filter.
-    pub fn filtered(&self, n: u64) -> Result<(), BufferError> {
+    fn filtered(&self, n: u64) -> Result<(), BufferError> {
         lock(&self.inner).tally.filtered(n)
     }
 
-    /// Puts back a delivery that reached nobody (see
-    /// [`crate::mailbox::Mailbox::give_back`]).
-    pub fn give_back(&self, backend: &mut B, items: Vec<(B::Item, bool)>, dropped: u64, now: u64) {
+    fn give_back(&self, backend: &mut B, items: Vec<Back<B::Item>>, dropped: u64, now: u64) {
         let n = items.len() as u64;
         match self.restore(backend, items, now) {
             Ok(()) => lock(&self.inner).tally.unreport(dropped),
@@ -522,8 +497,8 @@ impl<B: Backend> Buckets<B> {
         }
     }
 
-    /// Changes the bound; shrinking drops by the overflow rule, as resize.
-    pub fn resize(&self, backend: &mut B, max: usize) -> Result<(), BufferError> {
+    /// Shrinking drops by the overflow rule.
+    fn resize(&self, backend: &mut B, max: usize) -> Result<(), BufferError> {
         if max == 0 {
             return Err(BufferError::ZeroMax);
         }
@@ -533,15 +508,13 @@ impl<B: Backend> Buckets<B> {
         }
         self.max.store(max as u64, Ordering::Release);
         let oldest = self.cfg.when_full == WhenFull::DropOldest;
-        while self.len() > max as u64 && inner.drop_one(backend, oldest, Reason::Resize) {
+        while self.len() > max && inner.drop_one(backend, oldest, Reason::Resize) {
             self.sub_len(1);
         }
         Ok(())
     }
 
-    /// Closes the buffer: every message held is dropped (`Closed`) and its
-    /// storage freed (once no take is in flight); later posts are refused.
-    pub fn close(&self, backend: &mut B) {
+    fn close(&self, backend: &mut B) {
         let mut inner = lock(&self.inner);
         if !self.flags.close() {
             return;
@@ -553,8 +526,7 @@ impl<B: Backend> Buckets<B> {
         inner.reap(backend, usize::MAX);
     }
 
-    /// Frees all storage now: for when nothing can use the buffer any more.
-    pub fn dispose(&mut self, backend: &mut B) {
+    fn dispose(&mut self, backend: &mut B) {
         let inner = get_mut(&mut self.inner);
         while !inner.buckets.is_empty() {
             inner.remove_bucket(0);
@@ -563,50 +535,33 @@ impl<B: Backend> Buckets<B> {
         inner.reap(backend, usize::MAX);
     }
 
-    /// Arms the buffer; `false` (unarmed) when it holds data already.
-    pub fn arm(&self, mode: Arm) -> bool {
+    fn arm(&self, mode: Arm) -> bool {
         // Under the lock posts count under: no wake-up is lost.
         let _inner = lock(&self.inner);
         self.flags.arm(mode, !self.is_empty())
     }
 
-    /// Disarms the buffer.
-    pub fn disarm(&self) {
+    fn disarm(&self) {
         self.flags.disarm();
     }
 
-    /// Messages held now (expired buckets count until a call expires them).
-    pub fn len(&self) -> u64 {
-        self.len.load(Ordering::Acquire)
+    fn set_time(&self, now: u64) {
+        self.clock.fetch_max(now, Ordering::AcqRel);
     }
 
-    /// Whether no message is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Expired buckets count until a call expires them.
+    fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire) as usize
     }
 
-    /// The bound.
-    pub fn max(&self) -> u64 {
-        self.max.load(Ordering::Acquire)
+    fn max(&self) -> usize {
+        self.max.load(Ordering::Acquire) as usize
     }
 
-    /// Whether the buffer was closed.
-    pub fn is_closed(&self) -> bool {
+    fn is_closed(&self) -> bool {
         self.flags.is_closed()
     }
-
-    /// The configuration.
-    pub fn config(&self) -> Config {
-        self.cfg
-    }
-
-    /// Buckets held now.
-    pub fn buckets(&self) -> usize {
-        lock(&self.inner).buckets.len()
-    }
-
-    /// Counters, size and storage.
-    pub fn snapshot(&self) -> Snapshot {
+    fn snapshot(&self) -> Snapshot {
         let inner = lock(&self.inner);
         let buckets = inner.buckets.iter().chain(&inner.reap);
         let regions = buckets.map(|b| b.chunks.regions()).sum::<usize>();
@@ -617,191 +572,18 @@ impl<B: Backend> Buckets<B> {
                 dropped: inner.tally.dropped,
                 peak: inner.tally.peak as usize,
             },
-            len: self.len() as usize,
-            max: self.max() as usize,
+            len: self.len(),
+            max: self.max(),
             bytes: 0,
             regions,
             sojourn: inner.tally.sojourn(),
         }
     }
+
+    fn kind(&self) -> Option<Kind> {
+        None
+    }
 }
 
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-    use crate::chunks::fake::Fake;
-
-    fn cfg(order: Order, within: Within, when_full: WhenFull) -> Config {
-        Config {
-            width: 10,
-            max_age: Some(25),
-            order,
-            within,
-            when_full,
-            manual_clock: false,
-            per_chunk: 4,
-        }
-    }
-
-    fn take(b: &Buckets<Fake>, fake: &mut Fake, n: usize, now: u64) -> (Vec<u64>, u64) {
-        let (taken, dropped) = b.take(fake, &[], n, now);
-        for t in &taken {
-            assert!(
-                fake.regions.contains_key(&t.item().0),
-                "taken from a freed region"
-            );
-        }
-        let values = taken.iter().map(|t| t.item().1).collect();
-        let _ = b.take(fake, &taken, 0, now);
-        (values, dropped)
-    }
-
-    fn check(b: &Buckets<Fake>) {
-        let s = b.snapshot();
-        assert_eq!(
-            s.stats.posted,
-            s.stats.delivered + s.stats.dropped_total() + s.len as u64
-        );
-        assert!(s.stats.peak >= s.len);
-    }
-
-    #[test]
-    fn delivery_order_across_and_within_buckets() {
-        // arrivals: 0,1 in slice 0; 2,3 in slice 1; 4 in slice 2
-        let times = [0, 5, 10, 15, 20];
-        for (order, within, want) in [
-            (Order::NewestFirst, Within::Lifo, vec![4, 3, 2, 1, 0]),
-            (Order::NewestFirst, Within::Fifo, vec![4, 2, 3, 0, 1]),
-            (Order::OldestFirst, Within::Lifo, vec![1, 0, 3, 2, 4]),
-            (Order::OldestFirst, Within::Fifo, vec![0, 1, 2, 3, 4]),
-        ] {
-            let mut fake = Fake::default();
-            let b = Buckets::new(cfg(order, within, WhenFull::DropOldest), 10).expect("new");
-            for (v, &t) in times.iter().enumerate() {
-                b.post(&mut fake, (0, v as u64), t).expect("post");
-            }
-            assert_eq!(b.buckets(), 3);
-            assert_eq!(take(&b, &mut fake, 10, 21).0, want, "{order:?} {within:?}");
-            check(&b);
-        }
-    }
-
-    #[test]
-    fn whole_buckets_expire_and_storage_goes() {
-        let mut fake = Fake::default();
-        let b = Buckets::new(
-            cfg(Order::NewestFirst, Within::Lifo, WhenFull::DropOldest),
-            100,
-        )
-        .expect("new");
-        for v in 0..10u64 {
-            b.post(&mut fake, (0, v), v).expect("post"); // slice 0, newest at 9
-        }
-        for v in 10..20u64 {
-            b.post(&mut fake, (0, v), 30 + v - 10).expect("post"); // slice 3, newest at 39
-        }
-        // at 35 the first bucket (newest 9) is 26 old: gone whole
-        let (got, dropped) = take(&b, &mut fake, 3, 35);
-        assert_eq!((got, dropped), (vec![19, 18, 17], 10));
-        assert_eq!(b.snapshot().stats.dropped[Reason::Expired as usize], 10);
-        // its regions are freed a few per call
-        for _ in 0..4 {
-            let _ = b.take(&mut fake, &[], 0, 35);
-        }
-        let held: u32 = fake.regions.values().sum();
-        assert!(held <= 8, "copies held: {held}");
-        check(&b);
-    }
-
-    #[test]
-    fn full_buffer_drops_by_policy() {
-        for (when_full, want, answers) in [
-            (WhenFull::DropOldest, vec![4, 3, 2], 2),
-            (WhenFull::DropNew, vec![2, 1, 0], 2),
-        ] {
-            let mut fake = Fake::default();
-            let b = Buckets::new(cfg(Order::NewestFirst, Within::Lifo, when_full), 3).expect("new");
-            let fulls = (0..5u64)
-                .map(|v| b.post(&mut fake, (0, v), v).expect("post").0)
-                .filter(|&p| p == Posted::Full)
-                .count();
-            assert_eq!(fulls, answers);
-            assert_eq!(take(&b, &mut fake, 10, 5), (want, 2), "{when_full:?}");
-            check(&b);
-        }
-    }
-
-    #[test]
-    fn a_limited_take_stops_before_large_messages() {
-        let mut fake = Fake::default();
-        let b = Buckets::new(
-            cfg(Order::OldestFirst, Within::Fifo, WhenFull::DropOldest),
-            10,
-        )
-        .expect("new");
-        for v in 0..4u64 {
-            b.post_marked(&mut fake, (0, v), v == 1, v).expect("post");
-        }
-        let mut step = |large_max| {
-            let (taken, _, stopped) = b.take_limited(&mut fake, &[], 10, large_max, 5);
-            let values: Vec<u64> = taken.iter().map(|t| t.item().1).collect();
-            let marks: Vec<(u64, bool)> = taken.iter().map(|t| (t.item().1, t.large())).collect();
-            let _ = b.take(&mut fake, &taken, 0, 5);
-            (values, stopped, marks)
-        };
-        assert_eq!(step(0), (vec![0], true, vec![(0, false)]));
-        assert_eq!(step(0), (vec![], true, vec![]));
-        assert_eq!(
-            step(1),
-            (
-                vec![1, 2, 3],
-                false,
-                vec![(1, true), (2, false), (3, false)]
-            )
-        );
-        check(&b);
-    }
-
-    #[test]
-    fn restore_puts_back_at_the_head() {
-        let mut fake = Fake::default();
-        let b = Buckets::new(
-            cfg(Order::OldestFirst, Within::Fifo, WhenFull::DropOldest),
-            10,
-        )
-        .expect("new");
-        for v in 0..5u64 {
-            b.post(&mut fake, (0, v), v * 5).expect("post");
-        }
-        let (taken, _) = b.take(&mut fake, &[], 3, 21);
-        let skipped: Vec<_> = taken[1..].iter().map(|t| (t.item(), false)).collect();
-        b.filtered(1).expect("filtered");
-        b.restore(&mut fake, skipped, 21).expect("restore");
-        let _ = b.take(&mut fake, &taken, 0, 21);
-        assert_eq!(take(&b, &mut fake, 10, 21).0, vec![1, 2, 3, 4]);
-        check(&b);
-    }
-
-    #[test]
-    fn resize_close_and_manual_clock() {
-        let mut fake = Fake::default();
-        let mut c = cfg(Order::NewestFirst, Within::Lifo, WhenFull::DropOldest);
-        c.manual_clock = true;
-        let b = Buckets::new(c, 10).expect("new");
-        b.set_time(100);
-        for v in 0..6u64 {
-            b.post(&mut fake, (0, v), 999_999).expect("post");
-        }
-        assert_eq!(b.buckets(), 1, "the callers' time is ignored");
-        b.resize(&mut fake, 4).expect("resize");
-        assert_eq!(b.snapshot().stats.dropped[Reason::Resize as usize], 2);
-        b.set_time(50);
-        b.set_time(126);
-        assert_eq!(take(&b, &mut fake, 10, 0), (vec![], 6), "expired at 126");
-        b.post(&mut fake, (0, 9), 0).expect("post");
-        b.close(&mut fake);
-        assert!(fake.regions.is_empty());
-        assert_eq!(b.post(&mut fake, (0, 10), 0), Err(BufferError::Closed));
-        check(&b);
-    }
-}
+mod tests;
