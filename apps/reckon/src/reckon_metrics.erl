@@ -40,7 +40,7 @@
 %% most `metrics_max_metrics' user metrics (default 256).
 -module(reckon_metrics).
 
--export([start/1, stop/0, history/2, summary/0, series/0, info/0, read_file/1,
+-export([start/1, stop/0, endpoint/0, history/2, summary/0, series/0, info/0, read_file/1,
          prometheus_text/0]).
 -export([counter/1, counter/2, gauge/1, gauge/2, histogram/1, histogram/2, histogram/3,
          inc/1, inc/2, set/2, add/2, observe/2, value/1, percentiles/1, encode/1]).
@@ -78,12 +78,16 @@
 %% A series' newest value and its last minute, hour and day.
 -type options() :: #{alloc_interval => 1..3600, queue_interval => 10..3600,
                      queue_top => 1..100, file_dir => file:filename_all() | undefined,
-                     file_interval => 1..3600, file_keep => 1..100}.
+                     file_interval => 1..3600, file_keep => 1..100,
+                     http_port => inet:port_number() | undefined,
+                     http_ip => inet:ip_address()}.
 %% The sampler's options: how often (s) allocators are read (10), how often
 %% the message queues are scanned (10, at least 10) and how many are kept
 %% (5); the directory of the crash-surviving files (`undefined': none), how
 %% often (s) one is written (10: the most a crash loses) and how many are
-%% kept (3).
+%% kept (3); the port of the `/metrics' endpoint (`undefined': no
+%% endpoint; 0: a port the OS picks, see {@link endpoint/0}) and the address
+%% it listens on (`{127, 0, 0, 1}').
 -type histogram_options() :: #{highest => pos_integer(), sigfig => 1..3}.
 %% Values tracked: 0 to `highest' (3 600 000 000, an hour in µs; larger
 %% values count as `highest'), with `sigfig' significant digits (2).
@@ -93,7 +97,8 @@
 %% @doc Starts (or restarts with new options) the sampler.
 -spec start(Opts) -> ok | {error, Why} when
       Opts :: options(),
-      Why :: {bad_option, term()} | options | not_started | {file, Text :: binary()}.
+      Why :: {bad_option, term()} | options | not_started | {file, Text :: binary()}
+           | {http, term()}.
 start(Opts) ->
     case reckon_metrics_lib:validate(Opts) of
         {ok, Full} -> reckon_metrics_sampler:start_sampling(Full);
@@ -104,6 +109,12 @@ start(Opts) ->
 -spec stop() -> ok | {error, not_started}.
 stop() ->
     reckon_metrics_sampler:stop_sampling().
+
+%% @doc Where the `/metrics' endpoint listens (`GET http://Ip:Port/metrics'
+%% answers {@link prometheus_text/0}), or `off'.
+-spec endpoint() -> #{ip := inet:ip_address(), port := inet:port_number()} | off.
+endpoint() ->
+    reckon_metrics_sampler:endpoint().
 
 %% @doc The points of series `Series' over the last `Window' seconds,
 %% oldest first: per second for a window up to an hour, per minute up to a

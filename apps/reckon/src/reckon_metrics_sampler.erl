@@ -24,7 +24,7 @@
 -module(reckon_metrics_sampler).
 -behaviour(gen_server).
 
--export([start_link/0, start_sampling/1, stop_sampling/0]).
+-export([start_link/0, start_sampling/1, stop_sampling/0, endpoint/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -type name() :: term().
@@ -33,6 +33,7 @@
                    timer := reference() | undefined,
                    prev := #{atom() => term()},
                    ticks := non_neg_integer(),
+                   http := {pid(), inet:ip_address(), inet:port_number()} | undefined,
                    keys := #{name() => binary()}}.
 
 %%% API
@@ -51,7 +52,15 @@ start_sampling(Opts) ->
 stop_sampling() ->
     call(stop).
 
--spec call(term()) -> ok | {error, not_started}.
+%% @doc The address and port the `/metrics' endpoint listens on, or `off'.
+-spec endpoint() -> #{ip := inet:ip_address(), port := inet:port_number()} | off.
+endpoint() ->
+    case call(endpoint) of
+        {error, not_started} -> off;
+        Answer -> Answer
+    end.
+
+-spec call(term()) -> term().
 call(Request) ->
     try gen_server:call(?MODULE, Request, 30000)
     catch exit:{noproc, _} -> {error, not_started}
@@ -63,7 +72,7 @@ call(Request) ->
 init([]) ->
     process_flag(trap_exit, true),
     State = #{rec => reckon_metrics_lib:ensure_recorder(), opts => off, timer => undefined,
-              prev => #{}, ticks => 0, keys => #{}},
+              prev => #{}, ticks => 0, keys => #{}, http => undefined},
     case application:get_env(reckon, metrics_sampler, off) of
         off ->
             {ok, State};
@@ -94,6 +103,10 @@ handle_call({start, Opts}, _From, State) ->
     end;
 handle_call(stop, _From, State) ->
     {reply, ok, end_sampling(State)};
+handle_call(endpoint, _From, #{http := {_Pid, Ip, Port}} = State) ->
+    {reply, #{ip => Ip, port => Port}, State};
+handle_call(endpoint, _From, State) ->
+    {reply, off, State};
 handle_call(_Request, _From, State) ->
     {reply, {error, unknown_call}, State}.
 
@@ -114,10 +127,26 @@ terminate(_Reason, State) ->
 
 %%% Sampling on and off
 
-%% Starts the file writer (when `file_dir' is set), then the ticks.
+%% Starts the `/metrics' endpoint (when `http_port' is set), the file
+%% writer (when `file_dir' is set), then the ticks.
 -spec begin_sampling(reckon_metrics_lib:options(), state()) ->
+    {ok, state()} | {error, {file, binary()} | {http, term()}}.
+begin_sampling(#{http_port := undefined} = Opts, State) ->
+    begin_file(Opts, State);
+begin_sampling(#{http_port := Port, http_ip := Ip} = Opts, State) ->
+    case reckon_metrics_http:start(Ip, Port) of
+        {ok, Pid, Bound} ->
+            case begin_file(Opts, State#{http := {Pid, Ip, Bound}}) of
+                {ok, _} = Ok -> Ok;
+                Error -> ok = reckon_metrics_http:stop(Pid), Error
+            end;
+        {error, Why} ->
+            {error, {http, Why}}
+    end.
+
+-spec begin_file(reckon_metrics_lib:options(), state()) ->
     {ok, state()} | {error, {file, binary()}}.
-begin_sampling(#{file_dir := Dir, file_keep := Keep} = Opts, #{rec := Rec} = State) ->
+begin_file(#{file_dir := Dir, file_keep := Keep} = Opts, #{rec := Rec} = State) ->
     Started = case Dir of
                   undefined -> ok;
                   _ -> reckon_nif:metrics_file_start(Rec, unicode:characters_to_binary(Dir), Keep)
@@ -137,7 +166,11 @@ end_sampling(#{rec := Rec, opts := #{file_dir := Dir}} = State) ->
     _ = erlang:system_flag(scheduler_wall_time, false),
     _ = Dir =/= undefined andalso reckon_nif:metrics_flush(Rec),
     ok = reckon_nif:metrics_file_stop(Rec),
-    State#{opts := off, timer := undefined, prev := #{}}.
+    _ = case State of
+            #{http := {Pid, _, _}} -> reckon_metrics_http:stop(Pid);
+            _ -> ok
+        end,
+    State#{opts := off, timer := undefined, prev := #{}, http := undefined}.
 
 %% The next tick, at the middle of the next wall-clock second.
 %% (A tick of an earlier start that is still on its way carries another
