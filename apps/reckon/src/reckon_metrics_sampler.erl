@@ -187,19 +187,25 @@ schedule(State) ->
 
 -spec tick(state()) -> state().
 tick(#{rec := Rec, opts := Opts, prev := Prev, ticks := Ticks, keys := Keys} = State) ->
+    Start = erlang:monotonic_time(),
     Now = counters(),
     Every = fun(K) -> Ticks rem maps:get(K, Opts) =:= 0 end,
+    {Tools, Totals} = reckon_metrics_tools:points(maps:get(tools, Prev, #{})),
     Points = lists:append([memory(), counts(), run_queues(), usage(Prev, Now),
-                           deltas(Prev, Now),
+                           deltas(Prev, Now), Tools,
                            if_due(Every(alloc_interval), fun allocators/0),
                            if_due(Every(queue_interval),
                                   fun() -> queues(maps:get(queue_top, Opts)) end)]),
     {Pairs, Keys1} = keyed(Points, Keys, []),
-    _Refused = reckon_nif:metrics_tick(Rec, Pairs),
+    Refused = reckon_nif:metrics_tick(Rec, Pairs),
+    reckon_metrics_tools:telemetry([reckon, metrics, tick],
+                                   #{duration => erlang:monotonic_time() - Start,
+                                     points => length(Pairs), refused => Refused},
+                                   #{tick => Ticks}),
     _ = maps:get(file_dir, Opts) =/= undefined
         andalso (Ticks + 1) rem maps:get(file_interval, Opts) =:= 0
         andalso reckon_nif:metrics_flush(Rec),
-    State#{prev := Now, ticks := Ticks + 1, keys := Keys1}.
+    State#{prev := Now#{tools => Totals}, ticks := Ticks + 1, keys := Keys1}.
 
 -spec if_due(boolean(), fun(() -> [{name(), number()}])) -> [{name(), number()}].
 if_due(true, Fun) -> Fun();

@@ -1,22 +1,27 @@
-%% Common Test suite of reckon_metrics' `/metrics' endpoint, checked with
-%% the real tools a user points at it: `promtool check metrics' on what it
-%% serves, and a real Prometheus server (Debian's `prometheus' package)
-%% that scrapes it and answers a query for a value the test set.
--module(reckon_metrics_http_SUITE).
+%% Common Test suite of what reckon_metrics hands to other tools: the
+%% `/metrics' endpoint, checked with the real tools a user points at it
+%% (`promtool check metrics' on what it serves, and a real Prometheus server,
+%% Debian's `prometheus' package, that scrapes it and answers a query for a
+%% value the test set), and telemetry events, received by a `telemetry'
+%% module the test loads (the real library is on hex, which is not reachable
+%% here; the module has its `execute/3').
+-module(reckon_metrics_export_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1, end_per_testcase/2]).
 -export([off_unless_configured/1, serves_metrics_on_loopback/1, bad_http_options/1,
-         stops_with_the_sampler/1, prometheus_scrapes_the_endpoint/1]).
+         stops_with_the_sampler/1, prometheus_scrapes_the_endpoint/1,
+         telemetry_tick_events/1, no_telemetry_no_events/1]).
 
 %% A case passes wrong options on purpose.
 -dialyzer({nowarn_function, [bad_http_options/1]}).
 
 all() ->
     [off_unless_configured, serves_metrics_on_loopback, bad_http_options,
-     stops_with_the_sampler, prometheus_scrapes_the_endpoint].
+     stops_with_the_sampler, prometheus_scrapes_the_endpoint,
+     telemetry_tick_events, no_telemetry_no_events].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reckon),
@@ -28,6 +33,7 @@ end_per_suite(_Config) ->
 
 end_per_testcase(_Case, _Config) ->
     ok = reckon_metrics:stop(),
+    unload_telemetry(),
     ok.
 
 %% Sampling alone opens no port.
@@ -124,6 +130,62 @@ prometheus_scrapes_the_endpoint(Config) ->
             undefined -> ct:pal("prometheus exited: ~s", [log(Dir)])
         end,
         catch port_close(Prom)
+    end.
+
+%%% Telemetry
+
+%% With a telemetry module loaded, every tick emits [reckon, metrics, tick]
+%% with its duration, the points it recorded and those refused.
+telemetry_tick_events(_Config) ->
+    load_telemetry(self()),
+    ok = reckon_metrics:start(#{}),
+    [#{duration := D, points := P, refused := R} = M1, _] =
+        [receive {telemetry, [reckon, metrics, tick], M, #{tick := T}} when T >= 0 -> M
+         after 10000 -> ct:fail(no_tick)
+         end || _ <- [1, 2]],
+    ?assert(is_integer(D) andalso D >= 0, M1),
+    ?assert(P >= 20, M1),
+    ?assertEqual(0, R).
+
+%% Without one, sampling goes on and nothing is sent anywhere.
+no_telemetry_no_events(_Config) ->
+    ?assertNot(erlang:function_exported(telemetry, execute, 3)),
+    ok = reckon_metrics:start(#{}),
+    wait_ticks(2),
+    receive {telemetry, _, _, _} = Got -> ct:fail({unexpected, Got})
+    after 0 -> ok
+    end.
+
+%% Loads a module `telemetry' whose execute/3 sends each event to `To'
+%% (registered under the name reckon_telemetry_test).
+load_telemetry(To) ->
+    true = register(reckon_telemetry_test, To),
+    Forms = [{attribute, 1, module, telemetry},
+             {attribute, 2, export, [{execute, 3}]},
+             {function, 3, execute, 3,
+              [{clause, 3, [{var, 3, 'E'}, {var, 3, 'M'}, {var, 3, 'D'}], [],
+                [{op, 4, '!', {atom, 4, reckon_telemetry_test},
+                  {tuple, 4, [{atom, 4, telemetry}, {var, 4, 'E'}, {var, 4, 'M'},
+                              {var, 4, 'D'}]}}]}]}],
+    {ok, telemetry, Bin} = compile:forms(Forms, []),
+    {module, telemetry} = code:load_binary(telemetry, "telemetry.erl", Bin),
+    ok.
+
+unload_telemetry() ->
+    _ = code:purge(telemetry),
+    _ = code:delete(telemetry),
+    _ = code:purge(telemetry),
+    ok.
+
+wait_ticks(N) ->
+    Before = length(reckon_metrics:history({memory, total}, 60)),
+    wait_ticks(Before + N, 100).
+
+wait_ticks(_Want, 0) -> ct:fail(no_ticks);
+wait_ticks(Want, Left) ->
+    case length(reckon_metrics:history({memory, total}, 60)) >= Want of
+        true -> ok;
+        false -> timer:sleep(100), wait_ticks(Want, Left - 1)
     end.
 
 %%% Helpers

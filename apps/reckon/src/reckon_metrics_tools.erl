@@ -1,0 +1,84 @@
+%% @private
+%% @doc What {@link reckon_metrics} reads from applications it does not
+%% depend on: every live sluice tool's counters and gauges (through
+%% `sluice:tools/0', only while the sluice application runs), and
+%% telemetry events (through `telemetry:execute/3', only while a
+%% `telemetry' module is loaded). Neither is needed to build or run reckon.
+%%
+%% A sluice tool's series are `{sluice, Kind, Tool, Counter}' (the
+%% counter's increase over the last second) and `{sluice, Kind, Tool,
+%% Gauge}' (its level), where `Tool' is the tool's name, or `{id, Id}' for
+%% an anonymous one.
+-module(reckon_metrics_tools).
+
+-export([tools/0, points/1, telemetry/3]).
+
+%% The telemetry library is not a dependency: it is called only when loaded.
+-ignore_xref([{telemetry, execute, 3}]).
+
+-type totals() :: #{{atom(), term(), atom()} => number()}.
+%% Each tool counter's value at the previous tick.
+
+%% @doc Every live sluice tool (`sluice:tools/0'), or `[]' when sluice is
+%% not running.
+-spec tools() -> [map()].
+tools() ->
+    case whereis(sluice_sup) =/= undefined
+        andalso code:ensure_loaded(sluice) =:= {module, sluice}
+        andalso erlang:function_exported(sluice, tools, 0) of
+        true ->
+            try sluice:tools()
+            catch Class:Why ->
+                    logger:warning("reckon: sluice:tools() failed (~p:~p)", [Class, Why],
+                                   #{domain => [reckon, metrics]}),
+                    []
+            end;
+        false ->
+            []
+    end.
+
+%% @doc The points of every live sluice tool, given the counters' values at
+%% the previous tick, and their values now. A counter's first sight gives
+%% no point (its increase is not known yet).
+-spec points(totals()) -> {[{term(), number()}], totals()}.
+points(Prev) ->
+    lists:foldl(fun(Tool, Acc) -> tool_points(Tool, Prev, Acc) end, {[], #{}}, tools()).
+
+-spec tool_points(map(), totals(), {[{term(), number()}], totals()}) ->
+    {[{term(), number()}], totals()}.
+tool_points(#{kind := Kind, id := Id} = Tool, Prev, {Points, Totals}) ->
+    Name = case maps:get(name, Tool, undefined) of
+               undefined -> {id, Id};
+               N -> N
+           end,
+    Gauges = [{{sluice, Kind, Name, G}, V}
+              || {G, V} <- maps:to_list(maps:get(gauges, Tool, #{})), is_number(V)],
+    {Deltas, Totals1} =
+        maps:fold(fun(C, V, {Ds, Ts}) when is_integer(V) ->
+                          Key = {Kind, Id, C},
+                          Ds1 = case Prev of
+                                    #{Key := V0} when V >= V0 ->
+                                        [{{sluice, Kind, Name, C}, V - V0} | Ds];
+                                    _ -> Ds
+                                end,
+                          {Ds1, Ts#{Key => V}};
+                     (_, _, Acc) -> Acc
+                  end, {[], Totals}, maps:get(counters, Tool, #{})),
+    {Gauges ++ Deltas ++ Points, Totals1};
+tool_points(_Tool, _Prev, Acc) ->
+    Acc.
+
+%% @doc `telemetry:execute(Event, Measurements, Metadata)' when a
+%% `telemetry' module is loaded; nothing otherwise. Never raises.
+-spec telemetry([atom()], map(), map()) -> ok.
+telemetry(Event, Measurements, Metadata) ->
+    Telemetry = telemetry,
+    case erlang:function_exported(Telemetry, execute, 3) of
+        true ->
+            try Telemetry:execute(Event, Measurements, Metadata)
+            catch _:_ -> ok
+            end,
+            ok;
+        false ->
+            ok
+    end.
