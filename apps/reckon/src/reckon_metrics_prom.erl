@@ -14,7 +14,8 @@
 %% whose name or labels have no such form is left out.
 -module(reckon_metrics_prom).
 
--export([render/0]).
+-export([render/0, text/1, metric_name/1]).
+-export_type([family/0, sample/0]).
 
 -type family() :: {Name :: binary(), Type :: binary(), Help :: binary()}.
 %% A metric family: its name, type and help text.
@@ -32,7 +33,8 @@ render() ->
             Samples = lists:append([series_sample(Name, V) || {Name, V} <- Series]),
             Users = lists:append([user_samples(Name, M)
                                   || {Name, M} <- reckon_metrics_lib:user_metrics(Rec)]),
-            format(group(Samples ++ Users))
+            Tools = reckon_metrics_tools:prometheus_samples(),
+            format(group(Samples ++ Users ++ Tools))
     end.
 
 -spec series_sample(term(), number()) -> [{family(), sample()}].
@@ -122,6 +124,8 @@ escape(V) ->
                                   <<"\"">>, <<"\\\"">>, [global]),
                    <<"\n">>, <<"\\n">>, [global]).
 
+%% @doc A label value's text: an atom, integer, binary or string as it
+%% reads, any other term as `~0p' prints it.
 -spec text(term()) -> binary().
 text(A) when is_atom(A) -> atom_to_binary(A);
 text(I) when is_integer(I) -> integer_to_binary(I);
@@ -133,7 +137,7 @@ text(L) when is_list(L) ->
     end;
 text(T) -> iolist_to_binary(io_lib:format("~0p", [T])).
 
-%% A name made of [a-z0-9_:], not starting with a digit.
+%% @doc A name made of [a-z0-9_:], not starting with a digit.
 -spec metric_name(term()) -> binary() | error.
 metric_name(A) when is_atom(A) -> metric_name(atom_to_binary(A));
 metric_name(L) when is_list(L) ->

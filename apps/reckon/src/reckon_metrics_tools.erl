@@ -11,7 +11,7 @@
 %% an anonymous one.
 -module(reckon_metrics_tools).
 
--export([tools/0, points/1, telemetry/3]).
+-export([tools/0, points/1, prometheus_samples/0, telemetry/3]).
 
 %% The telemetry library is not a dependency: it is called only when loaded.
 -ignore_xref([{telemetry, execute, 3}]).
@@ -67,6 +67,29 @@ tool_points(#{kind := Kind, id := Id} = Tool, Prev, {Points, Totals}) ->
     {Gauges ++ Deltas ++ Points, Totals1};
 tool_points(_Tool, _Prev, Acc) ->
     Acc.
+
+%% @doc Every live sluice tool's counters (`sluice_<kind>_<counter>_total')
+%% and gauges (`sluice_<kind>_<gauge>'), read now, labelled `tool' (its
+%% name, or `id' for an anonymous one).
+-spec prometheus_samples() -> [{reckon_metrics_prom:family(), reckon_metrics_prom:sample()}].
+prometheus_samples() ->
+    lists:append([tool_samples(T) || T <- tools()]).
+
+-spec tool_samples(map()) -> [{reckon_metrics_prom:family(), reckon_metrics_prom:sample()}].
+tool_samples(#{kind := Kind, id := Id} = Tool) when is_atom(Kind) ->
+    Label = case maps:get(name, Tool, undefined) of
+                undefined -> [{<<"id">>, integer_to_binary(Id)}];
+                Name -> [{<<"tool">>, reckon_metrics_prom:text(Name)}]
+            end,
+    Prefix = <<"sluice_", (atom_to_binary(Kind))/binary, "_">>,
+    [{{<<Prefix/binary, (reckon_metrics_prom:metric_name(C))/binary, "_total">>, <<"counter">>,
+       <<"sluice ", (atom_to_binary(Kind))/binary, " counter">>}, {<<>>, Label, V}}
+     || {C, V} <- lists:sort(maps:to_list(maps:get(counters, Tool, #{}))), is_integer(V)]
+        ++ [{{<<Prefix/binary, (reckon_metrics_prom:metric_name(G))/binary>>, <<"gauge">>,
+              <<"sluice ", (atom_to_binary(Kind))/binary, " gauge">>}, {<<>>, Label, V}}
+            || {G, V} <- lists:sort(maps:to_list(maps:get(gauges, Tool, #{}))), is_number(V)];
+tool_samples(_Tool) ->
+    [].
 
 %% @doc `telemetry:execute(Event, Measurements, Metadata)' when a
 %% `telemetry' module is loaded; nothing otherwise. Never raises.
