@@ -87,9 +87,37 @@ tool_samples(#{kind := Kind, id := Id} = Tool) when is_atom(Kind) ->
      || {C, V} <- lists:sort(maps:to_list(maps:get(counters, Tool, #{}))), is_integer(V)]
         ++ [{{<<Prefix/binary, (reckon_metrics_prom:metric_name(G))/binary>>, <<"gauge">>,
               <<"sluice ", (atom_to_binary(Kind))/binary, " gauge">>}, {<<>>, Label, V}}
-            || {G, V} <- lists:sort(maps:to_list(maps:get(gauges, Tool, #{}))), is_number(V)];
+            || {G, V} <- lists:sort(maps:to_list(maps:get(gauges, Tool, #{}))), is_number(V)]
+        ++ lists:append([hist_samples(<<Prefix/binary, (reckon_metrics_prom:metric_name(H))/binary,
+                                        "_seconds">>, Kind, Label, Hist)
+                         || {H, Hist} <- lists:sort(maps:to_list(maps:get(histograms, Tool, #{})))]);
 tool_samples(_Tool) ->
     [].
+
+%% A histogram of nanoseconds (non-cumulative buckets with inclusive
+%% upper bounds) as a Prometheus histogram in seconds, with buckets at 1,
+%% 2.5 and 5 of each power of ten from 1 µs to 10 s. A bucket of the
+%% histogram counts below a bound when its own upper bound is at most the
+%% bound; its width is at most 1/32 of its bound.
+-spec hist_samples(binary(), atom(), [{binary(), binary()}], term()) ->
+    [{reckon_metrics_prom:family(), reckon_metrics_prom:sample()}].
+hist_samples(Name, Kind, Label, #{count := Count, sum := Sum, buckets := Buckets})
+  when is_list(Buckets) ->
+    F = {Name, <<"histogram">>, <<"sluice ", (atom_to_binary(Kind))/binary, " histogram (s)">>},
+    Cumulative = [{Le, lists:sum([C || {Upper, C} <- Buckets, Upper =< LeNs])}
+                  || {Le, LeNs} <- bounds()],
+    [{F, {<<"_bucket">>, Label ++ [{<<"le">>, Le}], C}} || {Le, C} <- Cumulative]
+        ++ [{F, {<<"_bucket">>, Label ++ [{<<"le">>, <<"+Inf">>}], Count}},
+            {F, {<<"_sum">>, Label, Sum / 1.0e9}}, {F, {<<"_count">>, Label, Count}}];
+hist_samples(_Name, _Kind, _Label, _Hist) ->
+    [].
+
+%% The bucket bounds: their text in seconds, and in nanoseconds.
+-spec bounds() -> [{binary(), pos_integer()}].
+bounds() ->
+    [{float_to_binary(Ns / 1.0e9, [short]), Ns}
+     || Decade <- [1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000],
+        Ns <- [Decade, Decade * 5 div 2, Decade * 5]] ++ [{<<"10.0">>, 10000000000}].
 
 %% @doc `telemetry:execute(Event, Measurements, Metadata)' when a
 %% `telemetry' module is loaded; nothing otherwise. Never raises.
