@@ -149,6 +149,8 @@ telemetry_tick_events(_Config) ->
 
 %% Without one, sampling goes on and nothing is sent anywhere.
 no_telemetry_no_events(_Config) ->
+    %% (Another suite of the same run may have loaded a test telemetry module.)
+    unload_telemetry(),
     ?assertNot(erlang:function_exported(telemetry, execute, 3)),
     ok = reckon_metrics:start(#{}),
     wait_ticks(2),
@@ -159,6 +161,7 @@ no_telemetry_no_events(_Config) ->
 %% Loads a module `telemetry' whose execute/3 sends each event to `To'
 %% (registered under the name reckon_telemetry_test).
 load_telemetry(To) ->
+    unload_telemetry(),
     true = register(reckon_telemetry_test, To),
     Forms = [{attribute, 1, module, telemetry},
              {attribute, 2, export, [{execute, 3}]},
