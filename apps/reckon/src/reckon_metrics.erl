@@ -122,7 +122,7 @@ history(Series, Window) ->
 history(Rec, Series, Window) ->
     case reckon_nif:metrics_history(Rec, reckon_metrics_lib:key(Series), Window) of
         undefined -> [];
-        Points -> [reckon_metrics_lib:point(P) || P <- Points]
+        Points -> Points
     end.
 
 %% @doc Every series with its newest value and its last minute, hour and day.
@@ -130,7 +130,7 @@ history(Rec, Series, Window) ->
 summary() ->
     case reckon_metrics_lib:recorder() of
         undefined -> [];
-        Rec -> lists:sort([reckon_metrics_lib:summary_row(R) || R <- reckon_nif:metrics_summary(Rec)])
+        Rec -> lists:sort([{reckon_metrics_lib:name(K), S} || {K, S} <- reckon_nif:metrics_summary(Rec)])
     end.
 
 %% @doc Every series' name.
@@ -148,10 +148,7 @@ series() ->
 info() ->
     case reckon_metrics_lib:recorder() of
         undefined -> {error, not_started};
-        Rec ->
-            {Series, Refused, Bytes, Bound, MRefused} = reckon_nif:metrics_info(Rec),
-            #{series => Series, series_refused => Refused, bytes => Bytes,
-              bound_bytes => Bound, metrics_refused => MRefused}
+        Rec -> reckon_nif:metrics_info(Rec)
     end.
 
 %% @doc One file the sampler wrote (`<file_dir>/reckon_metrics.<N>.mpk',
@@ -224,8 +221,8 @@ make(Name, Labels, Kind, Opts) ->
         {undefined, _} -> {error, not_started};
         {_, {error, _} = Error} -> Error;
         {Rec, {ok, Highest, Sigfig}} ->
-            reckon_nif:metrics_metric(Rec, reckon_metrics_lib:user_key(Name, Labels), Kind,
-                                      Highest, Sigfig)
+            reckon_nif:metrics_metric(Rec, #{key => reckon_metrics_lib:user_key(Name, Labels),
+                                             kind => Kind, highest => Highest, sigfig => Sigfig})
     end.
 
 -spec hist_opts(term()) -> {ok, pos_integer(), 1..3} | {error, {bad_option, term()} | options}.
@@ -282,7 +279,7 @@ bad_update([Metric | _] = Args, Kinds, ValueWhy, HandleWhy) ->
     Kind = try reckon_nif:metric_value(Metric) of
                V when is_integer(V) -> counter;
                V when is_float(V) -> gauge;
-               _ -> histogram
+               #{} -> histogram
            catch error:badarg -> none
            end,
     case lists:member(Kind, Kinds) andalso length(Args) =:= 2 of
@@ -293,10 +290,7 @@ bad_update([Metric | _] = Args, Kinds, ValueWhy, HandleWhy) ->
 %% @doc A counter's sum, a gauge's value, or a histogram's {@link percentiles/1}.
 -spec value(Metric) -> number() | map() when Metric :: metric().
 value(Metric) ->
-    case ?CALL([Metric], 1, "not a metric handle", reckon_nif:metric_value(Metric)) of
-        {_, _, _, _, _} = P -> percentiles_map(P);
-        V -> V
-    end.
+    ?CALL([Metric], 1, "not a metric handle", reckon_nif:metric_value(Metric)).
 
 %% @doc Count, min, max, mean and the 50th, 90th, 99th and 99.9th
 %% percentiles of a histogram.
@@ -304,14 +298,9 @@ value(Metric) ->
                                   mean := float()} when Histogram :: metric().
 percentiles(Histogram) ->
     case ?CALL([Histogram], 1, "not a histogram handle", reckon_nif:metric_value(Histogram)) of
-        {_, _, _, _, _} = P -> percentiles_map(P);
+        #{} = P -> P;
         _ -> ?RECKON_BADARG([Histogram], 1, "not a histogram handle")
     end.
-
--spec percentiles_map(tuple()) -> map().
-percentiles_map({Count, Min, Max, Mean, [P50, P90, P99, P999]}) ->
-    #{count => Count, min => Min, max => Max, mean => Mean,
-      p50 => P50, p90 => P90, p99 => P99, p999 => P999}.
 
 %% @doc A histogram in HdrHistogram's standard compressed (V2, deflate)
 %% encoding, base64: what HdrHistogram's `decodeFromCompressedByteBuffer',

@@ -28,10 +28,12 @@ render() ->
         undefined -> [];
         Rec ->
             Series = [{reckon_metrics_lib:name(K), Last}
-                      || {K, Last, _, _, _} <- reckon_nif:metrics_summary(Rec), Last =/= undefined],
+                      || {K, #{last := Last}} <- reckon_nif:metrics_summary(Rec),
+                         Last =/= undefined],
             Samples = lists:append([series_sample(Name, V) || {Name, V} <- Series]),
-            Users = lists:append([user_samples(Name, M)
-                                  || {Name, M} <- reckon_metrics_lib:user_metrics(Rec)]),
+            Users = lists:append([user_samples(reckon_metrics_lib:name(K), {Kind, V})
+                                  || #{key := K, kind := Kind, value := V}
+                                         <- reckon_nif:metrics_user(Rec)]),
             format(group(Samples ++ Users))
     end.
 
@@ -84,7 +86,7 @@ user_samples(N, Ls, {counter, V}) ->
     [{{<<N/binary, "_total">>, <<"counter">>, <<"reckon_metrics counter">>}, {<<>>, Ls, V}}];
 user_samples(N, Ls, {gauge, V}) ->
     [{{N, <<"gauge">>, <<"reckon_metrics gauge">>}, {<<>>, Ls, V}}];
-user_samples(N, Ls, {histogram, {Count, Sum, Buckets}}) ->
+user_samples(N, Ls, {histogram, #{count := Count, sum := Sum, buckets := Buckets}}) ->
     F = {N, <<"histogram">>, <<"reckon_metrics histogram">>},
     [{F, {<<"_bucket">>, Ls ++ [{<<"le">>, integer_to_binary(Le)}], C}} || {Le, C} <- Buckets]
         ++ [{F, {<<"_bucket">>, Ls ++ [{<<"le">>, <<"+Inf">>}], Count}},

@@ -120,7 +120,8 @@ terminate(_Reason, State) ->
 begin_sampling(#{file_dir := Dir, file_keep := Keep} = Opts, #{rec := Rec} = State) ->
     Started = case Dir of
                   undefined -> ok;
-                  _ -> reckon_nif:metrics_file_start(Rec, unicode:characters_to_binary(Dir), Keep)
+                  _ -> reckon_nif:metrics_file_start(Rec, #{dir => unicode:characters_to_binary(Dir),
+                                                            keep => Keep})
               end,
     case Started of
         ok ->

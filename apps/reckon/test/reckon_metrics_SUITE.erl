@@ -144,29 +144,37 @@ bad_arguments(_Config) ->
 %%% The recorder through the NIF (a recorder of its own, with small bounds)
 
 series_cap_refuses_and_counts(_Config) ->
-    Rec = reckon_nif:metrics_new(10, 2),
+    Rec = reckon_nif:metrics_new(#{max_series => 10, max_metrics => 2}),
     T = erlang:system_time(second),
     Results = [reckon_nif:metrics_record(Rec, term_to_binary(I), T, I) || I <- lists:seq(1, 1000)],
     ?assertEqual(10, length([ok || ok <- Results])),
     ?assertEqual(990, length([full || {error, full} <- Results])),
-    {Series, Refused, Bytes, Bound, _} = reckon_nif:metrics_info(Rec),
+    #{series := Series, series_refused := Refused, bytes := Bytes, bound_bytes := Bound} =
+        reckon_nif:metrics_info(Rec),
     ?assertEqual({10, 990}, {Series, Refused}),
     ?assert(Bytes =< Bound),
     %% A series takes only newer points.
     ?assertEqual({error, late}, reckon_nif:metrics_record(Rec, term_to_binary(1), T, 5)),
-    {ok, _} = reckon_nif:metrics_metric(Rec, <<"a">>, counter, 0, 1),
-    {ok, _} = reckon_nif:metrics_metric(Rec, <<"b">>, gauge, 0, 1),
-    ?assertEqual({error, full}, reckon_nif:metrics_metric(Rec, <<"c">>, gauge, 0, 1)),
-    ?assertMatch({_, _, _, _, 1}, reckon_nif:metrics_info(Rec)).
+    {ok, _} = reckon_nif:metrics_metric(Rec, #{key => <<"a">>, kind => counter,
+                                                highest => 0, sigfig => 1}),
+    {ok, _} = reckon_nif:metrics_metric(Rec, #{key => <<"b">>, kind => gauge,
+                                                highest => 0, sigfig => 1}),
+    ?assertEqual({error, full}, reckon_nif:metrics_metric(Rec, #{key => <<"c">>, kind => gauge,
+                                                                 highest => 0, sigfig => 1})),
+    ?assertMatch(#{metrics_refused := 1}, reckon_nif:metrics_info(Rec)),
+    %% Options are a map with every key.
+    ?assertError(badarg, reckon_nif:metrics_new(#{max_series => 10})),
+    ?assertError(badarg, reckon_nif:metrics_metric(Rec, #{key => <<"d">>, kind => gauge})).
 
 minutes_keep_min_max_mean(_Config) ->
-    Rec = reckon_nif:metrics_new(4, 1),
+    Rec = reckon_nif:metrics_new(#{max_series => 4, max_metrics => 1}),
     %% Two minutes two hours ago: 0..59 then 100..159.
     T0 = (erlang:system_time(second) - 7200) div 60 * 60,
     [ok = reckon_nif:metrics_record(Rec, <<"k">>, T0 + I, I) || I <- lists:seq(0, 59)],
     [ok = reckon_nif:metrics_record(Rec, <<"k">>, T0 + 60 + I, 100 + I) || I <- lists:seq(0, 59)],
     ok = reckon_nif:metrics_record(Rec, <<"k">>, T0 + 120, 0),
-    [{T0, 0.0, 59.0, Mean0, 60}, {T1, 100.0, 159.0, Mean1, 60}, {_, _, _, _, 1}] =
+    [#{t := T0, min := 0.0, max := 59.0, mean := Mean0, count := 60},
+     #{t := T1, min := 100.0, max := 159.0, mean := Mean1, count := 60}, #{count := 1}] =
         reckon_nif:metrics_history(Rec, <<"k">>, 86400),
     ?assertEqual({T0 + 60, 29.5, 129.5}, {T1, Mean0, Mean1}),
     %% The last hour holds none of it.
@@ -297,7 +305,7 @@ file_rotated_and_read_back(Config) ->
     %% Four files written (one a tick), of which two are kept.
     wait_until(fun() ->
                        case reckon_nif:metrics_file_stats(reckon_metrics_lib:recorder()) of
-                           {N, 0, _} when N >= 4 -> [N];
+                           #{written := N, failed := 0} when N >= 4 -> [N];
                            _ -> []
                        end
                end),
@@ -350,11 +358,11 @@ file_survives_kill_9(Config) ->
                    end),
         #{t := LastT} = lists:last(erpc:call(Node, reckon_metrics, history,
                                              [{memory, total}, 60])),
-        {Written0, _, _} = Stats(),
+        #{written := Written0} = Stats(),
         %% Two more writes: the second one started after the tick at LastT.
         wait_until(fun() ->
                            case Stats() of
-                               {W, _, _} when W >= Written0 + 2 -> [W];
+                               #{written := W} when W >= Written0 + 2 -> [W];
                                _ -> []
                            end
                    end),
