@@ -15,7 +15,10 @@
 %% `context_switches'; every `alloc_interval' s `{allocator, Type,
 %% carriers_size | blocks_size}'; every `queue_interval' s (a full process
 %% scan) `{message_queue, Rank}', the `queue_top' longest message queues;
-%% and every user counter and gauge under `{user, Name, Labels}'.
+%% and every user counter and gauge under `{user, Name, Labels}'. As the
+%% node's system monitor (only when no other is set: see {@link info/0}) it
+%% records the durations of `long_gc' and `long_schedule' events in the
+%% histograms `long_gc_ms' and `long_schedule_ms' ({@link histogram/1}).
 %%
 %% <h3>Queries</h3>
 %% {@link history/2}, {@link summary/0}, {@link series/0}, {@link info/0},
@@ -78,12 +81,15 @@
 %% A series' newest value and its last minute, hour and day.
 -type options() :: #{alloc_interval => 1..3600, queue_interval => 10..3600,
                      queue_top => 1..100, file_dir => file:filename_all() | undefined,
-                     file_interval => 1..3600, file_keep => 1..100}.
+                     file_interval => 1..3600, file_keep => 1..100,
+                     long_gc_ms => 1..60000 | off, long_schedule_ms => 1..60000 | off}.
 %% The sampler's options: how often (s) allocators are read (10), how often
 %% the message queues are scanned (10, at least 10) and how many are kept
 %% (5); the directory of the crash-surviving files (`undefined': none), how
 %% often (s) one is written (10: the most a crash loses) and how many are
-%% kept (3).
+%% kept (3); the thresholds (ms) of the system monitor's `long_gc' and
+%% `long_schedule' events (50 and 50; `off': not monitored), whose
+%% durations go to the histograms `long_gc_ms' and `long_schedule_ms'.
 -type histogram_options() :: #{highest => pos_integer(), sigfig => 1..3}.
 %% Values tracked: 0 to `highest' (3 600 000 000, an hour in µs; larger
 %% values count as `highest'), with `sigfig' significant digits (2).
@@ -141,14 +147,17 @@ series() ->
         Rec -> lists:sort([reckon_metrics_lib:name(K) || K <- reckon_nif:metrics_keys(Rec)])
     end.
 
-%% @doc Series held and refused, the bytes held and their bound, and user
-%% metrics refused.
+%% @doc Series held and refused, the bytes held and their bound, user
+%% metrics refused, and the system monitor: `on' (the sampler records
+%% long_gc and long_schedule), `{taken, Pid}' (`Pid' held it when sampling
+%% started, and keeps it) or `off' (not sampling, or both thresholds off).
 -spec info() -> #{series := N, series_refused := N, bytes := N, bound_bytes := N,
-                  metrics_refused := N} | {error, not_started} when N :: non_neg_integer().
+                  metrics_refused := N, system_monitor := on | {taken, pid()} | off}
+                | {error, not_started} when N :: non_neg_integer().
 info() ->
     case reckon_metrics_lib:recorder() of
         undefined -> {error, not_started};
-        Rec -> reckon_nif:metrics_info(Rec)
+        Rec -> (reckon_nif:metrics_info(Rec))#{system_monitor => reckon_metrics_sysmon:status()}
     end.
 
 %% @doc One file the sampler wrote (`<file_dir>/reckon_metrics.<N>.mpk',

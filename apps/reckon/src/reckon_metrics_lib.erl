@@ -25,7 +25,9 @@
                      queue_top := pos_integer(),
                      file_dir := file:filename_all() | undefined,
                      file_interval := pos_integer(),
-                     file_keep := pos_integer()}.
+                     file_keep := pos_integer(),
+                     long_gc_ms := pos_integer() | off,
+                     long_schedule_ms := pos_integer() | off}.
 %% The sampler's options, with their defaults filled in.
 
 %% @doc The node's recorder, or `undefined' before the sampler first started.
@@ -79,7 +81,8 @@ name(Key) ->
 -spec defaults() -> options().
 defaults() ->
     #{alloc_interval => 10, queue_interval => 10, queue_top => 5,
-      file_dir => undefined, file_interval => 10, file_keep => 3}.
+      file_dir => undefined, file_interval => 10, file_keep => 3,
+      long_gc_ms => 50, long_schedule_ms => 50}.
 
 %% @doc `Opts' checked and completed with the defaults, or the first bad
 %% key: unknown keys first, then bad values.
@@ -90,7 +93,9 @@ validate(Opts) when is_map(Opts) ->
                queue_top => fun(V) -> in(V, 1, 100) end,
                file_dir => fun(V) -> V =:= undefined orelse is_dir_name(V) end,
                file_interval => fun(V) -> in(V, 1, 3600) end,
-               file_keep => fun(V) -> in(V, 1, 100) end},
+               file_keep => fun(V) -> in(V, 1, 100) end,
+               long_gc_ms => fun(V) -> V =:= off orelse in(V, 1, 60000) end,
+               long_schedule_ms => fun(V) -> V =:= off orelse in(V, 1, 60000) end},
     case [K || K <- lists:sort(maps:keys(Opts)), not maps:is_key(K, Checks)] of
         [K | _] ->
             {error, {bad_option, K}};

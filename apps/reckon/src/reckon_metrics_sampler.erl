@@ -19,6 +19,9 @@
 %% With `file_dir' set, the recorder's file writer (a Rust thread) is
 %% handed a write every `file_interval' ticks and when sampling stops.
 %%
+%% While sampling, a linked `reckon_metrics_sysmon' records long_gc and
+%% long_schedule events (when no other system monitor is set).
+%%
 %% The server only reads the node: a caller's options are checked in
 %% `reckon_metrics' before they come here.
 -module(reckon_metrics_sampler).
@@ -33,7 +36,8 @@
                    timer := reference() | undefined,
                    prev := #{atom() => term()},
                    ticks := non_neg_integer(),
-                   keys := #{name() => binary()}}.
+                   keys := #{name() => binary()},
+                   sysmon := pid() | undefined}.
 
 %%% API
 
@@ -63,7 +67,7 @@ call(Request) ->
 init([]) ->
     process_flag(trap_exit, true),
     State = #{rec => reckon_metrics_lib:ensure_recorder(), opts => off, timer => undefined,
-              prev => #{}, ticks => 0, keys => #{}},
+              prev => #{}, ticks => 0, keys => #{}, sysmon => undefined},
     case application:get_env(reckon, metrics_sampler, off) of
         off ->
             {ok, State};
@@ -126,7 +130,8 @@ begin_sampling(#{file_dir := Dir, file_keep := Keep} = Opts, #{rec := Rec} = Sta
     case Started of
         ok ->
             _ = erlang:system_flag(scheduler_wall_time, true),
-            {ok, schedule(State#{opts := Opts, prev := counters(), ticks := 0})};
+            {ok, schedule(State#{opts := Opts, prev := counters(), ticks := 0,
+                                 sysmon := sysmon(Opts)})};
         {error, Text} ->
             {error, {file, unicode:characters_to_binary(Text)}}
     end.
@@ -134,11 +139,22 @@ begin_sampling(#{file_dir := Dir, file_keep := Keep} = Opts, #{rec := Rec} = Sta
 -spec end_sampling(state()) -> state().
 end_sampling(#{opts := off} = State) ->
     State;
-end_sampling(#{rec := Rec, opts := #{file_dir := Dir}} = State) ->
+end_sampling(#{rec := Rec, opts := #{file_dir := Dir}, sysmon := Sysmon} = State) ->
+    _ = Sysmon =/= undefined andalso reckon_metrics_sysmon:stop(Sysmon),
     _ = erlang:system_flag(scheduler_wall_time, false),
     _ = Dir =/= undefined andalso reckon_nif:metrics_flush(Rec),
     ok = reckon_nif:metrics_file_stop(Rec),
-    State#{opts := off, timer := undefined, prev := #{}}.
+    State#{opts := off, timer := undefined, prev := #{}, sysmon := undefined}.
+
+%% The system-monitor handler (none when both thresholds are `off').
+-spec sysmon(reckon_metrics_lib:options()) -> pid() | undefined.
+sysmon(#{long_gc_ms := off, long_schedule_ms := off}) ->
+    undefined;
+sysmon(Opts) ->
+    case reckon_metrics_sysmon:start_link(maps:with([long_gc_ms, long_schedule_ms], Opts)) of
+        {ok, Pid} -> Pid;
+        {error, _} -> undefined
+    end.
 
 %% The next tick, at the middle of the next wall-clock second.
 %% (A tick of an earlier start that is still on its way carries another

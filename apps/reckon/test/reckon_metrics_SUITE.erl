@@ -15,7 +15,8 @@
          sampler_records_vm_values/1, sampler_counts_new_processes/1,
          sampler_finds_long_queues/1, flag_off_restored/1, flag_on_kept/1,
          restart_keeps_series_and_flag/1, options_refused/1, file_rotated_and_read_back/1,
-         file_survives_kill_9/1, prometheus_text_passes_promtool/1]).
+         file_survives_kill_9/1, prometheus_text_passes_promtool/1,
+         sysmon_records_long_gc_and_schedule/1, sysmon_keeps_existing_monitor/1]).
 
 %% These cases pass wrong arguments on purpose.
 -dialyzer({nowarn_function, [bad_arguments/1, options_refused/1, kinds_and_bounds/1]}).
@@ -26,7 +27,8 @@ all() ->
      series_cap_refuses_and_counts, minutes_keep_min_max_mean,
      sampler_records_vm_values, sampler_counts_new_processes, sampler_finds_long_queues,
      flag_off_restored, flag_on_kept, restart_keeps_series_and_flag, options_refused,
-     file_rotated_and_read_back, file_survives_kill_9, prometheus_text_passes_promtool].
+     file_rotated_and_read_back, file_survives_kill_9, prometheus_text_passes_promtool,
+     sysmon_records_long_gc_and_schedule, sysmon_keeps_existing_monitor].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reckon),
@@ -411,7 +413,77 @@ prometheus_text_passes_promtool(Config) ->
                  <<"db_query_latency_bucket{le=\"+Inf\"} 5\n">>,
                  <<"db_query_latency_count 5\n">>,
                  <<"# TYPE erlang_vm_memory_bytes gauge\n">>,
+                 <<"# TYPE erlang_vm_long_gc_seconds histogram\n">>,
+                 <<"erlang_vm_long_schedule_seconds_bucket{le=\"0.05\"} ">>,
                  <<"erlang_vm_objects_limit{type=\"process\"} ">>]].
+
+%%% System monitor
+
+%% While sampling, the handler is the node's system monitor: a process
+%% with a big heap collecting it (long_gc above 5 ms) and one turning a
+%% tuple of 10 million elements into a list (no yield: long_schedule above
+%% 20 ms) land in the histograms long_gc_ms and long_schedule_ms. Stopping
+%% gives the monitor back; a sampler killed leaves none behind either.
+sysmon_records_long_gc_and_schedule(_Config) ->
+    ?assertEqual(undefined, erlang:system_monitor()),
+    ?assertEqual({error, {bad_option, long_gc_ms}}, reckon_metrics:start(#{long_gc_ms => 0})),
+    ok = reckon_metrics:start(#{long_gc_ms => 5, long_schedule_ms => 20}),
+    ?assertMatch(#{system_monitor := on}, reckon_metrics:info()),
+    Sysmon = whereis(reckon_metrics_sysmon),
+    ?assertMatch({Sysmon, _}, erlang:system_monitor()),
+    {ok, Gc} = reckon_metrics:histogram(long_gc_ms),
+    {ok, Schedule} = reckon_metrics:histogram(long_schedule_ms),
+    #{count := Gc0} = reckon_metrics:percentiles(Gc),
+    #{count := Schedule0} = reckon_metrics:percentiles(Schedule),
+    Busy = fun() ->
+                   L = lists:seq(1, 3000000),
+                   true = erlang:garbage_collect(),
+                   _ = [length(tuple_to_list(erlang:make_tuple(10000000, a))) || _ <- [1, 2, 3]],
+                   length(L)
+           end,
+    {Pid, Ref} = spawn_monitor(Busy),
+    receive {'DOWN', Ref, _, Pid, _} -> ok end,
+    #{min := GcMin} =
+        wait_until(fun() ->
+                           [P || #{count := N} = P <- [reckon_metrics:percentiles(Gc)], N > Gc0]
+                   end),
+    #{max := ScheduleMax} =
+        wait_until(fun() ->
+                           [P || #{count := N} = P <- [reckon_metrics:percentiles(Schedule)],
+                                 N > Schedule0]
+                   end),
+    ?assert(GcMin >= 5, GcMin),
+    ?assert(ScheduleMax >= 20, ScheduleMax),
+    ok = reckon_metrics:stop(),
+    ?assertEqual(undefined, erlang:system_monitor()),
+    ?assertEqual(undefined, whereis(reckon_metrics_sysmon)),
+    ?assertMatch(#{system_monitor := off}, reckon_metrics:info()),
+    %% A sampler killed while sampling: its handler dies with it, and the VM
+    %% clears the monitor of a dead process.
+    ok = reckon_metrics:start(#{}),
+    Sysmon2 = whereis(reckon_metrics_sysmon),
+    ?assertMatch({Sysmon2, _}, erlang:system_monitor()),
+    MRef = monitor(process, Sysmon2),
+    exit(whereis(reckon_metrics_sampler), kill),
+    receive {'DOWN', MRef, _, _, _} -> ok end,
+    ?assertEqual(undefined, erlang:system_monitor()),
+    _ = wait_until(fun() -> [P || P <- [whereis(reckon_metrics_sampler)], is_pid(P)] end).
+
+%% A system monitor set by someone else is never replaced: the sampler
+%% reports it as taken, and it is still there, unchanged, after a stop.
+sysmon_keeps_existing_monitor(_Config) ->
+    Holder = spawn(fun() -> receive stop -> ok end end),
+    undefined = erlang:system_monitor(Holder, [{long_gc, 1000}]),
+    try
+        ok = reckon_metrics:start(#{}),
+        ?assertMatch(#{system_monitor := {taken, Holder}}, reckon_metrics:info()),
+        ?assertEqual({Holder, [{long_gc, 1000}]}, erlang:system_monitor()),
+        ok = reckon_metrics:stop(),
+        ?assertEqual({Holder, [{long_gc, 1000}]}, erlang:system_monitor())
+    after
+        _ = erlang:system_monitor(undefined),
+        Holder ! stop
+    end.
 
 %%% Helpers
 
