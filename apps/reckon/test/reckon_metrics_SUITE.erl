@@ -16,7 +16,8 @@
          sampler_finds_long_queues/1, flag_off_restored/1, flag_on_kept/1,
          restart_keeps_series_and_flag/1, options_refused/1, file_rotated_and_read_back/1,
          file_survives_kill_9/1, prometheus_text_passes_promtool/1,
-         sysmon_records_long_gc_and_schedule/1, sysmon_keeps_existing_monitor/1]).
+         sysmon_records_long_gc_and_schedule/1, sysmon_keeps_existing_monitor/1,
+         encoded_histogram_read_by_hdrhistogram_py/1]).
 
 %% These cases pass wrong arguments on purpose.
 -dialyzer({nowarn_function, [bad_arguments/1, options_refused/1, kinds_and_bounds/1]}).
@@ -28,7 +29,8 @@ all() ->
      sampler_records_vm_values, sampler_counts_new_processes, sampler_finds_long_queues,
      flag_off_restored, flag_on_kept, restart_keeps_series_and_flag, options_refused,
      file_rotated_and_read_back, file_survives_kill_9, prometheus_text_passes_promtool,
-     sysmon_records_long_gc_and_schedule, sysmon_keeps_existing_monitor].
+     sysmon_records_long_gc_and_schedule, sysmon_keeps_existing_monitor,
+     encoded_histogram_read_by_hdrhistogram_py].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reckon),
@@ -416,6 +418,60 @@ prometheus_text_passes_promtool(Config) ->
                  <<"# TYPE erlang_vm_long_gc_seconds histogram\n">>,
                  <<"erlang_vm_long_schedule_seconds_bucket{le=\"0.05\"} ">>,
                  <<"erlang_vm_objects_limit{type=\"process\"} ">>]].
+
+%% encode/1 decoded by an independent HdrHistogram implementation (the
+%% `hdrhistogram' package of PyPI, through scripts/check-hdr.py): the same
+%% count, min, max and percentiles as percentiles/1, for a known
+%% distribution (10 000 values from 1 to about 14 million, squares, so
+%% every bucket magnitude is used).
+%%
+%% The two read a percentile's rank differently when q * count has a
+%% fractional part below one half: the Rust crate takes ceil(q * count)
+%% (as Java's HdrHistogram does today), the Python package rounds it
+%% (int(q * count + 0.5), Java's older rule), one rank lower. With 10 000
+%% values every rank is whole, so they agree; with 7 values (1..6 and 1000)
+%% the 90th percentile (rank 6.3) is 1000 for the crate (rank 7) and 6 for
+%% the package (rank 6): the decoded data are the same, the rule is not.
+encoded_histogram_read_by_hdrhistogram_py(Config) ->
+    {ok, H} = reckon_metrics:histogram(cross_checked),
+    [ok = reckon_metrics:observe(H, I * I div 7) || I <- lists:seq(1, 10000)],
+    Theirs = decode_with_python(H, Config),
+    Ours = reckon_metrics:percentiles(H),
+    ?assertEqual(maps:with([count, min, max, p50, p90, p99, p999], Ours), Theirs),
+    ?assertEqual(10000, maps:get(count, Theirs)),
+    {ok, Small} = reckon_metrics:histogram(cross_checked_small),
+    [ok = reckon_metrics:observe(Small, V) || V <- [1, 2, 3, 4, 5, 6, 1000]],
+    SmallTheirs = decode_with_python(Small, Config),
+    SmallOurs = reckon_metrics:percentiles(Small),
+    ?assertEqual(maps:with([count, min, max, p50, p99, p999], SmallOurs),
+                 maps:without([p90], SmallTheirs)),
+    ?assertMatch({#{p90 := P90}, #{p90 := 6}} when P90 >= 1000, {SmallOurs, SmallTheirs}).
+
+decode_with_python(H, Config) ->
+    File = filename:join(?config(priv_dir, Config),
+                         "hist-" ++ integer_to_list(erlang:unique_integer([positive]))),
+    ok = file:write_file(File, reckon_metrics:encode(H)),
+    Script = filename:join([root(filename:dirname(code:which(?MODULE))), "scripts",
+                            "check-hdr.py"]),
+    Out = os:cmd("python3 " ++ Script ++ " " ++ File ++ " 2>&1; echo rc=$?"),
+    case re:run(Out, "^(\\{.*\\})\nrc=0\n$", [{capture, all_but_first, binary}, dotall]) of
+        {match, [Json]} ->
+            maps:from_list([{binary_to_atom(K), V}
+                            || [K, V0] <- element(2, re:run(Json, "\"([a-z0-9]+)\": ([0-9]+)",
+                                                         [global, {capture, all_but_first,
+                                                                   binary}])),
+                               V <- [binary_to_integer(V0)]]);
+        nomatch ->
+            ct:fail({check_hdr, Out})
+    end.
+
+%% The repository's root: the first parent of `Dir' with scripts/check-hdr.py.
+root("/") -> error(no_root);
+root(Dir) ->
+    case filelib:is_regular(filename:join([Dir, "scripts", "check-hdr.py"])) of
+        true -> Dir;
+        false -> root(filename:dirname(Dir))
+    end.
 
 %%% System monitor
 
