@@ -306,9 +306,32 @@ kind_sizes({_Kind, Props}, {C, B}) when is_list(Props) ->
 kind_sizes(_, Acc) ->
     Acc.
 
-%% The `Top' longest message queues (a full scan), by rank.
+%% The `Top' longest message queues (a full scan), by rank. The scan is
+%% one `process_info/2' per process and keeps only a queue longer than the
+%% shortest kept (most queues are empty), so it builds nothing per process:
+%% measured with 100 000 processes, the cheapest of the ways tried (this
+%% loop, reckon_scan's chunks into the library's top-N, a list of every
+%% length sorted).
 -spec queues(pos_integer()) -> [{name(), non_neg_integer()}].
 queues(Top) ->
-    Longest = [Len || {_Pid, Len, _} <- reckon_scan:proc_count(message_queue_len, Top)],
+    Longest = longest(erlang:processes(), Top, 0, []),
     Padded = Longest ++ lists:duplicate(Top - length(Longest), 0),
     [{{message_queue, Rank}, Len} || {Rank, Len} <- lists:zip(lists:seq(1, Top), Padded)].
+
+%% `Kept': the longest queues so far, longest first, at most `Top'; `Low':
+%% the length a queue must exceed to be kept.
+-spec longest([pid()], pos_integer(), non_neg_integer(), [pos_integer()]) -> [pos_integer()].
+longest([], _Top, _Low, Kept) ->
+    Kept;
+longest([Pid | Pids], Top, Low, Kept) ->
+    case erlang:process_info(Pid, message_queue_len) of
+        {message_queue_len, Len} when Len > Low ->
+            Kept1 = lists:sublist(lists:reverse(lists:sort([Len | Kept])), Top),
+            Low1 = case length(Kept1) of
+                       Top -> lists:last(Kept1);
+                       _ -> 0
+                   end,
+            longest(Pids, Top, Low1, Kept1);
+        _ ->
+            longest(Pids, Top, Low, Kept)
+    end.
