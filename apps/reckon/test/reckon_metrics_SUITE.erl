@@ -17,7 +17,7 @@
          restart_keeps_series_and_flag/1, options_refused/1, file_rotated_and_read_back/1,
          file_survives_kill_9/1, prometheus_text_passes_promtool/1,
          sysmon_records_long_gc_and_schedule/1, sysmon_keeps_existing_monitor/1,
-         encoded_histogram_read_by_hdrhistogram_py/1]).
+         encoded_histogram_read_by_hdrhistogram_py/1, upgrade_takes_over_recorder/1]).
 
 %% These cases pass wrong arguments on purpose.
 -dialyzer({nowarn_function, [bad_arguments/1, options_refused/1, kinds_and_bounds/1]}).
@@ -30,7 +30,7 @@ all() ->
      flag_off_restored, flag_on_kept, restart_keeps_series_and_flag, options_refused,
      file_rotated_and_read_back, file_survives_kill_9, prometheus_text_passes_promtool,
      sysmon_records_long_gc_and_schedule, sysmon_keeps_existing_monitor,
-     encoded_histogram_read_by_hdrhistogram_py].
+     encoded_histogram_read_by_hdrhistogram_py, upgrade_takes_over_recorder].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reckon),
@@ -540,6 +540,67 @@ sysmon_keeps_existing_monitor(_Config) ->
         _ = erlang:system_monitor(undefined),
         Holder ! stop
     end.
+
+%%% Library upgrade
+
+%% The recorder and metric handles are versioned resources: a second copy
+%% of the library (the same build), loaded while they live, takes them
+%% over with everything in them; after the old code is purged (its library
+%% unloaded) they keep working, and going back to the first copy works too.
+upgrade_takes_over_recorder(Config) ->
+    ok = reckon_metrics:start(#{}),
+    wait_points({memory, total}, 1),
+    ok = reckon_metrics:stop(),
+    {ok, C} = reckon_metrics:counter(upgraded_counter),
+    ok = reckon_metrics:inc(C, 11),
+    {ok, H} = reckon_metrics:histogram(upgraded_hist),
+    [ok = reckon_metrics:observe(H, V) || V <- lists:seq(1, 100)],
+    History = reckon_metrics:history({memory, total}, 3600),
+    Percentiles = reckon_metrics:percentiles(H),
+    OrigEbin = filename:join(code:lib_dir(reckon), "ebin"),
+    try
+        Lib = install_copy(?config(priv_dir, Config), "99.0.0"),
+        ?assertEqual({module, reckon_nif}, code:load_file(reckon_nif)),
+        ?assertEqual(filename:join(Lib, "priv"), code:priv_dir(reckon)),
+        ?assertEqual(11, reckon_metrics:value(C)),
+        ?assertEqual(Percentiles, reckon_metrics:percentiles(H)),
+        ?assertEqual(History, reckon_metrics:history({memory, total}, 3600)),
+        _ = code:purge(reckon_nif),
+        ok = reckon_metrics:inc(C),
+        ok = reckon_metrics:observe(H, 1000),
+        ?assertEqual(12, reckon_metrics:value(C)),
+        ?assertMatch(#{count := 101, max := Max} when Max >= 1000,
+                     reckon_metrics:percentiles(H)),
+        {ok, C2} = reckon_metrics:counter(upgraded_counter),
+        ?assertEqual(12, reckon_metrics:value(C2)),
+        %% The sampler records into the taken-over recorder.
+        #{t := LastT} = lists:last(History),
+        ok = reckon_metrics:start(#{}),
+        _ = wait_until(fun() -> [P || #{t := T} = P <- reckon_metrics:history({memory, total}, 60),
+                                      T > LastT]
+                       end),
+        ok = reckon_metrics:stop()
+    after
+        true = code:replace_path(reckon, OrigEbin),
+        {module, reckon_nif} = code:load_file(reckon_nif),
+        _ = code:purge(reckon_nif)
+    end,
+    ok = reckon_metrics:inc(C),
+    ?assertEqual(13, reckon_metrics:value(C)),
+    ?assertMatch(#{count := 101}, reckon_metrics:percentiles(H)).
+
+%% A copy of the reckon application (beams and library) as reckon-`Vsn',
+%% first on the code path.
+install_copy(Dir, Vsn) ->
+    Lib = filename:join(Dir, "reckon-" ++ Vsn),
+    [ok = filelib:ensure_dir(filename:join([Lib, Sub, "x"])) || Sub <- ["ebin", "priv"]],
+    From = code:lib_dir(reckon),
+    [{ok, _} = file:copy(F, filename:join([Lib, "ebin", filename:basename(F)]))
+     || F <- filelib:wildcard(filename:join([From, "ebin", "*"]))],
+    {ok, _} = file:copy(filename:join([From, "priv", "reckon_nif.so"]),
+                        filename:join([Lib, "priv", "reckon_nif.so"])),
+    true = code:replace_path(reckon, filename:join(Lib, "ebin")),
+    Lib.
 
 %%% Helpers
 
