@@ -8,7 +8,7 @@
 //! | `metrics_tick(R, Points)` | records `[{Key, Number}]` (at most [`MAX_CHUNK`]) at the current second, then every user counter and gauge; the count of points refused |
 //! | `metrics_record(R, Key, T, Number)` | one point at second `T`: `ok` or `{error, late \| not_finite \| key_too_long \| full}` |
 //! | `metrics_metric(R, #{key, kind, highest, sigfig})` | `{ok, Handle}` of the user metric `key` (made if new), or `{error, full \| other_kind \| key_too_long \| bad_bounds}` |
-//! | `metric_add(H, N)`, `metric_set(H, V)`, `metric_observe(H, V)` | a counter's add, a gauge's add and set, a histogram's record |
+//! | `metric_add(H, N)`, `metric_set(H, V)`, `metric_observe(H, V)` | a counter's add, a gauge's add and set, a histogram's record (raw NIFs: the hot path) |
 //! | `metric_value(H)` | a counter's sum, a gauge's value, a histogram's `#{count, min, max, mean, p50, p90, p99, p999}` |
 //! | `metric_encode(H)` | a histogram in HdrHistogram's compressed V2 form, base64 |
 //! | `metrics_history(R, Key, Window)` | `[#{t, min, max, mean, count}]` of the last `Window` seconds, or `undefined` |
@@ -29,6 +29,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use nif_glue::map::{self, field};
+use nif_glue::raw::{Fail, RawResult};
+use nif_glue::raw_nif;
 use nif_glue::versioned::{Payload, Versioned};
 use reckon_metrics_core::clock::{AnyClock, SystemClock};
 use reckon_metrics_core::file::{self, Writer, MAX_KEEP};
@@ -36,6 +38,9 @@ use reckon_metrics_core::metric::{HistConfig, Histo, Kind, Metric, Percentiles, 
 use reckon_metrics_core::series::{Agg, Point, RecordError};
 use reckon_metrics_core::state::MetricValue;
 use reckon_metrics_core::{Config, Recorder};
+use rustler::sys::{
+    c_long, c_ulong, enif_get_double, enif_get_long, enif_get_ulong, ErlNifEnv, ErlNifTerm,
+};
 use rustler::types::binary::NewBinary;
 use rustler::{Atom, Binary, Encoder, Env, Error, ListIterator, NifResult, Term};
 
@@ -225,37 +230,95 @@ fn metrics_metric<'a>(
     )
 }
 
+raw_nif!("metric_add", 2, metric_add);
+raw_nif!("metric_set", 2, metric_set);
+raw_nif!("metric_observe", 2, metric_observe);
+
+// The three updates are the hot path (one call per update in application
+// code): raw NIFs, which read their two arguments straight from `argv`
+// where `#[rustler::nif]` would collect them into a `Vec` on every call.
+
+/// The metric behind the handle `term` of this call.
+///
+/// # Safety
+/// `term` must be an argument of the running NIF call and `env` its env;
+/// the reference must not outlive the call.
+unsafe fn metric_of<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Result<&'a Metric, Fail> {
+    // SAFETY: by the contract above.
+    unsafe { ReckonMetric::from_raw(env, term) }
+        .map(|m| &m.0)
+        .ok_or(Fail::BadArg)
+}
+
+/// A non-negative integer below 2^64.
+fn u64_of(env: *mut ErlNifEnv, term: ErlNifTerm) -> Result<u64, Fail> {
+    let mut v: c_ulong = 0;
+    // SAFETY: `env` and `term` are the running call's.
+    if unsafe { enif_get_ulong(env, term, &mut v) } == 0 {
+        return Err(Fail::BadArg);
+    }
+    Ok(v)
+}
+
+/// A number as `f64`: a float, or an integer (as the nearest float).
+fn f64_of(env: *mut ErlNifEnv, term: ErlNifTerm) -> Result<f64, Fail> {
+    let mut d: f64 = 0.0;
+    // SAFETY: `env` and `term` are the running call's.
+    if unsafe { enif_get_double(env, term, &mut d) } != 0 {
+        return Ok(d);
+    }
+    let mut i: c_long = 0;
+    // SAFETY: as above.
+    if unsafe { enif_get_long(env, term, &mut i) } != 0 {
+        return Ok(i as f64);
+    }
+    u64_of(env, term).map(|u| u as f64)
+}
+
+fn ok_term() -> RawResult {
+    Ok(rustler::types::atom::ok().as_c_arg())
+}
+
 /// `metric_add(H, N)`: adds a non-negative integer to a counter, or a
 /// number to a gauge; `badarg` for a histogram.
-#[rustler::nif]
-fn metric_add<'a>(handle: &'a ReckonMetric, n: Term<'a>) -> NifResult<Atom> {
-    match &handle.0 {
-        Metric::Counter(c) => c.add(n.decode::<u64>()?),
-        Metric::Gauge(g) => g.add(number(n)?),
-        Metric::Histogram(_) => return Err(Error::BadArg),
+fn metric_add(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let [handle, n] = *args else {
+        return Err(Fail::BadArg);
+    };
+    // SAFETY: `handle` is an argument of this call, `env` its env.
+    match unsafe { metric_of(env, handle) }? {
+        Metric::Counter(c) => c.add(u64_of(env, n)?),
+        Metric::Gauge(g) => g.add(f64_of(env, n)?),
+        Metric::Histogram(_) => return Err(Fail::BadArg),
     }
-    Ok(rustler::types::atom::ok())
+    ok_term()
 }
 
 /// `metric_set(G, V)`: sets a gauge; `badarg` for another kind.
-#[rustler::nif]
-fn metric_set<'a>(handle: &'a ReckonMetric, v: Term<'a>) -> NifResult<Atom> {
-    match &handle.0 {
-        Metric::Gauge(g) => g.set(number(v)?),
-        _ => return Err(Error::BadArg),
+fn metric_set(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let [handle, v] = *args else {
+        return Err(Fail::BadArg);
+    };
+    // SAFETY: as in `metric_add`.
+    match unsafe { metric_of(env, handle) }? {
+        Metric::Gauge(g) => g.set(f64_of(env, v)?),
+        _ => return Err(Fail::BadArg),
     }
-    Ok(rustler::types::atom::ok())
+    ok_term()
 }
 
 /// `metric_observe(H, V)`: records a non-negative integer in a histogram
 /// (as its highest trackable value when larger); `badarg` for another kind.
-#[rustler::nif]
-fn metric_observe(handle: &ReckonMetric, v: u64) -> NifResult<Atom> {
-    match &handle.0 {
-        Metric::Histogram(h) => h.record(v),
-        _ => return Err(Error::BadArg),
+fn metric_observe(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let [handle, v] = *args else {
+        return Err(Fail::BadArg);
+    };
+    // SAFETY: as in `metric_add`.
+    match unsafe { metric_of(env, handle) }? {
+        Metric::Histogram(h) => h.record(u64_of(env, v)?),
+        _ => return Err(Fail::BadArg),
     }
-    Ok(rustler::types::atom::ok())
+    ok_term()
 }
 
 fn encode_percentiles(env: Env<'_>, p: Percentiles) -> NifResult<Term<'_>> {
