@@ -24,7 +24,7 @@
 %% '''
 %% `better' is how many times ours is better than the reference: `ref/ours'
 %% for units where less is better (`ns_per_op', `bytes', `words', `ms',
-%% `s', `msgs'), `ours/ref' for `ops_per_s'. Anything else the runner prints starts
+%% `s', `msgs', `percent'), `ours/ref' for `ops_per_s'. Anything else the runner prints starts
 %% with `#' and goes to standard error, so `grep ^BENCH' sees only results.
 %%
 %% == Helpers ==
@@ -43,7 +43,7 @@
 -export_type([result/0, unit/0, loop/0, compare_opts/0]).
 
 %% What both figures of a case measure.
--type unit() :: ns_per_op | ops_per_s | bytes | words | ms | s | msgs.
+-type unit() :: ns_per_op | ops_per_s | bytes | words | ms | s | msgs | percent.
 %% One case's outcome: ours, the reference, and their unit.
 -type result() :: {Ours :: number(), Ref :: number(), unit()}.
 %% Performs exactly `N' operations.
@@ -188,7 +188,7 @@ num(F) -> float_to_list(F, [{decimals, 3}, compact]).
 -spec better(Ours :: number(), Ref :: number(), unit()) -> float().
 better(Ours, Ref, ops_per_s) -> ratio(Ours, Ref);
 better(Ours, Ref, Unit) when Unit =:= ns_per_op; Unit =:= bytes; Unit =:= words;
-                             Unit =:= ms; Unit =:= s; Unit =:= msgs ->
+                             Unit =:= ms; Unit =:= s; Unit =:= msgs; Unit =:= percent ->
     ratio(Ref, Ours).
 
 -spec ratio(number(), number()) -> float().

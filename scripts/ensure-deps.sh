@@ -5,7 +5,8 @@
 # the Mix consumer test), python3 (its json module checks reckon-dump's
 # JSON in the crash-dump suite), GNU time (the crash-dump bench reads
 # peak memory through /usr/bin/time) and Prometheus (promtool and the
-# server, for the reckon_metrics tests).
+# server, for the reckon_metrics tests), and PyPI's hdrhistogram for
+# python3 (pip; it decodes reckon_metrics' encoded histograms in a test).
 #
 # On Debian/Ubuntu (apt-get present) missing Erlang pieces are installed from
 # the distribution's erlang-* packages (with sudo when not root). Elsewhere,
@@ -66,6 +67,7 @@ ensure-deps: no apt-get here; please install:
   - Elixir >= 1.14 with mix (only for the Mix consumer test in make test)
   - python3 (for the crash-dump suite) and GNU time as /usr/bin/time (for make bench)
   - Prometheus (promtool and the prometheus server, for the reckon_metrics tests)
+  - then: python3 -m pip install hdrhistogram (for the reckon_metrics tests)
 EOF
         exit 1
     fi
@@ -92,6 +94,26 @@ EOF
         fi
         exit 1
     fi
+fi
+
+# The hdrhistogram package of PyPI (HdrHistogram_py), through pip: the
+# independent decoder reckon_metrics_SUITE checks reckon_metrics:encode/1
+# against (scripts/check-hdr.py). Installed for the python3 on PATH, the
+# one the tests run; pip itself from Debian's python3-pip when missing.
+if ! python3 -c 'import hdrh.histogram' >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi
+    if ! python3 -m pip --version >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+        echo "ensure-deps: installing python3-pip"
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-pip
+    fi
+    echo "ensure-deps: installing hdrhistogram (pip)"
+    # Debian's python3 refuses pip installs outside a venv unless told (PEP 668);
+    # an older pip knows no such flag.
+    $sudo python3 -m pip install -q --root-user-action=ignore --break-system-packages hdrhistogram \
+        || $sudo python3 -m pip install -q hdrhistogram \
+        || { echo "ensure-deps: pip install hdrhistogram failed; install it for $(command -v python3)" >&2; exit 1; }
+    python3 -c 'import hdrh.histogram' || { echo "ensure-deps: hdrhistogram still missing" >&2; exit 1; }
 fi
 
 # Rust: never installed here (rustup changes the user's environment).

@@ -15,7 +15,10 @@
 %% `context_switches'; every `alloc_interval' s `{allocator, Type,
 %% carriers_size | blocks_size}'; every `queue_interval' s (a full process
 %% scan) `{message_queue, Rank}', the `queue_top' longest message queues;
-%% and every user counter and gauge under `{user, Name, Labels}'.
+%% and every user counter and gauge under `{user, Name, Labels}'. As the
+%% node's system monitor (only when no other is set: see {@link info/0}) it
+%% records the durations of `long_gc' and `long_schedule' events in the
+%% histograms `long_gc_ms' and `long_schedule_ms' ({@link histogram/1}).
 %%
 %% <h3>Queries</h3>
 %% {@link history/2}, {@link summary/0}, {@link series/0}, {@link info/0},
@@ -80,14 +83,18 @@
                      queue_top => 1..100, file_dir => file:filename_all() | undefined,
                      file_interval => 1..3600, file_keep => 1..100,
                      http_port => inet:port_number() | undefined,
-                     http_ip => inet:ip_address()}.
+                     http_ip => inet:ip_address(),
+                     long_gc_ms => 1..60000 | off, long_schedule_ms => 1..60000 | off}.
 %% The sampler's options: how often (s) allocators are read (10), how often
 %% the message queues are scanned (10, at least 10) and how many are kept
 %% (5); the directory of the crash-surviving files (`undefined': none), how
 %% often (s) one is written (10: the most a crash loses) and how many are
 %% kept (3); the port of the `/metrics' endpoint (`undefined': no
 %% endpoint; 0: a port the OS picks, see {@link endpoint/0}) and the address
-%% it listens on (`{127, 0, 0, 1}').
+%% it listens on (`{127, 0, 0, 1}'); the thresholds (ms) of the system
+%% monitor's `long_gc' and `long_schedule' events (50 and 50; `off': not
+%% monitored), whose durations go to the histograms `long_gc_ms' and
+%% `long_schedule_ms'.
 -type histogram_options() :: #{highest => pos_integer(), sigfig => 1..3}.
 %% Values tracked: 0 to `highest' (3 600 000 000, an hour in µs; larger
 %% values count as `highest'), with `sigfig' significant digits (2).
@@ -133,7 +140,7 @@ history(Series, Window) ->
 history(Rec, Series, Window) ->
     case reckon_nif:metrics_history(Rec, reckon_metrics_lib:key(Series), Window) of
         undefined -> [];
-        Points -> [reckon_metrics_lib:point(P) || P <- Points]
+        Points -> Points
     end.
 
 %% @doc Every series with its newest value and its last minute, hour and day.
@@ -141,7 +148,7 @@ history(Rec, Series, Window) ->
 summary() ->
     case reckon_metrics_lib:recorder() of
         undefined -> [];
-        Rec -> lists:sort([reckon_metrics_lib:summary_row(R) || R <- reckon_nif:metrics_summary(Rec)])
+        Rec -> lists:sort([{reckon_metrics_lib:name(K), S} || {K, S} <- reckon_nif:metrics_summary(Rec)])
     end.
 
 %% @doc Every series' name.
@@ -152,17 +159,17 @@ series() ->
         Rec -> lists:sort([reckon_metrics_lib:name(K) || K <- reckon_nif:metrics_keys(Rec)])
     end.
 
-%% @doc Series held and refused, the bytes held and their bound, and user
-%% metrics refused.
+%% @doc Series held and refused, the bytes held and their bound, user
+%% metrics refused, and the system monitor: `on' (the sampler records
+%% long_gc and long_schedule), `{taken, Pid}' (`Pid' held it when sampling
+%% started, and keeps it) or `off' (not sampling, or both thresholds off).
 -spec info() -> #{series := N, series_refused := N, bytes := N, bound_bytes := N,
-                  metrics_refused := N} | {error, not_started} when N :: non_neg_integer().
+                  metrics_refused := N, system_monitor := on | {taken, pid()} | off}
+                | {error, not_started} when N :: non_neg_integer().
 info() ->
     case reckon_metrics_lib:recorder() of
         undefined -> {error, not_started};
-        Rec ->
-            {Series, Refused, Bytes, Bound, MRefused} = reckon_nif:metrics_info(Rec),
-            #{series => Series, series_refused => Refused, bytes => Bytes,
-              bound_bytes => Bound, metrics_refused => MRefused}
+        Rec -> (reckon_nif:metrics_info(Rec))#{system_monitor => reckon_metrics_sysmon:status()}
     end.
 
 %% @doc One file the sampler wrote (`<file_dir>/reckon_metrics.<N>.mpk',
@@ -235,8 +242,8 @@ make(Name, Labels, Kind, Opts) ->
         {undefined, _} -> {error, not_started};
         {_, {error, _} = Error} -> Error;
         {Rec, {ok, Highest, Sigfig}} ->
-            reckon_nif:metrics_metric(Rec, reckon_metrics_lib:user_key(Name, Labels), Kind,
-                                      Highest, Sigfig)
+            reckon_nif:metrics_metric(Rec, #{key => reckon_metrics_lib:user_key(Name, Labels),
+                                             kind => Kind, highest => Highest, sigfig => Sigfig})
     end.
 
 -spec hist_opts(term()) -> {ok, pos_integer(), 1..3} | {error, {bad_option, term()} | options}.
@@ -293,7 +300,7 @@ bad_update([Metric | _] = Args, Kinds, ValueWhy, HandleWhy) ->
     Kind = try reckon_nif:metric_value(Metric) of
                V when is_integer(V) -> counter;
                V when is_float(V) -> gauge;
-               _ -> histogram
+               #{} -> histogram
            catch error:badarg -> none
            end,
     case lists:member(Kind, Kinds) andalso length(Args) =:= 2 of
@@ -304,10 +311,7 @@ bad_update([Metric | _] = Args, Kinds, ValueWhy, HandleWhy) ->
 %% @doc A counter's sum, a gauge's value, or a histogram's {@link percentiles/1}.
 -spec value(Metric) -> number() | map() when Metric :: metric().
 value(Metric) ->
-    case ?CALL([Metric], 1, "not a metric handle", reckon_nif:metric_value(Metric)) of
-        {_, _, _, _, _} = P -> percentiles_map(P);
-        V -> V
-    end.
+    ?CALL([Metric], 1, "not a metric handle", reckon_nif:metric_value(Metric)).
 
 %% @doc Count, min, max, mean and the 50th, 90th, 99th and 99.9th
 %% percentiles of a histogram.
@@ -315,14 +319,9 @@ value(Metric) ->
                                   mean := float()} when Histogram :: metric().
 percentiles(Histogram) ->
     case ?CALL([Histogram], 1, "not a histogram handle", reckon_nif:metric_value(Histogram)) of
-        {_, _, _, _, _} = P -> percentiles_map(P);
+        #{} = P -> P;
         _ -> ?RECKON_BADARG([Histogram], 1, "not a histogram handle")
     end.
-
--spec percentiles_map(tuple()) -> map().
-percentiles_map({Count, Min, Max, Mean, [P50, P90, P99, P999]}) ->
-    #{count => Count, min => Min, max => Max, mean => Mean,
-      p50 => P50, p90 => P90, p99 => P99, p999 => P999}.
 
 %% @doc A histogram in HdrHistogram's standard compressed (V2, deflate)
 %% encoding, base64: what HdrHistogram's `decodeFromCompressedByteBuffer',

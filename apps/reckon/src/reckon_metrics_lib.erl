@@ -12,7 +12,7 @@
 -module(reckon_metrics_lib).
 
 -export([recorder/0, ensure_recorder/0, key/1, name/1, user_key/2,
-         validate/1, defaults/0, point/1, summary_row/1, read_file/1, user_metrics/1]).
+         validate/1, defaults/0, read_file/1]).
 
 -export_type([options/0]).
 
@@ -27,7 +27,9 @@
                      file_interval := pos_integer(),
                      file_keep := pos_integer(),
                      http_port := inet:port_number() | undefined,
-                     http_ip := inet:ip_address()}.
+                     http_ip := inet:ip_address(),
+                     long_gc_ms := pos_integer() | off,
+                     long_schedule_ms := pos_integer() | off}.
 %% The sampler's options, with their defaults filled in.
 
 %% @doc The node's recorder, or `undefined' before the sampler first started.
@@ -42,8 +44,8 @@ recorder() ->
 ensure_recorder() ->
     case recorder() of
         undefined ->
-            Rec = reckon_nif:metrics_new(env_cap(metrics_max_series, 512),
-                                         env_cap(metrics_max_metrics, 256)),
+            Rec = reckon_nif:metrics_new(#{max_series => env_cap(metrics_max_series, 512),
+                                           max_metrics => env_cap(metrics_max_metrics, 256)}),
             persistent_term:put(?RECORDER_KEY, Rec),
             Rec;
         Rec ->
@@ -82,7 +84,8 @@ name(Key) ->
 defaults() ->
     #{alloc_interval => 10, queue_interval => 10, queue_top => 5,
       file_dir => undefined, file_interval => 10, file_keep => 3,
-      http_port => undefined, http_ip => {127, 0, 0, 1}}.
+      http_port => undefined, http_ip => {127, 0, 0, 1},
+      long_gc_ms => 50, long_schedule_ms => 50}.
 
 %% @doc `Opts' checked and completed with the defaults, or the first bad
 %% key: unknown keys first, then bad values.
@@ -95,7 +98,9 @@ validate(Opts) when is_map(Opts) ->
                file_interval => fun(V) -> in(V, 1, 3600) end,
                file_keep => fun(V) -> in(V, 1, 100) end,
                http_port => fun(V) -> V =:= undefined orelse in(V, 0, 65535) end,
-               http_ip => fun(V) -> inet:is_ip_address(V) end},
+               http_ip => fun(V) -> inet:is_ip_address(V) end,
+               long_gc_ms => fun(V) -> V =:= off orelse in(V, 1, 60000) end,
+               long_schedule_ms => fun(V) -> V =:= off orelse in(V, 1, 60000) end},
     case [K || K <- lists:sort(maps:keys(Opts)), not maps:is_key(K, Checks)] of
         [K | _] ->
             {error, {bad_option, K}};
@@ -116,44 +121,14 @@ is_dir_name(V) -> V =/= [] andalso io_lib:printable_unicode_list(V).
 -spec in(term(), integer(), integer()) -> boolean().
 in(V, Low, High) -> is_integer(V) andalso V >= Low andalso V =< High.
 
-%% @doc A point as the shell sees it.
--spec point({non_neg_integer(), float(), float(), float(), pos_integer()}) ->
-    reckon_metrics:point().
-point({T, Min, Max, Mean, Count}) ->
-    #{t => T, min => Min, max => Max, mean => Mean, count => Count}.
-
-%% @doc A row of the library's summary as the shell sees it.
--spec summary_row({binary(), float() | undefined, Agg, Agg, Agg}) ->
-    {term(), reckon_metrics:summary()}
-      when Agg :: {float(), float(), float(), pos_integer()} | undefined.
-summary_row({Key, Last, Minute, Hour, Day}) ->
-    {name(Key), #{last => Last, minute => agg(Minute), hour => agg(Hour), day => agg(Day)}}.
-
--spec agg({float(), float(), float(), pos_integer()} | undefined) ->
-    reckon_metrics:window_summary() | undefined.
-agg(undefined) -> undefined;
-agg({Min, Max, Mean, Count}) -> #{min => Min, max => Max, mean => Mean, count => Count}.
-
 %% @doc One file of the sampler's writer, in the shapes of
 %% `reckon_metrics:history/2'.
 -spec read_file(file:filename_all()) -> {ok, map()} | {error, term()}.
 read_file(Path) ->
     case reckon_nif:metrics_read_file(unicode:characters_to_binary(Path)) of
-        {ok, {TakenAt, Series, Metrics}} ->
-            Points = fun(Ps) -> [point(P) || P <- Ps] end,
-            {ok, #{taken_at => TakenAt,
-                   series => lists:sort([{name(K), #{seconds => Points(S), minutes => Points(M),
-                                                     hours => Points(H)}}
-                                         || {K, S, M, H} <- Series]),
-                   metrics => lists:sort([{name(K), V} || {K, V} <- Metrics])}};
+        {ok, #{series := Series, metrics := Metrics} = File} ->
+            {ok, File#{series := lists:sort([{name(K), Tiers} || {K, Tiers} <- Series]),
+                       metrics := lists:sort([{name(K), V} || {K, V} <- Metrics])}};
         {error, Text} ->
             {error, {unreadable, unicode:characters_to_binary(Text)}}
     end.
-
-%% @doc Every user metric of `Rec' by name (`{user, Name, Labels}'), with its
-%% kind and value (a histogram's as Prometheus buckets).
--spec user_metrics(reference()) ->
-    [{term(), {counter, non_neg_integer()} | {gauge, float()}
-              | {histogram, {non_neg_integer(), float(), [{pos_integer(), non_neg_integer()}]}}}].
-user_metrics(Rec) ->
-    [{name(K), {Kind, V}} || {K, Kind, V} <- reckon_nif:metrics_user(Rec)].

@@ -11,7 +11,9 @@
 %% a string or a binary) is lower-cased with every character outside
 %% `[a-z0-9_:]' made `_', and its labels, when a list of `{Key, Value}',
 %% become labels (keys made the same way, values escaped). A user metric
-%% whose name or labels have no such form is left out.
+%% whose name or labels have no such form is left out. The system
+%% monitor's histograms `long_gc_ms' and `long_schedule_ms' are
+%% `erlang_vm_long_gc_seconds' and `erlang_vm_long_schedule_seconds'.
 -module(reckon_metrics_prom).
 
 -export([render/0, text/1, metric_name/1]).
@@ -29,10 +31,12 @@ render() ->
         undefined -> [];
         Rec ->
             Series = [{reckon_metrics_lib:name(K), Last}
-                      || {K, Last, _, _, _} <- reckon_nif:metrics_summary(Rec), Last =/= undefined],
+                      || {K, #{last := Last}} <- reckon_nif:metrics_summary(Rec),
+                         Last =/= undefined],
             Samples = lists:append([series_sample(Name, V) || {Name, V} <- Series]),
-            Users = lists:append([user_samples(Name, M)
-                                  || {Name, M} <- reckon_metrics_lib:user_metrics(Rec)]),
+            Users = lists:append([user_samples(reckon_metrics_lib:name(K), {Kind, V})
+                                  || #{key := K, kind := Kind, value := V}
+                                         <- reckon_nif:metrics_user(Rec)]),
             Tools = reckon_metrics_tools:prometheus_samples(),
             format(group(Samples ++ Users ++ Tools))
     end.
@@ -72,6 +76,16 @@ series_sample(_Name, _V) ->
     [].
 
 -spec user_samples(term(), term()) -> [{family(), sample()}].
+user_samples({user, Name, []}, {histogram, H}) when Name =:= long_gc_ms;
+                                                    Name =:= long_schedule_ms ->
+    %% The system monitor's histograms (ms), in seconds as Prometheus has it.
+    Event = binary:part(atom_to_binary(Name), 0, byte_size(atom_to_binary(Name)) - 3),
+    #{count := Count, sum := Sum, buckets := Buckets} = H,
+    F = {<<"erlang_vm_", Event/binary, "_seconds">>, <<"histogram">>,
+         <<"Durations of the system monitor's ", Event/binary, " events">>},
+    [{F, {<<"_bucket">>, [{<<"le">>, number(Le / 1000)}], C}} || {Le, C} <- Buckets]
+        ++ [{F, {<<"_bucket">>, [{<<"le">>, <<"+Inf">>}], Count}},
+            {F, {<<"_sum">>, [], Sum / 1000}}, {F, {<<"_count">>, [], Count}}];
 user_samples({user, Name, Labels}, Value) ->
     case {metric_name(Name), labels(Labels)} of
         {error, _} -> [];
@@ -86,7 +100,7 @@ user_samples(N, Ls, {counter, V}) ->
     [{{<<N/binary, "_total">>, <<"counter">>, <<"reckon_metrics counter">>}, {<<>>, Ls, V}}];
 user_samples(N, Ls, {gauge, V}) ->
     [{{N, <<"gauge">>, <<"reckon_metrics gauge">>}, {<<>>, Ls, V}}];
-user_samples(N, Ls, {histogram, {Count, Sum, Buckets}}) ->
+user_samples(N, Ls, {histogram, #{count := Count, sum := Sum, buckets := Buckets}}) ->
     F = {N, <<"histogram">>, <<"reckon_metrics histogram">>},
     [{F, {<<"_bucket">>, Ls ++ [{<<"le">>, integer_to_binary(Le)}], C}} || {Le, C} <- Buckets]
         ++ [{F, {<<"_bucket">>, Ls ++ [{<<"le">>, <<"+Inf">>}], Count}},
@@ -114,7 +128,7 @@ label_text([]) -> [];
 label_text(Ls) ->
     [${, lists:join($,, [[K, $=, $", escape(V), $"] || {K, V} <- Ls]), $}].
 
--spec number(number()) -> iodata().
+-spec number(number()) -> binary().
 number(V) when is_integer(V) -> integer_to_binary(V);
 number(V) when is_float(V) -> float_to_binary(V, [short]).
 

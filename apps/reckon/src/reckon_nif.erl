@@ -13,10 +13,10 @@
 %% Every function the library implements: exported, and declared as NIFs.
 -define(NIFS, [top_merge/3, window_new/1, window_add/3, window_finish/1,
                dump_analyze/3,
-               metrics_new/2, metrics_tick/2, metrics_record/4, metrics_metric/5,
+               metrics_new/1, metrics_tick/2, metrics_record/4, metrics_metric/2,
                metric_add/2, metric_set/2, metric_observe/2, metric_value/1,
                metric_encode/1, metrics_history/3, metrics_keys/1, metrics_summary/1,
-               metrics_info/1, metrics_file_start/3, metrics_file_stop/1, metrics_flush/1,
+               metrics_info/1, metrics_file_start/2, metrics_file_stop/1, metrics_flush/1,
                metrics_file_stats/1, metrics_read_file/1, metrics_user/1]).
 
 -type window_opts() :: #{kind := pid | integer, n := non_neg_integer(),
@@ -66,8 +66,15 @@ dump_analyze(_Path, _Top, _Threshold) -> erlang:nif_error(nif_not_loaded).
 %% The flight recorder (reckon_metrics, native/reckon_nif/src/metrics.rs).
 %% Keys are binaries (term_to_binary of a series or metric name).
 
--spec metrics_new(non_neg_integer(), non_neg_integer()) -> reference().
-metrics_new(_MaxSeries, _MaxMetrics) -> erlang:nif_error(nif_not_loaded).
+-type point() :: #{t := non_neg_integer(), min := float(), max := float(),
+                   mean := float(), count := pos_integer()}.
+-type agg() :: #{min := float(), max := float(), mean := float(), count := pos_integer()}
+             | undefined.
+-type percentiles() :: #{count | min | max | p50 | p90 | p99 | p999 := non_neg_integer(),
+                         mean := float()}.
+
+-spec metrics_new(#{max_series := 0..100000, max_metrics := 0..100000}) -> reference().
+metrics_new(_Opts) -> erlang:nif_error(nif_not_loaded).
 
 -spec metrics_tick(reference(), [{binary(), number()}]) -> non_neg_integer().
 metrics_tick(_Recorder, _Points) -> erlang:nif_error(nif_not_loaded).
@@ -76,10 +83,10 @@ metrics_tick(_Recorder, _Points) -> erlang:nif_error(nif_not_loaded).
     ok | {error, late | not_finite | key_too_long | full}.
 metrics_record(_Recorder, _Key, _T, _Value) -> erlang:nif_error(nif_not_loaded).
 
--spec metrics_metric(reference(), binary(), counter | gauge | histogram,
-                     non_neg_integer(), 1..3) ->
+-spec metrics_metric(reference(), #{key := binary(), kind := counter | gauge | histogram,
+                                    highest := non_neg_integer(), sigfig := 0..255}) ->
     {ok, reference()} | {error, full | other_kind | key_too_long | bad_bounds}.
-metrics_metric(_Recorder, _Key, _Kind, _Highest, _Sigfig) -> erlang:nif_error(nif_not_loaded).
+metrics_metric(_Recorder, _Opts) -> erlang:nif_error(nif_not_loaded).
 
 -spec metric_add(reference(), number()) -> ok.
 metric_add(_Metric, _N) -> erlang:nif_error(nif_not_loaded).
@@ -90,32 +97,29 @@ metric_set(_Metric, _V) -> erlang:nif_error(nif_not_loaded).
 -spec metric_observe(reference(), non_neg_integer()) -> ok.
 metric_observe(_Metric, _V) -> erlang:nif_error(nif_not_loaded).
 
--spec metric_value(reference()) ->
-    non_neg_integer() | float()
-    | {non_neg_integer(), non_neg_integer(), non_neg_integer(), float(), [non_neg_integer()]}.
+-spec metric_value(reference()) -> non_neg_integer() | float() | percentiles().
 metric_value(_Metric) -> erlang:nif_error(nif_not_loaded).
 
 -spec metric_encode(reference()) -> binary().
 metric_encode(_Metric) -> erlang:nif_error(nif_not_loaded).
 
--spec metrics_history(reference(), binary(), non_neg_integer()) ->
-    [{non_neg_integer(), float(), float(), float(), pos_integer()}] | undefined.
+-spec metrics_history(reference(), binary(), non_neg_integer()) -> [point()] | undefined.
 metrics_history(_Recorder, _Key, _Window) -> erlang:nif_error(nif_not_loaded).
 
 -spec metrics_keys(reference()) -> [binary()].
 metrics_keys(_Recorder) -> erlang:nif_error(nif_not_loaded).
 
--spec metrics_summary(reference()) -> [{binary(), float() | undefined, Agg, Agg, Agg}]
-      when Agg :: {float(), float(), float(), pos_integer()} | undefined.
+-spec metrics_summary(reference()) ->
+    [{binary(), #{last := float() | undefined, minute := agg(), hour := agg(), day := agg()}}].
 metrics_summary(_Recorder) -> erlang:nif_error(nif_not_loaded).
 
 -spec metrics_info(reference()) ->
-    {non_neg_integer(), non_neg_integer(), non_neg_integer(), non_neg_integer(),
-     non_neg_integer()}.
+    #{series | series_refused | bytes | bound_bytes | metrics_refused := non_neg_integer()}.
 metrics_info(_Recorder) -> erlang:nif_error(nif_not_loaded).
 
--spec metrics_file_start(reference(), binary(), 1..100) -> ok | {error, string()}.
-metrics_file_start(_Recorder, _Dir, _Keep) -> erlang:nif_error(nif_not_loaded).
+-spec metrics_file_start(reference(), #{dir := binary(), keep := 1..100}) ->
+    ok | {error, string()}.
+metrics_file_start(_Recorder, _Opts) -> erlang:nif_error(nif_not_loaded).
 
 -spec metrics_file_stop(reference()) -> ok.
 metrics_file_stop(_Recorder) -> erlang:nif_error(nif_not_loaded).
@@ -124,16 +128,18 @@ metrics_file_stop(_Recorder) -> erlang:nif_error(nif_not_loaded).
 metrics_flush(_Recorder) -> erlang:nif_error(nif_not_loaded).
 
 -spec metrics_file_stats(reference()) ->
-    {non_neg_integer(), non_neg_integer(), binary() | undefined} | undefined.
+    #{written := non_neg_integer(), failed := non_neg_integer(), last := binary() | undefined}
+    | undefined.
 metrics_file_stats(_Recorder) -> erlang:nif_error(nif_not_loaded).
 
 -spec metrics_read_file(binary()) ->
-    {ok, {non_neg_integer(), [{binary(), [Point], [Point], [Point]}],
-          [{binary(), number() | binary()}]}} | {error, string()}
-      when Point :: {non_neg_integer(), float(), float(), float(), pos_integer()}.
+    {ok, #{taken_at := non_neg_integer(),
+           series := [{binary(), #{seconds | minutes | hours := [point()]}}],
+           metrics := [{binary(), number() | binary()}]}} | {error, string()}.
 metrics_read_file(_Path) -> erlang:nif_error(nif_not_loaded).
 
 -spec metrics_user(reference()) ->
-    [{binary(), counter, non_neg_integer()} | {binary(), gauge, float()}
-     | {binary(), histogram, {non_neg_integer(), float(), [{pos_integer(), non_neg_integer()}]}}].
+    [#{key := binary(), kind := counter | gauge | histogram,
+       value := number() | #{count := non_neg_integer(), sum := float(),
+                             buckets := [{pos_integer(), non_neg_integer()}]}}].
 metrics_user(_Recorder) -> erlang:nif_error(nif_not_loaded).

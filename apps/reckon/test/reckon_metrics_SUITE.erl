@@ -15,7 +15,9 @@
          sampler_records_vm_values/1, sampler_counts_new_processes/1,
          sampler_finds_long_queues/1, flag_off_restored/1, flag_on_kept/1,
          restart_keeps_series_and_flag/1, options_refused/1, file_rotated_and_read_back/1,
-         file_survives_kill_9/1, prometheus_text_passes_promtool/1]).
+         file_survives_kill_9/1, prometheus_text_passes_promtool/1,
+         sysmon_records_long_gc_and_schedule/1, sysmon_keeps_existing_monitor/1,
+         encoded_histogram_read_by_hdrhistogram_py/1, upgrade_takes_over_recorder/1]).
 
 %% These cases pass wrong arguments on purpose.
 -dialyzer({nowarn_function, [bad_arguments/1, options_refused/1, kinds_and_bounds/1]}).
@@ -26,7 +28,9 @@ all() ->
      series_cap_refuses_and_counts, minutes_keep_min_max_mean,
      sampler_records_vm_values, sampler_counts_new_processes, sampler_finds_long_queues,
      flag_off_restored, flag_on_kept, restart_keeps_series_and_flag, options_refused,
-     file_rotated_and_read_back, file_survives_kill_9, prometheus_text_passes_promtool].
+     file_rotated_and_read_back, file_survives_kill_9, prometheus_text_passes_promtool,
+     sysmon_records_long_gc_and_schedule, sysmon_keeps_existing_monitor,
+     encoded_histogram_read_by_hdrhistogram_py, upgrade_takes_over_recorder].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reckon),
@@ -144,29 +148,37 @@ bad_arguments(_Config) ->
 %%% The recorder through the NIF (a recorder of its own, with small bounds)
 
 series_cap_refuses_and_counts(_Config) ->
-    Rec = reckon_nif:metrics_new(10, 2),
+    Rec = reckon_nif:metrics_new(#{max_series => 10, max_metrics => 2}),
     T = erlang:system_time(second),
     Results = [reckon_nif:metrics_record(Rec, term_to_binary(I), T, I) || I <- lists:seq(1, 1000)],
     ?assertEqual(10, length([ok || ok <- Results])),
     ?assertEqual(990, length([full || {error, full} <- Results])),
-    {Series, Refused, Bytes, Bound, _} = reckon_nif:metrics_info(Rec),
+    #{series := Series, series_refused := Refused, bytes := Bytes, bound_bytes := Bound} =
+        reckon_nif:metrics_info(Rec),
     ?assertEqual({10, 990}, {Series, Refused}),
     ?assert(Bytes =< Bound),
     %% A series takes only newer points.
     ?assertEqual({error, late}, reckon_nif:metrics_record(Rec, term_to_binary(1), T, 5)),
-    {ok, _} = reckon_nif:metrics_metric(Rec, <<"a">>, counter, 0, 1),
-    {ok, _} = reckon_nif:metrics_metric(Rec, <<"b">>, gauge, 0, 1),
-    ?assertEqual({error, full}, reckon_nif:metrics_metric(Rec, <<"c">>, gauge, 0, 1)),
-    ?assertMatch({_, _, _, _, 1}, reckon_nif:metrics_info(Rec)).
+    {ok, _} = reckon_nif:metrics_metric(Rec, #{key => <<"a">>, kind => counter,
+                                                highest => 0, sigfig => 1}),
+    {ok, _} = reckon_nif:metrics_metric(Rec, #{key => <<"b">>, kind => gauge,
+                                                highest => 0, sigfig => 1}),
+    ?assertEqual({error, full}, reckon_nif:metrics_metric(Rec, #{key => <<"c">>, kind => gauge,
+                                                                 highest => 0, sigfig => 1})),
+    ?assertMatch(#{metrics_refused := 1}, reckon_nif:metrics_info(Rec)),
+    %% Options are a map with every key.
+    ?assertError(badarg, reckon_nif:metrics_new(#{max_series => 10})),
+    ?assertError(badarg, reckon_nif:metrics_metric(Rec, #{key => <<"d">>, kind => gauge})).
 
 minutes_keep_min_max_mean(_Config) ->
-    Rec = reckon_nif:metrics_new(4, 1),
+    Rec = reckon_nif:metrics_new(#{max_series => 4, max_metrics => 1}),
     %% Two minutes two hours ago: 0..59 then 100..159.
     T0 = (erlang:system_time(second) - 7200) div 60 * 60,
     [ok = reckon_nif:metrics_record(Rec, <<"k">>, T0 + I, I) || I <- lists:seq(0, 59)],
     [ok = reckon_nif:metrics_record(Rec, <<"k">>, T0 + 60 + I, 100 + I) || I <- lists:seq(0, 59)],
     ok = reckon_nif:metrics_record(Rec, <<"k">>, T0 + 120, 0),
-    [{T0, 0.0, 59.0, Mean0, 60}, {T1, 100.0, 159.0, Mean1, 60}, {_, _, _, _, 1}] =
+    [#{t := T0, min := 0.0, max := 59.0, mean := Mean0, count := 60},
+     #{t := T1, min := 100.0, max := 159.0, mean := Mean1, count := 60}, #{count := 1}] =
         reckon_nif:metrics_history(Rec, <<"k">>, 86400),
     ?assertEqual({T0 + 60, 29.5, 129.5}, {T1, Mean0, Mean1}),
     %% The last hour holds none of it.
@@ -297,7 +309,7 @@ file_rotated_and_read_back(Config) ->
     %% Four files written (one a tick), of which two are kept.
     wait_until(fun() ->
                        case reckon_nif:metrics_file_stats(reckon_metrics_lib:recorder()) of
-                           {N, 0, _} when N >= 4 -> [N];
+                           #{written := N, failed := 0} when N >= 4 -> [N];
                            _ -> []
                        end
                end),
@@ -350,11 +362,11 @@ file_survives_kill_9(Config) ->
                    end),
         #{t := LastT} = lists:last(erpc:call(Node, reckon_metrics, history,
                                              [{memory, total}, 60])),
-        {Written0, _, _} = Stats(),
+        #{written := Written0} = Stats(),
         %% Two more writes: the second one started after the tick at LastT.
         wait_until(fun() ->
                            case Stats() of
-                               {W, _, _} when W >= Written0 + 2 -> [W];
+                               #{written := W} when W >= Written0 + 2 -> [W];
                                _ -> []
                            end
                    end),
@@ -403,7 +415,192 @@ prometheus_text_passes_promtool(Config) ->
                  <<"db_query_latency_bucket{le=\"+Inf\"} 5\n">>,
                  <<"db_query_latency_count 5\n">>,
                  <<"# TYPE erlang_vm_memory_bytes gauge\n">>,
+                 <<"# TYPE erlang_vm_long_gc_seconds histogram\n">>,
+                 <<"erlang_vm_long_schedule_seconds_bucket{le=\"0.05\"} ">>,
                  <<"erlang_vm_objects_limit{type=\"process\"} ">>]].
+
+%% encode/1 decoded by an independent HdrHistogram implementation (the
+%% `hdrhistogram' package of PyPI, through scripts/check-hdr.py): the same
+%% count, min, max and percentiles as percentiles/1, for a known
+%% distribution (10 000 values from 1 to about 14 million, squares, so
+%% every bucket magnitude is used).
+%%
+%% The two read a percentile's rank differently when q * count has a
+%% fractional part below one half: the Rust crate takes ceil(q * count)
+%% (as Java's HdrHistogram does today), the Python package rounds it
+%% (int(q * count + 0.5), Java's older rule), one rank lower. With 10 000
+%% values every rank is whole, so they agree; with 7 values (1..6 and 1000)
+%% the 90th percentile (rank 6.3) is 1000 for the crate (rank 7) and 6 for
+%% the package (rank 6): the decoded data are the same, the rule is not.
+encoded_histogram_read_by_hdrhistogram_py(Config) ->
+    {ok, H} = reckon_metrics:histogram(cross_checked),
+    [ok = reckon_metrics:observe(H, I * I div 7) || I <- lists:seq(1, 10000)],
+    Theirs = decode_with_python(H, Config),
+    Ours = reckon_metrics:percentiles(H),
+    ?assertEqual(maps:with([count, min, max, p50, p90, p99, p999], Ours), Theirs),
+    ?assertEqual(10000, maps:get(count, Theirs)),
+    {ok, Small} = reckon_metrics:histogram(cross_checked_small),
+    [ok = reckon_metrics:observe(Small, V) || V <- [1, 2, 3, 4, 5, 6, 1000]],
+    SmallTheirs = decode_with_python(Small, Config),
+    SmallOurs = reckon_metrics:percentiles(Small),
+    ?assertEqual(maps:with([count, min, max, p50, p99, p999], SmallOurs),
+                 maps:without([p90], SmallTheirs)),
+    ?assertMatch({#{p90 := P90}, #{p90 := 6}} when P90 >= 1000, {SmallOurs, SmallTheirs}).
+
+decode_with_python(H, Config) ->
+    File = filename:join(?config(priv_dir, Config),
+                         "hist-" ++ integer_to_list(erlang:unique_integer([positive]))),
+    ok = file:write_file(File, reckon_metrics:encode(H)),
+    Script = filename:join([root(filename:dirname(code:which(?MODULE))), "scripts",
+                            "check-hdr.py"]),
+    Out = os:cmd("python3 " ++ Script ++ " " ++ File ++ " 2>&1; echo rc=$?"),
+    case re:run(Out, "^(\\{.*\\})\nrc=0\n$", [{capture, all_but_first, binary}, dotall]) of
+        {match, [Json]} ->
+            maps:from_list([{binary_to_atom(K), V}
+                            || [K, V0] <- element(2, re:run(Json, "\"([a-z0-9]+)\": ([0-9]+)",
+                                                         [global, {capture, all_but_first,
+                                                                   binary}])),
+                               V <- [binary_to_integer(V0)]]);
+        nomatch ->
+            ct:fail({check_hdr, Out})
+    end.
+
+%% The repository's root: the first parent of `Dir' with scripts/check-hdr.py.
+root("/") -> error(no_root);
+root(Dir) ->
+    case filelib:is_regular(filename:join([Dir, "scripts", "check-hdr.py"])) of
+        true -> Dir;
+        false -> root(filename:dirname(Dir))
+    end.
+
+%%% System monitor
+
+%% While sampling, the handler is the node's system monitor: a process
+%% with a big heap collecting it (long_gc above 5 ms) and one turning a
+%% tuple of 10 million elements into a list (no yield: long_schedule above
+%% 20 ms) land in the histograms long_gc_ms and long_schedule_ms. Stopping
+%% gives the monitor back; a sampler killed leaves none behind either.
+sysmon_records_long_gc_and_schedule(_Config) ->
+    ?assertEqual(undefined, erlang:system_monitor()),
+    ?assertEqual({error, {bad_option, long_gc_ms}}, reckon_metrics:start(#{long_gc_ms => 0})),
+    ok = reckon_metrics:start(#{long_gc_ms => 5, long_schedule_ms => 20}),
+    ?assertMatch(#{system_monitor := on}, reckon_metrics:info()),
+    Sysmon = whereis(reckon_metrics_sysmon),
+    ?assertMatch({Sysmon, _}, erlang:system_monitor()),
+    {ok, Gc} = reckon_metrics:histogram(long_gc_ms),
+    {ok, Schedule} = reckon_metrics:histogram(long_schedule_ms),
+    #{count := Gc0} = reckon_metrics:percentiles(Gc),
+    #{count := Schedule0} = reckon_metrics:percentiles(Schedule),
+    Busy = fun() ->
+                   L = lists:seq(1, 3000000),
+                   true = erlang:garbage_collect(),
+                   _ = [length(tuple_to_list(erlang:make_tuple(10000000, a))) || _ <- [1, 2, 3]],
+                   length(L)
+           end,
+    {Pid, Ref} = spawn_monitor(Busy),
+    receive {'DOWN', Ref, _, Pid, _} -> ok end,
+    #{min := GcMin} =
+        wait_until(fun() ->
+                           [P || #{count := N} = P <- [reckon_metrics:percentiles(Gc)], N > Gc0]
+                   end),
+    #{max := ScheduleMax} =
+        wait_until(fun() ->
+                           [P || #{count := N} = P <- [reckon_metrics:percentiles(Schedule)],
+                                 N > Schedule0]
+                   end),
+    ?assert(GcMin >= 5, GcMin),
+    ?assert(ScheduleMax >= 20, ScheduleMax),
+    ok = reckon_metrics:stop(),
+    ?assertEqual(undefined, erlang:system_monitor()),
+    ?assertEqual(undefined, whereis(reckon_metrics_sysmon)),
+    ?assertMatch(#{system_monitor := off}, reckon_metrics:info()),
+    %% A sampler killed while sampling: its handler dies with it, and the VM
+    %% clears the monitor of a dead process.
+    ok = reckon_metrics:start(#{}),
+    Sysmon2 = whereis(reckon_metrics_sysmon),
+    ?assertMatch({Sysmon2, _}, erlang:system_monitor()),
+    MRef = monitor(process, Sysmon2),
+    exit(whereis(reckon_metrics_sampler), kill),
+    receive {'DOWN', MRef, _, _, _} -> ok end,
+    ?assertEqual(undefined, erlang:system_monitor()),
+    _ = wait_until(fun() -> [P || P <- [whereis(reckon_metrics_sampler)], is_pid(P)] end).
+
+%% A system monitor set by someone else is never replaced: the sampler
+%% reports it as taken, and it is still there, unchanged, after a stop.
+sysmon_keeps_existing_monitor(_Config) ->
+    Holder = spawn(fun() -> receive stop -> ok end end),
+    undefined = erlang:system_monitor(Holder, [{long_gc, 1000}]),
+    try
+        ok = reckon_metrics:start(#{}),
+        ?assertMatch(#{system_monitor := {taken, Holder}}, reckon_metrics:info()),
+        ?assertEqual({Holder, [{long_gc, 1000}]}, erlang:system_monitor()),
+        ok = reckon_metrics:stop(),
+        ?assertEqual({Holder, [{long_gc, 1000}]}, erlang:system_monitor())
+    after
+        _ = erlang:system_monitor(undefined),
+        Holder ! stop
+    end.
+
+%%% Library upgrade
+
+%% The recorder and metric handles are versioned resources: a second copy
+%% of the library (the same build), loaded while they live, takes them
+%% over with everything in them; after the old code is purged (its library
+%% unloaded) they keep working, and going back to the first copy works too.
+upgrade_takes_over_recorder(Config) ->
+    ok = reckon_metrics:start(#{}),
+    wait_points({memory, total}, 1),
+    ok = reckon_metrics:stop(),
+    {ok, C} = reckon_metrics:counter(upgraded_counter),
+    ok = reckon_metrics:inc(C, 11),
+    {ok, H} = reckon_metrics:histogram(upgraded_hist),
+    [ok = reckon_metrics:observe(H, V) || V <- lists:seq(1, 100)],
+    History = reckon_metrics:history({memory, total}, 3600),
+    Percentiles = reckon_metrics:percentiles(H),
+    OrigEbin = filename:join(code:lib_dir(reckon), "ebin"),
+    try
+        Lib = install_copy(?config(priv_dir, Config), "99.0.0"),
+        ?assertEqual({module, reckon_nif}, code:load_file(reckon_nif)),
+        ?assertEqual(filename:join(Lib, "priv"), code:priv_dir(reckon)),
+        ?assertEqual(11, reckon_metrics:value(C)),
+        ?assertEqual(Percentiles, reckon_metrics:percentiles(H)),
+        ?assertEqual(History, reckon_metrics:history({memory, total}, 3600)),
+        _ = code:purge(reckon_nif),
+        ok = reckon_metrics:inc(C),
+        ok = reckon_metrics:observe(H, 1000),
+        ?assertEqual(12, reckon_metrics:value(C)),
+        ?assertMatch(#{count := 101, max := Max} when Max >= 1000,
+                     reckon_metrics:percentiles(H)),
+        {ok, C2} = reckon_metrics:counter(upgraded_counter),
+        ?assertEqual(12, reckon_metrics:value(C2)),
+        %% The sampler records into the taken-over recorder.
+        #{t := LastT} = lists:last(History),
+        ok = reckon_metrics:start(#{}),
+        _ = wait_until(fun() -> [P || #{t := T} = P <- reckon_metrics:history({memory, total}, 60),
+                                      T > LastT]
+                       end),
+        ok = reckon_metrics:stop()
+    after
+        true = code:replace_path(reckon, OrigEbin),
+        {module, reckon_nif} = code:load_file(reckon_nif),
+        _ = code:purge(reckon_nif)
+    end,
+    ok = reckon_metrics:inc(C),
+    ?assertEqual(13, reckon_metrics:value(C)),
+    ?assertMatch(#{count := 101}, reckon_metrics:percentiles(H)).
+
+%% A copy of the reckon application (beams and library) as reckon-`Vsn',
+%% first on the code path.
+install_copy(Dir, Vsn) ->
+    Lib = filename:join(Dir, "reckon-" ++ Vsn),
+    [ok = filelib:ensure_dir(filename:join([Lib, Sub, "x"])) || Sub <- ["ebin", "priv"]],
+    From = code:lib_dir(reckon),
+    [{ok, _} = file:copy(F, filename:join([Lib, "ebin", filename:basename(F)]))
+     || F <- filelib:wildcard(filename:join([From, "ebin", "*"]))],
+    {ok, _} = file:copy(filename:join([From, "priv", "reckon_nif.so"]),
+                        filename:join([Lib, "priv", "reckon_nif.so"])),
+    true = code:replace_path(reckon, filename:join(Lib, "ebin")),
+    Lib.
 
 %%% Helpers
 

@@ -31,7 +31,7 @@ use rustler::sys::{
     enif_release_resource, ErlNifEnv, ErlNifMonitor, ErlNifPid, ErlNifResourceDown,
     ErlNifResourceDtor, ErlNifResourceStop, ErlNifResourceType, ErlNifResourceTypeInit, ErlNifTerm,
 };
-use rustler::{Decoder, Env, Error, NifResult, Term};
+use rustler::{Env, Term};
 
 /// Version tag of [`Shared`]'s layout; an instance adopts an older
 /// instance's block only when the tags are equal.
@@ -351,9 +351,6 @@ pub fn make<'a, T: NifResource>(env: Env<'a>, value: T) -> Term<'a> {
     }
 }
 
-/// A borrowed resource object, decoded from a term of the calling env.
-pub struct Handle<'a, T: NifResource>(pub &'a T);
-
 /// The object of type `T` behind `term`, if it is one.
 ///
 /// # Safety
@@ -376,14 +373,5 @@ pub unsafe fn get<'a, T: NifResource>(env: *mut ErlNifEnv, term: ErlNifTerm) -> 
         // SAFETY: the object was initialised as a T by `make` and lives as
         // long as the env (contract above).
         Some(unsafe { &*value })
-    }
-}
-
-impl<'a, T: NifResource> Decoder<'a> for Handle<'a, T> {
-    fn decode(term: Term<'a>) -> NifResult<Self> {
-        // SAFETY: `term` belongs to its env, which outlives 'a.
-        unsafe { get(term.get_env().as_c_arg(), term.as_c_arg()) }
-            .map(Handle)
-            .ok_or(Error::BadArg)
     }
 }

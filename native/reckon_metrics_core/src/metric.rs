@@ -157,11 +157,18 @@ pub struct Percentiles {
     pub p: [u64; 4],
 }
 
+/// One histogram stripe, alone on its cache lines: the lock word and the
+/// histogram's totals (count, min, max) are written on every record, so two
+/// stripes sharing a line would make updaters on two schedulers contend as
+/// if they shared one stripe.
+#[repr(align(128))]
+struct HistStripe(Mutex<Histogram<u64>>);
+
 /// A histogram of non-negative integers, striped over [`HIST_STRIPES`] locks.
 pub struct Histo {
     config: HistConfig,
     empty: Histogram<u64>,
-    stripes: Vec<Mutex<Histogram<u64>>>,
+    stripes: Vec<HistStripe>,
 }
 
 impl Histo {
@@ -173,7 +180,7 @@ impl Histo {
         let empty = Histogram::new_with_bounds(1, config.highest, config.sigfig)
             .map_err(|_| HistError::BadBounds)?;
         let stripes = (0..HIST_STRIPES)
-            .map(|_| Mutex::new(empty.clone()))
+            .map(|_| HistStripe(Mutex::new(empty.clone())))
             .collect();
         Ok(Histo {
             config,
@@ -191,7 +198,7 @@ impl Histo {
     #[inline]
     pub fn record(&self, v: u64) {
         if let Some(s) = self.stripes.get(thread_index() % HIST_STRIPES) {
-            s.lock().saturating_record(v);
+            s.0.lock().saturating_record(v);
         }
     }
 
@@ -200,7 +207,7 @@ impl Histo {
         let mut out = self.empty.clone();
         for s in &self.stripes {
             // Same bounds, so adding cannot fail.
-            let _ = out.add(&*s.lock());
+            let _ = out.add(&*s.0.lock());
         }
         out
     }
@@ -388,6 +395,16 @@ mod tests {
         g.set(2.5);
         g.add(-1.0);
         assert_eq!(g.value(), 1.5);
+    }
+
+    #[test]
+    fn histogram_stripes_share_no_cache_line() {
+        let h = Histo::new(HistConfig::default()).unwrap();
+        let addrs: Vec<usize> = h.stripes.iter().map(|s| s as *const _ as usize).collect();
+        for pair in addrs.windows(2) {
+            assert!(pair[1] - pair[0] >= 128, "{addrs:?}");
+        }
+        assert!(addrs.iter().all(|a| a % 128 == 0), "{addrs:?}");
     }
 
     #[test]

@@ -35,9 +35,10 @@ mod atoms {
     }
 }
 
-/// Opens the window, recorder and metric types (creating them, or taking
-/// over the objects of an older build; a build with another layout refuses
-/// to load while objects of the old one are alive).
+/// Opens the window, recorder and metric types, all three behind
+/// `nif_glue::versioned::Versioned` (creating them, or taking over the
+/// objects of an older build; a build with another layout refuses to load
+/// while objects of the old one are alive).
 fn open_resource_types(env: *mut ErlNifEnv) -> bool {
     resource::compatible::<windows::ReckonWindow>()
         && resource::compatible::<metrics::ReckonRecorder>()

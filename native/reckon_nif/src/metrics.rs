@@ -4,35 +4,43 @@
 //!
 //! | call | what it does |
 //! |---|---|
-//! | `metrics_new(MaxSeries, MaxMetrics)` | a recorder |
+//! | `metrics_new(#{max_series, max_metrics})` | a recorder |
 //! | `metrics_tick(R, Points)` | records `[{Key, Number}]` (at most [`MAX_CHUNK`]) at the current second, then every user counter and gauge; the count of points refused |
-//! | `metrics_metric(R, Key, Kind, Highest, Sigfig)` | `{ok, Handle}` of the user metric `Key` (made if new), or `{error, full \| other_kind \| key_too_long \| bad_bounds}` |
-//! | `metric_add(H, N)`, `metric_set(H, V)`, `metric_observe(H, V)` | a counter's add, a gauge's add and set, a histogram's record |
-//! | `metric_value(H)` | a counter's sum, a gauge's value, a histogram's `{Count, Min, Max, Mean, [P50, P90, P99, P999]}` |
+//! | `metrics_record(R, Key, T, Number)` | one point at second `T`: `ok` or `{error, late \| not_finite \| key_too_long \| full}` |
+//! | `metrics_metric(R, #{key, kind, highest, sigfig})` | `{ok, Handle}` of the user metric `key` (made if new), or `{error, full \| other_kind \| key_too_long \| bad_bounds}` |
+//! | `metric_add(H, N)`, `metric_set(H, V)`, `metric_observe(H, V)` | a counter's add, a gauge's add and set, a histogram's record (raw NIFs: the hot path) |
+//! | `metric_value(H)` | a counter's sum, a gauge's value, a histogram's `#{count, min, max, mean, p50, p90, p99, p999}` |
 //! | `metric_encode(H)` | a histogram in HdrHistogram's compressed V2 form, base64 |
-//! | `metrics_history(R, Key, Window)` | `[{T, Min, Max, Mean, Count}]` of the last `Window` seconds, or `undefined` |
-//! | `metrics_keys(R)`, `metrics_summary(R)`, `metrics_info(R)` | every key; every series' last minute, hour and day; the store's counts and bytes |
-//! | `metrics_file_start(R, Dir, Keep)`, `metrics_file_stop(R)` | starts (replacing) or stops the recorder's file writer thread |
-//! | `metrics_flush(R)`, `metrics_file_stats(R)` | hands a write to the writer (never blocks); `{Written, Failed, LastPath}` |
-//! | `metrics_user(R)` | every user metric's value (a histogram's as Prometheus buckets) |
-//! | `metrics_read_file(Path)` | `{ok, {TakenAt, [{Key, Seconds, Minutes, Hours}], [{Key, Value}]}}` of one file |
+//! | `metrics_history(R, Key, Window)` | `[#{t, min, max, mean, count}]` of the last `Window` seconds, or `undefined` |
+//! | `metrics_keys(R)` | every series' key |
+//! | `metrics_summary(R)` | `[{Key, #{last, minute, hour, day}}]`: every series' newest value and last minute, hour and day |
+//! | `metrics_info(R)` | `#{series, series_refused, bytes, bound_bytes, metrics_refused}` |
+//! | `metrics_file_start(R, #{dir, keep})`, `metrics_file_stop(R)` | starts (replacing) or stops the recorder's file writer thread |
+//! | `metrics_flush(R)`, `metrics_file_stats(R)` | hands a write to the writer (never blocks); `#{written, failed, last}` |
+//! | `metrics_user(R)` | every user metric as `#{key, kind, value}` (a histogram's value as Prometheus buckets) |
+//! | `metrics_read_file(Path)` | `{ok, #{taken_at, series, metrics}}` of one file |
 //!
 //! Keys are binaries (the Erlang side's `term_to_binary` of a name), so no
-//! atom is ever made from them. Both resource types carry a build
-//! fingerprint: only a library of the same build takes them over.
+//! atom is ever made from them. Both resources are kept behind
+//! `nif_glue::versioned::Versioned`: only a library of the same build
+//! takes them over.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicPtr;
 use std::sync::{Arc, Mutex};
 
-use nif_glue::resource::{self, Handle, NifResource};
+use nif_glue::map::{self, field};
+use nif_glue::raw::{Fail, RawResult};
+use nif_glue::raw_nif;
+use nif_glue::versioned::{Payload, Versioned};
 use reckon_metrics_core::clock::{AnyClock, SystemClock};
 use reckon_metrics_core::file::{self, Writer, MAX_KEEP};
-use reckon_metrics_core::metric::{HistConfig, Kind, Metric, Percentiles, RegisterError};
+use reckon_metrics_core::metric::{HistConfig, Histo, Kind, Metric, Percentiles, RegisterError};
 use reckon_metrics_core::series::{Agg, Point, RecordError};
 use reckon_metrics_core::state::MetricValue;
 use reckon_metrics_core::{Config, Recorder};
-use rustler::sys::ErlNifResourceType;
+use rustler::sys::{
+    c_long, c_ulong, enif_get_double, enif_get_long, enif_get_ulong, ErlNifEnv, ErlNifTerm,
+};
 use rustler::types::binary::NewBinary;
 use rustler::{Atom, Binary, Encoder, Env, Error, ListIterator, NifResult, Term};
 
@@ -48,51 +56,50 @@ const MAX_CAP: usize = 100_000;
 mod atoms {
     rustler::atoms! {
         counter, gauge, histogram, full, other_kind, key_too_long, bad_bounds,
-        undefined, late, not_finite, no_writer
+        undefined, late, not_finite, no_writer,
+        max_series, max_metrics, key, kind, highest, sigfig, dir, keep,
+        t, min, max, mean, count, p50, p90, p99, p999,
+        last, minute, hour, day,
+        series, series_refused, bytes, bound_bytes, metrics_refused,
+        written, failed, taken_at, seconds, minutes, hours, metrics,
+        value, sum, buckets,
     }
 }
 
-static RECORDER_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
-static METRIC_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
+/// A recorder resource: the recorder and its file writer behind the
+/// versioned wrapper.
+pub type ReckonRecorder = Versioned<RecorderState>;
 
-const RECORDER_BUILD: u64 = resource::fingerprint("recorder.v2");
-const METRIC_BUILD: u64 = resource::fingerprint("metric.v1");
-
-/// A recorder resource: the build fingerprint, then the recorder.
-#[repr(C)]
-pub struct ReckonRecorder {
-    build: u64,
+/// A recorder's state: the recorder (shared with its writer thread) and
+/// the writer, while one runs.
+pub struct RecorderState {
     recorder: Arc<Recorder>,
     writer: Mutex<Option<Writer>>,
 }
 
-// SAFETY: a `#[repr(C)]` payload that starts with its build fingerprint;
-// only a library of the same build takes it over.
-unsafe impl NifResource for ReckonRecorder {
-    const NAME: &'static std::ffi::CStr = c"reckon_recorder.v1";
+// SAFETY: `recorder.v3` names this layout of `RecorderState` (v3: on the
+// heap, behind the versioned wrapper, where v2 was inline); bumped with
+// it. The recorder holds no pointer into the library's statics (its clock
+// is an enum, its maps are made with room), as `Payload` asks.
+unsafe impl Payload for RecorderState {
+    const NAME: &'static std::ffi::CStr = c"reckon_recorder.v2";
     const KIND: usize = RECORDER_KIND;
-    const BUILD: u64 = RECORDER_BUILD;
-    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
-        &RECORDER_TYPE
-    }
+    const LAYOUT: &'static str = "recorder.v3";
 }
 
-/// A user-metric handle: the build fingerprint, then the metric (shared
-/// with the recorder's registry).
-#[repr(C)]
-pub struct ReckonMetric {
-    build: u64,
-    metric: Metric,
-}
+/// A user-metric handle resource: the metric (shared with the recorder's
+/// registry) behind the versioned wrapper.
+pub type ReckonMetric = Versioned<MetricState>;
 
-// SAFETY: as for `ReckonRecorder`.
-unsafe impl NifResource for ReckonMetric {
-    const NAME: &'static std::ffi::CStr = c"reckon_metric.v1";
+/// A user metric's state.
+pub struct MetricState(Metric);
+
+// SAFETY: `metric.v2` names this layout of `MetricState` (v2: behind the
+// versioned wrapper, where v1 was inline); bumped with it.
+unsafe impl Payload for MetricState {
+    const NAME: &'static std::ffi::CStr = c"reckon_metric.v2";
     const KIND: usize = METRIC_KIND;
-    const BUILD: u64 = METRIC_BUILD;
-    fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
-        &METRIC_TYPE
-    }
+    const LAYOUT: &'static str = "metric.v2";
 }
 
 /// A number term as `f64`: a float, or an integer (as the nearest float).
@@ -106,9 +113,26 @@ fn binary<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
     NewBinary::from_slice(env, bytes).into()
 }
 
-/// `metrics_new(MaxSeries, MaxMetrics)`: a recorder on the system clock.
+fn undefined(env: Env<'_>) -> Term<'_> {
+    atoms::undefined().encode(env)
+}
+
+fn error<'a>(env: Env<'a>, why: impl Encoder) -> Term<'a> {
+    (rustler::types::atom::error(), why).encode(env)
+}
+
+/// A path term (a UTF-8 binary).
+fn path_of(term: Binary<'_>) -> NifResult<PathBuf> {
+    let text = std::str::from_utf8(term.as_slice()).map_err(|_| Error::BadArg)?;
+    Ok(PathBuf::from(text))
+}
+
+/// `metrics_new(#{max_series, max_metrics})`: a recorder on the system
+/// clock; `badarg` for a missing key or a cap above 100 000.
 #[rustler::nif]
-fn metrics_new(env: Env<'_>, max_series: usize, max_metrics: usize) -> NifResult<Term<'_>> {
+fn metrics_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
+    let max_series: usize = field(opts, atoms::max_series())?;
+    let max_metrics: usize = field(opts, atoms::max_metrics())?;
     if max_series > MAX_CAP || max_metrics > MAX_CAP {
         return Err(Error::BadArg);
     }
@@ -116,20 +140,17 @@ fn metrics_new(env: Env<'_>, max_series: usize, max_metrics: usize) -> NifResult
         max_series,
         max_metrics,
     };
-    Ok(resource::make(
-        env,
-        ReckonRecorder {
-            build: RECORDER_BUILD,
-            recorder: Arc::new(Recorder::new(config, AnyClock::System(SystemClock))),
-            writer: Mutex::new(None),
-        },
-    ))
+    let state = RecorderState {
+        recorder: Arc::new(Recorder::new(config, AnyClock::System(SystemClock))),
+        writer: Mutex::new(None),
+    };
+    Ok(ReckonRecorder::make(env, state))
 }
 
 /// `metrics_tick(R, [{Key, Number}])`: the number of points refused (full
 /// store, late or non-finite point, key too long).
 #[rustler::nif]
-fn metrics_tick<'a>(rec: Handle<'a, ReckonRecorder>, points: ListIterator<'a>) -> NifResult<u64> {
+fn metrics_tick<'a>(rec: &'a ReckonRecorder, points: ListIterator<'a>) -> NifResult<u64> {
     let mut decoded: Vec<(Binary<'a>, f64)> = Vec::new();
     for (i, item) in points.enumerate() {
         if i >= MAX_CHUNK {
@@ -139,7 +160,6 @@ fn metrics_tick<'a>(rec: Handle<'a, ReckonRecorder>, points: ListIterator<'a>) -
         decoded.push((key, number(value)?));
     }
     Ok(rec
-        .0
         .recorder
         .tick(decoded.iter().map(|(k, v)| (k.as_slice(), *v))))
 }
@@ -149,36 +169,39 @@ fn metrics_tick<'a>(rec: Handle<'a, ReckonRecorder>, points: ListIterator<'a>) -
 #[rustler::nif]
 fn metrics_record<'a>(
     env: Env<'a>,
-    rec: Handle<'a, ReckonRecorder>,
+    rec: &'a ReckonRecorder,
     key: Binary<'a>,
     t: u64,
     value: Term<'a>,
 ) -> NifResult<Term<'a>> {
     let v = number(value)?;
-    Ok(match rec.0.recorder.record_at(key.as_slice(), t, v) {
+    Ok(match rec.recorder.record_at(key.as_slice(), t, v) {
         Ok(()) => rustler::types::atom::ok().encode(env),
-        Err(e) => {
-            let why = match e {
+        Err(e) => error(
+            env,
+            match e {
                 RecordError::Late => atoms::late(),
                 RecordError::NotFinite => atoms::not_finite(),
                 RecordError::KeyTooLong => atoms::key_too_long(),
                 RecordError::Full => atoms::full(),
-            };
-            (rustler::types::atom::error(), why).encode(env)
-        }
+            },
+        ),
     })
 }
 
-/// `metrics_metric(R, Key, counter | gauge | histogram, Highest, Sigfig)`.
+/// `metrics_metric(R, #{key, kind => counter | gauge | histogram,
+/// highest, sigfig})`: `{ok, Handle}`, or `{error, Why}`; `badarg` for a
+/// missing or mistyped key.
 #[rustler::nif]
 fn metrics_metric<'a>(
     env: Env<'a>,
-    rec: Handle<'a, ReckonRecorder>,
-    key: Binary<'a>,
-    kind: Atom,
-    highest: u64,
-    sigfig: u8,
+    rec: &'a ReckonRecorder,
+    opts: Term<'a>,
 ) -> NifResult<Term<'a>> {
+    let key: Binary<'a> = field(opts, atoms::key())?;
+    let kind: Atom = field(opts, atoms::kind())?;
+    let highest: u64 = field(opts, atoms::highest())?;
+    let sigfig: u8 = field(opts, atoms::sigfig())?;
     let kind = if kind == atoms::counter() {
         Kind::Counter
     } else if kind == atoms::gauge() {
@@ -189,74 +212,139 @@ fn metrics_metric<'a>(
         return Err(Error::BadArg);
     };
     Ok(
-        match rec.0.recorder.registry().get_or_make(key.as_slice(), kind) {
+        match rec.recorder.registry().get_or_make(key.as_slice(), kind) {
             Ok(metric) => {
-                let handle = resource::make(
-                    env,
-                    ReckonMetric {
-                        build: METRIC_BUILD,
-                        metric,
-                    },
-                );
+                let handle = ReckonMetric::make(env, MetricState(metric));
                 (rustler::types::atom::ok(), handle).encode(env)
             }
-            Err(e) => {
-                let why = match e {
+            Err(e) => error(
+                env,
+                match e {
                     RegisterError::Full => atoms::full(),
                     RegisterError::OtherKind => atoms::other_kind(),
                     RegisterError::KeyTooLong => atoms::key_too_long(),
                     RegisterError::BadBounds => atoms::bad_bounds(),
-                };
-                (rustler::types::atom::error(), why).encode(env)
-            }
+                },
+            ),
         },
     )
 }
 
+raw_nif!("metric_add", 2, metric_add);
+raw_nif!("metric_set", 2, metric_set);
+raw_nif!("metric_observe", 2, metric_observe);
+
+// The three updates are the hot path (one call per update in application
+// code): raw NIFs, which read their two arguments straight from `argv`
+// where `#[rustler::nif]` would collect them into a `Vec` on every call.
+
+/// The metric behind the handle `term` of this call.
+///
+/// # Safety
+/// `term` must be an argument of the running NIF call and `env` its env;
+/// the reference must not outlive the call.
+unsafe fn metric_of<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Result<&'a Metric, Fail> {
+    // SAFETY: by the contract above.
+    unsafe { ReckonMetric::from_raw(env, term) }
+        .map(|m| &m.0)
+        .ok_or(Fail::BadArg)
+}
+
+/// A non-negative integer below 2^64.
+fn u64_of(env: *mut ErlNifEnv, term: ErlNifTerm) -> Result<u64, Fail> {
+    let mut v: c_ulong = 0;
+    // SAFETY: `env` and `term` are the running call's.
+    if unsafe { enif_get_ulong(env, term, &mut v) } == 0 {
+        return Err(Fail::BadArg);
+    }
+    Ok(v)
+}
+
+/// A number as `f64`: a float, or an integer (as the nearest float).
+fn f64_of(env: *mut ErlNifEnv, term: ErlNifTerm) -> Result<f64, Fail> {
+    let mut d: f64 = 0.0;
+    // SAFETY: `env` and `term` are the running call's.
+    if unsafe { enif_get_double(env, term, &mut d) } != 0 {
+        return Ok(d);
+    }
+    let mut i: c_long = 0;
+    // SAFETY: as above.
+    if unsafe { enif_get_long(env, term, &mut i) } != 0 {
+        return Ok(i as f64);
+    }
+    u64_of(env, term).map(|u| u as f64)
+}
+
+fn ok_term() -> RawResult {
+    Ok(rustler::types::atom::ok().as_c_arg())
+}
+
 /// `metric_add(H, N)`: adds a non-negative integer to a counter, or a
 /// number to a gauge; `badarg` for a histogram.
-#[rustler::nif]
-fn metric_add<'a>(handle: Handle<'a, ReckonMetric>, n: Term<'a>) -> NifResult<Atom> {
-    match &handle.0.metric {
-        Metric::Counter(c) => c.add(n.decode::<u64>()?),
-        Metric::Gauge(g) => g.add(number(n)?),
-        Metric::Histogram(_) => return Err(Error::BadArg),
+fn metric_add(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let [handle, n] = *args else {
+        return Err(Fail::BadArg);
+    };
+    // SAFETY: `handle` is an argument of this call, `env` its env.
+    match unsafe { metric_of(env, handle) }? {
+        Metric::Counter(c) => c.add(u64_of(env, n)?),
+        Metric::Gauge(g) => g.add(f64_of(env, n)?),
+        Metric::Histogram(_) => return Err(Fail::BadArg),
     }
-    Ok(rustler::types::atom::ok())
+    ok_term()
 }
 
 /// `metric_set(G, V)`: sets a gauge; `badarg` for another kind.
-#[rustler::nif]
-fn metric_set<'a>(handle: Handle<'a, ReckonMetric>, v: Term<'a>) -> NifResult<Atom> {
-    match &handle.0.metric {
-        Metric::Gauge(g) => g.set(number(v)?),
-        _ => return Err(Error::BadArg),
+fn metric_set(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let [handle, v] = *args else {
+        return Err(Fail::BadArg);
+    };
+    // SAFETY: as in `metric_add`.
+    match unsafe { metric_of(env, handle) }? {
+        Metric::Gauge(g) => g.set(f64_of(env, v)?),
+        _ => return Err(Fail::BadArg),
     }
-    Ok(rustler::types::atom::ok())
+    ok_term()
 }
 
 /// `metric_observe(H, V)`: records a non-negative integer in a histogram
 /// (as its highest trackable value when larger); `badarg` for another kind.
-#[rustler::nif]
-fn metric_observe(handle: Handle<'_, ReckonMetric>, v: u64) -> NifResult<Atom> {
-    match &handle.0.metric {
-        Metric::Histogram(h) => h.record(v),
-        _ => return Err(Error::BadArg),
+fn metric_observe(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let [handle, v] = *args else {
+        return Err(Fail::BadArg);
+    };
+    // SAFETY: as in `metric_add`.
+    match unsafe { metric_of(env, handle) }? {
+        Metric::Histogram(h) => h.record(u64_of(env, v)?),
+        _ => return Err(Fail::BadArg),
     }
-    Ok(rustler::types::atom::ok())
+    ok_term()
 }
 
-fn encode_percentiles(env: Env<'_>, p: Percentiles) -> Term<'_> {
-    (p.count, p.min, p.max, p.mean, p.p.to_vec()).encode(env)
+fn encode_percentiles(env: Env<'_>, p: Percentiles) -> NifResult<Term<'_>> {
+    let [p50, p90, p99, p999] = p.p;
+    map::of(
+        env,
+        &[
+            (atoms::count(), p.count.encode(env)),
+            (atoms::min(), p.min.encode(env)),
+            (atoms::max(), p.max.encode(env)),
+            (atoms::mean(), p.mean.encode(env)),
+            (atoms::p50(), p50.encode(env)),
+            (atoms::p90(), p90.encode(env)),
+            (atoms::p99(), p99.encode(env)),
+            (atoms::p999(), p999.encode(env)),
+        ],
+    )
 }
 
 /// `metric_value(H)`: a counter's sum, a gauge's value, or a histogram's
-/// `{Count, Min, Max, Mean, [P50, P90, P99, P999]}`.
+/// `#{count, min, max, mean, p50, p90, p99, p999}`.
 #[rustler::nif]
-fn metric_value<'a>(env: Env<'a>, handle: Handle<'a, ReckonMetric>) -> Term<'a> {
-    match &handle.0.metric {
-        Metric::Counter(c) => c.value().encode(env),
-        Metric::Gauge(g) => g.value().encode(env),
+fn metric_value<'a>(env: Env<'a>, handle: &'a ReckonMetric) -> NifResult<Term<'a>> {
+    match &handle.0 {
+        Metric::Counter(c) => Ok(c.value().encode(env)),
+        Metric::Gauge(g) => Ok(g.value().encode(env)),
         Metric::Histogram(h) => encode_percentiles(env, h.percentiles()),
     }
 }
@@ -264,130 +352,148 @@ fn metric_value<'a>(env: Env<'a>, handle: Handle<'a, ReckonMetric>) -> Term<'a> 
 /// `metric_encode(H)`: a histogram in HdrHistogram's compressed V2
 /// encoding, base64, as a binary; `badarg` for another kind.
 #[rustler::nif]
-fn metric_encode<'a>(env: Env<'a>, handle: Handle<'a, ReckonMetric>) -> NifResult<Term<'a>> {
-    match &handle.0.metric {
+fn metric_encode<'a>(env: Env<'a>, handle: &'a ReckonMetric) -> NifResult<Term<'a>> {
+    match &handle.0 {
         Metric::Histogram(h) => Ok(binary(env, h.encode().as_bytes())),
         _ => Err(Error::BadArg),
     }
 }
 
-fn encode_points<'a>(env: Env<'a>, points: &[Point]) -> Term<'a> {
-    points
-        .iter()
-        .map(|p| (p.t, p.min, p.max, p.mean, p.count))
-        .collect::<Vec<_>>()
-        .encode(env)
+fn encode_points<'a>(env: Env<'a>, points: &[Point]) -> NifResult<Term<'a>> {
+    let mut out = Vec::with_capacity(points.len());
+    for p in points {
+        out.push(map::of(
+            env,
+            &[
+                (atoms::t(), p.t.encode(env)),
+                (atoms::min(), p.min.encode(env)),
+                (atoms::max(), p.max.encode(env)),
+                (atoms::mean(), p.mean.encode(env)),
+                (atoms::count(), p.count.encode(env)),
+            ],
+        )?);
+    }
+    Ok(out.encode(env))
 }
 
-/// `metrics_history(R, Key, Window)`: the points of the last `Window`
-/// seconds of series `Key`, oldest first, or `undefined`.
+/// `metrics_history(R, Key, Window)`: the points `#{t, min, max, mean,
+/// count}` of the last `Window` seconds of series `Key`, oldest first, or
+/// `undefined`.
 #[rustler::nif]
 fn metrics_history<'a>(
     env: Env<'a>,
-    rec: Handle<'a, ReckonRecorder>,
+    rec: &'a ReckonRecorder,
     key: Binary<'a>,
     window: u64,
-) -> Term<'a> {
-    match rec.0.recorder.history(key.as_slice(), window) {
+) -> NifResult<Term<'a>> {
+    match rec.recorder.history(key.as_slice(), window) {
         Some(points) => encode_points(env, &points),
-        None => atoms::undefined().encode(env),
+        None => Ok(undefined(env)),
     }
 }
 
 /// `metrics_keys(R)`: every series' key (dirty: up to `MaxSeries` keys).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn metrics_keys<'a>(env: Env<'a>, rec: Handle<'a, ReckonRecorder>) -> Term<'a> {
-    let keys: Vec<Term<'a>> = rec
-        .0
-        .recorder
-        .keys()
-        .iter()
-        .map(|k| binary(env, k))
-        .collect();
+fn metrics_keys<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> Term<'a> {
+    let keys: Vec<Term<'a>> = rec.recorder.keys().iter().map(|k| binary(env, k)).collect();
     keys.encode(env)
 }
 
-fn encode_agg<'a>(env: Env<'a>, agg: &Option<Agg>) -> Term<'a> {
+fn encode_agg<'a>(env: Env<'a>, agg: &Option<Agg>) -> NifResult<Term<'a>> {
     match agg {
-        Some(a) => (a.min, a.max, a.mean, a.count).encode(env),
-        None => atoms::undefined().encode(env),
+        Some(a) => map::of(
+            env,
+            &[
+                (atoms::min(), a.min.encode(env)),
+                (atoms::max(), a.max.encode(env)),
+                (atoms::mean(), a.mean.encode(env)),
+                (atoms::count(), a.count.encode(env)),
+            ],
+        ),
+        None => Ok(undefined(env)),
     }
 }
 
-/// `metrics_summary(R)`: `[{Key, Last, Minute, Hour, Day}]`, each window
-/// `{Min, Max, Mean, Count}` or `undefined`, `Last` a float or
+/// `metrics_summary(R)`: `[{Key, #{last, minute, hour, day}}]`, each
+/// window `#{min, max, mean, count}` or `undefined`, `last` a float or
 /// `undefined` (dirty: it reads every series' last hour).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn metrics_summary<'a>(env: Env<'a>, rec: Handle<'a, ReckonRecorder>) -> Term<'a> {
-    let rows: Vec<Term<'a>> = rec
-        .0
-        .recorder
-        .summary()
-        .iter()
-        .map(|s| {
-            let last = match s.last {
-                Some(v) => v.encode(env),
-                None => atoms::undefined().encode(env),
-            };
-            let [m, h, d] = &s.windows;
-            (
-                binary(env, &s.key),
-                last,
-                encode_agg(env, m),
-                encode_agg(env, h),
-                encode_agg(env, d),
-            )
-                .encode(env)
-        })
-        .collect();
-    rows.encode(env)
+fn metrics_summary<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a>> {
+    let summary = rec.recorder.summary();
+    let mut rows = Vec::with_capacity(summary.len());
+    for s in &summary {
+        let last = match s.last {
+            Some(v) => v.encode(env),
+            None => undefined(env),
+        };
+        let [m, h, d] = &s.windows;
+        let windows = map::of(
+            env,
+            &[
+                (atoms::last(), last),
+                (atoms::minute(), encode_agg(env, m)?),
+                (atoms::hour(), encode_agg(env, h)?),
+                (atoms::day(), encode_agg(env, d)?),
+            ],
+        )?;
+        rows.push((binary(env, &s.key), windows).encode(env));
+    }
+    Ok(rows.encode(env))
 }
 
-/// `metrics_info(R)`: `{Series, SeriesRefused, HeapBytes, BoundBytes,
-/// MetricsRefused}`.
+/// `metrics_info(R)`: `#{series, series_refused, bytes, bound_bytes,
+/// metrics_refused}`.
 #[rustler::nif]
-fn metrics_info<'a>(env: Env<'a>, rec: Handle<'a, ReckonRecorder>) -> Term<'a> {
-    let (n, refused, held, bound) = rec.0.recorder.store_stats();
-    let metrics_refused = rec.0.recorder.registry().refused();
-    (n, refused, held, bound, metrics_refused).encode(env)
+fn metrics_info<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a>> {
+    let (n, refused, held, bound) = rec.recorder.store_stats();
+    let metrics_refused = rec.recorder.registry().refused();
+    map::of(
+        env,
+        &[
+            (atoms::series(), n.encode(env)),
+            (atoms::series_refused(), refused.encode(env)),
+            (atoms::bytes(), held.encode(env)),
+            (atoms::bound_bytes(), bound.encode(env)),
+            (atoms::metrics_refused(), metrics_refused.encode(env)),
+        ],
+    )
 }
 
-fn writer_of(rec: &ReckonRecorder) -> NifResult<std::sync::MutexGuard<'_, Option<Writer>>> {
+fn writer_of(rec: &RecorderState) -> NifResult<std::sync::MutexGuard<'_, Option<Writer>>> {
     rec.writer.lock().map_err(|_| Error::BadArg)
 }
 
-/// `metrics_file_start(R, Dir, Keep)`: a writer thread into directory
-/// `Dir` (made if missing) keeping `Keep` files (1 to 100), replacing the
-/// recorder's writer if it had one; `ok` or `{error, Text}` (dirty IO: it
-/// reads the directory and may wait for the old writer's write).
+/// `metrics_file_start(R, #{dir, keep})`: a writer thread into directory
+/// `dir` (a UTF-8 binary; made if missing) keeping `keep` files (1 to
+/// 100), replacing the recorder's writer if it had one; `ok` or `{error,
+/// Text}` (dirty IO: it reads the directory and may wait for the old
+/// writer's write).
 #[rustler::nif(schedule = "DirtyIo")]
 fn metrics_file_start<'a>(
     env: Env<'a>,
-    rec: Handle<'a, ReckonRecorder>,
-    dir: Binary<'a>,
-    keep: usize,
+    rec: &'a ReckonRecorder,
+    opts: Term<'a>,
 ) -> NifResult<Term<'a>> {
+    let dir = path_of(field(opts, atoms::dir())?)?;
+    let keep: usize = field(opts, atoms::keep())?;
     if keep == 0 || keep > MAX_KEEP {
         return Err(Error::BadArg);
     }
-    let dir = PathBuf::from(String::from_utf8(dir.as_slice().to_vec()).map_err(|_| Error::BadArg)?);
-    let mut slot = writer_of(rec.0)?;
+    let mut slot = writer_of(rec)?;
     drop(slot.take());
-    Ok(
-        match Writer::start(Arc::clone(&rec.0.recorder), dir, keep) {
-            Ok(w) => {
-                *slot = Some(w);
-                rustler::types::atom::ok().encode(env)
-            }
-            Err(e) => (rustler::types::atom::error(), e.to_string()).encode(env),
-        },
-    )
+    Ok(match Writer::start(Arc::clone(&rec.recorder), dir, keep) {
+        Ok(w) => {
+            *slot = Some(w);
+            rustler::types::atom::ok().encode(env)
+        }
+        Err(e) => error(env, e.to_string()),
+    })
 }
 
 /// `metrics_file_stop(R)`: stops the writer (after its write in progress).
 #[rustler::nif(schedule = "DirtyIo")]
-fn metrics_file_stop(rec: Handle<'_, ReckonRecorder>) -> NifResult<Atom> {
-    let taken = writer_of(rec.0)?.take();
+fn metrics_file_stop(rec: &ReckonRecorder) -> NifResult<Atom> {
+    let taken = writer_of(rec)?.take();
     drop(taken);
     Ok(rustler::types::atom::ok())
 }
@@ -395,59 +501,70 @@ fn metrics_file_stop(rec: Handle<'_, ReckonRecorder>) -> NifResult<Atom> {
 /// `metrics_flush(R)`: hands a write to the writer thread; `ok`, or
 /// `{error, no_writer}`.
 #[rustler::nif]
-fn metrics_flush<'a>(env: Env<'a>, rec: Handle<'a, ReckonRecorder>) -> NifResult<Term<'a>> {
-    Ok(match writer_of(rec.0)?.as_ref() {
+fn metrics_flush<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a>> {
+    Ok(match writer_of(rec)?.as_ref() {
         Some(w) => {
             w.flush();
             rustler::types::atom::ok().encode(env)
         }
-        None => (rustler::types::atom::error(), atoms::no_writer()).encode(env),
+        None => error(env, atoms::no_writer()),
     })
 }
 
-/// `metrics_file_stats(R)`: `{Written, Failed, LastPath | undefined}`, or
-/// `undefined` without a writer.
+/// `metrics_file_stats(R)`: `#{written, failed, last}` (`last` the path
+/// of the newest file, or `undefined`), or `undefined` without a writer.
 #[rustler::nif]
-fn metrics_file_stats<'a>(env: Env<'a>, rec: Handle<'a, ReckonRecorder>) -> NifResult<Term<'a>> {
-    Ok(match writer_of(rec.0)?.as_ref() {
+fn metrics_file_stats<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a>> {
+    match writer_of(rec)?.as_ref() {
         Some(w) => {
             let s = w.stats();
             let last = match s.last {
                 Some(p) => binary(env, p.to_string_lossy().as_bytes()),
-                None => atoms::undefined().encode(env),
+                None => undefined(env),
             };
-            (s.written, s.failed, last).encode(env)
+            map::of(
+                env,
+                &[
+                    (atoms::written(), s.written.encode(env)),
+                    (atoms::failed(), s.failed.encode(env)),
+                    (atoms::last(), last),
+                ],
+            )
         }
-        None => atoms::undefined().encode(env),
-    })
+        None => Ok(undefined(env)),
+    }
 }
 
-/// `metrics_read_file(Path)`: one file of a writer, as `{ok, {TakenAt,
-/// [{Key, Seconds, Minutes, Hours}], [{Key, Value}]}}` (each tier as
-/// `metrics_history` gives it, up to the file's time; a histogram's value
-/// is its encoded form), or `{error, Text}` (dirty IO).
+/// `metrics_read_file(Path)`: one file of a writer, as `{ok, #{taken_at,
+/// series => [{Key, #{seconds, minutes, hours}}], metrics => [{Key,
+/// Value}]}}` (each tier as `metrics_history` gives it, up to the file's
+/// time; a histogram's value is its encoded form), or `{error, Text}`
+/// (dirty IO).
 #[rustler::nif(schedule = "DirtyIo")]
 fn metrics_read_file<'a>(env: Env<'a>, path: Binary<'a>) -> NifResult<Term<'a>> {
-    let path =
-        PathBuf::from(String::from_utf8(path.as_slice().to_vec()).map_err(|_| Error::BadArg)?);
-    let snap = match file::read(&path) {
+    let snap = match file::read(&path_of(path)?) {
         Ok(s) => s,
-        Err(e) => return Ok((rustler::types::atom::error(), e).encode(env)),
+        Err(e) => return Ok(error(env, e)),
     };
     let now = snap.taken_at;
-    let series: Vec<Term<'a>> = snap
-        .series
-        .iter()
-        .map(|(k, s)| {
-            (
-                binary(env, k),
-                encode_points(env, &s.history(now, 3600)),
-                encode_points(env, &s.history(now, 86_400)),
-                encode_points(env, &s.history(now, 30 * 86_400)),
-            )
-                .encode(env)
-        })
-        .collect();
+    let mut series = Vec::with_capacity(snap.series.len());
+    for (k, s) in &snap.series {
+        let tiers = map::of(
+            env,
+            &[
+                (atoms::seconds(), encode_points(env, &s.history(now, 3600))?),
+                (
+                    atoms::minutes(),
+                    encode_points(env, &s.history(now, 86_400))?,
+                ),
+                (
+                    atoms::hours(),
+                    encode_points(env, &s.history(now, 30 * 86_400))?,
+                ),
+            ],
+        )?;
+        series.push((binary(env, k), tiers).encode(env));
+    }
     let metrics: Vec<Term<'a>> = snap
         .metrics
         .iter()
@@ -460,14 +577,22 @@ fn metrics_read_file<'a>(env: Env<'a>, path: Binary<'a>) -> NifResult<Term<'a>> 
             (binary(env, k), value).encode(env)
         })
         .collect();
-    Ok((rustler::types::atom::ok(), (now, series, metrics)).encode(env))
+    let body = map::of(
+        env,
+        &[
+            (atoms::taken_at(), now.encode(env)),
+            (atoms::series(), series.encode(env)),
+            (atoms::metrics(), metrics.encode(env)),
+        ],
+    )?;
+    Ok((rustler::types::atom::ok(), body).encode(env))
 }
 
-/// The buckets of `h` in the Prometheus shape: `{Count, Sum, [{Le,
-/// CumulativeCount}]}` at 1, 2, 5, 10, 20, 50, ... up to its highest
-/// trackable value; `Sum` is count × mean, as exact as the histogram's
+/// The buckets of `h` in the Prometheus shape: `#{count, sum, buckets =>
+/// [{Le, CumulativeCount}]}` at 1, 2, 5, 10, 20, 50, ... up to its highest
+/// trackable value; `sum` is count × mean, as exact as the histogram's
 /// precision.
-fn buckets<'a>(env: Env<'a>, h: &reckon_metrics_core::metric::Histo) -> Term<'a> {
+fn buckets<'a>(env: Env<'a>, h: &Histo) -> NifResult<Term<'a>> {
     let merged = h.merged();
     let highest = h.config().highest;
     let mut bounds = Vec::new();
@@ -493,28 +618,37 @@ fn buckets<'a>(env: Env<'a>, h: &reckon_metrics_core::metric::Histo) -> Term<'a>
     } else {
         merged.mean() * count as f64
     };
-    (count, sum, bounds).encode(env)
+    map::of(
+        env,
+        &[
+            (atoms::count(), count.encode(env)),
+            (atoms::sum(), sum.encode(env)),
+            (atoms::buckets(), bounds.encode(env)),
+        ],
+    )
 }
 
-/// `metrics_user(R)`: every user metric as `{Key, counter, Sum}`, `{Key,
-/// gauge, Value}` or `{Key, histogram, {Count, Sum, [{Le, Cumulative}]}}`
+/// `metrics_user(R)`: every user metric as `#{key, kind, value}`: a
+/// counter's sum, a gauge's value, a histogram's `#{count, sum, buckets}`
 /// (dirty: up to `MaxMetrics` histograms are merged).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn metrics_user<'a>(env: Env<'a>, rec: Handle<'a, ReckonRecorder>) -> Term<'a> {
-    let rows: Vec<Term<'a>> = rec
-        .0
-        .recorder
-        .registry()
-        .all()
-        .iter()
-        .map(|(k, m)| {
-            let key = binary(env, k);
-            match m {
-                Metric::Counter(c) => (key, atoms::counter(), c.value()).encode(env),
-                Metric::Gauge(g) => (key, atoms::gauge(), g.value()).encode(env),
-                Metric::Histogram(h) => (key, atoms::histogram(), buckets(env, h)).encode(env),
-            }
-        })
-        .collect();
-    rows.encode(env)
+fn metrics_user<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a>> {
+    let all = rec.recorder.registry().all();
+    let mut rows = Vec::with_capacity(all.len());
+    for (k, m) in &all {
+        let (kind, value) = match m {
+            Metric::Counter(c) => (atoms::counter(), c.value().encode(env)),
+            Metric::Gauge(g) => (atoms::gauge(), g.value().encode(env)),
+            Metric::Histogram(h) => (atoms::histogram(), buckets(env, h)?),
+        };
+        rows.push(map::of(
+            env,
+            &[
+                (atoms::key(), binary(env, k)),
+                (atoms::kind(), kind.encode(env)),
+                (atoms::value(), value),
+            ],
+        )?);
+    }
+    Ok(rows.encode(env))
 }
