@@ -1,0 +1,189 @@
+%% @private
+%% @doc The process that owns a trace of {@link reckon_trace}: one per node,
+%% registered as `reckon_trace_owner', replaced by the next call.
+%%
+%% It makes the trace's pieces (the formatter and its box, the pump, the
+%% tracer state), sets the patterns and flags, and remembers every one it
+%% set. It removes exactly those (and closes the tracer state, so the VM
+%% drops the tracer from any process it missed) when the limit trips (stop
+%% mode), on `reckon_trace:clear/0', when the next trace replaces it, and
+%% when the process that started the trace dies (it monitors it).
+%%
+%% Isolation without trace sessions (OTP 25): a function that already has a
+%% call trace pattern (`erlang:trace_info(MFA, traced)') is left alone and
+%% not counted, a process that already has a tracer is skipped, and the
+%% default flags for new processes are only set when nobody set them. So a
+%% trace by someone else is never taken over, and the cleanup removes only
+%% what this trace set. What cannot be told apart: a pattern someone else
+%% sets on one of our functions while our trace runs is removed with ours.
+%%
+%% The pump is a process that only posts what the tracer sends it into the
+%% formatter's box (a NIF cannot post into another library's resource). Its
+%% mailbox stays short: the tracer sends it only the events the limit
+%% accepts, and a post is one NIF call.
+-module(reckon_trace_owner).
+
+-export([start/1, stop/0]).
+
+-define(NAME, reckon_trace_owner).
+
+-type request() :: #{kind := calls | messages, patterns := [reckon_trace_spec:pattern()],
+                     pids := all | existing | new | [pid()], limit := reckon_trace_spec:limit(),
+                     opts := reckon_trace_spec:opts(), caller := pid()}.
+-export_type([request/0]).
+
+%% @doc Replaces the node's trace by the one `Req' describes; the number of
+%% functions (calls) or processes (messages) it traces.
+-spec start(request()) -> non_neg_integer() | {error, term()}.
+start(Req) ->
+    ok = stop(),
+    Parent = self(),
+    {Pid, Ref} = spawn_monitor(fun() -> init(Parent, Req) end),
+    receive
+        {Pid, Answer} ->
+            demonitor(Ref, [flush]),
+            Answer;
+        {'DOWN', Ref, process, Pid, Reason} ->
+            {error, {tracer_failed, Reason}}
+    end.
+
+%% @doc Ends the node's trace, if any, once everything it set is removed.
+-spec stop() -> ok.
+stop() ->
+    case whereis(?NAME) of
+        undefined ->
+            ok;
+        Pid ->
+            Ref = monitor(process, Pid),
+            Pid ! {reckon_trace_stop, Ref},
+            receive {'DOWN', Ref, process, Pid, _} -> ok end
+    end.
+
+-spec init(pid(), request()) -> ok.
+init(Parent, #{caller := Caller, limit := Limit, opts := Opts} = Req) ->
+    process_flag(trap_exit, true),
+    try register(?NAME, self()) of
+        true ->
+            CallerRef = monitor(process, Caller),
+            {ok, Fmt, Box} = reckon_trace_fmt:start(Opts),
+            Pump = spawn_link(fun() -> pump(Box) end),
+            Mode = case Limit of #{window := 0} -> stop; _ -> maps:get(limit, Opts) end,
+            State = reckon_tracer:new(Limit#{mode => Mode, pump => Pump, owner => self()}),
+            Flags = flags(Req),
+            Tracer = {tracer, reckon_tracer, State},
+            Own = [self(), Fmt, Pump, maps:get(io_server, Opts)],
+            Set0 = #{state => State, flags => Flags, mfas => [], new => false, pump => Pump,
+                     fmt => Fmt, caller => CallerRef, limit => Limit, mode => Mode},
+            {Count, Set1} = patterns(Req, Set0),
+            {Procs, Set} = processes(maps:get(pids, Req), [Tracer | Flags], Own, Set1),
+            Parent ! {self(), case maps:get(kind, Req) of calls -> Count; messages -> Procs end},
+            _ = tick(Set),
+            loop(Set)
+    catch
+        error:badarg -> Parent ! {self(), {error, already_tracing}}, ok
+    end.
+
+-spec flags(request()) -> [atom()].
+flags(#{kind := messages}) ->
+    [send, 'receive'];
+flags(#{kind := calls, opts := Opts}) ->
+    [call] ++ [arity || maps:get(args, Opts) =:= arity]
+        ++ [return_to || maps:get(return_to, Opts)].
+
+%% Sets each pattern on the functions it names that nobody traces yet.
+-spec patterns(request(), map()) -> {non_neg_integer(), map()}.
+patterns(#{kind := messages}, Set) ->
+    {0, Set};
+patterns(#{patterns := Patterns, opts := #{scope := Scope}}, Set) ->
+    MFAs = lists:append([[{MFA, MS} || MFA <- reckon_trace_spec:expand(P, Scope)]
+                         || {_, _, _, MS} = P <- Patterns]),
+    Mine = [MFA || {MFA, MS} <- lists:ukeysort(1, MFAs),
+                   erlang:trace_info(MFA, traced) =:= {traced, false},
+                   erlang:trace_pattern(MFA, MS, [Scope]) > 0],
+    {length(Mine), Set#{mfas => Mine, scope => Scope}}.
+
+%% Sets the flags on each process that has no tracer yet, and for new
+%% processes when asked and nobody set them.
+-spec processes(all | existing | new | [pid()], list(), [pid()], map()) ->
+    {non_neg_integer(), map()}.
+processes(Spec, TFlags, Own, Set) ->
+    Existing = case Spec of
+                   new -> [];
+                   _ when Spec =:= all; Spec =:= existing -> erlang:processes() -- Own;
+                   Pids -> Pids -- Own
+               end,
+    Traced = length([P || P <- Existing, set_flags(P, TFlags)]),
+    New = (Spec =:= all orelse Spec =:= new)
+        andalso erlang:trace_info(new, tracer) =:= {tracer, []}
+        andalso (catch erlang:trace(new, true, TFlags)) =:= 0,
+    {Traced, Set#{new => New}}.
+
+-spec set_flags(pid(), list()) -> boolean().
+set_flags(Pid, TFlags) ->
+    erlang:trace_info(Pid, tracer) =:= {tracer, []}
+        andalso (catch erlang:trace(Pid, true, TFlags)) =:= 1.
+
+-spec loop(map()) -> ok.
+loop(#{state := State, caller := CallerRef, pump := Pump, fmt := Fmt} = Set) ->
+    receive
+        {reckon_trace_limit, State} ->
+            finish(Set, limit_note(Set));
+        {reckon_trace_stop, _Ref} ->
+            finish(Set, "reckon_trace: cleared, tracing stopped");
+        {'DOWN', CallerRef, process, _, _} ->
+            finish(Set, "reckon_trace: the process that started the trace exited, tracing stopped");
+        {'EXIT', Who, Reason} when Who =:= Pump; Who =:= Fmt ->
+            finish(Set, io_lib:format("reckon_trace: output process failed (~P), tracing stopped",
+                                      [Reason, 8]));
+        reckon_trace_tick ->
+            report(reckon_tracer:take_suppressed(State, window), Pump),
+            _ = tick(Set),
+            loop(Set);
+        _ ->
+            loop(Set)
+    end.
+
+-spec limit_note(map()) -> string().
+limit_note(#{limit := #{n := N, window := 0}}) ->
+    io_lib:format("reckon_trace: limit of ~b events reached, tracing stopped", [N]);
+limit_note(#{limit := #{n := N, window := Ms}}) ->
+    io_lib:format("reckon_trace: more than ~b events in ~b ms, tracing stopped", [N, Ms]).
+
+%% Throttle mode asks for the suppressed counts of ended windows once per
+%% window, so a window after which no event came is reported too.
+-spec tick(map()) -> reference() | none.
+tick(#{mode := throttle, limit := #{window := Ms}}) ->
+    erlang:send_after(Ms, self(), reckon_trace_tick);
+tick(_) ->
+    none.
+
+-spec report(non_neg_integer(), pid()) -> ok.
+report(0, _Pump) -> ok;
+report(K, Pump) -> Pump ! {reckon_trace_suppressed, K}, ok.
+
+%% Removes everything this trace set, then lets the output drain and end.
+-spec finish(map(), iodata()) -> ok.
+finish(#{state := State, flags := Flags, mfas := MFAs, new := New, pump := Pump,
+         mode := Mode} = Set, Note) ->
+    _ = reckon_tracer:close(State),
+    _ = [erlang:trace_pattern(MFA, false, [maps:get(scope, Set)]) || MFA <- MFAs],
+    Ours = {tracer, {reckon_tracer, State}},
+    _ = New andalso erlang:trace_info(new, tracer) =:= Ours
+        andalso (catch erlang:trace(new, false, Flags)) =:= 0,
+    _ = [catch erlang:trace(P, false, Flags)
+         || P <- erlang:processes(), erlang:trace_info(P, tracer) =:= Ours],
+    _ = Mode =:= throttle andalso report(reckon_tracer:take_suppressed(State, all), Pump),
+    Pump ! {reckon_trace_note, Note},
+    Pump ! reckon_trace_end,
+    ok.
+
+-spec pump(sluice_box:box()) -> ok.
+pump(Box) ->
+    receive
+        reckon_trace_end ->
+            _ = sluice_box:post(Box, reckon_trace_end),
+            ok;
+        Msg ->
+            _ = sluice_box:post(Box, Msg),
+            pump(Box)
+    end.
