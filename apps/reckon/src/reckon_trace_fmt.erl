@@ -8,16 +8,17 @@
 %% buffer between the tracer and the io server. The formatter takes it in
 %% active mode, writes each event with one io request, and arms the box
 %% again; while a slow io server keeps it waiting, the box fills and drops,
-%% and the next delivery's `Dropped' is printed as
-%% `N events dropped (output too slow)'. Its mailbox holds one mail at a
-%% time.
+%% and the next delivery's `Dropped' (with the events the tracer dropped
+%% because the pump was behind, `reckon_tracer:take_dropped/1') is printed
+%% as `N events dropped (output too slow)' (a note of the trace dropped by
+%% the box counts as one). Its mailbox holds one mail at a time.
 -module(reckon_trace_fmt).
 
 -export([start/1, format/1, format/2, event_to_msg/2, default_caps/0]).
 -export_type([caps/0, fmt/0]).
 
 -type caps() :: #{max_depth := pos_integer(), max_bytes := pos_integer()}.
--type fmt() :: #{io_server := pid(), formatter := default | fun((tuple()) -> iodata()),
+-type fmt() :: #{state => reckon_tracer:state(), io_server := pid(), formatter := default | fun((tuple()) -> iodata()),
                  timestamp := formatter | trace, max_depth := pos_integer(),
                  max_bytes := pos_integer(), buffer := pos_integer()}.
 
@@ -41,8 +42,9 @@ start(#{buffer := Max} = Fmt) ->
                              case sluice_box:new(#{max => Max, type => queue}) of
                                  {ok, Box} ->
                                      Parent ! {self(), {ok, Box}},
+                                     State = receive {state, S} -> S end,
                                      ok = sluice_box:active(Box),
-                                     loop(Box, Fmt);
+                                     loop(Box, Fmt#{state => State});
                                  {error, _} = Error ->
                                      Parent ! {self(), Error}
                              end
@@ -55,7 +57,8 @@ start(#{buffer := Max} = Fmt) ->
 -spec loop(sluice_box:box(), fmt()) -> ok.
 loop(Box, Fmt) ->
     receive
-        {mail, Box, Msgs, _Count, Dropped} ->
+        {mail, Box, Msgs, _Count, BoxDropped} ->
+            Dropped = BoxDropped + reckon_tracer:take_dropped(maps:get(state, Fmt)),
             _ = Dropped > 0 andalso
                 write(Fmt, io_lib:format("~b events dropped (output too slow)~n", [Dropped])),
             case write_all(Msgs, Fmt) of

@@ -20,7 +20,10 @@
 %% The pump is a process that only posts what the tracer sends it into the
 %% formatter's box (a NIF cannot post into another library's resource). Its
 %% mailbox stays short: the tracer sends it only the events the limit
-%% accepts, and a post is one NIF call.
+%% accepts, a post is one NIF call, and the tracer never lets more than
+%% `buffer' events wait for it (the pump acknowledges each one; events
+%% beyond are dropped in the tracer, counted, and printed by the formatter
+%% with the box's drops).
 -module(reckon_trace_owner).
 
 -export([start/1, stop/0]).
@@ -66,9 +69,12 @@ init(Parent, #{caller := Caller, limit := Limit, opts := Opts} = Req) ->
         true ->
             CallerRef = monitor(process, Caller),
             {ok, Fmt, Box} = reckon_trace_fmt:start(Opts),
-            Pump = spawn_link(fun() -> pump(Box) end),
+            Pump = spawn_link(fun() -> receive {state, S} -> pump(Box, S) end end),
             Mode = case Limit of #{window := 0} -> stop; _ -> maps:get(limit, Opts) end,
-            State = reckon_tracer:new(Limit#{mode => Mode, pump => Pump, owner => self()}),
+            State = reckon_tracer:new(Limit#{mode => Mode, pump => Pump, owner => self(),
+                                             cap => maps:get(buffer, Opts)}),
+            Pump ! {state, State},
+            Fmt ! {state, State},
             Flags = flags(Req),
             Tracer = {tracer, reckon_tracer, State},
             Own = [self(), Fmt, Pump, maps:get(io_server, Opts)],
@@ -177,13 +183,17 @@ finish(#{state := State, flags := Flags, mfas := MFAs, new := New, pump := Pump,
     Pump ! reckon_trace_end,
     ok.
 
--spec pump(sluice_box:box()) -> ok.
-pump(Box) ->
+-spec pump(sluice_box:box(), reckon_tracer:state()) -> ok.
+pump(Box, State) ->
     receive
         reckon_trace_end ->
             _ = sluice_box:post(Box, reckon_trace_end),
             ok;
+        {reckon_trace_event, _, _, _, _, _} = Event ->
+            ok = reckon_tracer:ack(State),
+            _ = sluice_box:post(Box, Event),
+            pump(Box, State);
         Msg ->
             _ = sluice_box:post(Box, Msg),
-            pump(Box)
+            pump(Box, State)
     end.

@@ -11,12 +11,15 @@
 %% pump process as `{reckon_trace_event, Tag, Tracee, Term, Opts, TimeUs}'
 %% (after `{reckon_trace_suppressed, Count}' when earlier windows of a
 %% throttle suppressed events). The event that uses the limit up (or trips
-%% a stop) sends `{reckon_trace_limit, State}' to the trace's owner.
+%% a stop) sends `{reckon_trace_limit, State}' to the trace's owner. The
+%% pump's mailbox is bounded too: at most `cap' events wait there
+%% unacknowledged ({@link ack/1}); beyond, events are dropped and counted.
 -module(reckon_tracer).
 
 -on_load(init/0).
 
--define(NIFS, [enabled/3, trace/5, new/1, take_suppressed/2, close/1, accepted/1]).
+-define(NIFS, [enabled/3, trace/5, new/1, take_suppressed/2, close/1, accepted/1, ack/1,
+               take_dropped/1]).
 
 -export(?NIFS).
 -nifs(?NIFS).
@@ -25,8 +28,9 @@
 -type state() :: reference().
 %% A tracer state: the limit of one trace.
 -type opts() :: #{n := pos_integer(), window := non_neg_integer(), mode := stop | throttle,
-                  pump := pid(), owner := pid()}.
-%% `n' events in all (`window' 0) or per `window' milliseconds.
+                  pump := pid(), owner := pid(), cap := pos_integer()}.
+%% `n' events in all (`window' 0) or per `window' milliseconds; at most
+%% `cap' events sent to the pump and not acknowledged ({@link ack/1}).
 
 -spec init() -> ok | {error, term()}.
 init() ->
@@ -61,6 +65,15 @@ take_suppressed(_State, _Which) -> erlang:nif_error(nif_not_loaded).
 %% first time.
 -spec close(state()) -> boolean().
 close(_State) -> erlang:nif_error(nif_not_loaded).
+
+%% The pump took one event.
+-spec ack(state()) -> ok.
+ack(_State) -> erlang:nif_error(nif_not_loaded).
+
+%% The events dropped (not sent) because `cap' were waiting for the pump,
+%% since the last answer.
+-spec take_dropped(state()) -> non_neg_integer().
+take_dropped(_State) -> erlang:nif_error(nif_not_loaded).
 
 %% Events accepted, in all or in the running window.
 -spec accepted(state()) -> non_neg_integer().

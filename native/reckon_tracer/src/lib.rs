@@ -13,10 +13,15 @@
 //!
 //! The owner gets `{reckon_trace_limit, State}` once, from the event that
 //! used the limit up or tripped a stop. The other NIFs (`new/1`,
-//! `take_suppressed/2`, `close/1`, `accepted/1`) serve `reckon_trace_owner`.
+//! `take_suppressed/2`, `close/1`, `accepted/1`, `ack/1`, `take_dropped/1`) serve
+//! `reckon_trace_owner`. The pump acknowledges each event it takes
+//! (`ack/1`); while `cap` events are unacknowledged, an accepted event is
+//! dropped and counted instead of sent, so the pump's mailbox never holds
+//! more than `cap` events, however fast the traced processes run.
 //! The state is a `nif_glue::versioned::Versioned` resource, so a reload
 //! of the same build keeps the traces in flight.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use nif_glue::map::field;
@@ -35,7 +40,7 @@ nif_glue::nif_entry!(c"reckon_tracer", open_resource_types);
 mod atoms {
     rustler::atoms! {
         trace, discard, remove, trace_status,
-        n, window, mode, stop, throttle, pump, owner,
+        n, window, mode, stop, throttle, pump, owner, cap,
         reckon_trace_event, reckon_trace_suppressed, reckon_trace_limit,
     }
 }
@@ -50,17 +55,23 @@ pub struct Tracer {
     limit: Limit,
     pump: LocalPid,
     owner: LocalPid,
+    /// Most events sent to the pump and not yet acknowledged.
+    cap: u64,
+    /// Events sent to the pump and not yet acknowledged (`ack/1`).
+    in_flight: AtomicU64,
+    /// Accepted events not sent because `cap` were in flight.
+    overflow: AtomicU64,
 }
 
 /// The tracer state resource.
 pub type TracerState = Versioned<Tracer>;
 
-// SAFETY: `tracer.v1` names this layout of `Tracer` (and of the `Limit`
+// SAFETY: `tracer.v2` names this layout of `Tracer` (and of the `Limit`
 // it holds); bumped with it. It holds no pointer into the library's statics.
 unsafe impl Payload for Tracer {
     const NAME: &'static std::ffi::CStr = c"reckon_tracer_state.v1";
     const KIND: usize = TRACER_KIND;
-    const LAYOUT: &'static str = "tracer.v1";
+    const LAYOUT: &'static str = "tracer.v2";
 }
 
 fn open_resource_types(env: *mut ErlNifEnv) -> bool {
@@ -69,8 +80,9 @@ fn open_resource_types(env: *mut ErlNifEnv) -> bool {
         && unsafe { resource::open::<TracerState>(env) }
 }
 
-/// `new(#{n, window, mode, pump, owner})`: a tracer state; `window` in
-/// milliseconds, 0 for an absolute limit (`mode` is then `stop`).
+/// `new(#{n, window, mode, pump, owner, cap})`: a tracer state; `window` in
+/// milliseconds, 0 for an absolute limit (`mode` is then `stop`); `cap`
+/// the most events in the pump's mailbox.
 #[rustler::nif]
 fn new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
     let n: u64 = field(opts, atoms::n())?;
@@ -78,7 +90,8 @@ fn new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
     let mode: Atom = field(opts, atoms::mode())?;
     let pump: LocalPid = field(opts, atoms::pump())?;
     let owner: LocalPid = field(opts, atoms::owner())?;
-    if n == 0 || n > Limit::MAX_N || window > MAX_WINDOW_MS {
+    let cap: u64 = field(opts, atoms::cap())?;
+    if n == 0 || n > Limit::MAX_N || window > MAX_WINDOW_MS || cap == 0 {
         return Err(Error::BadArg);
     }
     let mode = if mode == atoms::stop() {
@@ -98,7 +111,15 @@ fn new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
             nif_glue::clock::now(),
         )
     };
-    Ok(TracerState::make(env, Tracer { limit, pump, owner }))
+    let tracer = Tracer {
+        limit,
+        pump,
+        owner,
+        cap,
+        in_flight: AtomicU64::new(0),
+        overflow: AtomicU64::new(0),
+    };
+    Ok(TracerState::make(env, tracer))
 }
 
 nif_glue::raw_nif!("enabled", 3, enabled);
@@ -171,7 +192,12 @@ fn trace<'a>(
         let note = (atoms::reckon_trace_suppressed(), claim.suppressed);
         let _ = env.send(&tracer.pump, note);
     }
-    if claim.accept {
+    if claim.accept && tracer.in_flight.fetch_add(1, Ordering::AcqRel) >= tracer.cap {
+        // The pump is behind by `cap` events: this one is dropped here,
+        // counted, and reported by the formatter (`take_dropped`).
+        tracer.in_flight.fetch_sub(1, Ordering::AcqRel);
+        tracer.overflow.fetch_add(1, Ordering::AcqRel);
+    } else if claim.accept {
         let msg = (
             atoms::reckon_trace_event(),
             tag,
@@ -181,7 +207,9 @@ fn trace<'a>(
             system_time_us(),
         )
             .encode(env);
-        let _ = env.send(&tracer.pump, msg);
+        if env.send(&tracer.pump, msg).is_err() {
+            tracer.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
     }
     if claim.done {
         let _ = env.send(&tracer.owner, (atoms::reckon_trace_limit(), state));
@@ -198,6 +226,26 @@ fn take_suppressed(state: &TracerState, which: Atom) -> u64 {
         state.limit.take_suppressed(nif_glue::clock::now())
     } else {
         state.limit.take_all_suppressed()
+    }
+}
+
+/// `ack(State)`: the pump took one event.
+#[rustler::nif]
+fn ack(state: &TracerState) -> Atom {
+    let _ = state
+        .in_flight
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    rustler::types::atom::ok()
+}
+
+/// `take_dropped(State)`: the events dropped because the pump was `cap`
+/// events behind, since the previous answer.
+#[rustler::nif]
+fn take_dropped(state: &TracerState) -> u64 {
+    if state.overflow.load(Ordering::Acquire) == 0 {
+        0
+    } else {
+        state.overflow.swap(0, Ordering::AcqRel)
     }
 }
 
