@@ -31,8 +31,8 @@
 %% @doc Imports the records of `Module' (or of each module of a list).
 %% `{error, not_started}' when the reckon application is not running;
 %% `badarg' when `Module' is not an atom or a list of atoms.
--spec import(Module | [Module]) -> [import_result()] | {error, not_started} when
-      Module :: module().
+-spec import(Modules) -> [import_result()] | {error, not_started} when
+      Modules :: module() | [module()].
 import(Modules) when is_list(Modules) ->
     case lists:all(fun is_atom/1, Modules) of
         true -> store(lists:append([import_one(M) || M <- Modules]));
@@ -50,7 +50,7 @@ clear() ->
     ok.
 
 %% @doc Forgets the records imported from `Module'.
--spec clear(module()) -> ok.
+-spec clear(Module) -> ok when Module :: module().
 clear(Module) when is_atom(Module) ->
     Kept = maps:filter(fun(_, {M, _}) -> M =/= Module end, records()),
     _ = reckon_keeper:put(?KEY, Kept),

@@ -20,7 +20,7 @@
 -type caps() :: #{max_depth := pos_integer(), max_bytes := pos_integer()}.
 -type fmt() :: #{state => reckon_tracer:state(), io_server := pid(), formatter := default | fun((tuple()) -> iodata()),
                  timestamp := formatter | trace, max_depth := pos_integer(),
-                 max_bytes := pos_integer(), buffer := pos_integer()}.
+                 max_bytes := pos_integer(), buffer := pos_integer(), atom() => term()}.
 
 -define(DEFAULT_DEPTH, 20).
 -define(DEFAULT_BYTES, 4096).

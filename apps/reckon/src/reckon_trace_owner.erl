@@ -173,14 +173,24 @@ finish(#{state := State, flags := Flags, mfas := MFAs, new := New, pump := Pump,
          mode := Mode} = Set, Note) ->
     _ = reckon_tracer:close(State),
     _ = [erlang:trace_pattern(MFA, false, [maps:get(scope, Set)]) || MFA <- MFAs],
-    Ours = {tracer, {reckon_tracer, State}},
+    ok = untrace({tracer, {reckon_tracer, State}}, New, Flags),
+    _ = Mode =:= throttle andalso report(reckon_tracer:take_suppressed(State, all), Pump),
+    Pump ! {reckon_trace_note, Note},
+    Pump ! reckon_trace_end,
+    ok.
+
+%% Removes the flags of every process whose tracer is this trace's (and
+%% the flags for new processes, if this trace set them). For a tracer
+%% module `erlang:trace_info(P, tracer)' answers `{tracer, {Module,
+%% State}}', which OTP 25's spec of trace_info/2 does not admit (it says
+%% `{tracer, Module, State}'), hence the dialyzer exception.
+-dialyzer({nowarn_function, untrace/3}).
+-spec untrace(term(), boolean(), [atom()]) -> ok.
+untrace(Ours, New, Flags) ->
     _ = New andalso erlang:trace_info(new, tracer) =:= Ours
         andalso (catch erlang:trace(new, false, Flags)) =:= 0,
     _ = [catch erlang:trace(P, false, Flags)
          || P <- erlang:processes(), erlang:trace_info(P, tracer) =:= Ours],
-    _ = Mode =:= throttle andalso report(reckon_tracer:take_suppressed(State, all), Pump),
-    Pump ! {reckon_trace_note, Note},
-    Pump ! reckon_trace_end,
     ok.
 
 -spec pump(sluice_box:box(), reckon_tracer:state()) -> ok.
