@@ -9,7 +9,10 @@
 %% mode), on `reckon_trace:clear/0', when the next trace replaces it, and
 %% when the process that started the trace dies (it monitors it).
 %%
-%% Isolation without trace sessions (OTP 25): a function that already has a
+%% Where the VM has trace sessions (OTP 27 and later,
+%% `reckon_trace_session'), the trace is a session of its own: it shares
+%% no pattern or flag with any other tracer, and destroying the session
+%% removes all of it. Isolation without trace sessions (OTP 25): a function that already has a
 %% call trace pattern (`erlang:trace_info(MFA, traced)') is left alone and
 %% not counted, a process that already has a tracer is skipped, and the
 %% default flags for new processes are only set when nobody set them. So a
@@ -78,8 +81,13 @@ init(Parent, #{caller := Caller, limit := Limit, opts := Opts} = Req) ->
             Flags = flags(Req),
             Tracer = {tracer, reckon_tracer, State},
             Own = [self(), Fmt, Pump, maps:get(io_server, Opts)],
+            Session = case reckon_trace_session:available() of
+                          true -> reckon_trace_session:create(State);
+                          false -> none
+                      end,
             Set0 = #{state => State, flags => Flags, mfas => [], new => false, pump => Pump,
-                     fmt => Fmt, caller => CallerRef, limit => Limit, mode => Mode},
+                     fmt => Fmt, caller => CallerRef, limit => Limit, mode => Mode,
+                     session => Session},
             {Count, Set1} = patterns(Req, Set0),
             {Procs, Set} = processes(maps:get(pids, Req), [Tracer | Flags], Own, Set1),
             Parent ! {self(), case maps:get(kind, Req) of calls -> Count; messages -> Procs end},
@@ -103,10 +111,15 @@ patterns(#{kind := messages}, Set) ->
 patterns(#{patterns := Patterns, opts := #{scope := Scope}}, Set) ->
     MFAs = lists:append([[{MFA, MS} || MFA <- reckon_trace_spec:expand(P, Scope)]
                          || {_, _, _, MS} = P <- Patterns]),
-    Mine = [MFA || {MFA, MS} <- lists:ukeysort(1, MFAs),
-                   erlang:trace_info(MFA, traced) =:= {traced, false},
-                   erlang:trace_pattern(MFA, MS, [Scope]) > 0],
+    Mine = [MFA || {MFA, MS} <- lists:ukeysort(1, MFAs), set_pattern(MFA, MS, Scope, Set)],
     {length(Mine), Set#{mfas => Mine, scope => Scope}}.
+
+-spec set_pattern(mfa(), [tuple()], global | local, map()) -> boolean().
+set_pattern(MFA, MS, Scope, #{session := none}) ->
+    erlang:trace_info(MFA, traced) =:= {traced, false}
+        andalso erlang:trace_pattern(MFA, MS, [Scope]) > 0;
+set_pattern(MFA, MS, Scope, #{session := Session}) ->
+    reckon_trace_session:function(Session, MFA, MS, Scope) > 0.
 
 %% Sets the flags on each process that has no tracer yet, and for new
 %% processes when asked and nobody set them.
@@ -118,16 +131,20 @@ processes(Spec, TFlags, Own, Set) ->
                    _ when Spec =:= all; Spec =:= existing -> erlang:processes() -- Own;
                    Pids -> Pids -- Own
                end,
-    Traced = length([P || P <- Existing, set_flags(P, TFlags)]),
-    New = (Spec =:= all orelse Spec =:= new)
-        andalso erlang:trace_info(new, tracer) =:= {tracer, []}
-        andalso (catch erlang:trace(new, true, TFlags)) =:= 0,
+    Traced = length([P || P <- Existing, set_flags(P, TFlags, Set)]),
+    New = (Spec =:= all orelse Spec =:= new) andalso set_flags(new, TFlags, Set),
     {Traced, Set#{new => New}}.
 
--spec set_flags(pid(), list()) -> boolean().
-set_flags(Pid, TFlags) ->
-    erlang:trace_info(Pid, tracer) =:= {tracer, []}
-        andalso (catch erlang:trace(Pid, true, TFlags)) =:= 1.
+%% In a session, flags are the session's own; without, only a process (or
+%% the default for new processes) without a tracer gets ours.
+-spec set_flags(pid() | new, list(), map()) -> boolean().
+set_flags(Who, [_Tracer | Flags], #{session := Session}) when Session =/= none ->
+    Expect = case Who of new -> 0; _ -> 1 end,
+    reckon_trace_session:process(Session, Who, true, Flags) =:= Expect;
+set_flags(Who, TFlags, _Set) ->
+    Expect = case Who of new -> 0; _ -> 1 end,
+    erlang:trace_info(Who, tracer) =:= {tracer, []}
+        andalso (catch erlang:trace(Who, true, TFlags)) =:= Expect.
 
 -spec loop(map()) -> ok.
 loop(#{state := State, caller := CallerRef, pump := Pump, fmt := Fmt} = Set) ->
@@ -172,8 +189,13 @@ report(K, Pump) -> Pump ! {reckon_trace_suppressed, K}, ok.
 finish(#{state := State, flags := Flags, mfas := MFAs, new := New, pump := Pump,
          mode := Mode} = Set, Note) ->
     _ = reckon_tracer:close(State),
-    _ = [erlang:trace_pattern(MFA, false, [maps:get(scope, Set)]) || MFA <- MFAs],
-    ok = untrace({tracer, {reckon_tracer, State}}, New, Flags),
+    case Set of
+        #{session := none} ->
+            _ = [erlang:trace_pattern(MFA, false, [maps:get(scope, Set)]) || MFA <- MFAs],
+            ok = untrace({tracer, {reckon_tracer, State}}, New, Flags);
+        #{session := Session} ->
+            ok = reckon_trace_session:destroy(Session)
+    end,
     _ = Mode =:= throttle andalso report(reckon_tracer:take_suppressed(State, all), Pump),
     Pump ! {reckon_trace_note, Note},
     Pump ! reckon_trace_end,

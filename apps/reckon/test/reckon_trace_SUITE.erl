@@ -15,7 +15,7 @@
          cleanup_after_limit/1, cleanup_after_clear/1, cleanup_after_caller_dies/1,
          next_call_replaces/1, message_ping_pong/1, records_by_name/1, truncation_caps/1,
          dangerous_specs_refused/1, bad_arguments/1, slow_io_server_drops/1,
-         options/1, format_recon_messages/1]).
+         options/1, format_recon_messages/1, session_path/1]).
 -export([work/1, other/1, shared/1, work_local/1]).
 
 -record(point, {x :: term(), y :: term()}).
@@ -25,7 +25,7 @@ all() ->
      throttle_reports_each_window, windowed_stop_trips, cleanup_after_limit,
      cleanup_after_clear, cleanup_after_caller_dies, next_call_replaces, message_ping_pong,
      records_by_name, truncation_caps, dangerous_specs_refused, bad_arguments,
-     slow_io_server_drops, options, format_recon_messages].
+     slow_io_server_drops, options, format_recon_messages, session_path].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reckon),
@@ -501,3 +501,27 @@ format_recon_messages(_Config) ->
     Check({trace, Pid, exception_from, {m, f, 2}, {error, badarg}}, "m:f/2 error badarg"),
     Check({trace, Pid, 'receive', hello}, "< hello"),
     Check({trace_ts, Pid, send, hi, Pid, {1, 2, 3}}, " > " ++ P ++ ": hi").
+
+%% Where the VM has trace sessions, the trace is set and removed through
+%% them. On OTP 25 a stand-in `trace' module (reckon_trace_fake_session)
+%% runs that path: the same lines come out, and destroying the session
+%% leaves nothing behind.
+session_path(_Config) ->
+    persistent_term:put({reckon_trace_session, module}, reckon_trace_fake_session),
+    try
+        ?assert(reckon_trace_session:available()),
+        Io = io_server(0),
+        W = worker(),
+        1 = reckon_trace:calls({?MODULE, work, 1}, 3, [{io_server, Io}, {pid, W}]),
+        ?assertEqual(1, persistent_term:get({reckon_trace_fake_session, created})),
+        run(W, 10),
+        {Lines, _} = until_stopped(Io),
+        ?assertEqual(calls_lines([1, 2, 3]), Lines),
+        wait_owner_gone(),
+        ?assertEqual({traced, false}, erlang:trace_info({?MODULE, work, 1}, traced)),
+        ?assertEqual({flags, []}, erlang:trace_info(W, flags))
+    after
+        _ = persistent_term:erase({reckon_trace_session, module}),
+        _ = persistent_term:erase({reckon_trace_fake_session, created})
+    end,
+    ?assertNot(reckon_trace_session:available()).
