@@ -32,6 +32,9 @@
 -export([start/1, stop/0]).
 
 -define(NAME, reckon_trace_owner).
+%% What a live trace set, in reckon's node-wide table, so that the next
+%% call removes it if the owner was killed before it could.
+-define(LEFT, {reckon_trace, set}).
 
 -type request() :: #{kind := calls | messages, patterns := [reckon_trace_spec:pattern()],
                      pids := all | existing | new | [pid()], limit := reckon_trace_spec:limit(),
@@ -58,7 +61,7 @@ start(Req) ->
 stop() ->
     case whereis(?NAME) of
         undefined ->
-            ok;
+            leftovers(reckon_keeper:get(?LEFT, none));
         Pid ->
             Ref = monitor(process, Pid),
             Pid ! {reckon_trace_stop, Ref},
@@ -90,6 +93,9 @@ init(Parent, #{caller := Caller, limit := Limit, opts := Opts} = Req) ->
                      session => Session},
             {Count, Set1} = patterns(Req, Set0),
             {Procs, Set} = processes(maps:get(pids, Req), [Tracer | Flags], Own, Set1),
+            _ = Session =:= none andalso
+                reckon_keeper:put(?LEFT, {maps:get(scope, Set, global), maps:get(mfas, Set),
+                                          maps:get(new, Set), Flags}),
             Parent ! {self(), case maps:get(kind, Req) of calls -> Count; messages -> Procs end},
             _ = tick(Set),
             loop(Set)
@@ -196,6 +202,7 @@ finish(#{state := State, flags := Flags, mfas := MFAs, new := New, pump := Pump,
         #{session := Session} ->
             ok = reckon_trace_session:destroy(Session)
     end,
+    _ = reckon_keeper:put(?LEFT, none),
     _ = Mode =:= throttle andalso report(reckon_tracer:take_suppressed(State, all), Pump),
     Pump ! {reckon_trace_note, Note},
     Pump ! reckon_trace_end,
@@ -213,6 +220,25 @@ untrace(Ours, New, Flags) ->
         andalso (catch erlang:trace(new, false, Flags)) =:= 0,
     _ = [catch erlang:trace(P, false, Flags)
          || P <- erlang:processes(), erlang:trace_info(P, tracer) =:= Ours],
+    ok.
+
+%% Removes what a killed owner had set: its patterns, and the flags of
+%% every process (and for new processes) whose tracer is a reckon_tracer
+%% state (there is one trace per node, and its owner is gone).
+-dialyzer({nowarn_function, leftovers/1}).
+-spec leftovers(none | {global | local, [mfa()], boolean(), [atom()]}) -> ok.
+leftovers(none) ->
+    ok;
+leftovers({Scope, MFAs, New, Flags}) ->
+    _ = [erlang:trace_pattern(MFA, false, [Scope]) || MFA <- MFAs],
+    IsOurs = fun(Who) -> case erlang:trace_info(Who, tracer) of
+                             {tracer, {reckon_tracer, _}} -> true;
+                             _ -> false
+                         end
+             end,
+    _ = New andalso IsOurs(new) andalso (catch erlang:trace(new, false, Flags)) =:= 0,
+    _ = [catch erlang:trace(P, false, Flags) || P <- erlang:processes(), IsOurs(P)],
+    _ = reckon_keeper:put(?LEFT, none),
     ok.
 
 -spec pump(sluice_box:box(), reckon_tracer:state()) -> ok.

@@ -15,7 +15,7 @@
          cleanup_after_limit/1, cleanup_after_clear/1, cleanup_after_caller_dies/1,
          next_call_replaces/1, message_ping_pong/1, records_by_name/1, truncation_caps/1,
          dangerous_specs_refused/1, bad_arguments/1, slow_io_server_drops/1,
-         options/1, format_recon_messages/1, session_path/1]).
+         options/1, format_recon_messages/1, session_path/1, owner_killed/1]).
 -export([work/1, other/1, shared/1, work_local/1]).
 
 -record(point, {x :: term(), y :: term()}).
@@ -25,7 +25,7 @@ all() ->
      throttle_reports_each_window, windowed_stop_trips, cleanup_after_limit,
      cleanup_after_clear, cleanup_after_caller_dies, next_call_replaces, message_ping_pong,
      records_by_name, truncation_caps, dangerous_specs_refused, bad_arguments,
-     slow_io_server_drops, options, format_recon_messages, session_path].
+     slow_io_server_drops, options, format_recon_messages, session_path, owner_killed].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reckon),
@@ -525,3 +525,21 @@ session_path(_Config) ->
         _ = persistent_term:erase({reckon_trace_fake_session, created})
     end,
     ?assertNot(reckon_trace_session:available()).
+
+%% The owner killed (not by reckon_trace): the tracer state, which monitors
+%% it, ends the trace at once, so traced processes lose the tracer at their
+%% next event and nothing is printed; the next call (here clear/0) removes
+%% the patterns the dead owner had set, and only those.
+owner_killed(_Config) ->
+    Traced = others(),
+    Io = io_server(0),
+    W = worker(),
+    1 = reckon_trace:calls({?MODULE, work, 1}, 100, [{io_server, Io}, {pid, W}]),
+    exit(whereis(reckon_trace_owner), kill),
+    wait_owner_gone(),
+    run(W, 5),
+    ?assertEqual({flags, []}, erlang:trace_info(W, flags)),
+    ?assertEqual([], [L || L <- lines(Io), binary:match(L, <<"work(">>) =/= nomatch]),
+    ?assertEqual({traced, global}, erlang:trace_info({?MODULE, work, 1}, traced)),
+    ok = reckon_trace:clear(),
+    assert_clean(Traced, [W]).

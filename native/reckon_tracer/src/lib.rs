@@ -11,7 +11,9 @@
 //! | `enabled(Tag, State, Tracee)` | `trace_status`: `remove` once the trace is done, else `trace`; any other tag: `discard` when the limit is reached (one atomic load, before any term is built), else `trace` |
 //! | `trace(Tag, State, Tracee, Term, Opts)` | the event takes its place in the limit; accepted, it is sent to the pump as `{reckon_trace_event, Tag, Tracee, Term, Opts, SystemTimeUs}`, after `{reckon_trace_suppressed, Count}` when earlier windows suppressed events |
 //!
-//! The owner gets `{reckon_trace_limit, State}` once, from the event that
+//! The state monitors the owner: if it dies without ending the trace, the
+//! trace is done (every event discarded, the tracer removed from each
+//! process at its next `trace_status`). The owner gets `{reckon_trace_limit, State}` once, from the event that
 //! used the limit up or tripped a stop. The other NIFs (`new/1`,
 //! `take_suppressed/2`, `close/1`, `accepted/1`, `ack/1`, `take_dropped/1`) serve
 //! `reckon_trace_owner`. The pump acknowledges each event it takes
@@ -29,7 +31,10 @@ use nif_glue::raw::{Fail, RawResult};
 use nif_glue::resource;
 use nif_glue::versioned::{Payload, Versioned};
 use reckon_core::trace_limit::{Check, Limit, Mode};
-use rustler::sys::{enif_make_tuple_from_array, enif_send, ErlNifEnv, ErlNifTerm};
+use rustler::sys::{
+    enif_make_tuple_from_array, enif_monitor_process, enif_send, ErlNifEnv, ErlNifMonitor,
+    ErlNifPid, ErlNifTerm,
+};
 use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
 
 #[global_allocator]
@@ -72,6 +77,13 @@ unsafe impl Payload for Tracer {
     const NAME: &'static std::ffi::CStr = c"reckon_tracer_state.v1";
     const KIND: usize = TRACER_KIND;
     const LAYOUT: &'static str = "tracer.v2";
+    const MONITORS: bool = true;
+    /// The owner died without ending the trace (killed): the trace is
+    /// done, so the VM drops this tracer from each traced process the next
+    /// time it asks (`trace_status`), and no event is sent any more.
+    fn down(&self, _pid: &ErlNifPid, _monitor: &ErlNifMonitor) {
+        self.limit.close();
+    }
 }
 
 fn open_resource_types(env: *mut ErlNifEnv) -> bool {
@@ -119,7 +131,19 @@ fn new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
         in_flight: AtomicU64::new(0),
         overflow: AtomicU64::new(0),
     };
-    Ok(TracerState::make(env, tracer))
+    let term = TracerState::make(env, tracer);
+    let state = TracerState::get(term)?;
+    // SAFETY: a monitor is plain data, filled in by the VM.
+    let mut mon: ErlNifMonitor = unsafe { std::mem::zeroed() };
+    // SAFETY: the object is the state's resource, alive while `term` is;
+    // `owner` is a local pid (a dead one makes the call fail: then the
+    // trace is done at once).
+    if unsafe { enif_monitor_process(env.as_c_arg(), state.object(), owner.as_c_arg(), &mut mon) }
+        != 0
+    {
+        state.limit.close();
+    }
+    Ok(term)
 }
 
 nif_glue::raw_nif!("enabled", 3, enabled);
