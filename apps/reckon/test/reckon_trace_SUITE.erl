@@ -15,7 +15,8 @@
          cleanup_after_limit/1, cleanup_after_clear/1, cleanup_after_caller_dies/1,
          next_call_replaces/1, message_ping_pong/1, records_by_name/1, truncation_caps/1,
          dangerous_specs_refused/1, bad_arguments/1, slow_io_server_drops/1,
-         options/1, format_recon_messages/1, session_path/1, owner_killed/1]).
+         options/1, format_recon_messages/1, session_path/1, owner_killed/1,
+         upgrade_keeps_the_trace/1]).
 -export([work/1, other/1, shared/1, work_local/1]).
 
 -record(point, {x :: term(), y :: term()}).
@@ -25,7 +26,8 @@ all() ->
      throttle_reports_each_window, windowed_stop_trips, cleanup_after_limit,
      cleanup_after_clear, cleanup_after_caller_dies, next_call_replaces, message_ping_pong,
      records_by_name, truncation_caps, dangerous_specs_refused, bad_arguments,
-     slow_io_server_drops, options, format_recon_messages, session_path, owner_killed].
+     slow_io_server_drops, options, format_recon_messages, session_path, owner_killed,
+     upgrade_keeps_the_trace].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reckon),
@@ -543,3 +545,35 @@ owner_killed(_Config) ->
     ?assertEqual({traced, global}, erlang:trace_info({?MODULE, work, 1}, traced)),
     ok = reckon_trace:clear(),
     assert_clean(Traced, [W]).
+
+%% A second copy of reckon (beams and libraries, as reckon-99.0.0) is
+%% loaded while a trace runs: the new reckon_tracer library takes the
+%% tracer state over (nif_glue's upgrade callback), and the trace goes on,
+%% its count intact, through the reload and the purge of the old code.
+upgrade_keeps_the_trace(Config) ->
+    Io = io_server(0),
+    W = worker(),
+    1 = reckon_trace:calls({?MODULE, work, 1}, 6, [{io_server, Io}, {pid, W}]),
+    run(W, 2),
+    OrigEbin = filename:join(code:lib_dir(reckon), "ebin"),
+    try
+        Lib = filename:join(?config(priv_dir, Config), "reckon-99.0.0"),
+        [ok = filelib:ensure_dir(filename:join([Lib, Sub, "x"])) || Sub <- ["ebin", "priv"]],
+        From = code:lib_dir(reckon),
+        [{ok, _} = file:copy(F, filename:join([Lib, "ebin", filename:basename(F)]))
+         || F <- filelib:wildcard(filename:join([From, "ebin", "*"]))],
+        {ok, _} = file:copy(filename:join([From, "priv", "reckon_tracer.so"]),
+                            filename:join([Lib, "priv", "reckon_tracer.so"])),
+        true = code:replace_path(reckon, filename:join(Lib, "ebin")),
+        ?assertEqual({module, reckon_tracer}, code:load_file(reckon_tracer)),
+        run_fun(W, fun() -> ?MODULE:work(3), ?MODULE:work(4) end),
+        _ = code:purge(reckon_tracer),
+        run_fun(W, fun() -> [?MODULE:work(I) || I <- lists:seq(5, 9)] end)
+    after
+        true = code:replace_path(reckon, OrigEbin),
+        {module, reckon_tracer} = code:load_file(reckon_tracer),
+        _ = code:purge(reckon_tracer)
+    end,
+    {Lines, Last} = until_stopped(Io),
+    ?assertEqual(calls_lines(lists:seq(1, 6)), Lines),
+    ?assertEqual(<<"reckon_trace: limit of 6 events reached, tracing stopped">>, Last).
