@@ -16,7 +16,7 @@
          next_call_replaces/1, message_ping_pong/1, records_by_name/1, truncation_caps/1,
          dangerous_specs_refused/1, bad_arguments/1, slow_io_server_drops/1,
          options/1, format_recon_messages/1, session_path/1, owner_killed/1,
-         upgrade_keeps_the_trace/1]).
+         upgrade_keeps_the_trace/1, without_sluice/1]).
 -export([work/1, other/1, shared/1, work_local/1]).
 
 -record(point, {x :: term(), y :: term()}).
@@ -27,7 +27,7 @@ all() ->
      cleanup_after_clear, cleanup_after_caller_dies, next_call_replaces, message_ping_pong,
      records_by_name, truncation_caps, dangerous_specs_refused, bad_arguments,
      slow_io_server_drops, options, format_recon_messages, session_path, owner_killed,
-     upgrade_keeps_the_trace].
+     upgrade_keeps_the_trace, without_sluice].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reckon),
@@ -577,3 +577,19 @@ upgrade_keeps_the_trace(Config) ->
     {Lines, Last} = until_stopped(Io),
     ?assertEqual(calls_lines(lists:seq(1, 6)), Lines),
     ?assertEqual(<<"reckon_trace: limit of 6 events reached, tracing stopped">>, Last).
+
+%% On a node without the sluice application, reckon starts (sluice is an
+%% optional application of it) and reckon_trace says what is missing.
+without_sluice(_Config) ->
+    OtpLib = code:lib_dir(),
+    Sluice = filename:join(code:lib_dir(sluice), "ebin"),
+    Paths = [D || D <- code:get_path(), not lists:prefix(OtpLib, D), D =/= Sluice],
+    {ok, Peer, _} = peer:start(#{connection => standard_io, args => ["-pa" | Paths]}),
+    try
+        ?assertEqual(non_existing, peer:call(Peer, code, which, [sluice_box])),
+        ?assertMatch({ok, _}, peer:call(Peer, application, ensure_all_started, [reckon])),
+        ?assertMatch({error, {sluice_not_available, _}},
+                     peer:call(Peer, reckon_trace, calls, [{?MODULE, work, 1}, 1]))
+    after
+        peer:stop(Peer)
+    end.
