@@ -28,9 +28,10 @@
                breaker_succeed_name/1,
                box_id/1, box_close_id/1, box_alive_ids/1, box_post_dirty/2, box_small/1,
                box_restore_dirty/3, breaker_report_name/3, tools_list/1, lock_id/1,
-               drop_id/1]).
+               rate_id/1, drop_id/1]).
 
 -export(?NIFS).
+-export_type([tool_row/0]).
 -nifs(?NIFS).
 
 -spec init() -> ok | {error, term()}.
@@ -324,6 +325,9 @@ tools_list(_Limit) -> erlang:nif_error(nif_not_loaded).
 
 -spec lock_id(reference()) -> pos_integer().
 lock_id(_Lock) -> erlang:nif_error(nif_not_loaded).
+
+-spec rate_id(reference()) -> pos_integer().
+rate_id(_Limiter) -> erlang:nif_error(nif_not_loaded).
 
 -spec drop_id(reference()) -> pos_integer().
 drop_id(_Valve) -> erlang:nif_error(nif_not_loaded).

@@ -48,6 +48,13 @@ impl Drop for State {
     }
 }
 
+impl State {
+    /// Its id (see `tool_ids`).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+}
+
 fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceLimiter> {
     SluiceLimiter::get(term)
 }

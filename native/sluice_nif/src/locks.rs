@@ -139,6 +139,10 @@ impl LockState {
     pub(crate) fn id(&self) -> u64 {
         self.id
     }
+    /// Whether it lends (a closed lock has no slot in use).
+    pub(crate) fn is_open(&self) -> bool {
+        self.slots.active() > 0
+    }
 }
 
 // SAFETY: `lock.v4` names this layout of `LockState` (v3: held by an

@@ -80,17 +80,31 @@ impl<T> Registry<T> {
             .collect()
     }
 
-    /// At most `limit` live objects with their ids, in no order. As for
-    /// [`Registry::get`], the caller drops them after the registry is
-    /// unlocked (the last one dropped frees its object).
-    pub(crate) fn live(&self, limit: usize) -> Vec<(u64, Arc<T>)> {
-        let guard = self.lock();
-        let Some(map) = guard.as_ref() else {
-            return Vec::new();
-        };
-        map.iter()
-            .filter_map(|(&id, w)| Some((id, w.upgrade()?)))
-            .take(limit)
-            .collect()
+    /// At most `limit` live objects for which `keep` holds, with their
+    /// ids, in no order. As for [`Registry::get`], an object is only ever
+    /// let go after the registry is unlocked (the last reference dropped
+    /// frees it, and its destructor locks the registry): the caller drops
+    /// the ones returned, and those `keep` refused are dropped here, after
+    /// the lock.
+    pub(crate) fn live(&self, limit: usize, keep: impl Fn(&T) -> bool) -> Vec<(u64, Arc<T>)> {
+        let mut out = Vec::new();
+        let mut refused = Vec::new();
+        {
+            let guard = self.lock();
+            for (&id, weak) in guard.iter().flatten() {
+                if out.len() >= limit {
+                    break;
+                }
+                if let Some(object) = weak.upgrade() {
+                    if keep(&object) {
+                        out.push((id, object));
+                    } else {
+                        refused.push(object);
+                    }
+                }
+            }
+        }
+        drop(refused);
+        out
     }
 }

@@ -56,16 +56,13 @@ fn row<'a>(
 /// what `box_info/1`, `lock_info/1`, `rate_info/1` or `breaker_info/1`
 /// answers for the object; a box also has `hist` (its sojourn times, ns)
 /// and a breaker `name` and `hist` (its `run/3` times, ns). Closed boxes
-/// are left out. It walks every registry: on a dirty scheduler.
+/// and locks are left out. It walks every registry: on a dirty scheduler.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn tools_list(env: Env<'_>, limit: u64) -> NifResult<Term<'_>> {
     let mut left = usize::try_from(limit.min(MAX_TOOLS)).unwrap_or(0);
     let mut rows: Vec<Term<'_>> = Vec::new();
-    let found = boxes::REGISTRY.live(left);
+    let found = boxes::REGISTRY.live(left, |b| !b.store().is_closed());
     for (id, sbox) in &found {
-        if sbox.store().is_closed() {
-            continue;
-        }
         let snap = sbox.store().snapshot();
         let info = boxes::info(env, sbox, &snap)?;
         let h = hist(env, &snap.sojourn)?;
@@ -73,13 +70,13 @@ fn tools_list(env: Env<'_>, limit: u64) -> NifResult<Term<'_>> {
     }
     drop(found);
     left = left.saturating_sub(rows.len());
-    let found = locks::LOCKS.live(left);
+    let found = locks::LOCKS.live(left, |l| l.is_open());
     for (id, lock) in &found {
         rows.push(row(env, atoms::lock(), *id, locks::info(env, lock)?, &[])?);
     }
     left = left.saturating_sub(found.len());
     drop(found);
-    let found = limits::LIMITERS.live(left);
+    let found = limits::LIMITERS.live(left, |_| true);
     for (id, l) in &found {
         rows.push(row(env, atoms::limiter(), *id, limits::info(env, l)?, &[])?);
     }
@@ -107,4 +104,10 @@ fn tools_list(env: Env<'_>, limit: u64) -> NifResult<Term<'_>> {
 #[rustler::nif]
 fn lock_id(handle: Term<'_>) -> NifResult<u64> {
     Ok(locks::SluiceLock::get(handle)?.id())
+}
+
+/// `rate_id(Limiter)`: the id of a rate limiter resource.
+#[rustler::nif]
+fn rate_id(handle: Term<'_>) -> NifResult<u64> {
+    Ok(limits::SluiceLimiter::get(handle)?.id())
 }
