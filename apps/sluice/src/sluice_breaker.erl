@@ -148,8 +148,8 @@ run(Name, Fun, Context) when is_function(Fun, 0) ->
                    _ -> fun({error, _}) -> melt; (_) -> ok end
                end,
     case sluice_nif:breaker_ask_to_run(Name) of
-        SlowMs when is_integer(SlowMs) ->
-            sluice_breaker_util:run_checked(Name, SlowMs, Fun, Classify);
+        Start when is_integer(Start) ->
+            sluice_breaker_util:run_checked(Name, Start, Fun, Classify);
         Refused -> Refused
     end;
 run(Name, Fun, Context) ->

@@ -35,26 +35,19 @@ strategy(_) ->
 -spec melts(term()) -> boolean().
 melts(N) -> is_integer(N) andalso N >= 0 andalso N < ?MAX_R.
 
-%% @doc Runs `Fun' for the breaker `Name' whose ask said go, and reports
-%% its outcome by name (`SlowMs' 0: no limit) with the time it took (the
-%% breaker's run times): one NIF call for both. A breaker removed or
-%% replaced meanwhile gets the report of its name, or none.
+%% @doc Runs `Fun' for the breaker `Name' whose ask said go at `Start'
+%% (the NIF library's clock, in ns) and reports its outcome by name: the
+%% library measures the run (the breaker's run times) and melts a run
+%% slower than `slow'. A breaker removed or replaced meanwhile gets the
+%% report of its name, or none.
 -spec run_checked(term(), non_neg_integer(), fun(() -> R), fun((R) -> ok | melt)) -> R.
-run_checked(Name, SlowMs, Fun, Classify) ->
-    T0 = erlang:monotonic_time(),
+run_checked(Name, Start, Fun, Classify) ->
     try Fun() of
         Result ->
-            Ns = elapsed(T0),
-            Late = SlowMs > 0 andalso Ns > SlowMs * 1000000,
-            _ = sluice_nif:breaker_report_name(Name, Late orelse Classify(Result) =:= melt, Ns),
+            _ = sluice_nif:breaker_report_name(Name, Classify(Result) =:= melt, Start),
             Result
     catch
         Class:Reason:Stack ->
-            _ = sluice_nif:breaker_report_name(Name, true, elapsed(T0)),
+            _ = sluice_nif:breaker_report_name(Name, true, Start),
             erlang:raise(Class, Reason, Stack)
     end.
-
-%% Nanoseconds since `T0' (native monotonic time).
--spec elapsed(integer()) -> non_neg_integer().
-elapsed(T0) ->
-    max(0, erlang:convert_time_unit(erlang:monotonic_time() - T0, native, nanosecond)).

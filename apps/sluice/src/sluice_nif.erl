@@ -126,7 +126,7 @@ breaker_ask_to_run(_Name) -> erlang:nif_error(nif_not_loaded).
 breaker_succeed_name(_Name) -> erlang:nif_error(nif_not_loaded).
 
 -spec breaker_report_name(term(), boolean(), non_neg_integer()) -> ok | {error, not_found}.
-breaker_report_name(_Name, _Melt, _Ns) -> erlang:nif_error(nif_not_loaded).
+breaker_report_name(_Name, _Melt, _Start) -> erlang:nif_error(nif_not_loaded).
 
 -spec drop_new_v1([float()]) -> reference() | {error, valve_refusal()}.
 drop_new_v1(_Rates) -> erlang:nif_error(nif_not_loaded).

@@ -44,6 +44,7 @@ use sluice_core::names::{Changes, NameMap};
 
 use crate::atoms;
 use crate::breakers::{self, SluiceBreaker, BUILD};
+use nif_glue::clock;
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
 use nif_glue::resource;
@@ -302,20 +303,19 @@ fn breaker_lookup<'a>(env: Env<'a>, name: Term<'a>) -> Term<'a> {
     }
 }
 
-/// `run/3`'s ask: `SlowMs` (0: no limit) when the breaker `Name` lets the
-/// call through, `blown`, or `{error, not_found}`; the outcome is then
-/// reported by name (`breaker_melt_name/1`, `breaker_succeed_name/1`).
+/// `run/3`'s ask: the time (`nif_glue::clock::now`, ns) when the breaker
+/// `Name` lets the call through, `blown`, or `{error, not_found}`; the
+/// outcome is then reported by name with that time
+/// (`breaker_report_name/3`).
 fn breaker_ask_to_run(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     let [name] = *args else {
         return Err(Fail::BadArg);
     };
-    let found = with_name(name, |b| {
-        (breakers::ask(b) == atoms::ok()).then(|| b.slow())
-    });
+    let found = with_name(name, |b| breakers::ask(b) == atoms::ok());
     Ok(match found {
         // SAFETY: `env` is this call's env.
-        Some(Some(slow)) => unsafe { enif_make_uint64(env, slow) },
-        Some(None) => atoms::blown().as_c_arg(),
+        Some(true) => unsafe { enif_make_uint64(env, clock::now()) },
+        Some(false) => atoms::blown().as_c_arg(),
         None => not_found(env),
     })
 }
@@ -331,12 +331,14 @@ fn breaker_succeed_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     })
 }
 
-/// `breaker_report_name(Name, Melt, Ns)`: `run/3`'s report of a fun that
-/// took `Ns` nanoseconds (recorded in the breaker's run times), a melt
-/// when `Melt` is `true`, else a success; `ok` or `{error, not_found}`.
-/// One call, so timing a run costs `run/3` no NIF call of its own.
+/// `breaker_report_name(Name, Melt, Start)`: `run/3`'s report of a fun
+/// that started at `Start` (from `breaker_ask_to_run/1`): the time it took
+/// is recorded in the breaker's run times, and the breaker melts when
+/// `Melt` is `true` or the run took longer than its `slow`, else counts a
+/// success; `ok` or `{error, not_found}`. The clock is read here and in
+/// the ask, so timing a run costs `run/3` no call of its own.
 fn breaker_report_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
-    let [name, melt, ns_arg] = *args else {
+    let [name, melt, start_arg] = *args else {
         return Err(Fail::BadArg);
     };
     let melt = if melt == atoms::true_().as_c_arg() {
@@ -346,14 +348,16 @@ fn breaker_report_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     } else {
         return Err(Fail::BadArg);
     };
-    let mut ns: u64 = 0;
+    let mut start: u64 = 0;
     // SAFETY: `env` and the argument are this call's.
-    if unsafe { enif_get_uint64(env, ns_arg, &mut ns) } == 0 {
+    if unsafe { enif_get_uint64(env, start_arg, &mut start) } == 0 {
         return Err(Fail::BadArg);
     }
+    let took = clock::now().saturating_sub(start);
     let found = with_name(name, |b| {
-        b.runs().record(ns);
-        if melt {
+        b.runs().record(took);
+        let slow = b.slow();
+        if melt || (slow > 0 && took > slow.saturating_mul(clock::MS)) {
             let _ = breakers::melt(b);
         } else {
             let _ = noting(b, Breaker::succeed);

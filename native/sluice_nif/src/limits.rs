@@ -3,14 +3,14 @@
 //! salted 32-bit hashes of the VM's).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustler::sys::{enif_hash, ErlNifHash};
 use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
 use sluice_core::gcra::{Checked, Limiter, Rate};
 
 use crate::atoms;
-use crate::tool_ids::{next_id, Registry};
+use crate::tool_ids::{self, next_id, Registry, Tagged};
 use nif_glue::clock::{self, MS};
 use nif_glue::map::{self, field};
 use nif_glue::versioned::{Payload, Versioned};
@@ -23,7 +23,7 @@ pub type SluiceLimiter = Versioned<State>;
 
 /// A rate limiter's state.
 pub struct State {
-    /// Its number in [`LIMITERS`], never reused.
+    /// Its number in [`registry`], never reused.
     id: u64,
     limiter: Limiter,
     /// The time of a limiter with a manual clock (ns), or `None`.
@@ -40,11 +40,14 @@ unsafe impl Payload for State {
 
 /// Every rate limiter of this library instance by id, held weakly: for
 /// `sluice:tools/0`.
-pub(crate) static LIMITERS: Registry<State> = Registry::new();
+pub(crate) fn registry() -> &'static Registry<State> {
+    static LOCAL: OnceLock<Tagged<State>> = OnceLock::new();
+    tool_ids::shared(tool_ids::LIMITERS, SluiceLimiter::BUILD, &LOCAL)
+}
 
 impl Drop for State {
     fn drop(&mut self) {
-        LIMITERS.remove(self.id);
+        registry().remove(self.id);
     }
 }
 
@@ -124,7 +127,7 @@ fn rate_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
         limiter: Limiter::new(per_key, global, max_keys, max_overrides),
         clock: manual.then(|| AtomicU64::new(0)),
     });
-    LIMITERS.insert(state.id, &state);
+    registry().insert(state.id, &state);
     Ok(SluiceLimiter::make(env, state))
 }
 

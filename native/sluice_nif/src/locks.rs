@@ -27,7 +27,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use rustler::sys::{
     enif_alloc_env, enif_clear_env, enif_compare_monitors, enif_free_env, enif_get_local_pid,
@@ -39,7 +39,7 @@ use sluice_core::rng::thread_u64;
 use sluice_core::slots::{Loan, Slots, MAX_SLOTS};
 
 use crate::atoms;
-use crate::tool_ids::{next_id, Registry};
+use crate::tool_ids::{self, next_id, Registry, Tagged};
 use nif_glue::lane;
 use nif_glue::map;
 use nif_glue::versioned::{Payload, Versioned};
@@ -59,7 +59,7 @@ struct Padded<T>(T);
 
 /// A lock's state.
 pub struct LockState {
-    /// Its number in [`LOCKS`], never reused.
+    /// Its number in [`registry`], never reused.
     id: u64,
     slots: Slots,
     data: Box<[Padded<Cell>]>,
@@ -126,11 +126,14 @@ impl Drop for SlotData {
 
 /// Every lock (and concurrency limit) of this library instance by id,
 /// held weakly: for `sluice:tools/0`.
-pub(crate) static LOCKS: Registry<LockState> = Registry::new();
+pub(crate) fn registry() -> &'static Registry<LockState> {
+    static LOCAL: OnceLock<Tagged<LockState>> = OnceLock::new();
+    tool_ids::shared(tool_ids::LOCKS, SluiceLock::BUILD, &LOCAL)
+}
 
 impl Drop for LockState {
     fn drop(&mut self) {
-        LOCKS.remove(self.id);
+        registry().remove(self.id);
     }
 }
 
@@ -287,7 +290,7 @@ fn lock_new(env: Env<'_>, n: u64, capacity: u64) -> NifResult<Term<'_>> {
         // old one was unloaded (see `docs/nif-upgrade.md`).
         holders: std::array::from_fn(|_| Padded(Mutex::new(HashMap::with_capacity(1)))),
     });
-    LOCKS.insert(state.id, &state);
+    registry().insert(state.id, &state);
     Ok(SluiceLock::make(env, state))
 }
 

@@ -61,7 +61,7 @@ fn row<'a>(
 fn tools_list(env: Env<'_>, limit: u64) -> NifResult<Term<'_>> {
     let mut left = usize::try_from(limit.min(MAX_TOOLS)).unwrap_or(0);
     let mut rows: Vec<Term<'_>> = Vec::new();
-    let found = boxes::REGISTRY.live(left, |b| !b.store().is_closed());
+    let found = boxes::registry().live(left, |b| !b.store().is_closed());
     for (id, sbox) in &found {
         let snap = sbox.store().snapshot();
         let info = boxes::info(env, sbox, &snap)?;
@@ -70,13 +70,13 @@ fn tools_list(env: Env<'_>, limit: u64) -> NifResult<Term<'_>> {
     }
     drop(found);
     left = left.saturating_sub(rows.len());
-    let found = locks::LOCKS.live(left, |l| l.is_open());
+    let found = locks::registry().live(left, |l| l.is_open());
     for (id, lock) in &found {
         rows.push(row(env, atoms::lock(), *id, locks::info(env, lock)?, &[])?);
     }
     left = left.saturating_sub(found.len());
     drop(found);
-    let found = limits::LIMITERS.live(left, |_| true);
+    let found = limits::registry().live(left, |_| true);
     for (id, l) in &found {
         rows.push(row(env, atoms::limiter(), *id, limits::info(env, l)?, &[])?);
     }
