@@ -357,8 +357,9 @@ tools_upgrade_scenario(Config) ->
     ?assertEqual(lists:sort(Ids -- [OrphanId]), lists:sort(Listed())),
     ok = sluice_box:close(Box),
     ?assertEqual(lists:sort(Ids -- [OrphanId, hd(Ids)]), lists:sort(Listed())),
-    _ = [Limit, Rate],
-    ok.
+    %% (the limit and the limiter are held until here)
+    ?assertMatch(#{max := 2}, sluice_limit:info(Limit)),
+    ?assertMatch(#{allowed := 0}, sluice_limit:info(Rate)).
 
 wait_closed(Box, Tries) ->
     case sluice_box:info(Box) of

@@ -253,8 +253,8 @@ dead_tools_disappear(_Config) ->
                            {ok, C} = sluice_limit:new_concurrency(#{max => 1}),
                            Self ! {made, [box_id(B), sluice_nif:lock_id(ref_of(C)),
                                           sluice_nif:rate_id(ref_of(R))]},
-                           receive stop -> ok end,
-                           _ = [B, R, C]
+                           %% (held until told to stop)
+                           receive stop -> {B, R, C} end
                    end),
     Held = receive {made, HeldIds} -> HeldIds end,
     Before = sluice:tools(),
