@@ -135,7 +135,10 @@ melt(Name) ->
 %% `slow' melt the breaker; other results count as successes (which close
 %% a half-open breaker). Returns `Fun''s result, `blown' or
 %% `{error, not_found}'. With `{classify, Classifier}' as `Context',
-%% `Classifier(Result)' says `ok' or `melt' instead.
+%% `Classifier(Result)' says `ok' or `melt' instead. How long `Fun' took
+%% (exceptions included) is recorded in the breaker's `run' histogram of
+%% {@link sluice:tools/0}, measured by the NIF library in the two calls
+%% `run/3' makes anyway (the ask before `Fun', the report after it).
 -spec run(Name, Fun, Context) -> Result | blown | {error, not_found} when
       Name :: term(),
       Fun :: fun(() -> Result),
