@@ -85,7 +85,9 @@
 %% <li>`breaker': counters `asks', `ok', `blown', `injected', `melts',
 %%     `trips', `probes'; gauge `state' (0 closed, 1 open, 2 half-open, 3
 %%     disabled); histogram `run' (how long the funs of
-%%     {@link sluice_breaker:run/3} took, exceptions included).</li>
+%%     {@link sluice_breaker:run/3} took, exceptions included; empty
+%%     unless the breaker was installed with `run_times => true' or a
+%%     `slow' limit).</li>
 %% </ul>
 -type tools_options() :: #{limit => non_neg_integer()}.
 %% `limit': most tools listed (default and at most 10 000).

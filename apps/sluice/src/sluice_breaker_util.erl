@@ -19,6 +19,7 @@ option_spec() ->
      {max_reset, default, fun(V) -> V =:= default orelse sluice_opts:ms(V) end},
      {jitter, 0.0, fun sluice_opts:rate/1},
      {slow, infinity, fun(V) -> V =:= infinity orelse sluice_opts:ms(V) end},
+     {run_times, false, fun is_boolean/1},
      {clock, system, sluice_opts:one_of([system, manual])}].
 
 -spec strategy(term()) -> boolean().

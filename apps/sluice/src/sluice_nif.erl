@@ -58,7 +58,7 @@ priv_dir() ->
 -type breaker_opts() :: #{strategy := breaker_strategy(), delay := non_neg_integer(),
                           probes := pos_integer(), backoff := float(),
                           max_delay := non_neg_integer(), jitter := float(),
-                          manual_clock := boolean()}.
+                          manual_clock := boolean(), timed => boolean()}.
 -type breaker_strategy() ::
         #{type := standard, max_r := non_neg_integer(), max_t := non_neg_integer()}
       | #{type := fault_injection, rate := float(), max_r := non_neg_integer(),

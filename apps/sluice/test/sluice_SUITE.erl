@@ -351,22 +351,36 @@ histograms_are_cumulative(_Config) ->
     ok = sluice_box:close(Box).
 
 %% `run/3' records how long its fun took, also when it raises, melts or is
-%% slow; a blown breaker's refusal is not a run.
+%% slow, for a breaker with `run_times' or `slow'; a blown breaker's
+%% refusal is not a run. A breaker with neither measures nothing (its
+%% runs cost no clock read) and its histogram stays empty.
 breaker_run_time_is_recorded(_Config) ->
-    N = timed_breaker,
-    ok = sluice_breaker:install(N, #{strategy => {standard, 1, 60000}, reset => manual,
-                                     slow => 15}),
-    ok = sluice_breaker:run(N, fun() -> ok end, sync),
-    ok = sluice_breaker:run(N, fun() -> timer:sleep(30), ok end, sync),
-    ?assertError(oops, sluice_breaker:run(N, fun() -> error(oops) end, sync)),
-    blown = sluice_breaker:run(N, fun() -> ok end, sync),
-    #{histograms := #{run := H}} = named(breaker, N, sluice:tools()),
-    ?assertMatch(#{count := 3}, H),
-    #{sum := Sum, buckets := Bs} = H,
-    ?assert(Sum >= 30000000),
-    ?assert(lists:any(fun({U, _}) -> U >= 30000000 end, Bs)),
-    ?assertMatch(#{melts := 2, trips := 1, ok := 3, blown := 1}, sluice_breaker:info(N)),
-    ok = sluice_breaker:remove(N).
+    %% (blown by the raise; for the slow one, by the slow run and the raise)
+    Timed = [{timed_breaker, #{run_times => true, strategy => {standard, 0, 60000}}},
+             {slow_breaker, #{slow => 15, strategy => {standard, 1, 60000}}}],
+    _ = [begin
+             ok = sluice_breaker:install(N, O#{reset => manual}),
+             ok = sluice_breaker:run(N, fun() -> ok end, sync),
+             ok = sluice_breaker:run(N, fun() -> timer:sleep(30), ok end, sync),
+             ?assertError(oops, sluice_breaker:run(N, fun() -> error(oops) end, sync)),
+             blown = sluice_breaker:run(N, fun() -> ok end, sync),
+             #{histograms := #{run := H}} = named(breaker, N, sluice:tools()),
+             ?assertMatch(#{count := 3}, H),
+             #{sum := Sum, buckets := Bs} = H,
+             ?assert(Sum >= 30000000),
+             ?assert(lists:any(fun({U, _}) -> U >= 30000000 end, Bs)),
+             ok = sluice_breaker:remove(N)
+         end || {N, O} <- Timed],
+    %% the slow run melted the `slow' breaker only
+    ok = sluice_breaker:install(plain_breaker, #{}),
+    ok = sluice_breaker:run(plain_breaker, fun() -> timer:sleep(2), ok end, sync),
+    ?assertEqual(ok, sluice_breaker:run(plain_breaker, fun() -> ok end, sync)),
+    #{histograms := #{run := Plain}, counters := #{ok := 2, melts := 0}} =
+        named(breaker, plain_breaker, sluice:tools()),
+    ?assertEqual(#{count => 0, sum => 0, buckets => []}, Plain),
+    ok = sluice_breaker:remove(plain_breaker),
+    ?assertEqual({error, {bad_option, run_times}},
+                 sluice_breaker:install(bad_breaker, #{run_times => yes})).
 
 %%% Telemetry
 

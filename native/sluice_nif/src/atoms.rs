@@ -143,6 +143,7 @@ rustler::atoms! {
     name,
     count,
     sum,
+    timed,
     // Reasons of `{error, Reason}` (see the functions below).
     zero_max,
     zero_max_bytes,

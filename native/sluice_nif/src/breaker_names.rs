@@ -303,19 +303,24 @@ fn breaker_lookup<'a>(env: Env<'a>, name: Term<'a>) -> Term<'a> {
     }
 }
 
-/// `run/3`'s ask: the time (`nif_glue::clock::now`, ns) when the breaker
-/// `Name` lets the call through, `blown`, or `{error, not_found}`; the
-/// outcome is then reported by name with that time
-/// (`breaker_report_name/3`).
+/// `run/3`'s ask: when the breaker `Name` lets the call through, the time
+/// it did (`nif_glue::clock::now`, ns, at least 1) for a breaker that
+/// measures its runs (`run_times`, or `slow`), else 0; `blown`, or
+/// `{error, not_found}`. The outcome is then reported by name with that
+/// time (`breaker_report_name/3`).
 fn breaker_ask_to_run(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     let [name] = *args else {
         return Err(Fail::BadArg);
     };
-    let found = with_name(name, |b| breakers::ask(b) == atoms::ok());
+    let found = with_name(name, |b| {
+        (breakers::ask(b) == atoms::ok()).then(|| b.timed())
+    });
     Ok(match found {
         // SAFETY: `env` is this call's env.
-        Some(true) => unsafe { enif_make_uint64(env, clock::now()) },
-        Some(false) => atoms::blown().as_c_arg(),
+        Some(Some(timed)) => unsafe {
+            enif_make_uint64(env, if timed { clock::now().max(1) } else { 0 })
+        },
+        Some(None) => atoms::blown().as_c_arg(),
         None => not_found(env),
     })
 }
@@ -332,11 +337,12 @@ fn breaker_succeed_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 }
 
 /// `breaker_report_name(Name, Melt, Start)`: `run/3`'s report of a fun
-/// that started at `Start` (from `breaker_ask_to_run/1`): the time it took
-/// is recorded in the breaker's run times, and the breaker melts when
-/// `Melt` is `true` or the run took longer than its `slow`, else counts a
-/// success; `ok` or `{error, not_found}`. The clock is read here and in
-/// the ask, so timing a run costs `run/3` no call of its own.
+/// that started at `Start` (from `breaker_ask_to_run/1`; 0: not measured):
+/// the time it took is recorded in the breaker's run times, and the
+/// breaker melts when `Melt` is `true` or the run took longer than its
+/// `slow`, else counts a success; `ok` or `{error, not_found}`. The clock
+/// is read here and in the ask, so timing a run costs `run/3` no call of
+/// its own.
 fn breaker_report_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     let [name, melt, start_arg] = *args else {
         return Err(Fail::BadArg);
@@ -353,11 +359,18 @@ fn breaker_report_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     if unsafe { enif_get_uint64(env, start_arg, &mut start) } == 0 {
         return Err(Fail::BadArg);
     }
-    let took = clock::now().saturating_sub(start);
+    let took = if start > 0 {
+        Some(clock::now().saturating_sub(start))
+    } else {
+        None
+    };
     let found = with_name(name, |b| {
-        b.runs().record(took);
         let slow = b.slow();
-        if melt || (slow > 0 && took > slow.saturating_mul(clock::MS)) {
+        let late = took.is_some_and(|ns| {
+            b.runs().record(ns);
+            slow > 0 && ns > slow.saturating_mul(clock::MS)
+        });
+        if melt || late {
             let _ = breakers::melt(b);
         } else {
             let _ = noting(b, Breaker::succeed);

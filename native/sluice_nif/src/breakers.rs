@@ -39,8 +39,11 @@ pub struct Inner {
     /// Its id (see `tool_ids`), for `sluice:tools/0`.
     id: u64,
     breaker: Breaker,
-    /// How long the funs of `run/3` took, in nanoseconds, since install.
+    /// How long the funs of `run/3` took, in nanoseconds, since install
+    /// (when `timed`, or `slow` is set).
     runs: SharedHistogram,
+    /// Whether `run/3` records its run times (option `run_times`).
+    timed: bool,
     /// The time of a breaker with a manual clock (ns), or `None`.
     clock: Option<AtomicU64>,
     /// `slow` of `run/3` in ms, 0 for `infinity` (set at install).
@@ -68,6 +71,11 @@ impl Inner {
     /// The times of `run/3`'s funs, in nanoseconds.
     pub(crate) fn runs(&self) -> &SharedHistogram {
         &self.runs
+    }
+    /// Whether `run/3` measures its funs: asked to (`run_times`), or to
+    /// check `slow`.
+    pub(crate) fn timed(&self) -> bool {
+        self.timed || self.slow() > 0
     }
     /// The breaker.
     pub(crate) fn breaker(&self) -> &Breaker {
@@ -160,7 +168,8 @@ fn strategy(map: Term<'_>) -> NifResult<Strategy> {
 
 /// `breaker_new(Opts)`: a breaker, from the map `#{strategy => Strategy
 /// (see [`strategy`]), delay (ms, 0: manual reset), probes, backoff,
-/// max_delay (ms), jitter, manual_clock}`; `badarg` for a missing or
+/// max_delay (ms), jitter, manual_clock, timed}` (`timed`, default
+/// `false`: `run/3` records its run times); `badarg` for a missing or
 /// mistyped key.
 #[rustler::nif]
 fn breaker_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
@@ -171,6 +180,10 @@ fn breaker_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
     let max_delay: u64 = field(opts, atoms::max_delay())?;
     let jitter: f64 = field(opts, atoms::jitter())?;
     let manual: bool = field(opts, atoms::manual_clock())?;
+    let timed: bool = match opts.map_get(atoms::timed()) {
+        Ok(v) => v.decode()?,
+        Err(_) => false,
+    };
     if !(backoff >= 1.0 && backoff.is_finite() && (0.0..=1.0).contains(&jitter)) {
         return Err(Error::BadArg);
     }
@@ -185,6 +198,7 @@ fn breaker_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
         id: next_id(),
         breaker: Breaker::new(strategy, recovery),
         runs: SharedHistogram::new(),
+        timed,
         clock: manual.then(|| AtomicU64::new(0)),
         slow: AtomicU64::new(0),
         name: OnceLock::new(),
