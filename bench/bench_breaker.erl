@@ -21,6 +21,9 @@
 %%     (`{standard, 1000000, 60000}'), mean time per melt.</li>
 %% <li>`run_overhead' (`ns_per_op'): `run/3' around a fun returning `ok',
 %%     against the reference's ask followed by the fun.</li>
+%% <li>`run_timed_overhead' (`ns_per_op'): the same for a breaker that
+%%     records its run times (`run_times => true'): two clock reads
+%%     more.</li>
 %% <li>`remove_200k' (`ns_per_op'): `remove/1' of one of 200 000 installed
 %%     breakers (1000 removes, each timed alone, median), against
 %%     `persistent_term:erase/1' of one of 200 000 persistent terms holding
@@ -44,7 +47,8 @@ cases() ->
      {ask_blown, fun() -> ask(1, blown) end},
      {melt_1k, fun() -> melts(1000) end},
      {melt_10k, fun() -> melts(10000) end},
-     {run_overhead, fun run/0},
+     {run_overhead, fun() -> run(#{}) end},
+     {run_timed_overhead, fun() -> run(#{run_times => true}) end},
      {remove_200k, fun remove_200k/0}].
 
 %%% Asks
@@ -116,10 +120,10 @@ ref_melt_loop(N, Ref) ->
 
 %%% run/3
 
--spec run() -> bench:result().
-run() ->
+-spec run(sluice_breaker:options()) -> bench:result().
+run(Opts) ->
     Name = {bench, erlang:unique_integer()},
-    ok = sluice_breaker:install(Name, #{}),
+    ok = sluice_breaker:install(Name, Opts),
     Ref = ref_new(),
     Fun = fun() -> ok end,
     Result = bench:compare(fun(N) -> run_loop(N, Name, Fun) end,

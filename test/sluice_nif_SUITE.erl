@@ -8,14 +8,14 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([upgrade_keeps_breaker_names/1, versioned_resources_are_counted/1,
-         upgrade_takes_over_limits/1]).
+         upgrade_takes_over_limits/1, upgrade_keeps_tools_listed/1]).
 -export([panic_is_an_exception/1, resources_are_freed/1, upgrade_takes_over_valves/1,
          upgrade_takes_over_boxes/1]).
 
 all() ->
     [panic_is_an_exception, resources_are_freed, upgrade_takes_over_valves,
      upgrade_takes_over_boxes, upgrade_keeps_breaker_names, versioned_resources_are_counted,
-     upgrade_takes_over_limits].
+     upgrade_takes_over_limits, upgrade_keeps_tools_listed].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(sluice),
@@ -314,6 +314,59 @@ limits_upgrade_scenario(Config) ->
     end,
     ?assertMatch(#{allowed := 258, refused := 1, overrides := 1}, sluice_limit:info(Rate)),
     ?assertMatch(#{deaths := 1}, sluice_limit:info(Limit)).
+
+%% `sluice:tools/0' across a library upgrade: the registries of boxes,
+%% locks and limiters live in the library-wide block, so the tools made by
+%% the first instance are still listed (same ids) by the second, after the
+%% first is purged, and still leave the listing when freed; the warden
+%% still closes by id a box whose owner dies.
+upgrade_keeps_tools_listed(Config) ->
+    in_process(fun() -> tools_upgrade_scenario(Config) end).
+
+tools_upgrade_scenario(Config) ->
+    OrigEbin = filename:join(code:lib_dir(sluice), "ebin"),
+    {ok, Box} = sluice_box:new(#{max => 10}),
+    {ok, Limit} = sluice_limit:new_concurrency(#{max => 2}),
+    {ok, Rate} = sluice_limit:new_rate(#{limit => 5}),
+    Parent = self(),
+    Owner = spawn(fun() ->
+                          {ok, B} = sluice_box:new(#{max => 1}),
+                          Parent ! {orphan, sluice_nif:box_id(B), B},
+                          receive stop -> ok end
+                  end),
+    {OrphanId, Orphan} = receive {orphan, OId, OBox} -> {OId, OBox} end,
+    Ids = [sluice_nif:box_id(Box), sluice_nif:lock_id(element(2, Limit)),
+           sluice_nif:rate_id(element(2, Rate)), OrphanId],
+    Listed = fun() -> [I || #{id := I} <- sluice:tools(), lists:member(I, Ids)] end,
+    ?assertEqual(lists:sort(Ids), lists:sort(Listed())),
+    try
+        _ = install_copy(?config(priv_dir, Config), "96.0.0"),
+        ?assertEqual({module, sluice_nif}, code:load_file(sluice_nif)),
+        _ = code:purge(sluice_nif),
+        ?assertMatch(#{instances := 1}, lib_info()),
+        ?assertEqual(lists:sort(Ids), lists:sort(Listed())),
+        %% the orphan's owner dies: the warden closes it by id
+        Owner ! stop,
+        ok = wait_closed(Orphan, 100),
+        ?assertEqual(lists:sort(Ids -- [OrphanId]), lists:sort(Listed()))
+    after
+        true = code:replace_path(sluice, OrigEbin),
+        {module, sluice_nif} = code:load_file(sluice_nif),
+        _ = code:purge(sluice_nif)
+    end,
+    ?assertEqual(lists:sort(Ids -- [OrphanId]), lists:sort(Listed())),
+    ok = sluice_box:close(Box),
+    ?assertEqual(lists:sort(Ids -- [OrphanId, hd(Ids)]), lists:sort(Listed())),
+    %% (the limit and the limiter are held until here)
+    ?assertMatch(#{max := 2}, sluice_limit:info(Limit)),
+    ?assertMatch(#{allowed := 0}, sluice_limit:info(Rate)).
+
+wait_closed(Box, Tries) ->
+    case sluice_box:info(Box) of
+        #{closed := true} -> ok;
+        _ when Tries > 0 -> timer:sleep(20), wait_closed(Box, Tries - 1);
+        Info -> {not_closed, Info}
+    end.
 
 -spec ok_value({ok, T}) -> T.
 ok_value({ok, Value}) -> Value.

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds reckon's NIF library (native/reckon_nif) with the script sluice's
+# Builds reckon's NIF libraries (native/reckon_nif, and native/reckon_tracer,
+# the erl_tracer module of reckon_trace, which needs a library of its own) with the script sluice's
 # own build uses (apps/sluice/build-nif.sh, which names the library after
 # the directory it runs in). When reckon is a `git_subdir` dependency,
 # rebar3 checks out only apps/reckon: the script is then added to that
@@ -14,4 +15,5 @@ if [ ! -f "$script" ] && [ -d "$root/.git" ]; then
     git -C "$root" sparse-checkout add /apps/sluice/build-nif.sh 2>/dev/null ||
         git -C "$root" checkout HEAD -- apps/sluice/build-nif.sh
 fi
-exec sh "$script"
+sh "$script"
+exec sh "$script" reckon_tracer

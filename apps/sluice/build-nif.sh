@@ -2,7 +2,8 @@
 # Builds the Rust NIF library of the application whose directory it runs in
 # (apps/<app> builds native/<app>_nif, release profile) and installs it as
 # priv/<app>_nif.so. Runs from the app directory as a rebar3 pre-compile hook
-# (apps/reckon's hook runs this same script).
+# (apps/reckon's hook runs this same script). An argument names another
+# library of the app instead (apps/reckon also builds reckon_tracer).
 #
 # The crates live at the root of the repository (native/). When an app is a
 # `git_subdir` dependency, rebar3 checks out only apps/<app>; the crates are
@@ -15,7 +16,7 @@ set -eu
 
 app_dir=$(pwd)
 root=$(cd ../.. && pwd)
-lib=$(basename "$app_dir")_nif
+lib=${1:-$(basename "$app_dir")_nif}
 
 if [ ! -f "$root/native/$lib/Cargo.toml" ] && [ -d "$root/.git" ]; then
     echo "$lib: adding native/ to the sparse dependency checkout in $root"

@@ -52,7 +52,8 @@
 -type options() :: #{strategy => tuple(), reset => pos_integer() | manual,
                      probes => pos_integer(), backoff => number(),
                      max_reset => pos_integer(), jitter => number(),
-                     slow => pos_integer() | infinity, clock => system | manual}.
+                     slow => pos_integer() | infinity, run_times => boolean(),
+                     clock => system | manual}.
 %% `strategy' (default `{standard, 10, 10000}'): `{standard, MaxR, MaxT}'
 %% (blown on the melt after `MaxR' melts within `MaxT' ms),
 %% `{fault_injection, Rate, MaxR, MaxT}' (as standard, and asks of a closed
@@ -64,8 +65,11 @@
 %% (at least 1) the delay grows by at each failed probe, up to `max_reset'
 %% (default 10 times `reset'); `jitter' (default 0.0): fraction of the delay
 %% added at random; `slow' (default `infinity'): ms after which a {@link
-%% run/3} counts as failed; `clock' (default `system') or `manual' ({@link
-%% set_time/2}). Unknown keys and bad values are refused with
+%% run/3} counts as failed; `run_times' (default `false'): record how long
+%% the funs of {@link run/3} take (the `run' histogram of {@link
+%% sluice:tools/0}; always with `slow', which measures them anyway; two
+%% clock reads per run, tens of nanoseconds); `clock' (default `system')
+%% or `manual' ({@link set_time/2}). Unknown keys and bad values are refused with
 %% `{error, {bad_option, Key}}'.
 
 %% @doc Installs (or replaces) the breaker `Name' (any term). `Opts' is a
@@ -92,7 +96,8 @@ install(Name, Opts) ->
                                            backoff => float(maps:get(backoff, O)),
                                            max_delay => MaxReset,
                                            jitter => float(maps:get(jitter, O)),
-                                           manual_clock => maps:get(clock, O) =:= manual}),
+                                           manual_clock => maps:get(clock, O) =:= manual,
+                                           timed => maps:get(run_times, O)}),
             _ = disabled(Name) andalso sluice_nif:breaker_control(Ref, disable) =:= ok,
             sluice_nif:breaker_install(Name, Ref, SlowMs);
         {error, _} = Error ->
@@ -135,7 +140,11 @@ melt(Name) ->
 %% `slow' melt the breaker; other results count as successes (which close
 %% a half-open breaker). Returns `Fun''s result, `blown' or
 %% `{error, not_found}'. With `{classify, Classifier}' as `Context',
-%% `Classifier(Result)' says `ok' or `melt' instead.
+%% `Classifier(Result)' says `ok' or `melt' instead. With `slow' or
+%% `run_times', how long `Fun' took (exceptions included) is recorded in
+%% the breaker's `run' histogram of {@link sluice:tools/0}, measured by the
+%% NIF library in the two calls `run/3' makes anyway (the ask before `Fun',
+%% the report after it).
 -spec run(Name, Fun, Context) -> Result | blown | {error, not_found} when
       Name :: term(),
       Fun :: fun(() -> Result),
@@ -148,8 +157,8 @@ run(Name, Fun, Context) when is_function(Fun, 0) ->
                    _ -> fun({error, _}) -> melt; (_) -> ok end
                end,
     case sluice_nif:breaker_ask_to_run(Name) of
-        SlowMs when is_integer(SlowMs) ->
-            sluice_breaker_util:run_checked(Name, SlowMs, Fun, Classify);
+        Start when is_integer(Start) ->
+            sluice_breaker_util:run_checked(Name, Start, Fun, Classify);
         Refused -> Refused
     end;
 run(Name, Fun, Context) ->

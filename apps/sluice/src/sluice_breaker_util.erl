@@ -19,6 +19,7 @@ option_spec() ->
      {max_reset, default, fun(V) -> V =:= default orelse sluice_opts:ms(V) end},
      {jitter, 0.0, fun sluice_opts:rate/1},
      {slow, infinity, fun(V) -> V =:= infinity orelse sluice_opts:ms(V) end},
+     {run_times, false, fun is_boolean/1},
      {clock, system, sluice_opts:one_of([system, manual])}].
 
 -spec strategy(term()) -> boolean().
@@ -35,31 +36,19 @@ strategy(_) ->
 -spec melts(term()) -> boolean().
 melts(N) -> is_integer(N) andalso N >= 0 andalso N < ?MAX_R.
 
-%% @doc Runs `Fun' for the breaker `Name' whose ask said go, and reports
-%% its outcome by name (`SlowMs' 0: no limit). A breaker removed or
-%% replaced meanwhile gets the report of its name, or none.
+%% @doc Runs `Fun' for the breaker `Name' whose ask said go at `Start'
+%% (the NIF library's clock, in ns) and reports its outcome by name: the
+%% library measures the run (the breaker's run times) and melts a run
+%% slower than `slow'. A breaker removed or replaced meanwhile gets the
+%% report of its name, or none.
 -spec run_checked(term(), non_neg_integer(), fun(() -> R), fun((R) -> ok | melt)) -> R.
-run_checked(Name, 0, Fun, Classify) ->
-    try Fun() of
-        Result -> report(Name, Classify(Result) =:= melt), Result
-    catch
-        Class:Reason:Stack ->
-            _ = sluice_nif:breaker_melt_name(Name),
-            erlang:raise(Class, Reason, Stack)
-    end;
-run_checked(Name, SlowMs, Fun, Classify) ->
-    T0 = erlang:monotonic_time(millisecond),
+run_checked(Name, Start, Fun, Classify) ->
     try Fun() of
         Result ->
-            Late = erlang:monotonic_time(millisecond) - T0 > SlowMs,
-            report(Name, Late orelse Classify(Result) =:= melt),
+            _ = sluice_nif:breaker_report_name(Name, Classify(Result) =:= melt, Start),
             Result
     catch
         Class:Reason:Stack ->
-            _ = sluice_nif:breaker_melt_name(Name),
+            _ = sluice_nif:breaker_report_name(Name, true, Start),
             erlang:raise(Class, Reason, Stack)
     end.
-
--spec report(term(), boolean()) -> ok.
-report(Name, true) -> _ = sluice_nif:breaker_melt_name(Name), ok;
-report(Name, false) -> _ = sluice_nif:breaker_succeed_name(Name), ok.

@@ -19,7 +19,7 @@
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([every_function/1, survey/1]).
 
--define(MODULES, [sluice_drop, sluice_box, sluice_buckets, sluice_lock, sluice_limit,
+-define(MODULES, [sluice, sluice_drop, sluice_box, sluice_buckets, sluice_lock, sluice_limit,
                   sluice_group, sluice_breaker]).
 %% Exported for sluice's own modules, not for users.
 -define(INTERNAL, [{sluice_box, adopt, 5}]).

@@ -8,4 +8,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod topn;
+pub mod trace_limit;
 pub mod window;

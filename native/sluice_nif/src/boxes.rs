@@ -22,7 +22,7 @@
 //! each, and answers what the NIF would have.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use rustler::sys::{
@@ -30,14 +30,14 @@ use rustler::sys::{
     enif_make_copy, ErlNifEnv, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
-use sluice_core::buffer::{Buffer, Kind, Posted, Reason};
+use sluice_core::buffer::{Buffer, Kind, Posted, Reason, Snapshot};
 use sluice_core::chunks::Backend;
 use sluice_core::mailbox::{Arm, Back, Layout, LARGE};
 
 use crate::atoms;
-use crate::box_ids::Registry;
 use crate::box_take::{deliver, deliver_job, reschedule, take_answer, uint};
 use crate::terms::{self, Size};
+use crate::tool_ids::{self, next_id, Registry, Tagged};
 use nif_glue::clock::{self, now};
 use nif_glue::lane;
 use nif_glue::map;
@@ -73,7 +73,7 @@ pub(crate) type Store = dyn Buffer<Envs> + Send + Sync;
 
 /// A box's state.
 pub struct State {
-    /// The box's number in [`REGISTRY`], never reused.
+    /// The box's number in [`registry`], never reused.
     id: u64,
     store: Box<Store>,
     owner: Mutex<LocalPid>,
@@ -83,7 +83,7 @@ pub struct State {
 
 impl Drop for State {
     fn drop(&mut self) {
-        REGISTRY.remove(self.id);
+        registry().remove(self.id);
         // Nothing can be taking: a take holds a reference to the box.
         self.store.dispose(&mut Envs);
     }
@@ -92,7 +92,10 @@ impl Drop for State {
 /// Every box of this library instance by id, held weakly: the warden
 /// closes the box of a dead owner by id ([`box_close_id`]) without keeping
 /// it alive, so a box no process holds a handle to is freed.
-static REGISTRY: Registry<State> = Registry::new();
+pub(crate) fn registry() -> &'static Registry<State> {
+    static LOCAL: OnceLock<Tagged<State>> = OnceLock::new();
+    tool_ids::shared(tool_ids::BOXES, SluiceBox::BUILD, &LOCAL)
+}
 
 // SAFETY: `box.v6` names this layout of `State`; bumped with it.
 unsafe impl Payload for State {
@@ -323,14 +326,14 @@ fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<&'b Store, Atom> {
 
 /// A new box of `store`, owned by `owner`, in the registry.
 pub(crate) fn make(env: Env<'_>, store: Box<Store>, owner: LocalPid) -> Term<'_> {
-    let id = REGISTRY.next_id(now());
+    let id = next_id();
     let state = Arc::new(State {
         id,
         store,
         owner: Mutex::new(owner),
         owner_word: AtomicU64::new(pid_word(env, &owner)),
     });
-    REGISTRY.insert(id, &state);
+    registry().insert(id, &state);
     SluiceBox::make(env, state)
 }
 
@@ -496,8 +499,12 @@ fn box_usage<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
 #[rustler::nif]
 fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
+    info(env, sbox, &sbox.store().snapshot())
+}
+
+/// The map of [`box_info`] for `sbox`, from its `snap`shot.
+pub(crate) fn info<'a>(env: Env<'a>, sbox: &State, snap: &Snapshot) -> NifResult<Term<'a>> {
     let m = sbox.store();
-    let snap = m.snapshot();
     let s = &snap.stats;
     let d = |r: Reason| s.dropped_by(r).encode(env);
     let dropped = map::of(
@@ -587,7 +594,7 @@ fn box_id<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
 /// how the warden closes the box of a dead owner without keeping it alive.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn box_close_id(id: u64) -> Atom {
-    match REGISTRY.get(id) {
+    match registry().get(id) {
         Some(state) => {
             state.store.close(&mut Envs);
             atoms::ok()
@@ -601,5 +608,5 @@ fn box_close_id(id: u64) -> Atom {
 /// caller (at most a few thousand ids a call).
 #[rustler::nif]
 fn box_alive_ids(ids: Vec<u64>) -> Vec<u64> {
-    REGISTRY.alive(ids)
+    registry().alive(ids)
 }

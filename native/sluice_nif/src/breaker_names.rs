@@ -34,9 +34,9 @@ use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
 use rustler::sys::{
-    enif_alloc_env, enif_free_env, enif_hash, enif_is_identical, enif_keep_resource,
-    enif_make_copy, enif_make_tuple_from_array, enif_make_uint64, enif_release_resource, ErlNifEnv,
-    ErlNifHash, ErlNifTerm,
+    enif_alloc_env, enif_free_env, enif_get_uint64, enif_hash, enif_is_identical,
+    enif_keep_resource, enif_make_copy, enif_make_tuple_from_array, enif_make_uint64,
+    enif_release_resource, ErlNifEnv, ErlNifHash, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, NifResult, Term};
 use sluice_core::breaker::{Breaker, State};
@@ -44,6 +44,7 @@ use sluice_core::names::{Changes, NameMap};
 
 use crate::atoms;
 use crate::breakers::{self, SluiceBreaker, BUILD};
+use nif_glue::clock;
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
 use nif_glue::resource;
@@ -226,6 +227,7 @@ raw_nif!("breaker_ask_name", 1, breaker_ask_name);
 raw_nif!("breaker_melt_name", 1, breaker_melt_name);
 raw_nif!("breaker_ask_to_run", 1, breaker_ask_to_run);
 raw_nif!("breaker_succeed_name", 1, breaker_succeed_name);
+raw_nif!("breaker_report_name", 3, breaker_report_name);
 
 /// `breaker_ask_name(Name)`: `ok`, `blown` or `{error, not_found}`.
 fn breaker_ask_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
@@ -301,19 +303,23 @@ fn breaker_lookup<'a>(env: Env<'a>, name: Term<'a>) -> Term<'a> {
     }
 }
 
-/// `run/3`'s ask: `SlowMs` (0: no limit) when the breaker `Name` lets the
-/// call through, `blown`, or `{error, not_found}`; the outcome is then
-/// reported by name (`breaker_melt_name/1`, `breaker_succeed_name/1`).
+/// `run/3`'s ask: when the breaker `Name` lets the call through, the time
+/// it did (`nif_glue::clock::now`, ns, at least 1) for a breaker that
+/// measures its runs (`run_times`, or `slow`), else 0; `blown`, or
+/// `{error, not_found}`. The outcome is then reported by name with that
+/// time (`breaker_report_name/3`).
 fn breaker_ask_to_run(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     let [name] = *args else {
         return Err(Fail::BadArg);
     };
     let found = with_name(name, |b| {
-        (breakers::ask(b) == atoms::ok()).then(|| b.slow())
+        (breakers::ask(b) == atoms::ok()).then(|| b.timed())
     });
     Ok(match found {
         // SAFETY: `env` is this call's env.
-        Some(Some(slow)) => unsafe { enif_make_uint64(env, slow) },
+        Some(Some(timed)) => unsafe {
+            enif_make_uint64(env, if timed { clock::now().max(1) } else { 0 })
+        },
         Some(None) => atoms::blown().as_c_arg(),
         None => not_found(env),
     })
@@ -328,6 +334,76 @@ fn breaker_succeed_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
         Some(_) => atoms::ok().as_c_arg(),
         None => not_found(env),
     })
+}
+
+/// `breaker_report_name(Name, Melt, Start)`: `run/3`'s report of a fun
+/// that started at `Start` (from `breaker_ask_to_run/1`; 0: not measured):
+/// the time it took is recorded in the breaker's run times, and the
+/// breaker melts when `Melt` is `true` or the run took longer than its
+/// `slow`, else counts a success; `ok` or `{error, not_found}`. The clock
+/// is read here and in the ask, so timing a run costs `run/3` no call of
+/// its own.
+fn breaker_report_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let [name, melt, start_arg] = *args else {
+        return Err(Fail::BadArg);
+    };
+    let melt = if melt == atoms::true_().as_c_arg() {
+        true
+    } else if melt == atoms::false_().as_c_arg() {
+        false
+    } else {
+        return Err(Fail::BadArg);
+    };
+    let mut start: u64 = 0;
+    // SAFETY: `env` and the argument are this call's.
+    if unsafe { enif_get_uint64(env, start_arg, &mut start) } == 0 {
+        return Err(Fail::BadArg);
+    }
+    let took = if start > 0 {
+        Some(clock::now().saturating_sub(start))
+    } else {
+        None
+    };
+    let found = with_name(name, |b| {
+        let slow = b.slow();
+        let late = took.is_some_and(|ns| {
+            b.runs().record(ns);
+            slow > 0 && ns > slow.saturating_mul(clock::MS)
+        });
+        if melt || late {
+            let _ = breakers::melt(b);
+        } else {
+            let _ = noting(b, Breaker::succeed);
+        }
+    });
+    Ok(match found {
+        Some(()) => atoms::ok().as_c_arg(),
+        None => not_found(env),
+    })
+}
+
+/// Calls `f` on each installed breaker with its name (at most `limit`
+/// of them), one shard of the map at a time: O(installed), for a dirty
+/// scheduler.
+pub(crate) fn each_installed(limit: usize, mut f: impl FnMut(&SluiceBreaker, &Name)) {
+    let mut seen = 0usize;
+    registry().names.for_each(|k| {
+        let b = k.get();
+        if seen < limit {
+            if let Some(name) = b.name() {
+                seen += 1;
+                f(b, name);
+            }
+        }
+    });
+}
+
+impl Name {
+    /// The name as a term of `env`.
+    pub(crate) fn term_in<'a>(&self, env: Env<'a>) -> Term<'a> {
+        // SAFETY: the copy is made in `env`, valid while `env` is.
+        unsafe { Term::new(env, self.copy_to(env.as_c_arg())) }
+    }
 }
 
 fn blown(state: State) -> bool {
