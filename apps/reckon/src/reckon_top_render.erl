@@ -81,8 +81,8 @@ title({process, Pid}) -> "Process " ++ pid_to_list(Pid).
 
 %% @doc The line of keys (OTP 25's shell reads lines: a key, then Enter).
 -spec help(pos_integer()) -> string().
-help(W) when W >= 118 ->
-    "keys, then Enter: h home  p processes  n ports  e ETS  a allocators  s sluice"
+help(W) when W >= 116 ->
+    "keys, then Enter: h home  p processes  n ports  e ETS  a alloc  s sluice"
         "  r m l sort  1-99 row  + - interval  q quit";
 help(_W) ->
     "key+Enter: h home p procs n ports e ets a alloc s sluice r/m/l sort N row +/- q".
@@ -188,12 +188,11 @@ scaled(V, [_ | Units]) -> scaled(V / 1024, Units).
 -spec one_decimal(float()) -> string().
 one_decimal(V) -> float_to_list(V, [{decimals, 1}]).
 
-%% @doc A count, integers as they are, large ones with k, M or G.
+%% @doc A count: below a million as it is, larger ones with M or G.
 -spec num(number()) -> string().
-num(N) when is_integer(N), abs(N) < 100000 -> integer_to_list(N);
+num(N) when is_integer(N), abs(N) < 1000000 -> integer_to_list(N);
 num(N) when is_float(N), abs(N) < 10 -> float_to_list(N, [{decimals, 2}]);
-num(N) when abs(N) < 100000 -> integer_to_list(round(N));
-num(N) when abs(N) < 100000000 -> one_decimal(N / 1000) ++ "k";
+num(N) when abs(N) < 1000000 -> integer_to_list(round(N));
 num(N) when abs(N) < 100000000000 -> one_decimal(N / 1000000) ++ "M";
 num(N) -> one_decimal(N / 1000000000) ++ "G".
 

@@ -286,21 +286,21 @@ tool_lines(#{kind := Kind, id := Id} = T, W) ->
                           breaker -> {breaker_state(T), maps:remove(state, Gauges)};
                           _ -> {"", Gauges}
                       end,
-    LevelText = string:join([atom_to_list(K) ++ " " ++ num(V)
-                             || {K, V} <- lists:sort(maps:to_list(Levels)), is_number(V)], " "),
+    LevelWords = [atom_to_list(K) ++ " " ++ num(V)
+                  || {K, V} <- lists:sort(maps:to_list(Levels)), is_number(V)],
     Deltas = lists:sort(maps:to_list(maps:get(deltas, T, #{}))),
-    Moves = [delta_word(C, D) || {C, D} <- Deltas, D =/= 0],
-    [First | Rest] = case wrap(Moves, max(20, W - 61), 61) of
-                         [] -> ["idle"];
-                         Lines -> Lines
-                     end,
+    Moves = case [delta_word(C, D) || {C, D} <- Deltas, D =/= 0] of
+                [] -> ["| idle"];
+                [M | Ms] -> ["| " ++ M | Ms]
+            end,
     Hot = State =:= "BLOWN" orelse lists:any(fun({C, D}) -> D > 0 andalso is_drop(C) end,
                                                Deltas),
-    [[pad(atom_to_list(Kind), 9) ++ pad(Name, 22),
-      mark(State =:= "BLOWN", case State of "" -> ""; _ -> State ++ " " end),
-      pad(LevelText, max(1, 30 - length(State) - min(1, length(State)))) ++ " ",
-      mark(Hot, First)]
-     | [[L] || L <- Rest]].
+    %% The state (if any) leads the first line; the wrap keeps its place.
+    [First | Rest] = wrap([State || State =/= ""] ++ LevelWords ++ Moves, max(20, W - 31), 0),
+    FirstRest = lists:nthtail(length(State), First),
+    [[pad(atom_to_list(Kind), 9) ++ pad(Name, 22), mark(State =:= "BLOWN", State),
+      mark(Hot andalso State =/= "BLOWN", FirstRest)]
+     | [[lists:duplicate(31, $\s), mark(Hot, L)] || L <- Rest]].
 
 %% @doc A breaker's state, from its gauge `state' (0 closed, 1 open: blown,
 %% 2 half-open, 3 disabled).
