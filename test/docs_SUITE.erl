@@ -29,7 +29,8 @@ end_per_suite(_Config) ->
 
 %% The modules the README lists are the public ones.
 public_modules(_Config) ->
-    ?assertEqual(lists:sort([sluice_drop, sluice_box, sluice_buckets, sluice_lock, sluice_limit,
+    ?assertEqual(lists:sort([sluice, sluice_drop, sluice_box, sluice_buckets, sluice_lock,
+                             sluice_limit,
                              sluice_group, sluice_breaker, reckon, reckon_alloc, reckon_dump,
                              reckon_metrics, reckon_top]),
                  lists:sort(public())).

@@ -343,13 +343,21 @@ notify(Id, #notice{interval = Interval, seen = Seen} = N, #state{notices = Notic
     case info(Box) of
         #{closed := false, owner := Owner} = Info ->
             Now = dropped(Info),
-            _ = [Owner ! {sluice_dropped, Box, R, C - maps:get(R, Seen)}
+            _ = [tell(Owner, Box, Id, R, C - maps:get(R, Seen))
                  || {R, C} <- maps:to_list(Now), C > maps:get(R, Seen)],
             Timer = erlang:start_timer(Interval, self(), {notices, Id}),
             S#state{notices = Notices#{Id => N#notice{seen = Now, timer = Timer}}};
         _ ->
             S#state{notices = maps:remove(Id, Notices)}
     end.
+
+%% One drop notice: to the owner, and as the telemetry event `[sluice,
+%% box, dropped]' (when telemetry is loaded).
+-spec tell(pid(), sluice_box:box(), pos_integer(), atom(), pos_integer()) -> ok.
+tell(Owner, Box, Id, Reason, Count) ->
+    Owner ! {sluice_dropped, Box, Reason, Count},
+    sluice_telemetry:execute([sluice, box, dropped], #{count => Count},
+                             #{box => Box, id => Id, reason => Reason, owner => Owner}).
 
 %% The box's info, or `error' for a handle the NIF refuses.
 -spec info(sluice_box:box() | undefined) -> sluice_box:info() | error.

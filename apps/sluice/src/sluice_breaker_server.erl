@@ -1,7 +1,9 @@
 %% @private
 %% @doc Tells the world about breakers that blow and heal: SASL alarms
 %% (`{{sluice_breaker, Name}, blown}', when `alarm_handler' runs) and
-%% `{sluice_breaker, Name, blown | healed}' to subscribers.
+%% `{sluice_breaker, Name, blown | healed}' to subscribers, and the
+%% telemetry events `[sluice, breaker, blown | healed]' (see
+%% `sluice_telemetry').
 %%
 %% No ask or melt sends anything here. The NIF library queues every breaker
 %% that flipped between blown (open, half-open) and not, and every breaker
@@ -46,9 +48,9 @@ init([]) ->
     Blown = maps:from_list([{N, true} || N <- sluice_nif:breaker_blown()]),
     S = #{blown => Blown, monitors => Monitors},
     Alarmed = [N || {{sluice_breaker, N}, blown} <- alarms()],
-    _ = [begin alarm(clear, N), tell(N, healed) end
+    _ = [begin alarm(clear, N), tell(N, healed, state_of(N)) end
          || N <- Alarmed, not is_map_key(N, Blown)],
-    _ = [begin alarm(set, N), tell(N, blown) end
+    _ = [begin alarm(set, N), tell(N, blown, state_of(N)) end
          || N <- maps:keys(Blown), not lists:member(N, Alarmed)],
     erlang:send_after(?POLL_MS, self(), poll),
     {ok, S}.
@@ -97,15 +99,27 @@ drain() ->
 -spec change({term(), atom()}, #{term() => true}) -> #{term() => true}.
 change({Name, State}, Blown) ->
     case {State =:= open orelse State =:= half_open, is_map_key(Name, Blown)} of
-        {true, false} -> alarm(set, Name), tell(Name, blown), Blown#{Name => true};
-        {false, true} -> alarm(clear, Name), tell(Name, healed), maps:remove(Name, Blown);
+        {true, false} -> alarm(set, Name), tell(Name, blown, State), Blown#{Name => true};
+        {false, true} ->
+            alarm(clear, Name), tell(Name, healed, State), maps:remove(Name, Blown);
         _ -> Blown
     end.
 
--spec tell(term(), blown | healed) -> ok.
-tell(Name, What) ->
+%% Subscribers get `{sluice_breaker, Name, What}'; telemetry (when loaded)
+%% the event `[sluice, breaker, What]' with the state the breaker has now.
+-spec tell(term(), blown | healed, atom()) -> ok.
+tell(Name, What, State) ->
     _ = [Pid ! {sluice_breaker, Name, What} || {Pid} <- ets:tab2list(?SUBS)],
-    ok.
+    sluice_telemetry:execute([sluice, breaker, What], #{system_time => erlang:system_time()},
+                             #{name => Name, state => State}).
+
+%% The state of the breaker `Name' now, for a restarted server's reports.
+-spec state_of(term()) -> atom().
+state_of(Name) ->
+    case sluice_nif:breaker_lookup(Name) of
+        {Ref, _} -> maps:get(state, sluice_nif:breaker_info(Ref));
+        undefined -> removed
+    end.
 
 %% SASL's alarm handler, when it runs.
 -spec alarm(set | clear, term()) -> ok.

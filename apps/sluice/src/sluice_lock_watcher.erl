@@ -90,6 +90,7 @@ handle_cast(_Msg, W) ->
 
 -spec handle_info(term(), #w{}) -> {noreply, #w{}} | {stop, term(), #w{}}.
 handle_info({sluice_lock, dead, I}, #w{index = I, state = State} = W) ->
+    ok = holder_down(W),
     State2 = optional(W, dead, [State], State),
     case prepare(W#w{state = State2}) of
         {ok, W2} -> {noreply, W2};
@@ -112,6 +113,18 @@ terminate(Reason, #w{state = State, resource = Resource} = W) ->
         true -> (W#w.mod):terminate(Reason, State2);
         false -> ok
     end.
+
+%% The telemetry event `[sluice, lock, holder_down]' (when telemetry is
+%% loaded): the lock's id (as in `sluice:tools/0'), its name and the slot.
+-spec holder_down(#w{}) -> ok.
+holder_down(#w{lock = Lock, index = I}) ->
+    Name = case sluice_lock_sup:row(Lock) of
+               {ok, {_, _, Opts, _}} -> maps:get(name, Opts, undefined);
+               error -> undefined
+           end,
+    Id = try sluice_nif:lock_id(Lock) catch error:badarg -> undefined end,
+    sluice_telemetry:execute([sluice, lock, holder_down], #{count => 1},
+                             #{id => Id, name => Name, slot => I}).
 
 %% Whether the slot goes for good (see the module documentation).
 -spec for_good(term(), #w{}) -> boolean().

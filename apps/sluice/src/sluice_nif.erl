@@ -27,9 +27,11 @@
                breaker_queued/0, drop_new_v1/1, breaker_ask_to_run/1,
                breaker_succeed_name/1,
                box_id/1, box_close_id/1, box_alive_ids/1, box_post_dirty/2, box_small/1,
-               box_restore_dirty/3]).
+               box_restore_dirty/3, breaker_report_name/3, tools_list/1, lock_id/1,
+               rate_id/1, drop_id/1]).
 
 -export(?NIFS).
+-export_type([tool_row/0]).
 -nifs(?NIFS).
 
 -spec init() -> ok | {error, term()}.
@@ -122,6 +124,9 @@ breaker_ask_to_run(_Name) -> erlang:nif_error(nif_not_loaded).
 
 -spec breaker_succeed_name(term()) -> ok | {error, not_found}.
 breaker_succeed_name(_Name) -> erlang:nif_error(nif_not_loaded).
+
+-spec breaker_report_name(term(), boolean(), non_neg_integer()) -> ok | {error, not_found}.
+breaker_report_name(_Name, _Melt, _Ns) -> erlang:nif_error(nif_not_loaded).
 
 -spec drop_new_v1([float()]) -> reference() | {error, valve_refusal()}.
 drop_new_v1(_Rates) -> erlang:nif_error(nif_not_loaded).
@@ -307,3 +312,22 @@ box_set_owner(_Box, _Owner) -> erlang:nif_error(nif_not_loaded).
 
 -spec box_close(sluice_box:box()) -> ok.
 box_close(_Box) -> erlang:nif_error(nif_not_loaded).
+
+%% `sluice_tools': every live box, lock, rate limiter and installed
+%% breaker, with its info map; histograms in nanoseconds.
+-type tool_hist() :: #{count := non_neg_integer(), sum := non_neg_integer(),
+                       buckets := [{pos_integer(), pos_integer()}]}.
+-type tool_row() :: #{kind := box | lock | limiter | breaker, id := pos_integer(),
+                      info := map(), name => term(), hist => tool_hist()}.
+
+-spec tools_list(non_neg_integer()) -> [tool_row()].
+tools_list(_Limit) -> erlang:nif_error(nif_not_loaded).
+
+-spec lock_id(reference()) -> pos_integer().
+lock_id(_Lock) -> erlang:nif_error(nif_not_loaded).
+
+-spec rate_id(reference()) -> pos_integer().
+rate_id(_Limiter) -> erlang:nif_error(nif_not_loaded).
+
+-spec drop_id(reference()) -> pos_integer().
+drop_id(_Valve) -> erlang:nif_error(nif_not_loaded).

@@ -45,6 +45,8 @@
 
 use std::fmt;
 
+use crate::sync::{lock, Mutex};
+
 /// Bits of the sub-bucket index: each power of two is split into `2^SUB_BITS` buckets.
 const SUB_BITS: u32 = 5;
 
@@ -210,6 +212,25 @@ impl Histogram {
         self.max
     }
 
+    /// The exact sum of every recorded value (saturating).
+    pub fn sum(&self) -> u128 {
+        self.sum
+    }
+
+    /// The buckets holding at least one value, lowest first, as
+    /// `(upper, count)`: the bucket's inclusive upper bound and how many
+    /// values it holds (not cumulative). The last bucket (upper bound
+    /// [`HIGHEST_TRACKABLE`]) also holds every larger value. The bounds of
+    /// a bucket never change, so two readings of one histogram can be
+    /// subtracted bucket by bucket.
+    pub fn nonzero_buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.buckets
+            .iter()
+            .enumerate()
+            .filter(|&(_, &n)| n > 0)
+            .map(|(index, &n)| (bounds_of(index).1, n))
+    }
+
     /// Forgets every recorded value, as if newly created.
     pub fn reset(&mut self) {
         *self = Self::new();
@@ -228,6 +249,42 @@ impl Histogram {
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
         self.sum = self.sum.saturating_add(other.sum);
+    }
+}
+
+/// A [`Histogram`] many threads record into, behind a lock, made at the
+/// first value (an idle one is a pointer and a lock word; a used one adds
+/// the histogram's 8 KB). A record is one uncontended lock and a few adds;
+/// writers on many cores at once queue on the lock, so it suits values
+/// recorded once per operation that costs far more (a guarded call), not a
+/// per-message hot path.
+#[derive(Default)]
+pub struct SharedHistogram {
+    inner: Mutex<Option<Box<Histogram>>>,
+}
+
+impl SharedHistogram {
+    /// An empty histogram.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records one occurrence of `value`.
+    pub fn record(&self, value: u64) {
+        lock(&self.inner)
+            .get_or_insert_with(Default::default)
+            .record(value);
+    }
+
+    /// A copy of what was recorded so far.
+    pub fn snapshot(&self) -> Histogram {
+        lock(&self.inner).as_deref().cloned().unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for SharedHistogram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.snapshot().fmt(f)
     }
 }
 
@@ -555,6 +612,47 @@ mod tests {
         let mut e = Histogram::new();
         e.merge(&a);
         assert_eq!(e, a);
+    }
+
+    #[test]
+    fn nonzero_buckets_and_sum() {
+        let mut h = Histogram::new();
+        assert_eq!(h.nonzero_buckets().count(), 0);
+        h.record_n(3, 2);
+        h.record(1_000);
+        h.record(1_005);
+        h.record(1_010);
+        h.record(u64::MAX);
+        let buckets: Vec<(u64, u64)> = h.nonzero_buckets().collect();
+        // 1 000 and 1 005 share a bucket 16 wide (992..=1007).
+        let want = vec![(3, 2), (1_007, 2), (1_023, 1), (HIGHEST_TRACKABLE, 1)];
+        assert_eq!(buckets, want);
+        assert_eq!(buckets.iter().map(|b| b.1).sum::<u64>(), h.count());
+        for &(upper, _) in &buckets {
+            assert_eq!(bounds_of(index_of(upper)).1, upper, "an upper bound");
+        }
+        assert_eq!(h.sum(), 6 + 3_015 + u128::from(u64::MAX));
+    }
+
+    #[test]
+    #[cfg(not(loom))]
+    fn shared_histogram_records_from_many_threads() {
+        let shared = SharedHistogram::new();
+        assert!(shared.snapshot().is_empty());
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let shared = &shared;
+                s.spawn(move || {
+                    for v in 0..1_000u64 {
+                        shared.record(t * 1_000 + v);
+                    }
+                });
+            }
+        });
+        let h = shared.snapshot();
+        assert_eq!(h.count(), 4_000);
+        assert_eq!((h.min(), h.max()), (0, 3_999));
+        assert_eq!(h.sum(), (0..4_000u128).sum::<u128>());
     }
 
     #[test]

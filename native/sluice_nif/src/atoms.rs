@@ -131,6 +131,18 @@ rustler::atoms! {
     trips,
     factor,
     kept,
+    // Keys and kinds of `tools_list/1`.
+    box_ = "box",
+    lock,
+    limiter,
+    breaker,
+    kind,
+    id,
+    info,
+    hist,
+    name,
+    count,
+    sum,
     // Reasons of `{error, Reason}` (see the functions below).
     zero_max,
     zero_max_bytes,

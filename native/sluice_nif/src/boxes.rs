@@ -30,14 +30,14 @@ use rustler::sys::{
     enif_make_copy, ErlNifEnv, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
-use sluice_core::buffer::{Buffer, Kind, Posted, Reason};
+use sluice_core::buffer::{Buffer, Kind, Posted, Reason, Snapshot};
 use sluice_core::chunks::Backend;
 use sluice_core::mailbox::{Arm, Back, Layout, LARGE};
 
 use crate::atoms;
-use crate::box_ids::Registry;
 use crate::box_take::{deliver, deliver_job, reschedule, take_answer, uint};
 use crate::terms::{self, Size};
+use crate::tool_ids::{next_id, Registry};
 use nif_glue::clock::{self, now};
 use nif_glue::lane;
 use nif_glue::map;
@@ -92,7 +92,7 @@ impl Drop for State {
 /// Every box of this library instance by id, held weakly: the warden
 /// closes the box of a dead owner by id ([`box_close_id`]) without keeping
 /// it alive, so a box no process holds a handle to is freed.
-static REGISTRY: Registry<State> = Registry::new();
+pub(crate) static REGISTRY: Registry<State> = Registry::new();
 
 // SAFETY: `box.v6` names this layout of `State`; bumped with it.
 unsafe impl Payload for State {
@@ -323,7 +323,7 @@ fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<&'b Store, Atom> {
 
 /// A new box of `store`, owned by `owner`, in the registry.
 pub(crate) fn make(env: Env<'_>, store: Box<Store>, owner: LocalPid) -> Term<'_> {
-    let id = REGISTRY.next_id(now());
+    let id = next_id();
     let state = Arc::new(State {
         id,
         store,
@@ -496,8 +496,12 @@ fn box_usage<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
 #[rustler::nif]
 fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
+    info(env, sbox, &sbox.store().snapshot())
+}
+
+/// The map of [`box_info`] for `sbox`, from its `snap`shot.
+pub(crate) fn info<'a>(env: Env<'a>, sbox: &State, snap: &Snapshot) -> NifResult<Term<'a>> {
     let m = sbox.store();
-    let snap = m.snapshot();
     let s = &snap.stats;
     let d = |r: Reason| s.dropped_by(r).encode(env);
     let dropped = map::of(

@@ -34,9 +34,9 @@ use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
 use rustler::sys::{
-    enif_alloc_env, enif_free_env, enif_hash, enif_is_identical, enif_keep_resource,
-    enif_make_copy, enif_make_tuple_from_array, enif_make_uint64, enif_release_resource, ErlNifEnv,
-    ErlNifHash, ErlNifTerm,
+    enif_alloc_env, enif_free_env, enif_get_uint64, enif_hash, enif_is_identical,
+    enif_keep_resource, enif_make_copy, enif_make_tuple_from_array, enif_make_uint64,
+    enif_release_resource, ErlNifEnv, ErlNifHash, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, NifResult, Term};
 use sluice_core::breaker::{Breaker, State};
@@ -226,6 +226,7 @@ raw_nif!("breaker_ask_name", 1, breaker_ask_name);
 raw_nif!("breaker_melt_name", 1, breaker_melt_name);
 raw_nif!("breaker_ask_to_run", 1, breaker_ask_to_run);
 raw_nif!("breaker_succeed_name", 1, breaker_succeed_name);
+raw_nif!("breaker_report_name", 3, breaker_report_name);
 
 /// `breaker_ask_name(Name)`: `ok`, `blown` or `{error, not_found}`.
 fn breaker_ask_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
@@ -328,6 +329,64 @@ fn breaker_succeed_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
         Some(_) => atoms::ok().as_c_arg(),
         None => not_found(env),
     })
+}
+
+/// `breaker_report_name(Name, Melt, Ns)`: `run/3`'s report of a fun that
+/// took `Ns` nanoseconds (recorded in the breaker's run times), a melt
+/// when `Melt` is `true`, else a success; `ok` or `{error, not_found}`.
+/// One call, so timing a run costs `run/3` no NIF call of its own.
+fn breaker_report_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
+    let [name, melt, ns_arg] = *args else {
+        return Err(Fail::BadArg);
+    };
+    let melt = if melt == atoms::true_().as_c_arg() {
+        true
+    } else if melt == atoms::false_().as_c_arg() {
+        false
+    } else {
+        return Err(Fail::BadArg);
+    };
+    let mut ns: u64 = 0;
+    // SAFETY: `env` and the argument are this call's.
+    if unsafe { enif_get_uint64(env, ns_arg, &mut ns) } == 0 {
+        return Err(Fail::BadArg);
+    }
+    let found = with_name(name, |b| {
+        b.runs().record(ns);
+        if melt {
+            let _ = breakers::melt(b);
+        } else {
+            let _ = noting(b, Breaker::succeed);
+        }
+    });
+    Ok(match found {
+        Some(()) => atoms::ok().as_c_arg(),
+        None => not_found(env),
+    })
+}
+
+/// Calls `f` on each installed breaker with its name (at most `limit`
+/// of them), one shard of the map at a time: O(installed), for a dirty
+/// scheduler.
+pub(crate) fn each_installed(limit: usize, mut f: impl FnMut(&SluiceBreaker, &Name)) {
+    let mut seen = 0usize;
+    registry().names.for_each(|k| {
+        let b = k.get();
+        if seen < limit {
+            if let Some(name) = b.name() {
+                seen += 1;
+                f(b, name);
+            }
+        }
+    });
+}
+
+impl Name {
+    /// The name as a term of `env`.
+    pub(crate) fn term_in<'a>(&self, env: Env<'a>) -> Term<'a> {
+        // SAFETY: the copy is made in `env`, valid while `env` is.
+        unsafe { Term::new(env, self.copy_to(env.as_c_arg())) }
+    }
 }
 
 fn blown(state: State) -> bool {

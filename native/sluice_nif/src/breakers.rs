@@ -8,10 +8,12 @@ use std::sync::OnceLock;
 use rustler::sys::{ErlNifEnv, ErlNifTerm};
 use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
 use sluice_core::breaker::{Answer, Breaker, Recovery, State, Strategy};
+use sluice_core::hist::SharedHistogram;
 use sluice_core::rng::thread_u64;
 
 use crate::atoms;
 use crate::breaker_names::{noting, Name};
+use crate::tool_ids::next_id;
 use nif_glue::clock::{self, MS};
 use nif_glue::map::{self, field};
 use nif_glue::raw::{Fail, RawResult};
@@ -34,7 +36,11 @@ pub type SluiceBreaker = Versioned<Inner>;
 
 /// A breaker's state.
 pub struct Inner {
+    /// Its id (see `tool_ids`), for `sluice:tools/0`.
+    id: u64,
     breaker: Breaker,
+    /// How long the funs of `run/3` took, in nanoseconds, since install.
+    runs: SharedHistogram,
     /// The time of a breaker with a manual clock (ns), or `None`.
     clock: Option<AtomicU64>,
     /// `slow` of `run/3` in ms, 0 for `infinity` (set at install).
@@ -46,15 +52,23 @@ pub struct Inner {
     /// Whether it waits in the change queue (so it is queued once).
     queued: AtomicBool,
 }
-// SAFETY: `breaker.v3` names this layout of `Inner` (v3: held by an
-// `Arc`); bumped with it.
+// SAFETY: `breaker.v4` names this layout of `Inner` (v3: held by an
+// `Arc`; v4: an id and the run times); bumped with it.
 unsafe impl Payload for Inner {
     const NAME: &'static std::ffi::CStr = c"sluice_breaker.v1";
     const KIND: usize = BREAKER_KIND;
-    const LAYOUT: &'static str = "breaker.v3";
+    const LAYOUT: &'static str = "breaker.v4";
 }
 
 impl Inner {
+    /// Its id (see `tool_ids`).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+    /// The times of `run/3`'s funs, in nanoseconds.
+    pub(crate) fn runs(&self) -> &SharedHistogram {
+        &self.runs
+    }
     /// The breaker.
     pub(crate) fn breaker(&self) -> &Breaker {
         &self.breaker
@@ -168,7 +182,9 @@ fn breaker_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
         jitter,
     };
     let inner = Inner {
+        id: next_id(),
         breaker: Breaker::new(strategy, recovery),
+        runs: SharedHistogram::new(),
         clock: manual.then(|| AtomicU64::new(0)),
         slow: AtomicU64::new(0),
         name: OnceLock::new(),
@@ -279,6 +295,11 @@ fn breaker_set_time<'a>(env: Env<'a>, handle: Term<'a>, ms_now: u64) -> NifResul
 #[rustler::nif]
 fn breaker_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let b = get(handle)?;
+    info(env, b)
+}
+
+/// The map of [`breaker_info`] for `b`.
+pub(crate) fn info<'a>(env: Env<'a>, b: &Inner) -> NifResult<Term<'a>> {
     let s = b.breaker.stats();
     let state = state_atom(b.breaker.state());
     map::of(

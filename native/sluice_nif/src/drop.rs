@@ -1,6 +1,8 @@
 //! NIFs of `sluice_drop`: stateless random drop and named valves.
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicPtr;
+use std::sync::{Mutex, PoisonError};
 
 use rustler::sys::{
     c_ulong, enif_get_double, enif_get_ulong, ErlNifEnv, ErlNifResourceType, ErlNifTerm,
@@ -10,6 +12,7 @@ use sluice_core::drop::{Valve, ValveError, ValveOf, ValveV1};
 use sluice_core::rng::{chance, thread_u64};
 
 use crate::atoms;
+use crate::tool_ids::next_id;
 use nif_glue::map;
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
@@ -49,6 +52,41 @@ unsafe impl NifResource for SluiceValveV1 {
     const KIND: usize = VALVE_KIND;
     fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
         &VALVE_V1_TYPE
+    }
+}
+
+/// The id of each valve that was asked for one (`drop_id/1`), by the
+/// address of its payload: a valve's layout is fixed (`#[repr(C)]`, taken
+/// over by newer builds), so its id is kept beside it, and made when first
+/// asked. A valve's destructor forgets its entry, so an address used again
+/// by a new valve gets a new id.
+static VALVE_IDS: Mutex<Option<HashMap<usize, u64>>> = Mutex::new(None);
+
+/// The id of the valve at `addr`, made now if it has none.
+fn valve_id(addr: usize) -> u64 {
+    let mut ids = VALVE_IDS.lock().unwrap_or_else(PoisonError::into_inner);
+    *ids.get_or_insert_with(HashMap::new)
+        .entry(addr)
+        .or_insert_with(next_id)
+}
+
+/// Forgets the id of the valve at `addr` (its destructor runs).
+fn forget_id(addr: usize) {
+    let mut ids = VALVE_IDS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(map) = ids.as_mut() {
+        map.remove(&addr);
+    }
+}
+
+impl Drop for SluiceValve {
+    fn drop(&mut self) {
+        forget_id(std::ptr::addr_of!(*self) as usize);
+    }
+}
+
+impl Drop for SluiceValveV1 {
+    fn drop(&mut self) {
+        forget_id(std::ptr::addr_of!(*self) as usize);
     }
 }
 
@@ -233,6 +271,15 @@ fn counters<'a, S: sluice_core::drop::Stripes>(
 #[rustler::nif]
 fn drop_take_dropped(valve: ValveRef<'_>) -> u64 {
     on_valve!(valve.0, v => v.take_dropped())
+}
+
+/// `drop_id(Valve)`: the valve's id (see [`VALVE_IDS`]), for `sluice:tools/0`.
+#[rustler::nif]
+fn drop_id(valve: ValveRef<'_>) -> u64 {
+    match valve.0 {
+        AnyValve::V2(v) => valve_id(std::ptr::from_ref(v) as usize),
+        AnyValve::V1(v) => valve_id(std::ptr::from_ref(v) as usize),
+    }
 }
 
 /// Marks the valve deleted; its memory goes when the last handle is collected.

@@ -3,7 +3,6 @@
 //! `sluice_nif`; see `docs/nif-upgrade.md` for how a newer build takes over.
 
 mod atoms;
-mod box_ids;
 mod box_new;
 mod box_take;
 mod boxes;
@@ -13,6 +12,8 @@ mod drop;
 mod limits;
 mod locks;
 mod terms;
+mod tool_ids;
+mod tools;
 
 use rustler::sys::ErlNifEnv;
 

@@ -3,12 +3,14 @@
 //! salted 32-bit hashes of the VM's).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use rustler::sys::{enif_hash, ErlNifHash};
 use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
 use sluice_core::gcra::{Checked, Limiter, Rate};
 
 use crate::atoms;
+use crate::tool_ids::{next_id, Registry};
 use nif_glue::clock::{self, MS};
 use nif_glue::map::{self, field};
 use nif_glue::versioned::{Payload, Versioned};
@@ -21,17 +23,36 @@ pub type SluiceLimiter = Versioned<State>;
 
 /// A rate limiter's state.
 pub struct State {
+    /// Its number in [`LIMITERS`], never reused.
+    id: u64,
     limiter: Limiter,
     /// The time of a limiter with a manual clock (ns), or `None`.
     clock: Option<AtomicU64>,
 }
 
-// SAFETY: `limiter.v3` names this layout of `State` (v3: held by an
-// `Arc`); bumped with it.
+// SAFETY: `limiter.v4` names this layout of `State` (v3: held by an
+// `Arc`; v4: with an id); bumped with it.
 unsafe impl Payload for State {
     const NAME: &'static std::ffi::CStr = c"sluice_limiter.v1";
     const KIND: usize = LIMITER_KIND;
-    const LAYOUT: &'static str = "limiter.v3";
+    const LAYOUT: &'static str = "limiter.v4";
+}
+
+/// Every rate limiter of this library instance by id, held weakly: for
+/// `sluice:tools/0`.
+pub(crate) static LIMITERS: Registry<State> = Registry::new();
+
+impl Drop for State {
+    fn drop(&mut self) {
+        LIMITERS.remove(self.id);
+    }
+}
+
+impl State {
+    /// Its id (see `tool_ids`).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
 }
 
 fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceLimiter> {
@@ -98,10 +119,12 @@ fn rate_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
         (Ok(per_key), Ok(global)) => (per_key, global),
         (Err(why), _) | (_, Err(why)) => return Ok(atoms::error_of(env, why)),
     };
-    let state = State {
+    let state = Arc::new(State {
+        id: next_id(),
         limiter: Limiter::new(per_key, global, max_keys, max_overrides),
         clock: manual.then(|| AtomicU64::new(0)),
-    };
+    });
+    LIMITERS.insert(state.id, &state);
     Ok(SluiceLimiter::make(env, state))
 }
 
@@ -171,6 +194,11 @@ fn rate_sweep(handle: Term<'_>) -> NifResult<u64> {
 #[rustler::nif]
 fn rate_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let l = get(handle)?;
+    info(env, l)
+}
+
+/// The map of [`rate_info`] for `l`.
+pub(crate) fn info<'a>(env: Env<'a>, l: &State) -> NifResult<Term<'a>> {
     let s = l.limiter.stats();
     map::of(
         env,

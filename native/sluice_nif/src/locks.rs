@@ -27,7 +27,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rustler::sys::{
     enif_alloc_env, enif_clear_env, enif_compare_monitors, enif_free_env, enif_get_local_pid,
@@ -39,6 +39,7 @@ use sluice_core::rng::thread_u64;
 use sluice_core::slots::{Loan, Slots, MAX_SLOTS};
 
 use crate::atoms;
+use crate::tool_ids::{next_id, Registry};
 use nif_glue::lane;
 use nif_glue::map;
 use nif_glue::versioned::{Payload, Versioned};
@@ -58,6 +59,8 @@ struct Padded<T>(T);
 
 /// A lock's state.
 pub struct LockState {
+    /// Its number in [`LOCKS`], never reused.
+    id: u64,
     slots: Slots,
     data: Box<[Padded<Cell>]>,
     /// Processes this lock monitors (pid word to monitor), by shard.
@@ -121,12 +124,33 @@ impl Drop for SlotData {
     }
 }
 
-// SAFETY: `lock.v3` names this layout of `LockState` (v3: held by an
-// `Arc`); bumped with it.
+/// Every lock (and concurrency limit) of this library instance by id,
+/// held weakly: for `sluice:tools/0`.
+pub(crate) static LOCKS: Registry<LockState> = Registry::new();
+
+impl Drop for LockState {
+    fn drop(&mut self) {
+        LOCKS.remove(self.id);
+    }
+}
+
+impl LockState {
+    /// Its id (see `tool_ids`).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+    /// Whether it lends (a closed lock has no slot in use).
+    pub(crate) fn is_open(&self) -> bool {
+        self.slots.active() > 0
+    }
+}
+
+// SAFETY: `lock.v4` names this layout of `LockState` (v3: held by an
+// `Arc`; v4: with an id); bumped with it.
 unsafe impl Payload for LockState {
     const NAME: &'static std::ffi::CStr = c"sluice_lock.v1";
     const KIND: usize = LOCK_KIND;
-    const LAYOUT: &'static str = "lock.v3";
+    const LAYOUT: &'static str = "lock.v4";
     const MONITORS: bool = true;
 
     /// A holder died: its loans end, their slots empty, their watchers are
@@ -253,7 +277,8 @@ fn lock_new(env: Env<'_>, n: u64, capacity: u64) -> NifResult<Term<'_>> {
             })
         })
         .collect();
-    let state = LockState {
+    let state = Arc::new(LockState {
+        id: next_id(),
         slots: Slots::new(n, capacity),
         data,
         // Room for one holder from the start (a map never shrinks): an
@@ -261,7 +286,8 @@ fn lock_new(env: Env<'_>, n: u64, capacity: u64) -> NifResult<Term<'_>> {
         // which is gone once a newer library took the lock over and the
         // old one was unloaded (see `docs/nif-upgrade.md`).
         holders: std::array::from_fn(|_| Padded(Mutex::new(HashMap::with_capacity(1)))),
-    };
+    });
+    LOCKS.insert(state.id, &state);
     Ok(SluiceLock::make(env, state))
 }
 
@@ -429,6 +455,11 @@ fn lock_empty(handle: Term<'_>) -> NifResult<u64> {
 #[rustler::nif]
 fn lock_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
+    info(env, lock)
+}
+
+/// The map of [`lock_info`] for `lock`.
+pub(crate) fn info<'a>(env: Env<'a>, lock: &LockState) -> NifResult<Term<'a>> {
     let s = lock.slots.stats();
     let slots = &lock.slots;
     map::of(
