@@ -10,12 +10,13 @@
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([home_view/1, home_without_recorder/1, processes_view/1, mailbox_first/1,
          ports_view/1, ets_view/1, alloc_view/1, sluice_view/1, sluice_view_off/1,
+         sluice_view_real/1,
          process_view/1, widths_and_colours/1, every_view_read/1, bad_options/1,
          loop_keys_and_quit/1, tmux_remote_shell/1]).
 
 all() ->
     [home_view, home_without_recorder, processes_view, mailbox_first, ports_view, ets_view,
-     alloc_view, sluice_view, sluice_view_off, process_view, widths_and_colours,
+     alloc_view, sluice_view, sluice_view_off, sluice_view_real, process_view, widths_and_colours,
      every_view_read, bad_options, loop_keys_and_quit, tmux_remote_shell].
 
 init_per_suite(Config) ->
@@ -239,6 +240,48 @@ sluice_view(_Config) ->
 sluice_view_off(_Config) ->
     has(render(snap(sluice, not_running)), "sluice is not running on this node"),
     has(render(snap(sluice, #{tools => []})), "no live tool").
+
+%% The sluice view of real tools (sluice:tools/0): a blown breaker shows
+%% as blown, a box's drops over the interval by reason.
+sluice_view_real(_Config) ->
+    {ok, _} = application:ensure_all_started(sluice),
+    Name = {reckon_top_SUITE, erlang:unique_integer([positive])},
+    ok = sluice_breaker:install(Name, #{strategy => {standard, 1, 10000}, reset => 60000}),
+    {ok, Box} = sluice_box:new(#{max => 2}),
+    Self = self(),
+    Pid = spawn_link(fun() ->
+                             receive go -> ok end,
+                             [sluice_box:post(Box, N) || N <- lists:seq(1, 10)],
+                             ok = sluice_breaker:melt(Name),
+                             ok = sluice_breaker:melt(Name),
+                             blown = sluice_breaker:ask(Name, sync),
+                             Self ! {self(), done}
+                     end),
+    %% The readings are a second apart: the work is done in between (once
+    %% the reader sleeps between them).
+    Reader = spawn_link(fun() ->
+                                Self ! {self(), reckon_top_gather:gather(sluice, #{interval => 1000,
+                                                                                   sort => reductions,
+                                                                                   rows => 5})}
+                        end),
+    ok = await(fun() ->
+                       erlang:process_info(Reader, current_function)
+                           =:= {current_function, {timer, sleep, 1}}
+               end),
+    Pid ! go,
+    receive {Pid, done} -> ok end,
+    Data = receive {Reader, D} -> D end,
+    #{tools := Tools} = Data,
+    [Breaker] = [T || #{kind := breaker, name := N} = T <- Tools, N =:= Name],
+    ?assertEqual("BLOWN", reckon_top_views:breaker_state(Breaker)),
+    Text = render(snap(sluice, Data), #{width => 160, colour => false, unicode => false}),
+    Line = line_of(Text, "reckon_top_SUITE"),
+    has(Line, "BLOWN"),
+    has(Line, "melts +2"),
+    has(Text, "drop:overflow +8"),
+    has(Text, "posted +10"),
+    ok = sluice_breaker:remove(Name),
+    _ = sluice_box:close(Box).
 
 process_view(_Config) ->
     Pid = spawn(fun() -> receive stop -> ok end end),
