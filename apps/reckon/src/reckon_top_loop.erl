@@ -193,7 +193,6 @@ row(Key, #{last := Last} = S) ->
 %%% Drawing
 
 -spec redraw(state()) -> state().
-redraw(#{last := undefined} = S) -> S;
 redraw(#{last := Last, interval := Ms, message := Msg, sort := Sort} = S) ->
     draw(S#{last := Last#{interval := Ms, message => Msg, sort := Sort}}).
 
@@ -242,7 +241,7 @@ read_keys_bin(Loop, GL, Line) ->
 stop(#{gatherer := Gatherer, timer := Timer} = S) ->
     case Timer of
         undefined -> ok;
-        _ -> erlang:cancel_timer(Timer),
+        _ -> _ = erlang:cancel_timer(Timer),
              receive {timeout, Timer, refresh} -> ok after 0 -> ok end
     end,
     case Gatherer of
