@@ -271,8 +271,8 @@ sluice(#{tools := Tools}, Ms, #{width := W}) ->
       mark(Blown > 0, integer_to_list(Blown) ++ " breakers blown"),
       "   dropped/refused over " ++ Secs ++ " s: ", mark(Dropped > 0, num(Dropped))],
      [],
-     [{bold, pad("KIND", 9) ++ pad("NAME", 22) ++ pad("STATE AND LEVELS", 30)
-       ++ "OVER " ++ Secs ++ " s"}]
+     [{bold, pad("KIND", 9) ++ pad("NAME", 22) ++ pad("STATE, LEVELS", 30)
+       ++ "| OVER " ++ Secs ++ " s"}]
      | lists:append([tool_lines(T, W) || T <- Tools])].
 
 -spec tool_lines(map(), pos_integer()) -> [reckon_top_render:line()].
