@@ -351,14 +351,25 @@ loop_keys_and_quit(_Config) ->
     Busy = spawn(fun() -> receive stop -> ok end end),
     [Busy ! x || _ <- lists:seq(1, 3000)],
     Self = self(),
+    Table = ets:new(before, [public]),
+    Before0 = fun() -> [{_, B}] = ets:lookup(Table, before), B end,
     Runner = spawn(fun() ->
                            group_leader(GL, self()),
                            Self ! {self(), started},
                            receive go -> ok end,
-                           Self ! {self(), reckon_top:start(#{interval => 1000, colour => false})}
+                           Result = reckon_top:start(#{interval => 1000, colour => false}),
+                           Alive = [P || P <- erlang:processes() -- Before0(),
+                                         is_process_alive(P)],
+                           Self ! {self(), Result, Alive},
+                           %% Longer than the interval: a timer left
+                           %% running would have fired by now.
+                           timer:sleep(3000),
+                           {messages, Msgs} = erlang:process_info(self(), messages),
+                           Self ! {self(), mailbox, Msgs}
                    end),
     receive {Runner, started} -> ok end,
     Before = erlang:processes() -- [Runner],
+    true = ets:insert(Table, {before, [Runner | Before]}),
     Runner ! go,
     await_output(GL, "reckon_top  " ++ atom_to_list(node()) ++ "  Home"),
     await_output(GL, "scheduler use over the interval"),
@@ -375,9 +386,14 @@ loop_keys_and_quit(_Config) ->
     await_output(GL, "every 2 s"),
     send_line(GL, "zz"),
     await_output(GL, "unknown key: \"zz\""),
+    %% Quit from a view that reads at once (its refresh is a timer).
+    send_line(GL, "e"),
+    await_output(GL, "ETS"),
     send_line(GL, "q"),
-    receive {Runner, Result} -> ok = Result end,
+    %% When start/1 returns, nothing it started is alive.
+    receive {Runner, Result, Alive} -> ok = Result, ?assertEqual([], Alive) end,
     await_output(GL, "reckon_top: stopped"),
+    receive {Runner, mailbox, Msgs} -> ?assertEqual([], Msgs) end,
     %% Nothing left: no process it started (the runner has ended too), no
     %% flag changed, and the runner's mailbox was empty at the end.
     ok = await(fun() -> erlang:processes() -- Before =:= [] end),
