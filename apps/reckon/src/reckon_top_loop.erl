@@ -197,14 +197,25 @@ redraw(#{last := Last, interval := Ms, message := Msg, sort := Sort} = S) ->
     draw(S#{last := Last#{interval := Ms, message => Msg, sort := Sort}}).
 
 -spec draw(state()) -> state().
-draw(#{gl := GL, term := #{ansi := Ansi} = T, last := Snap} = S) ->
-    Lines = reckon_top_render:frame(Snap, maps:with([width, colour, unicode], T)),
+draw(#{gl := GL, term := #{ansi := Ansi} = T0, last := Snap} = S) ->
+    %% The terminal may have been resized since the last frame.
+    T = resized(GL, T0),
+    Lines = reckon_top_render:frame(Snap, maps:with([width, rows, colour, unicode], T)),
     Clear = case Ansi of
                 true -> <<"\e[H\e[2J">>;
                 false -> <<"\n">>
             end,
     ok = io:put_chars(GL, [Clear, lists:join($\n, Lines), $\n]),
-    S.
+    S#{term := T}.
+
+-spec resized(pid(), term_info()) -> term_info().
+resized(GL, #{ansi := true} = T) ->
+    case {io:columns(GL), io:rows(GL)} of
+        {{ok, W}, {ok, R}} -> T#{width := max(80, W), rows := max(10, R)};
+        _ -> T
+    end;
+resized(_GL, T) ->
+    T.
 
 %%% Reader
 

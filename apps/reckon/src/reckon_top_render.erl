@@ -23,7 +23,10 @@
 %% What one frame shows: the view, the node, the local time of the
 %% reading, the refresh interval (ms), the processes view's key, and the
 %% view's data (`sampling' until the first reading of a view is in).
--type opts() :: #{width := pos_integer(), colour := boolean(), unicode := boolean()}.
+-type opts() :: #{width := pos_integer(), colour := boolean(), unicode := boolean(),
+                  rows => pos_integer()}.
+%% `rows': the terminal's height; a taller frame loses its blank lines,
+%% then the end of its body, so that it fits with the prompt's line.
 -type style() :: bold | reverse | red | yellow | green | dim.
 -type segment() :: string() | {style(), string()}.
 -type line() :: [segment()].
@@ -44,8 +47,21 @@ frame(#{view := View, data := Data} = Snap, #{width := W0} = Opts) ->
                   "" -> [];
                   Text -> [[{yellow, Text}]]
               end,
-    Lines = [header(Snap, W) | Body] ++ [[] | Message] ++ [[{reverse, help(W)}]],
+    Lines = fit_rows([header(Snap, W) | Body], [[] | Message] ++ [[{reverse, help(W)}]],
+                     maps:get(rows, Opts, infinity)),
     [emit(fit(L, W), maps:get(colour, Opts, false)) || L <- Lines].
+
+%% The lines of a frame in at most `Rows - 1' lines: without blank lines
+%% if need be, then without the end of the body (the foot stays).
+-spec fit_rows([line()], [line()], pos_integer() | infinity) -> [line()].
+fit_rows(Body, Foot, infinity) ->
+    Body ++ Foot;
+fit_rows(Body, Foot, Rows) when length(Body) + length(Foot) < Rows ->
+    Body ++ Foot;
+fit_rows(Body0, Foot0, Rows) ->
+    Body = [L || L <- Body0, L =/= []],
+    Foot = [L || L <- Foot0, L =/= []],
+    lists:sublist(Body, max(1, Rows - 1 - length(Foot))) ++ Foot.
 
 %% @doc A frame as one string, lines ended by newlines (for tests and logs).
 -spec to_string(snapshot(), opts()) -> string().

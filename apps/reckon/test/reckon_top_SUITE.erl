@@ -309,6 +309,14 @@ widths_and_colours(_Config) ->
     has(Coloured, "\e[7m"),
     %% Unicode sparklines when the device takes Unicode.
     has(Coloured, [16#2588]),
+    %% A frame taller than the terminal loses blank lines, then the end of
+    %% its body; the header and the keys stay.
+    Short = reckon_top_render:frame(snap(home, home_data()),
+                                    #{width => 80, colour => false, unicode => false, rows => 12}),
+    ?assertEqual(11, length(Short)),
+    has(unicode:characters_to_list(hd(Short)), "Home"),
+    has(unicode:characters_to_list(lists:last(Short)), "q"),
+    ?assertNot(lists:member([], [unicode:characters_to_list(L) || L <- Short])),
     %% Narrower than 80 is drawn at 80.
     [?assert(string:length(unicode:characters_to_list(L)) =< 80)
      || L <- reckon_top_render:frame(snap(home, home_data()),
@@ -512,7 +520,7 @@ tmux_run(Target, TargetName, Cookie, Session, Host) ->
                             is_pid(erpc:call(Target, erlang, whereis, [reckon_sup])) end),
     Shell = "erl -sname top_shell_" ++ TargetName ++ " -setcookie " ++ Cookie
         ++ " -remsh " ++ atom_to_list(Target),
-    tmux(["new-session", "-d", "-s", Session, "-x", "120", "-y", "40", Shell]),
+    tmux(["new-session", "-d", "-s", Session, "-x", "100", "-y", "24", Shell]),
     Prompt = "(" ++ atom_to_list(Target) ++ ")1>",
     screen_shows(Session, Prompt),
     %% The remote shell's processes are on the node: count after it is up.
