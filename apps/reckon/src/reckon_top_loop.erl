@@ -31,7 +31,8 @@
                    gatherer := {pid(), reference(), reference()} | undefined,
                    timer := reference() | undefined, message := string()}.
 
-%% @doc Runs the dashboard until `q'; `Opts' are validated and complete.
+%% @doc Runs the dashboard until `q', the end of input, or output that
+%% fails (the shell went away); `Opts' are validated and complete.
 -spec run(map()) -> ok.
 run(#{interval := Interval, view := View, sort := Sort, colour := Colour}) ->
     GL = group_leader(),
@@ -42,14 +43,17 @@ run(#{interval := Interval, view := View, sort := Sort, colour := Colour}) ->
     S0 = #{gl => GL, term => Term, reader => Reader, view => View, interval => Interval,
            sort => Sort, last => undefined, gatherer => undefined, timer => undefined,
            message => ""},
-    S = try loop(start_view(S0))
-        catch Class:Why:Stack ->
-                stop_reading(Reader, ReaderRef, 0),
-                erlang:raise(Class, Why, Stack)
-        end,
+    {S, Wait} = try {loop(start_view(S0)), ?HELPER_WAIT}
+                catch
+                    throw:{?MODULE, output_failed, S1} -> {S1, 0};
+                    Class:Why:Stack ->
+                        stop_reading(Reader, ReaderRef, 0),
+                        erlang:raise(Class, Why, Stack)
+                end,
     _ = stop(S),
-    stop_reading(Reader, ReaderRef, ?HELPER_WAIT),
-    io:put_chars(GL, "reckon_top: stopped\n").
+    stop_reading(Reader, ReaderRef, Wait),
+    _ = catch io:put_chars(GL, "reckon_top: stopped\n"),
+    ok.
 
 %% @doc What the terminal behind group leader `GL' can do: its width (at
 %% least 80) and height, colours (`auto': when `io:columns/1' answers and
@@ -109,18 +113,25 @@ loop(#{reader := Reader, gatherer := Gatherer, timer := Timer} = S) ->
 %% A reading arrived: draw it and start the next (now for a windowed view,
 %% after the interval otherwise).
 -spec gathered({ok, map() | not_running} | {error, atom(), term()}, state()) -> state().
-gathered(Result, #{view := View, sort := Sort, interval := Ms} = S) ->
-    S1 = case Result of
-             {ok, Data} -> draw(S#{last := snapshot(S, Data)});
-             {error, Class, Why} ->
-                 Msg = lists:flatten(io_lib:format("reading the node failed: ~0tP",
-                                                   [{Class, Why}, 12])),
-                 redraw(S#{message := Msg})
-         end,
-    case reckon_top_gather:windowed(View, Sort) of
-        true -> gather(S1);
-        false -> S1#{timer := erlang:start_timer(Ms, self(), refresh)}
+gathered(Result, #{view := View, sort := Sort} = S) ->
+    case Result of
+        {ok, Data} ->
+            S1 = draw(S#{last := snapshot(S, Data)}),
+            %% A message is shown on one frame.
+            next(reckon_top_gather:windowed(View, Sort), S1#{message := ""});
+        {error, Class, Why} ->
+            Msg = lists:flatten(io_lib:format("reading the node failed: ~0tP",
+                                              [{Class, Why}, 12])),
+            %% Tried again after the interval, never at once.
+            next(false, redraw(S#{message := Msg}))
     end.
+
+%% Starts the next reading: now (windowed), or after the interval.
+-spec next(boolean(), state()) -> state().
+next(true, S) ->
+    gather(S);
+next(false, #{interval := Ms} = S) ->
+    S#{timer := erlang:start_timer(Ms, self(), refresh)}.
 
 -spec snapshot(state(), term()) -> reckon_top_render:snapshot().
 snapshot(#{view := View, interval := Ms, sort := Sort, message := Msg}, Data) ->
@@ -205,8 +216,11 @@ draw(#{gl := GL, term := #{ansi := Ansi} = T0, last := Snap} = S) ->
                 true -> <<"\e[H\e[2J">>;
                 false -> <<"\n">>
             end,
-    ok = io:put_chars(GL, [Clear, lists:join($\n, Lines), $\n]),
-    S#{term := T}.
+    case catch io:put_chars(GL, [Clear, lists:join($\n, Lines), $\n]) of
+        ok -> S#{term := T};
+        %% The shell went away (a remote shell closed): stop, cleanly.
+        _ -> throw({?MODULE, output_failed, S})
+    end.
 
 -spec resized(pid(), term_info()) -> term_info().
 resized(GL, #{ansi := true} = T) ->

@@ -12,12 +12,12 @@
          ports_view/1, ets_view/1, alloc_view/1, sluice_view/1, sluice_view_off/1,
          sluice_view_real/1,
          process_view/1, widths_and_colours/1, every_view_read/1, bad_options/1,
-         loop_keys_and_quit/1, tmux_remote_shell/1]).
+         loop_keys_and_quit/1, output_gone_stops/1, tmux_remote_shell/1]).
 
 all() ->
     [home_view, home_without_recorder, processes_view, mailbox_first, ports_view, ets_view,
      alloc_view, sluice_view, sluice_view_off, sluice_view_real, process_view, widths_and_colours,
-     every_view_read, bad_options, loop_keys_and_quit, tmux_remote_shell].
+     every_view_read, bad_options, loop_keys_and_quit, output_gone_stops, tmux_remote_shell].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reckon),
@@ -411,6 +411,29 @@ loop_keys_and_quit(_Config) ->
     exit(GL, kill).
 
 %% Types a line; what was written before it is forgotten.
+%% When output fails (the remote shell went away), start/1 returns and
+%% leaves nothing running, its pending read of a key included.
+output_gone_stops(_Config) ->
+    GL = spawn_link(fun() -> fake_gl(#{out => [], pending => undefined, lines => []}) end),
+    Self = self(),
+    Runner = spawn(fun() ->
+                           group_leader(GL, self()),
+                           receive go -> ok end,
+                           Self ! {self(), reckon_top:start(#{interval => 1000, view => ets})}
+                   end),
+    Before = erlang:processes() -- [Runner],
+    Runner ! go,
+    await_output(GL, "ETS"),
+    GL ! fail_output,
+    MRef = erlang:monitor(process, Runner),
+    receive
+        {Runner, Result} -> ok = Result;
+        {'DOWN', MRef, process, Runner, Why} -> ct:fail({start_raised, Why})
+    end,
+    ok = await(fun() -> erlang:processes() -- Before =:= [] end),
+    unlink(GL),
+    exit(GL, kill).
+
 send_line(GL, Line) ->
     GL ! clear,
     GL ! {line, Line ++ "\n"}.
@@ -458,11 +481,15 @@ fake_gl(#{out := Out, pending := Pending} = S) ->
             fake_gl(S#{lines := maps:get(lines, S) ++ [Line]});
         clear ->
             fake_gl(S#{out := []});
+        fail_output ->
+            fake_gl(S#{fail => true});
         {output, From} ->
             From ! {output, lists:flatten(lists:reverse(Out))},
             fake_gl(S)
     end.
 
+request({put_chars, _Enc, _Chars}, #{fail := true} = S) ->
+    {reply, {error, terminated}, S};
 request({put_chars, Enc, Chars}, #{out := Out} = S) ->
     Text = unicode:characters_to_list(Chars, Enc),
     {reply, ok, S#{out := trim_out([Text | Out])}};
