@@ -4,9 +4,10 @@
 # a C linker, a Rust toolchain with rustfmt and clippy, Elixir's mix (for
 # the Mix consumer test), python3 (its json module checks reckon-dump's
 # JSON in the crash-dump suite), GNU time (the crash-dump bench reads
-# peak memory through /usr/bin/time) and Prometheus (promtool and the
-# server, for the reckon_metrics tests), and PyPI's hdrhistogram for
-# python3 (pip; it decodes reckon_metrics' encoded histograms in a test).
+# peak memory through /usr/bin/time), Prometheus (promtool and the
+# server, for the reckon_metrics tests), PyPI's hdrhistogram for python3
+# (pip; it decodes reckon_metrics' encoded histograms in a test) and tmux
+# (the reckon_top suite drives a remote shell in it).
 #
 # On Debian/Ubuntu (apt-get present) missing Erlang pieces are installed from
 # the distribution's erlang-* packages (with sudo when not root). Elsewhere,
@@ -17,7 +18,7 @@ set -eu
 # Debian packages that provide everything below (no hex.pm needed).
 apt_packages="erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer
 erlang-proper erlang-proper-dev erlang-eunit erlang-tools erlang-runtime-tools
-erlang-reltool git make gcc libc6-dev elixir python3 time prometheus"
+erlang-reltool git make gcc libc6-dev elixir python3 time prometheus tmux"
 # OTP applications the build, tests, docs and release use.
 otp_apps="common_test dialyzer proper eunit tools runtime_tools reltool edoc xmerl sasl"
 min_otp=25
@@ -30,7 +31,7 @@ esac
 
 # Prints what is missing on the Erlang side, one item per line.
 missing_erlang() {
-    for cmd in erl rebar3 git make cc mix python3 promtool prometheus; do
+    for cmd in erl rebar3 git make cc mix python3 promtool prometheus tmux; do
         command -v "$cmd" >/dev/null 2>&1 || echo "$cmd"
     done
     [ -x /usr/bin/time ] || echo /usr/bin/time
@@ -68,6 +69,7 @@ ensure-deps: no apt-get here; please install:
   - python3 (for the crash-dump suite) and GNU time as /usr/bin/time (for make bench)
   - Prometheus (promtool and the prometheus server, for the reckon_metrics tests)
   - then: python3 -m pip install hdrhistogram (for the reckon_metrics tests)
+  - tmux (for the reckon_top tests)
 EOF
         exit 1
     fi

@@ -31,7 +31,7 @@ end_per_suite(_Config) ->
 public_modules(_Config) ->
     ?assertEqual(lists:sort([sluice, sluice_drop, sluice_box, sluice_buckets, sluice_lock,
                              sluice_limit, sluice_group, sluice_breaker, reckon, reckon_alloc,
-                             reckon_dump, reckon_trace, reckon_rec, reckon_metrics]),
+                             reckon_dump, reckon_trace, reckon_rec, reckon_metrics, reckon_top]),
                  lists:sort(public())).
 
 %% Each argument of each clause of each exported function's spec is a
