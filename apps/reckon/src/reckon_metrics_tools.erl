@@ -8,7 +8,9 @@
 %% A sluice tool's series are `{sluice, Kind, Tool, Counter}' (the
 %% counter's increase over the last second) and `{sluice, Kind, Tool,
 %% Gauge}' (its level), where `Tool' is the tool's name, or `{id, Id}' for
-%% an anonymous one.
+%% an anonymous one. Its histograms (a box's `sojourn', a breaker's `run')
+%% go, a bucket at a time, into the recorder's histograms (hdrhistogram)
+%% named `{sluice, Kind, Tool, sojourn_us | run_us}', in microseconds.
 -module(reckon_metrics_tools).
 
 -export([tools/0, points/1, prometheus_samples/0, telemetry/3]).
@@ -16,8 +18,13 @@
 %% The telemetry library is not a dependency: it is called only when loaded.
 -ignore_xref([{telemetry, execute, 3}]).
 
--type totals() :: #{{atom(), term(), atom()} => number()}.
-%% Each tool counter's value at the previous tick.
+-type totals() :: #{{atom(), term(), atom() | {hist, atom()}} => number() | #{pos_integer() => pos_integer()}}.
+%% Each tool counter's value, and each tool histogram's buckets, at the
+%% previous tick.
+
+%% Highest value (µs) of a tool's histogram in the recorder: a minute
+%% (sluice's own histograms stop at 34 s).
+-define(HIST_HIGHEST, 60000000).
 
 %% @doc Every live sluice tool (`sluice:tools/0'), or `[]' when sluice is
 %% not running.
@@ -64,9 +71,57 @@ tool_points(#{kind := Kind, id := Id} = Tool, Prev, {Points, Totals}) ->
                           {Ds1, Ts#{Key => V}};
                      (_, _, Acc) -> Acc
                   end, {[], Totals}, maps:get(counters, Tool, #{})),
-    {Gauges ++ Deltas ++ Points, Totals1};
-tool_points(_Tool, _Prev, Acc) ->
-    Acc.
+    Totals2 = maps:fold(fun(H, Hist, Ts) -> hist_delta(Kind, Id, Name, H, Hist, Prev, Ts) end,
+                        Totals1, maps:get(histograms, Tool, #{})),
+    {Gauges ++ Deltas ++ Points, Totals2}.
+
+%% Adds what histogram `H' of a tool gained since the previous tick (none
+%% at its first sight) to the recorder's histogram of it, a bucket at a
+%% time (each value at its bucket's upper bound, in µs).
+-spec hist_delta(atom(), term(), term(), atom(), term(), totals(), totals()) -> totals().
+hist_delta(Kind, Id, Name, H, #{buckets := Buckets}, Prev, Totals) when is_list(Buckets) ->
+    Key = {Kind, Id, {hist, H}},
+    Now = maps:from_list([B || {Upper, C} = B <- Buckets, is_integer(Upper), is_integer(C)]),
+    case Prev of
+        #{Key := Before} ->
+            Pairs = [{Upper div 1000, C - maps:get(Upper, Before, 0)}
+                     || {Upper, C} <- maps:to_list(Now), C > maps:get(Upper, Before, 0)],
+            record(Pairs, {sluice, Kind, Name, hist_name(H)});
+        _ ->
+            ok
+    end,
+    Totals#{Key => Now};
+hist_delta(_Kind, _Id, _Name, _H, _Hist, _Prev, Totals) ->
+    Totals.
+
+-spec hist_name(atom()) -> atom().
+hist_name(sojourn) -> sojourn_us;
+hist_name(run) -> run_us;
+hist_name(Other) -> Other.
+
+-spec record([{non_neg_integer(), pos_integer()}], term()) -> ok.
+record([], _Name) ->
+    ok;
+record(Pairs, Name) ->
+    Made = case reckon_metrics_lib:recorder() of
+               undefined -> {error, not_started};
+               Rec -> reckon_nif:metrics_metric(Rec, #{key => reckon_metrics_lib:user_key(Name, []),
+                                                       kind => histogram,
+                                                       highest => ?HIST_HIGHEST, sigfig => 2})
+           end,
+    case Made of
+        {ok, Handle} ->
+            _ = [reckon_nif:metric_observe_n(Handle, Chunk) || Chunk <- chunks(Pairs, 1000)],
+            ok;
+        {error, _} ->
+            ok
+    end.
+
+-spec chunks([T], pos_integer()) -> [[T]].
+chunks(List, N) when length(List) =< N -> [List];
+chunks(List, N) ->
+    {Chunk, Rest} = lists:split(N, List),
+    [Chunk | chunks(Rest, N)].
 
 %% @doc Every live sluice tool's counters (`sluice_<kind>_<counter>_total')
 %% and gauges (`sluice_<kind>_<gauge>'), read now, labelled `tool' (its
@@ -76,7 +131,7 @@ prometheus_samples() ->
     lists:append([tool_samples(T) || T <- tools()]).
 
 -spec tool_samples(map()) -> [{reckon_metrics_prom:family(), reckon_metrics_prom:sample()}].
-tool_samples(#{kind := Kind, id := Id} = Tool) when is_atom(Kind) ->
+tool_samples(#{kind := Kind, id := Id} = Tool) ->
     Label = case maps:get(name, Tool, undefined) of
                 undefined -> [{<<"id">>, integer_to_binary(Id)}];
                 Name -> [{<<"tool">>, reckon_metrics_prom:text(Name)}]
@@ -90,9 +145,7 @@ tool_samples(#{kind := Kind, id := Id} = Tool) when is_atom(Kind) ->
             || {G, V} <- lists:sort(maps:to_list(maps:get(gauges, Tool, #{}))), is_number(V)]
         ++ lists:append([hist_samples(<<Prefix/binary, (reckon_metrics_prom:metric_name(H))/binary,
                                         "_seconds">>, Kind, Label, Hist)
-                         || {H, Hist} <- lists:sort(maps:to_list(maps:get(histograms, Tool, #{})))]);
-tool_samples(_Tool) ->
-    [].
+                         || {H, Hist} <- lists:sort(maps:to_list(maps:get(histograms, Tool, #{})))]).
 
 %% A histogram of nanoseconds (non-cumulative buckets with inclusive
 %% upper bounds) as a Prometheus histogram in seconds, with buckets at 1,

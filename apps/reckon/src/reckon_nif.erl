@@ -14,7 +14,7 @@
 -define(NIFS, [top_merge/3, window_new/1, window_add/3, window_finish/1,
                dump_analyze/3,
                metrics_new/1, metrics_tick/2, metrics_record/4, metrics_metric/2,
-               metric_add/2, metric_set/2, metric_observe/2, metric_value/1,
+               metric_add/2, metric_set/2, metric_observe/2, metric_observe_n/2, metric_value/1,
                metric_encode/1, metrics_history/3, metrics_keys/1, metrics_summary/1,
                metrics_info/1, metrics_file_start/2, metrics_file_stop/1, metrics_flush/1,
                metrics_file_stats/1, metrics_read_file/1, metrics_user/1]).
@@ -96,6 +96,9 @@ metric_set(_Metric, _V) -> erlang:nif_error(nif_not_loaded).
 
 -spec metric_observe(reference(), non_neg_integer()) -> ok.
 metric_observe(_Metric, _V) -> erlang:nif_error(nif_not_loaded).
+
+-spec metric_observe_n(reference(), [{non_neg_integer(), non_neg_integer()}]) -> ok.
+metric_observe_n(_Metric, _Pairs) -> erlang:nif_error(nif_not_loaded).
 
 -spec metric_value(reference()) -> non_neg_integer() | float() | percentiles().
 metric_value(_Metric) -> erlang:nif_error(nif_not_loaded).

@@ -13,7 +13,7 @@
 -export([all/0, init_per_suite/1, end_per_suite/1, end_per_testcase/2]).
 -export([off_unless_configured/1, serves_metrics_on_loopback/1, bad_http_options/1,
          stops_with_the_sampler/1, prometheus_scrapes_the_endpoint/1,
-         telemetry_tick_events/1, no_telemetry_no_events/1]).
+         telemetry_tick_events/1, no_telemetry_no_events/1, sluice_tools_recorded/1]).
 
 %% A case passes wrong options on purpose.
 -dialyzer({nowarn_function, [bad_http_options/1]}).
@@ -21,7 +21,7 @@
 all() ->
     [off_unless_configured, serves_metrics_on_loopback, bad_http_options,
      stops_with_the_sampler, prometheus_scrapes_the_endpoint,
-     telemetry_tick_events, no_telemetry_no_events].
+     telemetry_tick_events, no_telemetry_no_events, sluice_tools_recorded].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(reckon),
@@ -132,6 +132,48 @@ prometheus_scrapes_the_endpoint(Config) ->
         catch port_close(Prom)
     end.
 
+%%% sluice's tools
+
+%% While sluice runs, a breaker's counters are series of their increase
+%% per second, its state a series of its level, its run times a
+%% histogram of the recorder (µs), and /metrics gives them all live.
+sluice_tools_recorded(_Config) ->
+    {ok, _} = application:ensure_all_started(sluice),
+    Name = recorded_breaker,
+    ok = sluice_breaker:install(Name, #{run_times => true, strategy => {standard, 100, 60000},
+                                        reset => manual}),
+    ok = reckon_metrics:start(#{http_port => 0}),
+    %% The first tick sees the breaker: no point for a counter yet.
+    wait_until(fun() -> reckon_metrics:history({sluice, breaker, Name, state}, 60) end),
+    Before = sum_counts({sluice, breaker, Name, ok}),
+    Runs = 20,
+    _ = [ok = sluice_breaker:run(Name, fun() -> timer:sleep(2), ok end, sync)
+         || _ <- lists:seq(1, Runs)],
+    %% Every run shows, once, in the per-second increases of `ok'.
+    wait_until(fun() ->
+                       case sum_counts({sluice, breaker, Name, ok}) - Before of
+                           Runs -> [done];
+                           _ -> []
+                       end
+               end),
+    [#{mean := 0.0}] = lists:usort([maps:with([mean], P) || P <- reckon_metrics:history(
+                                                                   {sluice, breaker, Name, state}, 60)]),
+    {ok, H} = reckon_metrics:histogram({sluice, breaker, Name, run_us}, [],
+                                       #{highest => 60000000}),
+    #{count := Runs, min := Min} = reckon_metrics:percentiles(H),
+    ?assert(Min >= 2000, Min),
+    #{port := Port} = reckon_metrics:endpoint(),
+    {ok, {{_, 200, _}, _, Body}} = get(Port, "/metrics"),
+    Ok = iolist_to_binary(["sluice_breaker_ok_total{tool=\"recorded_breaker\"} ",
+                           integer_to_list(Runs), "\n"]),
+    ?assertMatch({_, _}, binary:match(Body, Ok), Body),
+    ?assertMatch({_, _}, binary:match(Body, <<"sluice_breaker_run_seconds_count{tool=\"recorded_breaker\"} 20\n">>)),
+    ok = sluice_breaker:remove(Name).
+
+%% The sum of the per-second points of a series over the last minute.
+sum_counts(Series) ->
+    lists:sum([round(Mean * C) || #{mean := Mean, count := C} <- reckon_metrics:history(Series, 60)]).
+
 %%% Telemetry
 
 %% With a telemetry module loaded, every tick emits [reckon, metrics, tick]
@@ -192,6 +234,17 @@ wait_ticks(Want, Left) ->
     end.
 
 %%% Helpers
+
+%% Polls `Fun' every 100 ms (at most 100 times) until it returns a non-empty
+%% list; returns its first element.
+wait_until(Fun) -> wait_until(Fun, 100).
+
+wait_until(Fun, 0) -> ct:fail({timeout, Fun()});
+wait_until(Fun, Left) ->
+    case Fun() of
+        [First | _] -> First;
+        [] -> timer:sleep(100), wait_until(Fun, Left - 1)
+    end.
 
 log(Dir) ->
     case file:read_file(filename:join(Dir, "prometheus.log")) of

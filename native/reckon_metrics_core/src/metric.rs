@@ -202,6 +202,14 @@ impl Histo {
         }
     }
 
+    /// Records `v` `n` times (as [`Histo::record`] does once): how a
+    /// histogram kept elsewhere in buckets is added, a bucket at a time.
+    pub fn record_n(&self, v: u64, n: u64) {
+        if let Some(s) = self.stripes.get(thread_index() % HIST_STRIPES) {
+            s.0.lock().saturating_record_n(v, n);
+        }
+    }
+
     /// Every stripe merged into one histogram.
     pub fn merged(&self) -> Histogram<u64> {
         let mut out = self.empty.clone();

@@ -9,6 +9,7 @@
 //! | `metrics_record(R, Key, T, Number)` | one point at second `T`: `ok` or `{error, late \| not_finite \| key_too_long \| full}` |
 //! | `metrics_metric(R, #{key, kind, highest, sigfig})` | `{ok, Handle}` of the user metric `key` (made if new), or `{error, full \| other_kind \| key_too_long \| bad_bounds}` |
 //! | `metric_add(H, N)`, `metric_set(H, V)`, `metric_observe(H, V)` | a counter's add, a gauge's add and set, a histogram's record (raw NIFs: the hot path) |
+//! | `metric_observe_n(H, [{V, N}])` | a histogram records each `V` `N` times (at most [`MAX_CHUNK`] pairs) |
 //! | `metric_value(H)` | a counter's sum, a gauge's value, a histogram's `#{count, min, max, mean, p50, p90, p99, p999}` |
 //! | `metric_encode(H)` | a histogram in HdrHistogram's compressed V2 form, base64 |
 //! | `metrics_history(R, Key, Window)` | `[#{t, min, max, mean, count}]` of the last `Window` seconds, or `undefined` |
@@ -319,6 +320,27 @@ fn metric_observe(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
         _ => return Err(Fail::BadArg),
     }
     ok_term()
+}
+
+/// `metric_observe_n(H, [{V, N}])`: records each non-negative integer `V`
+/// `N` times in a histogram; `badarg` for another kind, a bad pair or more
+/// than [`MAX_CHUNK`] pairs.
+#[rustler::nif]
+fn metric_observe_n<'a>(handle: &'a ReckonMetric, pairs: ListIterator<'a>) -> NifResult<Atom> {
+    let Metric::Histogram(h) = &handle.0 else {
+        return Err(Error::BadArg);
+    };
+    let mut decoded: Vec<(u64, u64)> = Vec::new();
+    for (i, item) in pairs.enumerate() {
+        if i >= MAX_CHUNK {
+            return Err(Error::BadArg);
+        }
+        decoded.push(item.decode()?);
+    }
+    for (v, n) in decoded {
+        h.record_n(v, n);
+    }
+    Ok(rustler::types::atom::ok())
 }
 
 fn encode_percentiles(env: Env<'_>, p: Percentiles) -> NifResult<Term<'_>> {
