@@ -551,7 +551,7 @@ upgrade_takes_over_recorder(Config) ->
     ok = reckon_metrics:start(#{}),
     wait_points({memory, total}, 1),
     ok = reckon_metrics:stop(),
-    {ok, C} = reckon_metrics:counter(upgraded_counter),
+    {ok, C} = reckon_metrics:counter(upgraded_events),
     ok = reckon_metrics:inc(C, 11),
     {ok, H} = reckon_metrics:histogram(upgraded_hist),
     [ok = reckon_metrics:observe(H, V) || V <- lists:seq(1, 100)],
@@ -571,7 +571,7 @@ upgrade_takes_over_recorder(Config) ->
         ?assertEqual(12, reckon_metrics:value(C)),
         ?assertMatch(#{count := 101, max := Max} when Max >= 1000,
                      reckon_metrics:percentiles(H)),
-        {ok, C2} = reckon_metrics:counter(upgraded_counter),
+        {ok, C2} = reckon_metrics:counter(upgraded_events),
         ?assertEqual(12, reckon_metrics:value(C2)),
         %% The sampler records into the taken-over recorder.
         #{t := LastT} = lists:last(History),
