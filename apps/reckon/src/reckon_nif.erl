@@ -30,16 +30,7 @@
 
 -spec init() -> ok | {error, term()}.
 init() ->
-    erlang:load_nif(filename:join(priv_dir(), "reckon_nif"), 0).
-
--spec priv_dir() -> file:filename().
-priv_dir() ->
-    case code:priv_dir(reckon) of
-        {error, bad_name} ->
-            filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), "priv");
-        Dir ->
-            Dir
-    end.
+    erlang:load_nif(reckon_lib:nif_path("reckon_nif"), 0).
 
 %% The `N' largest of `Top' (a previous answer) and `Pairs' (at most 4096),
 %% largest first.

@@ -34,16 +34,7 @@
 
 -spec init() -> ok | {error, term()}.
 init() ->
-    erlang:load_nif(filename:join(priv_dir(), "reckon_tracer"), 0).
-
--spec priv_dir() -> file:filename().
-priv_dir() ->
-    case code:priv_dir(reckon) of
-        {error, bad_name} ->
-            filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), "priv");
-        Dir ->
-            Dir
-    end.
+    erlang:load_nif(reckon_lib:nif_path("reckon_tracer"), 0).
 
 -spec enabled(atom(), state(), pid() | port() | undefined) -> trace | discard | remove.
 enabled(_Tag, _State, _Tracee) -> erlang:nif_error(nif_not_loaded).
