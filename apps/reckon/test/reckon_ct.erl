@@ -1,9 +1,9 @@
-%% Helpers of reckon's Common Test suites: a distributed test node and peers
-%% that run reckon.
+%% Helpers of reckon's Common Test suites: a distributed test node, peers
+%% that run reckon, and a wait for a condition.
 -module(reckon_ct).
 -include_lib("common_test/include/ct.hrl").
 
--export([distribute/2, undistribute/1, start_peer/1]).
+-export([distribute/2, undistribute/1, start_peer/1, wait_until/1]).
 
 %% Makes this node distributed (a short name from `Prefix'), unless it is
 %% already; notes in `Config' whether it did.
@@ -32,3 +32,14 @@ start_peer(Prefix) ->
     Paths = [Dir || Dir <- code:get_path(), not lists:prefix(OtpLib, Dir)],
     {ok, Peer, Node} = peer:start(#{name => peer:random_name(Prefix), args => ["-pa" | Paths]}),
     {Peer, Node}.
+
+%% Polls `Fun' every 100 ms (at most 100 times) until it returns a non-empty
+%% list; returns its first element.
+wait_until(Fun) -> wait_until(Fun, 100).
+
+wait_until(Fun, 0) -> ct:fail({timeout, Fun()});
+wait_until(Fun, Left) ->
+    case Fun() of
+        [First | _] -> First;
+        [] -> timer:sleep(100), wait_until(Fun, Left - 1)
+    end.

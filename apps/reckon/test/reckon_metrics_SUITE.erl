@@ -218,7 +218,7 @@ sampler_counts_new_processes(_Config) ->
     After = erlang:system_info(process_count),
     T = erlang:system_time(second),
     %% A tick in a later second than the spawns sees them all.
-    Point = wait_until(fun() ->
+    Point = reckon_ct:wait_until(fun() ->
                                [P || #{t := PT} = P <- reckon_metrics:history({count, process}, 60),
                                      PT > T]
                        end),
@@ -234,7 +234,7 @@ sampler_finds_long_queues(_Config) ->
     %% queue_interval (10 s) ticks after it.
     ok = reckon_metrics:start(#{queue_top => 3}),
     #{mean := Longest} =
-        wait_until(fun() ->
+        reckon_ct:wait_until(fun() ->
                            [P || #{mean := M} = P <- reckon_metrics:history({message_queue, 1}, 60),
                                  M >= Len]
                    end, 150),
@@ -275,7 +275,7 @@ restart_keeps_series_and_flag(_Config) ->
     Ref = monitor(process, Old),
     exit(Old, kill),
     receive {'DOWN', Ref, _, _, _} -> ok end,
-    New = wait_until(fun() ->
+    New = reckon_ct:wait_until(fun() ->
                              case whereis(reckon_metrics_sampler) of
                                  undefined -> [];
                                  P -> [P]
@@ -307,7 +307,7 @@ file_rotated_and_read_back(Config) ->
     ok = reckon_metrics:set(G, 12.5),
     ok = reckon_metrics:start(#{file_dir => Dir, file_interval => 1, file_keep => 2}),
     %% Four files written (one a tick), of which two are kept.
-    wait_until(fun() ->
+    reckon_ct:wait_until(fun() ->
                        case reckon_nif:metrics_file_stats(reckon_metrics_lib:recorder()) of
                            #{written := N, failed := 0} when N >= 4 -> [N];
                            _ -> []
@@ -353,7 +353,7 @@ file_survives_kill_9(Config) ->
         Stats = fun() -> erpc:call(Node, reckon_nif, metrics_file_stats,
                                    [erpc:call(Node, reckon_metrics_lib, recorder, [])])
                 end,
-        wait_until(fun() ->
+        reckon_ct:wait_until(fun() ->
                            case length(erpc:call(Node, reckon_metrics, history,
                                                  [{memory, total}, 60])) of
                                N when N >= 3 -> [N];
@@ -364,7 +364,7 @@ file_survives_kill_9(Config) ->
                                              [{memory, total}, 60])),
         #{written := Written0} = Stats(),
         %% Two more writes: the second one started after the tick at LastT.
-        wait_until(fun() ->
+        reckon_ct:wait_until(fun() ->
                            case Stats() of
                                #{written := W} when W >= Written0 + 2 -> [W];
                                _ -> []
@@ -500,11 +500,11 @@ sysmon_records_long_gc_and_schedule(_Config) ->
     {Pid, Ref} = spawn_monitor(Busy),
     receive {'DOWN', Ref, _, Pid, _} -> ok end,
     #{min := GcMin} =
-        wait_until(fun() ->
+        reckon_ct:wait_until(fun() ->
                            [P || #{count := N} = P <- [reckon_metrics:percentiles(Gc)], N > Gc0]
                    end),
     #{max := ScheduleMax} =
-        wait_until(fun() ->
+        reckon_ct:wait_until(fun() ->
                            [P || #{count := N} = P <- [reckon_metrics:percentiles(Schedule)],
                                  N > Schedule0]
                    end),
@@ -523,7 +523,7 @@ sysmon_records_long_gc_and_schedule(_Config) ->
     exit(whereis(reckon_metrics_sampler), kill),
     receive {'DOWN', MRef, _, _, _} -> ok end,
     ?assertEqual(undefined, erlang:system_monitor()),
-    _ = wait_until(fun() -> [P || P <- [whereis(reckon_metrics_sampler)], is_pid(P)] end).
+    _ = reckon_ct:wait_until(fun() -> [P || P <- [whereis(reckon_metrics_sampler)], is_pid(P)] end).
 
 %% A system monitor set by someone else is never replaced: the sampler
 %% reports it as taken, and it is still there, unchanged, after a stop.
@@ -576,7 +576,7 @@ upgrade_takes_over_recorder(Config) ->
         %% The sampler records into the taken-over recorder.
         #{t := LastT} = lists:last(History),
         ok = reckon_metrics:start(#{}),
-        _ = wait_until(fun() -> [P || #{t := T} = P <- reckon_metrics:history({memory, total}, 60),
+        _ = reckon_ct:wait_until(fun() -> [P || #{t := T} = P <- reckon_metrics:history({memory, total}, 60),
                                       T > LastT]
                        end),
         ok = reckon_metrics:stop()
@@ -606,7 +606,7 @@ install_copy(Dir, Vsn) ->
 
 %% Waits (at most 10 s) until series `Series' has `N' points in its last minute.
 wait_points(Series, N) ->
-    wait_until(fun() ->
+    reckon_ct:wait_until(fun() ->
                        Points = reckon_metrics:history(Series, 60),
                        case length(Points) >= N of
                            true -> [Points];
@@ -614,13 +614,3 @@ wait_points(Series, N) ->
                        end
                end).
 
-%% Polls `Fun' every 100 ms (at most 100 times) until it returns a non-empty
-%% list; returns its first element.
-wait_until(Fun) -> wait_until(Fun, 100).
-
-wait_until(Fun, 0) -> ct:fail({timeout, Fun()});
-wait_until(Fun, Left) ->
-    case Fun() of
-        [First | _] -> First;
-        [] -> timer:sleep(100), wait_until(Fun, Left - 1)
-    end.

@@ -144,13 +144,13 @@ sluice_tools_recorded(_Config) ->
                                         reset => manual}),
     ok = reckon_metrics:start(#{http_port => 0}),
     %% The first tick sees the breaker: no point for a counter yet.
-    wait_until(fun() -> reckon_metrics:history({sluice, breaker, Name, state}, 60) end),
+    reckon_ct:wait_until(fun() -> reckon_metrics:history({sluice, breaker, Name, state}, 60) end),
     Before = sum_counts({sluice, breaker, Name, ok}),
     Runs = 20,
     _ = [ok = sluice_breaker:run(Name, fun() -> timer:sleep(2), ok end, sync)
          || _ <- lists:seq(1, Runs)],
     %% Every run shows, once, in the per-second increases of `ok'.
-    wait_until(fun() ->
+    reckon_ct:wait_until(fun() ->
                        case sum_counts({sluice, breaker, Name, ok}) - Before of
                            Runs -> [done];
                            _ -> []
@@ -234,17 +234,6 @@ wait_ticks(Want, Left) ->
     end.
 
 %%% Helpers
-
-%% Polls `Fun' every 100 ms (at most 100 times) until it returns a non-empty
-%% list; returns its first element.
-wait_until(Fun) -> wait_until(Fun, 100).
-
-wait_until(Fun, 0) -> ct:fail({timeout, Fun()});
-wait_until(Fun, Left) ->
-    case Fun() of
-        [First | _] -> First;
-        [] -> timer:sleep(100), wait_until(Fun, Left - 1)
-    end.
 
 log(Dir) ->
     case file:read_file(filename:join(Dir, "prometheus.log")) of
