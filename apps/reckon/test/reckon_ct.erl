@@ -3,7 +3,7 @@
 -module(reckon_ct).
 -include_lib("common_test/include/ct.hrl").
 
--export([distribute/2, undistribute/1, start_peer/1, wait_until/1]).
+-export([distribute/2, undistribute/1, start_peer/1, wait_until/1, wait_until/2]).
 
 %% Makes this node distributed (a short name from `Prefix'), unless it is
 %% already; notes in `Config' whether it did.
@@ -33,8 +33,8 @@ start_peer(Prefix) ->
     {ok, Peer, Node} = peer:start(#{name => peer:random_name(Prefix), args => ["-pa" | Paths]}),
     {Peer, Node}.
 
-%% Polls `Fun' every 100 ms (at most 100 times) until it returns a non-empty
-%% list; returns its first element.
+%% Polls `Fun' every 100 ms (at most 100 times, or `Left') until it
+%% returns a non-empty list; returns its first element.
 wait_until(Fun) -> wait_until(Fun, 100).
 
 wait_until(Fun, 0) -> ct:fail({timeout, Fun()});
