@@ -35,8 +35,17 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
+# NIF_FEATURES (for the upgrade tests: layout_b) adds cargo features; such a
+# build goes to a target directory of its own.
+features=${NIF_FEATURES:-}
 target_dir=${CARGO_TARGET_DIR:-$root/target}
-cargo build --quiet --release --locked --manifest-path "$root/Cargo.toml" -p "$lib" --target-dir "$target_dir"
+if [ -n "$features" ]; then
+    target_dir="$target_dir/features-$(echo "$features" | tr -c 'a-z0-9_\n' '_')"
+    cargo build --quiet --release --locked --manifest-path "$root/Cargo.toml" -p "$lib" \
+        --target-dir "$target_dir" --features "$lib/$features"
+else
+    cargo build --quiet --release --locked --manifest-path "$root/Cargo.toml" -p "$lib" --target-dir "$target_dir"
+fi
 
 case $(uname -s) in
     Darwin) built="$target_dir/release/lib$lib.dylib" ;;
