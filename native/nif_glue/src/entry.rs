@@ -38,7 +38,9 @@ fn attach_and_open(env: *mut ErlNifEnv, priv_data: *mut *mut c_void, old: *mut c
         // SAFETY: the VM passes a valid slot for this instance's priv_data.
         unsafe { *priv_data = shared };
         let opened = OPEN.get().is_some_and(|open| open(env));
-        if !opened {
+        if opened {
+            crate::versioned::publish();
+        } else {
             // The VM drops a library whose load fails without unloading it.
             // SAFETY: `shared` is what `attach` just gave this instance.
             unsafe { resource::detach(shared) };
@@ -75,6 +77,9 @@ unsafe extern "C" fn upgrade(
 }
 
 unsafe extern "C" fn unload(_env: *mut ErlNifEnv, priv_data: *mut c_void) {
+    // Every object this instance made goes to the instance that replaced
+    // it first (its code is about to be unmapped).
+    let _ = catch_unwind(crate::versioned::retire);
     // SAFETY: `priv_data` is what `attach` gave this instance.
     let _ = catch_unwind(|| unsafe { resource::detach(priv_data) });
 }

@@ -13,18 +13,16 @@
 //!    carries a layout version (`sluice_valve.v1`); a build that changes a
 //!    layout registers a new name and keeps opening the old one, converting.
 //!    A payload whose layout is the compiler's (a box: a mutex around Rust
-//!    collections) is kept behind a [`crate::versioned::Versioned`], which
-//!    declares a [`NifResource::BUILD`] fingerprint instead, and a library
-//!    whose fingerprint differs refuses to load while objects of that kind
-//!    are alive ([`compatible`]): the upgrade fails cleanly and the old
-//!    code keeps running;
+//!    collections) is kept behind a [`crate::versioned::Versioned`], a
+//!    fixed header that says which build laid the state out, and whose
+//!    state a newer build converts ([`crate::versioned`]);
 //! 2. library-wide bookkeeping ([`Shared`]) is a `#[repr(C)]` block passed from
 //!    the old instance to the new one through `priv_data`, reference-counted
 //!    so whichever instance is unloaded last frees it.
 
 use std::ffi::CStr;
 use std::ptr;
-use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use rustler::sys::{
     c_char, c_int, c_void, enif_alloc_resource, enif_get_resource, enif_make_resource,
@@ -35,13 +33,37 @@ use rustler::{Env, Term};
 
 /// Version tag of [`Shared`]'s layout; an instance adopts an older
 /// instance's block only when the tags are equal.
-pub const SHARED_ABI: u64 = 0x736c_7368_0000_0003;
+pub const SHARED_ABI: u64 = 0x736c_7368_0000_0004;
 
 /// Number of resource kinds with a live-object counter.
 pub const KINDS: usize = 8;
 
 /// Number of library-wide object slots ([`ext`]).
 pub const EXTS: usize = 4;
+
+/// Number of library instances that can publish their conversions
+/// ([`crate::versioned`]) at once: the loaded one and the one it replaces,
+/// with room to spare.
+pub const INSTANCES: usize = 8;
+
+/// The live objects of one versioned kind: an intrusive list through
+/// their headers, under a spin lock (the same code in every build, so no
+/// lock whose waiters park in one library's statics).
+#[repr(C)]
+pub struct Registry {
+    pub(crate) lock: AtomicBool,
+    pub(crate) head: AtomicPtr<c_void>,
+}
+
+/// Where a loaded instance publishes its conversions: its token (see
+/// [`generation`]), its table, and how many callers are using the table
+/// now (the instance waits for none before it unloads).
+#[repr(C)]
+pub struct OpsSlot {
+    pub(crate) token: AtomicU64,
+    pub(crate) table: AtomicPtr<c_void>,
+    pub(crate) users: AtomicU64,
+}
 
 /// Library-wide state that outlives any one loaded instance of the library.
 #[repr(C)]
@@ -50,8 +72,9 @@ pub struct Shared {
     instances: AtomicUsize,
     attached: AtomicU64,
     live: [AtomicI64; KINDS],
-    builds: [AtomicU64; KINDS],
     ext: [AtomicPtr<c_void>; EXTS],
+    pub(crate) registries: [Registry; KINDS],
+    pub(crate) ops: [OpsSlot; INSTANCES],
 }
 
 static SHARED: AtomicPtr<Shared> = AtomicPtr::new(ptr::null_mut());
@@ -76,8 +99,16 @@ pub unsafe fn attach(old: *mut c_void) -> *mut c_void {
             instances: AtomicUsize::new(0),
             attached: AtomicU64::new(0),
             live: std::array::from_fn(|_| AtomicI64::new(0)),
-            builds: std::array::from_fn(|_| AtomicU64::new(0)),
             ext: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            registries: std::array::from_fn(|_| Registry {
+                lock: AtomicBool::new(false),
+                head: AtomicPtr::new(ptr::null_mut()),
+            }),
+            ops: std::array::from_fn(|_| OpsSlot {
+                token: AtomicU64::new(0),
+                table: AtomicPtr::new(ptr::null_mut()),
+                users: AtomicU64::new(0),
+            }),
         }))
     };
     // SAFETY: `shared` is a valid block (adopted or just allocated).
@@ -107,7 +138,7 @@ pub unsafe fn detach(priv_data: *mut c_void) {
     }
 }
 
-fn shared() -> Option<&'static Shared> {
+pub(crate) fn shared() -> Option<&'static Shared> {
     // SAFETY: the pointer is set by `attach` before any NIF can run and stays
     // valid while this instance is loaded (this instance holds a count on it).
     unsafe { SHARED.load(Ordering::Acquire).as_ref() }
@@ -139,7 +170,7 @@ pub fn live(kind: usize) -> i64 {
     counter.map_or(0, |c| c.load(Ordering::Relaxed))
 }
 
-fn count(kind: usize, delta: i64) {
+pub(crate) fn count(kind: usize, delta: i64) {
     if let Some(c) = shared().and_then(|s| s.live.get(kind % KINDS)) {
         c.fetch_add(delta, Ordering::Relaxed);
     }
@@ -156,7 +187,7 @@ const fn fnv1a(mut hash: u64, mut bytes: &[u8]) -> u64 {
 }
 
 /// The fingerprint of a payload whose layout is the compiler's choice
-/// ([`NifResource::BUILD`]): a hash of the crate version, the compiler's
+/// (see [`crate::versioned`]): a hash of the crate version, the compiler's
 /// version and `layout` (a tag the payload's crate bumps when it changes
 /// the payload, as `"box.v4"`). Objects are then only taken over by a
 /// library built from the same sources by the same compiler.
@@ -179,22 +210,28 @@ pub unsafe trait NifResource: Sized + Send + Sync + 'static {
     const NAME: &'static CStr;
     /// Index of this kind's live-object counter.
     const KIND: usize;
-    /// Fingerprint of the build that lays the payload out; 0 when the
-    /// layout is fixed by `#[repr(C)]` alone and any build may take over.
-    /// A payload with a fingerprint starts with it (a `u64` first field,
-    /// set to `BUILD`), and [`get`] refuses an object of another build.
-    const BUILD: u64 = 0;
     /// Whether objects of this type monitor processes ([`NifResource::down`]).
     const MONITORS: bool = false;
     /// Where this instance keeps its handle of the opened resource type.
     fn slot() -> &'static AtomicPtr<ErlNifResourceType>;
     /// A process this object monitors (`enif_monitor_process`) went down.
     fn down(&self, _pid: &ErlNifPid, _monitor: &ErlNifMonitor) {}
-    /// Whether this build can take over live objects made by the build
-    /// with fingerprint `build` (see `versioned::Payload::migration`);
-    /// none can today.
-    fn migrates_from(_build: u64) -> bool {
-        false
+    /// Whether this library may take over the live objects of this type
+    /// (asked at load and upgrade, before any type is opened); a fixed
+    /// layout always may.
+    fn compatible() -> bool {
+        true
+    }
+    /// The object was just written at its final address, before any term
+    /// refers to it.
+    fn made(&self) {}
+    /// Drops the object in place; its last reference is gone.
+    ///
+    /// # Safety
+    /// `this` points to a live object, never used again.
+    unsafe fn destroy(this: *mut Self) {
+        // SAFETY: by the contract above.
+        unsafe { ptr::drop_in_place(this) }
     }
 }
 
@@ -220,17 +257,9 @@ pub fn object<T: NifResource>(value: &T) -> *const c_void {
 }
 
 unsafe extern "C" fn destroy<T: NifResource>(_env: *mut ErlNifEnv, obj: *mut c_void) {
-    let value = payload::<T>(obj);
-    // An object of another build (made by an older library after this one
-    // took the type over) is not a `T` of this build: it is let go without
-    // dropping its state (a leak, never a misread).
     // SAFETY: the VM calls this once per object of type T, after the last
-    // reference is gone; the object was initialised by some build's `make`,
-    // and a payload with a fingerprint starts with it in every build.
-    if T::BUILD == 0 || unsafe { value.cast::<u64>().read() } == T::BUILD {
-        // SAFETY: as above; made by this build, so a `T`.
-        unsafe { ptr::drop_in_place(value) };
-    }
+    // reference is gone; the object was initialised by some build's `make`.
+    let _ = std::panic::catch_unwind(|| unsafe { T::destroy(payload::<T>(obj)) });
     count(T::KIND, -1);
 }
 
@@ -262,23 +291,10 @@ extern "C" {
     ) -> *const ErlNifResourceType;
 }
 
-/// Whether this library may take over the live objects of `T`: there are
-/// none, or they were made by a build with the same [`NifResource::BUILD`]
-/// (or one it migrates from: [`NifResource::migrates_from`]).
-/// Records this build's fingerprint as the one that lays out `T`'s objects.
+/// Whether this library may take over the live objects of `T`
+/// ([`NifResource::compatible`]).
 pub fn compatible<T: NifResource>() -> bool {
-    let Some(s) = shared() else { return true };
-    let kind = T::KIND % KINDS;
-    let (Some(builds), Some(live)) = (s.builds.get(kind), s.live.get(kind)) else {
-        return false; // not reached: `kind` is below `KINDS`
-    };
-    let made_by = builds.load(Ordering::Acquire);
-    let foreign = made_by != 0 && made_by != T::BUILD && !T::migrates_from(made_by);
-    if live.load(Ordering::Acquire) > 0 && foreign {
-        return false;
-    }
-    builds.store(T::BUILD, Ordering::Release);
-    true
+    T::compatible()
 }
 
 /// Opens (creates, or takes over) the resource type of `T`, after
@@ -343,7 +359,9 @@ pub fn make<'a, T: NifResource>(env: Env<'a>, value: T) -> Term<'a> {
     // after, so the term holds the only one.
     unsafe {
         let obj = enif_alloc_resource(ty, alloc_size::<T>());
-        ptr::write(payload::<T>(obj), value);
+        let at = payload::<T>(obj);
+        ptr::write(at, value);
+        (*at).made();
         count(T::KIND, 1);
         let term = enif_make_resource(env.as_c_arg(), obj);
         enif_release_resource(obj);
@@ -365,11 +383,6 @@ pub unsafe fn get<'a, T: NifResource>(env: *mut ErlNifEnv, term: ErlNifTerm) -> 
         None
     } else {
         let value = payload::<T>(obj.cast_mut());
-        // SAFETY: a payload with a fingerprint starts with it (trait
-        // contract), in the layout of every build; the object is live.
-        if T::BUILD != 0 && unsafe { value.cast::<u64>().read() } != T::BUILD {
-            return None;
-        }
         // SAFETY: the object was initialised as a T by `make` and lives as
         // long as the env (contract above).
         Some(unsafe { &*value })
