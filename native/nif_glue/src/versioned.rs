@@ -665,6 +665,11 @@ impl<T: Payload> Versioned<T> {
         object.enter()
     }
 
+    /// This object's resource memory (for `enif_keep_resource`).
+    pub fn object(&self) -> *const c_void {
+        resource::object(self)
+    }
+
     /// Holds this object's state (converting it to this build first if
     /// another made it); `None` if it cannot be used by this build.
     pub fn enter(&self) -> Option<Held<'_, T>> {
@@ -757,7 +762,7 @@ impl<'a, T: Payload> Held<'a, T> {
     /// The object, for `enif_monitor_process`, `enif_keep_resource` and
     /// `enif_release_resource`.
     pub fn object(&self) -> *const c_void {
-        resource::object(self.object)
+        self.object.object()
     }
 
     /// The resource itself.

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use nif_glue::map::{self, field};
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
-use nif_glue::versioned::{Payload, Versioned};
+use nif_glue::versioned::{Held, Payload, Versioned};
 use reckon_metrics_core::clock::{AnyClock, SystemClock};
 use reckon_metrics_core::file::{self, Writer, MAX_KEEP};
 use reckon_metrics_core::metric::{HistConfig, Histo, Kind, Metric, Percentiles, RegisterError};
@@ -86,6 +86,13 @@ unsafe impl Payload for RecorderState {
     const NAME: &'static std::ffi::CStr = c"reckon_recorder.v2";
     const KIND: usize = RECORDER_KIND;
     const LAYOUT: &'static str = "recorder.v3";
+    // Not converted yet: objects of another build are refused.
+    const WIRE: u64 = 0;
+    type Wire = ();
+    fn export(&self) {}
+    fn import((): ()) -> Option<Self> {
+        None
+    }
 }
 
 /// A user-metric handle resource: the metric (shared with the recorder's
@@ -101,6 +108,13 @@ unsafe impl Payload for MetricState {
     const NAME: &'static std::ffi::CStr = c"reckon_metric.v2";
     const KIND: usize = METRIC_KIND;
     const LAYOUT: &'static str = "metric.v2";
+    // Not converted yet: objects of another build are refused.
+    const WIRE: u64 = 0;
+    type Wire = ();
+    fn export(&self) {}
+    fn import((): ()) -> Option<Self> {
+        None
+    }
 }
 
 /// A number term as `f64`: a float, or an integer (as the nearest float).
@@ -151,7 +165,7 @@ fn metrics_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
 /// `metrics_tick(R, [{Key, Number}])`: the number of points refused (full
 /// store, late or non-finite point, key too long).
 #[rustler::nif]
-fn metrics_tick<'a>(rec: &'a ReckonRecorder, points: ListIterator<'a>) -> NifResult<u64> {
+fn metrics_tick<'a>(rec: Held<'a, RecorderState>, points: ListIterator<'a>) -> NifResult<u64> {
     let mut decoded: Vec<(Binary<'a>, f64)> = Vec::new();
     for (i, item) in points.enumerate() {
         if i >= MAX_CHUNK {
@@ -170,7 +184,7 @@ fn metrics_tick<'a>(rec: &'a ReckonRecorder, points: ListIterator<'a>) -> NifRes
 #[rustler::nif]
 fn metrics_record<'a>(
     env: Env<'a>,
-    rec: &'a ReckonRecorder,
+    rec: Held<'a, RecorderState>,
     key: Binary<'a>,
     t: u64,
     value: Term<'a>,
@@ -196,7 +210,7 @@ fn metrics_record<'a>(
 #[rustler::nif]
 fn metrics_metric<'a>(
     env: Env<'a>,
-    rec: &'a ReckonRecorder,
+    rec: Held<'a, RecorderState>,
     opts: Term<'a>,
 ) -> NifResult<Term<'a>> {
     let key: Binary<'a> = field(opts, atoms::key())?;
@@ -244,11 +258,12 @@ raw_nif!("metric_observe", 2, metric_observe);
 /// # Safety
 /// `term` must be an argument of the running NIF call and `env` its env;
 /// the reference must not outlive the call.
-unsafe fn metric_of<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Result<&'a Metric, Fail> {
+unsafe fn metric_of<'a>(
+    env: *mut ErlNifEnv,
+    term: ErlNifTerm,
+) -> Result<Held<'a, MetricState>, Fail> {
     // SAFETY: by the contract above.
-    unsafe { ReckonMetric::from_raw(env, term) }
-        .map(|m| &m.0)
-        .ok_or(Fail::BadArg)
+    unsafe { ReckonMetric::from_raw(env, term) }.ok_or(Fail::BadArg)
 }
 
 /// A non-negative integer below 2^64.
@@ -287,7 +302,7 @@ fn metric_add(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
         return Err(Fail::BadArg);
     };
     // SAFETY: `handle` is an argument of this call, `env` its env.
-    match unsafe { metric_of(env, handle) }? {
+    match &unsafe { metric_of(env, handle) }?.0 {
         Metric::Counter(c) => c.add(u64_of(env, n)?),
         Metric::Gauge(g) => g.add(f64_of(env, n)?),
         Metric::Histogram(_) => return Err(Fail::BadArg),
@@ -301,7 +316,7 @@ fn metric_set(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
         return Err(Fail::BadArg);
     };
     // SAFETY: as in `metric_add`.
-    match unsafe { metric_of(env, handle) }? {
+    match &unsafe { metric_of(env, handle) }?.0 {
         Metric::Gauge(g) => g.set(f64_of(env, v)?),
         _ => return Err(Fail::BadArg),
     }
@@ -315,7 +330,7 @@ fn metric_observe(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
         return Err(Fail::BadArg);
     };
     // SAFETY: as in `metric_add`.
-    match unsafe { metric_of(env, handle) }? {
+    match &unsafe { metric_of(env, handle) }?.0 {
         Metric::Histogram(h) => h.record(u64_of(env, v)?),
         _ => return Err(Fail::BadArg),
     }
@@ -326,7 +341,7 @@ fn metric_observe(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 /// `N` times in a histogram; `badarg` for another kind, a bad pair or more
 /// than [`MAX_CHUNK`] pairs.
 #[rustler::nif]
-fn metric_observe_n<'a>(handle: &'a ReckonMetric, pairs: ListIterator<'a>) -> NifResult<Atom> {
+fn metric_observe_n<'a>(handle: Held<'a, MetricState>, pairs: ListIterator<'a>) -> NifResult<Atom> {
     let Metric::Histogram(h) = &handle.0 else {
         return Err(Error::BadArg);
     };
@@ -363,7 +378,7 @@ fn encode_percentiles(env: Env<'_>, p: Percentiles) -> NifResult<Term<'_>> {
 /// `metric_value(H)`: a counter's sum, a gauge's value, or a histogram's
 /// `#{count, min, max, mean, p50, p90, p99, p999}`.
 #[rustler::nif]
-fn metric_value<'a>(env: Env<'a>, handle: &'a ReckonMetric) -> NifResult<Term<'a>> {
+fn metric_value<'a>(env: Env<'a>, handle: Held<'a, MetricState>) -> NifResult<Term<'a>> {
     match &handle.0 {
         Metric::Counter(c) => Ok(c.value().encode(env)),
         Metric::Gauge(g) => Ok(g.value().encode(env)),
@@ -374,7 +389,7 @@ fn metric_value<'a>(env: Env<'a>, handle: &'a ReckonMetric) -> NifResult<Term<'a
 /// `metric_encode(H)`: a histogram in HdrHistogram's compressed V2
 /// encoding, base64, as a binary; `badarg` for another kind.
 #[rustler::nif]
-fn metric_encode<'a>(env: Env<'a>, handle: &'a ReckonMetric) -> NifResult<Term<'a>> {
+fn metric_encode<'a>(env: Env<'a>, handle: Held<'a, MetricState>) -> NifResult<Term<'a>> {
     match &handle.0 {
         Metric::Histogram(h) => Ok(binary(env, h.encode().as_bytes())),
         _ => Err(Error::BadArg),
@@ -404,7 +419,7 @@ fn encode_points<'a>(env: Env<'a>, points: &[Point]) -> NifResult<Term<'a>> {
 #[rustler::nif]
 fn metrics_history<'a>(
     env: Env<'a>,
-    rec: &'a ReckonRecorder,
+    rec: Held<'a, RecorderState>,
     key: Binary<'a>,
     window: u64,
 ) -> NifResult<Term<'a>> {
@@ -416,7 +431,7 @@ fn metrics_history<'a>(
 
 /// `metrics_keys(R)`: every series' key (dirty: up to `MaxSeries` keys).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn metrics_keys<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> Term<'a> {
+fn metrics_keys<'a>(env: Env<'a>, rec: Held<'a, RecorderState>) -> Term<'a> {
     let keys: Vec<Term<'a>> = rec.recorder.keys().iter().map(|k| binary(env, k)).collect();
     keys.encode(env)
 }
@@ -440,7 +455,7 @@ fn encode_agg<'a>(env: Env<'a>, agg: &Option<Agg>) -> NifResult<Term<'a>> {
 /// window `#{min, max, mean, count}` or `undefined`, `last` a float or
 /// `undefined` (dirty: it reads every series' last hour).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn metrics_summary<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a>> {
+fn metrics_summary<'a>(env: Env<'a>, rec: Held<'a, RecorderState>) -> NifResult<Term<'a>> {
     let summary = rec.recorder.summary();
     let mut rows = Vec::with_capacity(summary.len());
     for s in &summary {
@@ -466,7 +481,7 @@ fn metrics_summary<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<
 /// `metrics_info(R)`: `#{series, series_refused, bytes, bound_bytes,
 /// metrics_refused}`.
 #[rustler::nif]
-fn metrics_info<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a>> {
+fn metrics_info<'a>(env: Env<'a>, rec: Held<'a, RecorderState>) -> NifResult<Term<'a>> {
     let (n, refused, held, bound) = rec.recorder.store_stats();
     let metrics_refused = rec.recorder.registry().refused();
     map::of(
@@ -493,7 +508,7 @@ fn writer_of(rec: &RecorderState) -> NifResult<std::sync::MutexGuard<'_, Option<
 #[rustler::nif(schedule = "DirtyIo")]
 fn metrics_file_start<'a>(
     env: Env<'a>,
-    rec: &'a ReckonRecorder,
+    rec: Held<'a, RecorderState>,
     opts: Term<'a>,
 ) -> NifResult<Term<'a>> {
     let dir = path_of(field(opts, atoms::dir())?)?;
@@ -501,7 +516,7 @@ fn metrics_file_start<'a>(
     if keep == 0 || keep > MAX_KEEP {
         return Err(Error::BadArg);
     }
-    let mut slot = writer_of(rec)?;
+    let mut slot = writer_of(&rec)?;
     drop(slot.take());
     Ok(match Writer::start(Arc::clone(&rec.recorder), dir, keep) {
         Ok(w) => {
@@ -514,8 +529,8 @@ fn metrics_file_start<'a>(
 
 /// `metrics_file_stop(R)`: stops the writer (after its write in progress).
 #[rustler::nif(schedule = "DirtyIo")]
-fn metrics_file_stop(rec: &ReckonRecorder) -> NifResult<Atom> {
-    let taken = writer_of(rec)?.take();
+fn metrics_file_stop(rec: Held<'_, RecorderState>) -> NifResult<Atom> {
+    let taken = writer_of(&rec)?.take();
     drop(taken);
     Ok(rustler::types::atom::ok())
 }
@@ -523,8 +538,8 @@ fn metrics_file_stop(rec: &ReckonRecorder) -> NifResult<Atom> {
 /// `metrics_flush(R)`: hands a write to the writer thread; `ok`, or
 /// `{error, no_writer}`.
 #[rustler::nif]
-fn metrics_flush<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a>> {
-    Ok(match writer_of(rec)?.as_ref() {
+fn metrics_flush<'a>(env: Env<'a>, rec: Held<'a, RecorderState>) -> NifResult<Term<'a>> {
+    Ok(match writer_of(&rec)?.as_ref() {
         Some(w) => {
             w.flush();
             rustler::types::atom::ok().encode(env)
@@ -536,8 +551,8 @@ fn metrics_flush<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a
 /// `metrics_file_stats(R)`: `#{written, failed, last}` (`last` the path
 /// of the newest file, or `undefined`), or `undefined` without a writer.
 #[rustler::nif]
-fn metrics_file_stats<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a>> {
-    match writer_of(rec)?.as_ref() {
+fn metrics_file_stats<'a>(env: Env<'a>, rec: Held<'a, RecorderState>) -> NifResult<Term<'a>> {
+    match writer_of(&rec)?.as_ref() {
         Some(w) => {
             let s = w.stats();
             let last = match s.last {
@@ -654,7 +669,7 @@ fn buckets<'a>(env: Env<'a>, h: &Histo) -> NifResult<Term<'a>> {
 /// counter's sum, a gauge's value, a histogram's `#{count, sum, buckets}`
 /// (dirty: up to `MaxMetrics` histograms are merged).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn metrics_user<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a>> {
+fn metrics_user<'a>(env: Env<'a>, rec: Held<'a, RecorderState>) -> NifResult<Term<'a>> {
     let all = rec.recorder.registry().all();
     let mut rows = Vec::with_capacity(all.len());
     for (k, m) in &all {

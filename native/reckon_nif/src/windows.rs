@@ -13,7 +13,7 @@
 use std::sync::Mutex;
 
 use nif_glue::map::{self, field};
-use nif_glue::versioned::{Payload, Versioned};
+use nif_glue::versioned::{Held, Payload, Versioned};
 use reckon_core::window::{Diff, Window};
 use rustler::{Atom, Encoder, Env, Error, ListIterator, LocalPid, NifResult, Term};
 
@@ -42,6 +42,13 @@ unsafe impl Payload for State {
     const NAME: &'static std::ffi::CStr = c"reckon_window.v2";
     const KIND: usize = WINDOW_KIND;
     const LAYOUT: &'static str = "window.v2";
+    // Not converted yet: objects of another build are refused.
+    const WIRE: u64 = 0;
+    type Wire = ();
+    fn export(&self) {}
+    fn import((): ()) -> Option<Self> {
+        None
+    }
 }
 
 /// `window_new(#{kind => pid | integer, n, cap, expected})`; `badarg` for
@@ -97,7 +104,7 @@ where
 /// `second` one, or a spent window.
 #[rustler::nif]
 fn window_add<'a>(
-    window: &'a ReckonWindow,
+    window: Held<'a, State>,
     phase: Atom,
     pairs: ListIterator<'a>,
 ) -> NifResult<Atom> {
@@ -139,7 +146,7 @@ fn encode<'a, K: Encoder>(env: Env<'a>, diff: Diff<K>) -> NifResult<Term<'a>> {
 /// `{Key, Value}` (at most `cap` each; the died largest first). The window
 /// is spent afterwards (`badarg`).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn window_finish<'a>(env: Env<'a>, window: &'a ReckonWindow) -> NifResult<Term<'a>> {
+fn window_finish<'a>(env: Env<'a>, window: Held<'a, State>) -> NifResult<Term<'a>> {
     let taken = window.0.lock().map_err(|_| Error::BadArg)?.take();
     match taken {
         Some(Keyed::Pids(w)) => encode(env, w.finish()),

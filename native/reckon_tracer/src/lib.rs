@@ -29,7 +29,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use nif_glue::map::field;
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::resource;
-use nif_glue::versioned::{Payload, Versioned};
+use nif_glue::versioned::{Held, Payload, Versioned};
 use reckon_core::trace_limit::{Check, Limit, Mode};
 use rustler::sys::{
     enif_make_tuple_from_array, enif_monitor_process, enif_send, ErlNifEnv, ErlNifMonitor,
@@ -83,6 +83,13 @@ unsafe impl Payload for Tracer {
     /// time it asks (`trace_status`), and no event is sent any more.
     fn down(&self, _pid: &ErlNifPid, _monitor: &ErlNifMonitor) {
         self.limit.close();
+    }
+    // Not converted yet: objects of another build are refused.
+    const WIRE: u64 = 0;
+    type Wire = ();
+    fn export(&self) {}
+    fn import((): ()) -> Option<Self> {
+        None
     }
 }
 
@@ -172,7 +179,7 @@ fn enabled(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
         Check::Discard => atoms::discard(),
         Check::Trip => {
             // SAFETY: `env` is this call's env; `state` one of its terms.
-            unsafe { tell_owner(env, tracer, state) };
+            unsafe { tell_owner(env, &tracer, state) };
             atoms::discard()
         }
     };
@@ -183,7 +190,7 @@ fn enabled(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 ///
 /// # Safety
 /// `env` must be the env of the running NIF call and `state` a term of it.
-unsafe fn tell_owner(env: *mut ErlNifEnv, tracer: &TracerState, state: ErlNifTerm) {
+unsafe fn tell_owner(env: *mut ErlNifEnv, tracer: &Held<'_, Tracer>, state: ErlNifTerm) {
     let items = [atoms::reckon_trace_limit().as_c_arg(), state];
     // SAFETY: by the contract above; the tuple is built in `env` and sent
     // from it (the VM copies it; the owner is never a tracee of this trace).
@@ -245,7 +252,7 @@ fn trace<'a>(
 /// reported yet, of the windows that ended (`window`) or of all, the
 /// running one included (`all`, when the trace ends).
 #[rustler::nif]
-fn take_suppressed(state: &TracerState, which: Atom) -> u64 {
+fn take_suppressed(state: Held<'_, Tracer>, which: Atom) -> u64 {
     if which == atoms::window() {
         state.limit.take_suppressed(nif_glue::clock::now())
     } else {
@@ -255,7 +262,7 @@ fn take_suppressed(state: &TracerState, which: Atom) -> u64 {
 
 /// `ack(State)`: the pump took one event.
 #[rustler::nif]
-fn ack(state: &TracerState) -> Atom {
+fn ack(state: Held<'_, Tracer>) -> Atom {
     let _ = state
         .in_flight
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
@@ -265,7 +272,7 @@ fn ack(state: &TracerState) -> Atom {
 /// `take_dropped(State)`: the events dropped because the pump was `cap`
 /// events behind, since the previous answer.
 #[rustler::nif]
-fn take_dropped(state: &TracerState) -> u64 {
+fn take_dropped(state: Held<'_, Tracer>) -> u64 {
     if state.overflow.load(Ordering::Acquire) == 0 {
         0
     } else {
@@ -276,12 +283,12 @@ fn take_dropped(state: &TracerState) -> u64 {
 /// `close(State)`: the trace is done; every later event is discarded and
 /// `enabled(trace_status, ...)` answers `remove`. True for the first call.
 #[rustler::nif]
-fn close(state: &TracerState) -> bool {
+fn close(state: Held<'_, Tracer>) -> bool {
     state.limit.close()
 }
 
 /// `accepted(State)`: events accepted, in all or in the running window.
 #[rustler::nif]
-fn accepted(state: &TracerState) -> u64 {
+fn accepted(state: Held<'_, Tracer>) -> u64 {
     state.limit.accepted()
 }

@@ -12,9 +12,10 @@ use rustler::{Encoder, Env, Term};
 use sluice_core::batch::{Batch, Budget, Request};
 
 use crate::atoms;
-use crate::boxes::{get, Envs, SluiceBox, TAKE_BUDGET, TAKE_CAP, TAKE_STRIDE};
+use crate::boxes::{get, Envs, State, TAKE_BUDGET, TAKE_CAP, TAKE_STRIDE};
 use nif_glue::clock::now;
 use nif_glue::raw::{Fail, RawResult};
+use nif_glue::versioned::Held;
 
 /// Sends the owner the batch a post owes it when the box was armed
 /// `active` (`{mail, Box, Msgs, Count, Dropped}`, with `earlier` more
@@ -24,7 +25,7 @@ use nif_glue::raw::{Fail, RawResult};
 /// a dirty job to deliver (see [`deliver_job`]).
 pub(crate) fn deliver<'a>(
     env: Env<'a>,
-    sbox: &SluiceBox,
+    sbox: &Held<'_, State>,
     handle: Term<'a>,
     dirty: bool,
     earlier: u64,
@@ -128,7 +129,7 @@ pub(crate) unsafe extern "C" fn deliver_job(
         let env = unsafe { Env::new(&lifetime, env) };
         // SAFETY: as above.
         let handle = unsafe { Term::new(env, handle) };
-        let _ = deliver(env, sbox, handle, true, dropped);
+        let _ = deliver(env, &sbox, handle, true, dropped);
         Ok(answer)
     }
     // SAFETY: the VM calls a job with its env and the arguments scheduled.
@@ -158,7 +159,7 @@ unsafe extern "C" fn take_job(
             keep: false,
             dropped,
         };
-        Ok(batch_term(env, &take_batch(env, sbox, req)).as_c_arg())
+        Ok(batch_term(env, &take_batch(env, &sbox, req)).as_c_arg())
     }
     // SAFETY: the VM calls a job with its env and the arguments scheduled.
     unsafe { run_job(env, argc, argv, body) }
@@ -170,7 +171,7 @@ unsafe extern "C" fn take_job(
 pub(crate) fn take_answer<'a>(
     env: Env<'a>,
     handle: Term<'a>,
-    sbox: &SluiceBox,
+    sbox: &Held<'_, State>,
     n: usize,
 ) -> Term<'a> {
     let req = Request {
@@ -203,7 +204,7 @@ const TAKE: Budget = Budget {
 /// Takes a batch into `env` as `req` asks, within [`TAKE`] (see
 /// `sluice_core::batch`): each message is copied into `env` while the box
 /// is unlocked, so producers are not held up by the copying.
-fn take_batch(env: Env<'_>, sbox: &SluiceBox, req: Request) -> Batch<ErlNifTerm> {
+fn take_batch(env: Env<'_>, sbox: &Held<'_, State>, req: Request) -> Batch<ErlNifTerm> {
     let raw = env.as_c_arg();
     // SAFETY: `raw` is this call's env; the core copies each message while
     // its storage is pinned (until it is given back).

@@ -22,7 +22,7 @@
 //! each, and answers what the NIF would have.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rustler::sys::{
@@ -37,13 +37,13 @@ use sluice_core::mailbox::{Arm, Back, Layout, LARGE};
 use crate::atoms;
 use crate::box_take::{deliver, deliver_job, reschedule, take_answer, uint};
 use crate::terms::{self, Size};
-use crate::tool_ids::{self, next_id, Registry, Tagged};
+use crate::tool_ids::next_id;
 use nif_glue::clock::{self, now};
 use nif_glue::lane;
 use nif_glue::map;
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
-use nif_glue::versioned::{Payload, Versioned};
+use nif_glue::versioned::{Held, Payload, Versioned};
 
 /// Live-object counter index of boxes.
 pub const BOX_KIND: usize = 1;
@@ -73,7 +73,7 @@ pub(crate) type Store = dyn Buffer<Envs> + Send + Sync;
 
 /// A box's state.
 pub struct State {
-    /// The box's number in [`registry`], never reused.
+    /// The box's number (see `tool_ids`), never reused.
     id: u64,
     store: Box<Store>,
     owner: Mutex<LocalPid>,
@@ -83,18 +83,9 @@ pub struct State {
 
 impl Drop for State {
     fn drop(&mut self) {
-        registry().remove(self.id);
         // Nothing can be taking: a take holds a reference to the box.
         self.store.dispose(&mut Envs);
     }
-}
-
-/// Every box of this library instance by id, held weakly: the warden
-/// closes the box of a dead owner by id ([`box_close_id`]) without keeping
-/// it alive, so a box no process holds a handle to is freed.
-pub(crate) fn registry() -> &'static Registry<State> {
-    static LOCAL: OnceLock<Tagged<State>> = OnceLock::new();
-    tool_ids::shared(tool_ids::BOXES, SluiceBox::BUILD, &LOCAL)
 }
 
 // SAFETY: `box.v6` names this layout of `State`; bumped with it.
@@ -102,9 +93,21 @@ unsafe impl Payload for State {
     const NAME: &'static std::ffi::CStr = c"sluice_box.v1";
     const KIND: usize = BOX_KIND;
     const LAYOUT: &'static str = "box.v6";
+    // Not converted yet: objects of another build are refused.
+    const WIRE: u64 = 0;
+    type Wire = ();
+    fn export(&self) {}
+    fn import((): ()) -> Option<Self> {
+        None
+    }
 }
 
 impl State {
+    /// Its id (see `tool_ids`).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
     pub(crate) fn store(&self) -> &Store {
         &*self.store
     }
@@ -170,7 +173,7 @@ impl Backend for Envs {
 ///
 /// # Safety
 /// `term` must belong to `env`; the reference must not outlive the call.
-pub(crate) unsafe fn get<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Option<&'a SluiceBox> {
+pub(crate) unsafe fn get<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Option<Held<'a, State>> {
     let mut arity: c_int = 0;
     let mut elems: *const ErlNifTerm = std::ptr::null();
     // SAFETY: `env` and `term` are the caller's (contract above).
@@ -190,7 +193,7 @@ pub(crate) unsafe fn get<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Option<&'
     (unsafe { Term::new(env, sized) } == want).then_some(sbox)
 }
 
-fn handle<'a>(env: Env<'a>, term: Term<'a>) -> NifResult<&'a SluiceBox> {
+fn handle<'a>(env: Env<'a>, term: Term<'a>) -> NifResult<Held<'a, State>> {
     // SAFETY: `term` is an argument of this call, valid while `env` is.
     unsafe { get(env.as_c_arg(), term.as_c_arg()) }.ok_or(Error::BadArg)
 }
@@ -293,7 +296,7 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
         let handle = unsafe { Term::new(env, box_arg) };
         match wake {
             Arm::Active => {
-                if let Err(dropped) = deliver(env, sbox, handle, dirty, 0) {
+                if let Err(dropped) = deliver(env, &sbox, handle, dirty, 0) {
                     // The first message is large: delivered on a dirty
                     // scheduler, which then answers the post.
                     let job = [box_arg, answer, uint(env, dropped)];
@@ -314,7 +317,7 @@ fn post(env: *mut ErlNifEnv, args: &[ErlNifTerm], bytes: u64, dirty: bool) -> Ra
 }
 
 /// The box when it is open and the caller owns it.
-fn owned<'b>(env: Env<'_>, sbox: &'b SluiceBox) -> Result<&'b Store, Atom> {
+fn owned<'b>(env: Env<'_>, sbox: &'b Held<'_, State>) -> Result<&'b Store, Atom> {
     if sbox.store().is_closed() {
         return Err(atoms::closed());
     }
@@ -333,7 +336,6 @@ pub(crate) fn make(env: Env<'_>, store: Box<Store>, owner: LocalPid) -> Term<'_>
         owner: Mutex::new(owner),
         owner_word: AtomicU64::new(pid_word(env, &owner)),
     });
-    registry().insert(id, &state);
     SluiceBox::make(env, state)
 }
 
@@ -363,7 +365,7 @@ fn box_take<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Term<'
     if n == 0 {
         return Err(Error::BadArg);
     }
-    match owned(env, sbox) {
+    match owned(env, &sbox) {
         // An empty box is answered without locking it (nothing is reported
         // dropped either: the take that emptied it reported every drop).
         Ok(mailbox) if mailbox.is_empty() => {
@@ -373,7 +375,7 @@ fn box_take<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Term<'
         Err(why) => return Ok(error(env, why)),
     }
     let n = usize::try_from(n).unwrap_or(TAKE_CAP).min(TAKE_CAP);
-    Ok(take_answer(env, handle_term, sbox, n))
+    Ok(take_answer(env, handle_term, &sbox, n))
 }
 
 /// Arms the box for the owner (`notify` or `active`): `armed` when empty;
@@ -388,7 +390,7 @@ fn box_arm<'a>(env: Env<'a>, handle_term: Term<'a>, mode: Atom) -> NifResult<Ter
     } else {
         return Err(Error::BadArg);
     };
-    let mailbox = match owned(env, sbox) {
+    let mailbox = match owned(env, &sbox) {
         Ok(mailbox) => mailbox,
         Err(why) => return Ok(error(env, why)),
     };
@@ -396,7 +398,7 @@ fn box_arm<'a>(env: Env<'a>, handle_term: Term<'a>, mode: Atom) -> NifResult<Ter
         return Ok(atoms::armed().encode(env));
     }
     Ok(match arm {
-        Arm::Active => take_answer(env, handle_term, sbox, TAKE_CAP),
+        Arm::Active => take_answer(env, handle_term, &sbox, TAKE_CAP),
         _ => atoms::new_data().encode(env),
     })
 }
@@ -437,7 +439,7 @@ fn restore<'a>(
     if !sizes.is_empty() && sizes.len() != msgs.len() {
         return Ok(error(env, atoms::sizes_mismatch()));
     }
-    let mailbox = match owned(env, sbox) {
+    let mailbox = match owned(env, &sbox) {
         Ok(mailbox) => mailbox,
         Err(why) => return Ok(error(env, why)),
     };
@@ -462,7 +464,7 @@ fn restore<'a>(
 #[rustler::nif]
 fn box_filtered<'a>(env: Env<'a>, handle_term: Term<'a>, n: u64) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
-    let mailbox = match owned(env, sbox) {
+    let mailbox = match owned(env, &sbox) {
         Ok(mailbox) => mailbox,
         Err(why) => return Ok(error(env, why)),
     };
@@ -499,7 +501,7 @@ fn box_usage<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
 #[rustler::nif]
 fn box_info<'a>(env: Env<'a>, handle_term: Term<'a>) -> NifResult<Term<'a>> {
     let sbox = handle(env, handle_term)?;
-    info(env, sbox, &sbox.store().snapshot())
+    info(env, &sbox, &sbox.store().snapshot())
 }
 
 /// The map of [`box_info`] for `sbox`, from its `snap`shot.
@@ -590,16 +592,23 @@ fn box_id<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
 
 /// `box_close_id(Id)`: closes the box with id `Id` as `box_close/1` does:
 /// `ok`, or `gone` when no such box is alive (nothing held a handle to it
-/// any more, and it was freed). The registry holds boxes weakly: this is
-/// how the warden closes the box of a dead owner without keeping it alive.
+/// any more, and it was freed). The kind's registry (`nif_glue::versioned`)
+/// lists boxes without keeping them alive: this is how the warden closes
+/// the box of a dead owner without holding a handle to it.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn box_close_id(id: u64) -> Atom {
-    match registry().get(id) {
-        Some(state) => {
-            state.store.close(&mut Envs);
-            atoms::ok()
+    let mut found = false;
+    SluiceBox::each(|b| {
+        if b.id == id {
+            b.store.close(&mut Envs);
+            found = true;
         }
-        None => atoms::gone(),
+        !found
+    });
+    if found {
+        atoms::ok()
+    } else {
+        atoms::gone()
     }
 }
 
@@ -608,5 +617,10 @@ fn box_close_id(id: u64) -> Atom {
 /// caller (at most a few thousand ids a call).
 #[rustler::nif]
 fn box_alive_ids(ids: Vec<u64>) -> Vec<u64> {
-    registry().alive(ids)
+    let mut live = std::collections::HashSet::with_capacity(ids.len());
+    SluiceBox::each(|b| {
+        live.insert(b.id);
+        true
+    });
+    ids.into_iter().filter(|id| live.contains(id)).collect()
 }

@@ -43,11 +43,17 @@ use sluice_core::breaker::{Breaker, State};
 use sluice_core::names::{Changes, NameMap};
 
 use crate::atoms;
-use crate::breakers::{self, SluiceBreaker, BUILD};
+use crate::breakers::{self, Inner, SluiceBreaker};
 use nif_glue::clock;
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
 use nif_glue::resource;
+use nif_glue::versioned::Held;
+
+/// The fingerprint of the layout of [`Registry`] (the map and the queue
+/// hold references to breaker objects, whose header is the same in every
+/// build; so a build that changes a breaker's state keeps the names).
+const NAMES_LAYOUT: u64 = resource::fingerprint("breaker_names.v1");
 
 /// The slot of `nif_glue`'s shared block that holds the [`Registry`].
 pub const REGISTRY_SLOT: usize = 0;
@@ -135,9 +141,10 @@ impl Kept {
         Kept(NonNull::from(b))
     }
 
-    fn get(&self) -> &SluiceBreaker {
+    /// The breaker's state, held (see `nif_glue::versioned`).
+    fn get(&self) -> Option<Held<'_, Inner>> {
         // SAFETY: the reference this value holds keeps the object alive.
-        unsafe { self.0.as_ref() }
+        unsafe { self.0.as_ref() }.enter()
     }
 }
 
@@ -152,7 +159,7 @@ impl Drop for Kept {
 /// The library-wide names and change queue; see the module documentation.
 #[repr(C)]
 pub struct Registry {
-    /// [`BUILD`] of the library that made it (first field in every build).
+    /// [`NAMES_LAYOUT`] of the library that made it (first field in every build).
     build: u64,
     names: NameMap<Kept>,
     changes: Changes<Kept>,
@@ -162,7 +169,7 @@ static LOCAL: OnceLock<Registry> = OnceLock::new();
 
 fn new_registry() -> Registry {
     Registry {
-        build: BUILD,
+        build: NAMES_LAYOUT,
         names: NameMap::new(),
         changes: Changes::default(),
     }
@@ -179,7 +186,7 @@ fn registry() -> &'static Registry {
         // SAFETY: a non-null slot points to a registry some build of this
         // library leaked there for good; its first field is the build in
         // every layout (`#[repr(C)]`).
-        if !seen.is_null() && unsafe { seen.cast::<u64>().read() } == BUILD {
+        if !seen.is_null() && unsafe { seen.cast::<u64>().read() } == NAMES_LAYOUT {
             // SAFETY: same build, so same layout; never freed.
             return unsafe { &*seen.cast::<Registry>() };
         }
@@ -195,7 +202,7 @@ fn registry() -> &'static Registry {
 
 /// Runs `op` on `b`'s breaker, queueing `b` when the breaker flipped
 /// between blown and not meanwhile.
-pub fn noting<R>(b: &SluiceBreaker, op: impl FnOnce(&Breaker) -> R) -> R {
+pub fn noting<R>(b: &Held<'_, Inner>, op: impl FnOnce(&Breaker) -> R) -> R {
     let before = b.breaker().flips();
     let r = op(b.breaker());
     if b.breaker().flips() != before {
@@ -204,16 +211,22 @@ pub fn noting<R>(b: &SluiceBreaker, op: impl FnOnce(&Breaker) -> R) -> R {
     r
 }
 
-fn queue(b: &SluiceBreaker) {
+fn queue(b: &Held<'_, Inner>) {
     if b.name().is_some() && !b.queued().swap(true, Ordering::AcqRel) {
-        registry().changes.push(Kept::new(b));
+        registry().changes.push(Kept::new(b.resource()));
     }
 }
 
 /// Runs `f` on the breaker named `name`, if any.
-fn with_name<R>(name: ErlNifTerm, f: impl FnOnce(&SluiceBreaker) -> R) -> Option<R> {
-    let is = |k: &Kept| k.get().name().is_some_and(|n| n.is(name));
-    registry().names.with(hash(name), is, |k| f(k.get()))
+fn with_name<R>(name: ErlNifTerm, f: impl FnOnce(&Held<'_, Inner>) -> R) -> Option<R> {
+    let is = |k: &Kept| {
+        k.get()
+            .is_some_and(|b| b.name().is_some_and(|n| n.is(name)))
+    };
+    registry()
+        .names
+        .with(hash(name), is, |k| k.get().map(|b| f(&b)))
+        .flatten()
 }
 
 /// `{error, not_found}`.
@@ -265,8 +278,8 @@ fn breaker_install<'a>(name: Term<'a>, handle: Term<'a>, slow_ms: u64) -> NifRes
     }
     b.installed().store(true, Ordering::Release);
     let raw = name.as_c_arg();
-    let is = |k: &Kept| k.get().name().is_some_and(|n| n.is(raw));
-    let old = registry().names.insert(hash, is, Kept::new(b));
+    let is = |k: &Kept| k.get().is_some_and(|b| b.name().is_some_and(|n| n.is(raw)));
+    let old = registry().names.insert(hash, is, Kept::new(b.resource()));
     if let Some(old) = old {
         retire(old);
     }
@@ -275,15 +288,17 @@ fn breaker_install<'a>(name: Term<'a>, handle: Term<'a>, slow_ms: u64) -> NifRes
 
 /// A breaker the map let go: queued, so the server hears of its name.
 fn retire(old: Kept) {
-    old.get().installed().store(false, Ordering::Release);
-    queue(old.get());
+    if let Some(b) = old.get() {
+        b.installed().store(false, Ordering::Release);
+        queue(&b);
+    }
 }
 
 /// Removes the breaker `Name`: `true`, or `false` when there is none.
 #[rustler::nif]
 fn breaker_remove(name: Term<'_>) -> bool {
     let raw = name.as_c_arg();
-    let is = |k: &Kept| k.get().name().is_some_and(|n| n.is(raw));
+    let is = |k: &Kept| k.get().is_some_and(|b| b.name().is_some_and(|n| n.is(raw)));
     match registry().names.remove(hash(raw), is) {
         Some(old) => {
             retire(old);
@@ -385,14 +400,14 @@ fn breaker_report_name(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 /// Calls `f` on each installed breaker with its name (at most `limit`
 /// of them), one shard of the map at a time: O(installed), for a dirty
 /// scheduler.
-pub(crate) fn each_installed(limit: usize, mut f: impl FnMut(&SluiceBreaker, &Name)) {
+pub(crate) fn each_installed(limit: usize, mut f: impl FnMut(&Held<'_, Inner>, &Name)) {
     let mut seen = 0usize;
     registry().names.for_each(|k| {
-        let b = k.get();
+        let Some(b) = k.get() else { return };
         if seen < limit {
             if let Some(name) = b.name() {
                 seen += 1;
-                f(b, name);
+                f(&b, name);
             }
         }
     });
@@ -420,7 +435,7 @@ fn breaker_changes(env: Env<'_>) -> Term<'_> {
     let entries: Vec<Term<'_>> = batch
         .iter()
         .filter_map(|k| {
-            let b = k.get();
+            let b = k.get()?;
             b.queued().store(false, Ordering::Release);
             let name = b.name()?;
             let state = with_name(name.term, |now| breakers::state_atom(now.breaker().state()))
@@ -442,7 +457,7 @@ fn breaker_changes(env: Env<'_>) -> Term<'_> {
 fn breaker_blown(env: Env<'_>) -> Term<'_> {
     let mut names = Vec::new();
     registry().names.for_each(|k| {
-        let b = k.get();
+        let Some(b) = k.get() else { return };
         if let Some(name) = b.name().filter(|_| blown(b.breaker().state())) {
             // SAFETY: the name was just made in the calling env.
             names.push(unsafe { Term::new(env, name.copy_to(env.as_c_arg())) });

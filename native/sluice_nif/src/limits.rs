@@ -3,17 +3,17 @@
 //! salted 32-bit hashes of the VM's).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use rustler::sys::{enif_hash, ErlNifHash};
 use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
 use sluice_core::gcra::{Checked, Limiter, Rate};
 
 use crate::atoms;
-use crate::tool_ids::{self, next_id, Registry, Tagged};
+use crate::tool_ids::next_id;
 use nif_glue::clock::{self, MS};
 use nif_glue::map::{self, field};
-use nif_glue::versioned::{Payload, Versioned};
+use nif_glue::versioned::{Held, Payload, Versioned};
 
 /// Live-object counter index of rate limiters.
 pub const LIMITER_KIND: usize = 3;
@@ -23,7 +23,7 @@ pub type SluiceLimiter = Versioned<State>;
 
 /// A rate limiter's state.
 pub struct State {
-    /// Its number in [`registry`], never reused.
+    /// Its number (see `tool_ids`), never reused.
     id: u64,
     limiter: Limiter,
     /// The time of a limiter with a manual clock (ns), or `None`.
@@ -36,18 +36,12 @@ unsafe impl Payload for State {
     const NAME: &'static std::ffi::CStr = c"sluice_limiter.v1";
     const KIND: usize = LIMITER_KIND;
     const LAYOUT: &'static str = "limiter.v4";
-}
-
-/// Every rate limiter of this library instance by id, held weakly: for
-/// `sluice:tools/0`.
-pub(crate) fn registry() -> &'static Registry<State> {
-    static LOCAL: OnceLock<Tagged<State>> = OnceLock::new();
-    tool_ids::shared(tool_ids::LIMITERS, SluiceLimiter::BUILD, &LOCAL)
-}
-
-impl Drop for State {
-    fn drop(&mut self) {
-        registry().remove(self.id);
+    // Not converted yet: objects of another build are refused.
+    const WIRE: u64 = 0;
+    type Wire = ();
+    fn export(&self) {}
+    fn import((): ()) -> Option<Self> {
+        None
     }
 }
 
@@ -58,7 +52,7 @@ impl State {
     }
 }
 
-fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceLimiter> {
+fn get<'a>(term: Term<'a>) -> NifResult<Held<'a, State>> {
     SluiceLimiter::get(term)
 }
 
@@ -127,7 +121,6 @@ fn rate_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
         limiter: Limiter::new(per_key, global, max_keys, max_overrides),
         clock: manual.then(|| AtomicU64::new(0)),
     });
-    registry().insert(state.id, &state);
     Ok(SluiceLimiter::make(env, state))
 }
 
@@ -141,7 +134,7 @@ fn rate_check<'a>(
     cost: u64,
 ) -> NifResult<Term<'a>> {
     let l = get(handle)?;
-    Ok(match l.limiter.check(key(key_term), cost, now(l)) {
+    Ok(match l.limiter.check(key(key_term), cost, now(&l)) {
         Checked::Allowed => atoms::ok().encode(env),
         Checked::RetryAfter(ns) => {
             let ms = ns.div_ceil(MS);
@@ -190,14 +183,14 @@ fn rate_set_time<'a>(env: Env<'a>, handle: Term<'a>, ms: u64) -> NifResult<Term<
 #[rustler::nif(schedule = "DirtyCpu")]
 fn rate_sweep(handle: Term<'_>) -> NifResult<u64> {
     let l = get(handle)?;
-    Ok(l.limiter.sweep(now(l)) as u64)
+    Ok(l.limiter.sweep(now(&l)) as u64)
 }
 
 /// `#{allowed, refused, evicted, keys, overrides}`.
 #[rustler::nif]
 fn rate_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let l = get(handle)?;
-    info(env, l)
+    info(env, &l)
 }
 
 /// The map of [`rate_info`] for `l`.

@@ -27,7 +27,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rustler::sys::{
     enif_alloc_env, enif_clear_env, enif_compare_monitors, enif_free_env, enif_get_local_pid,
@@ -39,10 +39,10 @@ use sluice_core::rng::thread_u64;
 use sluice_core::slots::{Loan, Slots, MAX_SLOTS};
 
 use crate::atoms;
-use crate::tool_ids::{self, next_id, Registry, Tagged};
+use crate::tool_ids::next_id;
 use nif_glue::lane;
 use nif_glue::map;
-use nif_glue::versioned::{Payload, Versioned};
+use nif_glue::versioned::{Held, Payload, Versioned};
 
 /// Live-object counter index of locks.
 pub const LOCK_KIND: usize = 2;
@@ -59,7 +59,7 @@ struct Padded<T>(T);
 
 /// A lock's state.
 pub struct LockState {
-    /// Its number in [`registry`], never reused.
+    /// Its number (see `tool_ids`), never reused.
     id: u64,
     slots: Slots,
     data: Box<[Padded<Cell>]>,
@@ -124,19 +124,6 @@ impl Drop for SlotData {
     }
 }
 
-/// Every lock (and concurrency limit) of this library instance by id,
-/// held weakly: for `sluice:tools/0`.
-pub(crate) fn registry() -> &'static Registry<LockState> {
-    static LOCAL: OnceLock<Tagged<LockState>> = OnceLock::new();
-    tool_ids::shared(tool_ids::LOCKS, SluiceLock::BUILD, &LOCAL)
-}
-
-impl Drop for LockState {
-    fn drop(&mut self) {
-        registry().remove(self.id);
-    }
-}
-
 impl LockState {
     /// Its id (see `tool_ids`).
     pub(crate) fn id(&self) -> u64 {
@@ -196,6 +183,13 @@ unsafe impl Payload for LockState {
             }
         }
     }
+    // Not converted yet: objects of another build are refused.
+    const WIRE: u64 = 0;
+    type Wire = ();
+    fn export(&self) {}
+    fn import((): ()) -> Option<Self> {
+        None
+    }
 }
 
 fn slot_data(m: &Mutex<SlotData>) -> MutexGuard<'_, SlotData> {
@@ -232,7 +226,7 @@ fn tell_dead(watcher: &ErlNifPid, index: usize) {
 
 /// Monitors the calling process unless the lock already does; returns its
 /// pid word.
-fn watch_caller(raw: *mut ErlNifEnv, lock: &SluiceLock) -> u64 {
+fn watch_caller(raw: *mut ErlNifEnv, lock: &Held<'_, LockState>) -> u64 {
     // SAFETY: a pid is plain data, filled in by enif_self.
     let mut me: ErlNifPid = unsafe { std::mem::zeroed() };
     // SAFETY: `raw` is a NIF call's env, a process env: enif_self succeeds.
@@ -251,7 +245,7 @@ fn watch_caller(raw: *mut ErlNifEnv, lock: &SluiceLock) -> u64 {
     word
 }
 
-fn get<'a>(term: Term<'a>) -> NifResult<&'a SluiceLock> {
+fn get<'a>(term: Term<'a>) -> NifResult<Held<'a, LockState>> {
     SluiceLock::get(term)
 }
 
@@ -290,7 +284,6 @@ fn lock_new(env: Env<'_>, n: u64, capacity: u64) -> NifResult<Term<'_>> {
         // old one was unloaded (see `docs/nif-upgrade.md`).
         holders: std::array::from_fn(|_| Padded(Mutex::new(HashMap::with_capacity(1)))),
     });
-    registry().insert(state.id, &state);
     Ok(SluiceLock::make(env, state))
 }
 
@@ -374,7 +367,7 @@ fn lock_checkout<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
         return Ok((atoms::error(), atoms::busy()).encode(env));
     };
     let raw = env.as_c_arg();
-    let holder = watch_caller(raw, lock);
+    let holder = watch_caller(raw, &lock);
     let Some(Padded(cell)) = lock.data.get(loan.index) else {
         // Not reached: the slots and their data have the same capacity.
         let _ = lock.slots.checkin(loan);
@@ -458,7 +451,7 @@ fn lock_empty(handle: Term<'_>) -> NifResult<u64> {
 #[rustler::nif]
 fn lock_info<'a>(env: Env<'a>, handle: Term<'a>) -> NifResult<Term<'a>> {
     let lock = get(handle)?;
-    info(env, lock)
+    info(env, &lock)
 }
 
 /// The map of [`lock_info`] for `lock`.

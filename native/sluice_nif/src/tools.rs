@@ -51,6 +51,33 @@ fn row<'a>(
     map::of(env, &pairs)
 }
 
+/// The rows of `tools_list/1` so far.
+struct Rows<'a> {
+    rows: Vec<Term<'a>>,
+    left: usize,
+    failed: Option<rustler::Error>,
+}
+
+impl<'a> Rows<'a> {
+    /// Whether to go on.
+    fn more(&self) -> bool {
+        self.left > 0 && self.failed.is_none()
+    }
+
+    /// Adds a row (or the error making it); whether to go on.
+    fn add(&mut self, made: NifResult<Term<'a>>) -> bool {
+        if !self.more() {
+            return false;
+        }
+        match made {
+            Ok(r) => self.rows.push(r),
+            Err(e) => self.failed = Some(e),
+        }
+        self.left -= 1;
+        self.more()
+    }
+}
+
 /// `tools_list(Limit)`: at most `Limit` (capped at [`MAX_TOOLS`]) maps
 /// `#{kind => box | lock | limiter | breaker, id, info}`, `info` being
 /// what `box_info/1`, `lock_info/1`, `rate_info/1` or `breaker_info/1`
@@ -58,46 +85,42 @@ fn row<'a>(
 /// and a breaker `name` and `hist` (its `run/3` times, ns). Closed boxes
 /// and locks are left out. It walks every registry: on a dirty scheduler.
 #[rustler::nif(schedule = "DirtyCpu")]
-fn tools_list(env: Env<'_>, limit: u64) -> NifResult<Term<'_>> {
-    let mut left = usize::try_from(limit.min(MAX_TOOLS)).unwrap_or(0);
-    let mut rows: Vec<Term<'_>> = Vec::new();
-    let found = boxes::registry().live(left, |b| !b.store().is_closed());
-    for (id, sbox) in &found {
+fn tools_list<'a>(env: Env<'a>, limit: u64) -> NifResult<Term<'a>> {
+    let mut rows = Rows {
+        rows: Vec::new(),
+        left: usize::try_from(limit.min(MAX_TOOLS)).unwrap_or(0),
+        failed: None,
+    };
+    boxes::SluiceBox::each(|sbox| {
+        if sbox.store().is_closed() {
+            return rows.more();
+        }
         let snap = sbox.store().snapshot();
-        let info = boxes::info(env, sbox, &snap)?;
-        let h = hist(env, &snap.sojourn)?;
-        rows.push(row(env, atoms::box_(), *id, info, &[(atoms::hist(), h)])?);
-    }
-    drop(found);
-    left = left.saturating_sub(rows.len());
-    let found = locks::registry().live(left, |l| l.is_open());
-    for (id, lock) in &found {
-        rows.push(row(env, atoms::lock(), *id, locks::info(env, lock)?, &[])?);
-    }
-    left = left.saturating_sub(found.len());
-    drop(found);
-    let found = limits::registry().live(left, |_| true);
-    for (id, l) in &found {
-        rows.push(row(env, atoms::limiter(), *id, limits::info(env, l)?, &[])?);
-    }
-    left = left.saturating_sub(found.len());
-    drop(found);
-    let mut failed = None;
-    breaker_names::each_installed(left, |b, name| {
-        let made = breakers::info(env, b).and_then(|info| {
+        rows.add(boxes::info(env, sbox, &snap).and_then(|info| {
+            let h = hist(env, &snap.sojourn)?;
+            row(env, atoms::box_(), sbox.id(), info, &[(atoms::hist(), h)])
+        }))
+    });
+    locks::SluiceLock::each(|lock| {
+        if !lock.is_open() {
+            return rows.more();
+        }
+        rows.add(locks::info(env, lock).and_then(|i| row(env, atoms::lock(), lock.id(), i, &[])))
+    });
+    limits::SluiceLimiter::each(|l| {
+        rows.add(limits::info(env, l).and_then(|i| row(env, atoms::limiter(), l.id(), i, &[])))
+    });
+    breaker_names::each_installed(rows.left, |b, name| {
+        rows.add(breakers::info(env, b).and_then(|info| {
             let h = hist(env, &b.runs().snapshot())?;
             let extra = [(atoms::name(), name.term_in(env)), (atoms::hist(), h)];
             row(env, atoms::breaker(), b.id(), info, &extra)
-        });
-        match made {
-            Ok(r) => rows.push(r),
-            Err(e) => failed = Some(e),
-        }
+        }));
     });
-    if let Some(e) = failed {
+    if let Some(e) = rows.failed {
         return Err(e);
     }
-    Ok(rows.encode(env))
+    Ok(rows.rows.encode(env))
 }
 
 /// `lock_id(Lock)`: the id of a lock (or concurrency limit) resource.
