@@ -132,8 +132,15 @@ pub unsafe fn detach(priv_data: *mut c_void) {
         return;
     }
     // SAFETY: `shared` came from `attach` and is still counted by this instance.
-    if unsafe { (*shared).instances.fetch_sub(1, Ordering::AcqRel) } == 1 {
-        // SAFETY: no instance uses the block any more; it was made by `Box::new`.
+    let block = unsafe { &*shared };
+    let last = block.instances.fetch_sub(1, Ordering::AcqRel) == 1;
+    // Objects still alive (the VM keeps a library whose types are in use
+    // loaded) unlink themselves from the block's registries when they go:
+    // the block is then left in place.
+    let idle = block.live.iter().all(|n| n.load(Ordering::Acquire) <= 0);
+    if last && idle {
+        // SAFETY: no instance uses the block any more, no object refers to
+        // it; it was made by `Box::new`.
         drop(unsafe { Box::from_raw(shared) });
     }
 }
