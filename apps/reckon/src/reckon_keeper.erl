@@ -7,7 +7,7 @@
 -behaviour(gen_server).
 
 -export([start_link/0, get/2, put/2]).
--export([init/1, handle_call/3, handle_cast/2]).
+-export([init/1, handle_call/3, handle_cast/2, code_change/3]).
 
 -define(TABLE, ?MODULE).
 
@@ -47,3 +47,10 @@ handle_call(_Request, _From, State) ->
 -spec handle_cast(term(), State) -> {noreply, State}.
 handle_cast(_Msg, State) ->
     {noreply, State}.
+
+%% Release upgrades and downgrades (`{update, reckon_keeper, {advanced, _}}' in an
+%% appup): the state has the same shape in every version so far, and is kept
+%% as it is in both directions (`OldVsn' is `{down, Vsn}' on the way down).
+-spec code_change(term(), undefined, term()) -> {ok, undefined}.
+code_change(_OldVsn, State, _Extra) ->
+    {ok, State}.

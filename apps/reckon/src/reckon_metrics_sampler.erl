@@ -28,7 +28,8 @@
 -behaviour(gen_server).
 
 -export([start_link/0, start_sampling/1, stop_sampling/0, endpoint/0]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
+         code_change/3]).
 
 -type name() :: term().
 
@@ -384,3 +385,10 @@ longest([Pid | Pids], Top, Low, Kept) ->
         _ ->
             longest(Pids, Top, Low, Kept)
     end.
+
+%% Release upgrades and downgrades (`{update, reckon_metrics_sampler, {advanced, _}}' in an
+%% appup): the state has the same shape in every version so far, and is kept
+%% as it is in both directions (`OldVsn' is `{down, Vsn}' on the way down).
+-spec code_change(term(), state(), term()) -> {ok, state()}.
+code_change(_OldVsn, State, _Extra) ->
+    {ok, State}.

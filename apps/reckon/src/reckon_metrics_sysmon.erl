@@ -19,7 +19,8 @@
 -behaviour(gen_server).
 
 -export([start_link/1, stop/1, status/0]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
+         code_change/3]).
 
 %% The histograms' highest value: an hour in ms.
 -define(HIGHEST, 3600000).
@@ -142,3 +143,10 @@ terminate(_Reason, _State) ->
                 ok
         end,
     ok.
+
+%% Release upgrades and downgrades (`{update, reckon_metrics_sysmon, {advanced, _}}' in an
+%% appup): the state has the same shape in every version so far, and is kept
+%% as it is in both directions (`OldVsn' is `{down, Vsn}' on the way down).
+-spec code_change(term(), state(), term()) -> {ok, state()}.
+code_change(_OldVsn, State, _Extra) ->
+    {ok, State}.

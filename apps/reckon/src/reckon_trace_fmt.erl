@@ -12,9 +12,16 @@
 %% because the pump was behind, `reckon_tracer:take_dropped/1') is printed
 %% as `N events dropped (output too slow)' (a note of the trace dropped by
 %% the box counts as one). Its mailbox holds one mail at a time.
+%%
+%% Hot upgrades: the formatter starts from an exported function and its
+%% loop calls itself fully qualified (an idle one every second), so it goes
+%% on in a newly loaded version of this module and the old code is purged
+%% without killing it.
 -module(reckon_trace_fmt).
 
 -export([start/1, format/1, format/2, event_to_msg/2, default_caps/0]).
+%% The formatter's entry point and loop (called fully qualified).
+-export([init/2, loop/2]).
 -export_type([caps/0, fmt/0]).
 
 -type caps() :: #{max_depth := pos_integer(), max_bytes := pos_integer()}.
@@ -24,6 +31,8 @@
 
 -define(DEFAULT_DEPTH, 20).
 -define(DEFAULT_BYTES, 4096).
+%% The longest an idle formatter stays in the code of an old version.
+-define(HOP_MS, 1000).
 
 %% @doc The default caps of one formatted event: terms printed to depth 20
 %% (`~P': deeper terms, and list and map elements past that count, show as
@@ -36,22 +45,25 @@ default_caps() ->
 %% @doc Starts the formatter (linked to the caller), which makes its box of
 %% `buffer' events and answers `{ok, Pid, Box}'.
 -spec start(fmt()) -> {ok, pid(), sluice_box:box()} | {error, term()}.
-start(#{buffer := Max} = Fmt) ->
-    Parent = self(),
-    Pid = spawn_link(fun() ->
-                             case sluice_box:new(#{max => Max, type => queue}) of
-                                 {ok, Box} ->
-                                     Parent ! {self(), {ok, Box}},
-                                     State = receive {state, S} -> S end,
-                                     ok = sluice_box:active(Box),
-                                     loop(Box, Fmt#{state => State});
-                                 {error, _} = Error ->
-                                     Parent ! {self(), Error}
-                             end
-                     end),
+start(#{buffer := _} = Fmt) ->
+    Pid = spawn_link(?MODULE, init, [self(), Fmt]),
     receive
         {Pid, {ok, Box}} -> {ok, Pid, Box};
         {Pid, {error, _} = Error} -> Error
+    end.
+
+%% The formatter: makes its box, waits for the tracer state, then formats.
+-spec init(pid(), fmt()) -> ok.
+init(Parent, #{buffer := Max} = Fmt) ->
+    case sluice_box:new(#{max => Max, type => queue}) of
+        {ok, Box} ->
+            Parent ! {self(), {ok, Box}},
+            State = receive {state, S} -> S end,
+            ok = sluice_box:active(Box),
+            ?MODULE:loop(Box, Fmt#{state => State});
+        {error, _} = Error ->
+            Parent ! {self(), Error},
+            ok
     end.
 
 -spec loop(sluice_box:box(), fmt()) -> ok.
@@ -64,11 +76,13 @@ loop(Box, Fmt) ->
             case write_all(Msgs, Fmt) of
                 continue ->
                     _ = sluice_box:active(Box),
-                    loop(Box, Fmt);
+                    ?MODULE:loop(Box, Fmt);
                 done ->
                     _ = sluice_box:close(Box),
                     ok
             end
+    after ?HOP_MS ->
+            ?MODULE:loop(Box, Fmt)
     end.
 
 -spec write_all([term()], fmt()) -> continue | done.

@@ -27,14 +27,26 @@
 %% `buffer' events wait for it (the pump acknowledges each one; events
 %% beyond are dropped in the tracer, counted, and printed by the formatter
 %% with the box's drops).
+%%
+%% Hot upgrades: the three processes start from exported functions (no fun
+%% of this module is kept), and each loop calls itself fully qualified, so
+%% after a new version of this module is loaded each one goes on in it at its
+%% next message; an idle one looks again every second (`?HOP_MS'), so the
+%% old code is soon unused and purged without killing anyone. The state of
+%% a loop keeps its shape across versions.
 -module(reckon_trace_owner).
 
 -export([start/1, stop/0]).
+%% Entry points and loops of the owner and the pump (called fully qualified,
+%% so that they move to a newly loaded version of this module).
+-export([init/2, loop/1, pump_init/1, pump/2]).
 
 -define(NAME, reckon_trace_owner).
 %% What a live trace set, in reckon's node-wide table, so that the next
 %% call removes it if the owner was killed before it could.
 -define(LEFT, {reckon_trace, set}).
+%% The longest an idle loop stays in the code of an old version.
+-define(HOP_MS, 1000).
 
 -type request() :: #{kind := calls | messages, patterns := [reckon_trace_spec:pattern()],
                      pids := all | existing | new | [pid()], limit := reckon_trace_spec:limit(),
@@ -47,7 +59,7 @@
 start(Req) ->
     ok = stop(),
     Parent = self(),
-    {Pid, Ref} = spawn_monitor(fun() -> init(Parent, Req) end),
+    {Pid, Ref} = spawn_monitor(?MODULE, init, [Parent, Req]),
     receive
         {Pid, Answer} ->
             demonitor(Ref, [flush]),
@@ -75,7 +87,7 @@ init(Parent, #{caller := Caller, limit := Limit, opts := Opts} = Req) ->
         true ->
             CallerRef = monitor(process, Caller),
             {ok, Fmt, Box} = reckon_trace_fmt:start(Opts),
-            Pump = spawn_link(fun() -> receive {state, S} -> pump(Box, S) end end),
+            Pump = spawn_link(?MODULE, pump_init, [Box]),
             Mode = case Limit of #{window := 0} -> stop; _ -> maps:get(limit, Opts) end,
             State = reckon_tracer:new(Limit#{mode => Mode, pump => Pump, owner => self(),
                                              cap => maps:get(buffer, Opts)}),
@@ -98,7 +110,7 @@ init(Parent, #{caller := Caller, limit := Limit, opts := Opts} = Req) ->
                                           maps:get(new, Set), Flags}),
             Parent ! {self(), case maps:get(kind, Req) of calls -> Count; messages -> Procs end},
             _ = tick(Set),
-            loop(Set)
+            ?MODULE:loop(Set)
     catch
         error:badarg -> Parent ! {self(), {error, already_tracing}}, ok
     end.
@@ -167,9 +179,11 @@ loop(#{state := State, caller := CallerRef, pump := Pump, fmt := Fmt} = Set) ->
         reckon_trace_tick ->
             report(reckon_tracer:take_suppressed(State, window), Pump),
             _ = tick(Set),
-            loop(Set);
+            ?MODULE:loop(Set);
         _ ->
-            loop(Set)
+            ?MODULE:loop(Set)
+    after ?HOP_MS ->
+            ?MODULE:loop(Set)
     end.
 
 -spec limit_note(map()) -> string().
@@ -241,6 +255,11 @@ leftovers({Scope, MFAs, New, Flags}) ->
     _ = reckon_keeper:put(?LEFT, none),
     ok.
 
+%% The pump waits for the tracer state, then pumps.
+-spec pump_init(sluice_box:box()) -> ok.
+pump_init(Box) ->
+    receive {state, State} -> ?MODULE:pump(Box, State) end.
+
 -spec pump(sluice_box:box(), reckon_tracer:state()) -> ok.
 pump(Box, State) ->
     receive
@@ -250,8 +269,10 @@ pump(Box, State) ->
         {reckon_trace_event, _, _, _, _, _} = Event ->
             ok = reckon_tracer:ack(State),
             _ = sluice_box:post(Box, Event),
-            pump(Box, State);
+            ?MODULE:pump(Box, State);
         Msg ->
             _ = sluice_box:post(Box, Msg),
-            pump(Box, State)
+            ?MODULE:pump(Box, State)
+    after ?HOP_MS ->
+            ?MODULE:pump(Box, State)
     end.

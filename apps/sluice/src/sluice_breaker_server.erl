@@ -21,7 +21,7 @@
 -behaviour(gen_server).
 
 -export([start_link/0, subscribe/1, unsubscribe/1]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, code_change/3]).
 
 -define(POLL_MS, 50).
 -define(SUBS, sluice_breaker_subscribers).
@@ -136,3 +136,10 @@ alarms() ->
         undefined -> [];
         _ -> alarm_handler:get_alarms()
     end.
+
+%% Release upgrades and downgrades (`{update, sluice_breaker_server, {advanced, _}}' in an
+%% appup): the state has the same shape in every version so far, and is kept
+%% as it is in both directions (`OldVsn' is `{down, Vsn}' on the way down).
+-spec code_change(term(), state(), term()) -> {ok, state()}.
+code_change(_OldVsn, State, _Extra) ->
+    {ok, State}.

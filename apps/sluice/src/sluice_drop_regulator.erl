@@ -8,7 +8,7 @@
 -behaviour(gen_server).
 
 -export([start_link/2, factor/2]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, code_change/3]).
 
 -include_lib("kernel/include/logger.hrl").
 -include("sluice_drop.hrl").
@@ -84,3 +84,10 @@ failing(#state{name = Name} = State, Why) ->
                    effect => "regulation factor left unchanged until the signal recovers"},
                  #{domain => [sluice, drop]}),
     State#state{failing = true}.
+
+%% Release upgrades and downgrades (`{update, sluice_drop_regulator, {advanced, _}}' in an
+%% appup): the state has the same shape in every version so far, and is kept
+%% as it is in both directions (`OldVsn' is `{down, Vsn}' on the way down).
+-spec code_change(term(), #state{}, term()) -> {ok, #state{}}.
+code_change(_OldVsn, State, _Extra) ->
+    {ok, State}.

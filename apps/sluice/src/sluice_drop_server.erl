@@ -12,7 +12,7 @@
 
 -export([start_link/0, validate/1, validate_regulation/1, new/3, delete/1, regulate/2,
          lookup/1, regulated/0, regulated/1, row/1]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, code_change/3]).
 
 -include_lib("kernel/include/logger.hrl").
 -include("sluice_drop.hrl").
@@ -240,3 +240,10 @@ install(Name, Valve, Regulation) ->
                 {error, _} = Error -> Error
             end
     end.
+
+%% Release upgrades and downgrades (`{update, sluice_drop_server, {advanced, _}}' in an
+%% appup): the state has the same shape in every version so far, and is kept
+%% as it is in both directions (`OldVsn' is `{down, Vsn}' on the way down).
+-spec code_change(term(), nil, term()) -> {ok, nil}.
+code_change(_OldVsn, State, _Extra) ->
+    {ok, State}.

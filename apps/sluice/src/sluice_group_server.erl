@@ -8,7 +8,7 @@
 -behaviour(gen_server).
 
 -export([start_link/0, join/2, leave/2, members/1]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, code_change/3]).
 
 -define(TAB, sluice_groups).
 
@@ -95,3 +95,10 @@ set(Name, []) ->
 set(Name, Members) ->
     true = ets:insert(?TAB, {{group, Name}, list_to_tuple(Members)}),
     ok.
+
+%% Release upgrades and downgrades (`{update, sluice_group_server, {advanced, _}}' in an
+%% appup): the state has the same shape in every version so far, and is kept
+%% as it is in both directions (`OldVsn' is `{down, Vsn}' on the way down).
+-spec code_change(term(), #{}, term()) -> {ok, #{}}.
+code_change(_OldVsn, State, _Extra) ->
+    {ok, State}.

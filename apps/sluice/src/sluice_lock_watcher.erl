@@ -31,7 +31,7 @@
 
 -export([start_link/5]).
 -export([init/1, handle_continue/2, handle_call/3, handle_cast/2, handle_info/2,
-         terminate/2]).
+         terminate/2, code_change/3]).
 
 -record(w, {lock :: reference(), index :: non_neg_integer(), mod :: module(),
             args :: term(), epoch :: pos_integer(), kind :: sluice_lock_sup:kind(),
@@ -150,3 +150,10 @@ optional(#w{mod = Mod}, F, Args, Default) ->
         true -> {ok, State2} = apply(Mod, F, Args), State2;
         false -> Default
     end.
+
+%% Release upgrades and downgrades (`{update, sluice_lock_watcher, {advanced, _}}' in an
+%% appup): the state has the same shape in every version so far, and is kept
+%% as it is in both directions (`OldVsn' is `{down, Vsn}' on the way down).
+-spec code_change(term(), #w{}, term()) -> {ok, #w{}}.
+code_change(_OldVsn, State, _Extra) ->
+    {ok, State}.

@@ -15,7 +15,7 @@
 -behaviour(gen_server).
 
 -export([start_keeper/0, start_heir/0, tables/0]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, code_change/3]).
 
 -define(KEEPER, sluice_tables).
 -define(HEIR, sluice_table_heir).
@@ -88,3 +88,10 @@ handle_cast(_Msg, Role) ->
 -spec handle_info(term(), keeper | heir) -> {noreply, keeper | heir}.
 handle_info(_Msg, Role) ->
     {noreply, Role}.
+
+%% Release upgrades and downgrades (`{update, sluice_tables, {advanced, _}}' in an
+%% appup): the state has the same shape in every version so far, and is kept
+%% as it is in both directions (`OldVsn' is `{down, Vsn}' on the way down).
+-spec code_change(term(), keeper | heir, term()) -> {ok, keeper | heir}.
+code_change(_OldVsn, State, _Extra) ->
+    {ok, State}.
