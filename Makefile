@@ -4,13 +4,14 @@
 #
 #   make         builds target/release/reckon-dump, then runs make test
 #   make test    every check and test; ends with "N passed, M failed"
+#   make upgrade-test  hot upgrades of a running release under load (also in make test)
 #   make demo    flood a slow consumer: unprotected, through a valve, through a box
 #   make bench   benchmarks (BENCH_ONLY=drop make bench for one suite)
 #   make docs    API documentation: apps/sluice/doc/index.html, apps/reckon/doc/index.html
 #   make clean   remove build output
 
 .POSIX:
-.PHONY: all deps reckon-dump test demo bench docs clean
+.PHONY: all deps reckon-dump test upgrade-test demo bench docs clean
 
 # The default target also builds the reckon-dump binary (target/release/).
 all: reckon-dump test
@@ -24,6 +25,9 @@ deps:
 
 test: deps
 	bash scripts/test-all.sh
+
+upgrade-test: deps
+	bash scripts/upgrade-test.sh
 
 demo: deps
 	sh scripts/demo.sh

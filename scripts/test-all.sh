@@ -5,8 +5,8 @@
 # Counting: each Rust test, eunit test and Common Test case counts as one
 # (cargo's "test result:" lines, rebar3's eunit and ct summaries, the consumer
 # project's ct summary, the Mix consumer's ExUnit summary); fmt, clippy,
-# xref, dialyzer, edoc, the check of edoc's type descriptions and the release
-# check count as one test each. A step
+# xref, dialyzer, edoc, the check of edoc's type descriptions, the release
+# check and the upgrade test count as one test each. A step
 # that fails without a test summary (a crash, a suite that does not compile)
 # counts as one failure. Every step runs even after a failure, except that a
 # failed `rebar3 compile` stops the run. Each step's output is kept in
@@ -192,6 +192,8 @@ else
     record
 
     check release sh scripts/check-release.sh
+    # A -> B -> A -> B hot upgrades of a running release under load.
+    check upgrade bash scripts/upgrade-test.sh
 fi
 
 echo
