@@ -9,7 +9,17 @@ set -eu
 
 app=$(basename "$(pwd)")
 src="src/$app.appup.src"
-ebin="${REBAR_DEPS_DIR:?run by rebar3}/$app/ebin"
+# Where rebar3 writes this app's ebin: its output directory under `rebar3
+# bare compile' (how Mix builds a rebar3 dependency), else under the
+# profile's lib directory.
+if [ -n "${REBAR_BARE_COMPILER_OUTPUT_DIR:-}" ]; then
+    ebin="$REBAR_BARE_COMPILER_OUTPUT_DIR/ebin"
+elif [ -n "${REBAR_DEPS_DIR:-}" ]; then
+    ebin="$REBAR_DEPS_DIR/$app/ebin"
+else
+    echo "$app: install-appup.sh runs as a rebar3 hook (no REBAR_DEPS_DIR): $src not installed" >&2
+    exit 0
+fi
 [ -f "$src" ] || exit 0
 erl -noshell -eval '
     [Src, Vsn] = init:get_plain_arguments(),
