@@ -16,7 +16,7 @@
 #
 # Scratch files: _build/upgrade-test (build/: both releases, run/: the
 # installed A, b/: the copy of the tree).
-set -eu
+set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -108,7 +108,7 @@ sed -e "s/^-sname .*/-sname $name/" -e "s/^-name .*/-sname $name/" \
     -e "s/^-setcookie .*/-setcookie $cookie/" "$run/releases/$A/vm.args" >"$VMARGS_PATH"
 RELX_RPC_TIMEOUT=${RELX_RPC_TIMEOUT:-60}
 export RELX_RPC_TIMEOUT
-epmd=$(ls "$run"/erts-*/bin/epmd 2>/dev/null | head -n 1)
+epmd=$(ls "$run"/erts-*/bin/epmd 2>/dev/null | head -n 1 || true)
 epmd=${epmd:-epmd}
 if "$epmd" -names >/dev/null 2>&1; then had_epmd=yes; else had_epmd=no; fi
 stop() {
