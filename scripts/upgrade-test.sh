@@ -7,7 +7,7 @@
 # cargo feature layout_b, which changes the layout of every resource kind),
 # with a relup and a tarball for B. Starts A as a daemon (a name and cookie
 # of its own, as scripts/check-release.sh does), loads
-# apps/sluice/test/upgrade/sluice_upgrade_load.erl into it and starts its
+# scripts/sluice_upgrade_load.erl into it and starts its
 # load, then runs `bin/sluice upgrade 0.2.1', `bin/sluice downgrade 0.2.0'
 # and `bin/sluice upgrade 0.2.1' under that load. Around each step the load
 # is paused and read (see the module's doc for what is checked exactly),
@@ -98,7 +98,7 @@ fi
 cp "$tarball" "$run/releases/sluice-$B.tar.gz"
 
 # --- Start A ----------------------------------------------------------------
-erlc -o "$scratch/ebin" apps/sluice/test/upgrade/sluice_upgrade_load.erl
+erlc -o "$scratch/ebin" scripts/sluice_upgrade_load.erl
 bin="$run/bin/sluice"
 name="sluice_upg_$$"
 cookie="sluice_upg_$$"
