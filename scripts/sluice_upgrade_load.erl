@@ -25,7 +25,7 @@
 
 -export([main/1]).
 %% In the node.
--export([start/0, before/0, 'after'/2, finish/0, controller/1, worker/2, collector/1]).
+-export([start/0, before/0, 'after'/3, finish/0, controller/1, worker/2, collector/1]).
 %% sluice_lock callback.
 -export([init/1, checkout/2, checkin/2, dead/1, handle_info/2, terminate/2]).
 %% Traced by the throttled trace.
@@ -54,8 +54,9 @@ run("load", Node, []) ->
     call(Node, start, []);
 run("before", Node, []) ->
     call(Node, before, []);
-run("after", Node, [Step, Releases]) ->
-    case call(Node, 'after', [Step, parse(Releases)]) of
+run("after", Node, [Step, Releases, Kept]) ->
+    case call(Node, 'after', [Step, parse(Releases), parse(Kept)]) of
+        {error, _} = Error -> Error;
         {Rows, []} -> table(Step, Rows), ok;
         {Rows, Bad} -> table(Step, Rows), {error, Bad}
     end;
@@ -90,8 +91,10 @@ start() ->
 -spec before() -> ok.
 before() -> ask(before).
 
--spec 'after'(string(), [{string(), atom()}]) -> {list(), list()}.
-'after'(Step, Releases) -> ask({'after', Step, Releases}).
+%% `Kept': the NIF stubs the releases' appups leave out (see
+%% UPGRADE_TEST_KEEP_NIFS in scripts/upgrade-test.sh), loaded from A's lib.
+-spec 'after'(string(), [{string(), atom()}], [module()]) -> {list(), list()}.
+'after'(Step, Releases, Kept) -> ask({'after', Step, Releases, Kept}).
 
 -spec finish() -> ok | {error, term()}.
 finish() -> ask(finish).
@@ -119,10 +122,10 @@ controller(S) ->
             From ! {Ref, ok},
             ?MODULE:controller(S#{frozen => Frozen, tallies => Tallies,
                                   lines => lines(S), series => reckon_metrics:series()});
-        {{'after', Step, Releases}, From, Ref} ->
+        {{'after', Step, Releases, Kept}, From, Ref} ->
             Purged = purge(),
             Tallies = pause(S),
-            Rows = [Purged | checks(Step, Releases, Tallies, S)],
+            Rows = [Purged | checks(Step, Releases, Kept, Tallies, S)],
             resume(S),
             From ! {Ref, {Rows, [R || {_, false, _} = R <- Rows]}},
             ?MODULE:controller(S);
@@ -223,15 +226,18 @@ purge() ->
      io_lib:format("had old code: ~0p, still used: ~0p", [Old, Kept])}.
 
 %% The NIF stubs loaded are those of the release's version, from its lib dir.
-nif_row(Releases) ->
+nif_row(Releases, Kept) ->
     [Vsn] = [V || {V, permanent} <- Releases],
+    First = lists:min([V || {V, _} <- Releases]),
     Paths = [{M, code:which(M)} || M <- [sluice_nif, reckon_nif, reckon_tracer]],
     Ok = lists:all(fun({M, P}) ->
                            App = case M of sluice_nif -> "sluice"; _ -> "reckon" end,
-                           string:find(P, "/lib/" ++ App ++ "-" ++ Vsn ++ "/ebin/") =/= nomatch
+                           V = case lists:member(M, Kept) of true -> First; false -> Vsn end,
+                           string:find(P, "/lib/" ++ App ++ "-" ++ V ++ "/ebin/") =/= nomatch
                    end, Paths),
     {"NIF stubs of the release loaded", Ok,
-     io_lib:format("lib/*-~s, sluice_nif:lib_info() ~0p", [Vsn, sluice_nif:lib_info()])}.
+     io_lib:format("lib/*-~s (kept: ~0p), sluice_nif:lib_info() ~0p",
+                   [Vsn, Kept, sluice_nif:lib_info()])}.
 
 servers() ->
     lists:sort([{N, whereis(N)} || App <- [sluice, reckon],
@@ -257,7 +263,7 @@ lines(#{collector := C}) ->
 
 %%% The checks after a step
 
-checks(Step, Releases, Tallies, S) ->
+checks(Step, Releases, Kept, Tallies, S) ->
     #{buffers := Buffers, producers := Producers, workers := Workers} = S,
     BufferRows = [buffer_row(Name, Box, Owner, [P || {N, P} <- Producers, N =:= Name], Tallies)
                   || {Name, Box, Owner} <- Buffers],
@@ -286,7 +292,7 @@ checks(Step, Releases, Tallies, S) ->
          {"recorder series kept", maps:get(series, S) -- reckon_metrics:series() =:= [],
           io_lib:format("~b series", [length(reckon_metrics:series())])},
          which_releases_row(Releases),
-         nif_row(Releases),
+         nif_row(Releases, Kept),
          {"marked modules (sluice_box, reckon_metrics)",
           mark(sluice_box) =:= Mark andalso mark(reckon_metrics) =:= Mark,
           io_lib:format("~p ~p", [mark(sluice_box), mark(reckon_metrics)])}].
