@@ -55,8 +55,9 @@ run() ->
     io:format("sluice demo: one service, ~b s unprotected then ~b s protected by sluice;~n"
               "the database is down from ~b s to ~b s of each run.~n"
               "columns: requests offered and served this second, shed by reason (limit: rate "
-              "limit per client,~nvalve: load-regulated valve, box: box overflow, open: "
-              "breaker open, busy: no connection~nfree, dberr: failed query), latency of the "
+              "limit per client,~nvalve: load-regulated valve, box: box overflow, aged: "
+              "expired in a box,~nopen: breaker open, busy: no connection free, dberr: failed "
+              "query), latency of the "
               "requests served this second, node memory,~nlongest message queue of the node, "
               "breaker state.~n~n",
               [Secs, Secs, From div 1000, To div 1000]),

@@ -84,6 +84,7 @@ shed(#{mode := Mode, series := S}) ->
 colour(rate_limited) -> "#9467bd";
 colour(valve) -> "#17becf";
 colour(box_overflow) -> "#bcbd22";
+colour(box_expired) -> "#e377c2";
 colour(breaker_open) -> "#ff7f0e";
 colour(pool_busy) -> "#8c564b";
 colour(db_error) -> "#d62728";
@@ -276,7 +277,8 @@ summary_rows(Results) ->
                     end || R <- Results] end,
     Mb = fun(K) -> [float_to_list(maps:get(K, R), [{decimals, 1}]) || R <- Results] end,
     Reasons = lists:usort(lists:append([maps:keys(Shed) || #{shed := Shed} <- Results])),
-    [{"offered", Int(offered)}, {"served", Int(served)}]
+    [{"offered", Int(offered)}, {"served", Int(served)},
+     {"served within 1 s", Int(served_in_1s)}]
         ++ [{"shed: " ++ atom_to_list(Reason),
              [integer_to_list(maps:get(Reason, maps:get(shed, R), 0)) || R <- Results]}
            || Reason <- Reasons]

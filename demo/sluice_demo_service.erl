@@ -29,19 +29,22 @@
 %% <li>a `sluice_drop' valve regulated by load, asked next: its signal is
 %%     how many requests the boxes hold, its keep rate falls from 1.0 when
 %%     they are half full to 0.0 when they are full;</li>
-%% <li>a `sluice_box' (`stack', `box_max' requests) per worker between the
+%% <li>a `sluice_box' (`stack', `box_max' requests, `max_age' ms: a request
+%%     older than its caller waits for is dropped) per worker between the
 %%     front and the workers, owned by the worker: the front posts, the
 %%     worker takes one request at a time, the freshest first;</li>
-%% <li>a `sluice_breaker' (default options) around the database calls: the
-%%     worker asks it first, and melts it on a failed query;</li>
 %% <li>a `sluice_lock' lending the `connections' connections: a worker
-%%     waits at most `checkout_ms' for one, else the request is refused.</li>
+%%     waits at most `checkout_ms' for one, else the request is refused;</li>
+%% <li>a `sluice_breaker' (default options) around the database calls
+%%     (`run/3' on the borrowed connection): a failed query melts it, and
+%%     while it is open requests are refused at once.</li>
 %% </ul>
 %%
 %% == Accounting ==
 %% Every offered request ends as `served' or shed with a reason:
 %% `rate_limited', `valve', `box_<reason>' for each drop reason of the
-%% boxes' own counters (`box_overflow': a full stack drops its oldest),
+%% boxes' own counters (`box_overflow': a full stack drops its oldest;
+%% `box_expired': older than `max_age'),
 %% `breaker_open', `pool_busy', `db_error', and `unfinished' for what the
 %% mailboxes and boxes still hold when the run ends (the requests in a
 %% worker's hands are finished first). At the end the producers stop, the
@@ -70,6 +73,7 @@
                      connections => pos_integer(), service_ms => pos_integer(),
                      hang_ms => pos_integer(), payload => non_neg_integer(),
                      client_limit => pos_integer(), box_max => pos_integer(),
+                     max_age => pos_integer(),
                      checkout_ms => non_neg_integer(), quiet => boolean()}.
 %% See {@link defaults/0}.
 -type point() :: #{t := pos_integer(), offered := non_neg_integer(),
@@ -80,11 +84,12 @@
 %% One second of a run.
 -type result() :: #{mode := mode(), options := options(), series := [point()],
                     offered := non_neg_integer(), served := non_neg_integer(),
-                    shed := #{atom() => non_neg_integer()},
+                    served_in_1s := non_neg_integer(), shed := #{atom() => non_neg_integer()},
                     p50_ms := float() | null, p99_ms := float() | null,
                     start_memory_mb := float(), peak_memory_mb := float(),
                     peak_mailbox := non_neg_integer()}.
-%% A whole run: its series and exact totals.
+%% A whole run: its series and exact totals (`served_in_1s': the served
+%% requests answered within a second of their offer).
 
 -define(OFFERED, 1).
 -define(SERVED, 2).
@@ -94,29 +99,33 @@
 -define(POOL_BUSY, 6).
 -define(DB_ERROR, 7).
 -define(BOX_CLOSED, 8).
+-define(IN_TIME, 9).      % served within ?IN_TIME_US
+-define(IN_TIME_US, 1000000).
 -define(STOP_PRODUCERS, 1).
 -define(STOP_WORKERS, 2).
 -define(HIGHEST_US, 120000000).
 -define(MB, 1048576).
--define(ROW, "~-11s ~3s ~7s ~7s ~6s ~6s ~6s ~6s ~6s ~6s ~8s ~8s ~7s ~7s  ~-9s ~s~n").
+-define(ROW, "~-11s ~3s ~7s ~7s ~6s ~6s ~6s ~6s ~6s ~6s ~6s ~8s ~8s ~7s ~7s  ~-9s ~s~n").
 
 %% @doc The scenario of `make demo': 30 s with the outage from 8 s to 16 s;
 %% 8 clients offer 2000 req/s (client 1 sends 40 %), twice as many for
 %% 1 s every 6 s; 16 workers, 8 connections, 5 ms per query, 1 s hangs;
-%% 1 KB payloads; 400 req/s per client, boxes of 100, 100 ms to wait for a
-%% connection.
+%% 1 KB payloads; 400 req/s per client, boxes of 100 whose requests expire
+%% after 1 s, 100 ms to wait for a connection.
 -spec defaults() -> options().
 defaults() ->
     #{seconds => 30, outage => {8000, 16000}, clients => 8, rate => 2000, hot_share => 0.4,
       burst_every => 6000, burst_ms => 1000, burst_factor => 2, workers => 16,
       connections => 8, service_ms => 5, hang_ms => 1000, payload => 1024,
-      client_limit => 400, box_max => 100, checkout_ms => 100, quiet => false}.
+      client_limit => 400, box_max => 100, max_age => 1000, checkout_ms => 100,
+      quiet => false}.
 
 %% @doc The shed reasons a mode can report, in the order they are shown.
 -spec reasons(Mode) -> [atom()] when Mode :: mode().
 reasons(unprotected) -> [db_error, unfinished];
 reasons(protected) ->
-    [rate_limited, valve, box_overflow, breaker_open, pool_busy, db_error, unfinished].
+    [rate_limited, valve, box_overflow, box_expired, breaker_open, pool_busy, db_error,
+     unfinished].
 
 %%% A measured run
 
@@ -130,7 +139,7 @@ run(Mode, Opts0) when Mode =:= unprotected; Mode =:= protected ->
     Memory0 = erlang:memory(total),
     Ctx = start(Mode, Opts, #{}),
     print(Opts, "~s: ~s~n", [Mode, describe(Mode, Opts)]),
-    print(Opts, ?ROW, [run, "s", offered, served, limit, valve, box, open, busy, dberr,
+    print(Opts, ?ROW, [run, "s", offered, served, limit, valve, box, aged, open, busy, dberr,
                         "p50_ms", "p99_ms", "mem_MB", mailbox, breaker, ""]),
     Series = sample(Ctx, 1, maps:get(seconds, Opts), #{}, []),
     {Left, BoxDrops} = stop(Ctx),
@@ -139,6 +148,7 @@ run(Mode, Opts0) when Mode =:= unprotected; Mode =:= protected ->
     {P50, P99} = percentiles(RunHist),
     #{mode => Mode, options => Opts, series => Series,
       offered => maps:get(offered, Totals), served => maps:get(served, Totals),
+      served_in_1s => counters:get(maps:get(c, Ctx), ?IN_TIME),
       shed => maps:without([offered, served], Totals),
       p50_ms => P50, p99_ms => P99,
       start_memory_mb => Memory0 / ?MB,
@@ -163,10 +173,10 @@ start_background(Mode, Opts0) ->
 -spec describe(mode(), options()) -> string().
 describe(unprotected, _) ->
     "requests go by message to the front and the workers; workers wait for a connection";
-describe(protected, #{client_limit := L, box_max := B, checkout_ms := C}) ->
+describe(protected, #{client_limit := L, box_max := B, max_age := A, checkout_ms := C}) ->
     lists:flatten(io_lib:format("limit ~b req/s per client, valve regulated by the boxes' fill, "
-                                "stack boxes of ~b, breaker (defaults), lock (wait ~b ms)",
-                                [L, B, C])).
+                                "stack boxes of ~b (max_age ~b ms),~n  lock (wait ~b ms), "
+                                "breaker (defaults)", [L, B, A, C])).
 
 %%% Starting and stopping
 
@@ -177,7 +187,7 @@ start(Mode, Opts, DbExtra) ->
     RunId = erlang:unique_integer([positive]),
     T0 = erlang:monotonic_time(millisecond),
     Db = DbExtra#{t0 => T0, service_ms => Service, hang_ms => Hang, outage => Outage},
-    C = counters:new(8, [write_concurrency]),
+    C = counters:new(9, [write_concurrency]),
     Flags = atomics:new(2, []),
     Tab = ets:new(sluice_demo_hist, [public, set, {read_concurrency, true}]),
     {ok, RunHist} = hist(RunId, run),
@@ -275,14 +285,14 @@ counted(C) ->
         N -> M#{box_closed_at_post => N}
     end.
 
-%% A box's drop counters as shed reasons: `box_overflow' always, others
+%% A box's drop counters as shed reasons: `box_overflow' and `box_expired' always, others
 %% when they happened.
 -spec box_reasons(#{atom() => non_neg_integer()}) -> #{atom() => non_neg_integer()}.
 box_reasons(Drops) ->
     maps:fold(fun(overflow, N, Acc) -> Acc#{box_overflow => N};
                  (_, 0, Acc) -> Acc;
                  (R, N, Acc) -> Acc#{box_reason(R) => N}
-              end, #{box_overflow => 0}, Drops).
+              end, #{box_overflow => 0, box_expired => 0}, Drops).
 
 -spec box_reason(atom()) -> atom().
 box_reason(resize) -> box_resize;
@@ -358,7 +368,8 @@ print_point(Mode, Opts, #{t := S, offered := O, served := Sv, shed := Shed, p50_
                           outage := Out}) ->
     G = fun(K) -> case Shed of #{K := N} -> integer_to_list(N); #{} -> "-" end end,
     print(Opts, ?ROW, [Mode, integer_to_list(S), integer_to_list(O), integer_to_list(Sv),
-                        G(rate_limited), G(valve), G(box_overflow), G(breaker_open),
+                        G(rate_limited), G(valve), G(box_overflow), G(box_expired),
+                        G(breaker_open),
                         G(pool_busy), G(db_error), ms(P50), ms(P99),
                         float_to_list(Mem, [{decimals, 1}]), integer_to_list(Box),
                         atom_to_list(Br), case Out of true -> "outage"; false -> "" end]).
@@ -389,17 +400,19 @@ percentiles(H) ->
         #{p50 := P50, p99 := P99} -> {P50 / 1000, P99 / 1000}
     end.
 
--spec observe(map(), integer()) -> ok.
-observe(#{tab := Tab}, SentUs) ->
+%% Counts a served request and records its latency.
+-spec served(map(), integer()) -> ok.
+served(#{tab := Tab, c := C}, SentUs) ->
     Us = min(?HIGHEST_US, max(0, erlang:monotonic_time(microsecond) - SentUs)),
-    case ets:lookup(Tab, hist) of
-        [{hist, H, RunHist}] ->
-            ok = reckon_metrics:observe(RunHist, Us),
-            H =:= none orelse reckon_metrics:observe(H, Us),
-            ok;
-        [] ->
-            ok
-    end.
+    _ = case ets:lookup(Tab, hist) of
+            [{hist, H, RunHist}] ->
+                ok = reckon_metrics:observe(RunHist, Us),
+                H =:= none orelse reckon_metrics:observe(H, Us);
+            [] ->
+                ok
+        end,
+    Us =< ?IN_TIME_US andalso counters:add(C, ?IN_TIME, 1),
+    counters:add(C, ?SERVED, 1).
 
 %%% Producers and the front
 
@@ -493,7 +506,7 @@ uworker(#{pool := Pool, db := Db, c := C} = Ctx) ->
                     Result = sluice_demo_db:query(Conn, Db),
                     ok = sluice_demo_db:pool_checkin(Pool, Conn),
                     case Result of
-                        ok -> observe(Ctx, SentUs), counters:add(C, ?SERVED, 1);
+                        ok -> served(Ctx, SentUs);
                         {error, _} -> counters:add(C, ?DB_ERROR, 1)
                     end;
                 wake ->
@@ -504,8 +517,8 @@ uworker(#{pool := Pool, db := Db, c := C} = Ctx) ->
 
 %% Protected: the worker owns its box.
 -spec pworker_start(pid(), map()) -> ok.
-pworker_start(Parent, #{opts := #{box_max := Max}} = Ctx) ->
-    {ok, Box} = sluice_box:new(#{type => stack, max => Max}),
+pworker_start(Parent, #{opts := #{box_max := Max, max_age := Age}} = Ctx) ->
+    {ok, Box} = sluice_box:new(#{type => stack, max => Max, max_age => Age}),
     Parent ! {self(), box, Box},
     pworker(Box, Ctx).
 
@@ -533,25 +546,19 @@ pworker(Box, Ctx) ->
 -spec handle(tuple(), map()) -> ok.
 handle({req, _Client, SentUs, _}, #{breaker := B, lock := Lock, db := Db, c := C,
                                     opts := #{checkout_ms := Wait}} = Ctx) ->
-    case sluice_breaker:ask(B, sync) of
-        ok ->
-            case sluice_lock:checkout(Lock, Wait) of
-                {ok, Ref, Conn} ->
-                    Result = sluice_demo_db:query(Conn, Db),
-                    ok = sluice_lock:checkin(Lock, Ref, Conn),
-                    case Result of
-                        ok ->
-                            observe(Ctx, SentUs),
-                            counters:add(C, ?SERVED, 1);
-                        {error, _} ->
-                            _ = sluice_breaker:melt(B),
-                            counters:add(C, ?DB_ERROR, 1)
-                    end;
-                {error, busy} ->
-                    counters:add(C, ?POOL_BUSY, 1)
+    case sluice_lock:checkout(Lock, Wait) of
+        {ok, Ref, Conn} ->
+            %% run/3 melts the breaker on {error, _}, and a good run is a
+            %% half-open breaker's successful probe.
+            Result = sluice_breaker:run(B, fun() -> sluice_demo_db:query(Conn, Db) end, sync),
+            ok = sluice_lock:checkin(Lock, Ref, Conn),
+            case Result of
+                ok -> served(Ctx, SentUs);
+                {error, timeout} -> counters:add(C, ?DB_ERROR, 1);
+                _Blown -> counters:add(C, ?BREAKER_OPEN, 1)
             end;
-        _Blown ->
-            counters:add(C, ?BREAKER_OPEN, 1)
+        {error, busy} ->
+            counters:add(C, ?POOL_BUSY, 1)
     end.
 
 %% Empties the mailbox; returns how many requests it held.

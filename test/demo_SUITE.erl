@@ -76,8 +76,8 @@ end_per_group(_, _Config) ->
 
 every_request_accounted_for(Config) ->
     Known = #{unprotected => [db_error, unfinished],
-              protected => [rate_limited, valve, box_overflow, breaker_open, pool_busy,
-                            db_error, unfinished]},
+              protected => [rate_limited, valve, box_overflow, box_expired, breaker_open,
+                            pool_busy, db_error, unfinished]},
     lists:foreach(
       fun(Mode) ->
               #{offered := Offered, served := Served, shed := Shed} = ?config(Mode, Config),
