@@ -17,7 +17,8 @@
 %% The environment: `DEMO_REL' (the release's directory, required),
 %% `DEMO_OUT' (default `_build/demo'), `DEMO_KEEP' (`1' keeps the protected
 %% node), `DEMO_SECONDS' (the length of each run, default 30; the outage
-%% takes the same share of it).
+%% takes the same share of it), `DEMO_ID' (in the nodes' names and their
+%% `vm.args' files, `<out>/vm.args.<mode>_<id>'; default the OS pid).
 %%
 %% This module prints to the terminal on purpose: it is a shell-facing demo.
 -module(sluice_demo).
@@ -54,12 +55,11 @@ run() ->
     #{seconds := Secs, outage := {From, To}} = maps:merge(sluice_demo_service:defaults(), Opts),
     io:format("sluice demo: one service, ~b s unprotected then ~b s protected by sluice;~n"
               "the database is down from ~b s to ~b s of each run.~n"
-              "columns: requests offered and served this second, shed by reason (limit: rate "
-              "limit per client,~nvalve: load-regulated valve, box: box overflow, aged: "
-              "expired in a box,~nopen: breaker open, busy: no connection free, dberr: failed "
-              "query), latency of the "
-              "requests served this second, node memory,~nlongest message queue of the node, "
-              "breaker state.~n~n",
+              "columns: requests offered and served this second; shed by reason (limit: rate "
+              "limit per client,~n  valve: load-regulated valve, box: box overflow, aged: expired "
+              "in a box, open: breaker~n  open, busy: no connection free, dberr: failed query); "
+              "p50/p99 latency of the requests~n  served this second; node memory; longest "
+              "message queue of the node; breaker state.~n~n",
               [Secs, Secs, From div 1000, To div 1000]),
     Unprotected = in_node(Rel, Out, unprotected, Opts, false),
     Protected = in_node(Rel, Out, protected, Opts, Keep),
@@ -96,9 +96,10 @@ env(Name, Default) ->
 -spec in_node(string(), string(), sluice_demo_service:mode(), sluice_demo_service:options(),
               boolean()) -> sluice_demo_service:result().
 in_node(Rel, Out, Mode, Opts, Keep) ->
-    Name = lists:flatten(io_lib:format("sluice_demo_~s_~s", [Mode, os:getpid()])),
+    Id = env("DEMO_ID", os:getpid()),
+    Name = lists:flatten(io_lib:format("sluice_demo_~s_~s", [Mode, Id])),
     Cookie = lists:flatten(io_lib:format("sluice_demo_~b", [rand:uniform(1 bsl 40)])),
-    VmArgs = filename:absname(filename:join(Out, "vm.args." ++ atom_to_list(Mode))),
+    VmArgs = filename:absname(filename:join(Out, "vm.args." ++ atom_to_list(Mode) ++ "_" ++ Id)),
     write_vm_args(Rel, VmArgs, Name, Cookie),
     Bin = filename:join([filename:absname(Rel), "bin", "sluice"]),
     Env = "VMARGS_PATH='" ++ VmArgs ++ "' RELX_RPC_TIMEOUT=30 ",

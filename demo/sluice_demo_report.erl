@@ -12,11 +12,11 @@
 -export([write/2, summary_rows/1]).
 
 -define(W, 560).
--define(H, 280).
+-define(H, 296).
 -define(LEFT, 64).
 -define(RIGHT, 16).
 -define(TOP, 34).
--define(BOTTOM, 70).
+-define(BOTTOM, 86).
 
 -type series() :: {Name :: string(), Colour :: string(), [{number(), number() | null}]}.
 -type scale() :: linear | log.
@@ -150,14 +150,20 @@ split([], Cur, Acc) -> lists:reverse([lists:reverse(Cur) | Acc]);
 split([{_, null} | Rest], Cur, Acc) -> split(Rest, [], [lists:reverse(Cur) | Acc]);
 split([P | Rest], Cur, Acc) -> split(Rest, [P | Cur], Acc).
 
+%% One item per line, wrapping onto a second row when the first is full.
 -spec legend([series()], number()) -> iodata().
-legend(Lines, Y) ->
+legend(Lines, Y0) ->
     {Out, _} = lists:foldl(
-                 fun({Name, Colour, _}, {Acc, X}) ->
+                 fun({Name, Colour, _}, {Acc, {X0, Y1}}) ->
+                         Width = 28 + 7 * length(Name),
+                         {X, Y} = case X0 + Width > ?W - ?RIGHT of
+                                      true -> {?LEFT, Y1 + 16};
+                                      false -> {X0, Y1}
+                                  end,
                          Item = [rect(X, Y - 9, 14, 10, Colour),
                                  text(X + 18, Y, "start", Name, "#333")],
-                         {[Acc, Item], X + 28 + 7 * length(Name)}
-                 end, {[], ?LEFT}, Lines),
+                         {[Acc, Item], {X + Width, Y}}
+                 end, {[], {?LEFT, Y0}}, Lines),
     Out.
 
 -spec frac(scale(), number(), number(), number()) -> float().

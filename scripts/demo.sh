@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 out=_build/demo
 log=$(mktemp)
-echo "demo: building the release (rebar3 release)"
+echo "demo: building the release (rebar3 release; the first build compiles the Rust NIFs, a few minutes)"
 if ! rebar3 release >"$log" 2>&1; then
     cat "$log" >&2
     rm -f "$log"
@@ -33,13 +33,27 @@ done
 
 DEMO_REL=$(pwd)/_build/default/rel/sluice
 DEMO_OUT=$out
-export DEMO_REL DEMO_OUT
+DEMO_ID=$$
+export DEMO_REL DEMO_OUT DEMO_ID
+# Interrupted, stop the nodes the driver started (a normal end leaves only
+# the KEEP=1 node running).
+rel_bin="$DEMO_REL/bin/sluice"
+stop_nodes() {
+    for args in "$out"/vm.args.*_"$DEMO_ID"; do
+        [ -f "$args" ] || continue
+        VMARGS_PATH=$(pwd)/$args "$rel_bin" stop >/dev/null 2>&1 || true
+    done
+    exit 130
+}
+trap stop_nodes INT TERM
+
 set --
 for ebin in _build/default/lib/*/ebin; do
     set -- "$@" -pa "$ebin"
 done
 erl -noshell -sname "sluice_demo_driver_$$" -setcookie "sluice_demo_driver_$$" \
     "$@" -pa "$out/ebin" -eval 'sluice_demo:main()'
+trap - INT TERM
 
 if command -v chromium >/dev/null 2>&1; then
     sh scripts/render-report.sh "$out/report/index.html" "$out/report/report.png" >/dev/null 2>&1 \

@@ -19,7 +19,7 @@
 -define(PROTECTED_MAX_GROWTH_MB, 24.0).
 %% The short scenario: the outage from 2 s to 4.5 s.
 -define(SHORT, #{seconds => 8, outage => {2000, 4500}, quiet => true}).
--define(WINDOW, "1220,1900").
+-define(WINDOW, "1220,1960").
 
 all() -> [{group, scenario}].
 
@@ -162,7 +162,7 @@ report_rendered(Config) ->
     BlankPng = render(Chromium, Blank, filename:join(Priv, "blank.png")),
     ct:pal("report.png: ~b bytes, blank.png: ~b bytes", [byte_size(Png), byte_size(BlankPng)]),
     <<137, "PNG", 13, 10, 26, 10, _:4/binary, "IHDR", W:32, H:32, _/binary>> = Png,
-    ?assertEqual({1220, 1900}, {W, H}),
+    ?assertEqual({1220, 1960}, {W, H}),
     %% Charts and text compress far worse than an empty page.
     ?assert(byte_size(Png) > 5 * byte_size(BlankPng)).
 
