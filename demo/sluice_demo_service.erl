@@ -449,20 +449,20 @@ offer(_Ctx, _Client, 0) ->
 offer(#{c := C, front := Front, opts := #{payload := Size}} = Ctx, Client, N) ->
     counters:add(C, ?OFFERED, 1),
     Req = {req, Client, erlang:monotonic_time(microsecond), binary:copy(<<0>>, Size)},
-    case Ctx of
-        #{mode := unprotected} ->
-            Front ! Req;
-        #{limiter := L, valve := V} ->
-            case sluice_limit:check(L, Client) of
-                ok ->
-                    case sluice_drop:ask(V) of
-                        ok -> Front ! Req;
-                        _ -> counters:add(C, ?VALVE, 1)
-                    end;
-                {error, _} ->
-                    counters:add(C, ?RATE_LIMITED, 1)
-            end
-    end,
+    _ = case Ctx of
+            #{mode := unprotected} ->
+                Front ! Req;
+            #{limiter := L, valve := V} ->
+                case sluice_limit:check(L, Client) of
+                    ok ->
+                        case sluice_drop:ask(V) of
+                            ok -> Front ! Req;
+                            _ -> counters:add(C, ?VALVE, 1)
+                        end;
+                    {error, _} ->
+                        counters:add(C, ?RATE_LIMITED, 1)
+                end
+        end,
     offer(Ctx, Client, N - 1).
 
 %% Hands each request to the next worker (or its box) in turn; on `stop',
@@ -471,15 +471,15 @@ offer(#{c := C, front := Front, opts := #{payload := Size}} = Ctx, Client, N) ->
 front(#{workers := Workers} = Ctx, I) ->
     receive
         {req, _, _, _} = Req ->
-            case Ctx of
-                #{mode := unprotected} ->
-                    lists:nth(I, Workers) ! Req;
-                #{boxes := Boxes, c := C} ->
-                    case sluice_box:post(lists:nth(I, Boxes), Req) of
-                        {error, closed} -> counters:add(C, ?BOX_CLOSED, 1);
-                        _OkOrFull -> ok
-                    end
-            end,
+            _ = case Ctx of
+                    #{mode := unprotected} ->
+                        lists:nth(I, Workers) ! Req;
+                    #{boxes := Boxes, c := C} ->
+                        case sluice_box:post(lists:nth(I, Boxes), Req) of
+                            {error, closed} -> counters:add(C, ?BOX_CLOSED, 1);
+                            _OkOrFull -> ok
+                        end
+                end,
             front(Ctx, I rem length(Workers) + 1);
         {stop, From} ->
             From ! {self(), stopped},
