@@ -51,7 +51,7 @@ set --
 for ebin in _build/default/lib/*/ebin; do
     set -- "$@" -pa "$ebin"
 done
-erl -noshell -sname "sluice_demo_driver_$$" -setcookie "sluice_demo_driver_$$" \
+erl +B -noshell -sname "sluice_demo_driver_$$" -setcookie "sluice_demo_driver_$$" \
     "$@" -pa "$out/ebin" -eval 'sluice_demo:main()'
 trap - INT TERM
 
