@@ -159,7 +159,8 @@ wait_up(Node, Tries) ->
             %% The node answers before its applications have started.
             case rpc:call(Node, application, which_applications, []) of
                 Apps when is_list(Apps) ->
-                    case lists:keymember(sluice, 1, Apps) andalso lists:keymember(reckon, 1, Apps) of
+                    Started = fun(App) -> lists:keymember(App, 1, Apps) end,
+                    case Started(sluice) andalso Started(reckon) of
                         true -> ok;
                         false -> timer:sleep(500), wait_up(Node, Tries - 1)
                     end;

@@ -168,7 +168,8 @@ legend(Lines, Y0) ->
 
 -spec frac(scale(), number(), number(), number()) -> float().
 frac(linear, V, Min, Max) -> (V - Min) / (Max - Min);
-frac(log, V, Min, Max) -> (math:log10(max(V, Min)) - math:log10(Min)) / (math:log10(Max) - math:log10(Min)).
+frac(log, V, Min, Max) ->
+    (math:log10(max(V, Min)) - math:log10(Min)) / (math:log10(Max) - math:log10(Min)).
 
 -spec clamp(scale(), number(), number()) -> number().
 clamp(log, V, Min) -> max(V, Min);

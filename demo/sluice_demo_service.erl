@@ -192,8 +192,8 @@ start(Mode, Opts, DbExtra) ->
     Tab = ets:new(sluice_demo_hist, [public, set, {read_concurrency, true}]),
     {ok, RunHist} = hist(RunId, run),
     ets:insert(Tab, {hist, none, RunHist}),
-    Base = #{mode => Mode, opts => Opts, parent => self(), run_id => RunId, t0 => T0, db => Db, c => C,
-             flags => Flags, tab => Tab, run_hist => RunHist},
+    Base = #{mode => Mode, opts => Opts, parent => self(), run_id => RunId, t0 => T0,
+             db => Db, c => C, flags => Flags, tab => Tab, run_hist => RunHist},
     Ctx = case Mode of
               unprotected ->
                   Pool = sluice_demo_db:start_pool(N),

@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 out=_build/demo
 log=$(mktemp)
-echo "demo: building the release (rebar3 release; the first build compiles the Rust NIFs, a few minutes)"
+echo "demo: building the release (rebar3 release; a first build compiles the NIFs: minutes)"
 if ! rebar3 release >"$log" 2>&1; then
     cat "$log" >&2
     rm -f "$log"

@@ -153,7 +153,7 @@ report_rendered(Config) ->
     Index = filename:join([Priv, "report", "index.html"]),
     ?assert(filelib:is_regular(Index)),
     Chromium = case os:find_executable("chromium") of
-                   false -> ct:fail("chromium is not installed (scripts/ensure-deps.sh installs it)");
+                   false -> ct:fail("chromium is not installed (ensure-deps.sh installs it)");
                    C -> C
                end,
     Blank = filename:join(Priv, "blank.html"),
