@@ -5,7 +5,7 @@
 # a node started from the release under a name and cookie of its own; it
 # prints one line per second and a summary, and writes the report
 # _build/demo/report/index.html (rendered to report.png beside it when
-# headless Chromium is installed). Ends by itself in about 75 s.
+# headless Chromium is installed). Ends by itself in about 100 s.
 #
 # DEMO_KEEP=1 (make demo KEEP=1) keeps the protected node running and
 # prints how to attach a remote shell to it; DEMO_SECONDS=<n> sets the
