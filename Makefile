@@ -5,7 +5,10 @@
 #   make         builds target/release/reckon-dump, then runs make test
 #   make test    every check and test; ends with "N passed, M failed"
 #   make upgrade-test  hot upgrades of a running release under load (also in make test)
-#   make demo    flood a slow consumer: unprotected, through a valve, through a box
+#   make demo    a service with a bounded database pool, bursts and an outage, run
+#                unprotected then protected by sluice, each in a release node; prints
+#                a line a second and a summary, writes _build/demo/report/index.html
+#   make demo KEEP=1   the same, and keeps the protected node running to attach to
 #   make bench   benchmarks (BENCH_ONLY=drop make bench for one suite)
 #   make docs    API documentation: apps/sluice/doc/index.html, apps/reckon/doc/index.html
 #   make clean   remove build output
@@ -29,8 +32,9 @@ test: deps
 upgrade-test: deps
 	bash scripts/upgrade-test.sh
 
+# KEEP=1 keeps the protected node of the demo running (see scripts/demo.sh).
 demo: deps
-	sh scripts/demo.sh
+	DEMO_KEEP="$(KEEP)" sh scripts/demo.sh
 
 # BENCH_ONLY reaches scripts/bench.sh from the environment or the make command line.
 bench: deps

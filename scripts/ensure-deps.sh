@@ -6,8 +6,9 @@
 # JSON in the crash-dump suite), GNU time (the crash-dump bench reads
 # peak memory through /usr/bin/time), Prometheus (promtool and the
 # server, for the reckon_metrics tests), PyPI's hdrhistogram for python3
-# (pip; it decodes reckon_metrics' encoded histograms in a test) and tmux
-# (the reckon_top suite drives a remote shell in it).
+# (pip; it decodes reckon_metrics' encoded histograms in a test), tmux
+# (the reckon_top suite drives a remote shell in it) and Chromium (the demo's
+# report is rendered headless to a PNG, in make demo and in a test).
 #
 # On Debian/Ubuntu (apt-get present) missing Erlang pieces are installed from
 # the distribution's erlang-* packages (with sudo when not root). Elsewhere,
@@ -18,7 +19,7 @@ set -eu
 # Debian packages that provide everything below (no hex.pm needed).
 apt_packages="erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer
 erlang-proper erlang-proper-dev erlang-eunit erlang-tools erlang-runtime-tools
-erlang-reltool git make gcc libc6-dev elixir python3 time prometheus tmux"
+erlang-reltool git make gcc libc6-dev elixir python3 time prometheus tmux chromium"
 # OTP applications the build, tests, docs and release use.
 otp_apps="common_test dialyzer proper eunit tools runtime_tools reltool edoc xmerl sasl"
 min_otp=25
@@ -31,7 +32,7 @@ esac
 
 # Prints what is missing on the Erlang side, one item per line.
 missing_erlang() {
-    for cmd in erl rebar3 git make cc mix python3 promtool prometheus tmux; do
+    for cmd in erl rebar3 git make cc mix python3 promtool prometheus tmux chromium; do
         command -v "$cmd" >/dev/null 2>&1 || echo "$cmd"
     done
     [ -x /usr/bin/time ] || echo /usr/bin/time
@@ -70,6 +71,7 @@ ensure-deps: no apt-get here; please install:
   - Prometheus (promtool and the prometheus server, for the reckon_metrics tests)
   - then: python3 -m pip install hdrhistogram (for the reckon_metrics tests)
   - tmux (for the reckon_top tests)
+  - Chromium as chromium (headless, for the demo's report and its test)
 EOF
         exit 1
     fi

@@ -2,7 +2,7 @@
 # run-erl.sh OUT EXPR SOURCE...: builds sluice (rebar3 compile, output shown
 # only on failure), compiles SOURCE... in order into OUT, and replaces itself
 # with an Erlang node that has every umbrella app and OUT on its code path
-# and evaluates EXPR. Used by scripts/bench.sh and scripts/demo.sh.
+# and evaluates EXPR. Used by scripts/bench.sh.
 set -eu
 
 cd "$(dirname "$0")/.."
