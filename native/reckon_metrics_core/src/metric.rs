@@ -97,12 +97,12 @@ impl Counter {
     #[inline]
     pub fn add(&self, n: u64) -> bool {
         match self.stripes.get(thread_index() % STRIPES) {
-            Some(s) => s
-                .0
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+            Some(s) => {
+                s.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
                     (v & FROZEN == 0).then_some(v.wrapping_add(n) & !FROZEN)
                 })
-                .is_ok(),
+                .is_ok()
+            }
             None => false,
         }
     }
@@ -291,6 +291,23 @@ impl Histo {
                 let mut c = s.0.lock();
                 if !c.frozen {
                     c.h.saturating_record_n(v, n);
+                }
+                !c.frozen
+            }
+            None => false,
+        }
+    }
+
+    /// Records each `(v, n)` as [`Histo::record_n`] does, all under one
+    /// stripe's lock: all of them, or (once frozen) none.
+    pub fn record_all(&self, pairs: &[(u64, u64)]) -> bool {
+        match self.stripes.get(thread_index() % HIST_STRIPES) {
+            Some(s) => {
+                let mut c = s.0.lock();
+                if !c.frozen {
+                    for &(v, n) in pairs {
+                        c.h.saturating_record_n(v, n);
+                    }
                 }
                 !c.frozen
             }
@@ -659,7 +676,9 @@ mod tests {
         let threads: Vec<_> = (0..4u64)
             .map(|k| {
                 let h = Arc::clone(&h);
-                std::thread::spawn(move || (1..=1000u64).for_each(|v| assert!(h.record(v * (k + 1)))))
+                std::thread::spawn(move || {
+                    (1..=1000u64).for_each(|v| assert!(h.record(v * (k + 1))))
+                })
             })
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
@@ -717,7 +736,10 @@ mod tests {
         assert_eq!(h2.percentiles(), h.percentiles());
         assert_eq!(h2.config(), HistConfig::default());
         let bytes = rmp_serde::to_vec(&parts).unwrap();
-        assert_eq!(rmp_serde::from_slice::<RegistryParts>(&bytes).unwrap(), parts);
+        assert_eq!(
+            rmp_serde::from_slice::<RegistryParts>(&bytes).unwrap(),
+            parts
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! | `metrics_tick(R, Points)` | records `[{Key, Number}]` (at most [`MAX_CHUNK`]) at the current second, then every user counter and gauge; the count of points refused |
 //! | `metrics_record(R, Key, T, Number)` | one point at second `T`: `ok` or `{error, late \| not_finite \| key_too_long \| full}` |
 //! | `metrics_metric(R, #{key, kind, highest, sigfig})` | `{ok, Handle}` of the user metric `key` (made if new), or `{error, full \| other_kind \| key_too_long \| bad_bounds}` |
-//! | `metric_add(H, N)`, `metric_set(H, V)`, `metric_observe(H, V)` | a counter's add, a gauge's add and set, a histogram's record (raw NIFs: the hot path) |
-//! | `metric_observe_n(H, [{V, N}])` | a histogram records each `V` `N` times (at most [`MAX_CHUNK`] pairs) |
+//! | `metric_add(H, N)`, `metric_set(H, V)`, `metric_observe(H, V)` | a counter's add, a gauge's add and set, a histogram's record (raw NIFs: the hot path); `ok`, or `moved` (below) |
+//! | `metric_observe_n(H, [{V, N}])` | a histogram records each `V` `N` times (at most [`MAX_CHUNK`] pairs, all or none); `ok` or `moved` |
 //! | `metric_value(H)` | a counter's sum, a gauge's value, a histogram's `#{count, min, max, mean, p50, p90, p99, p999}` |
 //! | `metric_encode(H)` | a histogram in HdrHistogram's compressed V2 form, base64 |
 //! | `metrics_history(R, Key, Window)` | `[#{t, min, max, mean, count}]` of the last `Window` seconds, or `undefined` |
@@ -22,28 +22,52 @@
 //! | `metrics_read_file(Path)` | `{ok, #{taken_at, series, metrics}}` of one file |
 //!
 //! Keys are binaries (the Erlang side's `term_to_binary` of a name), so no
-//! atom is ever made from them. Both resources are kept behind
-//! `nif_glue::versioned::Versioned`: only a library of the same build
-//! takes them over.
+//! atom is ever made from them.
+//!
+//! # Across builds
+//! Both resources are kept behind `nif_glue::versioned::Versioned`, and
+//! converted when a library of another build first holds them:
+//! - a recorder ([`RecorderWire`]) with every series, every user metric's
+//!   value (a histogram's counts in HdrHistogram's V2 serialization), its
+//!   bounds and refusals, and its file writer's directory, files kept and
+//!   counts: the old writer thread (code of the old library) is stopped
+//!   and joined, and a new one started from the new code, numbering its
+//!   files on after the last;
+//! - a user metric's handle ([`MetricWire`]) holds a reference to its
+//!   recorder's resource object and its key, and is converted by finding
+//!   its key in the recorder's converted registry (converting the
+//!   recorder first if need be), so every handle of a metric and the
+//!   recorder keep sharing one metric.
+//!
+//! Exporting a recorder freezes its user metrics, with their exact values
+//! (`reckon_metrics_core::metric`): an update through a handle that is
+//! still the old build's (a call of the old code in flight during the
+//! upgrade) is refused, and the update NIFs answer `moved`; the caller
+//! makes the same call again (`reckon_metrics_lib`), through the module
+//! now loaded, which converts the handle and applies it. No update is lost
+//! or counted twice.
 
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use nif_glue::map::{self, field};
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
-use nif_glue::versioned::{Payload, Versioned};
+use nif_glue::versioned::{Held, Payload, Versioned};
 use reckon_metrics_core::clock::{AnyClock, SystemClock};
-use reckon_metrics_core::file::{self, Writer, MAX_KEEP};
+use reckon_metrics_core::file::{self, Writer, WriterStats, MAX_KEEP};
 use reckon_metrics_core::metric::{HistConfig, Histo, Kind, Metric, Percentiles, RegisterError};
 use reckon_metrics_core::series::{Agg, Point, RecordError};
 use reckon_metrics_core::state::MetricValue;
-use reckon_metrics_core::{Config, Recorder};
+use reckon_metrics_core::{Config, Recorder, RecorderParts};
 use rustler::sys::{
-    c_long, c_ulong, enif_get_double, enif_get_long, enif_get_ulong, ErlNifEnv, ErlNifTerm,
+    c_long, c_ulong, c_void, enif_get_double, enif_get_long, enif_get_ulong, enif_keep_resource,
+    enif_release_resource, ErlNifEnv, ErlNifTerm,
 };
 use rustler::types::binary::NewBinary;
 use rustler::{Atom, Binary, Encoder, Env, Error, ListIterator, NifResult, Term};
+use serde::{Deserialize, Serialize};
 
 use crate::MAX_CHUNK;
 
@@ -63,7 +87,7 @@ mod atoms {
         last, minute, hour, day,
         series, series_refused, bytes, bound_bytes, metrics_refused,
         written, failed, taken_at, seconds, minutes, hours, metrics,
-        value, sum, buckets,
+        value, sum, buckets, moved,
     }
 }
 
@@ -73,34 +97,212 @@ pub type ReckonRecorder = Versioned<RecorderState>;
 
 /// A recorder's state: the recorder (shared with its writer thread) and
 /// the writer, while one runs.
+#[cfg(not(feature = "layout_b"))]
 pub struct RecorderState {
     recorder: Arc<Recorder>,
     writer: Mutex<Option<Writer>>,
 }
 
-// SAFETY: `recorder.v3` names this layout of `RecorderState` (v3: on the
-// heap, behind the versioned wrapper, where v2 was inline); bumped with
-// it. The recorder holds no pointer into the library's statics (its clock
-// is an enum, its maps are made with room), as `Payload` asks.
+/// A recorder's state, laid out otherwise (the writer first, a marker
+/// between), for the upgrade tests.
+#[cfg(feature = "layout_b")]
+pub struct RecorderState {
+    writer: Mutex<Option<Writer>>,
+    /// Only changes the layout.
+    #[allow(dead_code)]
+    marker: [u64; 2],
+    recorder: Arc<Recorder>,
+}
+
+impl RecorderState {
+    fn new(recorder: Arc<Recorder>, writer: Option<Writer>) -> Self {
+        RecorderState {
+            recorder,
+            writer: Mutex::new(writer),
+            #[cfg(feature = "layout_b")]
+            marker: [0x6c61_796f_7574_5f62; 2],
+        }
+    }
+}
+
+/// A file writer's settings and counts, in the interchange form.
+#[derive(Serialize, Deserialize)]
+pub struct WriterWire {
+    dir: Vec<u8>,
+    keep: usize,
+    written: u64,
+    failed: u64,
+    last: Option<Vec<u8>>,
+}
+
+/// A recorder as one build hands it to another.
+#[derive(Serialize, Deserialize)]
+pub struct RecorderWire {
+    recorder: RecorderParts,
+    writer: Option<WriterWire>,
+}
+
+// SAFETY: `recorder.v4` names this layout of `RecorderState` (v4: behind
+// the header of `Versioned`, with conversions; `recorder.v4b` the layout
+// of the `layout_b` build); bumped with it. The recorder holds no pointer
+// into the library's statics (its clock is an enum, its maps are made
+// with room). `WIRE` 1 is `RecorderWire`.
 unsafe impl Payload for RecorderState {
-    const NAME: &'static std::ffi::CStr = c"reckon_recorder.v2";
+    const NAME: &'static std::ffi::CStr = c"reckon_recorder.v3";
     const KIND: usize = RECORDER_KIND;
-    const LAYOUT: &'static str = "recorder.v3";
+    #[cfg(not(feature = "layout_b"))]
+    const LAYOUT: &'static str = "recorder.v4";
+    #[cfg(feature = "layout_b")]
+    const LAYOUT: &'static str = "recorder.v4b";
+    const WIRE: u64 = 1;
+    type Wire = RecorderWire;
+
+    /// Stops the writer thread first (it runs this library's code, which
+    /// may be unloaded once the state is converted), then exports the
+    /// recorder, its user metrics frozen.
+    fn export(&self) -> RecorderWire {
+        let taken = self.writer.lock().ok().and_then(|mut w| w.take());
+        let writer = taken.map(|w| {
+            let dir = w.dir().as_os_str().as_bytes().to_vec();
+            let keep = w.keep();
+            let stats = w.stop();
+            WriterWire {
+                dir,
+                keep,
+                written: stats.written,
+                failed: stats.failed,
+                last: stats.last.map(|p| p.into_os_string().into_vec()),
+            }
+        });
+        RecorderWire {
+            recorder: self.recorder.export(),
+            writer,
+        }
+    }
+
+    /// The recorder on the system clock, and a writer thread of this
+    /// build where the old one ran (none if it cannot start: then
+    /// `metrics_flush` says `no_writer`, as after a stop).
+    fn import(wire: RecorderWire) -> Option<Self> {
+        let recorder = Arc::new(Recorder::from_parts(
+            wire.recorder,
+            AnyClock::System(SystemClock),
+        )?);
+        let writer = wire.writer.and_then(|w| {
+            let stats = WriterStats {
+                written: w.written,
+                failed: w.failed,
+                last: w
+                    .last
+                    .map(|p| PathBuf::from(std::ffi::OsString::from_vec(p))),
+            };
+            let dir = PathBuf::from(std::ffi::OsString::from_vec(w.dir));
+            Writer::resume(Arc::clone(&recorder), dir, w.keep, stats).ok()
+        });
+        Some(RecorderState::new(recorder, writer))
+    }
 }
 
 /// A user-metric handle resource: the metric (shared with the recorder's
 /// registry) behind the versioned wrapper.
 pub type ReckonMetric = Versioned<MetricState>;
 
-/// A user metric's state.
-pub struct MetricState(Metric);
+/// A user metric's state: the metric, and its recorder's resource object
+/// (a reference kept, released with the state) and key, by which a newer
+/// build finds the metric again.
+#[cfg(not(feature = "layout_b"))]
+pub struct MetricState {
+    metric: Metric,
+    recorder: usize,
+    key: Vec<u8>,
+}
 
-// SAFETY: `metric.v2` names this layout of `MetricState` (v2: behind the
-// versioned wrapper, where v1 was inline); bumped with it.
+/// A user metric's state, laid out otherwise (the key first, a marker,
+/// the key boxed), for the upgrade tests.
+#[cfg(feature = "layout_b")]
+pub struct MetricState {
+    key: Box<[u8]>,
+    /// Only changes the layout.
+    #[allow(dead_code)]
+    marker: u64,
+    recorder: usize,
+    metric: Metric,
+}
+
+impl MetricState {
+    /// The handle state of `metric`, named `key` in the recorder whose
+    /// resource object is `recorder`; keeps a reference to that object.
+    ///
+    /// # Safety
+    /// `recorder` must be a live recorder resource object.
+    unsafe fn new(metric: Metric, recorder: *const c_void, key: Vec<u8>) -> Self {
+        // SAFETY: a live resource object (the contract above).
+        unsafe { enif_keep_resource(recorder) };
+        MetricState {
+            metric,
+            recorder: recorder as usize,
+            #[cfg(not(feature = "layout_b"))]
+            key,
+            #[cfg(feature = "layout_b")]
+            key: key.into_boxed_slice(),
+            #[cfg(feature = "layout_b")]
+            marker: 0x6c61_796f_7574_5f62,
+        }
+    }
+}
+
+impl Drop for MetricState {
+    fn drop(&mut self) {
+        // SAFETY: the reference `new` kept.
+        unsafe { enif_release_resource(self.recorder as *const c_void) };
+    }
+}
+
+/// A user metric's handle as one build hands it to another.
+#[derive(Serialize, Deserialize)]
+pub struct MetricWire {
+    recorder: u64,
+    key: Vec<u8>,
+}
+
+// SAFETY: `metric.v3` names this layout of `MetricState` (v3: behind the
+// header of `Versioned`, with conversions, and the recorder's object and
+// key; `metric.v3b` the layout of the `layout_b` build); bumped with it.
+// `WIRE` 1 is `MetricWire`.
 unsafe impl Payload for MetricState {
-    const NAME: &'static std::ffi::CStr = c"reckon_metric.v2";
+    const NAME: &'static std::ffi::CStr = c"reckon_metric.v3";
     const KIND: usize = METRIC_KIND;
-    const LAYOUT: &'static str = "metric.v2";
+    #[cfg(not(feature = "layout_b"))]
+    const LAYOUT: &'static str = "metric.v3";
+    #[cfg(feature = "layout_b")]
+    const LAYOUT: &'static str = "metric.v3b";
+    const WIRE: u64 = 1;
+    type Wire = MetricWire;
+
+    fn export(&self) -> MetricWire {
+        MetricWire {
+            recorder: self.recorder as u64,
+            key: self.key.to_vec(),
+        }
+    }
+
+    /// The metric named `key` in the recorder (converted to this build
+    /// first if it is not yet): the one its registry and every other
+    /// handle of this build share.
+    fn import(wire: MetricWire) -> Option<Self> {
+        let object = wire.recorder as usize as *const c_void;
+        if object.is_null() {
+            return None;
+        }
+        // SAFETY: the address of a recorder's resource object (a
+        // `#[repr(C)]` `Versioned`, at the start of the object), kept
+        // alive by the old state's reference until after this import.
+        let recorder = unsafe { &*object.cast::<ReckonRecorder>() };
+        let held = recorder.enter()?;
+        let metric = held.recorder.registry().get(&wire.key)?;
+        // SAFETY: live (as above).
+        Some(unsafe { MetricState::new(metric, object, wire.key) })
+    }
 }
 
 /// A number term as `f64`: a float, or an integer (as the nearest float).
@@ -141,17 +343,17 @@ fn metrics_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
         max_series,
         max_metrics,
     };
-    let state = RecorderState {
-        recorder: Arc::new(Recorder::new(config, AnyClock::System(SystemClock))),
-        writer: Mutex::new(None),
-    };
-    Ok(ReckonRecorder::make(env, state))
+    let recorder = Arc::new(Recorder::new(config, AnyClock::System(SystemClock)));
+    Ok(ReckonRecorder::make(
+        env,
+        RecorderState::new(recorder, None),
+    ))
 }
 
 /// `metrics_tick(R, [{Key, Number}])`: the number of points refused (full
 /// store, late or non-finite point, key too long).
 #[rustler::nif]
-fn metrics_tick<'a>(rec: &'a ReckonRecorder, points: ListIterator<'a>) -> NifResult<u64> {
+fn metrics_tick<'a>(rec: Held<'a, RecorderState>, points: ListIterator<'a>) -> NifResult<u64> {
     let mut decoded: Vec<(Binary<'a>, f64)> = Vec::new();
     for (i, item) in points.enumerate() {
         if i >= MAX_CHUNK {
@@ -170,7 +372,7 @@ fn metrics_tick<'a>(rec: &'a ReckonRecorder, points: ListIterator<'a>) -> NifRes
 #[rustler::nif]
 fn metrics_record<'a>(
     env: Env<'a>,
-    rec: &'a ReckonRecorder,
+    rec: Held<'a, RecorderState>,
     key: Binary<'a>,
     t: u64,
     value: Term<'a>,
@@ -196,7 +398,7 @@ fn metrics_record<'a>(
 #[rustler::nif]
 fn metrics_metric<'a>(
     env: Env<'a>,
-    rec: &'a ReckonRecorder,
+    rec: Held<'a, RecorderState>,
     opts: Term<'a>,
 ) -> NifResult<Term<'a>> {
     let key: Binary<'a> = field(opts, atoms::key())?;
@@ -215,7 +417,10 @@ fn metrics_metric<'a>(
     Ok(
         match rec.recorder.registry().get_or_make(key.as_slice(), kind) {
             Ok(metric) => {
-                let handle = ReckonMetric::make(env, MetricState(metric));
+                // SAFETY: the recorder's object, live while held.
+                let state =
+                    unsafe { MetricState::new(metric, rec.object(), key.as_slice().to_vec()) };
+                let handle = ReckonMetric::make(env, state);
                 (rustler::types::atom::ok(), handle).encode(env)
             }
             Err(e) => error(
@@ -239,16 +444,17 @@ raw_nif!("metric_observe", 2, metric_observe);
 // code): raw NIFs, which read their two arguments straight from `argv`
 // where `#[rustler::nif]` would collect them into a `Vec` on every call.
 
-/// The metric behind the handle `term` of this call.
+/// The handle `term` of this call, held.
 ///
 /// # Safety
 /// `term` must be an argument of the running NIF call and `env` its env;
-/// the reference must not outlive the call.
-unsafe fn metric_of<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Result<&'a Metric, Fail> {
+/// the value must not outlive the call.
+unsafe fn metric_of<'a>(
+    env: *mut ErlNifEnv,
+    term: ErlNifTerm,
+) -> Result<Held<'a, MetricState>, Fail> {
     // SAFETY: by the contract above.
-    unsafe { ReckonMetric::from_raw(env, term) }
-        .map(|m| &m.0)
-        .ok_or(Fail::BadArg)
+    unsafe { ReckonMetric::from_raw(env, term) }.ok_or(Fail::BadArg)
 }
 
 /// A non-negative integer below 2^64.
@@ -276,8 +482,14 @@ fn f64_of(env: *mut ErlNifEnv, term: ErlNifTerm) -> Result<f64, Fail> {
     u64_of(env, term).map(|u| u as f64)
 }
 
-fn ok_term() -> RawResult {
-    Ok(rustler::types::atom::ok().as_c_arg())
+/// `ok`, or `moved` when the metric was frozen (see the module
+/// documentation): nothing was applied, and the caller calls again.
+fn done(applied: bool) -> RawResult {
+    Ok(if applied {
+        rustler::types::atom::ok().as_c_arg()
+    } else {
+        atoms::moved().as_c_arg()
+    })
 }
 
 /// `metric_add(H, N)`: adds a non-negative integer to a counter, or a
@@ -287,12 +499,12 @@ fn metric_add(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
         return Err(Fail::BadArg);
     };
     // SAFETY: `handle` is an argument of this call, `env` its env.
-    match unsafe { metric_of(env, handle) }? {
+    let held = unsafe { metric_of(env, handle) }?;
+    done(match &held.metric {
         Metric::Counter(c) => c.add(u64_of(env, n)?),
         Metric::Gauge(g) => g.add(f64_of(env, n)?),
         Metric::Histogram(_) => return Err(Fail::BadArg),
-    }
-    ok_term()
+    })
 }
 
 /// `metric_set(G, V)`: sets a gauge; `badarg` for another kind.
@@ -301,11 +513,11 @@ fn metric_set(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
         return Err(Fail::BadArg);
     };
     // SAFETY: as in `metric_add`.
-    match unsafe { metric_of(env, handle) }? {
+    let held = unsafe { metric_of(env, handle) }?;
+    done(match &held.metric {
         Metric::Gauge(g) => g.set(f64_of(env, v)?),
         _ => return Err(Fail::BadArg),
-    }
-    ok_term()
+    })
 }
 
 /// `metric_observe(H, V)`: records a non-negative integer in a histogram
@@ -315,19 +527,19 @@ fn metric_observe(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
         return Err(Fail::BadArg);
     };
     // SAFETY: as in `metric_add`.
-    match unsafe { metric_of(env, handle) }? {
+    let held = unsafe { metric_of(env, handle) }?;
+    done(match &held.metric {
         Metric::Histogram(h) => h.record(u64_of(env, v)?),
         _ => return Err(Fail::BadArg),
-    }
-    ok_term()
+    })
 }
 
 /// `metric_observe_n(H, [{V, N}])`: records each non-negative integer `V`
 /// `N` times in a histogram; `badarg` for another kind, a bad pair or more
 /// than [`MAX_CHUNK`] pairs.
 #[rustler::nif]
-fn metric_observe_n<'a>(handle: &'a ReckonMetric, pairs: ListIterator<'a>) -> NifResult<Atom> {
-    let Metric::Histogram(h) = &handle.0 else {
+fn metric_observe_n<'a>(handle: Held<'a, MetricState>, pairs: ListIterator<'a>) -> NifResult<Atom> {
+    let Metric::Histogram(h) = &handle.metric else {
         return Err(Error::BadArg);
     };
     let mut decoded: Vec<(u64, u64)> = Vec::new();
@@ -337,10 +549,11 @@ fn metric_observe_n<'a>(handle: &'a ReckonMetric, pairs: ListIterator<'a>) -> Ni
         }
         decoded.push(item.decode()?);
     }
-    for (v, n) in decoded {
-        h.record_n(v, n);
-    }
-    Ok(rustler::types::atom::ok())
+    Ok(if h.record_all(&decoded) {
+        rustler::types::atom::ok()
+    } else {
+        atoms::moved()
+    })
 }
 
 fn encode_percentiles(env: Env<'_>, p: Percentiles) -> NifResult<Term<'_>> {
@@ -363,8 +576,8 @@ fn encode_percentiles(env: Env<'_>, p: Percentiles) -> NifResult<Term<'_>> {
 /// `metric_value(H)`: a counter's sum, a gauge's value, or a histogram's
 /// `#{count, min, max, mean, p50, p90, p99, p999}`.
 #[rustler::nif]
-fn metric_value<'a>(env: Env<'a>, handle: &'a ReckonMetric) -> NifResult<Term<'a>> {
-    match &handle.0 {
+fn metric_value<'a>(env: Env<'a>, handle: Held<'a, MetricState>) -> NifResult<Term<'a>> {
+    match &handle.metric {
         Metric::Counter(c) => Ok(c.value().encode(env)),
         Metric::Gauge(g) => Ok(g.value().encode(env)),
         Metric::Histogram(h) => encode_percentiles(env, h.percentiles()),
@@ -374,8 +587,8 @@ fn metric_value<'a>(env: Env<'a>, handle: &'a ReckonMetric) -> NifResult<Term<'a
 /// `metric_encode(H)`: a histogram in HdrHistogram's compressed V2
 /// encoding, base64, as a binary; `badarg` for another kind.
 #[rustler::nif]
-fn metric_encode<'a>(env: Env<'a>, handle: &'a ReckonMetric) -> NifResult<Term<'a>> {
-    match &handle.0 {
+fn metric_encode<'a>(env: Env<'a>, handle: Held<'a, MetricState>) -> NifResult<Term<'a>> {
+    match &handle.metric {
         Metric::Histogram(h) => Ok(binary(env, h.encode().as_bytes())),
         _ => Err(Error::BadArg),
     }
@@ -404,7 +617,7 @@ fn encode_points<'a>(env: Env<'a>, points: &[Point]) -> NifResult<Term<'a>> {
 #[rustler::nif]
 fn metrics_history<'a>(
     env: Env<'a>,
-    rec: &'a ReckonRecorder,
+    rec: Held<'a, RecorderState>,
     key: Binary<'a>,
     window: u64,
 ) -> NifResult<Term<'a>> {
@@ -416,7 +629,7 @@ fn metrics_history<'a>(
 
 /// `metrics_keys(R)`: every series' key (dirty: up to `MaxSeries` keys).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn metrics_keys<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> Term<'a> {
+fn metrics_keys<'a>(env: Env<'a>, rec: Held<'a, RecorderState>) -> Term<'a> {
     let keys: Vec<Term<'a>> = rec.recorder.keys().iter().map(|k| binary(env, k)).collect();
     keys.encode(env)
 }
@@ -440,7 +653,7 @@ fn encode_agg<'a>(env: Env<'a>, agg: &Option<Agg>) -> NifResult<Term<'a>> {
 /// window `#{min, max, mean, count}` or `undefined`, `last` a float or
 /// `undefined` (dirty: it reads every series' last hour).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn metrics_summary<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a>> {
+fn metrics_summary<'a>(env: Env<'a>, rec: Held<'a, RecorderState>) -> NifResult<Term<'a>> {
     let summary = rec.recorder.summary();
     let mut rows = Vec::with_capacity(summary.len());
     for s in &summary {
@@ -466,7 +679,7 @@ fn metrics_summary<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<
 /// `metrics_info(R)`: `#{series, series_refused, bytes, bound_bytes,
 /// metrics_refused}`.
 #[rustler::nif]
-fn metrics_info<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a>> {
+fn metrics_info<'a>(env: Env<'a>, rec: Held<'a, RecorderState>) -> NifResult<Term<'a>> {
     let (n, refused, held, bound) = rec.recorder.store_stats();
     let metrics_refused = rec.recorder.registry().refused();
     map::of(
@@ -481,7 +694,9 @@ fn metrics_info<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a>
     )
 }
 
-fn writer_of(rec: &RecorderState) -> NifResult<std::sync::MutexGuard<'_, Option<Writer>>> {
+fn writer_of<'a>(
+    rec: &'a Held<'_, RecorderState>,
+) -> NifResult<std::sync::MutexGuard<'a, Option<Writer>>> {
     rec.writer.lock().map_err(|_| Error::BadArg)
 }
 
@@ -493,7 +708,7 @@ fn writer_of(rec: &RecorderState) -> NifResult<std::sync::MutexGuard<'_, Option<
 #[rustler::nif(schedule = "DirtyIo")]
 fn metrics_file_start<'a>(
     env: Env<'a>,
-    rec: &'a ReckonRecorder,
+    rec: Held<'a, RecorderState>,
     opts: Term<'a>,
 ) -> NifResult<Term<'a>> {
     let dir = path_of(field(opts, atoms::dir())?)?;
@@ -501,7 +716,7 @@ fn metrics_file_start<'a>(
     if keep == 0 || keep > MAX_KEEP {
         return Err(Error::BadArg);
     }
-    let mut slot = writer_of(rec)?;
+    let mut slot = writer_of(&rec)?;
     drop(slot.take());
     Ok(match Writer::start(Arc::clone(&rec.recorder), dir, keep) {
         Ok(w) => {
@@ -514,8 +729,8 @@ fn metrics_file_start<'a>(
 
 /// `metrics_file_stop(R)`: stops the writer (after its write in progress).
 #[rustler::nif(schedule = "DirtyIo")]
-fn metrics_file_stop(rec: &ReckonRecorder) -> NifResult<Atom> {
-    let taken = writer_of(rec)?.take();
+fn metrics_file_stop(rec: Held<'_, RecorderState>) -> NifResult<Atom> {
+    let taken = writer_of(&rec)?.take();
     drop(taken);
     Ok(rustler::types::atom::ok())
 }
@@ -523,8 +738,8 @@ fn metrics_file_stop(rec: &ReckonRecorder) -> NifResult<Atom> {
 /// `metrics_flush(R)`: hands a write to the writer thread; `ok`, or
 /// `{error, no_writer}`.
 #[rustler::nif]
-fn metrics_flush<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a>> {
-    Ok(match writer_of(rec)?.as_ref() {
+fn metrics_flush<'a>(env: Env<'a>, rec: Held<'a, RecorderState>) -> NifResult<Term<'a>> {
+    Ok(match writer_of(&rec)?.as_ref() {
         Some(w) => {
             w.flush();
             rustler::types::atom::ok().encode(env)
@@ -536,8 +751,8 @@ fn metrics_flush<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a
 /// `metrics_file_stats(R)`: `#{written, failed, last}` (`last` the path
 /// of the newest file, or `undefined`), or `undefined` without a writer.
 #[rustler::nif]
-fn metrics_file_stats<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a>> {
-    match writer_of(rec)?.as_ref() {
+fn metrics_file_stats<'a>(env: Env<'a>, rec: Held<'a, RecorderState>) -> NifResult<Term<'a>> {
+    match writer_of(&rec)?.as_ref() {
         Some(w) => {
             let s = w.stats();
             let last = match s.last {
@@ -654,7 +869,7 @@ fn buckets<'a>(env: Env<'a>, h: &Histo) -> NifResult<Term<'a>> {
 /// counter's sum, a gauge's value, a histogram's `#{count, sum, buckets}`
 /// (dirty: up to `MaxMetrics` histograms are merged).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn metrics_user<'a>(env: Env<'a>, rec: &'a ReckonRecorder) -> NifResult<Term<'a>> {
+fn metrics_user<'a>(env: Env<'a>, rec: Held<'a, RecorderState>) -> NifResult<Term<'a>> {
     let all = rec.recorder.registry().all();
     let mut rows = Vec::with_capacity(all.len());
     for (k, m) in &all {
