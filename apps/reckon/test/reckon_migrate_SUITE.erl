@@ -18,7 +18,7 @@
          init_per_testcase/2, end_per_testcase/2]).
 -export([windows_migrate/1, recorder_and_metrics_migrate/1, tracer_migrates/1,
          windows_migrate_under_load/1, metrics_migrate_under_load/1,
-         tracer_migrates_under_load/1]).
+         tracer_migrates_under_load/1, unreadable_wire_is_refused/1]).
 -export([window_worker/3, window_loop/4, metric_worker/3, metric_loop/3,
          tracer_worker/3, tracer_loop/3]).
 
@@ -28,10 +28,11 @@ suite() -> [{timetrap, {minutes, 15}}].
 
 all() ->
     [windows_migrate, recorder_and_metrics_migrate, tracer_migrates,
-     windows_migrate_under_load, metrics_migrate_under_load, tracer_migrates_under_load].
+     windows_migrate_under_load, metrics_migrate_under_load, tracer_migrates_under_load,
+     unreadable_wire_is_refused].
 
-%% Builds the layout_b libraries (cargo does nothing when they are up to
-%% date) next to the default ones.
+%% Builds the layout_b libraries, and the wire_b build of reckon_nif
+%% (cargo does nothing when they are up to date), next to the default ones.
 init_per_suite(Config) ->
     Src = proplists:get_value(source, reckon_nif:module_info(compile)),
     Root = filename:dirname(filename:dirname(filename:dirname(filename:dirname(Src)))),
@@ -43,11 +44,19 @@ init_per_suite(Config) ->
                           " --target-dir '~ts' 2>&1; echo \"rc=$?\"", [Root, Target])),
     Out = os:cmd(Cmd),
     ?assertMatch({match, _}, re:run(Out, "rc=0\\s*$"), Out),
+    WireTarget = filename:join([Root, "target", "features-wire_b"]),
+    WireOut = os:cmd(lists:flatten(
+                       io_lib:format("cd '~ts' && cargo build --quiet --release --locked"
+                                     " -p reckon_nif --features reckon_nif/wire_b"
+                                     " --target-dir '~ts' 2>&1; echo \"rc=$?\"",
+                                     [Root, WireTarget]))),
+    ?assertMatch({match, _}, re:run(WireOut, "rc=0\\s*$"), WireOut),
     B = [{list_to_atom(Lib), filename:join([Target, "release", "lib" ++ Lib ++ ".so"])}
          || Lib <- ["reckon_nif", "reckon_tracer"]],
     Priv = code:priv_dir(reckon),
     A = [{M, filename:join(Priv, atom_to_list(M) ++ ".so")} || M <- [reckon_nif, reckon_tracer]],
-    [{libs_b, B}, {libs_a, A}, {orig_ebin, filename:join(code:lib_dir(reckon), "ebin")},
+    Wire = [{reckon_nif, filename:join([WireTarget, "release", "libreckon_nif.so"])}],
+    [{libs_b, B}, {libs_a, A}, {libs_wire, Wire}, {orig_ebin, filename:join(code:lib_dir(reckon), "ebin")},
      {orig_lib, code:lib_dir(reckon)} | Config].
 
 end_per_suite(_Config) ->
@@ -372,6 +381,36 @@ pump(Parent, T, N) ->
         {reckon_trace_event, _, _, _, _, _} -> ok = reckon_tracer:ack(T), pump(Parent, T, N + 1);
         {count, From} -> From ! {pumped, N}
     end.
+
+%%% A build that cannot read the states
+
+%% A build whose windows' interchange form is of another version refuses
+%% to load while a window of this build lives: the old code keeps running
+%% and the window keeps working; once no window lives, it loads.
+unreadable_wire_is_refused(Config) ->
+    Before = reckon_nif:lib_info(),
+    WireLib = proplists:get_value(reckon_nif, ?config(libs_wire, Config)),
+    in_process(fun() ->
+        W = reckon_nif:window_new(#{kind => integer, n => 3, cap => 3, expected => 1}),
+        ok = reckon_nif:window_add(W, first, [{1, 10}, {2, 20}]),
+        _ = install_copy(Config, reckon_nif, WireLib, "90.0.3"),
+        ?assertEqual({error, on_load_failure}, code:load_file(reckon_nif)),
+        ?assertMatch(#{instances := 1}, reckon_nif:lib_info()),
+        ok = reckon_nif:window_add(W, second, [{1, 15}, {3, 1}]),
+        ?assertMatch(#{top := [{1, 5}], born := [{3, 1}], died := [{2, 20}]},
+                     reckon_nif:window_finish(W))
+    end),
+    live_back_to(reckon_nif, Before, [window]),
+    _ = install_copy(Config, reckon_nif, WireLib, "90.0.4"),
+    ?assertEqual({module, reckon_nif}, code:load_file(reckon_nif)),
+    ?assertEqual(false, code:purge(reckon_nif)),
+    in_process(fun() ->
+        W = reckon_nif:window_new(#{kind => integer, n => 3, cap => 3, expected => 1}),
+        ok = reckon_nif:window_add(W, first, [{1, 10}]),
+        ?assertMatch(#{died := [{1, 10}]}, reckon_nif:window_finish(W))
+    end),
+    %% No window of the wire_b build is left for the default one to refuse.
+    live_back_to(reckon_nif, Before, [window]).
 
 %%% Helpers
 

@@ -152,15 +152,22 @@ fn from_wire<K: std::hash::Hash + Ord>(w: PartsWire, key: impl Fn(u64) -> K) -> 
 
 // SAFETY: `window.v3` names this layout of `State` (v3: behind the
 // header of `Versioned`, with conversions; `window.v3b` the layout of the
-// `layout_b` build); bumped with it. `WIRE` 1 is `WindowWire`.
+// `layout_b` build, `window.v3w` of the `wire_b` build, whose `WIRE` 2
+// stands for a form no other build reads); bumped with it. `WIRE` 1 is
+// `WindowWire`.
 unsafe impl Payload for State {
     const NAME: &'static std::ffi::CStr = c"reckon_window.v3";
     const KIND: usize = WINDOW_KIND;
     #[cfg(not(feature = "layout_b"))]
     const LAYOUT: &'static str = "window.v3";
-    #[cfg(feature = "layout_b")]
+    #[cfg(all(feature = "layout_b", not(feature = "wire_b")))]
     const LAYOUT: &'static str = "window.v3b";
+    #[cfg(feature = "wire_b")]
+    const LAYOUT: &'static str = "window.v3w";
+    #[cfg(not(feature = "wire_b"))]
     const WIRE: u64 = 1;
+    #[cfg(feature = "wire_b")]
+    const WIRE: u64 = 2;
     type Wire = WindowWire;
 
     fn export(&self) -> WindowWire {
