@@ -9,6 +9,7 @@
 //! a window.
 
 mod dump;
+mod metric_states;
 mod metrics;
 mod top;
 mod windows;
