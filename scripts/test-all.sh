@@ -158,6 +158,14 @@ else
     fi
     record
 
+    # The layout_b builds of reckon's libraries, which reckon_migrate_SUITE
+    # loads over the default ones, and the wire_b build it must refuse (the
+    # suite runs the same commands, which do nothing once they are up to date).
+    check layout-b sh -c "cargo build --quiet --release --locked -p reckon_nif -p reckon_tracer \
+        --features reckon_nif/layout_b,reckon_tracer/layout_b --target-dir target/features-layout_b &&
+        cargo build --quiet --release --locked -p reckon_nif --features reckon_nif/wire_b \
+        --target-dir target/features-wire_b"
+
     # apps/*/test and the umbrella's test/ (rebar3 3.19 runs both by default).
     # Every suite must have run (a config change could silently drop one).
     run ct rebar3 ct

@@ -265,32 +265,32 @@ hist_opts(_) ->
 -spec inc(Counter) -> ok when Counter :: metric().
 inc(Counter) ->
     ?UPDATE([Counter], [counter], "", "not a counter handle",
-            reckon_nif:metric_add(Counter, 1)).
+            reckon_metrics_lib:metric_add(Counter, 1)).
 
 %% @doc Adds `N' to a counter (a non-negative integer) or a gauge (a number).
 -spec inc(Metric, N) -> ok when Metric :: metric(), N :: number().
 inc(Metric, N) ->
     ?UPDATE([Metric, N], [counter, gauge],
             "not a non-negative integer (counter) or number (gauge)",
-            "not a counter or gauge handle", reckon_nif:metric_add(Metric, N)).
+            "not a counter or gauge handle", reckon_metrics_lib:metric_add(Metric, N)).
 
 %% @doc Sets a gauge.
 -spec set(Gauge, Value) -> ok when Gauge :: metric(), Value :: number().
 set(Gauge, Value) ->
     ?UPDATE([Gauge, Value], [gauge], "not a number", "not a gauge handle",
-            reckon_nif:metric_set(Gauge, Value)).
+            reckon_metrics_lib:metric_set(Gauge, Value)).
 
 %% @doc Adds `Delta' (a number, negative to subtract) to a gauge.
 -spec add(Gauge, Delta) -> ok when Gauge :: metric(), Delta :: number().
 add(Gauge, Delta) ->
     ?UPDATE([Gauge, Delta], [gauge], "not a number", "not a gauge handle",
-            reckon_nif:metric_add(Gauge, Delta)).
+            reckon_metrics_lib:metric_add(Gauge, Delta)).
 
 %% @doc Records `Value' (a non-negative integer) in a histogram.
 -spec observe(Histogram, Value) -> ok when Histogram :: metric(), Value :: non_neg_integer().
 observe(Histogram, Value) ->
     ?UPDATE([Histogram, Value], [histogram], "not a non-negative integer below 2^64",
-            "not a histogram handle", reckon_nif:metric_observe(Histogram, Value)).
+            "not a histogram handle", reckon_metrics_lib:metric_observe(Histogram, Value)).
 
 %% The argument an update refused: the value (argument 2) when the handle
 %% is of a kind the update takes, else the handle.

@@ -12,7 +12,8 @@
 -module(reckon_metrics_lib).
 
 -export([recorder/0, ensure_recorder/0, key/1, name/1, user_key/2,
-         validate/1, defaults/0, read_file/1]).
+         validate/1, defaults/0, read_file/1,
+         metric_add/2, metric_set/2, metric_observe/2, metric_observe_n/2]).
 
 -export_type([options/0]).
 
@@ -131,4 +132,41 @@ read_file(Path) ->
                        metrics := lists:sort([{name(K), V} || {K, V} <- Metrics])}};
         {error, Text} ->
             {error, {unreadable, unicode:characters_to_binary(Text)}}
+    end.
+
+%% The updates of a user metric. `reckon_nif' answers `moved' for an update
+%% that met its metric while a library of another build took the recorder
+%% over (nothing was applied): the call is made again, remotely, so it
+%% reaches the library now loaded, which converts the handle and applies it.
+
+%% @doc Adds `N' to a counter or a gauge.
+-spec metric_add(reference(), number()) -> ok.
+metric_add(Metric, N) ->
+    case reckon_nif:metric_add(Metric, N) of
+        ok -> ok;
+        moved -> ?MODULE:metric_add(Metric, N)
+    end.
+
+%% @doc Sets a gauge.
+-spec metric_set(reference(), number()) -> ok.
+metric_set(Metric, V) ->
+    case reckon_nif:metric_set(Metric, V) of
+        ok -> ok;
+        moved -> ?MODULE:metric_set(Metric, V)
+    end.
+
+%% @doc Records `V' in a histogram.
+-spec metric_observe(reference(), non_neg_integer()) -> ok.
+metric_observe(Metric, V) ->
+    case reckon_nif:metric_observe(Metric, V) of
+        ok -> ok;
+        moved -> ?MODULE:metric_observe(Metric, V)
+    end.
+
+%% @doc Records each `{V, N}' in a histogram (all of one chunk or none).
+-spec metric_observe_n(reference(), [{non_neg_integer(), non_neg_integer()}]) -> ok.
+metric_observe_n(Metric, Pairs) ->
+    case reckon_nif:metric_observe_n(Metric, Pairs) of
+        ok -> ok;
+        moved -> ?MODULE:metric_observe_n(Metric, Pairs)
     end.

@@ -121,7 +121,7 @@ handle_info(_Msg, State) ->
 -spec observe(reference() | undefined, term()) -> ok.
 observe(H, Info) when H =/= undefined, is_list(Info) ->
     case lists:keyfind(timeout, 1, Info) of
-        {timeout, Ms} when is_integer(Ms), Ms >= 0 -> reckon_nif:metric_observe(H, Ms);
+        {timeout, Ms} when is_integer(Ms), Ms >= 0 -> reckon_metrics_lib:metric_observe(H, Ms);
         _ -> ok
     end;
 observe(_H, _Info) ->

@@ -111,7 +111,7 @@ record(Pairs, Name) ->
            end,
     case Made of
         {ok, Handle} ->
-            _ = [reckon_nif:metric_observe_n(Handle, Chunk) || Chunk <- chunks(Pairs, 1000)],
+            _ = [reckon_metrics_lib:metric_observe_n(Handle, Chunk) || Chunk <- chunks(Pairs, 1000)],
             ok;
         {error, _} ->
             ok

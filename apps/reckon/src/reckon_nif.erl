@@ -4,8 +4,13 @@
 %% The library is loaded from this application's `priv' directory when the
 %% module is loaded. Loading a newer version of this module runs the
 %% library's `upgrade' callback; it takes over windows in flight, recorders
-%% and metric handles when built from the same sources, and refuses the
-%% upgrade (the old code keeps running) while objects of another layout live.
+%% and metric handles, converting the state of each to its own layout when
+%% it is another build's (docs/nif-upgrade.md), and refuses the upgrade
+%% (the old code keeps running) only while an object lives whose state it
+%% cannot convert. An update of a metric answers `moved' when it met the
+%% metric in the middle of such a conversion: nothing was applied, and the
+%% same call made again (through this module, as now loaded) applies it
+%% (`reckon_metrics_lib:metric_add/2' and the others do).
 -module(reckon_nif).
 
 -on_load(init/0).
@@ -17,7 +22,7 @@
                metric_add/2, metric_set/2, metric_observe/2, metric_observe_n/2, metric_value/1,
                metric_encode/1, metrics_history/3, metrics_keys/1, metrics_summary/1,
                metrics_info/1, metrics_file_start/2, metrics_file_stop/1, metrics_flush/1,
-               metrics_file_stats/1, metrics_read_file/1, metrics_user/1]).
+               metrics_file_stats/1, metrics_read_file/1, metrics_user/1, lib_info/0]).
 
 -type window_opts() :: #{kind := pid | integer, n := non_neg_integer(),
                          cap := non_neg_integer(), expected := non_neg_integer()}.
@@ -79,16 +84,16 @@ metrics_record(_Recorder, _Key, _T, _Value) -> erlang:nif_error(nif_not_loaded).
     {ok, reference()} | {error, full | other_kind | key_too_long | bad_bounds}.
 metrics_metric(_Recorder, _Opts) -> erlang:nif_error(nif_not_loaded).
 
--spec metric_add(reference(), number()) -> ok.
+-spec metric_add(reference(), number()) ->ok | moved.
 metric_add(_Metric, _N) -> erlang:nif_error(nif_not_loaded).
 
--spec metric_set(reference(), number()) -> ok.
+-spec metric_set(reference(), number()) ->ok | moved.
 metric_set(_Metric, _V) -> erlang:nif_error(nif_not_loaded).
 
--spec metric_observe(reference(), non_neg_integer()) -> ok.
+-spec metric_observe(reference(), non_neg_integer()) ->ok | moved.
 metric_observe(_Metric, _V) -> erlang:nif_error(nif_not_loaded).
 
--spec metric_observe_n(reference(), [{non_neg_integer(), non_neg_integer()}]) -> ok.
+-spec metric_observe_n(reference(), [{non_neg_integer(), non_neg_integer()}]) ->ok | moved.
 metric_observe_n(_Metric, _Pairs) -> erlang:nif_error(nif_not_loaded).
 
 -spec metric_value(reference()) -> non_neg_integer() | float() | percentiles().
@@ -137,3 +142,10 @@ metrics_read_file(_Path) -> erlang:nif_error(nif_not_loaded).
        value := number() | #{count := non_neg_integer(), sum := float(),
                              buckets := [{pos_integer(), non_neg_integer()}]}}].
 metrics_user(_Recorder) -> erlang:nif_error(nif_not_loaded).
+
+%% How many library instances attached so far, how many are loaded now, and
+%% the live objects of each kind.
+-spec lib_info() -> #{generation := pos_integer(), instances := pos_integer(),
+                      window := non_neg_integer(), recorder := non_neg_integer(),
+                      metric := non_neg_integer()}.
+lib_info() -> erlang:nif_error(nif_not_loaded).

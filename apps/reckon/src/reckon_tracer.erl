@@ -19,7 +19,7 @@
 -on_load(init/0).
 
 -define(NIFS, [enabled/3, trace/5, new/1, take_suppressed/2, close/1, accepted/1, ack/1,
-               take_dropped/1]).
+               take_dropped/1, lib_info/0]).
 
 -export(?NIFS).
 -nifs(?NIFS).
@@ -69,3 +69,9 @@ take_dropped(_State) -> erlang:nif_error(nif_not_loaded).
 %% Events accepted, in all or in the running window.
 -spec accepted(state()) -> non_neg_integer().
 accepted(_State) -> erlang:nif_error(nif_not_loaded).
+
+%% How many library instances attached so far, how many are loaded now, and
+%% the live tracer states.
+-spec lib_info() -> #{generation := pos_integer(), instances := pos_integer(),
+                      tracer := non_neg_integer()}.
+lib_info() -> erlang:nif_error(nif_not_loaded).

@@ -13,7 +13,51 @@ pub struct TopN<K: Ord> {
     heap: BinaryHeap<Reverse<(i64, Reverse<u64>, K)>>,
 }
 
+/// Everything a [`TopN`] holds, in plain fields: what a newer build of
+/// the code that keeps one needs to make the same top-N
+/// ([`TopN::parts`], [`TopN::from_parts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopNParts<K> {
+    /// How many it keeps.
+    pub n: usize,
+    /// The sequence number of the next offer (ties keep the lower).
+    pub seq: u64,
+    /// Every pair kept, with its sequence number, in no order.
+    pub entries: Vec<(K, i64, u64)>,
+}
+
+impl<K: Ord + Clone> TopN<K> {
+    /// A copy of everything held.
+    pub fn parts(&self) -> TopNParts<K> {
+        TopNParts {
+            n: self.n,
+            seq: self.seq,
+            entries: self
+                .heap
+                .iter()
+                .map(|r| (r.0 .2.clone(), r.0 .0, r.0 .1 .0))
+                .collect(),
+        }
+    }
+}
+
 impl<K: Ord> TopN<K> {
+    /// The top-N that [`TopN::parts`] described; at most `n` entries are
+    /// kept (the largest), and the next sequence number is past every
+    /// entry's.
+    pub fn from_parts(parts: TopNParts<K>) -> Self {
+        let mut top = TopN::new(parts.n);
+        top.seq = parts.seq;
+        for (key, value, seq) in parts.entries {
+            top.seq = top.seq.max(seq.saturating_add(1));
+            top.heap.push(Reverse((value, Reverse(seq), key)));
+            if top.heap.len() > top.n {
+                top.heap.pop();
+            }
+        }
+        top
+    }
+
     /// An empty top-`n`.
     pub fn new(n: usize) -> Self {
         Self {
@@ -91,6 +135,19 @@ mod tests {
         all.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         all.truncate(10);
         assert_eq!(t.into_sorted(), all);
+    }
+
+    #[test]
+    fn parts_make_the_same_top_n() {
+        let mut t = TopN::new(3);
+        for (k, v) in [(1u64, 5), (2, 9), (3, 1), (4, 9)] {
+            t.push(k, v);
+        }
+        let mut back = TopN::from_parts(t.parts());
+        t.push(5, 9);
+        back.push(5, 9);
+        assert_eq!(back.into_sorted(), vec![(2, 9), (4, 9), (5, 9)]);
+        assert_eq!(t.into_sorted(), vec![(2, 9), (4, 9), (5, 9)]);
     }
 
     #[test]

@@ -89,7 +89,61 @@ fn unpack(word: u64) -> (u64, u64) {
     (word >> 32, word & LOW)
 }
 
+/// Everything a [`Limit`] holds, as plain words: what a newer build of the
+/// code that keeps one needs to make the same limit ([`Limit::parts`],
+/// [`Limit::from_parts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitParts {
+    /// Events per window (or in all).
+    pub n: u64,
+    /// The window's length (0: an absolute limit).
+    pub window: u64,
+    /// What happens once a window's `n` were accepted.
+    pub mode: Mode,
+    /// When the first window began.
+    pub start: u64,
+    /// The accepted word (window index and count, or the count).
+    pub accepted: u64,
+    /// The suppressed word (window index and count).
+    pub suppressed: u64,
+    /// Suppressed events of earlier windows not reported yet.
+    pub carry: u64,
+    /// Whether the trace is done.
+    pub done: bool,
+}
+
 impl Limit {
+    /// A copy of everything held (each word read once: a limit in use may
+    /// move on meanwhile; a caller that needs an exact copy keeps others
+    /// out first).
+    pub fn parts(&self) -> LimitParts {
+        LimitParts {
+            n: self.n,
+            window: self.window,
+            mode: self.mode,
+            start: self.start,
+            accepted: self.accepted.load(Ordering::Acquire),
+            suppressed: self.suppressed.load(Ordering::Acquire),
+            carry: self.carry.load(Ordering::Acquire),
+            done: self.done.load(Ordering::Acquire),
+        }
+    }
+
+    /// The limit that [`Limit::parts`] described (`n` capped at
+    /// [`Limit::MAX_N`]).
+    pub fn from_parts(p: LimitParts) -> Limit {
+        Limit {
+            n: p.n.min(Self::MAX_N),
+            window: p.window,
+            mode: p.mode,
+            start: p.start,
+            accepted: AtomicU64::new(p.accepted),
+            suppressed: AtomicU64::new(p.suppressed),
+            carry: AtomicU64::new(p.carry),
+            done: AtomicBool::new(p.done),
+        }
+    }
+
     /// Most events a limit accepts (per window, or in all): counts live in
     /// 32 bits.
     pub const MAX_N: u64 = LOW - 1;
@@ -477,6 +531,20 @@ mod tests {
         // Every event is accepted or suppressed, and every suppressed one
         // is reported exactly once.
         assert_eq!(reported + limit.take_all_suppressed(), 4 * 3 * W - 300);
+    }
+
+    #[test]
+    fn parts_make_the_same_limit() {
+        let limit = Limit::windowed(2, W, Mode::Throttle, 0);
+        for now in [1, 2, 3, 4] {
+            let _ = event(&limit, now);
+        }
+        let back = Limit::from_parts(limit.parts());
+        assert_eq!(back.parts(), limit.parts());
+        assert_eq!(back.accepted(), 2);
+        assert_eq!(back.take_suppressed(W + 1), limit.take_suppressed(W + 1));
+        assert!(back.close());
+        assert!(Limit::from_parts(back.parts()).is_done());
     }
 
     #[test]

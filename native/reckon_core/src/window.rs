@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
-use crate::topn::TopN;
+use crate::topn::{TopN, TopNParts};
 
 /// A hasher for keys the VM chose (pids, or their hashes; port numbers):
 /// one multiply and a rotation per word. Keys are never chosen by a
@@ -78,7 +78,62 @@ pub struct Diff<K> {
     pub died_count: u64,
 }
 
+/// Everything a [`Window`] holds, in plain fields: what a newer build of
+/// the code that keeps one needs to make the same window
+/// ([`Window::parts`], [`Window::from_parts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowParts<K> {
+    /// The first sample's pairs not met again yet, in no order.
+    pub before: Vec<(K, i64)>,
+    /// Whether the second sample began.
+    pub second: bool,
+    /// The survivors ranked so far.
+    pub top: TopNParts<K>,
+    /// Keys of the second sample only, at most `cap`.
+    pub born: Vec<(K, i64)>,
+    /// How many keys were born (kept or not).
+    pub born_count: u64,
+    /// Most born and died listed.
+    pub cap: usize,
+}
+
+impl<K: Hash + Ord + Clone> Window<K> {
+    /// A copy of everything held.
+    pub fn parts(&self) -> WindowParts<K> {
+        WindowParts {
+            before: self.before.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            second: self.phase == Phase::Second,
+            top: self.top.parts(),
+            born: self.born.clone(),
+            born_count: self.born_count,
+            cap: self.cap,
+        }
+    }
+}
+
 impl<K: Hash + Ord> Window<K> {
+    /// The window that [`Window::parts`] described (its map made with room
+    /// for what it holds, and at least one entry).
+    pub fn from_parts(parts: WindowParts<K>) -> Self {
+        let mut before = WordMap::default();
+        before.reserve(parts.before.len().max(1));
+        before.extend(parts.before);
+        let mut born = parts.born;
+        born.truncate(parts.cap);
+        Self {
+            before,
+            phase: if parts.second {
+                Phase::Second
+            } else {
+                Phase::First
+            },
+            top: TopN::from_parts(parts.top),
+            born,
+            born_count: parts.born_count,
+            cap: parts.cap,
+        }
+    }
+
     /// An empty window ranking `n` keys and listing at most `cap` born and
     /// `cap` died keys, with room for `expected` keys in the first sample
     /// (so the first sample's chunks do not rehash the map). The map has a
@@ -160,6 +215,23 @@ mod tests {
     fn the_map_is_allocated_from_the_start() {
         let w: Window<u64> = Window::new(2, 10, 0);
         assert!(w.before.capacity() >= 1);
+    }
+
+    #[test]
+    fn parts_make_the_same_window_in_either_phase() {
+        let mut w: Window<u64> = Window::new(2, 10, 4);
+        assert!(w.first([(1, 100), (2, 5), (3, 50)]));
+        let mut back = Window::from_parts(w.parts());
+        assert_eq!(back.phase(), Phase::First);
+        for x in [&mut w, &mut back] {
+            x.second([(1, 110), (9, 7)]);
+        }
+        let mut back2 = Window::from_parts(back.parts());
+        assert_eq!(back2.phase(), Phase::Second);
+        assert!(!back2.first([(5, 1)]));
+        w.second([(2, 500)]);
+        back2.second([(2, 500)]);
+        assert_eq!(back2.finish(), w.finish());
     }
 
     #[test]

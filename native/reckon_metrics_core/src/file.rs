@@ -51,6 +51,8 @@ pub struct WriterStats {
 /// A running writer thread; dropping it stops the thread (after the write
 /// in progress, if any).
 pub struct Writer {
+    dir: PathBuf,
+    keep: usize,
     tx: Sender<Command>,
     thread: Option<JoinHandle<()>>,
     stats: Arc<Mutex<WriterStats>>,
@@ -95,6 +97,17 @@ impl Writer {
     /// Starts a thread writing `recorder`'s snapshots into `dir` (made if
     /// missing), keeping the newest `keep` files (1 to [`MAX_KEEP`]).
     pub fn start(recorder: Arc<Recorder>, dir: PathBuf, keep: usize) -> std::io::Result<Self> {
+        Writer::resume(recorder, dir, keep, WriterStats::default())
+    }
+
+    /// As [`Writer::start`], counting on from `stats` (a writer of an
+    /// older build, stopped, that this one replaces).
+    pub fn resume(
+        recorder: Arc<Recorder>,
+        dir: PathBuf,
+        keep: usize,
+        stats: WriterStats,
+    ) -> std::io::Result<Self> {
         let keep = keep.clamp(1, MAX_KEEP);
         fs::create_dir_all(&dir)?;
         let mut seq = files(&dir)
@@ -102,8 +115,9 @@ impl Writer {
             .and_then(|p| seq_of(p.file_name()?.to_str()?))
             .map_or(0, |s| s + 1);
         let (tx, rx) = bounded::<Command>(1);
-        let stats = Arc::new(Mutex::new(WriterStats::default()));
+        let stats = Arc::new(Mutex::new(stats));
         let shared = Arc::clone(&stats);
+        let thread_dir = dir.clone();
         let thread = std::thread::Builder::new()
             .name("reckon_metrics_file".into())
             .spawn(move || {
@@ -112,14 +126,14 @@ impl Writer {
                         .snapshot()
                         .to_vec()
                         .map_err(std::io::Error::other)
-                        .and_then(|bytes| write_one(&dir, seq, &bytes));
+                        .and_then(|bytes| write_one(&thread_dir, seq, &bytes));
                     let mut s = shared.lock();
                     match written {
                         Ok(path) => {
                             s.written += 1;
                             s.last = Some(path);
                             seq += 1;
-                            let all = files(&dir);
+                            let all = files(&thread_dir);
                             let excess = all.len().saturating_sub(keep);
                             for old in all.iter().take(excess) {
                                 let _ = fs::remove_file(old);
@@ -130,6 +144,8 @@ impl Writer {
                 }
             })?;
         Ok(Writer {
+            dir,
+            keep,
             tx,
             thread: Some(thread),
             stats,
@@ -147,14 +163,35 @@ impl Writer {
     pub fn stats(&self) -> WriterStats {
         self.stats.lock().clone()
     }
-}
 
-impl Drop for Writer {
-    fn drop(&mut self) {
+    /// The directory it writes into.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// How many files it keeps.
+    pub fn keep(&self) -> usize {
+        self.keep
+    }
+
+    /// Stops the thread (after its write in progress, if any): what it
+    /// wrote, once it has ended.
+    pub fn stop(mut self) -> WriterStats {
+        self.halt();
+        self.stats()
+    }
+
+    fn halt(&mut self) {
         let _ = self.tx.send(Command::Stop);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.halt();
     }
 }
 

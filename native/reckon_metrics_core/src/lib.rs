@@ -18,8 +18,9 @@ pub mod state;
 use parking_lot::Mutex;
 
 use clock::{AnyClock, Clock};
-use metric::{Metric, Registry};
-use series::{Agg, Point, RecordError, Store};
+use metric::{Metric, Registry, RegistryParts};
+use serde::{Deserialize, Serialize};
+use series::{Agg, Point, RecordError, Store, StoreParts};
 use state::{MetricValue, Snapshot};
 
 /// The bounds of a recorder.
@@ -49,6 +50,16 @@ pub struct Summary {
     pub last: Option<f64>,
     /// Over the last 60 s, the last 3600 s and the last 86 400 s.
     pub windows: [Option<Agg>; 3],
+}
+
+/// Everything a [`Recorder`] holds but its clock, as one build hands it to
+/// another ([`Recorder::export`], [`Recorder::from_parts`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecorderParts {
+    /// The series.
+    pub store: StoreParts,
+    /// The user metrics, with their values.
+    pub registry: RegistryParts,
 }
 
 /// The recorder: series, user metrics, and a clock.
@@ -140,6 +151,34 @@ impl Recorder {
         (s.len(), s.refused(), s.heap_bytes(), s.bound_bytes())
     }
 
+    /// Everything held, for a newer build: the series are copied, the
+    /// user metrics frozen (see [`metric`]: an update through a handle
+    /// made before is refused from then on), so the values are exact.
+    pub fn export(&self) -> RecorderParts {
+        RecorderParts {
+            store: self.store.lock().parts(),
+            registry: self.registry.freeze(),
+        }
+    }
+
+    /// The recorder [`Recorder::export`] described, reading `clock`;
+    /// `None` when a histogram does not read back.
+    pub fn from_parts(parts: RecorderParts, clock: AnyClock) -> Option<Self> {
+        Some(Recorder {
+            store: Mutex::new(Store::from_parts(parts.store)),
+            registry: Registry::from_parts(parts.registry)?,
+            clock,
+        })
+    }
+
+    /// The bounds it was made with.
+    pub fn config(&self) -> Config {
+        Config {
+            max_series: self.store.lock().max_series(),
+            max_metrics: self.registry.max_metrics(),
+        }
+    }
+
     /// A copy of everything held (the series are copied under the store's
     /// lock: about 100 KB per full series).
     pub fn snapshot(&self) -> Snapshot {
@@ -210,6 +249,34 @@ mod tests {
     }
 
     #[test]
+    fn an_export_makes_the_same_recorder() {
+        let clock = Arc::new(ManualClock::new(T0));
+        let rec = Recorder::new(Config::default(), AnyClock::Manual(Arc::clone(&clock)));
+        let Ok(Metric::Counter(c)) = rec.registry().get_or_make(b"c", Kind::Counter) else {
+            panic!("counter")
+        };
+        c.add(7);
+        for i in 0..100u64 {
+            rec.tick([(&b"a"[..], i as f64)]);
+            clock.advance(1);
+        }
+        let parts = rec.export();
+        let bytes = rmp_serde::to_vec(&parts).unwrap();
+        let parts: RecorderParts = rmp_serde::from_slice(&bytes).unwrap();
+        let back = Recorder::from_parts(parts, AnyClock::Manual(Arc::clone(&clock))).unwrap();
+        assert_eq!(back.history(b"a", 3600), rec.history(b"a", 3600));
+        let ((n, refused, _, bound), (n2, refused2, _, bound2)) =
+            (back.store_stats(), rec.store_stats());
+        assert_eq!((n, refused, bound), (n2, refused2, bound2));
+        assert_eq!(back.config(), Config::default());
+        assert!(!c.add(1), "the old recorder's metrics are frozen");
+        let Some(Metric::Counter(c2)) = back.registry().get(b"c") else {
+            panic!("counter back")
+        };
+        assert_eq!(c2.value(), 7);
+    }
+
+    #[test]
     fn a_snapshot_reads_back() {
         let clock = Arc::new(ManualClock::new(T0));
         let rec = Recorder::new(Config::default(), AnyClock::Manual(Arc::clone(&clock)));
@@ -219,7 +286,7 @@ mod tests {
         else {
             panic!("histogram")
         };
-        (1..=100).for_each(|v| h.record(v));
+        (1..=100).for_each(|v| assert!(h.record(v)));
         for i in 0..200u64 {
             rec.tick([(&b"a"[..], i as f64), (&b"b"[..], 1.0)]);
             clock.advance(1);

@@ -7,6 +7,12 @@
 //! the same line. A histogram is [`HIST_STRIPES`] `hdrhistogram`
 //! histograms under their own locks, chosen the same way, merged on read.
 //!
+//! A metric can be frozen ([`Registry::freeze`]): its value is read once,
+//! exactly, and every later update is refused (returns false), so a newer
+//! build of the code that keeps the recorder takes the value over and no
+//! update lands where no one reads it any more. The caller of a refused
+//! update makes it again on the metric that replaced it.
+//!
 //! A gauge is one word (an `f64`'s bits): a `set` must replace the whole
 //! value, which a sum of stripes cannot do atomically against another
 //! `set`, so a gauge is not striped; `add` is a compare-and-swap loop.
@@ -17,9 +23,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use base64::Engine as _;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer, V2Serializer};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 
 use crate::series::MAX_KEY;
 
@@ -50,6 +57,14 @@ fn thread_index() -> usize {
 #[derive(Default)]
 struct Padded(AtomicU64);
 
+/// The top bit of a counter's stripe: frozen ([`Counter::freeze`]). The
+/// count is kept in the 63 bits below it.
+const FROZEN: u64 = 1 << 63;
+
+/// A gauge's bits once frozen: a NaN no update makes (Erlang has no NaN,
+/// and an arithmetic NaN has another payload).
+const GAUGE_FROZEN: u64 = 0x7ff8_5eed_dead_0001;
+
 /// A monotonic counter, striped over [`STRIPES`] cache lines.
 pub struct Counter {
     stripes: [Padded; STRIPES],
@@ -69,19 +84,41 @@ impl Counter {
         }
     }
 
-    /// Adds `n` (wrapping at 2^64).
+    /// A counter at `v` (modulo 2^63).
+    pub fn with_value(v: u64) -> Self {
+        let c = Counter::new();
+        if let Some(s) = c.stripes.first() {
+            s.0.store(v & !FROZEN, Ordering::Relaxed);
+        }
+        c
+    }
+
+    /// Adds `n` (wrapping at 2^63); false, and nothing added, once frozen.
     #[inline]
-    pub fn add(&self, n: u64) {
-        if let Some(s) = self.stripes.get(thread_index() % STRIPES) {
-            s.0.fetch_add(n, Ordering::Relaxed);
+    pub fn add(&self, n: u64) -> bool {
+        match self.stripes.get(thread_index() % STRIPES) {
+            Some(s) => {
+                s.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    (v & FROZEN == 0).then_some(v.wrapping_add(n) & !FROZEN)
+                })
+                .is_ok()
+            }
+            None => false,
         }
     }
 
-    /// The sum of every stripe.
+    /// The sum of every stripe (modulo 2^63).
     pub fn value(&self) -> u64 {
-        self.stripes
-            .iter()
-            .fold(0u64, |acc, s| acc.wrapping_add(s.0.load(Ordering::Relaxed)))
+        self.stripes.iter().fold(0u64, |acc, s| {
+            acc.wrapping_add(s.0.load(Ordering::Relaxed) & !FROZEN) & !FROZEN
+        })
+    }
+
+    /// Refuses every later update; the value at that moment, exact.
+    pub fn freeze(&self) -> u64 {
+        self.stripes.iter().fold(0u64, |acc, s| {
+            acc.wrapping_add(s.0.fetch_or(FROZEN, Ordering::AcqRel) & !FROZEN) & !FROZEN
+        })
     }
 }
 
@@ -95,23 +132,44 @@ impl Gauge {
         Gauge(AtomicU64::new(0f64.to_bits()))
     }
 
-    /// Sets the value.
-    pub fn set(&self, v: f64) {
-        self.0.store(v.to_bits(), Ordering::Relaxed);
+    /// A gauge at `v`.
+    pub fn with_value(v: f64) -> Self {
+        Gauge(AtomicU64::new(v.to_bits()))
     }
 
-    /// Adds `d` (negative to subtract).
-    pub fn add(&self, d: f64) {
-        let _ = self
-            .0
+    /// Sets the value; false, and nothing set, once frozen.
+    pub fn set(&self, v: f64) -> bool {
+        self.0
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                Some((f64::from_bits(bits) + d).to_bits())
-            });
+                (bits != GAUGE_FROZEN).then_some(v.to_bits())
+            })
+            .is_ok()
     }
 
-    /// The value.
+    /// Adds `d` (negative to subtract); false, and nothing added, once
+    /// frozen.
+    pub fn add(&self, d: f64) -> bool {
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                (bits != GAUGE_FROZEN).then(|| (f64::from_bits(bits) + d).to_bits())
+            })
+            .is_ok()
+    }
+
+    /// The value (the last one, once frozen).
     pub fn value(&self) -> f64 {
-        f64::from_bits(self.0.load(Ordering::Relaxed))
+        match self.0.load(Ordering::Relaxed) {
+            GAUGE_FROZEN => 0.0,
+            bits => f64::from_bits(bits),
+        }
+    }
+
+    /// Refuses every later update; the value at that moment.
+    pub fn freeze(&self) -> f64 {
+        match self.0.swap(GAUGE_FROZEN, Ordering::AcqRel) {
+            GAUGE_FROZEN => 0.0,
+            bits => f64::from_bits(bits),
+        }
     }
 }
 
@@ -162,7 +220,13 @@ pub struct Percentiles {
 /// stripes sharing a line would make updaters on two schedulers contend as
 /// if they shared one stripe.
 #[repr(align(128))]
-struct HistStripe(Mutex<Histogram<u64>>);
+struct HistStripe(Mutex<Counts>);
+
+/// A stripe's histogram, and whether it is frozen.
+struct Counts {
+    h: Histogram<u64>,
+    frozen: bool,
+}
 
 /// A histogram of non-negative integers, striped over [`HIST_STRIPES`] locks.
 pub struct Histo {
@@ -180,7 +244,12 @@ impl Histo {
         let empty = Histogram::new_with_bounds(1, config.highest, config.sigfig)
             .map_err(|_| HistError::BadBounds)?;
         let stripes = (0..HIST_STRIPES)
-            .map(|_| HistStripe(Mutex::new(empty.clone())))
+            .map(|_| {
+                HistStripe(Mutex::new(Counts {
+                    h: empty.clone(),
+                    frozen: false,
+                }))
+            })
             .collect();
         Ok(Histo {
             config,
@@ -194,19 +263,55 @@ impl Histo {
         self.config
     }
 
-    /// Records `v` (as `highest` when larger).
-    #[inline]
-    pub fn record(&self, v: u64) {
-        if let Some(s) = self.stripes.get(thread_index() % HIST_STRIPES) {
-            s.0.lock().saturating_record(v);
+    /// A histogram of `config` holding the counts of `counts` (of any
+    /// bounds: values beyond `highest` count as `highest`).
+    pub fn with_counts(config: HistConfig, counts: &Histogram<u64>) -> Result<Self, HistError> {
+        let h = Histo::new(config)?;
+        if let Some(s) = h.stripes.first() {
+            let mut c = s.0.lock();
+            for v in counts.iter_recorded() {
+                c.h.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+            }
         }
+        Ok(h)
+    }
+
+    /// Records `v` (as `highest` when larger); false, and nothing
+    /// recorded, once frozen.
+    #[inline]
+    pub fn record(&self, v: u64) -> bool {
+        self.record_n(v, 1)
     }
 
     /// Records `v` `n` times (as [`Histo::record`] does once): how a
     /// histogram kept elsewhere in buckets is added, a bucket at a time.
-    pub fn record_n(&self, v: u64, n: u64) {
-        if let Some(s) = self.stripes.get(thread_index() % HIST_STRIPES) {
-            s.0.lock().saturating_record_n(v, n);
+    pub fn record_n(&self, v: u64, n: u64) -> bool {
+        match self.stripes.get(thread_index() % HIST_STRIPES) {
+            Some(s) => {
+                let mut c = s.0.lock();
+                if !c.frozen {
+                    c.h.saturating_record_n(v, n);
+                }
+                !c.frozen
+            }
+            None => false,
+        }
+    }
+
+    /// Records each `(v, n)` as [`Histo::record_n`] does, all under one
+    /// stripe's lock: all of them, or (once frozen) none.
+    pub fn record_all(&self, pairs: &[(u64, u64)]) -> bool {
+        match self.stripes.get(thread_index() % HIST_STRIPES) {
+            Some(s) => {
+                let mut c = s.0.lock();
+                if !c.frozen {
+                    for &(v, n) in pairs {
+                        c.h.saturating_record_n(v, n);
+                    }
+                }
+                !c.frozen
+            }
+            None => false,
         }
     }
 
@@ -215,7 +320,19 @@ impl Histo {
         let mut out = self.empty.clone();
         for s in &self.stripes {
             // Same bounds, so adding cannot fail.
-            let _ = out.add(&*s.0.lock());
+            let _ = out.add(&s.0.lock().h);
+        }
+        out
+    }
+
+    /// Refuses every later update; every stripe merged at that moment,
+    /// exact (each stripe is frozen under its lock).
+    pub fn freeze(&self) -> Histogram<u64> {
+        let mut out = self.empty.clone();
+        for s in &self.stripes {
+            let mut c = s.0.lock();
+            c.frozen = true;
+            let _ = out.add(&c.h);
         }
         out
     }
@@ -267,6 +384,79 @@ pub fn decode(text: &str) -> Option<Histogram<u64>> {
         .decode(text.trim())
         .ok()?;
     Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
+}
+
+/// `h` in HdrHistogram's uncompressed V2 serialization: every count, as a
+/// newer build reads it back with [`from_v2`].
+pub fn to_v2(h: &Histogram<u64>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    if V2Serializer::new().serialize(h, &mut bytes).is_err() {
+        bytes.clear();
+    }
+    bytes
+}
+
+/// Reads [`to_v2`]'s bytes.
+pub fn from_v2(bytes: &[u8]) -> Option<Histogram<u64>> {
+    Deserializer::new().deserialize(&mut &bytes[..]).ok()
+}
+
+/// A user metric's value and settings, as one build hands it to another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MetricParts {
+    /// A counter's value.
+    Counter(u64),
+    /// A gauge's value.
+    Gauge(f64),
+    /// A histogram's bounds and counts ([`to_v2`]).
+    Histogram {
+        /// [`HistConfig::highest`].
+        highest: u64,
+        /// [`HistConfig::sigfig`].
+        sigfig: u8,
+        /// Every count, in HdrHistogram's V2 serialization.
+        #[serde(with = "serde_bytes_vec")]
+        counts: Vec<u8>,
+    },
+}
+
+/// Bytes as a MessagePack binary (serde's default is a list of integers).
+mod serde_bytes_vec {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct Bytes;
+        impl serde::de::Visitor<'_> for Bytes {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+        }
+        d.deserialize_byte_buf(Bytes)
+    }
+}
+
+/// Every user metric of a registry, its bound and its refusals, as one
+/// build hands them to another ([`Registry::freeze`],
+/// [`Registry::from_parts`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistryParts {
+    /// Most metrics held.
+    pub max_metrics: usize,
+    /// New metrics refused because the registry was full.
+    pub refused: u64,
+    /// Every metric by key.
+    pub metrics: Vec<(Vec<u8>, MetricParts)>,
 }
 
 /// A named user metric.
@@ -365,6 +555,66 @@ impl Registry {
         Ok(m)
     }
 
+    /// The metric named `key`, if there is one.
+    pub fn get(&self, key: &[u8]) -> Option<Metric> {
+        self.map.lock().get(key).cloned()
+    }
+
+    /// Every metric frozen ([`Counter::freeze`], [`Gauge::freeze`],
+    /// [`Histo::freeze`]), with its exact value, and the registry's
+    /// bound and refusals: a registry is frozen once, when a newer build
+    /// takes it over.
+    pub fn freeze(&self) -> RegistryParts {
+        let map = self.map.lock();
+        let metrics = map
+            .iter()
+            .map(|(k, m)| {
+                let parts = match m {
+                    Metric::Counter(c) => MetricParts::Counter(c.freeze()),
+                    Metric::Gauge(g) => MetricParts::Gauge(g.freeze()),
+                    Metric::Histogram(h) => MetricParts::Histogram {
+                        highest: h.config.highest,
+                        sigfig: h.config.sigfig,
+                        counts: to_v2(&h.freeze()),
+                    },
+                };
+                (k.clone(), parts)
+            })
+            .collect();
+        RegistryParts {
+            max_metrics: self.max_metrics,
+            refused: self.refused.load(Ordering::Relaxed),
+            metrics,
+        }
+    }
+
+    /// The registry [`Registry::freeze`] described; `None` for a histogram
+    /// whose bounds or counts do not read back.
+    pub fn from_parts(parts: RegistryParts) -> Option<Self> {
+        let r = Registry::new(parts.max_metrics);
+        r.refused.store(parts.refused, Ordering::Relaxed);
+        {
+            let mut map = r.map.lock();
+            for (key, m) in parts.metrics {
+                let metric = match m {
+                    MetricParts::Counter(v) => Metric::Counter(Arc::new(Counter::with_value(v))),
+                    MetricParts::Gauge(v) => Metric::Gauge(Arc::new(Gauge::with_value(v))),
+                    MetricParts::Histogram {
+                        highest,
+                        sigfig,
+                        counts,
+                    } => {
+                        let config = HistConfig { highest, sigfig };
+                        let h = Histo::with_counts(config, &from_v2(&counts)?).ok()?;
+                        Metric::Histogram(Arc::new(h))
+                    }
+                };
+                map.insert(key, metric);
+            }
+        }
+        Some(r)
+    }
+
     /// Every metric with its key, in no order.
     pub fn all(&self) -> Vec<(Vec<u8>, Metric)> {
         self.map
@@ -372,6 +622,11 @@ impl Registry {
             .iter()
             .map(|(k, m)| (k.clone(), m.clone()))
             .collect()
+    }
+
+    /// Most metrics held.
+    pub fn max_metrics(&self) -> usize {
+        self.max_metrics
     }
 
     /// New metrics refused because the registry was full.
@@ -390,7 +645,7 @@ mod tests {
         let threads: Vec<_> = (0..8)
             .map(|_| {
                 let c = Arc::clone(&c);
-                std::thread::spawn(move || (0..10_000).for_each(|_| c.add(1)))
+                std::thread::spawn(move || (0..10_000).for_each(|_| assert!(c.add(1))))
             })
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
@@ -421,7 +676,9 @@ mod tests {
         let threads: Vec<_> = (0..4u64)
             .map(|k| {
                 let h = Arc::clone(&h);
-                std::thread::spawn(move || (1..=1000u64).for_each(|v| h.record(v * (k + 1))))
+                std::thread::spawn(move || {
+                    (1..=1000u64).for_each(|v| assert!(h.record(v * (k + 1))))
+                })
             })
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
@@ -436,6 +693,61 @@ mod tests {
         assert_eq!(percentiles(&back), p);
         h.record(u64::MAX);
         assert_eq!(h.percentiles().count, 4001);
+    }
+
+    #[test]
+    fn a_frozen_registry_reads_back_exactly_and_refuses_updates() {
+        let r = Registry::new(4);
+        let Ok(Metric::Counter(c)) = r.get_or_make(b"c", Kind::Counter) else {
+            panic!("counter")
+        };
+        let Ok(Metric::Gauge(g)) = r.get_or_make(b"g", Kind::Gauge) else {
+            panic!("gauge")
+        };
+        let Ok(Metric::Histogram(h)) = r.get_or_make(b"h", Kind::Histogram(HistConfig::default()))
+        else {
+            panic!("histogram")
+        };
+        let adders: Vec<_> = (0..4)
+            .map(|_| {
+                let c = Arc::clone(&c);
+                std::thread::spawn(move || (0..5000).filter(|_| c.add(1)).count() as u64)
+            })
+            .collect();
+        assert!(g.set(2.5) && g.add(1.0));
+        (1..=100).for_each(|v| assert!(h.record(v)));
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        let parts = r.freeze();
+        let added: u64 = adders.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(!c.add(1) && !g.set(1.0) && !g.add(1.0) && !h.record(1) && !h.record_n(1, 2));
+        let back = Registry::from_parts(parts.clone()).unwrap();
+        let Some(Metric::Counter(c2)) = back.get(b"c") else {
+            panic!("counter back")
+        };
+        assert_eq!(c2.value(), added);
+        assert!(c2.add(1));
+        let Some(Metric::Gauge(g2)) = back.get(b"g") else {
+            panic!("gauge back")
+        };
+        assert_eq!(g2.value(), 3.5);
+        let Some(Metric::Histogram(h2)) = back.get(b"h") else {
+            panic!("histogram back")
+        };
+        assert_eq!(h2.percentiles(), h.percentiles());
+        assert_eq!(h2.config(), HistConfig::default());
+        let bytes = rmp_serde::to_vec(&parts).unwrap();
+        assert_eq!(
+            rmp_serde::from_slice::<RegistryParts>(&bytes).unwrap(),
+            parts
+        );
+    }
+
+    #[test]
+    fn counters_wrap_at_2_63() {
+        let c = Counter::with_value(u64::MAX);
+        assert_eq!(c.value(), (1 << 63) - 1);
+        assert!(c.add(2));
+        assert_eq!(c.value(), 1);
     }
 
     #[test]

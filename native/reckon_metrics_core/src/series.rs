@@ -367,6 +367,19 @@ impl Series {
     }
 }
 
+/// Everything a [`Store`] holds, as one build hands it to another.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoreParts {
+    /// Most series held.
+    pub max_series: usize,
+    /// Every series by key.
+    pub series: Vec<(Vec<u8>, Series)>,
+    /// New series refused because the store was full.
+    pub refused: u64,
+    /// Points refused as late.
+    pub late: u64,
+}
+
 /// Every series, by key, at most `max_series` of them.
 #[derive(Debug)]
 pub struct Store {
@@ -428,6 +441,37 @@ impl Store {
     /// Every series with its key, in no order.
     pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Series)> {
         self.map.iter()
+    }
+
+    /// A copy of everything held: every series by key, and the counts of
+    /// refused and late points.
+    pub fn parts(&self) -> StoreParts {
+        StoreParts {
+            max_series: self.max_series,
+            series: self
+                .map
+                .iter()
+                .map(|(k, s)| (k.clone(), s.clone()))
+                .collect(),
+            refused: self.refused,
+            late: self.late,
+        }
+    }
+
+    /// The store [`Store::parts`] described (its table sized for
+    /// `max_series` again; series beyond it, and keys too long, are left
+    /// out; every tier cut to its length).
+    pub fn from_parts(parts: StoreParts) -> Self {
+        let mut store = Store::new(parts.max_series);
+        for (k, mut s) in parts.series {
+            if store.map.len() < store.max_series && k.len() <= MAX_KEY {
+                s.clamp();
+                store.map.insert(k, s);
+            }
+        }
+        store.refused = parts.refused;
+        store.late = parts.late;
+        store
     }
 
     /// Series held.

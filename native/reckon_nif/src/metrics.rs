@@ -8,8 +8,8 @@
 //! | `metrics_tick(R, Points)` | records `[{Key, Number}]` (at most [`MAX_CHUNK`]) at the current second, then every user counter and gauge; the count of points refused |
 //! | `metrics_record(R, Key, T, Number)` | one point at second `T`: `ok` or `{error, late \| not_finite \| key_too_long \| full}` |
 //! | `metrics_metric(R, #{key, kind, highest, sigfig})` | `{ok, Handle}` of the user metric `key` (made if new), or `{error, full \| other_kind \| key_too_long \| bad_bounds}` |
-//! | `metric_add(H, N)`, `metric_set(H, V)`, `metric_observe(H, V)` | a counter's add, a gauge's add and set, a histogram's record (raw NIFs: the hot path) |
-//! | `metric_observe_n(H, [{V, N}])` | a histogram records each `V` `N` times (at most [`MAX_CHUNK`] pairs) |
+//! | `metric_add(H, N)`, `metric_set(H, V)`, `metric_observe(H, V)` | a counter's add, a gauge's add and set, a histogram's record (raw NIFs: the hot path); `ok`, or `moved` (below) |
+//! | `metric_observe_n(H, [{V, N}])` | a histogram records each `V` `N` times (at most [`MAX_CHUNK`] pairs, all or none); `ok` or `moved` |
 //! | `metric_value(H)` | a counter's sum, a gauge's value, a histogram's `#{count, min, max, mean, p50, p90, p99, p999}` |
 //! | `metric_encode(H)` | a histogram in HdrHistogram's compressed V2 form, base64 |
 //! | `metrics_history(R, Key, Window)` | `[#{t, min, max, mean, count}]` of the last `Window` seconds, or `undefined` |
@@ -22,17 +22,19 @@
 //! | `metrics_read_file(Path)` | `{ok, #{taken_at, series, metrics}}` of one file |
 //!
 //! Keys are binaries (the Erlang side's `term_to_binary` of a name), so no
-//! atom is ever made from them. Both resources are kept behind
-//! `nif_glue::versioned::Versioned`: only a library of the same build
-//! takes them over.
+//! atom is ever made from them.
+//!
+//! Both resources convert between builds of this library
+//! ([`crate::metric_states`]); an update answers `moved` when it met its
+//! metric in the middle of such a conversion.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use nif_glue::map::{self, field};
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
-use nif_glue::versioned::{Held, Payload, Versioned};
+use nif_glue::versioned::Held;
 use reckon_metrics_core::clock::{AnyClock, SystemClock};
 use reckon_metrics_core::file::{self, Writer, MAX_KEEP};
 use reckon_metrics_core::metric::{HistConfig, Histo, Kind, Metric, Percentiles, RegisterError};
@@ -45,6 +47,7 @@ use rustler::sys::{
 use rustler::types::binary::NewBinary;
 use rustler::{Atom, Binary, Encoder, Env, Error, ListIterator, NifResult, Term};
 
+pub use crate::metric_states::{MetricState, ReckonMetric, ReckonRecorder, RecorderState};
 use crate::MAX_CHUNK;
 
 /// Live-object counter index of recorders.
@@ -63,57 +66,7 @@ mod atoms {
         last, minute, hour, day,
         series, series_refused, bytes, bound_bytes, metrics_refused,
         written, failed, taken_at, seconds, minutes, hours, metrics,
-        value, sum, buckets,
-    }
-}
-
-/// A recorder resource: the recorder and its file writer behind the
-/// versioned wrapper.
-pub type ReckonRecorder = Versioned<RecorderState>;
-
-/// A recorder's state: the recorder (shared with its writer thread) and
-/// the writer, while one runs.
-pub struct RecorderState {
-    recorder: Arc<Recorder>,
-    writer: Mutex<Option<Writer>>,
-}
-
-// SAFETY: `recorder.v3` names this layout of `RecorderState` (v3: on the
-// heap, behind the versioned wrapper, where v2 was inline); bumped with
-// it. The recorder holds no pointer into the library's statics (its clock
-// is an enum, its maps are made with room), as `Payload` asks.
-unsafe impl Payload for RecorderState {
-    const NAME: &'static std::ffi::CStr = c"reckon_recorder.v2";
-    const KIND: usize = RECORDER_KIND;
-    const LAYOUT: &'static str = "recorder.v3";
-    // Not converted yet: objects of another build are refused.
-    const WIRE: u64 = 0;
-    type Wire = ();
-    fn export(&self) {}
-    fn import((): ()) -> Option<Self> {
-        None
-    }
-}
-
-/// A user-metric handle resource: the metric (shared with the recorder's
-/// registry) behind the versioned wrapper.
-pub type ReckonMetric = Versioned<MetricState>;
-
-/// A user metric's state.
-pub struct MetricState(Metric);
-
-// SAFETY: `metric.v2` names this layout of `MetricState` (v2: behind the
-// versioned wrapper, where v1 was inline); bumped with it.
-unsafe impl Payload for MetricState {
-    const NAME: &'static std::ffi::CStr = c"reckon_metric.v2";
-    const KIND: usize = METRIC_KIND;
-    const LAYOUT: &'static str = "metric.v2";
-    // Not converted yet: objects of another build are refused.
-    const WIRE: u64 = 0;
-    type Wire = ();
-    fn export(&self) {}
-    fn import((): ()) -> Option<Self> {
-        None
+        value, sum, buckets, moved,
     }
 }
 
@@ -155,11 +108,11 @@ fn metrics_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
         max_series,
         max_metrics,
     };
-    let state = RecorderState {
-        recorder: Arc::new(Recorder::new(config, AnyClock::System(SystemClock))),
-        writer: Mutex::new(None),
-    };
-    Ok(ReckonRecorder::make(env, state))
+    let recorder = Arc::new(Recorder::new(config, AnyClock::System(SystemClock)));
+    Ok(ReckonRecorder::make(
+        env,
+        RecorderState::new(recorder, None),
+    ))
 }
 
 /// `metrics_tick(R, [{Key, Number}])`: the number of points refused (full
@@ -229,7 +182,10 @@ fn metrics_metric<'a>(
     Ok(
         match rec.recorder.registry().get_or_make(key.as_slice(), kind) {
             Ok(metric) => {
-                let handle = ReckonMetric::make(env, MetricState(metric));
+                // SAFETY: the recorder's object, live while held.
+                let state =
+                    unsafe { MetricState::new(metric, rec.object(), key.as_slice().to_vec()) };
+                let handle = ReckonMetric::make(env, state);
                 (rustler::types::atom::ok(), handle).encode(env)
             }
             Err(e) => error(
@@ -253,11 +209,11 @@ raw_nif!("metric_observe", 2, metric_observe);
 // code): raw NIFs, which read their two arguments straight from `argv`
 // where `#[rustler::nif]` would collect them into a `Vec` on every call.
 
-/// The metric behind the handle `term` of this call.
+/// The handle `term` of this call, held.
 ///
 /// # Safety
 /// `term` must be an argument of the running NIF call and `env` its env;
-/// the reference must not outlive the call.
+/// the value must not outlive the call.
 unsafe fn metric_of<'a>(
     env: *mut ErlNifEnv,
     term: ErlNifTerm,
@@ -291,8 +247,14 @@ fn f64_of(env: *mut ErlNifEnv, term: ErlNifTerm) -> Result<f64, Fail> {
     u64_of(env, term).map(|u| u as f64)
 }
 
-fn ok_term() -> RawResult {
-    Ok(rustler::types::atom::ok().as_c_arg())
+/// `ok`, or `moved` when the metric was frozen (see the module
+/// documentation): nothing was applied, and the caller calls again.
+fn done(applied: bool) -> RawResult {
+    Ok(if applied {
+        rustler::types::atom::ok().as_c_arg()
+    } else {
+        atoms::moved().as_c_arg()
+    })
 }
 
 /// `metric_add(H, N)`: adds a non-negative integer to a counter, or a
@@ -302,12 +264,12 @@ fn metric_add(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
         return Err(Fail::BadArg);
     };
     // SAFETY: `handle` is an argument of this call, `env` its env.
-    match &unsafe { metric_of(env, handle) }?.0 {
+    let held = unsafe { metric_of(env, handle) }?;
+    done(match &held.metric {
         Metric::Counter(c) => c.add(u64_of(env, n)?),
         Metric::Gauge(g) => g.add(f64_of(env, n)?),
         Metric::Histogram(_) => return Err(Fail::BadArg),
-    }
-    ok_term()
+    })
 }
 
 /// `metric_set(G, V)`: sets a gauge; `badarg` for another kind.
@@ -316,11 +278,11 @@ fn metric_set(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
         return Err(Fail::BadArg);
     };
     // SAFETY: as in `metric_add`.
-    match &unsafe { metric_of(env, handle) }?.0 {
+    let held = unsafe { metric_of(env, handle) }?;
+    done(match &held.metric {
         Metric::Gauge(g) => g.set(f64_of(env, v)?),
         _ => return Err(Fail::BadArg),
-    }
-    ok_term()
+    })
 }
 
 /// `metric_observe(H, V)`: records a non-negative integer in a histogram
@@ -330,11 +292,11 @@ fn metric_observe(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
         return Err(Fail::BadArg);
     };
     // SAFETY: as in `metric_add`.
-    match &unsafe { metric_of(env, handle) }?.0 {
+    let held = unsafe { metric_of(env, handle) }?;
+    done(match &held.metric {
         Metric::Histogram(h) => h.record(u64_of(env, v)?),
         _ => return Err(Fail::BadArg),
-    }
-    ok_term()
+    })
 }
 
 /// `metric_observe_n(H, [{V, N}])`: records each non-negative integer `V`
@@ -342,7 +304,7 @@ fn metric_observe(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 /// than [`MAX_CHUNK`] pairs.
 #[rustler::nif]
 fn metric_observe_n<'a>(handle: Held<'a, MetricState>, pairs: ListIterator<'a>) -> NifResult<Atom> {
-    let Metric::Histogram(h) = &handle.0 else {
+    let Metric::Histogram(h) = &handle.metric else {
         return Err(Error::BadArg);
     };
     let mut decoded: Vec<(u64, u64)> = Vec::new();
@@ -352,10 +314,11 @@ fn metric_observe_n<'a>(handle: Held<'a, MetricState>, pairs: ListIterator<'a>) 
         }
         decoded.push(item.decode()?);
     }
-    for (v, n) in decoded {
-        h.record_n(v, n);
-    }
-    Ok(rustler::types::atom::ok())
+    Ok(if h.record_all(&decoded) {
+        rustler::types::atom::ok()
+    } else {
+        atoms::moved()
+    })
 }
 
 fn encode_percentiles(env: Env<'_>, p: Percentiles) -> NifResult<Term<'_>> {
@@ -379,7 +342,7 @@ fn encode_percentiles(env: Env<'_>, p: Percentiles) -> NifResult<Term<'_>> {
 /// `#{count, min, max, mean, p50, p90, p99, p999}`.
 #[rustler::nif]
 fn metric_value<'a>(env: Env<'a>, handle: Held<'a, MetricState>) -> NifResult<Term<'a>> {
-    match &handle.0 {
+    match &handle.metric {
         Metric::Counter(c) => Ok(c.value().encode(env)),
         Metric::Gauge(g) => Ok(g.value().encode(env)),
         Metric::Histogram(h) => encode_percentiles(env, h.percentiles()),
@@ -390,7 +353,7 @@ fn metric_value<'a>(env: Env<'a>, handle: Held<'a, MetricState>) -> NifResult<Te
 /// encoding, base64, as a binary; `badarg` for another kind.
 #[rustler::nif]
 fn metric_encode<'a>(env: Env<'a>, handle: Held<'a, MetricState>) -> NifResult<Term<'a>> {
-    match &handle.0 {
+    match &handle.metric {
         Metric::Histogram(h) => Ok(binary(env, h.encode().as_bytes())),
         _ => Err(Error::BadArg),
     }
@@ -496,7 +459,9 @@ fn metrics_info<'a>(env: Env<'a>, rec: Held<'a, RecorderState>) -> NifResult<Ter
     )
 }
 
-fn writer_of(rec: &RecorderState) -> NifResult<std::sync::MutexGuard<'_, Option<Writer>>> {
+fn writer_of<'a>(
+    rec: &'a Held<'_, RecorderState>,
+) -> NifResult<std::sync::MutexGuard<'a, Option<Writer>>> {
     rec.writer.lock().map_err(|_| Error::BadArg)
 }
 

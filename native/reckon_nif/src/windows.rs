@@ -7,17 +7,21 @@
 //! | `window_add(W, first \| second, Pairs)` | a chunk of `{Key, Value}` pairs of one sample; no `first` chunk after a `second` one |
 //! | `window_finish(W)` | `#{top, born, died, born_count, died_count}` (dirty scheduler: it walks what is left of the map); the window is then spent |
 //!
-//! A window made by an older build of this library is taken over only by
-//! the same build (see `nif_glue::resource::compatible`).
+//! A window made by another build of this library is converted when this
+//! build first holds it ([`WindowWire`]: its first sample's pairs left, its
+//! ranking so far, its born keys), so a window in flight survives an
+//! upgrade or a downgrade of the library.
 
 use std::sync::Mutex;
 
 use nif_glue::map::{self, field};
 use nif_glue::versioned::{Held, Payload, Versioned};
-use reckon_core::window::{Diff, Window};
+use reckon_core::topn::TopNParts;
+use reckon_core::window::{Diff, Window, WindowParts};
 use rustler::{Atom, Encoder, Env, Error, ListIterator, LocalPid, NifResult, Term};
+use serde::{Deserialize, Serialize};
 
-use crate::{atoms, MAX_CHUNK, MAX_N};
+use crate::{atoms, pid_from_raw, pid_raw, MAX_CHUNK, MAX_N};
 
 /// Live-object counter index of windows.
 pub const WINDOW_KIND: usize = 0;
@@ -34,20 +38,154 @@ enum Keyed {
 pub type ReckonWindow = Versioned<State>;
 
 /// A window's state: the window until `window_finish` takes it.
-pub struct State(Mutex<Option<Keyed>>);
+#[cfg(not(feature = "layout_b"))]
+pub struct State {
+    window: Mutex<Option<Keyed>>,
+}
 
-// SAFETY: `window.v2` names this layout of `State` (v2: on the heap,
-// behind the versioned wrapper, where v1 was inline); bumped with it.
+/// A window's state, laid out otherwise (a marker first, the window
+/// boxed), for the upgrade tests.
+#[cfg(feature = "layout_b")]
+pub struct State {
+    marker: [u64; 3],
+    window: Mutex<Option<Box<Keyed>>>,
+}
+
+#[cfg(feature = "layout_b")]
+const MARKER: [u64; 3] = [0x6c61_796f_7574_5f62; 3];
+
+impl State {
+    fn new(keyed: Option<Keyed>) -> Self {
+        #[cfg(not(feature = "layout_b"))]
+        return State {
+            window: Mutex::new(keyed),
+        };
+        #[cfg(feature = "layout_b")]
+        return State {
+            marker: MARKER,
+            window: Mutex::new(keyed.map(Box::new)),
+        };
+    }
+
+    /// The window, unless spent; `badarg` if its lock is poisoned.
+    fn with<R>(&self, f: impl FnOnce(Option<&mut Keyed>) -> R) -> NifResult<R> {
+        let mut guard = self.window.lock().map_err(|_| Error::BadArg)?;
+        #[cfg(feature = "layout_b")]
+        let keyed = guard.as_deref_mut().filter(|_| self.marker == MARKER);
+        #[cfg(not(feature = "layout_b"))]
+        let keyed = guard.as_mut();
+        Ok(f(keyed))
+    }
+
+    /// Takes the window (it is spent afterwards).
+    fn take(&self) -> NifResult<Option<Keyed>> {
+        let taken = self.window.lock().map_err(|_| Error::BadArg)?.take();
+        #[cfg(feature = "layout_b")]
+        let taken = taken.map(|b| *b);
+        Ok(taken)
+    }
+}
+
+/// A window's pairs in the interchange form: keys as words (a local pid
+/// as its term, which means the same in every build in this VM).
+#[derive(Serialize, Deserialize)]
+pub struct PartsWire {
+    before: Vec<(u64, i64)>,
+    second: bool,
+    top_n: usize,
+    top_seq: u64,
+    top: Vec<(u64, i64, u64)>,
+    born: Vec<(u64, i64)>,
+    born_count: u64,
+    cap: usize,
+}
+
+/// A window as one build hands it to another.
+#[derive(Serialize, Deserialize)]
+pub enum WindowWire {
+    /// Finished (or its lock poisoned): `badarg` from then on.
+    Spent,
+    /// Keyed by local pids.
+    Pids(PartsWire),
+    /// Keyed by integers.
+    Integers(PartsWire),
+}
+
+fn to_wire<K: std::hash::Hash + Ord + Clone>(w: &Window<K>, key: impl Fn(&K) -> u64) -> PartsWire {
+    let p = w.parts();
+    let pairs = |v: &[(K, i64)]| v.iter().map(|(k, x)| (key(k), *x)).collect();
+    PartsWire {
+        before: pairs(&p.before),
+        second: p.second,
+        top_n: p.top.n,
+        top_seq: p.top.seq,
+        top: p
+            .top
+            .entries
+            .iter()
+            .map(|(k, v, s)| (key(k), *v, *s))
+            .collect(),
+        born: pairs(&p.born),
+        born_count: p.born_count,
+        cap: p.cap,
+    }
+}
+
+fn from_wire<K: std::hash::Hash + Ord>(w: PartsWire, key: impl Fn(u64) -> K) -> Option<Window<K>> {
+    if w.top_n > MAX_N || w.cap > MAX_N {
+        return None;
+    }
+    let pairs = |v: Vec<(u64, i64)>| v.into_iter().map(|(k, x)| (key(k), x)).collect();
+    Some(Window::from_parts(WindowParts {
+        before: pairs(w.before),
+        second: w.second,
+        top: TopNParts {
+            n: w.top_n,
+            seq: w.top_seq,
+            entries: w.top.into_iter().map(|(k, v, s)| (key(k), v, s)).collect(),
+        },
+        born: pairs(w.born),
+        born_count: w.born_count,
+        cap: w.cap,
+    }))
+}
+
+// SAFETY: `window.v3` names this layout of `State` (v3: behind the
+// header of `Versioned`, with conversions; `window.v3b` the layout of the
+// `layout_b` build, `window.v3w` of the `wire_b` build, whose `WIRE` 2
+// stands for a form no other build reads); bumped with it. `WIRE` 1 is
+// `WindowWire`.
 unsafe impl Payload for State {
-    const NAME: &'static std::ffi::CStr = c"reckon_window.v2";
+    const NAME: &'static std::ffi::CStr = c"reckon_window.v3";
     const KIND: usize = WINDOW_KIND;
-    const LAYOUT: &'static str = "window.v2";
-    // Not converted yet: objects of another build are refused.
-    const WIRE: u64 = 0;
-    type Wire = ();
-    fn export(&self) {}
-    fn import((): ()) -> Option<Self> {
-        None
+    #[cfg(not(feature = "layout_b"))]
+    const LAYOUT: &'static str = "window.v3";
+    #[cfg(all(feature = "layout_b", not(feature = "wire_b")))]
+    const LAYOUT: &'static str = "window.v3b";
+    #[cfg(feature = "wire_b")]
+    const LAYOUT: &'static str = "window.v3w";
+    #[cfg(not(feature = "wire_b"))]
+    const WIRE: u64 = 1;
+    #[cfg(feature = "wire_b")]
+    const WIRE: u64 = 2;
+    type Wire = WindowWire;
+
+    fn export(&self) -> WindowWire {
+        self.with(|keyed| match keyed {
+            Some(Keyed::Pids(w)) => WindowWire::Pids(to_wire(w, pid_raw)),
+            Some(Keyed::Integers(w)) => WindowWire::Integers(to_wire(w, |k| *k)),
+            None => WindowWire::Spent,
+        })
+        .unwrap_or(WindowWire::Spent)
+    }
+
+    fn import(wire: WindowWire) -> Option<Self> {
+        let keyed = match wire {
+            WindowWire::Spent => None,
+            WindowWire::Pids(w) => Some(Keyed::Pids(from_wire(w, pid_from_raw)?)),
+            WindowWire::Integers(w) => Some(Keyed::Integers(from_wire(w, |k| k)?)),
+        };
+        Some(State::new(keyed))
     }
 }
 
@@ -70,7 +208,7 @@ fn window_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
     } else {
         return Err(Error::BadArg);
     };
-    Ok(ReckonWindow::make(env, State(Mutex::new(Some(keyed)))))
+    Ok(ReckonWindow::make(env, State::new(Some(keyed))))
 }
 
 /// Decodes a chunk: at most [`MAX_CHUNK`] `{Key, Value}` pairs.
@@ -115,12 +253,11 @@ fn window_add<'a>(
     } else {
         return Err(Error::BadArg);
     };
-    let mut guard = window.0.lock().map_err(|_| Error::BadArg)?;
-    let added = match guard.as_mut() {
-        Some(Keyed::Pids(w)) => add(w, first, pairs)?,
-        Some(Keyed::Integers(w)) => add(w, first, pairs)?,
-        None => false,
-    };
+    let added = window.with(|keyed| match keyed {
+        Some(Keyed::Pids(w)) => add(w, first, pairs),
+        Some(Keyed::Integers(w)) => add(w, first, pairs),
+        None => Ok(false),
+    })??;
     if added {
         Ok(rustler::types::atom::ok())
     } else {
@@ -147,8 +284,7 @@ fn encode<'a, K: Encoder>(env: Env<'a>, diff: Diff<K>) -> NifResult<Term<'a>> {
 /// is spent afterwards (`badarg`).
 #[rustler::nif(schedule = "DirtyCpu")]
 fn window_finish<'a>(env: Env<'a>, window: Held<'a, State>) -> NifResult<Term<'a>> {
-    let taken = window.0.lock().map_err(|_| Error::BadArg)?.take();
-    match taken {
+    match window.take()? {
         Some(Keyed::Pids(w)) => encode(env, w.finish()),
         Some(Keyed::Integers(w)) => encode(env, w.finish()),
         None => Err(Error::BadArg),

@@ -20,8 +20,12 @@
 //! (`ack/1`); while `cap` events are unacknowledged, an accepted event is
 //! dropped and counted instead of sent, so the pump's mailbox never holds
 //! more than `cap` events, however fast the traced processes run.
-//! The state is a `nif_glue::versioned::Versioned` resource, so a reload
-//! of the same build keeps the traces in flight.
+//! The state is a `nif_glue::versioned::Versioned` resource: a library of
+//! another build converts it ([`TracerWire`]: the limit's words, the pump
+//! and the owner, the cap and the counts in flight and dropped) when it
+//! first holds it, so a trace in flight survives an upgrade or a downgrade
+//! of the library, its count intact. The owner's monitor belongs to the
+//! resource object, not the state, so it survives the conversion too.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -30,12 +34,13 @@ use nif_glue::map::field;
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::resource;
 use nif_glue::versioned::{Held, Payload, Versioned};
-use reckon_core::trace_limit::{Check, Limit, Mode};
+use reckon_core::trace_limit::{Check, Limit, LimitParts, Mode};
 use rustler::sys::{
     enif_make_tuple_from_array, enif_monitor_process, enif_send, ErlNifEnv, ErlNifMonitor,
     ErlNifPid, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
+use serde::{Deserialize, Serialize};
 
 #[global_allocator]
 static ALLOCATOR: nif_glue::alloc::VmAlloc = nif_glue::alloc::VmAlloc;
@@ -47,6 +52,7 @@ mod atoms {
         trace, discard, remove, trace_status,
         n, window, mode, stop, throttle, pump, owner, cap,
         reckon_trace_event, reckon_trace_suppressed, reckon_trace_limit,
+        generation, instances, tracer,
     }
 }
 
@@ -56,6 +62,7 @@ const TRACER_KIND: usize = 0;
 const MAX_WINDOW_MS: u64 = 86_400_000;
 
 /// A trace's state: its limit and the processes it reports to.
+#[cfg(not(feature = "layout_b"))]
 pub struct Tracer {
     limit: Limit,
     pump: LocalPid,
@@ -68,29 +75,160 @@ pub struct Tracer {
     overflow: AtomicU64,
 }
 
+/// A trace's state laid out otherwise (the counters first, a marker, the
+/// limit boxed), for the upgrade tests.
+#[cfg(feature = "layout_b")]
+pub struct Tracer {
+    overflow: AtomicU64,
+    in_flight: AtomicU64,
+    /// Only changes the layout.
+    #[allow(dead_code)]
+    marker: [u64; 2],
+    cap: u64,
+    owner: LocalPid,
+    pump: LocalPid,
+    limit: Box<Limit>,
+}
+
+impl Tracer {
+    fn new(limit: Limit, pump: LocalPid, owner: LocalPid, cap: u64, counts: [u64; 2]) -> Self {
+        let [in_flight, overflow] = counts;
+        Tracer {
+            #[cfg(not(feature = "layout_b"))]
+            limit,
+            #[cfg(feature = "layout_b")]
+            limit: Box::new(limit),
+            #[cfg(feature = "layout_b")]
+            marker: [0x6c61_796f_7574_5f62; 2],
+            pump,
+            owner,
+            cap,
+            in_flight: AtomicU64::new(in_flight),
+            overflow: AtomicU64::new(overflow),
+        }
+    }
+}
+
+/// A local pid as a word: its term, which means the same in every build
+/// of this library in this VM.
+fn pid_raw(pid: &LocalPid) -> u64 {
+    // SAFETY: `ErlNifPid` is `#[repr(C)]`, one `ErlNifTerm`, a
+    // transparent `usize`.
+    let term = unsafe { std::ptr::read(std::ptr::from_ref(pid.as_c_arg()).cast::<usize>()) };
+    term as u64
+}
+
+/// The local pid [`pid_raw`] gave.
+fn pid_from_raw(raw: u64) -> LocalPid {
+    let term = raw as usize;
+    // SAFETY: as in `pid_raw`; the word is a pid term of this VM.
+    let pid = unsafe { std::ptr::read(std::ptr::from_ref(&term).cast::<ErlNifPid>()) };
+    LocalPid::from_c_arg(pid)
+}
+
+/// A trace's state as one build hands it to another.
+#[derive(Serialize, Deserialize)]
+pub struct TracerWire {
+    n: u64,
+    window: u64,
+    throttle: bool,
+    start: u64,
+    accepted: u64,
+    suppressed: u64,
+    carry: u64,
+    done: bool,
+    pump: u64,
+    owner: u64,
+    cap: u64,
+    in_flight: u64,
+    overflow: u64,
+}
+
 /// The tracer state resource.
 pub type TracerState = Versioned<Tracer>;
 
-// SAFETY: `tracer.v2` names this layout of `Tracer` (and of the `Limit`
-// it holds); bumped with it. It holds no pointer into the library's statics.
+// SAFETY: `tracer.v3` names this layout of `Tracer` (and of the `Limit`
+// it holds; v3: behind the header of `Versioned`, with conversions;
+// `tracer.v3b` the layout of the `layout_b` build); bumped with it. It
+// holds no pointer into the library's statics. `WIRE` 1 is `TracerWire`.
 unsafe impl Payload for Tracer {
-    const NAME: &'static std::ffi::CStr = c"reckon_tracer_state.v1";
+    const NAME: &'static std::ffi::CStr = c"reckon_tracer_state.v2";
     const KIND: usize = TRACER_KIND;
-    const LAYOUT: &'static str = "tracer.v2";
+    #[cfg(not(feature = "layout_b"))]
+    const LAYOUT: &'static str = "tracer.v3";
+    #[cfg(feature = "layout_b")]
+    const LAYOUT: &'static str = "tracer.v3b";
+    const WIRE: u64 = 1;
     const MONITORS: bool = true;
+    type Wire = TracerWire;
+
+    fn export(&self) -> TracerWire {
+        let p = self.limit.parts();
+        TracerWire {
+            n: p.n,
+            window: p.window,
+            throttle: p.mode == Mode::Throttle,
+            start: p.start,
+            accepted: p.accepted,
+            suppressed: p.suppressed,
+            carry: p.carry,
+            done: p.done,
+            pump: pid_raw(&self.pump),
+            owner: pid_raw(&self.owner),
+            cap: self.cap,
+            in_flight: self.in_flight.load(Ordering::Acquire),
+            overflow: self.overflow.load(Ordering::Acquire),
+        }
+    }
+
+    fn import(w: TracerWire) -> Option<Self> {
+        if w.n == 0 || w.cap == 0 {
+            return None;
+        }
+        let limit = Limit::from_parts(LimitParts {
+            n: w.n,
+            window: w.window,
+            mode: if w.throttle {
+                Mode::Throttle
+            } else {
+                Mode::Stop
+            },
+            start: w.start,
+            accepted: w.accepted,
+            suppressed: w.suppressed,
+            carry: w.carry,
+            done: w.done,
+        });
+        Some(Tracer::new(
+            limit,
+            pid_from_raw(w.pump),
+            pid_from_raw(w.owner),
+            w.cap,
+            [w.in_flight, w.overflow],
+        ))
+    }
+
     /// The owner died without ending the trace (killed): the trace is
     /// done, so the VM drops this tracer from each traced process the next
     /// time it asks (`trace_status`), and no event is sent any more.
     fn down(&self, _pid: &ErlNifPid, _monitor: &ErlNifMonitor) {
         self.limit.close();
     }
-    // Not converted yet: objects of another build are refused.
-    const WIRE: u64 = 0;
-    type Wire = ();
-    fn export(&self) {}
-    fn import((): ()) -> Option<Self> {
-        None
-    }
+}
+
+/// `lib_info()`: `#{generation, instances, tracer}`: how many library
+/// instances attached to the shared block so far, how many are loaded
+/// now, and the live tracer states.
+#[rustler::nif]
+fn lib_info(env: Env<'_>) -> NifResult<Term<'_>> {
+    nif_glue::map::of(
+        env,
+        &[
+            (atoms::generation(), resource::generation().encode(env)),
+            (atoms::instances(), resource::instances().encode(env)),
+            (atoms::tracer(), resource::live(TRACER_KIND).encode(env)),
+        ],
+    )
 }
 
 fn open_resource_types(env: *mut ErlNifEnv) -> bool {
@@ -130,14 +268,7 @@ fn new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
             nif_glue::clock::now(),
         )
     };
-    let tracer = Tracer {
-        limit,
-        pump,
-        owner,
-        cap,
-        in_flight: AtomicU64::new(0),
-        overflow: AtomicU64::new(0),
-    };
+    let tracer = Tracer::new(limit, pump, owner, cap, [0, 0]);
     let term = TracerState::make(env, tracer);
     let state = TracerState::get(term)?;
     // SAFETY: a monitor is plain data, filled in by the VM.
@@ -163,7 +294,8 @@ fn enabled(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
     };
     // SAFETY: `state` is an argument of this call, in `env`.
     let Some(tracer) = (unsafe { TracerState::from_raw(env, state) }) else {
-        // Not ours (a state of another build): stop tracing into it.
+        // Not a state this build can use (one it could not convert):
+        // stop tracing into it.
         return Ok(atoms::remove().as_c_arg());
     };
     if tag == atoms::trace_status().as_c_arg() {
@@ -190,7 +322,7 @@ fn enabled(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 ///
 /// # Safety
 /// `env` must be the env of the running NIF call and `state` a term of it.
-unsafe fn tell_owner(env: *mut ErlNifEnv, tracer: &Held<'_, Tracer>, state: ErlNifTerm) {
+unsafe fn tell_owner(env: *mut ErlNifEnv, tracer: &Tracer, state: ErlNifTerm) {
     let items = [atoms::reckon_trace_limit().as_c_arg(), state];
     // SAFETY: by the contract above; the tuple is built in `env` and sent
     // from it (the VM copies it; the owner is never a tracee of this trace).
