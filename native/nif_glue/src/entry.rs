@@ -9,6 +9,7 @@
 
 use std::ffi::CStr;
 use std::panic::catch_unwind;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use rustler::codegen_runtime::inventory;
@@ -31,7 +32,28 @@ unsafe impl Send for Entry {}
 static ENTRY: OnceLock<Entry> = OnceLock::new();
 static OPEN: OnceLock<OpenTypes> = OnceLock::new();
 
+/// How many module instances use this library image now. `dlopen` of a
+/// file already loaded hands back the same image, statics and all (a
+/// module reloaded from the same path, as `l(Mod)` does): the VM calls
+/// `upgrade` on it again. Such a reload attaches nothing and publishes
+/// nothing (the image is already this instance), and only the last
+/// `unload` of the image hands its objects over and detaches.
+static USES: AtomicUsize = AtomicUsize::new(0);
+
 fn attach_and_open(env: *mut ErlNifEnv, priv_data: *mut *mut c_void, old: *mut c_void) -> c_int {
+    if USES.load(Ordering::Acquire) > 0 {
+        let outcome = catch_unwind(|| {
+            // SAFETY: the VM passes a valid slot for this instance's
+            // priv_data; `old` is this image's own block.
+            unsafe { *priv_data = old };
+            OPEN.get().is_some_and(|open| open(env))
+        });
+        if let Ok(true) = outcome {
+            USES.fetch_add(1, Ordering::AcqRel);
+            return 0;
+        }
+        return 1;
+    }
     let outcome = catch_unwind(|| {
         // SAFETY: `old` is null (first load) or the old instance's priv_data.
         let shared = unsafe { resource::attach(old) };
@@ -39,6 +61,7 @@ fn attach_and_open(env: *mut ErlNifEnv, priv_data: *mut *mut c_void, old: *mut c
         unsafe { *priv_data = shared };
         let opened = OPEN.get().is_some_and(|open| open(env));
         if opened {
+            USES.fetch_add(1, Ordering::AcqRel);
             crate::versioned::publish();
         } else {
             // The VM drops a library whose load fails without unloading it.
@@ -77,6 +100,9 @@ unsafe extern "C" fn upgrade(
 }
 
 unsafe extern "C" fn unload(_env: *mut ErlNifEnv, priv_data: *mut c_void) {
+    if USES.fetch_sub(1, Ordering::AcqRel) > 1 {
+        return; // the image stays loaded for another module instance
+    }
     // Every object this instance made goes to the instance that replaced
     // it first (its code is about to be unmapped).
     let _ = catch_unwind(crate::versioned::retire);
