@@ -216,9 +216,12 @@ unsafe impl Payload for LockState {
         let data = wire
             .cells
             .into_iter()
-            .map(|c| {
+            .enumerate()
+            .map(|(index, c)| {
                 let resource = match &c.resource {
                     Some(bytes) => Some(env_term(bytes)?),
+                    // a slot that may lend must have its resource
+                    None if !slots.is_empty(index) => return None,
                     None => None,
                 };
                 let pending = match &c.pending {
