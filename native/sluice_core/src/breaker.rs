@@ -452,6 +452,98 @@ impl Breaker {
     }
 }
 
+/// Everything a breaker holds, as plain values: what one build of a
+/// library hands to another ([`Breaker::image`], [`Breaker::from_image`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerImage {
+    /// When the circuit opens.
+    pub strategy: Strategy,
+    /// How it recovers.
+    pub recovery: Recovery,
+    /// The gate word: the state (low two bits) and an open circuit's deadline.
+    pub gate: u64,
+    /// Flips between refusing asks for a fault and not ([`Breaker::flips`]).
+    pub flips: u64,
+    /// Asks.
+    pub asks: u64,
+    /// Asks refused.
+    pub blown: u64,
+    /// Asks refused by fault injection.
+    pub injected: u64,
+    /// Melt times within the standard window, oldest first.
+    pub melts: Vec<u64>,
+    /// Failure-rate slices: (slice start, asks, melts), oldest first.
+    pub slices: Vec<(u64, u64, u64)>,
+    /// The current delay.
+    pub delay: u64,
+    /// When the circuit went half-open.
+    pub half_since: u64,
+    /// Probes let through since it went half-open.
+    pub granted: u32,
+    /// Probes that went well since it went half-open.
+    pub succeeded: u32,
+    /// Melts reported.
+    pub melts_total: u64,
+    /// Times the circuit opened.
+    pub trips: u64,
+    /// Probes let through.
+    pub probes: u64,
+}
+
+impl Breaker {
+    /// The breaker as plain values (exact when no call runs meanwhile).
+    pub fn image(&self) -> BreakerImage {
+        let sum = |f: fn(&Counts) -> &AtomicU64| {
+            let all = self.counts.iter().map(|c| f(c).load(Ordering::Relaxed));
+            all.sum::<u64>()
+        };
+        let inner = lock(&self.inner);
+        BreakerImage {
+            strategy: self.strategy,
+            recovery: self.recovery,
+            gate: self.gate.load(Ordering::Acquire),
+            flips: self.flips(),
+            asks: sum(|c| &c.asks),
+            blown: sum(|c| &c.blown),
+            injected: sum(|c| &c.injected),
+            melts: inner.melts.iter().copied().collect(),
+            slices: inner.slices.iter().copied().collect(),
+            delay: inner.delay,
+            half_since: inner.half_since,
+            granted: inner.granted,
+            succeeded: inner.succeeded,
+            melts_total: inner.melts_total,
+            trips: inner.trips,
+            probes: inner.probes,
+        }
+    }
+
+    /// A breaker in the state `image` says (its counters in one stripe),
+    /// answering every later call as the one it was taken from would.
+    pub fn from_image(image: &BreakerImage) -> Self {
+        let b = Self::new(image.strategy, image.recovery);
+        b.gate.store(image.gate, Ordering::Release);
+        b.flips.store(image.flips, Ordering::Release);
+        let c = &b.counts[0];
+        c.asks.store(image.asks, Ordering::Relaxed);
+        c.blown.store(image.blown, Ordering::Relaxed);
+        c.injected.store(image.injected, Ordering::Relaxed);
+        {
+            let mut inner = lock(&b.inner);
+            inner.melts = image.melts.iter().copied().collect();
+            inner.slices = image.slices.iter().copied().collect();
+            inner.delay = image.delay;
+            inner.half_since = image.half_since;
+            inner.granted = image.granted;
+            inner.succeeded = image.succeeded;
+            inner.melts_total = image.melts_total;
+            inner.trips = image.trips;
+            inner.probes = image.probes;
+        }
+        b
+    }
+}
+
 /// The failure-rate slice of `now` (slices older than the window dropped).
 fn slice(inner: &mut Inner, now: u64, window: u64) -> &mut (u64, u64, u64) {
     let width = (window / SLICES).max(1);
@@ -486,6 +578,45 @@ mod tests {
 
     fn standard(max_r: u32, max_t: u64) -> Breaker {
         Breaker::new(Strategy::Standard { max_r, max_t }, recovery(100, 2))
+    }
+
+    #[test]
+    fn an_image_answers_as_the_breaker_it_was_taken_from() {
+        let run = |b: &Breaker, from: u64| {
+            let mut seen = Vec::new();
+            for t in from..from + 40 {
+                seen.push(format!("{:?}", b.ask(|| t * 10, || t, (t % 3) as usize)));
+                if t % 4 == 0 {
+                    seen.push(format!("{:?}", b.melt(t * 10, t)));
+                } else if t % 7 == 0 {
+                    seen.push(format!("{:?}", b.succeed()));
+                }
+            }
+            seen.push(format!("{:?} {:?} {}", b.state(), b.stats(), b.flips()));
+            seen
+        };
+        let strategies = [
+            Strategy::Standard {
+                max_r: 2,
+                max_t: 100,
+            },
+            Strategy::FailureRate {
+                ratio: 0.3,
+                min_calls: 5,
+                window: 200,
+            },
+        ];
+        for strategy in strategies {
+            let (a, b) = (
+                Breaker::new(strategy, recovery(50, 2)),
+                Breaker::new(strategy, recovery(50, 2)),
+            );
+            assert_eq!(run(&a, 0), run(&b, 0));
+            let image = a.image();
+            let c = Breaker::from_image(&image);
+            assert_eq!(c.image(), image);
+            assert_eq!(run(&c, 40), run(&b, 40));
+        }
     }
 
     #[test]

@@ -324,10 +324,106 @@ impl<S: Stripes> ValveOf<S> {
     }
 }
 
+/// Everything a valve holds, as plain values: what one build of a library
+/// hands to another ([`ValveOf::image`], [`ValveOf::from_image`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ValveImage {
+    /// The owner's keep rate of each priority.
+    pub rates: Vec<f64>,
+    /// The regulator's factor of each priority.
+    pub factors: Vec<f64>,
+    /// Asks kept, per priority (summed over the stripes).
+    pub kept: Vec<u64>,
+    /// Asks dropped, per priority (summed over the stripes).
+    pub dropped: Vec<u64>,
+    /// Drops [`ValveOf::take_dropped`] reported so far.
+    pub reported_dropped: u64,
+    /// Whether it was deleted.
+    pub deleted: bool,
+}
+
+impl<S: Stripes> ValveOf<S> {
+    /// The valve as plain values (exact when no ask runs meanwhile).
+    pub fn image(&self) -> ValveImage {
+        let n = self.priorities();
+        let counts: Vec<Counts> = (0..n).map(|p| self.counts(p)).collect();
+        ValveImage {
+            rates: (0..n).map(|p| self.rate(p)).collect(),
+            factors: (0..n).map(|p| self.factor(p)).collect(),
+            kept: counts.iter().map(|c| c.kept).collect(),
+            dropped: counts.iter().map(|c| c.dropped).collect(),
+            reported_dropped: self.reported_dropped.load(Ordering::Acquire),
+            deleted: self.is_deleted(),
+        }
+    }
+
+    /// A valve holding what `image` says (its counters in one stripe); an
+    /// error for an image no valve has.
+    pub fn from_image(image: &ValveImage) -> Result<Self, ValveError> {
+        let n = image.rates.len();
+        if image.factors.len() != n || image.kept.len() != n || image.dropped.len() != n {
+            return Err(ValveError::UnknownPriority);
+        }
+        let valve = Self::new(&image.rates)?;
+        for (p, &factor) in image.factors.iter().enumerate() {
+            valve.set_factor(p, factor)?;
+        }
+        let counted = image.kept.iter().chain(&image.dropped).any(|&c| c > 0);
+        if counted {
+            let stripe = valve.stripes.get_or_make(0);
+            for p in 0..n {
+                stripe.kept[p].store(image.kept[p], Ordering::Relaxed);
+                stripe.dropped[p].store(image.dropped[p], Ordering::Relaxed);
+            }
+        }
+        valve
+            .reported_dropped
+            .store(image.reported_dropped, Ordering::Release);
+        if image.deleted {
+            valve.delete();
+        }
+        Ok(valve)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rng::{RandomSource, WyRand};
+
+    #[test]
+    fn an_image_makes_a_valve_whose_counts_continue() {
+        let v = ValveV1::new(&[1.0, 0.0, 0.5]).expect("valve");
+        let mut rng = WyRand::new(9);
+        for i in 0..300usize {
+            v.ask_with(i % 3, rng.next_u64(), i).expect("ask");
+        }
+        v.set_factor(2, 0.25).expect("factor");
+        let taken = v.take_dropped();
+        let image = v.image();
+        assert_eq!(image.kept[0], 100);
+        assert_eq!(image.dropped[1], 100);
+        assert_eq!(image.reported_dropped, taken);
+        let w = Valve::from_image(&image).expect("valve");
+        assert_eq!(w.image(), image);
+        assert_eq!(w.take_dropped(), 0);
+        for i in 0..30usize {
+            w.ask_with(i % 3, rng.next_u64(), i).expect("ask");
+        }
+        assert_eq!(w.counts(0).kept, 110);
+        assert_eq!(w.counts(1).dropped, 110);
+        let c = w.counts(2);
+        assert_eq!(c.kept + c.dropped, 110);
+        assert_eq!(
+            w.take_dropped(),
+            w.image().dropped.iter().sum::<u64>() - taken
+        );
+        let mut gone = image.clone();
+        gone.deleted = true;
+        assert!(Valve::from_image(&gone).expect("valve").is_deleted());
+        gone.kept.pop();
+        assert!(Valve::from_image(&gone).is_err());
+    }
 
     #[test]
     fn rejects_bad_construction() {

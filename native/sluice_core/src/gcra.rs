@@ -336,6 +336,120 @@ impl Limiter {
     }
 }
 
+/// One shard of a limiter, as plain values (see [`LimiterImage`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShardImage {
+    /// `(key, tat)`, in the shard's order (the eviction hand walks it).
+    pub entries: Vec<(u64, u64)>,
+    /// Where the next eviction starts looking.
+    pub hand: usize,
+    /// Keys with a limit of their own, in no order.
+    pub overrides: Vec<(u64, Rate)>,
+    /// Requests allowed.
+    pub allowed: u64,
+    /// Requests refused.
+    pub refused: u64,
+    /// Keys evicted before they were idle.
+    pub evicted: u64,
+}
+
+/// Everything a limiter holds, as plain values: what one build of a
+/// library hands to another ([`Limiter::image`], [`Limiter::from_image`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimiterImage {
+    /// The limit of every key without an override.
+    pub rate: Rate,
+    /// The global limit, if any.
+    pub global: Option<Rate>,
+    /// The global limit's arrival time.
+    pub global_tat: u64,
+    /// Most keys a shard holds.
+    pub per_shard: usize,
+    /// Most overrides.
+    pub max_overrides: usize,
+    /// The [`SHARDS`] shards, in order.
+    pub shards: Vec<ShardImage>,
+}
+
+impl Limiter {
+    /// The limiter as plain values (each shard read under its lock; exact
+    /// when no call runs meanwhile).
+    pub fn image(&self) -> LimiterImage {
+        LimiterImage {
+            rate: self.rate,
+            global: self.global,
+            global_tat: self.global_tat.load(Ordering::Acquire),
+            per_shard: self.per_shard,
+            max_overrides: self.max_overrides,
+            shards: self
+                .shards
+                .iter()
+                .map(|s| {
+                    let shard = lock(s);
+                    ShardImage {
+                        entries: shard.entries.clone(),
+                        hand: shard.hand,
+                        overrides: shard.overrides.iter().map(|(&k, &r)| (k, r)).collect(),
+                        allowed: shard.allowed,
+                        refused: shard.refused,
+                        evicted: shard.evicted,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// A limiter holding what `image` says, deciding every later request
+    /// as the limiter it was taken from would; `None` for an image no
+    /// limiter has (another number of shards, a key in the wrong shard or
+    /// twice, a shard over its bound, a rate of interval 0).
+    pub fn from_image(image: &LimiterImage) -> Option<Self> {
+        let valid = |r: &Rate| r.interval > 0;
+        if image.shards.len() != SHARDS
+            || image.per_shard == 0
+            || !valid(&image.rate)
+            || !image.global.as_ref().is_none_or(valid)
+        {
+            return None;
+        }
+        let limiter = Self {
+            rate: image.rate,
+            global: image.global,
+            global_tat: AtomicU64::new(image.global_tat),
+            per_shard: image.per_shard,
+            max_overrides: image.max_overrides,
+            overrides: AtomicUsize::new(0),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
+        };
+        let mut overrides = 0;
+        for (at, (from, to)) in image.shards.iter().zip(limiter.shards.iter()).enumerate() {
+            let mut shard = lock(to);
+            let in_place = |key: u64| (key >> 32) as usize % SHARDS == at;
+            if from.entries.len() > image.per_shard {
+                return None;
+            }
+            for (place, &(key, tat)) in from.entries.iter().enumerate() {
+                if !in_place(key) || shard.index.insert(key, place).is_some() {
+                    return None;
+                }
+                shard.entries.push((key, tat));
+            }
+            for &(key, rate) in &from.overrides {
+                if !in_place(key) || !valid(&rate) || shard.overrides.insert(key, rate).is_some() {
+                    return None;
+                }
+            }
+            overrides += from.overrides.len();
+            shard.hand = from.hand;
+            shard.allowed = from.allowed;
+            shard.refused = from.refused;
+            shard.evicted = from.evicted;
+        }
+        limiter.overrides.store(overrides, Ordering::Release);
+        Some(limiter)
+    }
+}
+
 /// Gives `key` (at `tat`) the place of a key of the full shard: the
 /// first idle one of the [`EVICT_SAMPLE`] entries from the clock hand (no
 /// loss), else the one of them closest to idle (counted as evicted).
@@ -382,6 +496,49 @@ mod tests {
             1000,
             10,
         )
+    }
+
+    #[test]
+    fn an_image_decides_as_the_limiter_it_was_taken_from() {
+        let make = || {
+            let l = Limiter::new(
+                Rate::new(10, 1000, 3).expect("rate"),
+                Rate::new(1000, 1000, 50),
+                64,
+                4,
+            );
+            assert_eq!(l.set_override(5 << 32, Rate::new(100, 1000, 10)), Ok(()));
+            l
+        };
+        let (a, b) = (make(), make());
+        // many keys, so shards fill up and evict
+        for i in 0..400u64 {
+            let key = (i % 97) << 32 | i;
+            assert_eq!(a.check(key, 1, i * 7), b.check(key, 1, i * 7));
+        }
+        let image = a.image();
+        let c = Limiter::from_image(&image).expect("an image of a limiter");
+        assert_eq!(c.image(), image);
+        assert_eq!(c.stats(), b.stats());
+        for i in 0..600u64 {
+            let key = (i % 131) << 32 | (i % 11);
+            let now = 2800 + i * 3;
+            assert_eq!(c.check(key, 1 + i % 2, now), b.check(key, 1 + i % 2, now));
+        }
+        assert_eq!(c.stats(), b.stats());
+        assert_eq!(c.set_override(1, Rate::new(1, 10, 1)), Ok(()));
+        assert_eq!(c.set_override(2, Rate::new(1, 10, 1)), Ok(()));
+        assert_eq!(c.set_override(3, Rate::new(1, 10, 1)), Ok(()));
+        assert_eq!(
+            c.set_override(4, Rate::new(1, 10, 1)),
+            Err(TooManyOverrides)
+        );
+        let mut bad = image.clone();
+        bad.shards.pop();
+        assert!(Limiter::from_image(&bad).is_none());
+        let mut misplaced = image;
+        misplaced.shards[0].entries.push((1 << 32, 0));
+        assert!(Limiter::from_image(&misplaced).is_none());
     }
 
     #[test]

@@ -282,6 +282,57 @@ impl SharedHistogram {
     }
 }
 
+/// A [`Histogram`]'s fields as plain values: what one build of a library
+/// hands to another ([`Histogram::parts`], [`Histogram::from_parts`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistogramParts {
+    /// Every bucket's count, lowest first ([`BUCKETS`] of them).
+    pub buckets: Vec<u64>,
+    /// Values recorded.
+    pub count: u64,
+    /// Exact minimum (`u64::MAX` while empty).
+    pub min: u64,
+    /// Exact maximum.
+    pub max: u64,
+    /// Exact sum, saturating.
+    pub sum: u128,
+}
+
+impl Histogram {
+    /// Its fields as plain values.
+    pub fn parts(&self) -> HistogramParts {
+        HistogramParts {
+            buckets: self.buckets.to_vec(),
+            count: self.count,
+            min: self.min,
+            max: self.max,
+            sum: self.sum,
+        }
+    }
+
+    /// The histogram of `parts`; `None` unless it has [`BUCKETS`] buckets.
+    pub fn from_parts(parts: &HistogramParts) -> Option<Self> {
+        Some(Self {
+            buckets: parts.buckets.as_slice().try_into().ok()?,
+            count: parts.count,
+            min: parts.min,
+            max: parts.max,
+            sum: parts.sum,
+        })
+    }
+}
+
+impl SharedHistogram {
+    /// A shared histogram holding `h` (an empty one holds nothing yet).
+    pub fn holding(h: Histogram) -> Self {
+        let shared = Self::new();
+        if h.count() > 0 {
+            *lock(&shared.inner) = Some(Box::new(h));
+        }
+        shared
+    }
+}
+
 impl fmt::Debug for SharedHistogram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.snapshot().fmt(f)
@@ -668,5 +719,20 @@ mod tests {
         );
         h.record(9);
         assert_eq!((h.min(), h.max()), (9, 9));
+    }
+
+    #[test]
+    fn parts_make_the_same_histogram() {
+        let mut h = Histogram::new();
+        for v in [0, 5, 63, 64, 1_000, 77_777, u64::MAX] {
+            h.record(v);
+        }
+        let parts = h.parts();
+        assert_eq!(Histogram::from_parts(&parts), Some(h.clone()));
+        let shared = SharedHistogram::holding(h.clone());
+        assert_eq!(shared.snapshot(), h);
+        let mut short = parts;
+        short.buckets.pop();
+        assert_eq!(Histogram::from_parts(&short), None);
     }
 }

@@ -254,6 +254,68 @@ impl Slots {
     }
 }
 
+/// Everything a lock's slots hold, as plain values: what one build of a
+/// library hands to another ([`Slots::image`], [`Slots::from_image`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlotsImage {
+    /// Each slot's word: its state (low two bits) and generation.
+    pub words: Vec<u64>,
+    /// Slots in use.
+    pub active: usize,
+    /// Successful checkouts.
+    pub checkouts: u64,
+    /// Checkouts that found every slot tried busy.
+    pub busy: u64,
+    /// Loans ended by the holder's death.
+    pub deaths: u64,
+    /// Loans out now.
+    pub in_use: u64,
+    /// Most loans out at once.
+    pub peak: u64,
+}
+
+impl Slots {
+    /// The slots as plain values (no call may change them meanwhile for
+    /// the image to be exact).
+    pub fn image(&self) -> SlotsImage {
+        let s = self.stats();
+        SlotsImage {
+            words: self
+                .words
+                .iter()
+                .map(|w| w.0.load(Ordering::Acquire))
+                .collect(),
+            active: self.active(),
+            checkouts: s.checkouts,
+            busy: s.busy,
+            deaths: s.deaths,
+            in_use: s.in_use,
+            peak: s.peak,
+        }
+    }
+
+    /// Slots holding what `image` says (the counters in one stripe);
+    /// `None` for an image no lock has (no slot, more than [`MAX_SLOTS`],
+    /// more slots in use than there are).
+    pub fn from_image(image: &SlotsImage) -> Option<Self> {
+        let capacity = image.words.len();
+        if capacity == 0 || capacity > MAX_SLOTS || image.active > capacity {
+            return None;
+        }
+        let slots = Self::new(image.active, capacity);
+        for (Padded(word), &w) in slots.words.iter().zip(&image.words) {
+            word.store(w, Ordering::Relaxed);
+        }
+        let Padded(counts) = &slots.counts[0];
+        counts.checkouts.store(image.checkouts, Ordering::Relaxed);
+        counts.busy.store(image.busy, Ordering::Relaxed);
+        slots.deaths.store(image.deaths, Ordering::Relaxed);
+        slots.out.0 .0.store(image.in_use, Ordering::Relaxed);
+        slots.out.0 .1.store(image.peak, Ordering::Relaxed);
+        Some(slots)
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -264,6 +326,31 @@ mod tests {
             assert!(s.fill(i));
         }
         s
+    }
+
+    #[test]
+    fn an_image_makes_the_same_slots() {
+        let s = filled(4);
+        let a = s.checkout(0, 0).unwrap();
+        let b = s.checkout(0, 3).unwrap();
+        assert!(s.fail(b));
+        let c = s.checkout(0, 1).unwrap();
+        assert!(s.checkin(a));
+        s.resize(3);
+        let image = s.image();
+        let t = Slots::from_image(&image).unwrap();
+        assert_eq!(t.image(), image);
+        assert_eq!(t.stats(), s.stats());
+        assert_eq!((t.active(), t.capacity()), (3, 4));
+        // a stale hand-back is still refused, the loan out still comes back
+        assert!(!t.checkin(a));
+        assert!(t.is_empty(b.index));
+        assert!(t.checkin(c));
+        assert!(!t.checkin(c));
+        assert!(Slots::from_image(&SlotsImage::default()).is_none());
+        let mut wide = image.clone();
+        wide.active = 5;
+        assert!(Slots::from_image(&wide).is_none());
     }
 
     #[test]

@@ -22,11 +22,16 @@
 //!
 //! # Across an upgrade
 //! The map and the queue live in one [`Registry`] whose address is stored
-//! in slot [`REGISTRY_SLOT`] of `nif_glue`'s shared block: a newer library
-//! of the same breaker layout ([`BUILD`]) finds the same names. A library
-//! of another layout cannot load while breakers live (the breaker's
-//! fingerprint), so it only ever finds an empty registry of another
-//! layout, which it leaves alone (and leaks: a few KB) to start its own.
+//! in slot [`REGISTRY_SLOT`] of `nif_glue`'s shared block, tagged with its
+//! own layout ([`NAMES_LAYOUT`]), not the breakers': every library of that
+//! layout finds the same names, whatever the layout of a breaker's state.
+//! The map refers to breaker objects (their header is the same in every
+//! build), and a breaker's state carries its name in its interchange form,
+//! so a breaker converted to another build is found under its name, with
+//! its `installed` and `queued` flags. A library of another names layout
+//! would leave the registry alone (and leak it: a few KB) to start its
+//! own, without the names: a change of [`Registry`] must bump the tag and
+//! is one a release cannot make while breakers are installed.
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
@@ -93,6 +98,21 @@ impl Name {
                 hash: hash(term),
             }
         }
+    }
+
+    /// The name in the external term format (for another build).
+    pub(crate) fn bytes(&self) -> Option<Vec<u8>> {
+        crate::locks::term_bytes(self.env, self.term)
+    }
+
+    /// The name of [`Name::bytes`], in an env of its own.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let (env, term) = crate::locks::env_term(bytes)?;
+        Some(Name {
+            env,
+            term,
+            hash: hash(term),
+        })
     }
 
     /// Whether `term` is this name (`=:=`).

@@ -7,8 +7,9 @@ use std::sync::OnceLock;
 
 use rustler::sys::{ErlNifEnv, ErlNifTerm};
 use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
-use sluice_core::breaker::{Answer, Breaker, Recovery, State, Strategy};
-use sluice_core::hist::SharedHistogram;
+use serde::{Deserialize, Serialize};
+use sluice_core::breaker::{Answer, Breaker, BreakerImage, Recovery, State, Strategy};
+use sluice_core::hist::{Histogram, HistogramParts, SharedHistogram};
 use sluice_core::rng::thread_u64;
 
 use crate::atoms;
@@ -33,6 +34,9 @@ pub type SluiceBreaker = Versioned<Inner>;
 
 /// A breaker's state.
 pub struct Inner {
+    /// A field only the test build has, so its layout differs.
+    #[cfg(feature = "layout_b")]
+    _marker: [u64; 2],
     /// Its id (see `tool_ids`), for `sluice:tools/0`.
     id: u64,
     breaker: Breaker,
@@ -53,18 +57,220 @@ pub struct Inner {
     queued: AtomicBool,
 }
 // SAFETY: `breaker.v4` names this layout of `Inner` (v3: held by an
-// `Arc`; v4: an id and the run times); bumped with it.
+// `Arc`; v4: an id and the run times), `breaker.v4b` the test build's;
+// bumped with it. `BreakerWire` is version 1 of its interchange form.
 unsafe impl Payload for Inner {
     const NAME: &'static std::ffi::CStr = c"sluice_breaker.v1";
     const KIND: usize = BREAKER_KIND;
+    #[cfg(not(feature = "layout_b"))]
     const LAYOUT: &'static str = "breaker.v4";
-    // Not converted yet: objects of another build are refused.
-    const WIRE: u64 = 0;
-    type Wire = ();
-    fn export(&self) {}
-    fn import((): ()) -> Option<Self> {
-        None
+    #[cfg(feature = "layout_b")]
+    const LAYOUT: &'static str = "breaker.v4b";
+    const WIRE: u64 = 1;
+    type Wire = BreakerWire;
+
+    fn export(&self) -> BreakerWire {
+        let i = self.breaker.image();
+        let runs = self.runs.snapshot();
+        BreakerWire {
+            id: self.id,
+            strategy: match i.strategy {
+                Strategy::Standard { max_r, max_t } => StrategyWire::Standard { max_r, max_t },
+                Strategy::FaultInjection { rate, max_r, max_t } => {
+                    StrategyWire::FaultInjection { rate, max_r, max_t }
+                }
+                Strategy::FailureRate {
+                    ratio,
+                    min_calls,
+                    window,
+                } => StrategyWire::FailureRate {
+                    ratio,
+                    min_calls,
+                    window,
+                },
+            },
+            recovery: RecoveryWire {
+                delay: i.recovery.delay,
+                probes: i.recovery.probes,
+                backoff: i.recovery.backoff,
+                max_delay: i.recovery.max_delay,
+                jitter: i.recovery.jitter,
+            },
+            gate: i.gate,
+            flips: i.flips,
+            asks: i.asks,
+            blown: i.blown,
+            injected: i.injected,
+            melts: i.melts,
+            slices: i.slices,
+            delay: i.delay,
+            half_since: i.half_since,
+            granted: i.granted,
+            succeeded: i.succeeded,
+            melts_total: i.melts_total,
+            trips: i.trips,
+            probes: i.probes,
+            runs: (!runs.is_empty()).then(|| {
+                let p = runs.parts();
+                HistWire {
+                    buckets: p.buckets,
+                    count: p.count,
+                    min: p.min,
+                    max: p.max,
+                    sum: ((p.sum >> 64) as u64, p.sum as u64),
+                }
+            }),
+            timed: self.timed,
+            clock: self.clock.as_ref().map(|c| c.load(Ordering::Acquire)),
+            slow: self.slow(),
+            name: self.name().and_then(Name::bytes),
+            installed: self.installed.load(Ordering::Acquire),
+            queued: self.queued.load(Ordering::Acquire),
+        }
     }
+
+    fn import(w: BreakerWire) -> Option<Self> {
+        let strategy = match w.strategy {
+            StrategyWire::Standard { max_r, max_t } => Strategy::Standard { max_r, max_t },
+            StrategyWire::FaultInjection { rate, max_r, max_t } => {
+                Strategy::FaultInjection { rate, max_r, max_t }
+            }
+            StrategyWire::FailureRate {
+                ratio,
+                min_calls,
+                window,
+            } => Strategy::FailureRate {
+                ratio,
+                min_calls,
+                window,
+            },
+        };
+        let r = w.recovery;
+        let breaker = Breaker::from_image(&BreakerImage {
+            strategy,
+            recovery: Recovery {
+                delay: r.delay,
+                probes: r.probes,
+                backoff: r.backoff,
+                max_delay: r.max_delay,
+                jitter: r.jitter,
+            },
+            gate: w.gate,
+            flips: w.flips,
+            asks: w.asks,
+            blown: w.blown,
+            injected: w.injected,
+            melts: w.melts,
+            slices: w.slices,
+            delay: w.delay,
+            half_since: w.half_since,
+            granted: w.granted,
+            succeeded: w.succeeded,
+            melts_total: w.melts_total,
+            trips: w.trips,
+            probes: w.probes,
+        });
+        let runs = match w.runs {
+            Some(h) => SharedHistogram::holding(Histogram::from_parts(&HistogramParts {
+                buckets: h.buckets,
+                count: h.count,
+                min: h.min,
+                max: h.max,
+                sum: (u128::from(h.sum.0) << 64) | u128::from(h.sum.1),
+            })?),
+            None => SharedHistogram::new(),
+        };
+        let name = OnceLock::new();
+        if let Some(bytes) = &w.name {
+            let _ = name.set(Name::from_bytes(bytes)?);
+        }
+        Some(Inner {
+            #[cfg(feature = "layout_b")]
+            _marker: [0; 2],
+            id: w.id,
+            breaker,
+            runs,
+            timed: w.timed,
+            clock: w.clock.map(AtomicU64::new),
+            slow: AtomicU64::new(w.slow),
+            name,
+            installed: AtomicBool::new(w.installed),
+            queued: AtomicBool::new(w.queued),
+        })
+    }
+}
+
+/// A breaker as one build hands it to another (version 1): its settings,
+/// its gate word, counters and window of melts (see
+/// `sluice_core::breaker::BreakerImage`), the run times of `run/3`, a
+/// manual clock's time, and the name it was installed under (in the
+/// external term format; the name map keeps referring to the object,
+/// whose header every build shares).
+#[derive(Serialize, Deserialize)]
+pub struct BreakerWire {
+    id: u64,
+    strategy: StrategyWire,
+    recovery: RecoveryWire,
+    gate: u64,
+    flips: u64,
+    asks: u64,
+    blown: u64,
+    injected: u64,
+    melts: Vec<u64>,
+    slices: Vec<(u64, u64, u64)>,
+    delay: u64,
+    half_since: u64,
+    granted: u32,
+    succeeded: u32,
+    melts_total: u64,
+    trips: u64,
+    probes: u64,
+    runs: Option<HistWire>,
+    timed: bool,
+    clock: Option<u64>,
+    slow: u64,
+    name: Option<Vec<u8>>,
+    installed: bool,
+    queued: bool,
+}
+
+/// [`Strategy`] in a [`BreakerWire`].
+#[derive(Serialize, Deserialize)]
+enum StrategyWire {
+    Standard {
+        max_r: u32,
+        max_t: u64,
+    },
+    FaultInjection {
+        rate: f64,
+        max_r: u32,
+        max_t: u64,
+    },
+    FailureRate {
+        ratio: f64,
+        min_calls: u64,
+        window: u64,
+    },
+}
+
+/// [`Recovery`] in a [`BreakerWire`].
+#[derive(Serialize, Deserialize)]
+struct RecoveryWire {
+    delay: Option<u64>,
+    probes: u32,
+    backoff: f64,
+    max_delay: u64,
+    jitter: f64,
+}
+
+/// A histogram in a [`BreakerWire`]; the sum as its high and low words.
+#[derive(Serialize, Deserialize)]
+struct HistWire {
+    buckets: Vec<u64>,
+    count: u64,
+    min: u64,
+    max: u64,
+    sum: (u64, u64),
 }
 
 impl Inner {
@@ -199,6 +405,8 @@ fn breaker_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
         jitter,
     };
     let inner = Inner {
+        #[cfg(feature = "layout_b")]
+        _marker: [0; 2],
         id: next_id(),
         breaker: Breaker::new(strategy, recovery),
         runs: SharedHistogram::new(),

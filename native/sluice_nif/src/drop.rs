@@ -1,4 +1,10 @@
 //! NIFs of `sluice_drop`: stateless random drop and named valves.
+//!
+//! A valve is a [`Versioned`] object (`sluice_valve.v3`), converted in
+//! place to the layout of whichever build serves it. Valves of the fixed
+//! `#[repr(C)]` layouts older libraries made (`sluice_valve.v2`, `.v1`)
+//! are taken over and served as they are, never made (except `.v1` by
+//! `drop_new_v1/1`, for tests and the bench).
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicPtr;
@@ -8,7 +14,8 @@ use rustler::sys::{
     c_ulong, enif_get_double, enif_get_ulong, ErlNifEnv, ErlNifResourceType, ErlNifTerm,
 };
 use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
-use sluice_core::drop::{Valve, ValveError, ValveOf, ValveV1};
+use serde::{Deserialize, Serialize};
+use sluice_core::drop::{Valve, ValveError, ValveImage, ValveOf, ValveV1};
 use sluice_core::rng::{chance, thread_u64};
 
 use crate::atoms;
@@ -17,16 +24,94 @@ use nif_glue::map;
 use nif_glue::raw::{Fail, RawResult};
 use nif_glue::raw_nif;
 use nif_glue::resource::{self, NifResource};
+use nif_glue::versioned::{Held, Payload, Versioned};
 
-/// Live-object counter index of valves.
+/// Live-object counter index of valves (of every layout), and the kind
+/// index of `sluice_valve.v3`.
 pub const VALVE_KIND: usize = 0;
 
-static VALVE_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
+static VALVE_V2_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 static VALVE_V1_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 
-/// A valve as a resource payload (stripes allocated when first used).
+/// A valve resource: its state behind the versioned wrapper.
+pub type SluiceValve = Versioned<ValveState>;
+
+/// A valve's state: its id and the valve (stripes allocated when first
+/// used, inside the state: an ask touches only its own stripe).
+pub struct ValveState {
+    /// A field only the test build has, so its layout differs.
+    #[cfg(feature = "layout_b")]
+    _marker: [u64; 2],
+    /// Its number (see `tool_ids`), never reused.
+    id: u64,
+    valve: Valve,
+}
+
+// SAFETY: `valve.v3` names this layout of `ValveState` (an id and a
+// `Valve` of `VALVE_LAYOUT`), `valve.v3b` the test build's; bumped with
+// it. `ValveWire` is version 1 of its interchange form.
+unsafe impl Payload for ValveState {
+    const NAME: &'static std::ffi::CStr = c"sluice_valve.v3";
+    const KIND: usize = VALVE_KIND;
+    #[cfg(not(feature = "layout_b"))]
+    const LAYOUT: &'static str = "valve.v3";
+    #[cfg(feature = "layout_b")]
+    const LAYOUT: &'static str = "valve.v3b";
+    const WIRE: u64 = 1;
+    type Wire = ValveWire;
+
+    fn export(&self) -> ValveWire {
+        let i = self.valve.image();
+        ValveWire {
+            id: self.id,
+            rates: i.rates,
+            factors: i.factors,
+            kept: i.kept,
+            dropped: i.dropped,
+            reported_dropped: i.reported_dropped,
+            deleted: i.deleted,
+        }
+    }
+
+    fn import(w: ValveWire) -> Option<Self> {
+        let valve = Valve::from_image(&ValveImage {
+            rates: w.rates,
+            factors: w.factors,
+            kept: w.kept,
+            dropped: w.dropped,
+            reported_dropped: w.reported_dropped,
+            deleted: w.deleted,
+        })
+        .ok()?;
+        Some(ValveState {
+            #[cfg(feature = "layout_b")]
+            _marker: [0; 2],
+            id: w.id,
+            valve,
+        })
+    }
+}
+
+/// A valve as one build hands it to another (version 1): per priority its
+/// rate, its regulator's factor and its kept and dropped counts (summed
+/// over the stripes), the drops `take_dropped` reported, whether it was
+/// deleted, and its id.
+#[derive(Serialize, Deserialize)]
+pub struct ValveWire {
+    id: u64,
+    rates: Vec<f64>,
+    factors: Vec<f64>,
+    kept: Vec<u64>,
+    dropped: Vec<u64>,
+    reported_dropped: u64,
+    deleted: bool,
+}
+
+/// A valve of the second layout (stripes allocated when first used, a
+/// fixed `#[repr(C)]` block), made by an older library and taken over:
+/// still served, never made.
 #[repr(transparent)]
-pub struct SluiceValve(Valve);
+pub struct SluiceValveV2(Valve);
 
 /// A valve of the first layout (every stripe inline), made by an older
 /// library and taken over: still served, never made.
@@ -37,11 +122,11 @@ pub struct SluiceValveV1(ValveV1);
 // pointers to `#[repr(C)]` stripes allocated through the VM's allocator (so
 // any build frees them alike); its layout is versioned by `VALVE_LAYOUT`
 // and the ".v2" in the type name, and the wrapper is transparent.
-unsafe impl NifResource for SluiceValve {
+unsafe impl NifResource for SluiceValveV2 {
     const NAME: &'static std::ffi::CStr = c"sluice_valve.v2";
     const KIND: usize = VALVE_KIND;
     fn slot() -> &'static AtomicPtr<ErlNifResourceType> {
-        &VALVE_TYPE
+        &VALVE_V2_TYPE
     }
 }
 
@@ -55,11 +140,11 @@ unsafe impl NifResource for SluiceValveV1 {
     }
 }
 
-/// The id of each valve that was asked for one (`drop_id/1`), by the
-/// address of its payload: a valve's layout is fixed (`#[repr(C)]`, taken
-/// over by newer builds), so its id is kept beside it, and made when first
-/// asked. A valve's destructor forgets its entry, so an address used again
-/// by a new valve gets a new id.
+/// The id of each valve of a fixed layout (`.v1`, `.v2`) that was asked
+/// for one (`drop_id/1`), by the address of its payload: such a valve has
+/// no room for an id, so it is kept beside it, and made when first asked.
+/// A valve's destructor forgets its entry, so an address used again by a
+/// new valve gets a new id.
 static VALVE_IDS: Mutex<Option<HashMap<usize, u64>>> = Mutex::new(None);
 
 /// The id of the valve at `addr`, made now if it has none.
@@ -78,7 +163,7 @@ fn forget_id(addr: usize) {
     }
 }
 
-impl Drop for SluiceValve {
+impl Drop for SluiceValveV2 {
     fn drop(&mut self) {
         forget_id(std::ptr::addr_of!(*self) as usize);
     }
@@ -90,23 +175,29 @@ impl Drop for SluiceValveV1 {
     }
 }
 
-/// A valve handle of either layout.
+/// A valve handle of any layout.
 enum AnyValve<'a> {
+    V3(Held<'a, ValveState>),
     V2(&'a Valve),
     V1(&'a ValveV1),
 }
 
-/// Runs `$body` with `$v` bound to the valve of either layout.
+/// Runs `$body` with `$v` bound to the valve of any layout.
 macro_rules! on_valve {
     ($any:expr, $v:ident => $body:expr) => {
         match $any {
+            AnyValve::V3(held) => {
+                let $v: &Valve = &held.valve;
+                $body
+            }
             AnyValve::V2($v) => $body,
             AnyValve::V1($v) => $body,
         }
     };
 }
 
-/// The valve behind a handle argument: the current layout, else the first.
+/// The valve behind a handle argument: the current layout, else an
+/// older one.
 ///
 /// # Safety
 /// `term` must be a term of the running call's `env`; the reference does
@@ -114,7 +205,10 @@ macro_rules! on_valve {
 unsafe fn raw_valve<'a>(env: *mut ErlNifEnv, term: ErlNifTerm) -> Option<AnyValve<'a>> {
     // SAFETY: by the contract above.
     unsafe {
-        match resource::get::<SluiceValve>(env, term) {
+        if let Some(held) = SluiceValve::from_raw(env, term) {
+            return Some(AnyValve::V3(held));
+        }
+        match resource::get::<SluiceValveV2>(env, term) {
             Some(v) => Some(AnyValve::V2(&v.0)),
             None => resource::get::<SluiceValveV1>(env, term).map(|v| AnyValve::V1(&v.0)),
         }
@@ -191,7 +285,15 @@ fn drop_ask(env: *mut ErlNifEnv, args: &[ErlNifTerm]) -> RawResult {
 #[rustler::nif]
 fn drop_new(env: Env<'_>, rates: Vec<f64>) -> Term<'_> {
     match Valve::new(&rates) {
-        Ok(valve) => resource::make(env, SluiceValve(valve)),
+        Ok(valve) => SluiceValve::make(
+            env,
+            ValveState {
+                #[cfg(feature = "layout_b")]
+                _marker: [0; 2],
+                id: next_id(),
+                valve,
+            },
+        ),
         Err(err) => failure(env, err),
     }
 }
@@ -277,6 +379,7 @@ fn drop_take_dropped(valve: ValveRef<'_>) -> u64 {
 #[rustler::nif]
 fn drop_id(valve: ValveRef<'_>) -> u64 {
     match valve.0 {
+        AnyValve::V3(held) => held.id,
         AnyValve::V2(v) => valve_id(std::ptr::from_ref(v) as usize),
         AnyValve::V1(v) => valve_id(std::ptr::from_ref(v) as usize),
     }

@@ -31,9 +31,11 @@ fn open_resource_types(env: *mut ErlNifEnv) -> bool {
     use breakers::SluiceBreaker;
     use drop::SluiceValve as Valve;
     use drop::SluiceValveV1 as ValveV1;
+    use drop::SluiceValveV2 as ValveV2;
     use limits::SluiceLimiter;
     use locks::SluiceLock;
     resource::compatible::<Valve>()
+        && resource::compatible::<ValveV2>()
         && resource::compatible::<ValveV1>()
         && resource::compatible::<SluiceBox>()
         && resource::compatible::<SluiceLock>()
@@ -42,6 +44,7 @@ fn open_resource_types(env: *mut ErlNifEnv) -> bool {
         // SAFETY: called by the entry's load and upgrade callbacks with their env.
         && unsafe {
             resource::open::<Valve>(env)
+                && resource::open::<ValveV2>(env)
                 && resource::open::<ValveV1>(env)
                 && resource::open::<SluiceBox>(env)
                 && resource::open::<SluiceLock>(env)

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use rustler::sys::{enif_hash, ErlNifHash};
 use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
-use sluice_core::gcra::{Checked, Limiter, Rate};
+use serde::{Deserialize, Serialize};
+use sluice_core::gcra::{Checked, Limiter, LimiterImage, Rate, ShardImage};
 
 use crate::atoms;
 use crate::tool_ids::next_id;
@@ -23,6 +24,9 @@ pub type SluiceLimiter = Versioned<State>;
 
 /// A rate limiter's state.
 pub struct State {
+    /// A field only the test build has, so its layout differs.
+    #[cfg(feature = "layout_b")]
+    _marker: [u64; 2],
     /// Its number (see `tool_ids`), never reused.
     id: u64,
     limiter: Limiter,
@@ -31,18 +35,107 @@ pub struct State {
 }
 
 // SAFETY: `limiter.v4` names this layout of `State` (v3: held by an
-// `Arc`; v4: with an id); bumped with it.
+// `Arc`; v4: with an id), `limiter.v4b` the test build's; bumped with it.
+// `LimiterWire` is version 1 of its interchange form.
 unsafe impl Payload for State {
     const NAME: &'static std::ffi::CStr = c"sluice_limiter.v1";
     const KIND: usize = LIMITER_KIND;
+    #[cfg(not(feature = "layout_b"))]
     const LAYOUT: &'static str = "limiter.v4";
-    // Not converted yet: objects of another build are refused.
-    const WIRE: u64 = 0;
-    type Wire = ();
-    fn export(&self) {}
-    fn import((): ()) -> Option<Self> {
-        None
+    #[cfg(feature = "layout_b")]
+    const LAYOUT: &'static str = "limiter.v4b";
+    const WIRE: u64 = 1;
+    type Wire = LimiterWire;
+
+    fn export(&self) -> LimiterWire {
+        let i = self.limiter.image();
+        let rate = |r: Rate| (r.interval, r.tolerance);
+        LimiterWire {
+            id: self.id,
+            clock: self.clock.as_ref().map(|c| c.load(Ordering::Acquire)),
+            rate: rate(i.rate),
+            global: i.global.map(rate),
+            global_tat: i.global_tat,
+            per_shard: i.per_shard as u64,
+            max_overrides: i.max_overrides as u64,
+            shards: i
+                .shards
+                .into_iter()
+                .map(|s| ShardWire {
+                    entries: s.entries,
+                    hand: s.hand as u64,
+                    overrides: s.overrides.into_iter().map(|(k, r)| (k, rate(r))).collect(),
+                    allowed: s.allowed,
+                    refused: s.refused,
+                    evicted: s.evicted,
+                })
+                .collect(),
+        }
     }
+
+    fn import(wire: LimiterWire) -> Option<Self> {
+        let rate = |(interval, tolerance): (u64, u64)| Rate {
+            interval,
+            tolerance,
+        };
+        let shards = wire
+            .shards
+            .into_iter()
+            .map(|s| {
+                Some(ShardImage {
+                    entries: s.entries,
+                    hand: usize::try_from(s.hand).ok()?,
+                    overrides: s.overrides.into_iter().map(|(k, r)| (k, rate(r))).collect(),
+                    allowed: s.allowed,
+                    refused: s.refused,
+                    evicted: s.evicted,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let limiter = Limiter::from_image(&LimiterImage {
+            rate: rate(wire.rate),
+            global: wire.global.map(rate),
+            global_tat: wire.global_tat,
+            per_shard: usize::try_from(wire.per_shard).ok()?,
+            max_overrides: usize::try_from(wire.max_overrides).ok()?,
+            shards,
+        })?;
+        Some(State {
+            #[cfg(feature = "layout_b")]
+            _marker: [0; 2],
+            id: wire.id,
+            limiter,
+            clock: wire.clock.map(AtomicU64::new),
+        })
+    }
+}
+
+/// A rate limiter as one build hands it to another (version 1): its
+/// rates (`(interval, tolerance)`, ns), every key's arrival time in its
+/// shard's order, the overrides, the counters, and a manual clock's time.
+/// Keys are the VM's hashes of the terms, the same in every library of
+/// the VM.
+#[derive(Serialize, Deserialize)]
+pub struct LimiterWire {
+    id: u64,
+    clock: Option<u64>,
+    rate: (u64, u64),
+    global: Option<(u64, u64)>,
+    global_tat: u64,
+    per_shard: u64,
+    max_overrides: u64,
+    shards: Vec<ShardWire>,
+}
+
+/// One shard of a [`LimiterWire`] (see `sluice_core::gcra::ShardImage`).
+#[derive(Serialize, Deserialize)]
+struct ShardWire {
+    entries: Vec<(u64, u64)>,
+    hand: u64,
+    overrides: Vec<(u64, (u64, u64))>,
+    allowed: u64,
+    refused: u64,
+    evicted: u64,
 }
 
 impl State {
@@ -117,6 +210,8 @@ fn rate_new<'a>(env: Env<'a>, opts: Term<'a>) -> NifResult<Term<'a>> {
         (Err(why), _) | (_, Err(why)) => return Ok(atoms::error_of(env, why)),
     };
     let state = Arc::new(State {
+        #[cfg(feature = "layout_b")]
+        _marker: [0; 2],
         id: next_id(),
         limiter: Limiter::new(per_key, global, max_keys, max_overrides),
         clock: manual.then(|| AtomicU64::new(0)),

@@ -30,13 +30,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rustler::sys::{
-    enif_alloc_env, enif_clear_env, enif_compare_monitors, enif_free_env, enif_get_local_pid,
-    enif_make_copy, enif_monitor_process, enif_self, enif_send, ErlNifEnv, ErlNifMonitor,
-    ErlNifPid, ErlNifTerm,
+    enif_alloc_env, enif_binary_to_term, enif_clear_env, enif_compare_monitors, enif_free_env,
+    enif_get_local_pid, enif_make_copy, enif_monitor_process, enif_release_binary, enif_self,
+    enif_send, enif_term_to_binary, ErlNifBinary, ErlNifEnv, ErlNifMonitor, ErlNifPid, ErlNifTerm,
 };
 use rustler::{Encoder, Env, Error, NifResult, Term};
+use serde::{Deserialize, Serialize};
 use sluice_core::rng::thread_u64;
-use sluice_core::slots::{Loan, Slots, MAX_SLOTS};
+use sluice_core::slots::{Loan, Slots, SlotsImage, MAX_SLOTS};
 
 use crate::atoms;
 use crate::tool_ids::next_id;
@@ -59,6 +60,9 @@ struct Padded<T>(T);
 
 /// A lock's state.
 pub struct LockState {
+    /// A field only the test build has, so its layout differs.
+    #[cfg(feature = "layout_b")]
+    _marker: [u64; 2],
     /// Its number (see `tool_ids`), never reused.
     id: u64,
     slots: Slots,
@@ -136,12 +140,125 @@ impl LockState {
 }
 
 // SAFETY: `lock.v4` names this layout of `LockState` (v3: held by an
-// `Arc`; v4: with an id); bumped with it.
+// `Arc`; v4: with an id), `lock.v4b` the test build's; bumped with it.
+// `LockWire` is version 1 of its interchange form.
 unsafe impl Payload for LockState {
     const NAME: &'static std::ffi::CStr = c"sluice_lock.v1";
     const KIND: usize = LOCK_KIND;
+    #[cfg(not(feature = "layout_b"))]
     const LAYOUT: &'static str = "lock.v4";
+    #[cfg(feature = "layout_b")]
+    const LAYOUT: &'static str = "lock.v4b";
     const MONITORS: bool = true;
+    const WIRE: u64 = 1;
+    type Wire = LockWire;
+
+    fn export(&self) -> LockWire {
+        let cells = self
+            .data
+            .iter()
+            .map(|Padded(cell)| {
+                let d = slot_data(&cell.data);
+                CellWire {
+                    holder: cell.holder.load(Ordering::Acquire),
+                    resource: (!d.env.is_null())
+                        .then(|| term_bytes(d.env, d.resource))
+                        .flatten(),
+                    watcher: d.watcher.map(pid_word),
+                    epoch: d.epoch,
+                    loan: d.loan,
+                    pending: d.pending.and_then(|(env, term)| term_bytes(env, term)),
+                }
+            })
+            .collect();
+        let holders = self
+            .holders
+            .iter()
+            .flat_map(|Padded(shard)| {
+                let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+                shard
+                    .iter()
+                    .map(|(&word, m)| (word, monitor_words(m)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let i = self.slots.image();
+        LockWire {
+            id: self.id,
+            slots: SlotsWire {
+                words: i.words,
+                active: i.active as u64,
+                checkouts: i.checkouts,
+                busy: i.busy,
+                deaths: i.deaths,
+                in_use: i.in_use,
+                peak: i.peak,
+            },
+            cells,
+            holders,
+        }
+    }
+
+    fn import(wire: LockWire) -> Option<Self> {
+        let w = wire.slots;
+        let slots = Slots::from_image(&SlotsImage {
+            words: w.words,
+            active: usize::try_from(w.active).ok()?,
+            checkouts: w.checkouts,
+            busy: w.busy,
+            deaths: w.deaths,
+            in_use: w.in_use,
+            peak: w.peak,
+        })?;
+        if wire.cells.len() != slots.capacity() {
+            return None;
+        }
+        let data = wire
+            .cells
+            .into_iter()
+            .enumerate()
+            .map(|(index, c)| {
+                let resource = match &c.resource {
+                    Some(bytes) => Some(env_term(bytes)?),
+                    // a slot that may lend must have its resource
+                    None if !slots.is_empty(index) => return None,
+                    None => None,
+                };
+                let pending = match &c.pending {
+                    Some(bytes) => Some(env_term(bytes)?),
+                    None => None,
+                };
+                let (env, resource) = resource.unwrap_or((
+                    std::ptr::null_mut(),
+                    // SAFETY: a plain word, never read while the env is null.
+                    unsafe { std::mem::zeroed() },
+                ));
+                Some(Padded(Cell {
+                    holder: AtomicU64::new(c.holder),
+                    data: Mutex::new(SlotData {
+                        env,
+                        resource,
+                        watcher: c.watcher.map(word_pid),
+                        epoch: c.epoch,
+                        loan: c.loan,
+                        pending,
+                    }),
+                }))
+            })
+            .collect::<Option<Box<[_]>>>()?;
+        let state = LockState {
+            #[cfg(feature = "layout_b")]
+            _marker: [0; 2],
+            id: wire.id,
+            slots,
+            data,
+            holders: std::array::from_fn(|_| Padded(Mutex::new(HashMap::with_capacity(1)))),
+        };
+        for (word, m) in wire.holders {
+            lock_shard(&state, word).insert(word, words_monitor(m));
+        }
+        Some(state)
+    }
 
     /// A holder died: its loans end, their slots empty, their watchers are
     /// told. Costs one map removal and a look at each slot's holder word.
@@ -183,13 +300,93 @@ unsafe impl Payload for LockState {
             }
         }
     }
-    // Not converted yet: objects of another build are refused.
-    const WIRE: u64 = 0;
-    type Wire = ();
-    fn export(&self) {}
-    fn import((): ()) -> Option<Self> {
-        None
+}
+
+/// A lock as one build hands it to another (version 1): every slot's word
+/// and data, the counters, and the processes it monitors. Terms (the
+/// resources lent) go in the external term format; pids and monitors as
+/// the VM's words (they name the same processes and monitors in every
+/// library of the VM; a monitor belongs to the resource object, not its
+/// state, so it fires into whichever library serves the lock by then).
+#[derive(Serialize, Deserialize)]
+pub struct LockWire {
+    id: u64,
+    slots: SlotsWire,
+    cells: Vec<CellWire>,
+    /// Pid word and monitor of each process monitored.
+    holders: Vec<(u64, [u64; 4])>,
+}
+
+/// The slots of a [`LockWire`] (see `sluice_core::slots::SlotsImage`).
+#[derive(Serialize, Deserialize)]
+struct SlotsWire {
+    words: Vec<u64>,
+    active: u64,
+    checkouts: u64,
+    busy: u64,
+    deaths: u64,
+    in_use: u64,
+    peak: u64,
+}
+
+/// One slot's data in a [`LockWire`].
+#[derive(Serialize, Deserialize)]
+struct CellWire {
+    holder: u64,
+    /// The resource it lends (`None`: never filled).
+    resource: Option<Vec<u8>>,
+    /// The watcher's pid word.
+    watcher: Option<u64>,
+    epoch: u64,
+    loan: Option<(u64, u64)>,
+    pending: Option<Vec<u8>>,
+}
+
+/// `term` (of `env`) in the external term format, for another build.
+pub(crate) fn term_bytes(env: *mut ErlNifEnv, term: ErlNifTerm) -> Option<Vec<u8>> {
+    // SAFETY: a binary is plain data, filled in by the VM below.
+    let mut bin: ErlNifBinary = unsafe { std::mem::zeroed() };
+    // SAFETY: `term` is a live term of `env` (caller's contract).
+    if unsafe { enif_term_to_binary(env, term, &mut bin) } == 0 {
+        return None;
     }
+    let bytes = if bin.data.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: the VM filled `size` bytes at `data`.
+        unsafe { std::slice::from_raw_parts(bin.data, bin.size) }.to_vec()
+    };
+    // SAFETY: made by `enif_term_to_binary`, released once.
+    unsafe { enif_release_binary(&mut bin) };
+    Some(bytes)
+}
+
+/// A new process-independent env holding the term of `bytes` (from
+/// [`term_bytes`]); `None` when they are not a term.
+pub(crate) fn env_term(bytes: &[u8]) -> Option<(*mut ErlNifEnv, ErlNifTerm)> {
+    // SAFETY: a fresh env (freed below on failure, else by its owner); the
+    // term word is filled in by the VM; `bytes` is a live slice.
+    unsafe {
+        let env = enif_alloc_env();
+        let mut term: ErlNifTerm = std::mem::zeroed();
+        if enif_binary_to_term(env, bytes.as_ptr(), bytes.len(), &mut term, 0) == 0 {
+            enif_free_env(env);
+            return None;
+        }
+        Some((env, term))
+    }
+}
+
+/// A monitor's words.
+fn monitor_words(m: &ErlNifMonitor) -> [u64; 4] {
+    // SAFETY: `ErlNifMonitor` is `#[repr(C)]`, four machine words.
+    unsafe { std::mem::transmute::<ErlNifMonitor, [u64; 4]>(*m) }
+}
+
+/// The monitor of [`monitor_words`].
+fn words_monitor(words: [u64; 4]) -> ErlNifMonitor {
+    // SAFETY: as in `monitor_words`: the words of a monitor the VM made.
+    unsafe { std::mem::transmute::<[u64; 4], ErlNifMonitor>(words) }
 }
 
 fn slot_data(m: &Mutex<SlotData>) -> MutexGuard<'_, SlotData> {
@@ -200,6 +397,12 @@ fn slot_data(m: &Mutex<SlotData>) -> MutexGuard<'_, SlotData> {
 fn pid_word(pid: ErlNifPid) -> u64 {
     // SAFETY: `ErlNifPid` is a transparent wrapper of the pid's term word.
     unsafe { std::mem::transmute::<ErlNifPid, u64>(pid) }
+}
+
+/// The pid of a term word from [`pid_word`].
+fn word_pid(word: u64) -> ErlNifPid {
+    // SAFETY: as in `pid_word`; the word is a local pid's.
+    unsafe { std::mem::transmute::<u64, ErlNifPid>(word) }
 }
 
 /// The shard of holders of pid word `word`, locked.
@@ -275,6 +478,8 @@ fn lock_new(env: Env<'_>, n: u64, capacity: u64) -> NifResult<Term<'_>> {
         })
         .collect();
     let state = Arc::new(LockState {
+        #[cfg(feature = "layout_b")]
+        _marker: [0; 2],
         id: next_id(),
         slots: Slots::new(n, capacity),
         data,
