@@ -240,7 +240,9 @@ impl Histogram {
     /// index, count) of every non-empty bucket, count, min, max and sum.
     pub(crate) fn parts(&self) -> (Vec<(u32, u64)>, u64, u64, u64, u128) {
         let buckets = self.buckets.iter().enumerate();
-        let buckets = buckets.filter(|&(_, &n)| n > 0).map(|(i, &n)| (i as u32, n));
+        let buckets = buckets
+            .filter(|&(_, &n)| n > 0)
+            .map(|(i, &n)| (i as u32, n));
         (buckets.collect(), self.count, self.min, self.max, self.sum)
     }
 

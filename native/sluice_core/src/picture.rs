@@ -250,7 +250,9 @@ impl TryFrom<HistogramForm> for Histogram {
             return Err("histogram bucket out of range".to_string());
         }
         let sum = (u128::from(f.sum.0) << 64) | u128::from(f.sum.1);
-        Ok(Histogram::from_parts(&f.buckets, f.count, f.min, f.max, sum))
+        Ok(Histogram::from_parts(
+            &f.buckets, f.count, f.min, f.max, sum,
+        ))
     }
 }
 

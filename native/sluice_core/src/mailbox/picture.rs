@@ -59,8 +59,8 @@ impl<B: Backend> Mailbox<B> {
         layout: Layout,
     ) -> Result<Self, BufferError> {
         let max = usize::try_from(picture.max).unwrap_or(usize::MAX);
-        let mb = Mailbox::new(picture.kind, max, picture.max_bytes, layout)?
-            .with_policy(picture.policy);
+        let mb =
+            Mailbox::new(picture.kind, max, picture.max_bytes, layout)?.with_policy(picture.policy);
         let mut total = 0u64;
         if !picture.lanes.is_empty() {
             let lanes = mb.lanes();

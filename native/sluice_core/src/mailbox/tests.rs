@@ -528,7 +528,9 @@ fn rebuilt(m: &Mailbox<Fake>, lanes: usize) -> (Mailbox<Fake>, Fake) {
         panic!("a box's picture is a box's")
     };
     let mut fake = Fake::default();
-    let p = Picture::Box(p).try_map(|(_, v)| Ok::<_, ()>((0, v))).unwrap();
+    let p = Picture::Box(p)
+        .try_map(|(_, v)| Ok::<_, ()>((0, v)))
+        .unwrap();
     let Picture::Box(p) = p else { unreachable!() };
     let b = Mailbox::from_picture(p, &mut fake, layout(lanes, 2)).unwrap();
     (b, fake)
@@ -564,7 +566,11 @@ fn a_picture_makes_the_same_box() {
             same_counters(&m, &b);
             check(&b, &fake_b);
             let rest = take(&m, &mut fake, 100).0;
-            assert_eq!(take(&b, &mut fake_b, 100).0, rest, "{kind:?} {lanes} {first:?}");
+            assert_eq!(
+                take(&b, &mut fake_b, 100).0,
+                rest,
+                "{kind:?} {lanes} {first:?}"
+            );
             same_counters(&m, &b);
             // it keeps working
             post(&b, &mut fake_b, 0, 99, 500);
@@ -581,7 +587,7 @@ fn a_picture_carries_owed_drops_settled_arming_and_closing() {
     for v in 0..9 {
         post(&m, &mut fake, v as usize % 2, v, v);
     }
-    assert!(m.arm(Arm::Active) == false, "holds data");
+    assert!(!m.arm(Arm::Active), "holds data");
     let (b, mut fb) = rebuilt(&m, 2);
     same_counters(&m, &b);
     assert_eq!(b.snapshot().stats.dropped_by(Reason::Overflow), 6);
@@ -611,5 +617,8 @@ fn a_picture_keeps_sizes_and_a_byte_budget() {
     same_counters(&m, &b);
     assert_eq!(b.snapshot().bytes, 90);
     let (taken, _) = b.take(&mut fb, &[], 10, 10);
-    assert_eq!(taken.iter().map(|t| t.bytes()).collect::<Vec<_>>(), vec![30; 3]);
+    assert_eq!(
+        taken.iter().map(|t| t.bytes()).collect::<Vec<_>>(),
+        vec![30; 3]
+    );
 }
