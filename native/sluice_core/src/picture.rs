@@ -36,6 +36,9 @@ pub struct Message<I> {
     pub bytes: u64,
     /// Whether it is large (see [`crate::buffer::LARGE`]).
     pub large: bool,
+    /// Whether it is stored in a region of its own (a heavy message, see
+    /// [`crate::mailbox::ALONE_WEIGHT`]), freed as soon as it goes.
+    pub alone: bool,
 }
 
 /// A box's lane: its messages in arrival-key order and its counters.
@@ -141,6 +144,7 @@ fn map_messages<I, J, E>(
                 key: m.key,
                 bytes: m.bytes,
                 large: m.large,
+                alone: m.alone,
             })
         })
         .collect()
@@ -302,6 +306,7 @@ mod tests {
                     key: 71,
                     bytes: 0,
                     large: true,
+                    alone: true,
                 }],
             }],
             next_id: 4,

@@ -25,6 +25,7 @@ impl<B: Backend> Buckets<B> {
                     key: e.at,
                     bytes: 0,
                     large: e.large,
+                    alone: e.large,
                 })
                 .collect(),
         });
@@ -65,7 +66,7 @@ impl<B: Backend> Buckets<B> {
                 let mut chunks = Chunks::new(per_chunk);
                 let mut items = VecDeque::with_capacity(b.messages.len());
                 for m in b.messages {
-                    let slot = if m.large {
+                    let slot = if m.large || m.alone {
                         chunks.store_alone(backend, m.item)
                     } else {
                         chunks.store(backend, m.item)

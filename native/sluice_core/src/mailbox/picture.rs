@@ -1,7 +1,7 @@
 //! A box as a [`BoxPicture`] and back (see [`crate::picture`]): what
 //! another build of the library makes the same box from.
 
-use super::{lock, Backend, Buffer, BufferError, Layout, Mailbox, Ordering, LARGE};
+use super::{lock, Backend, Buffer, BufferError, Layout, Mailbox, Ordering, ALONE_WEIGHT, LARGE};
 use crate::picture::{BoxPicture, LanePicture, Message};
 
 impl<B: Backend> Mailbox<B> {
@@ -17,6 +17,7 @@ impl<B: Backend> Mailbox<B> {
         let pictures = lanes.iter().flatten().enumerate().map(|(i, lane)| {
             let out = ctl.out.get(i).into_iter().flatten();
             let messages = out.chain(lane.q.iter()).filter(|_| !closed);
+            let chunks = &lane.chunks;
             LanePicture {
                 messages: messages
                     .map(|e| Message {
@@ -24,6 +25,7 @@ impl<B: Backend> Mailbox<B> {
                         key: e.key,
                         bytes: e.bytes(),
                         large: e.large(),
+                        alone: chunks.alone(e.slot.chunk),
                     })
                     .collect(),
                 last_key: lane.last_key,
@@ -73,7 +75,11 @@ impl<B: Backend> Mailbox<B> {
             messages.sort_by_key(|(_, m)| m.key);
             total = messages.len() as u64;
             for (i, m) in messages {
-                let weight = if m.large { LARGE } else { 0 };
+                let weight = match (m.large, m.alone) {
+                    (true, _) => LARGE,
+                    (false, true) => ALONE_WEIGHT,
+                    (false, false) => 0,
+                };
                 lock(&lanes[i].0).push(backend, m.item, m.bytes, weight, m.key);
             }
             for (i, lp) in picture.lanes.iter().enumerate() {

@@ -622,3 +622,19 @@ fn a_picture_keeps_sizes_and_a_byte_budget() {
         vec![30; 3]
     );
 }
+
+#[test]
+fn a_picture_keeps_heavy_messages_on_their_own() {
+    let mut fake = Fake::default();
+    let m = mailbox(Kind::Queue, 10);
+    for (v, weight) in [(1, 0), (2, 0), (3, ALONE_WEIGHT), (4, 0), (5, LARGE)] {
+        m.post_weighed(&mut fake, 0, (0, v), 0, weight, v).unwrap();
+    }
+    let (b, mut fb) = rebuilt(&m, 3);
+    // [1, 2], [3], [4], [5]: the same regions, each heavy one alone
+    assert_eq!(m.snapshot().regions, 4);
+    assert_eq!(b.snapshot().regions, 4);
+    let (taken, _, _) = b.take_limited(&mut fb, &[], 10, 10, 10);
+    let large: Vec<bool> = taken.iter().map(|t| t.large()).collect();
+    assert_eq!(large, vec![false, false, false, false, true]);
+}
