@@ -16,10 +16,12 @@
 //! agree on the order of "count the message" and "read the arming" (each
 //! buffer arms under the locks its posts count under).
 
+use serde::{Deserialize, Serialize};
+
 use crate::sync::{AtomicU32, Ordering};
 
 /// What the owner asked for when data arrives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Arm {
     /// Nothing.
     Off,

@@ -16,12 +16,15 @@
 //! A stack that drops its *bottom* keeps the newest messages, which is what a
 //! latency-bound consumer wants; pobox's stack replaces its top instead.
 
+use serde::{Deserialize, Serialize};
+
 use crate::arming::Arm;
 use crate::chunks::{Backend, Slot};
 use crate::hist::Histogram;
+use crate::picture::Picture;
 
 /// The buffer's drop and delivery policy; see the module table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Kind {
     /// FIFO; when full the oldest entry is dropped.
     Queue,
@@ -142,7 +145,7 @@ impl<I: Copy> Taken<I> {
 
 /// What left a buffer, kept on its owner's side: the counters every buffer
 /// keeps besides its messages.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Tally {
     /// Messages handed out and not given back.
     pub delivered: u64,
@@ -375,6 +378,12 @@ pub trait Buffer<B: Backend> {
 
     /// Counters, size and storage.
     fn snapshot(&self) -> Snapshot;
+
+    /// Everything observable of the buffer, with its messages, for another
+    /// build to make the same buffer from (see [`crate::picture`]). Carries
+    /// out the drops the buffer owes first; the messages stay held (valid
+    /// until the buffer is disposed of), and the buffer stays usable.
+    fn picture(&self) -> Picture<B::Item>;
 }
 
 #[cfg(test)]

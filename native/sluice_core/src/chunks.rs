@@ -96,6 +96,19 @@ impl<R> Chunks<R> {
             .sum()
     }
 
+    /// Whether chunk `id` holds one item stored on its own (as
+    /// [`Chunks::store_alone`] stores one; also a chunk closed after its
+    /// first item).
+    pub fn alone(&self, id: u64) -> bool {
+        let index = id
+            .checked_sub(self.base)
+            .and_then(|i| usize::try_from(i).ok());
+        let chunk = index
+            .and_then(|i| self.chunks.get(i))
+            .and_then(Option::as_ref);
+        chunk.is_some_and(|c| c.held == 1 && c.stores >= self.per_chunk && self.per_chunk > 1)
+    }
+
     fn get(&mut self, id: u64) -> Option<&mut Chunk<R>> {
         let index = usize::try_from(id.checked_sub(self.base)?).ok()?;
         self.chunks.get_mut(index)?.as_mut()

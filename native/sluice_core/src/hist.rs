@@ -45,6 +45,10 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
+use crate::picture::HistogramForm;
+
 use crate::sync::{lock, Mutex};
 
 /// Bits of the sub-bucket index: each power of two is split into `2^SUB_BITS` buckets.
@@ -70,7 +74,8 @@ const EXACT_LIMIT: u64 = 2 * SUB_BUCKETS as u64;
 /// the bucket scheme and its error bound.
 ///
 /// Occupies 7 984 bytes on 64-bit targets and never allocates.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "HistogramForm", try_from = "HistogramForm")]
 pub struct Histogram {
     buckets: [u64; BUCKETS],
     count: u64,
@@ -229,6 +234,38 @@ impl Histogram {
             .enumerate()
             .filter(|&(_, &n)| n > 0)
             .map(|(index, &n)| (bounds_of(index).1, n))
+    }
+
+    /// Its parts, for the interchange form (`crate::picture`): (bucket
+    /// index, count) of every non-empty bucket, count, min, max and sum.
+    pub(crate) fn parts(&self) -> (Vec<(u32, u64)>, u64, u64, u64, u128) {
+        let buckets = self.buckets.iter().enumerate();
+        let buckets = buckets
+            .filter(|&(_, &n)| n > 0)
+            .map(|(i, &n)| (i as u32, n));
+        (buckets.collect(), self.count, self.min, self.max, self.sum)
+    }
+
+    /// A histogram of [`Histogram::parts`]; bucket indices must be below
+    /// [`BUCKETS`] (others are ignored).
+    pub(crate) fn from_parts(
+        buckets: &[(u32, u64)],
+        count: u64,
+        min: u64,
+        max: u64,
+        sum: u128,
+    ) -> Self {
+        let mut h = Self::new();
+        for &(i, n) in buckets {
+            if let Some(slot) = h.buckets.get_mut(i as usize) {
+                *slot = n;
+            }
+        }
+        h.count = count;
+        h.min = min;
+        h.max = max;
+        h.sum = sum;
+        h
     }
 
     /// Forgets every recorded value, as if newly created.

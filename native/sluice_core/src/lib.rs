@@ -19,6 +19,7 @@ pub mod gcra;
 pub mod hist;
 pub mod mailbox;
 pub mod names;
+pub mod picture;
 pub mod policy;
 pub mod rng;
 pub mod slots;

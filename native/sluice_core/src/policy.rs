@@ -24,8 +24,10 @@
 //! probability rising linearly from 0 to `prob`; from `max` on, with `prob`.
 //! A producer then learns of the pressure before the box is full.
 
+use serde::{Deserialize, Serialize};
+
 /// The policies of one box.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Policy {
     /// Drop messages older than this at delivery.
     pub max_age: Option<u64>,
@@ -38,7 +40,7 @@ pub struct Policy {
 }
 
 /// Random early drop between two occupancies.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Red {
     /// Below this many messages held, nothing is dropped early.
     pub min: u64,
@@ -62,7 +64,7 @@ impl Red {
 }
 
 /// Settings of the sojourn controller.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct CodelConfig {
     /// Acceptable sojourn time.
     pub target: u64,
@@ -71,7 +73,7 @@ pub struct CodelConfig {
 }
 
 /// The state of a sojourn controller.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Codel {
     /// When the sojourn, above target since, will have been so for an
     /// interval (0: it is below target).

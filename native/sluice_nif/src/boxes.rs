@@ -36,6 +36,7 @@ use sluice_core::mailbox::{Arm, Back, Layout, LARGE};
 
 use crate::atoms;
 use crate::box_take::{deliver, deliver_job, reschedule, take_answer, uint};
+use crate::box_wire;
 use crate::terms::{self, Size};
 use crate::tool_ids::next_id;
 use nif_glue::clock::{self, now};
@@ -72,6 +73,7 @@ pub type SluiceBox = Versioned<State>;
 pub(crate) type Store = dyn Buffer<Envs> + Send + Sync;
 
 /// A box's state.
+#[cfg(not(feature = "layout_b"))]
 pub struct State {
     /// The box's number (see `tool_ids`), never reused.
     id: u64,
@@ -81,6 +83,16 @@ pub struct State {
     owner_word: AtomicU64,
 }
 
+/// A box's state, laid out otherwise (the upgrade tests' build).
+#[cfg(feature = "layout_b")]
+pub struct State {
+    owner_word: AtomicU64,
+    store: Box<Store>,
+    _marker: u64,
+    owner: Mutex<LocalPid>,
+    id: u64,
+}
+
 impl Drop for State {
     fn drop(&mut self) {
         // Nothing can be taking: a take holds a reference to the box.
@@ -88,21 +100,44 @@ impl Drop for State {
     }
 }
 
-// SAFETY: `box.v6` names this layout of `State`; bumped with it.
+// SAFETY: `box.v7` (`box.v7b` in the upgrade tests' build) names this
+// layout of `State` and of the stores it holds; bumped with them. `WIRE`
+// names the form of `box_wire::Wire`.
 unsafe impl Payload for State {
     const NAME: &'static std::ffi::CStr = c"sluice_box.v1";
     const KIND: usize = BOX_KIND;
-    const LAYOUT: &'static str = "box.v6";
-    // Not converted yet: objects of another build are refused.
-    const WIRE: u64 = 0;
-    type Wire = ();
-    fn export(&self) {}
-    fn import((): ()) -> Option<Self> {
-        None
+    #[cfg(not(feature = "layout_b"))]
+    const LAYOUT: &'static str = "box.v7";
+    #[cfg(feature = "layout_b")]
+    const LAYOUT: &'static str = "box.v7b";
+    const WIRE: u64 = box_wire::WIRE;
+    type Wire = box_wire::Wire;
+    fn export(&self) -> box_wire::Wire {
+        box_wire::export(self)
+    }
+    fn import(wire: box_wire::Wire) -> Option<Self> {
+        box_wire::import(wire)
     }
 }
 
 impl State {
+    /// A box's state: its id, its store, its owner and the owner's pid term.
+    pub(crate) fn new(id: u64, store: Box<Store>, owner: LocalPid, owner_word: u64) -> Self {
+        State {
+            #[cfg(feature = "layout_b")]
+            _marker: 0xb0b0,
+            id,
+            store,
+            owner: Mutex::new(owner),
+            owner_word: AtomicU64::new(owner_word),
+        }
+    }
+
+    /// The owner's pid term.
+    pub(crate) fn owner_word(&self) -> u64 {
+        self.owner_word.load(Ordering::Acquire)
+    }
+
     /// Its id (see `tool_ids`).
     pub(crate) fn id(&self) -> u64 {
         self.id
@@ -330,12 +365,7 @@ fn owned<'b>(env: Env<'_>, sbox: &'b Held<'_, State>) -> Result<&'b Store, Atom>
 /// A new box of `store`, owned by `owner`, in the registry.
 pub(crate) fn make(env: Env<'_>, store: Box<Store>, owner: LocalPid) -> Term<'_> {
     let id = next_id();
-    let state = Arc::new(State {
-        id,
-        store,
-        owner: Mutex::new(owner),
-        owner_word: AtomicU64::new(pid_word(env, &owner)),
-    });
+    let state = Arc::new(State::new(id, store, owner, pid_word(env, &owner)));
     SluiceBox::make(env, state)
 }
 

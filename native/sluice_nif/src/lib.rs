@@ -5,6 +5,7 @@
 mod atoms;
 mod box_new;
 mod box_take;
+mod box_wire;
 mod boxes;
 mod breaker_names;
 mod breakers;

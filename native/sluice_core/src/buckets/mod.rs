@@ -36,6 +36,8 @@
 
 use std::collections::VecDeque;
 
+use serde::{Deserialize, Serialize};
+
 use crate::sync::{get_mut, lock, AtomicU64, Mutex, Ordering};
 
 use crate::arming::{Arm, Flags};
@@ -43,12 +45,15 @@ use crate::buffer::{
     Back, Buffer, BufferError, Kind, Posted, Reason, Snapshot, Stats, Taken, Tally, LARGE,
 };
 use crate::chunks::{Backend, Chunks, Slot};
+use crate::picture::Picture;
+
+mod picture;
 
 /// Pieces of removed buckets freed per call.
 pub const REAP_STEP: usize = 8;
 
 /// Which bucket is delivered first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Order {
     /// The newest slice first.
     NewestFirst,
@@ -57,7 +62,7 @@ pub enum Order {
 }
 
 /// Which message of a bucket is delivered first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Within {
     /// The newest first (a stack per slice).
     Lifo,
@@ -66,7 +71,7 @@ pub enum Within {
 }
 
 /// What a post into a full buffer drops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WhenFull {
     /// The oldest message held.
     DropOldest,
@@ -75,7 +80,7 @@ pub enum WhenFull {
 }
 
 /// How a buffer of buckets behaves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Config {
     /// Ticks of arrival time per bucket (at least 1).
     pub width: u64,
@@ -121,6 +126,10 @@ struct Inner<B: Backend> {
 
 /// A bounded buffer of time buckets; see the module documentation.
 pub struct Buckets<B: Backend> {
+    /// A field only the upgrade tests' build has, so that its layout
+    /// differs from the default build's.
+    #[cfg(feature = "layout_b")]
+    _marker: u64,
     cfg: Config,
     len: AtomicU64,
     max: AtomicU64,
@@ -221,6 +230,8 @@ impl<B: Backend> Buckets<B> {
             ..cfg
         };
         Ok(Self {
+            #[cfg(feature = "layout_b")]
+            _marker: 0xb0b0,
             cfg,
             len: AtomicU64::new(0),
             max: AtomicU64::new(max as u64),
@@ -582,6 +593,10 @@ impl<B: Backend> Buffer<B> for Buckets<B> {
 
     fn kind(&self) -> Option<Kind> {
         None
+    }
+
+    fn picture(&self) -> Picture<B::Item> {
+        Picture::Buckets(self.take_picture())
     }
 }
 

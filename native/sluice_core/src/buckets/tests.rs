@@ -180,3 +180,67 @@ fn resize_close_and_manual_clock() {
     );
     check(&b);
 }
+
+fn rebuilt(b: &Buckets<Fake>) -> (Buckets<Fake>, Fake) {
+    let p = b.picture().try_map(|(_, v)| Ok::<_, ()>((0, v))).unwrap();
+    let Picture::Buckets(p) = p else {
+        panic!("a picture of buckets is one")
+    };
+    let mut fake = Fake::default();
+    let made = Buckets::from_picture(p, &mut fake, 3).unwrap();
+    (made, fake)
+}
+
+#[test]
+fn a_picture_makes_the_same_buffer_of_buckets() {
+    for order in [Order::NewestFirst, Order::OldestFirst] {
+        for within in [Within::Lifo, Within::Fifo] {
+            let mut fake = Fake::default();
+            let b = Buckets::new(cfg(order, within, WhenFull::DropOldest), 8).unwrap();
+            for v in 0..12 {
+                b.post(&mut fake, 0, (0, v), 0, v * 4).unwrap();
+            }
+            let _ = take(&b, &mut fake, 2, 50);
+            check(&b);
+            let (c, mut fc) = rebuilt(&b);
+            check(&c);
+            let (sb, sc) = (b.snapshot(), c.snapshot());
+            assert_eq!((sb.stats, sb.len, sb.max), (sc.stats, sc.len, sc.max));
+            assert_eq!(sb.sojourn, sc.sojourn);
+            assert_eq!(c.buckets(), b.buckets());
+            assert_eq!(take(&c, &mut fc, 100, 55), take(&b, &mut fake, 100, 55));
+            assert_eq!(b.snapshot().stats, c.snapshot().stats);
+            // expiry carries on from the carried arrival times
+            c.post(&mut fc, 0, (0, 77), 0, 60).unwrap();
+            c.expire_now(&mut fc, 200);
+            assert_eq!(c.len(), 0);
+            check(&c);
+        }
+    }
+}
+
+#[test]
+fn a_picture_of_buckets_carries_the_clock_arming_and_closing() {
+    let mut fake = Fake::default();
+    let mut config = cfg(Order::OldestFirst, Within::Fifo, WhenFull::DropNew);
+    config.manual_clock = true;
+    let b = Buckets::new(config, 2).unwrap();
+    b.set_time(40);
+    for v in 0..3 {
+        b.post(&mut fake, 0, (0, v), 0, 0).unwrap();
+    }
+    let (c, mut fc) = rebuilt(&b);
+    assert_eq!(c.snapshot().stats.dropped_by(Reason::Overflow), 1);
+    c.set_time(50);
+    assert_eq!(take(&c, &mut fc, 10, 0).0, vec![0, 1]);
+    // sojourn measured from the carried arrival (40) on the carried clock
+    assert_eq!(c.snapshot().sojourn.max(), 10);
+    assert!(c.arm(Arm::Active));
+    let (d, _) = rebuilt(&c);
+    assert_eq!(d.flags.armed(), Arm::Active);
+    d.close(&mut Fake::default());
+    let (e, mut fe) = rebuilt(&d);
+    assert!(e.is_closed());
+    assert_eq!(e.post(&mut fe, 0, (0, 1), 0, 0), Err(BufferError::Closed));
+    assert_eq!(e.snapshot().stats, d.snapshot().stats);
+}

@@ -79,10 +79,12 @@ pub use crate::buffer::{
     Back, Buffer, BufferError, Kind, Posted, Reason, Snapshot, Stats, Taken, Tally, LARGE, REASONS,
 };
 use crate::chunks::{Backend, Slot};
+use crate::picture::Picture;
 use crate::policy::{Codel, Policy};
 
 mod held;
 mod lane;
+mod picture;
 mod post;
 
 use held::Held;
@@ -142,6 +144,10 @@ struct Control<I> {
 
 /// A bounded box of messages in lanes; see the module documentation.
 pub struct Mailbox<B: Backend> {
+    /// A field only the upgrade tests' build has, so that its layout
+    /// differs from the default build's.
+    #[cfg(feature = "layout_b")]
+    _marker: u64,
     kind: Kind,
     max_bytes: Option<u64>,
     slack: u64,
@@ -185,6 +191,8 @@ impl<B: Backend> Mailbox<B> {
             layout.lanes.clamp(1, MAX_LANES)
         };
         Ok(Self {
+            #[cfg(feature = "layout_b")]
+            _marker: 0xb0b0,
             kind,
             max_bytes,
             slack: layout.slack.max(1),
@@ -560,6 +568,10 @@ impl<B: Backend> Buffer<B> for Mailbox<B> {
             regions: lanes.map(|l| l.chunks.regions()).sum(),
             sojourn: ctl.tally.sojourn(),
         }
+    }
+
+    fn picture(&self) -> Picture<B::Item> {
+        Picture::Box(self.take_picture())
     }
 }
 

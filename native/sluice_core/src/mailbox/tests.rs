@@ -521,3 +521,120 @@ fn stack_with_pinned_bottoms_stays_compact() {
     assert!(all.windows(2).all(|w| w[0] > w[1]), "newest first");
     check(&m, &fake);
 }
+
+/// The box another build makes from `m`'s picture (items carried by value).
+fn rebuilt(m: &Mailbox<Fake>, lanes: usize) -> (Mailbox<Fake>, Fake) {
+    let Picture::Box(p) = m.picture() else {
+        panic!("a box's picture is a box's")
+    };
+    let mut fake = Fake::default();
+    let p = Picture::Box(p)
+        .try_map(|(_, v)| Ok::<_, ()>((0, v)))
+        .unwrap();
+    let Picture::Box(p) = p else { unreachable!() };
+    let b = Mailbox::from_picture(p, &mut fake, layout(lanes, 2)).unwrap();
+    (b, fake)
+}
+
+fn same_counters(a: &Mailbox<Fake>, b: &Mailbox<Fake>) {
+    let (sa, sb) = (a.snapshot(), b.snapshot());
+    assert_eq!(sa.stats, sb.stats);
+    assert_eq!((sa.len, sa.max, sa.bytes), (sb.len, sb.max, sb.bytes));
+    assert_eq!(sa.sojourn, sb.sojourn);
+    assert_eq!(a.is_closed(), b.is_closed());
+    assert_eq!(a.armed(), b.armed());
+}
+
+#[test]
+fn a_picture_makes_the_same_box() {
+    for kind in [Kind::Queue, Kind::Stack, Kind::KeepOld] {
+        for lanes in [3, 1, 5] {
+            let mut fake = Fake::default();
+            let m = mailbox(kind, 6);
+            for v in 0..10 {
+                post(&m, &mut fake, (v * 7 % 3) as usize, v, 100 + v * 10);
+            }
+            let (first, _) = take(&m, &mut fake, 2);
+            // put back one: restored messages keep their place
+            let (taken, _) = m.take(&mut fake, &[], 1, 300);
+            let back = vec![(taken[0].item(), 0, false)];
+            let _ = m.take(&mut fake, &taken, 0, 300);
+            m.restore(&mut fake, back, 300).unwrap();
+            post(&m, &mut fake, 2, 10, 400);
+            check(&m, &fake);
+            let (b, mut fake_b) = rebuilt(&m, lanes);
+            same_counters(&m, &b);
+            check(&b, &fake_b);
+            let rest = take(&m, &mut fake, 100).0;
+            assert_eq!(
+                take(&b, &mut fake_b, 100).0,
+                rest,
+                "{kind:?} {lanes} {first:?}"
+            );
+            same_counters(&m, &b);
+            // it keeps working
+            post(&b, &mut fake_b, 0, 99, 500);
+            assert_eq!(take(&b, &mut fake_b, 100).0, vec![99]);
+            check(&b, &fake_b);
+        }
+    }
+}
+
+#[test]
+fn a_picture_carries_owed_drops_settled_arming_and_closing() {
+    let mut fake = Fake::default();
+    let m = Mailbox::new(Kind::Queue, 3, None, layout(2, 100)).unwrap();
+    for v in 0..9 {
+        post(&m, &mut fake, v as usize % 2, v, v);
+    }
+    assert!(!m.arm(Arm::Active), "holds data");
+    let (b, mut fb) = rebuilt(&m, 2);
+    same_counters(&m, &b);
+    assert_eq!(b.snapshot().stats.dropped_by(Reason::Overflow), 6);
+    assert_eq!(take(&b, &mut fb, 10).0, vec![6, 7, 8]);
+    assert!(b.arm(Arm::Notify));
+    let (c, _) = rebuilt(&b, 2);
+    assert_eq!(c.armed(), Arm::Notify);
+    c.close(&mut Fake::default());
+    let (d, mut fd) = rebuilt(&c, 2);
+    assert!(d.is_closed());
+    same_counters(&c, &d);
+    assert!(post_closed(&d, &mut fd));
+}
+
+fn post_closed(m: &Mailbox<Fake>, fake: &mut Fake) -> bool {
+    m.post(fake, 0, (0, 1), 0, 0) == Err(BufferError::Closed)
+}
+
+#[test]
+fn a_picture_keeps_sizes_and_a_byte_budget() {
+    let mut fake = Fake::default();
+    let m = Mailbox::new(Kind::Queue, 10, Some(100), layout(4, 2)).unwrap();
+    for v in 0..6 {
+        m.post(&mut fake, 0, (0, v), 30, v).unwrap();
+    }
+    let (b, mut fb) = rebuilt(&m, 4);
+    same_counters(&m, &b);
+    assert_eq!(b.snapshot().bytes, 90);
+    let (taken, _) = b.take(&mut fb, &[], 10, 10);
+    assert_eq!(
+        taken.iter().map(|t| t.bytes()).collect::<Vec<_>>(),
+        vec![30; 3]
+    );
+}
+
+#[test]
+fn a_picture_keeps_heavy_messages_on_their_own() {
+    let mut fake = Fake::default();
+    let m = mailbox(Kind::Queue, 10);
+    for (v, weight) in [(1, 0), (2, 0), (3, ALONE_WEIGHT), (4, 0), (5, LARGE)] {
+        m.post_weighed(&mut fake, 0, (0, v), 0, weight, v).unwrap();
+    }
+    let (b, mut fb) = rebuilt(&m, 3);
+    // [1, 2], [3], [4], [5]: the same regions, each heavy one alone
+    assert_eq!(m.snapshot().regions, 4);
+    assert_eq!(b.snapshot().regions, 4);
+    let (taken, _, _) = b.take_limited(&mut fb, &[], 10, 10, 10);
+    let large: Vec<bool> = taken.iter().map(|t| t.large()).collect();
+    assert_eq!(large, vec![false, false, false, false, true]);
+}
