@@ -158,11 +158,12 @@ else
     fi
     record
 
-    # The layout_b builds of reckon's libraries, which reckon_migrate_SUITE
-    # loads over the default ones, and the wire_b build it must refuse (the
-    # suite runs the same commands, which do nothing once they are up to date).
-    check layout-b sh -c "cargo build --quiet --release --locked -p reckon_nif -p reckon_tracer \
-        --features reckon_nif/layout_b,reckon_tracer/layout_b --target-dir target/features-layout_b &&
+    # The layout_b builds of every NIF library, which the migration suites
+    # load over the default ones, and the wire_b build reckon_migrate_SUITE
+    # must refuse (the suites run the same commands, which do nothing once
+    # they are up to date).
+    check layout-b sh -c "cargo build --quiet --release --locked -p sluice_nif -p reckon_nif -p reckon_tracer \
+        --features sluice_nif/layout_b,reckon_nif/layout_b,reckon_tracer/layout_b --target-dir target/features-layout_b &&
         cargo build --quiet --release --locked -p reckon_nif --features reckon_nif/wire_b \
         --target-dir target/features-wire_b"
 
