@@ -236,38 +236,6 @@ impl Histogram {
             .map(|(index, &n)| (bounds_of(index).1, n))
     }
 
-    /// Its parts, for the interchange form (`crate::picture`): (bucket
-    /// index, count) of every non-empty bucket, count, min, max and sum.
-    pub(crate) fn parts(&self) -> (Vec<(u32, u64)>, u64, u64, u64, u128) {
-        let buckets = self.buckets.iter().enumerate();
-        let buckets = buckets
-            .filter(|&(_, &n)| n > 0)
-            .map(|(i, &n)| (i as u32, n));
-        (buckets.collect(), self.count, self.min, self.max, self.sum)
-    }
-
-    /// A histogram of [`Histogram::parts`]; bucket indices must be below
-    /// [`BUCKETS`] (others are ignored).
-    pub(crate) fn from_parts(
-        buckets: &[(u32, u64)],
-        count: u64,
-        min: u64,
-        max: u64,
-        sum: u128,
-    ) -> Self {
-        let mut h = Self::new();
-        for &(i, n) in buckets {
-            if let Some(slot) = h.buckets.get_mut(i as usize) {
-                *slot = n;
-            }
-        }
-        h.count = count;
-        h.min = min;
-        h.max = max;
-        h.sum = sum;
-        h
-    }
-
     /// Forgets every recorded value, as if newly created.
     pub fn reset(&mut self) {
         *self = Self::new();

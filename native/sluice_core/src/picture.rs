@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::arming::Arm;
 use crate::buckets::Config;
 use crate::buffer::{Kind, Tally};
-use crate::hist::{Histogram, BUCKETS};
+use crate::hist::{Histogram, HistogramParts, BUCKETS};
 use crate::policy::{Codel, Policy};
 
 /// A message held, with what its buffer keeps of it.
@@ -236,13 +236,17 @@ pub(crate) struct HistogramForm {
 
 impl From<Histogram> for HistogramForm {
     fn from(h: Histogram) -> Self {
-        let (buckets, count, min, max, sum) = h.parts();
+        let p = h.parts();
+        let buckets = p.buckets.iter().enumerate();
+        let buckets = buckets
+            .filter(|&(_, &n)| n > 0)
+            .map(|(i, &n)| (i as u32, n));
         HistogramForm {
-            buckets,
-            count,
-            min,
-            max,
-            sum: ((sum >> 64) as u64, sum as u64),
+            buckets: buckets.collect(),
+            count: p.count,
+            min: p.min,
+            max: p.max,
+            sum: ((p.sum >> 64) as u64, p.sum as u64),
         }
     }
 }
@@ -250,13 +254,21 @@ impl From<Histogram> for HistogramForm {
 impl TryFrom<HistogramForm> for Histogram {
     type Error = String;
     fn try_from(f: HistogramForm) -> Result<Self, String> {
-        if f.buckets.iter().any(|&(i, _)| i as usize >= BUCKETS) {
-            return Err("histogram bucket out of range".to_string());
+        let mut buckets = vec![0; BUCKETS];
+        for (i, n) in f.buckets {
+            match buckets.get_mut(i as usize) {
+                Some(slot) => *slot = n,
+                None => return Err("histogram bucket out of range".to_string()),
+            }
         }
-        let sum = (u128::from(f.sum.0) << 64) | u128::from(f.sum.1);
-        Ok(Histogram::from_parts(
-            &f.buckets, f.count, f.min, f.max, sum,
-        ))
+        let parts = HistogramParts {
+            buckets,
+            count: f.count,
+            min: f.min,
+            max: f.max,
+            sum: (u128::from(f.sum.0) << 64) | u128::from(f.sum.1),
+        };
+        Histogram::from_parts(&parts).ok_or_else(|| "histogram of another size".to_string())
     }
 }
 
