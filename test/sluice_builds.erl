@@ -9,7 +9,7 @@
 %% VM opens a new copy of the library rather than the one it has loaded.
 -module(sluice_builds).
 
--export([root/0, library/3, install/4, restore/2]).
+-export([root/0, library/3, install/4, restore/2, in_process/1, settled/1]).
 
 -type build() :: default | layout_b.
 -export_type([build/0]).
@@ -76,3 +76,27 @@ restore({App, Ebin}, Mods) ->
          _ = code:purge(M)
      end || M <- Mods],
     ok.
+
+%% Runs `Fun' in a process of its own, so that nothing it held stays
+%% referenced from the test process; returns its result.
+-spec in_process(fun(() -> T)) -> T.
+in_process(Fun) ->
+    {Pid, Ref} = spawn_monitor(fun() -> exit({done, Fun()}) end),
+    receive
+        {'DOWN', Ref, process, Pid, {done, Result}} -> Result;
+        {'DOWN', Ref, process, Pid, Reason} -> ct:fail(Reason)
+    end.
+
+%% `Count()' (a live count) once garbage collection everywhere frees
+%% nothing more: two equal looks 20 ms apart; fails after 100 looks.
+-spec settled(fun(() -> integer())) -> integer().
+settled(Count) -> settled(Count, -1, 100).
+
+settled(Count, Last, Tries) ->
+    _ = [erlang:garbage_collect(P) || P <- processes()],
+    timer:sleep(20),
+    case Count() of
+        Last -> Last;
+        Now when Tries > 0 -> settled(Count, Now, Tries - 1);
+        Now -> ct:fail({never_settled, Now})
+    end.

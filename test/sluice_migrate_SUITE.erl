@@ -77,14 +77,8 @@ swaps(Config, Check) ->
     end,
     Check(restored).
 
-%% Runs `Fun' in a process of its own, so that nothing it held stays
-%% referenced from the test process; returns its result.
-in_process(Fun) ->
-    {Pid, Ref} = spawn_monitor(fun() -> exit({done, Fun()}) end),
-    receive
-        {'DOWN', Ref, process, Pid, {done, Result}} -> Result;
-        {'DOWN', Ref, process, Pid, Reason} -> ct:fail(Reason)
-    end.
+%% Runs `Fun' in a process of its own (see sluice_builds).
+in_process(Fun) -> sluice_builds:in_process(Fun).
 
 %% `Kind''s live count once it stays the same across two looks 100 ms
 %% apart (removed breakers are freed when the breaker server drains its

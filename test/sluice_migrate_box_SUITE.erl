@@ -61,15 +61,7 @@ in_process(Fun) ->
 
 %% The live boxes once garbage collection frees no more (what earlier
 %% suites left unreferenced goes first): the baseline of a case.
-baseline() -> baseline(-1, 100).
-baseline(Last, Tries) ->
-    _ = [erlang:garbage_collect(P) || P <- processes()],
-    timer:sleep(20),
-    case live_boxes() of
-        Last -> Last;
-        Live when Tries > 0 -> baseline(Live, Tries - 1);
-        Live -> ct:fail({live_boxes_never_settled, Live})
-    end.
+baseline() -> sluice_builds:settled(fun live_boxes/0).
 
 %% Waits until the live boxes are `Want' again (the warden closes the boxes
 %% of a dead owner; a box is freed once no process holds its handle).

@@ -41,24 +41,10 @@ panic_is_an_exception(_Config) ->
     ok = sluice_drop:delete(after_panic).
 
 %% Collects garbage everywhere until the live count stops changing.
-settle() -> settle(-1, 100).
-settle(Last, Tries) ->
-    _ = [erlang:garbage_collect(P) || P <- processes()],
-    timer:sleep(20),
-    case live_valves() of
-        Last -> Last;
-        Live when Tries > 0 -> settle(Live, Tries - 1);
-        Live -> ct:fail({live_valves_never_settled, Live})
-    end.
+settle() -> sluice_builds:settled(fun live_valves/0).
 
-%% Runs `Fun' in a process of its own, so that nothing it held stays
-%% referenced from the test process; returns its result.
-in_process(Fun) ->
-    {Pid, Ref} = spawn_monitor(fun() -> exit({done, Fun()}) end),
-    receive
-        {'DOWN', Ref, process, Pid, {done, Result}} -> Result;
-        {'DOWN', Ref, process, Pid, Reason} -> ct:fail(Reason)
-    end.
+%% Runs `Fun' in a process of its own (see sluice_builds).
+in_process(Fun) -> sluice_builds:in_process(Fun).
 
 resources_are_freed(_Config) ->
     Baseline = settle(),
