@@ -9,7 +9,8 @@
 %% VM opens a new copy of the library rather than the one it has loaded.
 -module(sluice_builds).
 
--export([root/0, library/3, install/4, restore/2, in_process/1, settled/1]).
+-export([root/0, library/3, install/4, restore/2, in_process/1, settled/1, settled/2,
+         reaches/3]).
 
 -type build() :: default | layout_b.
 -export_type([build/0]).
@@ -90,13 +91,28 @@ in_process(Fun) ->
 %% `Count()' (a live count) once garbage collection everywhere frees
 %% nothing more: two equal looks 20 ms apart; fails after 100 looks.
 -spec settled(fun(() -> integer())) -> integer().
-settled(Count) -> settled(Count, -1, 100).
+settled(Count) -> settled(Count, 20).
 
-settled(Count, Last, Tries) ->
+%% As `settled/1', with looks `Gap' ms apart.
+-spec settled(fun(() -> integer()), pos_integer()) -> integer().
+settled(Count, Gap) -> settled(Count, Gap, -1, 100).
+
+settled(Count, Gap, Last, Tries) ->
     _ = [erlang:garbage_collect(P) || P <- processes()],
-    timer:sleep(20),
+    timer:sleep(Gap),
     case Count() of
         Last -> Last;
-        Now when Tries > 0 -> settled(Count, Now, Tries - 1);
+        Now when Tries > 0 -> settled(Count, Gap, Now, Tries - 1);
         Now -> ct:fail({never_settled, Now})
+    end.
+
+%% Collects garbage everywhere until `Count()' is `Want', at most `Tries'
+%% times 20 ms; returns the last count seen.
+-spec reaches(fun(() -> integer()), integer(), non_neg_integer()) -> integer().
+reaches(Count, Want, Tries) ->
+    _ = [erlang:garbage_collect(P) || P <- processes()],
+    case Count() of
+        Want -> Want;
+        _ when Tries > 0 -> timer:sleep(20), reaches(Count, Want, Tries - 1);
+        Other -> Other
     end.

@@ -83,15 +83,7 @@ in_process(Fun) -> sluice_builds:in_process(Fun).
 %% `Kind''s live count once it stays the same across two looks 100 ms
 %% apart (removed breakers are freed when the breaker server drains its
 %% change queue, every 50 ms).
-steady(Kind) -> steady(Kind, live(Kind), 50).
-steady(Kind, Last, Tries) ->
-    _ = [erlang:garbage_collect(P) || P <- processes()],
-    timer:sleep(100),
-    case live(Kind) of
-        Last -> Last;
-        Now when Tries > 0 -> steady(Kind, Now, Tries - 1);
-        Now -> ct:fail({never_steady, Kind, Now})
-    end.
+steady(Kind) -> sluice_builds:settled(fun() -> live(Kind) end, 100).
 
 settle(Kind, Want, Tries) ->
     _ = [erlang:garbage_collect(P) || P <- processes()],

@@ -65,14 +65,7 @@ baseline() -> sluice_builds:settled(fun live_boxes/0).
 
 %% Waits until the live boxes are `Want' again (the warden closes the boxes
 %% of a dead owner; a box is freed once no process holds its handle).
-settle_boxes(Want) -> settle_boxes(Want, 200).
-settle_boxes(Want, Tries) ->
-    _ = [erlang:garbage_collect(P) || P <- processes()],
-    case live_boxes() of
-        Want -> Want;
-        _ when Tries > 0 -> timer:sleep(20), settle_boxes(Want, Tries - 1);
-        Other -> Other
-    end.
+settle_boxes(Want) -> sluice_builds:reaches(fun live_boxes/0, Want, 200).
 
 %% What `info' says of a box, but for how its storage is laid out.
 seen(Box) -> maps:remove(regions, sluice_box:info(Box)).

@@ -161,13 +161,7 @@ box_upgrade_scenario(Config) ->
     ?assertMatch({[after_upgrade], 1, 0}, sluice_box:take(Box, 10)),
     ok = sluice_box:close(Box).
 
-settle_boxes(Want, Tries) ->
-    _ = [erlang:garbage_collect(P) || P <- processes()],
-    case live_boxes() of
-        Want -> Want;
-        _ when Tries > 0 -> timer:sleep(20), settle_boxes(Want, Tries - 1);
-        Other -> Other
-    end.
+settle_boxes(Want, Tries) -> sluice_builds:reaches(fun live_boxes/0, Want, Tries).
 
 %% Breakers across a library upgrade: the names live in the library-wide
 %% block, so a blown breaker is still found, still blown, and heals, and
@@ -221,19 +215,12 @@ settle_kind(Kind, Want, Tries) ->
 %% `Kind''s live count once it stays the same across two looks 100 ms
 %% apart (removed breakers are freed when the breaker server drains its
 %% change queue, every 50 ms).
-steady(Kind, Last, Tries) ->
-    _ = [erlang:garbage_collect(P) || P <- processes()],
-    timer:sleep(100),
-    case live(Kind) of
-        Last -> Last;
-        Now when Tries > 0 -> steady(Kind, Now, Tries - 1);
-        Now -> ct:fail({never_steady, Kind, Now})
-    end.
+steady(Kind) -> sluice_builds:settled(fun() -> live(Kind) end, 100).
 
 %% Every versioned kind (boxes, locks, rate limiters, breakers) is counted
 %% live from its constructor to its destructor, and reported by lib_info/0.
 versioned_resources_are_counted(_Config) ->
-    Base = maps:from_list([{K, steady(K, live(K), 50)} || K <- ?VERSIONED]),
+    Base = maps:from_list([{K, steady(K)} || K <- ?VERSIONED]),
     ?assert(lists:all(fun is_integer/1, maps:values(Base))),
     Made = in_process(
              fun() ->
