@@ -224,7 +224,7 @@ impl<I> Picture<I> {
 
 /// The interchange form of a [`Histogram`]: its non-empty buckets.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct HistogramForm {
+pub struct HistogramForm {
     /// (bucket index, count) of every non-empty bucket.
     buckets: Vec<(u32, u64)>,
     count: u64,

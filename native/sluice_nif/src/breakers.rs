@@ -9,7 +9,8 @@ use rustler::sys::{ErlNifEnv, ErlNifTerm};
 use rustler::{Atom, Encoder, Env, Error, NifResult, Term};
 use serde::{Deserialize, Serialize};
 use sluice_core::breaker::{Answer, Breaker, BreakerImage, Recovery, State, Strategy};
-use sluice_core::hist::{Histogram, HistogramParts, SharedHistogram};
+use sluice_core::hist::{Histogram, SharedHistogram};
+use sluice_core::picture::HistogramForm;
 use sluice_core::rng::thread_u64;
 
 use crate::atoms;
@@ -110,16 +111,7 @@ unsafe impl Payload for Inner {
             melts_total: i.melts_total,
             trips: i.trips,
             probes: i.probes,
-            runs: (!runs.is_empty()).then(|| {
-                let p = runs.parts();
-                HistWire {
-                    buckets: p.buckets,
-                    count: p.count,
-                    min: p.min,
-                    max: p.max,
-                    sum: ((p.sum >> 64) as u64, p.sum as u64),
-                }
-            }),
+            runs: (!runs.is_empty()).then(|| HistogramForm::from(runs)),
             timed: self.timed,
             clock: self.clock.as_ref().map(|c| c.load(Ordering::Acquire)),
             slow: self.slow(),
@@ -171,13 +163,7 @@ unsafe impl Payload for Inner {
             probes: w.probes,
         });
         let runs = match w.runs {
-            Some(h) => SharedHistogram::holding(Histogram::from_parts(&HistogramParts {
-                buckets: h.buckets,
-                count: h.count,
-                min: h.min,
-                max: h.max,
-                sum: (u128::from(h.sum.0) << 64) | u128::from(h.sum.1),
-            })?),
+            Some(h) => SharedHistogram::holding(Histogram::try_from(h).ok()?),
             None => SharedHistogram::new(),
         };
         let name = OnceLock::new();
@@ -225,7 +211,7 @@ pub struct BreakerWire {
     melts_total: u64,
     trips: u64,
     probes: u64,
-    runs: Option<HistWire>,
+    runs: Option<HistogramForm>,
     timed: bool,
     clock: Option<u64>,
     slow: u64,
@@ -261,16 +247,6 @@ struct RecoveryWire {
     backoff: f64,
     max_delay: u64,
     jitter: f64,
-}
-
-/// A histogram in a [`BreakerWire`]; the sum as its high and low words.
-#[derive(Serialize, Deserialize)]
-struct HistWire {
-    buckets: Vec<u64>,
-    count: u64,
-    min: u64,
-    max: u64,
-    sum: (u64, u64),
 }
 
 impl Inner {
